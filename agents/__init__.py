@@ -1,0 +1,1 @@
+"""Learned policies for bessgym (PPO, optimization proxies): coming in the agents issues."""

@@ -1,0 +1,1 @@
+"""bessgym: a battery in day-ahead, ancillary-service and real-time markets."""

@@ -1,0 +1,195 @@
+"""Validated configuration: battery, market profile, data source, forecaster, deployment, seed.
+
+One entry point, :func:`load_config`, takes a preset name (``caiso-sp15``, the default, or
+``synthetic``), a path to a JSON file, a dict, or a :class:`Config`. Every error names the
+field, the value and what is allowed; an unknown field suggests the nearest valid name.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import json
+from pathlib import Path
+from typing import Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from bessgym._paths import DATA_DIR
+from bessgym.battery import Battery
+from bessgym.deployment import DeploymentConfig
+from bessgym.market import PROFILE_NAMES, MarketProfile, load_profile
+
+DataSource = Literal["caiso", "ercot", "csv", "synthetic"]
+SHIPPED_FILES = {
+    "caiso": "caiso_hubs_2023-01-12_2024-06-30_15min.csv.gz",
+    "ercot": "ercot_hubs_2021-2022_15min_da_rt.csv.gz",
+}
+DEFAULT_TIMEZONES = {"caiso": "America/Los_Angeles", "ercot": "America/Chicago", "synthetic": "UTC"}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DateRange(_Strict):
+    """Inclusive range of local operating days."""
+
+    start: dt.date
+    end: dt.date
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "DateRange":
+        if self.end < self.start:
+            raise ValueError(f"end ({self.end}) is before start ({self.start})")
+        return self
+
+    def __contains__(self, day: dt.date) -> bool:
+        return self.start <= day <= self.end
+
+
+CAISO_SPLITS = {
+    "train": DateRange(start=dt.date(2023, 1, 1), end=dt.date(2023, 12, 31)),
+    "val": DateRange(start=dt.date(2024, 1, 1), end=dt.date(2024, 3, 31)),
+    "test": DateRange(start=dt.date(2024, 4, 1), end=dt.date(2024, 6, 30)),
+}
+
+
+class DataConfig(_Strict):
+    """Where scenarios come from.
+
+    ``source``: ``caiso`` / ``ercot`` (shipped files), ``csv`` (``path`` to a file in the long
+    schema) or ``synthetic`` (the seeded generator over the ``synthetic_start``..``synthetic_end``
+    days at ``synthetic_interval_minutes``). ``splits`` maps split names to date ranges; the
+    split ``all`` is every day. ``ood`` is the data of the ``test_ood`` split.
+    """
+
+    source: DataSource = "caiso"
+    node: str = "SP15"
+    path: str | None = None
+    timezone: str | None = None
+    name: str | None = Field(None, description="scenario id prefix; defaults to the source")
+    splits: dict[str, DateRange] = Field(default_factory=lambda: dict(CAISO_SPLITS))
+    ood: "DataConfig | None" = None
+    synthetic_start: dt.date = dt.date(2023, 1, 1)
+    synthetic_end: dt.date = dt.date(2024, 6, 30)
+    synthetic_interval_minutes: Literal[5, 15, 60] = 5
+
+    @model_validator(mode="after")
+    def _check(self) -> "DataConfig":
+        if self.source == "csv" and not self.path:
+            raise ValueError("data.source 'csv' needs data.path, the CSV file in the long schema")
+        if self.source != "csv" and self.path:
+            raise ValueError(f"data.path is only used with source 'csv', not {self.source!r}")
+        if "all" in self.splits:
+            raise ValueError("split name 'all' is reserved (it means every day)")
+        return self
+
+    @property
+    def tz(self) -> str:
+        return self.timezone or DEFAULT_TIMEZONES.get(self.source, "UTC")
+
+    @property
+    def prefix(self) -> str:
+        return self.name or self.source
+
+    @property
+    def file(self) -> Path:
+        """The data file (shipped files resolve inside the package)."""
+        if self.source == "csv":
+            return Path(self.path).expanduser()
+        return DATA_DIR / "market" / SHIPPED_FILES[self.source]
+
+
+class ForecastConfig(_Strict):
+    """The DA forecaster. ``analog``: the last ``window_days`` complete days as an ensemble;
+    ``noisy``: truth + AR(1) errors of ``noise_usd_per_mwh`` (energy) and ``as_noise_frac``
+    (AS, relative); ``perfect``: the realised day (privileged)."""
+
+    kind: Literal["perfect", "noisy", "analog"] = "analog"
+    window_days: int = Field(14, ge=1, le=365)
+    noise_usd_per_mwh: float = Field(10.0, ge=0)
+    as_noise_frac: float = Field(0.2, ge=0)
+    members: int = Field(14, ge=1, le=1000, description="ensemble size of the noisy forecaster")
+
+
+class Config(_Strict):
+    """A complete bessgym configuration."""
+
+    battery: Battery = Field(default_factory=Battery)
+    market: Union[Literal["caiso", "ercot", "pjm", "synthetic"], MarketProfile] = "caiso"
+    data: DataConfig = Field(default_factory=DataConfig)
+    forecast: ForecastConfig = Field(default_factory=ForecastConfig)
+    deployment: DeploymentConfig = Field(default_factory=DeploymentConfig)
+    seed: int = Field(0, ge=0, description="root seed for deployment and forecast noise")
+
+    @property
+    def market_profile(self) -> MarketProfile:
+        return self.market if isinstance(self.market, MarketProfile) else load_profile(self.market)
+
+
+class ConfigError(ValueError):
+    """A configuration that does not validate; the message lists every problem."""
+
+
+PRESETS = ("caiso-sp15", "synthetic")
+ConfigLike = Union[str, Path, dict, Config, None]
+
+
+def load_config(source: ConfigLike = None) -> Config:
+    """Load a preset name, a JSON path, a dict or a Config (``None`` means ``caiso-sp15``)."""
+    if isinstance(source, Config):
+        return source
+    if source is None:
+        source = "caiso-sp15"
+    where = "config"
+    if isinstance(source, (str, Path)):
+        name = str(source)
+        if name in PRESETS:
+            path = DATA_DIR / "presets" / f"{name}.json"
+            where = f"preset {name!r}"
+        else:
+            path = Path(name).expanduser()
+            if not path.is_file():
+                raise ConfigError(
+                    f"config {name!r} is neither a preset ({', '.join(PRESETS)}) nor an existing JSON file"
+                )
+            where = str(path)
+        try:
+            source = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{where}: not valid JSON: {exc}") from None
+    if not isinstance(source, dict):
+        raise ConfigError(f"config must be a preset name, a path, a dict or a Config, got {type(source).__name__}")
+    try:
+        return Config.model_validate(source)
+    except ValidationError as exc:
+        raise ConfigError(f"{where} is invalid:\n" + "\n".join(_describe(e) for e in exc.errors())) from None
+
+
+def _describe(error: dict[str, Any]) -> str:
+    loc = ".".join(str(part) for part in error["loc"] if not str(part).startswith(("function-", "literal[")))
+    field = loc or "(root)"
+    if error["type"] == "extra_forbidden":
+        parent, name = _parent_model(error["loc"]), str(error["loc"][-1])
+        valid = sorted(parent.model_fields) if parent else []
+        close = difflib.get_close_matches(name, valid, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return f"  {field}: unknown field{hint} (valid fields: {', '.join(valid)})"
+    value = error.get("input")
+    return f"  {field} = {value!r}: {error['msg']}"
+
+
+def _parent_model(loc: tuple) -> type[BaseModel] | None:
+    """The model class that owns the last element of ``loc`` (for suggestions)."""
+    model: type[BaseModel] = Config
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return None
+        annotation = field.annotation
+        candidates = [a for a in getattr(annotation, "__args__", (annotation,)) if isinstance(a, type) and issubclass(a, BaseModel)]
+        if not candidates:
+            return None
+        model = candidates[0]
+    return model

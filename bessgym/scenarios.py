@@ -1,0 +1,312 @@
+"""Scenarios: one operating day of one node, the data they come from, and the splits.
+
+A :class:`History` holds the contiguous local days of one node as arrays (NaN where data is
+missing); :func:`read_long_csv` builds one from any CSV in the long schema; the shipped CAISO
+and ERCOT files use the same reader. A :class:`ScenarioSet` turns a config into split lists of
+stable ids (``caiso-SP15-2024-04-17``) and :class:`Scenario` objects, each with its deployment
+drawn from the deployment model with the scenario's own seed.
+
+Days with missing RT or DA data, or with a daylight-saving change (23 or 25 hours), are skipped
+and counted, never filled.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bessgym.config import Config, ConfigLike, DataConfig, load_config
+from bessgym.deployment import Deployment, draw_deployment
+from bessgym.market import HOURS, N_PRODUCTS
+
+REQUIRED_COLUMNS = ("interval_start_utc", "hub", "da_lmp", "rt_lmp")
+AS_COLUMNS = ("as_regup", "as_regdown", "as_spin", "as_nonspin")
+MILEAGE_COLUMNS = ("as_reg_mileage_up", "as_reg_mileage_down")
+SCHEMA_HELP = (
+    "the long schema has one row per interval and node: interval_start_utc (naive UTC, interval "
+    "start), hub, da_lmp and rt_lmp ($/MWh), and optionally as_regup, as_regdown, as_spin, "
+    "as_nonspin ($/MW-h) and as_reg_mileage_up, as_reg_mileage_down ($/MW of mileage)"
+)
+OOD_SPLIT = "test_ood"
+
+
+class DataError(ValueError):
+    """A data file that does not fit the long schema; the message names file, column and value."""
+
+
+@dataclass(frozen=True)
+class History:
+    """Contiguous local days ``start, start+1, ...`` of one node.
+
+    Arrays have the day as first axis: ``da`` (D, 24) $/MWh, ``rt`` (D, T) $/MWh, ``as_price``
+    (D, 24, 4) $/MW-h in PRODUCTS order, ``mileage_price`` (D, 24, 2) $/MW. ``usable`` marks days
+    with complete DA and RT and 24 hours; ``skipped`` counts the other days by reason.
+    """
+
+    node: str
+    start: dt.date
+    dt_h: float
+    da: np.ndarray
+    rt: np.ndarray
+    as_price: np.ndarray
+    mileage_price: np.ndarray
+    usable: np.ndarray
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def n_days(self) -> int:
+        return len(self.usable)
+
+    @property
+    def intervals_per_day(self) -> int:
+        return self.rt.shape[1]
+
+    def date(self, index: int) -> dt.date:
+        return self.start + dt.timedelta(days=int(index))
+
+    def index(self, day: dt.date) -> int:
+        i = (day - self.start).days
+        if not 0 <= i < self.n_days:
+            raise KeyError(f"{day} is outside the data ({self.start} .. {self.date(self.n_days - 1)})")
+        return i
+
+
+def read_long_csv(path: str | Path, node: str, timezone: str) -> History:
+    """Read one node of a long-schema CSV (optionally gzipped) into a :class:`History`."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"data file {str(path)!r} does not exist")
+    header = pd.read_csv(path, nrows=0).columns
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if missing:
+        raise DataError(f"{path.name}: missing required column(s) {missing}; found {list(header)}; {SCHEMA_HELP}")
+    frame = pd.read_csv(path, usecols=[c for c in header if c in REQUIRED_COLUMNS + AS_COLUMNS + MILEAGE_COLUMNS])
+    nodes = frame["hub"].astype(str)
+    if node not in set(nodes):
+        raise DataError(f"{path.name}: node {node!r} is not in column 'hub'; available: {sorted(set(nodes))}")
+    frame = frame[nodes == node]
+    for column in frame.columns.drop("hub"):
+        if column == "interval_start_utc":
+            continue
+        values = pd.to_numeric(frame[column], errors="coerce")
+        bad = values.isna() & frame[column].notna()
+        if bad.any():
+            raise DataError(f"{path.name}: column {column!r} has a non-numeric value {frame[column][bad].iloc[0]!r}")
+        frame[column] = values
+    try:
+        stamps = pd.to_datetime(frame["interval_start_utc"], utc=True)
+    except (ValueError, TypeError) as exc:
+        raise DataError(f"{path.name}: column 'interval_start_utc' has an unreadable timestamp: {exc}") from None
+    _check_units(path.name, frame["da_lmp"])
+
+    unique = np.unique(stamps.to_numpy())
+    step_min = float(np.median(np.diff(unique)) / np.timedelta64(1, "m")) if len(unique) > 1 else 60.0
+    if step_min <= 0 or 60 % step_min:
+        raise DataError(f"{path.name}: interval length {step_min} min does not divide an hour")
+    per_hour = int(60 // step_min)
+    per_day = HOURS * per_hour
+
+    local = stamps.dt.tz_convert(timezone)
+    dates = local.dt.date.to_numpy()
+    start, end = dates.min(), dates.max()
+    n_days = (end - start).days + 1
+    day = np.array([(d - start).days for d in dates])
+    minute = local.dt.hour.to_numpy() * 60 + local.dt.minute.to_numpy()
+    slot = (minute // step_min).astype(int)
+    hour = slot // per_hour
+
+    rt = np.full((n_days, per_day), np.nan)
+    rt[day, slot] = frame["rt_lmp"].to_numpy(float)
+    da = _hourly_mean(day, hour, frame["da_lmp"].to_numpy(float), n_days)
+    as_price = np.zeros((n_days, HOURS, N_PRODUCTS))
+    for k, column in enumerate(AS_COLUMNS):
+        if column in frame:
+            as_price[:, :, k] = np.nan_to_num(_hourly_mean(day, hour, frame[column].to_numpy(float), n_days))
+    mileage_price = np.zeros((n_days, HOURS, 2))
+    for k, column in enumerate(MILEAGE_COLUMNS):
+        if column in frame:
+            mileage_price[:, :, k] = np.nan_to_num(_hourly_mean(day, hour, frame[column].to_numpy(float), n_days))
+
+    midnights = pd.DatetimeIndex(pd.date_range(start, periods=n_days + 1, freq="D")).tz_localize(timezone)
+    day_hours = np.asarray((midnights[1:] - midnights[:-1]) / pd.Timedelta(hours=1))
+    dst = day_hours != 24
+    present = np.bincount(day, minlength=n_days) > 0
+    missing_rt = ~np.isfinite(rt).all(axis=1)
+    missing_da = ~np.isfinite(da).all(axis=1)
+    usable = present & ~dst & ~missing_rt & ~missing_da
+    skipped = {
+        "dst": int((present & dst).sum()),
+        "missing_rt": int((present & ~dst & missing_rt).sum()),
+        "missing_da": int((present & ~dst & ~missing_rt & missing_da).sum()),
+    }
+    return History(node, start, step_min / 60.0, da, rt, as_price, mileage_price, usable, skipped)
+
+
+def _hourly_mean(day: np.ndarray, hour: np.ndarray, values: np.ndarray, n_days: int) -> np.ndarray:
+    """Mean of ``values`` per (day, hour); NaN where an hour has no finite value."""
+    ok = np.isfinite(values)
+    total = np.zeros((n_days, HOURS))
+    count = np.zeros((n_days, HOURS))
+    np.add.at(total, (day[ok], hour[ok]), values[ok])
+    np.add.at(count, (day[ok], hour[ok]), 1.0)
+    with np.errstate(invalid="ignore"):
+        return total / count
+
+
+def _check_units(name: str, da: pd.Series) -> None:
+    p99 = float(da.abs().quantile(0.99)) if len(da) else 0.0
+    if 0 < p99 < 1.0:
+        raise DataError(
+            f"{name}: column 'da_lmp' looks like $/kWh (99th percentile of |price| is {p99:.4g}); "
+            "prices must be in $/MWh"
+        )
+
+
+@lru_cache(maxsize=16)
+def _history_cached(key: str) -> History:
+    data = DataConfig.model_validate_json(key.split("\n", 1)[1])
+    if data.source == "synthetic":
+        from bessgym.synthetic import generate_history
+
+        return generate_history(data, seed=int(key.split("\n", 1)[0]))
+    return read_long_csv(data.file, data.node, data.tz)
+
+
+def load_history(data: DataConfig, seed: int = 0) -> History:
+    """The :class:`History` of a data config (cached; synthetic data depends on ``seed``)."""
+    return _history_cached(f"{seed}\n{data.model_dump_json()}")
+
+
+def stable_seed(*parts: object) -> int:
+    """A 63-bit seed from the given parts, identical across runs and platforms."""
+    digest = hashlib.blake2b(json.dumps([str(p) for p in parts]).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One operating day of one node: prices, deployment, id and seed.
+
+    ``da_price`` (24,) and ``rt_price`` (T,) in $/MWh, ``as_price`` (24, 4) $/MW-h in PRODUCTS
+    order, ``mileage_price`` (24, 2) $/MW; ``dt_h`` the RT interval in hours.
+    """
+
+    id: str
+    node: str
+    date: dt.date
+    dt_h: float
+    da_price: np.ndarray
+    rt_price: np.ndarray
+    as_price: np.ndarray
+    mileage_price: np.ndarray
+    deployment: Deployment
+    seed: int
+
+    @property
+    def n_intervals(self) -> int:
+        return len(self.rt_price)
+
+
+class ScenarioSet:
+    """Scenarios of a config: split lists, lookup by id, and the data behind them.
+
+    >>> scenarios = ScenarioSet("caiso-sp15")
+    >>> scenarios.ids("test")[0]
+    'caiso-SP15-2024-04-01'
+    """
+
+    def __init__(self, config: ConfigLike = None) -> None:
+        self.config: Config = load_config(config)
+
+    def _data(self, split: str) -> DataConfig:
+        data = self.config.data
+        if split == OOD_SPLIT and split not in data.splits:
+            if data.ood is None:
+                raise ValueError(f"split {OOD_SPLIT!r} needs data.ood in the config")
+            return data.ood
+        return data
+
+    def splits(self) -> list[str]:
+        names = ["all", *self.config.data.splits]
+        return names + ([OOD_SPLIT] if self.config.data.ood is not None and OOD_SPLIT not in names else [])
+
+    def history(self, split: str = "all") -> History:
+        return load_history(self._data(split), self.config.seed)
+
+    def ids(self, split: str = "all") -> list[str]:
+        """Stable ids of the usable days of ``split``, in date order."""
+        data = self._data(split)
+        history = self.history(split)
+        if split == "all" or (split == OOD_SPLIT and data is not self.config.data and split not in data.splits):
+            chosen = lambda day: True  # noqa: E731
+        elif split in data.splits:
+            chosen = data.splits[split].__contains__
+        else:
+            raise ValueError(f"split {split!r} is unknown; choose one of {self.splits()}")
+        first = _first_forecastable(history)
+        return [
+            self._id(data, history.date(i))
+            for i in np.flatnonzero(history.usable)
+            if i >= first and chosen(history.date(i))
+        ]
+
+    def skipped(self, split: str = "all") -> dict[str, int]:
+        """Days of the data skipped and why (counts over the whole file of the split's source)."""
+        return dict(self.history(split).skipped)
+
+    @staticmethod
+    def _id(data: DataConfig, day: dt.date) -> str:
+        return f"{data.prefix}-{data.node}-{day.isoformat()}"
+
+    def locate(self, scenario_id: str) -> tuple[DataConfig, History, int]:
+        """The data config, history and day index behind ``scenario_id``."""
+        for split in ("all", OOD_SPLIT) if self.config.data.ood is not None else ("all",):
+            data = self._data(split)
+            prefix = f"{data.prefix}-{data.node}-"
+            if scenario_id.startswith(prefix):
+                try:
+                    day = dt.date.fromisoformat(scenario_id[len(prefix):])
+                except ValueError:
+                    break
+                history = self.history(split)
+                index = history.index(day)
+                if not history.usable[index]:
+                    raise KeyError(f"scenario {scenario_id!r} is a skipped day (incomplete data or DST)")
+                return data, history, index
+        raise KeyError(f"scenario id {scenario_id!r} does not belong to this config's data (ids look like {self.ids()[0]!r})")
+
+    def get(self, scenario_id: str) -> Scenario:
+        _, history, i = self.locate(scenario_id)
+        seed = stable_seed(self.config.seed, scenario_id)
+        deployment = draw_deployment(self.config.deployment, history.intervals_per_day, history.dt_h, seed)
+        return Scenario(
+            id=scenario_id,
+            node=history.node,
+            date=history.date(i),
+            dt_h=history.dt_h,
+            da_price=history.da[i].copy(),
+            rt_price=history.rt[i].copy(),
+            as_price=history.as_price[i].copy(),
+            mileage_price=history.mileage_price[i].copy(),
+            deployment=deployment,
+            seed=seed,
+        )
+
+
+def _first_forecastable(history: History) -> int:
+    """First day index whose forecast has history: a complete DA day before and a complete
+    RT day at least two days before (the day before is only partly known at gate closure)."""
+    da_ok = np.isfinite(history.da).all(axis=1)
+    rt_ok = np.isfinite(history.rt).all(axis=1)
+    first_da = np.flatnonzero(da_ok)
+    first_rt = np.flatnonzero(rt_ok)
+    if not len(first_da) or not len(first_rt):
+        return history.n_days
+    return int(max(first_da[0] + 1, first_rt[0] + 2))

@@ -1,0 +1,221 @@
+"""One operating day: (scenario, DA bid, base points) -> trajectory and ledger.
+
+Three forms over the same physics (:func:`bessgym.battery.interval_flows`) and the same money
+(:mod:`bessgym.settlement`):
+
+* :class:`DaySimulator`: step-wise, one RT interval per call, for the Gymnasium envs;
+* :func:`simulate_day`: a whole day from an array of base points;
+* :func:`simulate_batch`: many days at once, numpy over the batch axis.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import NamedTuple, Sequence
+
+import numpy as np
+
+from bessgym.battery import Battery, interval_flows
+from bessgym.market import UP_MASK, BidCuts, DABid, MarketProfile, accept_arrays
+from bessgym.scenarios import Scenario
+from bessgym.settlement import DayTerms, Ledger, day_terms, interval_lines, terminal_value
+
+
+class ScenarioArrays(NamedTuple):
+    """Scenario data stacked over a leading batch axis (see :class:`Scenario` for units)."""
+
+    dt_h: float
+    da_price: np.ndarray
+    rt_price: np.ndarray
+    as_price: np.ndarray
+    mileage_price: np.ndarray
+    fraction: np.ndarray
+    mileage: np.ndarray
+
+    @classmethod
+    def stack(cls, scenarios: Sequence[Scenario]) -> "ScenarioArrays":
+        steps = {s.dt_h for s in scenarios}
+        if len(steps) != 1:
+            raise ValueError(f"a batch needs one interval length, got {sorted(steps)} h")
+        return cls(
+            steps.pop(),
+            np.stack([s.da_price for s in scenarios]),
+            np.stack([s.rt_price for s in scenarios]),
+            np.stack([s.as_price for s in scenarios]),
+            np.stack([s.mileage_price for s in scenarios]),
+            np.stack([s.deployment.fraction for s in scenarios]),
+            np.stack([s.deployment.mileage for s in scenarios]),
+        )
+
+
+@dataclass(frozen=True)
+class DayResult:
+    """A simulated day (arrays over intervals, with a leading batch axis for batches).
+
+    ``e_mwh`` (..., T+1) SoC; ``charge_mw``/``discharge_mw`` the delivered legs; ``net_mw`` the
+    delivered net power (+ = discharge); ``base_mw`` the base point delivered; ``shortfall_mw``
+    (..., T, 4) undelivered deployment per product; ``ledger`` the lines per interval ($).
+    """
+
+    e_mwh: np.ndarray
+    charge_mw: np.ndarray
+    discharge_mw: np.ndarray
+    net_mw: np.ndarray
+    base_mw: np.ndarray
+    shortfall_mw: np.ndarray
+    ledger: Ledger
+    energy_mw: np.ndarray
+    as_mw: np.ndarray
+
+    @property
+    def totals(self) -> Ledger:
+        """Ledger lines summed over the day."""
+        return self.ledger.sum(axis=-1)
+
+    @property
+    def profit(self) -> np.ndarray | float:
+        return self.totals.total
+
+
+def check_base_points(base_mw: np.ndarray) -> np.ndarray:
+    """Base points as a float array; NaN or inf raise a ValueError naming the position."""
+    base = np.asarray(base_mw, dtype=float)
+    bad = ~np.isfinite(base)
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f"base_mw{list(where)} is {base[where]}; base points must be finite MW")
+    return base
+
+
+def _terms(arrays: ScenarioArrays, energy_mw: np.ndarray, as_mw: np.ndarray, market: MarketProfile) -> DayTerms:
+    return day_terms(
+        arrays.dt_h, arrays.da_price, arrays.rt_price, arrays.as_price, arrays.mileage_price,
+        arrays.fraction, arrays.mileage, energy_mw, as_mw, market,
+    )
+
+
+def _result(
+    battery: Battery, terms: DayTerms, fraction: np.ndarray, as_mw: np.ndarray,
+    e: np.ndarray, charge: np.ndarray, discharge: np.ndarray, up: np.ndarray, down: np.ndarray, base: np.ndarray,
+    energy_mw: np.ndarray,
+) -> DayResult:
+    """Shared tail of the whole-day and batched forms: shortfalls and the ledger as arrays."""
+    up_short = terms.up_req_mw - up
+    down_short = terms.down_req_mw - down
+    rt_imbalance, no_pay, penalty, degradation = interval_lines(
+        battery, terms.dt_h, terms.position_mw, terms.rt_price, terms.penalty_price, charge, discharge,
+        up_short, down_short, terms.cap_up_usd, terms.cap_down_usd, terms.inv_up_req, terms.inv_down_req,
+    )
+    terminal = np.zeros_like(rt_imbalance)
+    terminal[..., -1] = terminal_value(battery, e[..., -1], terms.mean_da_price)
+    n = fraction.shape[-2]
+    request = fraction * as_mw[..., np.arange(n) * 24 // n, :]
+    shortfall = np.where(UP_MASK, request * (up_short * terms.inv_up_req)[..., None], request * (down_short * terms.inv_down_req)[..., None])
+    ledger = Ledger(terms.da_energy, rt_imbalance, terms.as_capacity, terms.mileage, no_pay, penalty, degradation, terminal)
+    return DayResult(e, charge, discharge, discharge - charge, base, shortfall, ledger, energy_mw, as_mw)
+
+
+def simulate_day(battery: Battery, market: MarketProfile, scenario: Scenario, bid: DABid, base_mw: np.ndarray) -> DayResult:
+    """Simulate one day; ``base_mw`` (T,) are the RT base points (MW, + = discharge)."""
+    base = check_base_points(base_mw)
+    if base.shape != (scenario.n_intervals,):
+        raise ValueError(f"base_mw must have shape ({scenario.n_intervals},), got {base.shape}")
+    arrays = ScenarioArrays.stack([scenario])
+    x, r = accept_arrays(bid.energy_mw, bid.as_mw, battery, market)
+    terms = _terms(ScenarioArrays(arrays.dt_h, *(a[0] for a in arrays[1:])), x, r, market)
+    n = len(base)
+    e = [battery.e_initial_mwh] * (n + 1)
+    out = np.empty((5, n))
+    up_req, down_req, dt_h = terms.up_req_mw.tolist(), terms.down_req_mw.tolist(), scenario.dt_h
+    for t, b in enumerate(base.tolist()):
+        flows = interval_flows(battery, dt_h, e[t], b, up_req[t], down_req[t])
+        e[t + 1] = flows.e_next_mwh
+        out[:, t] = flows[1:]
+    charge, discharge, up, down, delivered = out
+    return _result(battery, terms, scenario.deployment.fraction, r, np.array(e), charge, discharge, up, down, delivered, x)
+
+
+def simulate_batch(
+    battery: Battery, market: MarketProfile, arrays: ScenarioArrays, energy_mw: np.ndarray, as_mw: np.ndarray, base_mw: np.ndarray
+) -> DayResult:
+    """Simulate B days at once: ``energy_mw`` (B, 24), ``as_mw`` (B, 24, 4), ``base_mw`` (B, T)."""
+    base = check_base_points(base_mw)
+    if base.shape != arrays.rt_price.shape:
+        raise ValueError(f"base_mw must have shape {arrays.rt_price.shape}, got {base.shape}")
+    x, r = accept_arrays(np.asarray(energy_mw, float), np.asarray(as_mw, float), battery, market)
+    terms = _terms(arrays, x, r, market)
+    b, n = base.shape
+    e = np.empty((b, n + 1))
+    e[:, 0] = battery.e_initial_mwh
+    out = np.empty((5, b, n))
+    for t in range(n):
+        flows = interval_flows(
+            battery, arrays.dt_h, e[:, t], base[:, t], terms.up_req_mw[:, t], terms.down_req_mw[:, t],
+            np.minimum, np.maximum,
+        )
+        e[:, t + 1] = flows.e_next_mwh
+        for k in range(5):
+            out[k, :, t] = flows[k + 1]
+    charge, discharge, up, down, delivered = out
+    return _result(battery, terms, arrays.fraction, r, e, charge, discharge, up, down, delivered, x)
+
+
+class IntervalOutcome(NamedTuple):
+    """One step of :class:`DaySimulator`: SoC after it, delivered flows (MW), shortfall of up and
+    down deployment (MW), and the interval's ledger lines ($, floats)."""
+
+    e_mwh: float
+    charge_mw: float
+    discharge_mw: float
+    base_mw: float
+    up_short_mw: float
+    down_short_mw: float
+    ledger: Ledger
+
+    @property
+    def reward(self) -> float:
+        return self.ledger.total
+
+
+class DaySimulator:
+    """Step-wise simulation of one day for the envs: ``step(base_mw)`` per RT interval."""
+
+    def __init__(self, battery: Battery, market: MarketProfile, scenario: Scenario, bid: DABid) -> None:
+        self.battery, self.market, self.scenario = battery, market, scenario
+        x, r = accept_arrays(bid.energy_mw, bid.as_mw, battery, market)
+        self.accepted = DABid(x, r)
+        self.cuts = BidCuts(np.abs(bid.energy_mw - x), np.maximum(bid.as_mw, 0.0) - r)
+        arrays = ScenarioArrays.stack([scenario])
+        self.terms = _terms(ScenarioArrays(arrays.dt_h, *(a[0] for a in arrays[1:])), x, r, market)
+        self._rows = list(zip(*(np.asarray(v).tolist() for v in self.terms[1:13])))
+        self._mean_da = float(self.terms.mean_da_price)
+        self.e_mwh = battery.e_initial_mwh
+        self.t = 0
+
+    @property
+    def n_intervals(self) -> int:
+        return self.scenario.n_intervals
+
+    @property
+    def done(self) -> bool:
+        return self.t >= self.n_intervals
+
+    def step(self, base_mw: float) -> IntervalOutcome:
+        if self.done:
+            raise RuntimeError("the day is over; make a new DaySimulator")
+        if not math.isfinite(base_mw):
+            raise ValueError(f"base_mw at interval {self.t} is {base_mw}; base points must be finite MW")
+        (x, rt, pen, up_req, down_req, cap_up, cap_down, inv_up, inv_down, da_energy, as_cap, mileage) = self._rows[self.t]
+        battery, dt_h = self.battery, self.scenario.dt_h
+        flows = interval_flows(battery, dt_h, self.e_mwh, float(base_mw), up_req, down_req)
+        up_short, down_short = up_req - flows.up_mw, down_req - flows.down_mw
+        rt_imbalance, no_pay, penalty, degradation = interval_lines(
+            battery, dt_h, x, rt, pen, flows.charge_mw, flows.discharge_mw, up_short, down_short,
+            cap_up, cap_down, inv_up, inv_down,
+        )
+        self.t += 1
+        self.e_mwh = flows.e_next_mwh
+        terminal = terminal_value(battery, self.e_mwh, self._mean_da) if self.done else 0.0
+        ledger = Ledger(da_energy, rt_imbalance, as_cap, mileage, no_pay, penalty, degradation, terminal)
+        return IntervalOutcome(self.e_mwh, flows.charge_mw, flows.discharge_mw, flows.base_mw, up_short, down_short, ledger)
