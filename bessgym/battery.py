@@ -75,6 +75,13 @@ class Battery(BaseModel):
         """Fraction of stored energy kept over one interval of ``dt_h`` hours."""
         return 1.0 - self.self_discharge_per_h * dt_h
 
+    def limits(self, dt_h: float) -> Limits:
+        """The constants :func:`interval_flows` needs for intervals of ``dt_h`` hours."""
+        return Limits(
+            self.p_charge_mw, self.p_discharge_mw, self.e_min_mwh, self.e_max_mwh,
+            self.eta_charge, self.eta_discharge, self.retention(dt_h), dt_h,
+        )
+
     def next_energy(self, e_mwh: Any, charge_mw: Any, discharge_mw: Any, dt_h: float) -> Any:
         """Energy after one interval with the given legs (no limits applied)."""
         return (
@@ -82,6 +89,19 @@ class Battery(BaseModel):
             + self.eta_charge * charge_mw * dt_h
             - discharge_mw * dt_h / self.eta_discharge
         )
+
+
+class Limits(NamedTuple):
+    """A battery's constants for one interval length, unpacked once for the hot loop."""
+
+    p_charge_mw: float
+    p_discharge_mw: float
+    e_min_mwh: float
+    e_max_mwh: float
+    eta_charge: float
+    eta_discharge: float
+    retention: float
+    dt_h: float
 
 
 class Flows(NamedTuple):
@@ -96,8 +116,7 @@ class Flows(NamedTuple):
 
 
 def interval_flows(
-    battery: Battery,
-    dt_h: float,
+    limits: Limits,
     e_mwh: Any,
     base_mw: Any,
     up_req_mw: Any,
@@ -111,16 +130,16 @@ def interval_flows(
     priority: where power or SoC limits bind, the base point is cut first, then the deployment.
     Pass ``numpy.minimum``/``numpy.maximum`` to run on arrays (any common shape).
     """
-    eta_c, eta_d = battery.eta_charge, battery.eta_discharge
-    up = minimum(up_req_mw, battery.p_discharge_mw)
-    down = minimum(down_req_mw, battery.p_charge_mw)
-    b_dis = minimum(maximum(base_mw, 0.0), battery.p_discharge_mw - up)
-    b_ch = minimum(maximum(-base_mw, 0.0), battery.p_charge_mw - down)
-    e_kept = battery.retention(dt_h) * e_mwh
+    p_ch, p_dis, e_min, e_max, eta_c, eta_d, keep, dt_h = limits
+    up = minimum(up_req_mw, p_dis)
+    down = minimum(down_req_mw, p_ch)
+    b_dis = minimum(maximum(base_mw, 0.0), p_dis - up)
+    b_ch = minimum(maximum(-base_mw, 0.0), p_ch - down)
+    e_kept = keep * e_mwh
     # Largest discharge (charge) the SoC bounds allow, given the other leg in full. At most one
     # of the two binds in an interval, so computing each against the uncut other leg is exact.
-    room_dis = maximum((e_kept + eta_c * dt_h * (b_ch + down) - battery.e_min_mwh) * eta_d / dt_h, 0.0)
-    room_ch = maximum((battery.e_max_mwh - e_kept + dt_h / eta_d * (b_dis + up)) / (eta_c * dt_h), 0.0)
+    room_dis = maximum((e_kept + eta_c * dt_h * (b_ch + down) - e_min) * eta_d / dt_h, 0.0)
+    room_ch = maximum((e_max - e_kept + dt_h / eta_d * (b_dis + up)) / (eta_c * dt_h), 0.0)
     up = minimum(up, room_dis)
     b_dis = minimum(b_dis, room_dis - up)
     down = minimum(down, room_ch)

@@ -22,6 +22,8 @@ PRODUCTS: tuple[str, ...] = ("reg_up", "reg_down", "spin", "nonspin")
 N_PRODUCTS = len(PRODUCTS)
 UP_MASK = np.array([True, False, True, True])
 """Products whose deployment discharges the battery."""
+UP_INDEX: tuple[int, ...] = tuple(int(i) for i in np.flatnonzero(UP_MASK))
+DOWN_INDEX: int = PRODUCTS.index("reg_down")
 HOURS = 24
 
 Product = Literal["reg_up", "reg_down", "spin", "nonspin"]

@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from bessgym.battery import Battery
-from bessgym.market import UP_MASK, MarketProfile
+from bessgym.market import DOWN_INDEX, HOURS, UP_INDEX, MarketProfile
 
 LEDGER_LINES: tuple[str, ...] = (
     "da_energy",
@@ -65,7 +65,8 @@ class Ledger(NamedTuple):
 class DayTerms(NamedTuple):
     """Per-interval terms fixed by the scenario and the accepted DA bid; arrays (..., T).
 
-    ``up_req_mw``/``down_req_mw``: deployed requests; ``cap_up_usd``/``cap_down_usd``: the
+    ``up_req_mw``/``down_req_mw``: deployed requests, ``request_mw`` (..., T, 4) per product;
+    ``cap_up_usd``/``cap_down_usd``: the
     capacity payment of products with a non-zero request (what no-pay can rescind);
     ``inv_up_req``/``inv_down_req``: 1/request where requested, else 0.
     """
@@ -76,6 +77,7 @@ class DayTerms(NamedTuple):
     penalty_price: np.ndarray
     up_req_mw: np.ndarray
     down_req_mw: np.ndarray
+    request_mw: np.ndarray
     cap_up_usd: np.ndarray
     cap_down_usd: np.ndarray
     inv_up_req: np.ndarray
@@ -105,15 +107,17 @@ def day_terms(
     ``energy_mw`` (24,), ``as_mw`` (24, 4).
     """
     n = rt_price.shape[-1]
-    hour = np.arange(n) * 24 // n
-    x = energy_mw[..., hour]
-    award = as_mw[..., hour, :]
-    capacity = as_price[..., hour, :] * award * dt_h
-    request = fraction * award
-    requested = request > 0
-    up_req = (request * UP_MASK).sum(-1)
-    down_req = (request * ~UP_MASK).sum(-1)
-    pays = float(market.mileage_paid)
+    per_hour = n // HOURS
+    lead = rt_price.shape[:-1]
+    # hourly terms broadcast over the intervals of each hour: (..., 24, k[, 4]) views
+    request = fraction.reshape(lead + (HOURS, per_hour, -1)) * as_mw[..., None, :]
+    hourly_capacity = as_price * as_mw * dt_h
+    requested_capacity = (hourly_capacity[..., None, :] * (request > 0)).reshape(lead + (n, -1))
+    request = request.reshape(lead + (n, -1))
+    up_req = _up(request)
+    down_req = request[..., DOWN_INDEX]
+    x = np.repeat(energy_mw, per_hour, axis=-1)
+    mileage_paid = mileage.reshape(lead + (HOURS, per_hour, 2)) * (mileage_price * as_mw[..., :2])[..., None, :]
     return DayTerms(
         dt_h=dt_h,
         position_mw=x,
@@ -121,15 +125,22 @@ def day_terms(
         penalty_price=market.penalty_factor * np.maximum(rt_price, market.penalty_price_floor_usd_per_mwh),
         up_req_mw=up_req,
         down_req_mw=down_req,
-        cap_up_usd=(capacity * (requested & UP_MASK)).sum(-1),
-        cap_down_usd=(capacity * (requested & ~UP_MASK)).sum(-1),
+        request_mw=request,
+        cap_up_usd=_up(requested_capacity),
+        cap_down_usd=requested_capacity[..., DOWN_INDEX],
         inv_up_req=np.divide(1.0, up_req, out=np.zeros_like(up_req), where=up_req > 0),
         inv_down_req=np.divide(1.0, down_req, out=np.zeros_like(down_req), where=down_req > 0),
-        da_energy=da_price[..., hour] * x * dt_h,
-        as_capacity=capacity.sum(-1),
-        mileage=pays * (mileage_price[..., hour, :] * mileage * award[..., :2]).sum(-1),
+        da_energy=np.repeat(da_price * energy_mw * dt_h, per_hour, axis=-1),
+        as_capacity=np.repeat(_up(hourly_capacity) + hourly_capacity[..., DOWN_INDEX], per_hour, axis=-1),
+        mileage=float(market.mileage_paid) * (mileage_paid[..., 0] + mileage_paid[..., 1]).reshape(lead + (n,)),
         mean_da_price=da_price.mean(-1),
     )
+
+
+def _up(per_product: np.ndarray) -> np.ndarray:
+    """Sum over the up products (explicit adds: reductions over a length-4 axis are slow)."""
+    first, second, third = UP_INDEX
+    return per_product[..., first] + per_product[..., second] + per_product[..., third]
 
 
 def interval_lines(

@@ -16,7 +16,7 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from bessgym.battery import Battery, interval_flows
+from bessgym.battery import Battery, Flows, interval_flows
 from bessgym.market import UP_MASK, BidCuts, DABid, MarketProfile, accept_arrays
 from bessgym.scenarios import Scenario
 from bessgym.settlement import DayTerms, Ledger, day_terms, interval_lines, terminal_value
@@ -95,10 +95,16 @@ def _terms(arrays: ScenarioArrays, energy_mw: np.ndarray, as_mw: np.ndarray, mar
     )
 
 
+def _single(scenario: Scenario) -> ScenarioArrays:
+    return ScenarioArrays(
+        scenario.dt_h, scenario.da_price, scenario.rt_price, scenario.as_price, scenario.mileage_price,
+        scenario.deployment.fraction, scenario.deployment.mileage,
+    )
+
+
 def _result(
-    battery: Battery, terms: DayTerms, fraction: np.ndarray, as_mw: np.ndarray,
+    battery: Battery, terms: DayTerms, as_mw: np.ndarray, energy_mw: np.ndarray,
     e: np.ndarray, charge: np.ndarray, discharge: np.ndarray, up: np.ndarray, down: np.ndarray, base: np.ndarray,
-    energy_mw: np.ndarray,
 ) -> DayResult:
     """Shared tail of the whole-day and batched forms: shortfalls and the ledger as arrays."""
     up_short = terms.up_req_mw - up
@@ -109,9 +115,9 @@ def _result(
     )
     terminal = np.zeros_like(rt_imbalance)
     terminal[..., -1] = terminal_value(battery, e[..., -1], terms.mean_da_price)
-    n = fraction.shape[-2]
-    request = fraction * as_mw[..., np.arange(n) * 24 // n, :]
-    shortfall = np.where(UP_MASK, request * (up_short * terms.inv_up_req)[..., None], request * (down_short * terms.inv_down_req)[..., None])
+    shortfall = terms.request_mw.copy()
+    shortfall[..., UP_MASK] *= (up_short * terms.inv_up_req)[..., None]
+    shortfall[..., ~UP_MASK] *= (down_short * terms.inv_down_req)[..., None]
     ledger = Ledger(terms.da_energy, rt_imbalance, terms.as_capacity, terms.mileage, no_pay, penalty, degradation, terminal)
     return DayResult(e, charge, discharge, discharge - charge, base, shortfall, ledger, energy_mw, as_mw)
 
@@ -121,19 +127,18 @@ def simulate_day(battery: Battery, market: MarketProfile, scenario: Scenario, bi
     base = check_base_points(base_mw)
     if base.shape != (scenario.n_intervals,):
         raise ValueError(f"base_mw must have shape ({scenario.n_intervals},), got {base.shape}")
-    arrays = ScenarioArrays.stack([scenario])
     x, r = accept_arrays(bid.energy_mw, bid.as_mw, battery, market)
-    terms = _terms(ScenarioArrays(arrays.dt_h, *(a[0] for a in arrays[1:])), x, r, market)
-    n = len(base)
-    e = [battery.e_initial_mwh] * (n + 1)
-    out = np.empty((5, n))
-    up_req, down_req, dt_h = terms.up_req_mw.tolist(), terms.down_req_mw.tolist(), scenario.dt_h
-    for t, b in enumerate(base.tolist()):
-        flows = interval_flows(battery, dt_h, e[t], b, up_req[t], down_req[t])
-        e[t + 1] = flows.e_next_mwh
-        out[:, t] = flows[1:]
-    charge, discharge, up, down, delivered = out
-    return _result(battery, terms, scenario.deployment.fraction, r, np.array(e), charge, discharge, up, down, delivered, x)
+    terms = _terms(_single(scenario), x, r, market)
+    limits = battery.limits(scenario.dt_h)
+    e = battery.e_initial_mwh
+    rows: list[float] = []
+    for b, up_req, down_req in zip(base.tolist(), terms.up_req_mw.tolist(), terms.down_req_mw.tolist()):
+        flows = interval_flows(limits, e, b, up_req, down_req)
+        e = flows.e_next_mwh
+        rows.extend(flows)
+    e_next, charge, discharge, up, down, delivered = np.array(rows).reshape(-1, len(Flows._fields)).T
+    energy = np.concatenate(([battery.e_initial_mwh], e_next))
+    return _result(battery, terms, r, x, energy, charge, discharge, up, down, delivered)
 
 
 def simulate_batch(
@@ -145,20 +150,20 @@ def simulate_batch(
         raise ValueError(f"base_mw must have shape {arrays.rt_price.shape}, got {base.shape}")
     x, r = accept_arrays(np.asarray(energy_mw, float), np.asarray(as_mw, float), battery, market)
     terms = _terms(arrays, x, r, market)
-    b, n = base.shape
-    e = np.empty((b, n + 1))
-    e[:, 0] = battery.e_initial_mwh
-    out = np.empty((5, b, n))
+    limits = battery.limits(arrays.dt_h)
+    n_days, n = base.shape
+    # time-major buffers: each interval reads and writes contiguous rows
+    flows_t = np.empty((6, n, n_days))
+    base_t, up_t, down_t = base.T.copy(), terms.up_req_mw.T.copy(), terms.down_req_mw.T.copy()
+    e = np.full(n_days, battery.e_initial_mwh)
     for t in range(n):
-        flows = interval_flows(
-            battery, arrays.dt_h, e[:, t], base[:, t], terms.up_req_mw[:, t], terms.down_req_mw[:, t],
-            np.minimum, np.maximum,
-        )
-        e[:, t + 1] = flows.e_next_mwh
-        for k in range(5):
-            out[k, :, t] = flows[k + 1]
-    charge, discharge, up, down, delivered = out
-    return _result(battery, terms, arrays.fraction, r, e, charge, discharge, up, down, delivered, x)
+        flows = interval_flows(limits, e, base_t[t], up_t[t], down_t[t], np.minimum, np.maximum)
+        for k, value in enumerate(flows):
+            flows_t[k, t] = value
+        e = flows.e_next_mwh
+    e_next, charge, discharge, up, down, delivered = flows_t.transpose(0, 2, 1)
+    energy = np.concatenate((np.full((n_days, 1), battery.e_initial_mwh), e_next), axis=1)
+    return _result(battery, terms, r, x, energy, charge, discharge, up, down, delivered)
 
 
 class IntervalOutcome(NamedTuple):
@@ -186,9 +191,11 @@ class DaySimulator:
         x, r = accept_arrays(bid.energy_mw, bid.as_mw, battery, market)
         self.accepted = DABid(x, r)
         self.cuts = BidCuts(np.abs(bid.energy_mw - x), np.maximum(bid.as_mw, 0.0) - r)
-        arrays = ScenarioArrays.stack([scenario])
-        self.terms = _terms(ScenarioArrays(arrays.dt_h, *(a[0] for a in arrays[1:])), x, r, market)
-        self._rows = list(zip(*(np.asarray(v).tolist() for v in self.terms[1:13])))
+        self.terms = _terms(_single(scenario), x, r, market)
+        self._limits = battery.limits(scenario.dt_h)
+        fields = ("position_mw", "rt_price", "penalty_price", "up_req_mw", "down_req_mw", "cap_up_usd",
+                  "cap_down_usd", "inv_up_req", "inv_down_req", "da_energy", "as_capacity", "mileage")
+        self._rows = list(zip(*(getattr(self.terms, f).tolist() for f in fields)))
         self._mean_da = float(self.terms.mean_da_price)
         self.e_mwh = battery.e_initial_mwh
         self.t = 0
@@ -208,7 +215,7 @@ class DaySimulator:
             raise ValueError(f"base_mw at interval {self.t} is {base_mw}; base points must be finite MW")
         (x, rt, pen, up_req, down_req, cap_up, cap_down, inv_up, inv_down, da_energy, as_cap, mileage) = self._rows[self.t]
         battery, dt_h = self.battery, self.scenario.dt_h
-        flows = interval_flows(battery, dt_h, self.e_mwh, float(base_mw), up_req, down_req)
+        flows = interval_flows(self._limits, self.e_mwh, float(base_mw), up_req, down_req)
         up_short, down_short = up_req - flows.up_mw, down_req - flows.down_mw
         rt_imbalance, no_pay, penalty, degradation = interval_lines(
             battery, dt_h, x, rt, pen, flows.charge_mw, flows.discharge_mw, up_short, down_short,

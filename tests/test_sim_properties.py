@@ -1,0 +1,111 @@
+"""Invariants under random bids and base points (hypothesis), and determinism."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bessgym.battery import Battery
+from bessgym.market import DABid, load_profile
+from bessgym.sim import DaySimulator, ScenarioArrays, simulate_batch, simulate_day
+from tests.conftest import make_scenario
+
+N = 96
+MARKET = load_profile("caiso")
+
+batteries = st.builds(
+    Battery,
+    p_charge_mw=st.floats(0.1, 5),
+    p_discharge_mw=st.floats(0.1, 5),
+    energy_mwh=st.floats(0.2, 20),
+    eta_charge=st.floats(0.7, 1.0),
+    eta_discharge=st.floats(0.7, 1.0),
+    self_discharge_per_h=st.sampled_from([0.0, 0.001, 0.01]),
+    soc_initial_frac=st.floats(0.05, 1.0),
+    soc_target_frac=st.just(0.5),
+)
+
+
+def random_day(seed: int):
+    rng = np.random.default_rng(seed)
+    scenario = make_scenario(
+        da=rng.normal(40, 30, 24),
+        rt=rng.normal(40, 60, N),
+        as_price=rng.gamma(2, 4, (24, 4)),
+        fraction=rng.uniform(0, 1, (N, 4)) * (rng.random((N, 4)) < 0.7),
+        n=N,
+    )
+    bid = DABid(rng.uniform(-3, 3, 24), rng.uniform(-0.5, 3, (24, 4)))
+    base = rng.uniform(-6, 6, N)
+    return scenario, bid, base
+
+
+@settings(max_examples=60, deadline=None)
+@given(battery=batteries, seed=st.integers(0, 2**32 - 1))
+def test_soc_bounds_energy_conservation_and_reward(battery, seed):
+    scenario, bid, base = random_day(seed)
+    result = simulate_day(battery, MARKET, scenario, bid, base)
+    e = result.e_mwh
+    keep = battery.retention(scenario.dt_h)
+    tol = 1e-9 * max(1.0, battery.energy_mwh)
+    # SoC: flows never leave the bounds; self-discharge alone may sink below E_min
+    assert np.all(e[1:] <= battery.e_max_mwh + tol)
+    assert np.all(e[1:] >= np.minimum(battery.e_min_mwh, keep * e[:-1]) - tol)
+    # energy conserved: each change is the efficiency-weighted legs minus self-discharge
+    expected = keep * e[:-1] + battery.eta_charge * result.charge_mw * scenario.dt_h - result.discharge_mw * scenario.dt_h / battery.eta_discharge
+    np.testing.assert_allclose(e[1:], expected, rtol=0, atol=tol)
+    # legs within power, shortfall non-negative
+    assert np.all(result.charge_mw <= battery.p_charge_mw + 1e-12) and np.all(result.discharge_mw <= battery.p_discharge_mw + 1e-12)
+    assert np.all(result.shortfall_mw >= -1e-12)
+    # the reward of each step is its ledger total, and step-wise equals whole-day
+    sim = DaySimulator(battery, MARKET, scenario, bid)
+    rewards = [sim.step(b).reward for b in base]
+    np.testing.assert_allclose(rewards, np.stack(list(result.ledger)).sum(axis=0), rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(sum(rewards), result.profit, rtol=1e-12, atol=1e-9)
+
+
+def test_batch_equals_scalar():
+    days = [random_day(seed) for seed in range(7)]
+    battery = Battery(self_discharge_per_h=0.002)
+    arrays = ScenarioArrays.stack([d[0] for d in days])
+    batch = simulate_batch(
+        battery, MARKET, arrays,
+        np.stack([d[1].energy_mw for d in days]), np.stack([d[1].as_mw for d in days]), np.stack([d[2] for d in days]),
+    )
+    for i, (scenario, bid, base) in enumerate(days):
+        single = simulate_day(battery, MARKET, scenario, bid, base)
+        np.testing.assert_allclose(batch.e_mwh[i], single.e_mwh, rtol=1e-12, atol=1e-12)
+        for line_b, line_s in zip(batch.ledger, single.ledger):
+            np.testing.assert_allclose(line_b[i], line_s, rtol=1e-12, atol=1e-9)
+
+
+def test_same_seed_and_scenario_are_bit_identical(caiso):
+    scenario_id = caiso.ids("val")[3]
+    a, b = caiso.get(scenario_id), caiso.get(scenario_id)
+    assert a.seed == b.seed
+    for name in ("da_price", "rt_price", "as_price"):
+        assert np.array_equal(getattr(a, name), getattr(b, name))
+    assert np.array_equal(a.deployment.fraction, b.deployment.fraction)
+    assert np.array_equal(a.deployment.mileage, b.deployment.mileage)
+    bid = DABid(np.sin(np.arange(24)), np.full((24, 4), 0.1))
+    base = np.cos(np.arange(a.n_intervals))
+    cfg = caiso.config
+    ra = simulate_day(cfg.battery, cfg.market_profile, a, bid, base)
+    rb = simulate_day(cfg.battery, cfg.market_profile, b, bid, base)
+    assert np.array_equal(ra.e_mwh, rb.e_mwh)
+    assert all(np.array_equal(x, y) for x, y in zip(ra.ledger, rb.ledger))
+    other = caiso.get(caiso.ids("val")[4])
+    assert not np.array_equal(a.deployment.fraction, other.deployment.fraction)
+
+
+def test_nan_or_inf_base_point_is_named(battery, market):
+    scenario = make_scenario()
+    base = np.zeros(24)
+    base[7] = np.nan
+    import pytest
+
+    with pytest.raises(ValueError, match=r"base_mw\[7\] is nan"):
+        simulate_day(battery, market, scenario, DABid.idle(), base)
+    with pytest.raises(ValueError, match="base_mw at interval 0 is inf"):
+        DaySimulator(battery, market, scenario, DABid.idle()).step(float("inf"))
