@@ -69,11 +69,20 @@ class DataConfig(_Strict):
     path: str | None = None
     timezone: str | None = None
     name: str | None = Field(None, description="scenario id prefix; defaults to the source")
-    splits: dict[str, DateRange] = Field(default_factory=lambda: dict(CAISO_SPLITS))
+    splits: dict[str, DateRange] = Field(
+        default_factory=dict, description="defaults to the CAISO calendar for caiso and synthetic data"
+    )
     ood: "DataConfig | None" = None
     synthetic_start: dt.date = dt.date(2023, 1, 1)
     synthetic_end: dt.date = dt.date(2024, 6, 30)
     synthetic_interval_minutes: Literal[5, 15, 60] = 5
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_splits(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "splits" not in data and data.get("source", "caiso") in ("caiso", "synthetic"):
+            data = {**data, "splits": {k: v.model_dump() for k, v in CAISO_SPLITS.items()}}
+        return data
 
     @model_validator(mode="after")
     def _check(self) -> "DataConfig":

@@ -27,7 +27,8 @@ class ThresholdBidder:
     Pairs the k-th cheapest with the k-th dearest forecast hour (cheapest first) while the
     round-trip spread ``p_sell * eta_c * eta_d - p_buy`` beats wear on both legs and the planned
     SoC stays within bounds; then offers ``as_share`` of the headroom left in each hour as
-    regulation up and down, limited so the planned SoC sustains it for the product's duration.
+    regulation up and down, limited so the planned SoC sustains it for the product's duration,
+    in the hours whose forecast AS price beats the wear of the expected deployment.
     """
 
     def __init__(self, as_share: float = 0.5) -> None:
@@ -54,12 +55,13 @@ class ThresholdBidder:
         durations = ctx.market.durations
         r = np.zeros((HOURS, N_PRODUCTS))
         up, down = PRODUCTS.index("reg_up"), PRODUCTS.index("reg_down")
+        worth = ctx.as_price > battery.degradation_usd_per_mwh * ctx.expected_deployment
         if durations[up] > 0:
             sustain = (e_low - battery.e_min_mwh) * battery.eta_discharge / durations[up]
-            r[:, up] = self.as_share * np.clip(np.minimum(battery.p_discharge_mw - x, sustain), 0.0, None)
+            r[:, up] = worth[:, up] * self.as_share * np.clip(np.minimum(battery.p_discharge_mw - x, sustain), 0.0, None)
         if durations[down] > 0:
             sustain = (battery.e_max_mwh - e_high) / (battery.eta_charge * durations[down])
-            r[:, down] = self.as_share * np.clip(np.minimum(battery.p_charge_mw + x, sustain), 0.0, None)
+            r[:, down] = worth[:, down] * self.as_share * np.clip(np.minimum(battery.p_charge_mw + x, sustain), 0.0, None)
         return DABid(x, r)
 
 

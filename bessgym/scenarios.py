@@ -244,7 +244,7 @@ class ScenarioSet:
         """Stable ids of the usable days of ``split``, in date order."""
         data = self._data(split)
         history = self.history(split)
-        if split == "all" or (split == OOD_SPLIT and data is not self.config.data and split not in data.splits):
+        if split == "all" or (split == OOD_SPLIT and split not in data.splits):
             chosen = lambda day: True  # noqa: E731
         elif split in data.splits:
             chosen = data.splits[split].__contains__

@@ -16,6 +16,8 @@ from bessgym.scenarios import DataError, ScenarioSet, read_long_csv
 def test_presets_and_default():
     assert load_config().data.node == "SP15"
     assert load_config("synthetic").data.source == "synthetic"
+    assert load_config({"data": {"source": "ercot", "node": "HB_WEST"}}).data.splits == {}
+    assert set(load_config({"data": {"node": "NP15"}}).data.splits) == {"train", "val", "test"}
     assert isinstance(load_config({"battery": {"energy_mwh": 2}}), Config)
 
 
@@ -60,9 +62,10 @@ def test_user_csv_with_gaps_skips_and_counts_days(tmp_path):
     path = tmp_path / "mine.csv"
     frame.to_csv(path, index=False)
     history = read_long_csv(path, "N1", "America/Los_Angeles")
-    assert history.dt_h == 0.25 and history.skipped["missing_rt"] >= 2
+    assert history.dt_h == 0.25 and history.skipped == {"dst": 0, "missing_rt": 2, "missing_da": 0}
     scenarios = ScenarioSet({"data": {"source": "csv", "path": str(path), "node": "N1", "name": "mine",
-                                      "timezone": "America/Los_Angeles", "splits": {}}})
+                                      "timezone": "America/Los_Angeles"}})
+    assert scenarios.splits() == ["all"]
     ids = scenarios.ids()
     assert ids[0].startswith("mine-N1-") and len(ids) == int(history.usable.sum()) - 2
     assert all(np.isfinite(scenarios.get(i).rt_price).all() for i in ids)
