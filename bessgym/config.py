@@ -12,6 +12,7 @@ import difflib
 import json
 from pathlib import Path
 from typing import Any, Literal, Union
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -92,6 +93,13 @@ class DataConfig(_Strict):
             raise ValueError(f"data.path is only used with source 'csv', not {self.source!r}")
         if "all" in self.splits:
             raise ValueError("split name 'all' is reserved (it means every day)")
+        if self.timezone is not None:
+            try:
+                ZoneInfo(self.timezone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(
+                    f"data.timezone {self.timezone!r} is not an IANA time zone (e.g. 'America/Los_Angeles')"
+                ) from None
         return self
 
     @property

@@ -55,7 +55,8 @@ class DayResult:
 
     ``e_mwh`` (..., T+1) SoC; ``charge_mw``/``discharge_mw`` the delivered legs; ``net_mw`` the
     delivered net power (+ = discharge); ``base_mw`` the base point delivered; ``shortfall_mw``
-    (..., T, 4) undelivered deployment per product; ``ledger`` the lines per interval ($).
+    (..., T, 4) undelivered deployment per product; ``ledger`` the lines per interval ($);
+    ``energy_mw`` (..., 24) and ``as_mw`` (..., 24, 4) the DA bid as the market accepted it.
     """
 
     e_mwh: np.ndarray

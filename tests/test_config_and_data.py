@@ -35,6 +35,11 @@ def test_wrong_type_names_field_and_value():
         load_config({"battery": {"soc_min_frac": 0.9, "soc_max_frac": 0.5}})
 
 
+def test_bad_timezone_is_named():
+    with pytest.raises(ConfigError, match="'Mars/Olympus' is not an IANA time zone"):
+        load_config({"data": {"timezone": "Mars/Olympus"}})
+
+
 def test_config_from_path_and_missing_path(tmp_path):
     path = tmp_path / "c.json"
     path.write_text(json.dumps({"battery": {"energy_mwh": 8}}))
