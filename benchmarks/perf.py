@@ -1,6 +1,6 @@
 """Performance figures, written as JSON (never asserted in tests).
 
-    python -m benchmarks.perf [--only sim] [--json PATH]
+    python -m benchmarks.perf [--only sim|env] [--json PATH]
 
 ``sim``: whole-day simulation of real CAISO test days (96 intervals) with the threshold
 bidder's bids and random base points: scalar (:func:`bessgym.sim.simulate_day`, one day per
@@ -79,7 +79,51 @@ def bench_sim() -> dict[str, float]:
     }
 
 
-BENCHES: dict[str, Callable[[], dict[str, float]]] = {"sim": bench_sim}
+def bench_env() -> dict[str, float]:
+    """RealTime-v0: one env with random actions (steps exclude resets), the mean reset time
+    over the train split's days after their first visit and on a first visit, and the native
+    vector env at N = 1, 64, 1024, 4096 (env-steps per second, random actions, autoresets in)."""
+    import gymnasium as gym
+
+    import bessgym  # noqa: F401
+
+    env = gym.make("bessgym/RealTime-v0").unwrapped
+    rng = np.random.default_rng(0)
+    actions = rng.uniform(-1, 1, (4096, 1)).astype(np.float32)
+    env.reset(seed=0)
+    start = time.perf_counter()
+    cold = [env.reset(options={"scenario": i}) for i in env.source.ids[:20]]
+    cold_ms = (time.perf_counter() - start) / len(cold) * 1e3
+    for scenario_id in env.source.ids:
+        env.reset(options={"scenario": scenario_id})
+    steps, step_s, resets, reset_s = 0, 0.0, 0, 0.0
+    while step_s < 2.0:
+        t0 = time.perf_counter()
+        env.reset()
+        t1 = time.perf_counter()
+        for k in range(96):
+            env.step(actions[k])
+        t2 = time.perf_counter()
+        resets, reset_s, steps, step_s = resets + 1, reset_s + t1 - t0, steps + 96, step_s + t2 - t1
+    figures = {
+        "env_steps_per_s": steps / step_s,
+        "env_reset_ms": reset_s / resets * 1e3,
+        "env_reset_first_visit_ms": cold_ms,
+    }
+    for n in (1, 64, 1024, 4096):
+        vec = gym.make_vec("bessgym/RealTime-v0", num_envs=n, vectorization_mode="vector_entry_point")
+        vec.reset(seed=0)
+        batch = rng.uniform(-1, 1, (n, 1)).astype(np.float32)
+
+        def vec_steps() -> int:
+            vec.step(batch)
+            return n
+
+        figures[f"vec_env_steps_per_s_{n}"] = _rate(vec_steps, min_seconds=1.0, repeats=2)
+    return figures
+
+
+BENCHES: dict[str, Callable[[], dict[str, float]]] = {"sim": bench_sim, "env": bench_env}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -93,6 +137,9 @@ def main(argv: list[str] | None = None) -> None:
     }
     for name in args.only or sorted(BENCHES):
         figures.update(BENCHES[name]())
+    if args.json and os.path.exists(args.json):
+        with open(args.json) as f:
+            figures = {**json.load(f), **figures}
     text = json.dumps(figures, indent=2)
     print(text)
     if args.json:

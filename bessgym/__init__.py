@@ -12,6 +12,9 @@ from bessgym.market import PRODUCTS, DABid, MarketProfile
 from bessgym.scenarios import Scenario, ScenarioSet
 from bessgym.sim import DaySimulator, simulate_batch, simulate_day
 
+from bessgym.envs import register_envs
+
+register_envs()
 __version__ = "0.1.0"
 __all__ = [
     "PRODUCTS", "Battery", "Config", "ConfigError", "DABid", "DaySimulator", "MarketProfile",

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from bessgym._paths import DATA_DIR
 from bessgym.battery import Battery
 from bessgym.deployment import DeploymentConfig
-from bessgym.market import PROFILE_NAMES, MarketProfile, load_profile
+from bessgym.market import MarketProfile, load_profile
 
 DataSource = Literal["caiso", "ercot", "csv", "synthetic"]
 SHIPPED_FILES = {

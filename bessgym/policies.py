@@ -1,24 +1,56 @@
-"""Decision-maker protocols and the simple, solver-free policies that ship with bessgym.
+"""Decision-maker protocols, the solver-free policies that ship with bessgym, and spec strings.
 
-* :class:`DABidder`: ``bid(ctx: DAContext) -> DABid`` at gate closure.
-* :class:`ThresholdBidder`: buys the cheapest forecast hours, sells the dearest where the spread
-  pays for losses and wear, and offers the remaining headroom as regulation within the SoC
-  duration rule.
-* :func:`follow_da`: RT base points that follow the DA energy schedule.
+* :class:`DABidder`: ``bid(ctx: DAContext) -> DABid`` at gate closure (optional ``bid_batch``).
+* :class:`RTPolicy`: ``reset(episode)`` once a day, then ``act(obs) -> MW`` each RT interval,
+  with ``obs`` the RealTime-v0 observation; optionally ``reset_batch(episodes)`` and
+  ``act_batch(obs (N, F)) -> (N,)`` to play N days at once
+  (:mod:`bessgym.observation`).
+* :class:`ThresholdBidder` and :class:`FollowDA`: the defaults of the envs.
+* :func:`load_component`: a policy from a spec string: a short name (``threshold``,
+  ``follow_da``), ``package.module:attr``, or a name of the ``bessgym.policies`` entry-point
+  group, optionally followed by ``?key=value&key=value`` constructor arguments (values are read
+  as JSON where they parse, else as strings). Loading a third-party component runs its code.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+import importlib
+import json
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from bessgym.battery import Battery
 from bessgym.forecast import DAContext
-from bessgym.market import HOURS, N_PRODUCTS, PRODUCTS, DABid, planned_energy
+from bessgym.market import HOURS, N_PRODUCTS, PRODUCTS, DABid, MarketProfile, planned_energy
+from bessgym.observation import DA_POSITION, p_scale
 
 
+@runtime_checkable
 class DABidder(Protocol):
     def bid(self, ctx: DAContext) -> DABid: ...
+
+
+@dataclass(frozen=True)
+class RTEpisode:
+    """What an RT policy is told at the start of a day: the battery, the market, the DA bid as
+    accepted, the gate-closure context and the interval length. No realised prices."""
+
+    battery: Battery
+    market: MarketProfile
+    accepted: DABid
+    context: DAContext
+    dt_h: float
+    n_intervals: int
+
+
+@runtime_checkable
+class RTPolicy(Protocol):
+    def reset(self, episode: RTEpisode) -> None: ...
+
+    def act(self, obs: np.ndarray) -> float: ...
 
 
 class ThresholdBidder:
@@ -65,6 +97,76 @@ class ThresholdBidder:
         return DABid(x, r)
 
 
+class FollowDA:
+    """RT policy that delivers the DA energy schedule: base point = this hour's position."""
+
+    def reset(self, episode: RTEpisode) -> None:
+        self._scale = p_scale(episode.battery)
+
+    def act(self, obs: np.ndarray) -> float:
+        return float(obs[DA_POSITION]) * self._scale
+
+    def reset_batch(self, episodes: list[RTEpisode]) -> None:
+        self.reset(episodes[0])
+
+    def act_batch(self, obs: np.ndarray) -> np.ndarray:
+        return obs[:, DA_POSITION].astype(float) * self._scale
+
+
 def follow_da(bid: DABid, n_intervals: int) -> np.ndarray:
     """Base points (MW) that deliver the DA energy schedule in every interval of its hour."""
     return np.repeat(bid.energy_mw, n_intervals // HOURS)
+
+
+SHORT_NAMES = {
+    "threshold": "bessgym.policies:ThresholdBidder",
+    "follow_da": "bessgym.policies:FollowDA",
+}
+ENTRY_POINT_GROUP = "bessgym.policies"
+
+
+def load_component(spec: str) -> Any:
+    """Instantiate the policy named by ``spec`` (see the module docstring for the syntax).
+
+    >>> load_component("threshold?as_share=0.25").as_share
+    0.25
+    """
+    if not isinstance(spec, str) or not spec.strip():
+        raise ValueError(f"a component spec must be a non-empty string, got {spec!r}")
+    target, _, query = spec.partition("?")
+    kwargs = {}
+    for part in filter(None, query.split("&")):
+        key, sep, raw = part.partition("=")
+        if not sep or not key:
+            raise ValueError(f"spec {spec!r}: argument {part!r} is not key=value")
+        try:
+            kwargs[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            kwargs[key] = raw
+    factory = _resolve(spec, target.strip())
+    try:
+        return factory(**kwargs)
+    except TypeError as exc:
+        raise ValueError(f"spec {spec!r}: {exc}") from None
+
+
+def _resolve(spec: str, target: str) -> Any:
+    if target in SHORT_NAMES:
+        target = SHORT_NAMES[target]
+    if ":" not in target:
+        found = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == target]
+        if not found:
+            raise ValueError(
+                f"spec {spec!r}: {target!r} is neither a short name ({', '.join(SHORT_NAMES)}), "
+                f"'package.module:attr', nor an entry point of group {ENTRY_POINT_GROUP!r}"
+            )
+        return found[0].load()
+    module_name, _, attr = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(f"spec {spec!r}: cannot import module {module_name!r}: {exc}") from None
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise ValueError(f"spec {spec!r}: module {module_name!r} has no attribute {attr!r}") from None

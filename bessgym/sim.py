@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import NamedTuple, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 
-from bessgym.battery import Battery, Flows, interval_flows
+from bessgym.battery import Battery, Flows, Limits, interval_flows
 from bessgym.market import UP_MASK, BidCuts, DABid, MarketProfile, accept_arrays
 from bessgym.scenarios import Scenario
 from bessgym.settlement import DayTerms, Ledger, day_terms, interval_lines, terminal_value
@@ -168,20 +168,45 @@ def simulate_batch(
 
 
 class IntervalOutcome(NamedTuple):
-    """One step of :class:`DaySimulator`: SoC after it, delivered flows (MW), shortfall of up and
-    down deployment (MW), and the interval's ledger lines ($, floats)."""
+    """One step: SoC after it (MWh), delivered legs and base point (MW), shortfall of up and down
+    deployment (MW), and the interval's ledger lines ($). Floats for :class:`DaySimulator`,
+    arrays over the batch for :class:`BatchDaySimulator`."""
 
-    e_mwh: float
-    charge_mw: float
-    discharge_mw: float
-    base_mw: float
-    up_short_mw: float
-    down_short_mw: float
+    e_mwh: Any
+    charge_mw: Any
+    discharge_mw: Any
+    base_mw: Any
+    up_short_mw: Any
+    down_short_mw: Any
     ledger: Ledger
 
     @property
-    def reward(self) -> float:
+    def reward(self) -> Any:
         return self.ledger.total
+
+
+_STEP_TERMS = (
+    "position_mw", "rt_price", "penalty_price", "up_req_mw", "down_req_mw", "cap_up_usd",
+    "cap_down_usd", "inv_up_req", "inv_down_req", "da_energy", "as_capacity", "mileage",
+)
+
+
+def _advance(
+    battery: Battery, limits: Limits, e_mwh: Any, base_mw: Any, row: Sequence[Any], last: Any, mean_da: Any,
+    minimum: Callable[[Any, Any], Any] = min, maximum: Callable[[Any, Any], Any] = max,
+) -> IntervalOutcome:
+    """One interval for floats or arrays: ``row`` holds the :data:`_STEP_TERMS` of the interval,
+    ``last`` is 1 on the day's last interval (terminal value), else 0."""
+    x, rt, pen, up_req, down_req, cap_up, cap_down, inv_up, inv_down, da_energy, as_cap, mileage = row
+    flows = interval_flows(limits, e_mwh, base_mw, up_req, down_req, minimum, maximum)
+    up_short, down_short = up_req - flows.up_mw, down_req - flows.down_mw
+    rt_imbalance, no_pay, penalty, degradation = interval_lines(
+        battery, limits.dt_h, x, rt, pen, flows.charge_mw, flows.discharge_mw, up_short, down_short,
+        cap_up, cap_down, inv_up, inv_down,
+    )
+    terminal = last * terminal_value(battery, flows.e_next_mwh, mean_da)
+    ledger = Ledger(da_energy, rt_imbalance, as_cap, mileage, no_pay, penalty, degradation, terminal)
+    return IntervalOutcome(flows.e_next_mwh, flows.charge_mw, flows.discharge_mw, flows.base_mw, up_short, down_short, ledger)
 
 
 class DaySimulator:
@@ -194,9 +219,7 @@ class DaySimulator:
         self.cuts = BidCuts(np.abs(bid.energy_mw - x), np.maximum(bid.as_mw, 0.0) - r)
         self.terms = _terms(_single(scenario), x, r, market)
         self._limits = battery.limits(scenario.dt_h)
-        fields = ("position_mw", "rt_price", "penalty_price", "up_req_mw", "down_req_mw", "cap_up_usd",
-                  "cap_down_usd", "inv_up_req", "inv_down_req", "da_energy", "as_capacity", "mileage")
-        self._rows = list(zip(*(getattr(self.terms, f).tolist() for f in fields)))
+        self._rows = list(zip(*(getattr(self.terms, f).tolist() for f in _STEP_TERMS)))
         self._mean_da = float(self.terms.mean_da_price)
         self.e_mwh = battery.e_initial_mwh
         self.t = 0
@@ -214,16 +237,62 @@ class DaySimulator:
             raise RuntimeError("the day is over; make a new DaySimulator")
         if not math.isfinite(base_mw):
             raise ValueError(f"base_mw at interval {self.t} is {base_mw}; base points must be finite MW")
-        (x, rt, pen, up_req, down_req, cap_up, cap_down, inv_up, inv_down, da_energy, as_cap, mileage) = self._rows[self.t]
-        battery, dt_h = self.battery, self.scenario.dt_h
-        flows = interval_flows(self._limits, self.e_mwh, float(base_mw), up_req, down_req)
-        up_short, down_short = up_req - flows.up_mw, down_req - flows.down_mw
-        rt_imbalance, no_pay, penalty, degradation = interval_lines(
-            battery, dt_h, x, rt, pen, flows.charge_mw, flows.discharge_mw, up_short, down_short,
-            cap_up, cap_down, inv_up, inv_down,
-        )
+        last = 1.0 if self.t == self.n_intervals - 1 else 0.0
+        out = _advance(self.battery, self._limits, self.e_mwh, float(base_mw), self._rows[self.t], last, self._mean_da)
         self.t += 1
-        self.e_mwh = flows.e_next_mwh
-        terminal = terminal_value(battery, self.e_mwh, self._mean_da) if self.done else 0.0
-        ledger = Ledger(da_energy, rt_imbalance, as_cap, mileage, no_pay, penalty, degradation, terminal)
-        return IntervalOutcome(self.e_mwh, flows.charge_mw, flows.discharge_mw, flows.base_mw, up_short, down_short, ledger)
+        self.e_mwh = out.e_mwh
+        return out
+
+
+class BatchDaySimulator:
+    """Step-wise simulation of N days at once, for the vector envs.
+
+    Built over a bank of S prepared days (their :class:`DayTerms`, arrays (S, T)); each of the N
+    rows plays one of them (:meth:`load`) with its own interval index ``t``. The bank is stored
+    time-major, so a step reads one contiguous slice and gathers the rows' days from it.
+    """
+
+    def __init__(self, battery: Battery, terms: DayTerms, n_envs: int) -> None:
+        self.battery, self.n_envs = battery, n_envs
+        self.n_intervals = terms.rt_price.shape[-1]
+        self._limits = battery.limits(terms.dt_h)
+        self._bank = np.ascontiguousarray(np.stack([getattr(terms, f).T for f in _STEP_TERMS]))  # (12, T, S)
+        self._bank_mean_da = np.asarray(terms.mean_da_price, dtype=float)
+        self.day = np.zeros(n_envs, dtype=np.int64)
+        self._mean_da = np.zeros(n_envs)
+        self.e_mwh = np.full(n_envs, battery.e_initial_mwh)
+        self.t = np.zeros(n_envs, dtype=np.int64)
+
+    def load(self, rows: np.ndarray, days: np.ndarray) -> None:
+        """Start bank days ``days`` (k,) in rows ``rows`` (k,)."""
+        self.day[rows] = days
+        self._mean_da[rows] = self._bank_mean_da[days]
+        self.e_mwh[rows] = self.battery.e_initial_mwh
+        self.t[rows] = 0
+
+    def at(self, table: np.ndarray) -> np.ndarray:
+        """Each row's current-interval entry of a time-major table (T, S, ...) over the bank."""
+        t = np.minimum(self.t, self.n_intervals - 1)
+        t0 = int(t[0])
+        if np.all(t == t0):
+            return table[t0].take(self.day, axis=0)
+        return table[t, self.day]
+
+    def step(self, base_mw: np.ndarray, active: np.ndarray | None = None) -> IntervalOutcome:
+        """Advance the rows by one interval; with ``active`` (bool, (N,)) only those rows move
+        (the outcome of the others is meaningless). Rows past their day's end must not be active."""
+        t = np.minimum(self.t, self.n_intervals - 1)
+        t0 = int(t[0])
+        if np.all(t == t0):
+            row = self._bank[:, t0].take(self.day, axis=1)
+        else:
+            row = self._bank[:, t, self.day]
+        last = (self.t == self.n_intervals - 1).astype(float)
+        out = _advance(self.battery, self._limits, self.e_mwh, base_mw, row, last, self._mean_da, np.minimum, np.maximum)
+        if active is None:
+            self.e_mwh = out.e_mwh
+            self.t += 1
+        else:
+            self.e_mwh = np.where(active, out.e_mwh, self.e_mwh)
+            self.t += active
+        return out

@@ -1,0 +1,81 @@
+"""A stable-baselines3 ``VecEnv`` over bessgym's native vector envs (needs the ``rl`` extra).
+
+SB3 expects same-step autoreset with the final observation in ``infos[i]["terminal_observation"]``;
+the adapter builds the vector env in ``SAME_STEP`` mode and translates. Use::
+
+    from bessgym.envs.sb3 import make_sb3_vec_env
+    venv = make_sb3_vec_env("bessgym/RealTime-v0", n_envs=64, split="train")
+    PPO("MlpPolicy", venv).learn(100_000)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode
+from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
+
+
+class SB3VecEnv(VecEnv):
+    """Adapter from a bessgym vector env (in ``SAME_STEP`` autoreset mode) to SB3's VecEnv."""
+
+    def __init__(self, env: gym.vector.VectorEnv) -> None:
+        if env.metadata.get("autoreset_mode") != AutoresetMode.SAME_STEP:
+            raise ValueError("SB3VecEnv needs a vector env built with autoreset_mode=SAME_STEP")
+        self.env = env
+        super().__init__(env.num_envs, env.single_observation_space, env.single_action_space)
+        self._actions: np.ndarray | None = None
+
+    def reset(self) -> VecEnvObs:
+        seeds = None if all(s is None for s in self._seeds) else list(self._seeds)
+        options = [o for o in self._options if o]
+        if any(o != options[0] for o in options):
+            raise ValueError("SB3VecEnv passes one options dict to all envs; got different ones per env")
+        obs, _ = self.env.reset(seed=seeds, options=options[0] if options else None)
+        self._reset_seeds()
+        self._reset_options()
+        return obs
+
+    def step_async(self, actions: np.ndarray) -> None:
+        self._actions = actions
+
+    def step_wait(self) -> VecEnvStepReturn:
+        obs, reward, terminated, truncated, info = self.env.step(self._actions)
+        dones = terminated | truncated
+        infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
+        for i in np.flatnonzero(dones):
+            infos[i]["terminal_observation"] = info["final_obs"][i]
+            infos[i]["TimeLimit.truncated"] = bool(truncated[i] and not terminated[i])
+        return obs, reward.astype(np.float32), dones, infos
+
+    def close(self) -> None:
+        self.env.close()
+
+    def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
+        return [getattr(self.env, attr_name)] * len(self._get_indices(indices))
+
+    def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
+        setattr(self.env, attr_name, value)
+
+    def env_method(self, method_name: str, *method_args: Any, indices: VecEnvIndices = None, **method_kwargs: Any) -> list[Any]:
+        result = getattr(self.env, method_name)(*method_args, **method_kwargs)
+        return [result] * len(self._get_indices(indices))
+
+    def env_is_wrapped(self, wrapper_class: type[gym.Wrapper], indices: VecEnvIndices = None) -> list[bool]:
+        return [False] * len(self._get_indices(indices))
+
+    def _get_indices(self, indices: VecEnvIndices) -> Sequence[int]:
+        if indices is None:
+            return range(self.num_envs)
+        return [indices] if isinstance(indices, int) else list(indices)
+
+
+def make_sb3_vec_env(env_id: str, n_envs: int, **kwargs: Any) -> SB3VecEnv:
+    """``gym.make_vec`` on the native vector env in SAME_STEP mode, wrapped for SB3."""
+    import bessgym  # noqa: F401  (registers the ids)
+
+    env = gym.make_vec(env_id, num_envs=n_envs, vectorization_mode="vector_entry_point",
+                       autoreset_mode=AutoresetMode.SAME_STEP, **kwargs)
+    return SB3VecEnv(env)

@@ -1,0 +1,250 @@
+"""Native numpy-batched vector envs for RealTime-v0 and DayAhead-v0.
+
+Reached with ``gym.make_vec(id, num_envs=N, vectorization_mode="vector_entry_point")``. Every
+day of the split is prepared once (a :class:`~bessgym.envs.episodes.Bank`) and N days run in
+one :class:`~bessgym.sim.BatchDaySimulator`. Sub-env i behaves exactly like a scalar env reset
+with seed ``seed + i``: it draws its days with its own RNG. Autoreset follows Gymnasium 1.x:
+``NEXT_STEP`` (default: the step after a termination resets that sub-env, reward 0) or
+``SAME_STEP`` (the terminating step returns the new day's observation and puts the final one in
+``info["final_obs"]``).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.utils.seeding import np_random
+from gymnasium.vector import AutoresetMode
+from gymnasium.vector.utils import batch_space
+
+from bessgym.config import ConfigLike
+from bessgym.envs.day_ahead import DA_ACTION_SIZE, action_to_bid
+from bessgym.envs.episodes import Bank, EpisodeSource, resolve
+from bessgym.envs.real_time import INTERVALS_LEFT, TIME_OF_DAY
+from bessgym.market import DABid, accept_arrays
+from bessgym.observation import SOC, da_bounds, rt_bounds, rt_feature_table
+from bessgym.policies import RTEpisode
+from bessgym.settlement import LEDGER_LINES, day_terms
+from bessgym.sim import BatchDaySimulator
+
+
+class _BankVectorEnv(gym.vector.VectorEnv):
+    """Day selection, seeding and autoreset shared by the two vector envs."""
+
+    def __init__(self, num_envs: int, source: EpisodeSource, autoreset_mode: AutoresetMode | str) -> None:
+        if int(num_envs) < 1:
+            raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+        mode = AutoresetMode(autoreset_mode)
+        if mode == AutoresetMode.DISABLED:
+            raise ValueError("autoreset_mode DISABLED is not supported; use NEXT_STEP or SAME_STEP")
+        self.num_envs = int(num_envs)
+        self.source = source
+        self.bank: Bank = source.bank()
+        self.metadata = {"autoreset_mode": mode, "render_modes": []}
+        self.render_mode = None
+        self.battery = source.config.battery
+        self._index = {scenario_id: k for k, scenario_id in enumerate(self.bank.ids)}
+        self._rngs = [np_random(None)[0] for _ in range(self.num_envs)]
+        self._day = np.zeros(self.num_envs, dtype=np.int64)
+        self._autoreset = np.zeros(self.num_envs, dtype=bool)
+
+    def _seed(self, seed: int | list[int | None] | None) -> None:
+        if seed is None:
+            return
+        seeds = [seed + i for i in range(self.num_envs)] if isinstance(seed, int) else list(seed)
+        if len(seeds) != self.num_envs:
+            raise ValueError(f"reset got {len(seeds)} seeds for {self.num_envs} envs")
+        for i, s in enumerate(seeds):
+            if s is not None:
+                self._rngs[i] = np_random(s)[0]
+
+    def _pick(self, rows: np.ndarray, pinned: Any = None) -> np.ndarray:
+        """Day indices for ``rows``: pinned ids (one, or one per env) or each env's own draw."""
+        if pinned is not None:
+            ids = [pinned] * self.num_envs if isinstance(pinned, str) else list(pinned)
+            try:
+                return np.array([self._index[ids[i]] for i in rows], dtype=np.int64)
+            except KeyError as exc:
+                raise KeyError(f"scenario {exc.args[0]!r} is not a day of split {self.source.split!r}") from None
+        n = len(self.bank.ids)
+        return np.array([int(self._rngs[i].integers(n)) for i in rows], dtype=np.int64)
+
+    def reset(self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+        self._seed(seed)
+        options = options or {}
+        mask = np.asarray(options.get("reset_mask", np.ones(self.num_envs, dtype=bool)), dtype=bool)
+        rows = np.flatnonzero(mask)
+        self._start(rows, self._pick(rows, options.get("scenario")))
+        self._autoreset[rows] = False
+        return self._observe(), {"scenario_id": np.array([self.bank.ids[d] for d in self._day], dtype=object)}
+
+    def _finish(self, obs: np.ndarray, terminated: np.ndarray, info: dict) -> np.ndarray:
+        """Apply the autoreset mode after a step; returns the observation to hand back."""
+        if self.metadata["autoreset_mode"] == AutoresetMode.NEXT_STEP:
+            self._autoreset = terminated.copy()
+            return obs
+        if terminated.any():
+            rows = np.flatnonzero(terminated)
+            final = np.empty(self.num_envs, dtype=object)
+            for i in rows:
+                final[i] = obs[i].copy()
+            info["final_obs"], info["_final_obs"] = final, terminated.copy()
+            info["final_info"], info["_final_info"] = {}, terminated.copy()
+            self._start(rows, self._pick(rows))
+            obs = self._observe()
+        return obs
+
+    def _check_actions(self, actions: Any, size: int) -> tuple[np.ndarray, np.ndarray]:
+        a = np.asarray(actions, dtype=np.float64).reshape(self.num_envs, size)
+        bad = ~np.isfinite(a).all(axis=1)
+        if bad.any():
+            raise ValueError(f"actions of envs {np.flatnonzero(bad).tolist()} contain NaN or inf; actions must be finite")
+        clipped = np.clip(a, -1.0, 1.0)
+        return clipped, (clipped != a).any(axis=1)
+
+    def _start(self, rows: np.ndarray, days: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def _observe(self) -> np.ndarray:
+        raise NotImplementedError
+
+
+class RealTimeVectorEnv(_BankVectorEnv):
+    """N RealTime-v0 envs in one numpy batch (see :class:`bessgym.envs.real_time.RealTimeEnv`)."""
+
+    def __init__(
+        self, num_envs: int = 1, config: ConfigLike = "caiso-sp15", split: str = "train", da_bidder: Any = "threshold",
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP, render_mode: str | None = None,
+    ) -> None:
+        if render_mode is not None:
+            raise ValueError("the vector env does not render; render a scalar RealTime-v0")
+        super().__init__(num_envs, EpisodeSource(config, split, da_bidder), autoreset_mode)
+        low, high = rt_bounds(self.source.config.market_profile)
+        self.single_observation_space = gym.spaces.Box(low, high, dtype=np.float32)
+        self.single_action_space = gym.spaces.Box(-1.0, 1.0, (1,), dtype=np.float32)
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self.n_intervals = self.bank.arrays.rt_price.shape[1]
+        self._sim = BatchDaySimulator(self.battery, self.bank.terms, self.num_envs)
+        self._features = np.ascontiguousarray(self.bank.features.transpose(1, 0, 2))  # (T, S, F)
+        self._position = np.ascontiguousarray(self.bank.position_mw.T)  # (T, S)
+        self._totals = np.zeros((len(LEDGER_LINES), self.num_envs))
+        self._power = (self.battery.p_charge_mw, self.battery.p_discharge_mw)
+
+    def _start(self, rows: np.ndarray, days: np.ndarray) -> None:
+        self._day[rows] = days
+        self._sim.load(rows, days)
+        self._totals[:, rows] = 0.0
+
+    def _observe(self) -> np.ndarray:
+        t = self._sim.t
+        obs = self._sim.at(self._features)
+        obs[:, SOC] = self._sim.e_mwh / self.battery.energy_mwh
+        over = t >= self.n_intervals
+        if over.any():
+            obs[over, TIME_OF_DAY] = 1.0
+            obs[over, INTERVALS_LEFT] = 0.0
+        return obs
+
+    def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
+        a, was_clipped = self._check_actions(actions, 1)
+        a = a[:, 0]
+        resetting = self._autoreset
+        if resetting.any():
+            rows = np.flatnonzero(resetting)
+            self._start(rows, self._pick(rows))
+        active = ~resetting
+        base = self._sim.at(self._position) + a * np.where(a > 0, self._power[1], self._power[0])
+        out = self._sim.step(base, active)
+        lines = np.stack(out.ledger) * active
+        self._totals += lines
+        reward = lines.sum(axis=0)
+        terminated = active & (self._sim.t >= self.n_intervals)
+        info: dict[str, Any] = dict(zip(LEDGER_LINES, lines))
+        info["action_clipped"], info["_action_clipped"] = was_clipped, active
+        if terminated.any():
+            info["profit_usd"], info["_profit_usd"] = self._totals.sum(axis=0), terminated
+        obs = self._finish(self._observe(), terminated, info)
+        return obs, reward, terminated, np.zeros(self.num_envs, dtype=bool), info
+
+
+class DayAheadVectorEnv(_BankVectorEnv):
+    """N DayAhead-v0 envs in one numpy batch (see :class:`bessgym.envs.day_ahead.DayAheadEnv`).
+
+    The RT days are played together: an RT policy with ``reset_batch(episodes)`` and
+    ``act_batch(obs)`` runs once per interval for all envs; any other policy is copied per env.
+    """
+
+    def __init__(
+        self, num_envs: int = 1, config: ConfigLike = "caiso-sp15", split: str = "train", rt_policy: Any = "follow_da",
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP, render_mode: str | None = None,
+    ) -> None:
+        if render_mode is not None:
+            raise ValueError("the vector env does not render; render a scalar DayAhead-v0")
+        super().__init__(num_envs, EpisodeSource(config, split, da_bidder=None), autoreset_mode)
+        self.policy = resolve(rt_policy)
+        low, high = da_bounds(self.source.config.market_profile)
+        self.single_observation_space = gym.spaces.Box(low, high, dtype=np.float32)
+        self.single_action_space = gym.spaces.Box(-1.0, 1.0, (DA_ACTION_SIZE,), dtype=np.float32)
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+
+    def _start(self, rows: np.ndarray, days: np.ndarray) -> None:
+        self._day[rows] = days
+
+    def _observe(self) -> np.ndarray:
+        return self.bank.da_features[self._day]
+
+    def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
+        a, was_clipped = self._check_actions(actions, DA_ACTION_SIZE)
+        resetting = self._autoreset
+        if resetting.any():
+            rows = np.flatnonzero(resetting)
+            self._start(rows, self._pick(rows))
+        played = np.flatnonzero(~resetting)
+        lines = np.zeros((len(LEDGER_LINES), self.num_envs))
+        if len(played):
+            lines[:, played] = self._play(played, *action_to_bid(a[played], self.battery))
+        reward = lines.sum(axis=0)
+        terminated = ~resetting
+        info: dict[str, Any] = dict(zip(LEDGER_LINES, lines))
+        info["action_clipped"], info["_action_clipped"] = was_clipped, terminated
+        obs = self._finish(self._observe(), terminated, info)
+        return obs, reward, terminated, np.zeros(self.num_envs, dtype=bool), info
+
+    def _play(self, rows: np.ndarray, energy: np.ndarray, awards: np.ndarray) -> np.ndarray:
+        """Ledger totals (8, k) of the RT days of ``rows`` under the submitted bids."""
+        config, days, bank = self.source.config, self._day[rows], self.bank
+        market = config.market_profile
+        x, r = accept_arrays(energy, awards, self.battery, market)
+        arrays = bank.arrays
+        gathered = [arr[days] for arr in arrays[1:]]
+        da, rt, as_price, mileage_price, fraction, mileage = gathered
+        terms = day_terms(arrays.dt_h, da, rt, as_price, mileage_price, fraction, mileage, x, r, market)
+        features = rt_feature_table(self.battery, market, rt, da, fraction, x, r, bank.forecast_rt[days])
+        n = rt.shape[1]
+        sim = BatchDaySimulator(self.battery, terms, len(rows))
+        sim.load(np.arange(len(rows)), np.arange(len(rows)))
+        episodes = [
+            RTEpisode(self.battery, market, DABid(x[k], r[k]), self.source.day(bank.ids[d])[1], arrays.dt_h, n)
+            for k, d in enumerate(days)
+        ]
+        act = self._batch_actor(episodes)
+        totals = np.zeros((len(LEDGER_LINES), len(rows)))
+        for t in range(n):
+            obs = features[:, t].copy()
+            obs[:, SOC] = sim.e_mwh / self.battery.energy_mwh
+            totals += np.stack(sim.step(act(obs)).ledger)
+        return totals
+
+    def _batch_actor(self, episodes: list[RTEpisode]):
+        if hasattr(self.policy, "reset_batch") and hasattr(self.policy, "act_batch"):
+            self.policy.reset_batch(episodes)
+            return lambda obs: np.asarray(self.policy.act_batch(obs), dtype=float)
+        policies = [copy.deepcopy(self.policy) for _ in episodes]
+        for policy, episode in zip(policies, episodes):
+            policy.reset(episode)
+        return lambda obs: np.array([p.act(o) for p, o in zip(policies, obs)], dtype=float)

@@ -1,0 +1,159 @@
+"""Observation features of the envs: named, scaled, bounded.
+
+Energy prices are in units of 100 $/MWh and AS prices in units of 10 $/MW-h, clipped to the
+market profile's floor and hard cap; powers are fractions of ``p_scale = max(P_ch, P_dis)``.
+
+RealTime (one row per RT interval; only ``soc`` changes with the agent's actions, so a whole
+day's table is built once at reset and the SoC filled in each step):
+
+| # | name | meaning | range |
+|---|---|---|---|
+| 0 | time_of_day | share of the day elapsed at the interval start | [0, 1] |
+| 1 | soc | state of charge, fraction of the energy capacity | [0, 1] |
+| 2 | da_position | this hour's DA energy position / p_scale (+ = sell) | [-1, 1] |
+| 3-6 | award_reg_up .. award_nonspin | this hour's AS awards / p_scale | [0, 2] |
+| 7 | rt_price | RT price of this interval (price-taker self-schedule) | price |
+| 8 | rt_price_prev | RT price of the previous interval (this hour's DA price at t = 0) | price |
+| 9 | rt_price_last_hour | mean RT price of the last hour's intervals (as above at t = 0) | price |
+| 10 | da_price | this hour's DA price | price |
+| 11 | forecast_next_hour | gate-closure RT forecast, mean over the next hour | price |
+| 12-14 | forecast_rest_mean / _max / _min | gate-closure RT forecast over the rest of the day | price |
+| 15-18 | deployed_reg_up .. deployed_nonspin | deployment fraction of the previous interval | [0, 1] |
+| 19 | intervals_left | share of the day still to run | [0, 1] |
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bessgym.battery import Battery
+from bessgym.forecast import DAContext
+from bessgym.market import HOURS, N_PRODUCTS, PRODUCTS, MarketProfile
+
+PRICE_SCALE_USD_PER_MWH = 100.0
+AS_PRICE_SCALE_USD_PER_MW_H = 10.0
+
+RT_FEATURES: tuple[str, ...] = (
+    "time_of_day", "soc", "da_position", *(f"award_{p}" for p in PRODUCTS),
+    "rt_price", "rt_price_prev", "rt_price_last_hour", "da_price",
+    "forecast_next_hour", "forecast_rest_mean", "forecast_rest_max", "forecast_rest_min",
+    *(f"deployed_{p}" for p in PRODUCTS), "intervals_left",
+)
+RT_INDEX = {name: i for i, name in enumerate(RT_FEATURES)}
+SOC = RT_INDEX["soc"]
+DA_POSITION = RT_INDEX["da_position"]
+_PRICES = slice(RT_INDEX["rt_price"], RT_INDEX["forecast_rest_min"] + 1)
+
+
+def p_scale(battery: Battery) -> float:
+    return max(battery.p_charge_mw, battery.p_discharge_mw)
+
+
+def _price_bounds(market: MarketProfile) -> tuple[float, float]:
+    return (
+        market.price_floor_usd_per_mwh / PRICE_SCALE_USD_PER_MWH,
+        market.price_cap_hard_usd_per_mwh / PRICE_SCALE_USD_PER_MWH,
+    )
+
+
+def rt_bounds(market: MarketProfile) -> tuple[np.ndarray, np.ndarray]:
+    """(low, high) of the RealTime observation."""
+    low = np.zeros(len(RT_FEATURES), dtype=np.float32)
+    high = np.ones(len(RT_FEATURES), dtype=np.float32)
+    low[DA_POSITION] = -1.0
+    high[RT_INDEX["award_reg_up"] : RT_INDEX["award_nonspin"] + 1] = 2.0
+    low[_PRICES], high[_PRICES] = _price_bounds(market)
+    return low, high
+
+
+def rt_feature_table(
+    battery: Battery,
+    market: MarketProfile,
+    rt_price: np.ndarray,
+    da_price: np.ndarray,
+    fraction: np.ndarray,
+    energy_mw: np.ndarray,
+    as_mw: np.ndarray,
+    forecast_rt: np.ndarray,
+) -> np.ndarray:
+    """The day's RealTime observations (..., T, F) float32 with ``soc`` left at 0.
+
+    Inputs with an optional leading batch axis: ``rt_price`` (T,), ``da_price`` (24,),
+    ``fraction`` (T, 4), accepted ``energy_mw`` (24,) and ``as_mw`` (24, 4), ``forecast_rt`` (T,).
+    """
+    n = rt_price.shape[-1]
+    per_hour = n // HOURS
+    lead = rt_price.shape[:-1]
+    scale = p_scale(battery)
+    table = np.zeros(lead + (n, len(RT_FEATURES)))
+    t = np.arange(n)
+    table[..., 0] = t / n
+    table[..., DA_POSITION] = np.repeat(energy_mw, per_hour, axis=-1) / scale
+    table[..., 3 : 3 + N_PRODUCTS] = np.repeat(as_mw, per_hour, axis=-2) / scale
+    da = np.repeat(da_price, per_hour, axis=-1)
+    table[..., 7] = rt_price
+    table[..., 8] = np.concatenate([da[..., :1], rt_price[..., :-1]], axis=-1)
+    past = np.concatenate([np.repeat(da[..., :1], per_hour, axis=-1), rt_price], axis=-1)
+    cumulative = np.cumsum(past, axis=-1)
+    table[..., 9] = (cumulative[..., per_hour - 1 : -1] - np.concatenate(
+        [np.zeros(lead + (1,)), cumulative[..., : n - 1]], axis=-1)) / per_hour
+    table[..., 10] = da
+    ahead = np.concatenate([forecast_rt, np.repeat(forecast_rt[..., -1:], per_hour, axis=-1)], axis=-1)
+    ahead_sum = np.cumsum(ahead[..., ::-1], axis=-1)[..., ::-1]
+    table[..., 11] = (ahead_sum[..., :n] - ahead_sum[..., per_hour : per_hour + n]) / per_hour
+    rest = np.cumsum(forecast_rt[..., ::-1], axis=-1)[..., ::-1]
+    table[..., 12] = rest / (n - t)
+    table[..., 13] = np.maximum.accumulate(forecast_rt[..., ::-1], axis=-1)[..., ::-1]
+    table[..., 14] = np.minimum.accumulate(forecast_rt[..., ::-1], axis=-1)[..., ::-1]
+    table[..., 15 : 15 + N_PRODUCTS] = np.concatenate(
+        [np.zeros(lead + (1, N_PRODUCTS)), fraction[..., :-1, :]], axis=-2)
+    table[..., 19] = (n - t) / n
+    table[..., 7:15] /= PRICE_SCALE_USD_PER_MWH
+    low, high = rt_bounds(market)
+    return np.clip(table, low, high).astype(np.float32)
+
+
+def da_feature_names() -> tuple[str, ...]:
+    """Names of the DayAhead observation (see :func:`da_features`)."""
+    return (
+        *(f"forecast_da_h{h:02d}" for h in range(HOURS)),
+        *(f"forecast_rt_h{h:02d}" for h in range(HOURS)),
+        *(f"forecast_{p}_h{h:02d}" for h in range(HOURS) for p in PRODUCTS),
+        *(f"spread_rt_h{h:02d}" for h in range(HOURS)),
+        "day_of_year_sin", "day_of_year_cos", "day_of_week_sin", "day_of_week_cos",
+        "soc_initial",
+    )
+
+
+DA_FEATURES = da_feature_names()
+
+
+def da_bounds(market: MarketProfile) -> tuple[np.ndarray, np.ndarray]:
+    """(low, high) of the DayAhead observation."""
+    lo, hi = _price_bounds(market)
+    as_hi = market.price_cap_hard_usd_per_mwh / AS_PRICE_SCALE_USD_PER_MW_H
+    low = np.concatenate([np.full(48, lo), np.zeros(96), np.zeros(24), -np.ones(4), [0.0]])
+    high = np.concatenate([np.full(48, hi), np.full(96, as_hi), np.full(24, hi - lo), np.ones(5)])
+    return low.astype(np.float32), high.astype(np.float32)
+
+
+def da_features(ctx: DAContext) -> np.ndarray:
+    """The DayAhead observation of a gate-closure context (float32, clipped to its bounds).
+
+    Forecast DA price (24) and hourly-mean RT price (24) in 100 $/MWh, forecast AS prices (24 x 4,
+    hour-major) in 10 $/MW-h, the ensemble's hourly RT standard deviation (24) in 100 $/MWh, the
+    day of the year and of the week as sine/cosine, and the initial SoC fraction.
+    """
+    per_hour = ctx.n_intervals // HOURS
+    rt_hourly = ctx.rt_scenarios.reshape(len(ctx.rt_scenarios), HOURS, per_hour).mean(-1)
+    day = ctx.date.timetuple().tm_yday / 365.25 * 2 * np.pi
+    week = ctx.date.weekday() / 7 * 2 * np.pi
+    vector = np.concatenate([
+        ctx.da_price / PRICE_SCALE_USD_PER_MWH,
+        rt_hourly.mean(0) / PRICE_SCALE_USD_PER_MWH,
+        ctx.as_price.ravel() / AS_PRICE_SCALE_USD_PER_MW_H,
+        rt_hourly.std(0) / PRICE_SCALE_USD_PER_MWH,
+        [np.sin(day), np.cos(day), np.sin(week), np.cos(week), ctx.battery.soc_initial_frac],
+    ])
+    low, high = da_bounds(ctx.market)
+    return np.clip(vector, low, high).astype(np.float32)

@@ -1,0 +1,155 @@
+"""The Gymnasium envs: the contract (check_env), spaces, determinism, actions, info, rendering."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import bessgym  # noqa: F401  (registers the ids)
+from bessgym.envs import ENV_IDS
+from bessgym.envs.wrappers import DiscreteActions, ScaleReward
+from bessgym.settlement import LEDGER_LINES
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+@pytest.mark.parametrize("render_mode", [None, "ansi", "rgb_array"])
+def test_gymnasium_and_sb3_check_env_pass_without_warnings(env_id, render_mode):
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_env(gym.make(env_id, render_mode=render_mode).unwrapped)
+        sb3_check_env(gym.make(env_id, render_mode=render_mode).unwrapped)
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_spec_is_json_and_module_prefix_works(env_id):
+    spec = gym.spec(env_id)
+    data = json.loads(spec.to_json())
+    assert data["id"] == env_id and data["kwargs"]["config"] == "caiso-sp15"
+    env = gym.make(f"bessgym:{env_id}", split="val")
+    obs, info = env.reset(seed=0)
+    assert env.observation_space.contains(obs) and info["scenario_id"].startswith("caiso-SP15-2024-0")
+
+
+def run_day(env, seed, actions):
+    obs, info = env.reset(seed=seed)
+    trace = [obs]
+    rewards = []
+    for a in actions:
+        obs, reward, terminated, truncated, info = env.step(a)
+        trace.append(obs)
+        rewards.append(reward)
+        if terminated:
+            break
+    return trace, rewards, info
+
+
+def test_realtime_day_is_deterministic_and_reward_is_the_ledger():
+    env = gym.make("bessgym/RealTime-v0")
+    actions = np.random.default_rng(1).uniform(-1, 1, (96, 1)).astype(np.float32)
+    a = run_day(env, 7, actions)
+    b = run_day(env, 7, actions)
+    assert all(np.array_equal(x, y) for x, y in zip(a[0], b[0])) and a[1] == b[1]
+    info = a[2]
+    assert len(a[1]) == 96 and set(LEDGER_LINES) <= set(info["day_totals"])
+    assert sum(a[1]) == pytest.approx(sum(info["day_totals"].values()), rel=1e-12)
+    assert info["profit_usd"] == pytest.approx(sum(a[1]), rel=1e-12)
+
+
+def test_seed_never_selects_the_day_when_pinned():
+    env = gym.make("bessgym/RealTime-v0", split="test")
+    ids = {env.reset(seed=s, options={"scenario": "caiso-SP15-2024-05-02"})[1]["scenario_id"] for s in range(3)}
+    assert ids == {"caiso-SP15-2024-05-02"}
+    with pytest.raises(KeyError, match="not a usable day"):
+        env.reset(options={"scenario": "caiso-SP15-1999-01-01"})
+
+
+def test_out_of_range_actions_are_clipped_and_reported_and_nan_raises():
+    env = gym.make("bessgym/RealTime-v0", split="test")
+    env.reset(seed=0, options={"scenario": "caiso-SP15-2024-05-02"})
+    _, _, _, _, info = env.step(np.array([3.0], dtype=np.float32))
+    assert info["action_clipped"] is True
+    env.reset(seed=0, options={"scenario": "caiso-SP15-2024-05-02"})
+    _, _, _, _, same = env.step(np.array([1.0], dtype=np.float32))
+    assert same["action_clipped"] is False and same["base_mw"] == info["base_mw"]
+    with pytest.raises(ValueError, match="NaN or inf"):
+        env.step(np.array([np.nan], dtype=np.float32))
+    da = gym.make("bessgym/DayAhead-v0")
+    da.reset(seed=0)
+    with pytest.raises(ValueError, match="NaN or inf"):
+        da.step(np.full(120, np.nan, dtype=np.float32))
+    _, _, terminated, _, info = da.step(np.full(120, 2.0, dtype=np.float32))
+    assert terminated and info["action_clipped"] and info["da_cut_as_mw"] > 0
+
+
+def test_day_ahead_follow_da_matches_the_whole_day_simulator():
+    from bessgym.envs.day_ahead import action_to_bid
+    from bessgym.market import DABid
+    from bessgym.policies import follow_da
+    from bessgym.sim import simulate_day
+
+    env = gym.make("bessgym/DayAhead-v0", split="val")
+    obs, info = env.reset(seed=3)
+    action = np.random.default_rng(0).uniform(-1, 1, 120).astype(np.float32)
+    _, reward, terminated, _, _ = env.step(action)
+    source = env.unwrapped.source
+    scenario, _ = source.day(info["scenario_id"])
+    config = source.config
+    bid = DABid(*action_to_bid(action.astype(float), config.battery))
+    from bessgym.market import accept_bid
+
+    accepted, _ = accept_bid(bid, config.battery, config.market_profile)
+    result = simulate_day(config.battery, config.market_profile, scenario, bid, follow_da(accepted, scenario.n_intervals))
+    assert terminated and reward == pytest.approx(float(result.profit), rel=1e-9)
+
+
+def test_two_settlement_phases():
+    env = gym.make("bessgym/TwoSettlement-v0")
+    obs, _ = env.reset(seed=0)
+    assert obs["phase"] == 0 and not obs["rt"].any()
+    obs, reward, terminated, _, info = env.step(np.zeros(121, dtype=np.float32))
+    assert obs["phase"] == 1 and reward == 0.0 and not terminated and "da_cut_as_mw" in info
+    steps = 0
+    while not terminated:
+        obs, reward, terminated, _, info = env.step(np.zeros(121, dtype=np.float32))
+        steps += 1
+    assert steps == 96 and "day_totals" in info
+
+
+def test_rendering():
+    env = gym.make("bessgym/RealTime-v0", render_mode="rgb_array")
+    env.reset(seed=0)
+    for _ in range(10):
+        env.step(env.action_space.sample())
+    image = env.render()
+    assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3 and image.std() > 0
+    text = gym.make("bessgym/RealTime-v0", render_mode="ansi")
+    text.reset(seed=0)
+    text.step(np.array([0.5], dtype=np.float32))
+    assert "t=  1/96" in text.render()
+    from bessgym.envs.real_time import RealTimeEnv
+
+    with pytest.raises(ValueError, match="render_mode 'video'"):
+        RealTimeEnv(render_mode="video")
+
+
+def test_wrappers():
+    env = ScaleReward(gym.make("bessgym/RealTime-v0"), unit="usd_per_mw_h")
+    raw = gym.make("bessgym/RealTime-v0")
+    env.reset(seed=2)
+    raw.reset(seed=2)
+    a = np.array([0.4], dtype=np.float32)
+    assert env.step(a)[1] == pytest.approx(raw.step(a)[1] / (1.0 * 0.25))
+    discrete = DiscreteActions(gym.make("bessgym/RealTime-v0"), levels=5)
+    assert discrete.action_space == gym.spaces.Discrete(5)
+    np.testing.assert_allclose(discrete.action(4), [1.0])
+    multi = DiscreteActions(gym.make("bessgym/DayAhead-v0"), levels=3)
+    assert isinstance(multi.action_space, gym.spaces.MultiDiscrete) and multi.action(np.zeros(120, int)).min() == -1
+    with pytest.raises(ValueError, match="outside 0..4"):
+        discrete.action(7)
