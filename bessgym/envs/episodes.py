@@ -79,11 +79,14 @@ class EpisodeSource:
             raise ValueError(f"split {split!r} of this config has no usable days")
         self.bidder: DABidder | None = resolve(da_bidder) if da_bidder is not None else None
         self._episodes: dict[str, Episode] = {}
+        self._known = set(self.ids)
 
     def day(self, scenario_id: str) -> tuple[Scenario, DAContext]:
         """The scenario and its gate-closure context (a KeyError names an unknown id)."""
-        if scenario_id not in self.ids and scenario_id not in self.scenarios.ids():
-            raise KeyError(f"scenario {scenario_id!r} is not a usable day of this config (split {self.split!r} has {len(self.ids)} days, e.g. {self.ids[0]!r})")
+        if scenario_id not in self._known:
+            if scenario_id not in self.scenarios.ids():
+                raise KeyError(f"scenario {scenario_id!r} is not a usable day of this config (split {self.split!r} has {len(self.ids)} days, e.g. {self.ids[0]!r})")
+            self._known.add(scenario_id)
         return _day(self._key, scenario_id)
 
     def episode(self, scenario_id: str) -> Episode:
