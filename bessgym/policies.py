@@ -36,11 +36,13 @@ class DABidder(Protocol):
 @dataclass(frozen=True)
 class RTEpisode:
     """What an RT policy is told at the start of a day: the battery, the market, the DA bid as
-    accepted, the gate-closure context and the interval length. No realised prices."""
+    accepted, the day's cleared DA prices ($/MWh, (24,), known since the DA market cleared), the
+    gate-closure context and the interval length. No realised RT prices."""
 
     battery: Battery
     market: MarketProfile
     accepted: DABid
+    da_price: np.ndarray
     context: DAContext
     dt_h: float
     n_intervals: int

@@ -48,8 +48,8 @@ def play_day(source: EpisodeSource, episode: Episode, policy: RTPolicy) -> Playe
     """Run the RT day of ``episode`` with ``policy``."""
     config = source.config
     sim = DaySimulator(config.battery, config.market_profile, episode.scenario, episode.accepted)
-    policy.reset(RTEpisode(config.battery, config.market_profile, episode.accepted, episode.context,
-                           episode.scenario.dt_h, episode.scenario.n_intervals))
+    policy.reset(RTEpisode(config.battery, config.market_profile, episode.accepted, episode.scenario.da_price,
+                           episode.context, episode.scenario.dt_h, episode.scenario.n_intervals))
     totals = np.zeros(len(LEDGER_LINES))
     energy = config.battery.energy_mwh
     soc, base = [sim.e_mwh / energy], []

@@ -229,7 +229,7 @@ class DayAheadVectorEnv(_BankVectorEnv):
         sim = BatchDaySimulator(self.battery, terms, len(rows))
         sim.load(np.arange(len(rows)), np.arange(len(rows)))
         episodes = [
-            RTEpisode(self.battery, market, DABid(x[k], r[k]), self.source.day(bank.ids[d])[1], arrays.dt_h, n)
+            RTEpisode(self.battery, market, DABid(x[k], r[k]), da[k], self.source.day(bank.ids[d])[1], arrays.dt_h, n)
             for k, d in enumerate(days)
         ]
         act = self._batch_actor(episodes)

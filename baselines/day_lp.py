@@ -1,0 +1,198 @@
+"""The operating-day LP, built once as sparse matrices (the fast path for HiGHS).
+
+Variables (named blocks, see :class:`DayModel.cols`), per hour h and interval t:
+
+* ``x[h]``  DA energy position (MW, + = sell), ``r[h, a]`` AS awards (MW) in PRODUCTS order;
+* ``bp[t]``, ``bm[t]``  base point discharge / charge legs (MW >= 0, base = bp - bm);
+* ``e[t]``  SoC after interval t (MWh);
+* ``uu[t]``, ``ud[t]``  up / down deployment not delivered (MW >= 0; fixed at 0 unless allowed).
+
+Constraints are the simulator's, written linearly: the market's acceptance of the bid
+(``x + sum_up r <= P_dis``, ``r_RD - x <= P_ch``), the "legs" power limits
+(``bp + up - uu <= P_dis``, ``bm + down - ud <= P_ch`` with ``up = sum_up delta r``,
+``down = delta_RD r_RD``), shortfalls at most the request, and the SoC recursion of
+:meth:`bessgym.battery.Battery.next_energy`. The objective is the ledger of
+:mod:`bessgym.settlement` term by term, so a solution replayed through :func:`bessgym.sim.simulate_day`
+returns the LP objective (tested to 1e-6).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from bessgym.battery import Battery
+from bessgym.forecast import DAContext
+from bessgym.market import DOWN_INDEX, HOURS, N_PRODUCTS, UP_MASK, DABid, MarketProfile
+from bessgym.settlement import day_terms
+from bessgym.sim import ScenarioArrays
+
+from baselines.solver import LinearProgram
+
+BLOCKS = ("x", "r", "bp", "bm", "e", "uu", "ud")
+
+
+@dataclass
+class DayModel:
+    """A built day LP with its variable blocks (``cols[name]`` is an index array) and the no-pay
+    per MW of up / down shortfall in each interval ($, zero unless the bid is fixed)."""
+
+    lp: LinearProgram
+    cols: dict[str, np.ndarray]
+    rows: dict[str, np.ndarray]
+    n_intervals: int
+    no_pay_up: np.ndarray
+    no_pay_down: np.ndarray
+
+    def bid(self, z: np.ndarray) -> DABid:
+        return DABid(z[self.cols["x"]].copy(), z[self.cols["r"]].reshape(HOURS, N_PRODUCTS).copy())
+
+    def base_mw(self, z: np.ndarray) -> np.ndarray:
+        return z[self.cols["bp"]] - z[self.cols["bm"]]
+
+
+def build_day_model(
+    battery: Battery,
+    market: MarketProfile,
+    data: ScenarioArrays,
+    *,
+    follow_schedule: bool = False,
+    fixed_bid: DABid | None = None,
+    allow_shortfall: bool = False,
+) -> DayModel:
+    """Build the day LP over one day's ``data`` (unbatched arrays: prices and deployment).
+
+    ``follow_schedule`` ties the base point to the DA position (``bp - bm = x``: a physical DA
+    schedule, as a DA planner sees it); ``fixed_bid`` fixes x and r (real-time re-planning);
+    ``allow_shortfall`` frees ``uu``/``ud`` (needs ``fixed_bid``: no-pay is linear in the
+    shortfall only once the awards are known).
+    """
+    if allow_shortfall and fixed_bid is None:
+        raise ValueError("allow_shortfall needs fixed_bid: no-pay is linear in the shortfall only for known awards")
+    n = data.rt_price.shape[-1]
+    k = n // HOURS
+    dt = data.dt_h
+    hour = np.arange(n) // k
+    sizes = {"x": HOURS, "r": HOURS * N_PRODUCTS, "bp": n, "bm": n, "e": n, "uu": n, "ud": n}
+    starts = np.cumsum([0] + [sizes[b] for b in BLOCKS])
+    cols = {b: np.arange(starts[i], starts[i + 1]) for i, b in enumerate(BLOCKS)}
+    n_cols = int(starts[-1])
+    r_col = cols["r"].reshape(HOURS, N_PRODUCTS)
+    up_idx = np.flatnonzero(UP_MASK)
+    delta = data.fraction
+    lam_rt, lam_da = data.rt_price, data.da_price
+    c_deg = battery.degradation_usd_per_mwh
+    eta_c, eta_d, keep = battery.eta_charge, battery.eta_discharge, battery.retention(dt)
+
+    # objective
+    c = np.zeros(n_cols)
+    c[cols["x"]] = (lam_da[hour] - lam_rt).reshape(HOURS, k).sum(1) * dt
+    r_cost = np.repeat(data.as_price * dt * k, 1, axis=0)
+    leg_value = np.where(UP_MASK, 1.0, 0.0) * (lam_rt - c_deg)[:, None] * dt + np.where(UP_MASK, 0.0, 1.0) * (-lam_rt - c_deg)[:, None] * dt
+    r_cost = r_cost + (delta * leg_value).reshape(HOURS, k, N_PRODUCTS).sum(1)
+    if market.mileage_paid:
+        r_cost[:, :2] += (data.mileage_price[hour] * data.mileage).reshape(HOURS, k, 2).sum(1)
+    c[cols["r"]] = r_cost.ravel()
+    no_pay_up, no_pay_down = np.zeros(n), np.zeros(n)
+    if fixed_bid is not None:
+        terms = day_terms(dt, lam_da, lam_rt, data.as_price, data.mileage_price, delta, data.mileage,
+                          fixed_bid.energy_mw, fixed_bid.as_mw, market)
+        no_pay_up, no_pay_down = terms.cap_up_usd * terms.inv_up_req, terms.cap_down_usd * terms.inv_down_req
+    c[cols["bp"]], c[cols["bm"]], c[cols["uu"]], c[cols["ud"]] = interval_costs(
+        battery, market, dt, lam_rt, no_pay_up, no_pay_down)
+    mean_da = float(lam_da.mean())
+    c[cols["e"][-1]] = mean_da
+
+    # bounds
+    lower, upper = np.zeros(n_cols), np.zeros(n_cols)
+    lower[cols["x"]], upper[cols["x"]] = -battery.p_charge_mw, battery.p_discharge_mw
+    r_upper = np.where(UP_MASK, battery.p_discharge_mw, battery.p_charge_mw) * market.offered
+    upper[cols["r"]] = np.tile(r_upper, HOURS)
+    upper[cols["bp"]], upper[cols["bm"]] = battery.p_discharge_mw, battery.p_charge_mw
+    lower[cols["e"]], upper[cols["e"]] = battery.e_min_mwh, battery.e_max_mwh
+    if allow_shortfall:
+        upper[cols["uu"]] = upper[cols["ud"]] = np.inf
+    if fixed_bid is not None:
+        lower[cols["x"]] = upper[cols["x"]] = fixed_bid.energy_mw
+        lower[cols["r"]] = upper[cols["r"]] = fixed_bid.as_mw.ravel()
+
+    # constraints, assembled as (row, col, value) triplets
+    rows_i: list[np.ndarray] = []
+    cols_i: list[np.ndarray] = []
+    vals: list[np.ndarray] = []
+    row_lo: list[np.ndarray] = []
+    row_hi: list[np.ndarray] = []
+    rows: dict[str, np.ndarray] = {}
+    count = 0
+
+    def block(name: str, size: int, entries: list[tuple[np.ndarray, np.ndarray, np.ndarray]], lo: np.ndarray, hi: np.ndarray) -> None:
+        nonlocal count
+        rows[name] = np.arange(count, count + size)
+        for r_rel, col, val in entries:
+            rows_i.append(count + np.asarray(r_rel))
+            cols_i.append(np.asarray(col))
+            vals.append(np.broadcast_to(np.asarray(val, float), np.shape(r_rel)))
+        row_lo.append(np.broadcast_to(np.asarray(lo, float), (size,)))
+        row_hi.append(np.broadcast_to(np.asarray(hi, float), (size,)))
+        count += size
+
+    h24 = np.arange(HOURS)
+    t_all = np.arange(n)
+    up_entries_h = [(h24, r_col[:, a], 1.0) for a in up_idx]
+    block("accept_up", HOURS, [(h24, cols["x"], 1.0), *up_entries_h], -np.inf, battery.p_discharge_mw)
+    block("accept_down", HOURS, [(h24, cols["x"], -1.0), (h24, r_col[:, DOWN_INDEX], 1.0)], -np.inf, battery.p_charge_mw)
+    up_terms = [(t_all, r_col[hour, a], delta[:, a]) for a in up_idx]
+    down_term = (t_all, r_col[hour, DOWN_INDEX], delta[:, DOWN_INDEX])
+    block("power_discharge", n, [(t_all, cols["bp"], 1.0), *up_terms, (t_all, cols["uu"], -1.0)], -np.inf, battery.p_discharge_mw)
+    block("power_charge", n, [(t_all, cols["bm"], 1.0), down_term, (t_all, cols["ud"], -1.0)], -np.inf, battery.p_charge_mw)
+    block("short_up", n, [(t_all, cols["uu"], 1.0), *[(t, col, -v) for t, col, v in up_terms]], -np.inf, 0.0)
+    block("short_down", n, [(t_all, cols["ud"], 1.0), (t_all, down_term[1], -down_term[2])], -np.inf, 0.0)
+    # SoC: e[t] - keep e[t-1] - eta_c dt (bm + down - ud) + dt/eta_d (bp + up - uu) = keep e0 [t = 0]
+    soc_rhs = np.zeros(n)
+    soc_rhs[0] = keep * battery.e_initial_mwh
+    block("soc", n, [
+        (t_all, cols["e"], 1.0), (t_all[1:], cols["e"][:-1], -keep),
+        (t_all, cols["bm"], -eta_c * dt), (t_all, down_term[1], -eta_c * dt * down_term[2]), (t_all, cols["ud"], eta_c * dt),
+        (t_all, cols["bp"], dt / eta_d), *[(t, col, dt / eta_d * v) for t, col, v in up_terms], (t_all, cols["uu"], -dt / eta_d),
+    ], soc_rhs, soc_rhs)
+    if follow_schedule:
+        block("follow", n, [(t_all, cols["bp"], 1.0), (t_all, cols["bm"], -1.0), (t_all, cols["x"][hour], -1.0)], 0.0, 0.0)
+
+    A = sp.csc_matrix(
+        (np.concatenate(vals), (np.concatenate(rows_i), np.concatenate(cols_i))), shape=(count, n_cols)
+    )
+    lp = LinearProgram(c, A, np.concatenate(row_lo), np.concatenate(row_hi), lower, upper,
+                       offset=-battery.e_target_mwh * mean_da)
+    return DayModel(lp, cols, rows, n, no_pay_up, no_pay_down)
+
+
+def interval_costs(
+    battery: Battery, market: MarketProfile, dt_h: float, rt_price: np.ndarray | float,
+    no_pay_up: np.ndarray | float, no_pay_down: np.ndarray | float,
+) -> tuple:
+    """Objective coefficients ($ per MW) of ``bp``, ``bm``, ``uu``, ``ud`` in an interval: RT
+    energy and wear on each leg; a shortfall undoes its leg and pays the penalty and no-pay."""
+    c_deg = battery.degradation_usd_per_mwh
+    penalty = market.penalty_factor * np.maximum(rt_price, market.penalty_price_floor_usd_per_mwh) * dt_h
+    discharge = (rt_price - c_deg) * dt_h
+    charge = (-rt_price - c_deg) * dt_h
+    return discharge, charge, -discharge - penalty - no_pay_up, -charge - penalty - no_pay_down
+
+
+def forecast_arrays(ctx: DAContext, da_price: np.ndarray | None = None) -> ScenarioArrays:
+    """The day as a planner sees it at gate closure: point forecasts of prices and the expected
+    deployment in every interval (mileage is left out: no mileage price is forecast).
+    ``da_price`` replaces the DA forecast once the DA market has cleared."""
+    n = ctx.n_intervals
+    fraction = np.broadcast_to(ctx.expected_deployment, (n, N_PRODUCTS)).copy()
+    return ScenarioArrays(
+        ctx.dt_h,
+        ctx.da_price if da_price is None else np.asarray(da_price, float),
+        ctx.rt_price,
+        ctx.as_price,
+        np.zeros((HOURS, 2)),
+        fraction,
+        np.zeros((n, 2)),
+    )

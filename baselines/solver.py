@@ -1,0 +1,128 @@
+"""Solving LPs with HiGHS: normalised status, a result record, time limits and fallbacks.
+
+A solver failure never crashes a run: :func:`solve` tries HiGHS (dual simplex, then interior
+point) and reports what happened in a :class:`SolveResult`; callers fall back to a safe decision
+and record it.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from dataclasses import dataclass, field
+
+import highspy
+import numpy as np
+import scipy.sparse as sp
+
+
+class SolveStatus(enum.Enum):
+    OPTIMAL = "optimal"
+    INFEASIBLE = "infeasible"
+    UNBOUNDED = "unbounded"
+    TIME_LIMIT = "time_limit"
+    ERROR = "error"
+
+    @property
+    def ok(self) -> bool:
+        return self is SolveStatus.OPTIMAL
+
+
+_STATUS = {
+    highspy.HighsModelStatus.kOptimal: SolveStatus.OPTIMAL,
+    highspy.HighsModelStatus.kInfeasible: SolveStatus.INFEASIBLE,
+    highspy.HighsModelStatus.kUnbounded: SolveStatus.UNBOUNDED,
+    highspy.HighsModelStatus.kUnboundedOrInfeasible: SolveStatus.INFEASIBLE,
+    highspy.HighsModelStatus.kTimeLimit: SolveStatus.TIME_LIMIT,
+    highspy.HighsModelStatus.kIterationLimit: SolveStatus.TIME_LIMIT,
+}
+
+
+@dataclass
+class LinearProgram:
+    """``max c @ z + offset`` s.t. ``row_lower <= A @ z <= row_upper``, ``lower <= z <= upper``."""
+
+    c: np.ndarray
+    A: sp.csc_matrix
+    row_lower: np.ndarray
+    row_upper: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    offset: float = 0.0
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.A.shape
+
+
+@dataclass
+class SolveResult:
+    """What a solve returned: normalised status, objective (incl. offset), primal values,
+    row duals, wall time, the solver that produced it and any messages on the way."""
+
+    status: SolveStatus
+    objective: float
+    z: np.ndarray
+    row_duals: np.ndarray
+    seconds: float
+    solver: str
+    messages: list[str] = field(default_factory=list)
+
+
+def to_highs_lp(lp: LinearProgram) -> highspy.HighsLp:
+    A = sp.csc_matrix(lp.A)
+    model = highspy.HighsLp()
+    model.num_col_, model.num_row_ = A.shape[1], A.shape[0]
+    model.col_cost_ = lp.c
+    model.col_lower_, model.col_upper_ = lp.lower, lp.upper
+    model.row_lower_, model.row_upper_ = lp.row_lower, lp.row_upper
+    model.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    model.a_matrix_.start_ = A.indptr
+    model.a_matrix_.index_ = A.indices
+    model.a_matrix_.value_ = A.data
+    model.a_matrix_.num_col_, model.a_matrix_.num_row_ = A.shape[1], A.shape[0]
+    model.sense_ = highspy.ObjSense.kMaximize
+    model.offset_ = lp.offset
+    return model
+
+
+def new_highs(time_limit_s: float | None = None, threads: int = 1, method: str = "choose") -> highspy.Highs:
+    """A silent HiGHS instance with the given limits (``method``: choose, simplex, ipm)."""
+    h = highspy.Highs()
+    h.silent()
+    h.setOptionValue("threads", threads)
+    h.setOptionValue("solver", method)
+    if time_limit_s is not None:
+        h.setOptionValue("time_limit", float(time_limit_s))
+    return h
+
+
+def run(h: highspy.Highs, solver: str, start: float | None = None) -> SolveResult:
+    """Run a loaded HiGHS instance and read its result."""
+    start = time.perf_counter() if start is None else start
+    try:
+        h.run()
+        status = _STATUS.get(h.getModelStatus(), SolveStatus.ERROR)
+    except Exception as exc:  # a solver crash must not end the run
+        return SolveResult(SolveStatus.ERROR, float("nan"), np.empty(0), np.empty(0), time.perf_counter() - start, solver, [repr(exc)])
+    solution = h.getSolution()
+    z = np.asarray(solution.col_value) if status.ok else np.empty(0)
+    duals = np.asarray(solution.row_dual) if status.ok else np.empty(0)
+    objective = h.getInfo().objective_function_value if status.ok else float("nan")
+    message = [] if status.ok else [f"{solver}: {h.modelStatusToString(h.getModelStatus())}"]
+    return SolveResult(status, objective, z, duals, time.perf_counter() - start, solver, message)
+
+
+def solve(lp: LinearProgram, time_limit_s: float | None = 10.0, threads: int = 1) -> SolveResult:
+    """Solve with HiGHS simplex; on anything but optimal, retry with interior point."""
+    start = time.perf_counter()
+    messages: list[str] = []
+    for method in ("simplex", "ipm"):
+        h = new_highs(time_limit_s, threads, method)
+        h.passModel(to_highs_lp(lp))
+        result = run(h, f"highs-{method}", start)
+        result.messages = messages + result.messages
+        if result.status.ok:
+            return result
+        messages = result.messages
+    return result
