@@ -108,8 +108,7 @@ def build_day_model(
     # bounds
     lower, upper = np.zeros(n_cols), np.zeros(n_cols)
     lower[cols["x"]], upper[cols["x"]] = -battery.p_charge_mw, battery.p_discharge_mw
-    r_upper = np.where(UP_MASK, battery.p_discharge_mw, battery.p_charge_mw) * market.offered
-    upper[cols["r"]] = np.tile(r_upper, HOURS)
+    upper[cols["r"]] = np.tile(np.where(market.offered, np.inf, 0.0), HOURS)  # acceptance rows bound them
     upper[cols["bp"]], upper[cols["bm"]] = battery.p_discharge_mw, battery.p_charge_mw
     lower[cols["e"]], upper[cols["e"]] = battery.e_min_mwh, battery.e_max_mwh
     if allow_shortfall:

@@ -1,0 +1,82 @@
+"""The baselines: the LP is the simulator (replay), highspy equals cvxpy, and the ordering
+Idle <= causal baselines <= oracle on real test days."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bessgym.evaluation import evaluate
+from bessgym.scenarios import ScenarioSet
+from bessgym.sim import ScenarioArrays, simulate_day
+
+from baselines.day_lp import build_day_model
+from baselines.day_lp_cvxpy import solve_day_cvxpy
+from baselines.oracle import PerfectForesight
+from baselines.solver import LinearProgram, SolveStatus, solve
+
+NEGATIVE_PRICE_DAYS = ["caiso-SP15-2023-04-02", "caiso-SP15-2024-01-27", "caiso-SP15-2024-03-04",
+                       "caiso-SP15-2024-03-29", "caiso-SP15-2024-04-03", "caiso-SP15-2024-06-02"]
+SPIKE_DAYS = ["caiso-SP15-2023-01-22", "caiso-SP15-2023-05-15", "caiso-SP15-2023-07-10",
+              "caiso-SP15-2023-07-20", "caiso-SP15-2023-09-08", "caiso-SP15-2023-09-10"]
+
+
+@pytest.fixture(scope="module")
+def oracle(caiso):
+    return PerfectForesight(caiso.config.battery, caiso.config.market_profile)
+
+
+def replay_days(caiso: ScenarioSet) -> list[str]:
+    return NEGATIVE_PRICE_DAYS + SPIKE_DAYS + caiso.ids("test")[::10]
+
+
+def test_oracle_replayed_through_the_simulator_gives_the_lp_objective(caiso, oracle):
+    days = replay_days(caiso)
+    assert len(days) >= 20
+    config = caiso.config
+    for scenario_id in days:
+        scenario = caiso.get(scenario_id)
+        day = oracle.solve(scenario)
+        assert day.result.status is SolveStatus.OPTIMAL and not day.fallback
+        replay = simulate_day(config.battery, config.market_profile, scenario, day.bid, day.base_mw)
+        assert float(replay.profit) == pytest.approx(day.objective_usd, rel=1e-6), scenario_id
+        assert replay.shortfall_mw.max() < 1e-9
+    assert min(caiso.get(d).rt_price.min() for d in NEGATIVE_PRICE_DAYS) < -60
+    assert max(caiso.get(d).rt_price.max() for d in SPIKE_DAYS) > 500
+
+
+@pytest.mark.parametrize("follow_schedule", [False, True])
+def test_highspy_and_cvxpy_reach_the_same_optimum(caiso, follow_schedule):
+    config = caiso.config
+    for scenario_id in (NEGATIVE_PRICE_DAYS[0], SPIKE_DAYS[0], caiso.ids("val")[3]):
+        s = caiso.get(scenario_id)
+        data = ScenarioArrays(s.dt_h, s.da_price, s.rt_price, s.as_price, s.mileage_price, s.deployment.fraction, s.deployment.mileage)
+        model = build_day_model(config.battery, config.market_profile, data, follow_schedule=follow_schedule)
+        fast = solve(model.lp)
+        readable, _, _ = solve_day_cvxpy(config.battery, config.market_profile, data, follow_schedule=follow_schedule)
+        assert fast.objective == pytest.approx(readable, rel=1e-6)
+
+
+def test_idle_below_causal_baselines_below_oracle(caiso, oracle):
+    ids = caiso.ids("test")[::6]
+    oracle_total = sum(oracle.solve(caiso.get(i)).objective_usd for i in ids)
+    totals = {}
+    for name, da, rt in [
+        ("idle", "baselines.reference:Idle", "follow_da"),
+        ("threshold", "threshold", "follow_da"),
+        ("forecast_lp", "baselines.reference:ForecastLP", "follow_da"),
+        ("mpc", "baselines.reference:ForecastLP", "baselines.mpc:MPCPolicy"),
+    ]:
+        totals[name] = sum(o.profit for o in evaluate(caiso.config, "test", da, rt, ids=ids))
+    idle = totals.pop("idle")
+    assert idle == pytest.approx(0.0, abs=1e-9)
+    for name, total in totals.items():
+        assert idle <= total <= oracle_total, (name, total, oracle_total)
+
+
+def test_an_infeasible_lp_is_reported_not_raised():
+    import scipy.sparse as sp
+
+    lp = LinearProgram(np.ones(1), sp.csc_matrix(np.ones((1, 1))), np.array([2.0]), np.array([3.0]), np.zeros(1), np.ones(1))
+    result = solve(lp)
+    assert result.status is SolveStatus.INFEASIBLE and result.messages and np.isnan(result.objective)
