@@ -34,6 +34,22 @@ from baselines.solver import LinearProgram
 BLOCKS = ("x", "r", "bp", "bm", "e", "uu", "ud")
 
 
+@dataclass(frozen=True)
+class DeploymentBudget:
+    """Budgeted deployment uncertainty: the day in blocks of ``window_h`` hours; in each block the
+    up (or down) products may be fully deployed for at most ``gamma_h`` hours in total, at any
+    times. ``gamma_h = window_h`` is full deployment throughout, the SoC duration rule's world."""
+
+    gamma_h: float = 1.0
+    window_h: float = 4.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.gamma_h <= self.window_h:
+            raise ValueError(f"gamma_h must be within [0, window_h = {self.window_h}], got {self.gamma_h}")
+        if self.window_h <= 0 or (24 / self.window_h) % 1:
+            raise ValueError(f"window_h must divide 24 hours, got {self.window_h}")
+
+
 @dataclass
 class DayModel:
     """A built day LP with its variable blocks (``cols[name]`` is an index array) and the no-pay
@@ -61,13 +77,17 @@ def build_day_model(
     follow_schedule: bool = False,
     fixed_bid: DABid | None = None,
     allow_shortfall: bool = False,
+    budget: DeploymentBudget | None = None,
 ) -> DayModel:
     """Build the day LP over one day's ``data`` (unbatched arrays: prices and deployment).
 
     ``follow_schedule`` ties the base point to the DA position (``bp - bm = x``: a physical DA
     schedule, as a DA planner sees it); ``fixed_bid`` fixes x and r (real-time re-planning);
     ``allow_shortfall`` frees ``uu``/``ud`` (needs ``fixed_bid``: no-pay is linear in the
-    shortfall only once the awards are known).
+    shortfall only once the awards are known). ``budget`` makes the SoC bounds robust: they hold
+    for every deployment path of the :class:`DeploymentBudget` set on top of the SoC the data's
+    deployment gives (pass zero deployment for a nominal no-deployment trajectory); each block's
+    worst case enters through its LP dual (``lam``, ``mu`` columns).
     """
     if allow_shortfall and fixed_bid is None:
         raise ValueError("allow_shortfall needs fixed_bid: no-pay is linear in the shortfall only for known awards")
@@ -159,12 +179,65 @@ def build_day_model(
     if follow_schedule:
         block("follow", n, [(t_all, cols["bp"], 1.0), (t_all, cols["bm"], -1.0), (t_all, cols["x"][hour], -1.0)], 0.0, 0.0)
 
+    if budget is not None and budget.gamma_h > 0:
+        # full deployment in any single interval must fit the legs' power limits
+        full_up = [(t_all, r_col[hour, a], 1.0) for a in up_idx]
+        block("robust_power_discharge", n, [(t_all, cols["bp"], 1.0), *full_up], -np.inf, battery.p_discharge_mw)
+        block("robust_power_charge", n, [(t_all, cols["bm"], 1.0), (t_all, r_col[hour, DOWN_INDEX], 1.0)], -np.inf, battery.p_charge_mw)
+    if budget is not None:
+        up_energy = [(r_col[hour, a], dt / eta_d) for a in up_idx]  # MWh drained per MW of award
+        down_energy = [(r_col[hour, DOWN_INDEX], eta_c * dt)]
+        for side, energy, sign, bound in (("up", up_energy, -1.0, battery.e_min_mwh), ("down", down_energy, 1.0, battery.e_max_mwh)):
+            n_cols = _robust_side(side, energy, sign, bound, budget, n, k, cols, n_cols, block)
+        c = np.concatenate([c, np.zeros(n_cols - len(c))])
+        lower = np.concatenate([lower, np.zeros(n_cols - len(lower))])
+        upper = np.concatenate([upper, np.full(n_cols - len(upper), np.inf)])
+
     A = sp.csc_matrix(
         (np.concatenate(vals), (np.concatenate(rows_i), np.concatenate(cols_i))), shape=(count, n_cols)
     )
     lp = LinearProgram(c, A, np.concatenate(row_lo), np.concatenate(row_hi), lower, upper,
                        offset=-battery.e_target_mwh * mean_da)
     return DayModel(lp, cols, rows, n, no_pay_up, no_pay_down)
+
+
+def _robust_side(side, energy, sign, bound, budget, n, k, cols, n_cols, block) -> int:
+    """Rows and dual columns making ``e[t] -/+ worst-case deployment energy`` respect ``bound``.
+
+    Blocks of ``w`` intervals; within block b the worst case up to interval t is
+    ``max {sum_tau a_tau u_tau : u in [0, 1], sum u <= G}`` over the block's intervals so far,
+    whose LP dual is ``min G lam_t + sum mu_t,tau`` with ``lam_t + mu_t,tau >= a_tau``; earlier
+    blocks add their full-block worst cases. Returns the new column count.
+    """
+    w = int(round(budget.window_h * k))
+    g = budget.gamma_h * k
+    lam = np.arange(n_cols, n_cols + n)
+    n_cols += n
+    mu: dict[tuple[int, int], int] = {}
+    for t in range(n):
+        for tau in range(t - t % w, t + 1):
+            mu[t, tau] = n_cols
+            n_cols += 1
+    cols[f"lam_{side}"] = lam
+    cols[f"mu_{side}"] = np.array(list(mu.values()))
+    pairs = np.array(list(mu.keys()))
+    m = len(pairs)
+    # dual feasibility: lam_t + mu_t,tau - a_tau(r) >= 0, a_tau = energy coefficient x award
+    entries = [(np.arange(m), lam[pairs[:, 0]], 1.0), (np.arange(m), np.array(list(mu.values())), 1.0)]
+    entries += [(np.arange(m), col[pairs[:, 1]], -coef) for col, coef in energy]
+    block(f"robust_dual_{side}", m, entries, 0.0, np.inf)
+    # e[t] + sign * (worst case so far) within bound: earlier blocks' ends and this block's prefix
+    rows, cols_, vals = [np.arange(n)], [cols["e"]], [np.ones(n)]
+    for t in range(n):
+        ends = [b - 1 for b in range(w, t - t % w + 1, w)] + [t]
+        for end in ends:
+            taus = range(end - end % w, end + 1)
+            rows.append(np.full(1 + len(taus), t))
+            cols_.append(np.array([lam[end], *(mu[end, tau] for tau in taus)]))
+            vals.append(sign * np.array([g, *([1.0] * len(taus))]))
+    lo, hi = (bound, np.inf) if sign < 0 else (-np.inf, bound)
+    block(f"robust_soc_{side}", n, list(zip(rows, cols_, vals)), lo, hi)
+    return n_cols
 
 
 def interval_costs(

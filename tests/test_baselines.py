@@ -80,3 +80,41 @@ def test_an_infeasible_lp_is_reported_not_raised():
     lp = LinearProgram(np.ones(1), sp.csc_matrix(np.ones((1, 1))), np.array([2.0]), np.array([3.0]), np.zeros(1), np.ones(1))
     result = solve(lp)
     assert result.status is SolveStatus.INFEASIBLE and result.messages and np.isnan(result.objective)
+
+
+def extreme_paths(n: int, k: int, gamma_h: float, window_h: float, rng: np.random.Generator) -> list[np.ndarray]:
+    """Vertices of the budget set: in every block, ``gamma`` hours of full deployment placed at
+    the block's start, its end, or at random intervals; up only, down only, and both."""
+    w, g = int(window_h * k), int(gamma_h * k)
+    paths = []
+    for placement in ("start", "end", "random"):
+        on = np.zeros(n)
+        for start in range(0, n, w):
+            chosen = {"start": np.arange(g), "end": np.arange(w - g, w), "random": rng.choice(w, g, replace=False)}[placement]
+            on[start + chosen] = 1.0
+        for up, down in ((on, 0 * on), (0 * on, on), (on, on[::-1])):
+            paths.append(np.stack([up, down, up, up], axis=1))
+    return paths
+
+
+def test_robust_da_never_falls_short_on_the_extreme_paths_of_its_set(caiso):
+    import dataclasses
+
+    from bessgym.deployment import Deployment
+    from bessgym.forecast import da_context
+    from bessgym.policies import follow_da
+
+    from baselines.robust import RobustDA
+
+    config = caiso.config
+    bidder = RobustDA(gamma_h=2.0, window_h=4.0)
+    rng = np.random.default_rng(0)
+    for scenario_id in caiso.ids("val")[::9]:
+        scenario = caiso.get(scenario_id)
+        bid = bidder.bid(da_context(caiso, scenario))
+        assert bid.as_mw.sum() > 0  # it does sell AS
+        for fraction in extreme_paths(scenario.n_intervals, 4, 2.0, 4.0, rng):
+            day = dataclasses.replace(scenario, deployment=Deployment(fraction, np.zeros((scenario.n_intervals, 2))))
+            result = simulate_day(config.battery, config.market_profile, day, bid, follow_da(bid, day.n_intervals))
+            assert result.shortfall_mw.max() < 1e-9, scenario_id
+            assert np.abs(result.base_mw - follow_da(bid, day.n_intervals)).max() < 1e-9  # schedule kept
