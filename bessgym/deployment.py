@@ -214,6 +214,44 @@ def draw_deployment(config: DeploymentConfig, n_intervals: int, dt_h: float, see
     return Deployment(fraction, mileage)
 
 
+@lru_cache(maxsize=8)
+def _moments(config_json: str, n_intervals: int, dt_h: float, days: int) -> tuple[np.ndarray, np.ndarray]:
+    config = DeploymentConfig.model_validate_json(config_json)
+    steps = round(dt_h * 3600 / SIGNAL_STEP_S)
+    model = regulation_model(config.regulation_signal)
+    rng = np.random.default_rng(0x5EED)
+    regulation = np.stack([
+        reduce_signal(model.simulate(rng, 1, n_intervals * steps)[0], n_intervals)[0].T.ravel() for _ in range(days)
+    ])  # (days, 2T): reg up then reg down
+    mean = np.zeros(4 * n_intervals)
+    cov = np.zeros((4 * n_intervals, 4 * n_intervals))
+    mean[: 2 * n_intervals] = regulation.mean(0)
+    cov[: 2 * n_intervals, : 2 * n_intervals] = np.cov(regulation, rowvar=False)
+    mean_event_h = (config.event_min_minutes + config.event_max_minutes) / 120
+    lag_h = np.abs(np.subtract.outer(np.arange(n_intervals), np.arange(n_intervals))) * dt_h
+    kernel = np.clip(1.0 - lag_h / mean_event_h, 0.0, None)
+    for product, rate in ((2, config.spin_events_per_day), (3, config.nonspin_events_per_day)):
+        p = min(rate * mean_event_h / 24, 1.0)
+        block = slice(product * n_intervals, (product + 1) * n_intervals)
+        mean[block] = p
+        cov[block, block] = p * (1 - p) * kernel
+    return mean, cov
+
+
+def deployment_moments(
+    config: DeploymentConfig, n_intervals: int, dt_h: float, days: int = 400
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean (4T,) and covariance (4T, 4T) of a day's deployment fractions, product-major (all
+    intervals of reg up, then reg down, spin, non-spin); cached per process.
+
+    Regulation: from ``days`` days simulated with the fitted model. Contingency events are too rare
+    to sample: their fraction is taken as a Bernoulli of the mean deployment ``p`` (variance
+    ``p (1 - p)``, an upper bound for partial coverage), correlated over a triangular kernel as wide
+    as the mean event, independent of everything else.
+    """
+    return _moments(config.model_dump_json(), n_intervals, dt_h, days)
+
+
 def _refit() -> dict:
     table = {}
     for name in SIGNAL_FILES:

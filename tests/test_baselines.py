@@ -118,3 +118,35 @@ def test_robust_da_never_falls_short_on_the_extreme_paths_of_its_set(caiso):
             result = simulate_day(config.battery, config.market_profile, day, bid, follow_da(bid, day.n_intervals))
             assert result.shortfall_mw.max() < 1e-9, scenario_id
             assert np.abs(result.base_mw - follow_da(bid, day.n_intervals)).max() < 1e-9  # schedule kept
+
+
+@pytest.mark.parametrize("method", ["socp", "lp"])
+def test_chance_constrained_soc_violations_stay_within_eps(caiso, method):
+    """Monte Carlo over fresh deployment draws: the SoC the plan would reach (no clipping) leaves
+    its bounds in at most eps of the days at any interval, plus three binomial standard errors."""
+    from bessgym.deployment import draw_deployment
+    from bessgym.forecast import da_context
+    from bessgym.market import planned_energy
+
+    from baselines.chance import ChanceConstrainedDA
+
+    eps, days = 0.05, 300
+    config = caiso.config
+    battery = config.battery
+    bidder = ChanceConstrainedDA(eps=eps, method=method)
+    scenario = caiso.get(caiso.ids("val")[4])
+    ctx = da_context(caiso, scenario)
+    bid = bidder.bid(ctx)
+    assert bid.as_mw.sum() > 1.0  # it sells AS, so the constraints bind somewhere
+    n, k = scenario.n_intervals, scenario.n_intervals // 24
+    schedule = planned_energy(battery, bid.energy_mw)  # hourly SoC without deployment
+    base = np.repeat(np.diff(schedule), k) / k  # per-interval SoC change from the schedule
+    award = np.repeat(bid.as_mw, k, axis=0)
+    coef = np.where([True, False, True, True], -0.25 / battery.eta_discharge, battery.eta_charge * 0.25)
+    violations = np.zeros(n)
+    for d in range(days):
+        fraction = draw_deployment(config.deployment, n, 0.25, seed=10_000 + d).fraction
+        e = battery.e_initial_mwh + np.cumsum(base + (fraction * award * coef).sum(1))
+        violations += (e < battery.e_min_mwh - 1e-9) | (e > battery.e_max_mwh + 1e-9)
+    tolerance = 3 * np.sqrt(eps * (1 - eps) / days)
+    assert (violations / days).max() <= eps + tolerance

@@ -1,0 +1,168 @@
+"""Chance-constrained DA: SoC bounds that hold with probability 1 - eps under deployment.
+
+The plan follows its DA schedule with the expected deployment; the SoC then differs from plan by
+``D_t``, the deployment energy beyond expectation up to interval t, linear in the awards. With
+the deployment model's covariance (simulated) the constraints are
+
+    e_t - k(eps) std(D_t) >= E_min,    e_t + k(eps) std(D_t) <= E_max
+
+with ``k`` from Cantelli (distribution-free), the symmetric-unimodal Gauss bound, or the
+Gaussian quantile. ``std(D_t) = ||G_t r||`` makes it an SOCP (cvxpy + Clarabel); the LP variant
+bounds it by the sum of the intervals' standard deviations (triangle inequality: conservative)
+and solves with HiGHS. Power rows take full deployment in any interval. Self-discharge is
+left out of ``D_t``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Literal
+
+import cvxpy as cp
+import numpy as np
+import scipy.sparse as sp
+from scipy.stats import norm
+
+from bessgym.deployment import DeploymentConfig, deployment_moments
+from bessgym.forecast import DAContext
+from bessgym.market import DOWN_INDEX, HOURS, N_PRODUCTS, UP_MASK, DABid
+
+from baselines.day_lp import DayModel, build_day_model, forecast_arrays
+from baselines.solver import LinearProgram, SolveResult, SolveStatus, solve
+
+Bound = Literal["cantelli", "unimodal", "gaussian"]
+
+
+def k_factor(eps: float, bound: Bound) -> float:
+    """Standard deviations of margin for a one-sided violation probability ``eps``."""
+    if not 0 < eps < 1:
+        raise ValueError(f"eps must be within (0, 1), got {eps}")
+    if bound == "cantelli":
+        return float(np.sqrt((1 - eps) / eps))
+    if bound == "unimodal":
+        return float(np.sqrt(2 / (9 * eps)))
+    if bound == "gaussian":
+        return float(norm.ppf(1 - eps))
+    raise ValueError(f"bound {bound!r} is not one of 'cantelli', 'unimodal', 'gaussian'")
+
+
+def depletion_map(ctx: DAContext) -> np.ndarray:
+    """(T, 4T, 96): maps the awards r (hour-major, 24 x 4) to each interval's SoC sensitivity:
+    ``D_t = xi @ M[t] @ r`` with ``xi`` the deployment fractions minus their mean, product-major.
+    Up products drain ``dt / eta_d`` MWh per MW and interval, reg down adds ``eta_c dt``."""
+    b, n, dt = ctx.battery, ctx.n_intervals, ctx.dt_h
+    k = n // HOURS
+    coef = np.where(UP_MASK, dt / b.eta_discharge, -b.eta_charge * dt)
+    per_interval = np.zeros((4 * n, HOURS * N_PRODUCTS))
+    for a in range(N_PRODUCTS):
+        tau = np.arange(n)
+        per_interval[a * n + tau, (tau // k) * N_PRODUCTS + a] = coef[a]
+    prefix = np.arange(n)[None, :] <= np.arange(n)[:, None]  # (t, tau): tau <= t
+    return per_interval[None, :, :] * np.tile(prefix, (1, N_PRODUCTS))[:, :, None]
+
+
+def low_rank_factor(cov: np.ndarray, n: int, share: float) -> np.ndarray:
+    """``L`` with ``L L^T ~ cov``, per independent block (regulation up and down together, spin,
+    non-spin), each keeping the leading eigenvectors that carry ``share`` of its variance."""
+    columns = []
+    for block in (slice(0, 2 * n), slice(2 * n, 3 * n), slice(3 * n, 4 * n)):
+        values, vectors = np.linalg.eigh(cov[block, block])
+        order = np.argsort(values)[::-1]
+        values, vectors = np.clip(values[order], 0, None), vectors[:, order]
+        if values.sum() == 0:
+            continue
+        keep = int(np.searchsorted(np.cumsum(values) / values.sum(), share) + 1)
+        factor = np.zeros((cov.shape[0], keep))
+        factor[block] = vectors[:, :keep] * np.sqrt(values[:keep])
+        columns.append(factor)
+    return np.hstack(columns)
+
+
+class ChanceConstrainedDA:
+    """DA bidder whose SoC stays within bounds with probability >= 1 - ``eps`` per interval."""
+
+    def __init__(self, eps: float = 0.05, bound: Bound = "cantelli", method: Literal["socp", "lp"] = "socp",
+                 regulation_signal: str = "regd", share: float = 0.999, time_limit_s: float = 60.0) -> None:
+        self.k = k_factor(eps, bound)
+        self.eps, self.bound, self.method, self.share = eps, bound, method, share
+        if method not in ("socp", "lp"):
+            raise ValueError(f"method {method!r} is not one of 'socp', 'lp'")
+        self.deployment = DeploymentConfig(regulation_signal=regulation_signal)
+        self.time_limit_s = time_limit_s
+        self.last_result: SolveResult | None = None
+        self.failures = 0
+
+    def _power_rows(self, model: DayModel, ctx: DAContext) -> tuple[sp.csr_matrix, np.ndarray]:
+        """``bp + sum_up r <= P_dis`` and ``bm + r_RD <= P_ch`` in every interval."""
+        n, k = ctx.n_intervals, ctx.n_intervals // HOURS
+        r_col = model.cols["r"].reshape(HOURS, N_PRODUCTS)
+        hour = np.arange(n) // k
+        rows, cols, vals = [], [], []
+        for t in range(n):
+            rows += [t] * (1 + int(UP_MASK.sum())) + [n + t] * 2
+            cols += [model.cols["bp"][t], *r_col[hour[t], UP_MASK]] + [model.cols["bm"][t], r_col[hour[t], DOWN_INDEX]]
+            vals += [1.0] * (1 + int(UP_MASK.sum())) + [1.0, 1.0]
+        A = sp.csr_matrix((vals, (rows, cols)), shape=(2 * n, model.lp.A.shape[1]))
+        b = np.concatenate([np.full(n, ctx.battery.p_discharge_mw), np.full(n, ctx.battery.p_charge_mw)])
+        return A, b
+
+    def bid(self, ctx: DAContext) -> DABid:
+        model = build_day_model(ctx.battery, ctx.market, forecast_arrays(ctx), follow_schedule=True)
+        power_A, power_b = self._power_rows(model, ctx)
+        _, cov = deployment_moments(self.deployment, ctx.n_intervals, ctx.dt_h)
+        maps = depletion_map(ctx)
+        if self.method == "lp":
+            result = self._solve_lp(model, ctx, power_A, power_b, np.sqrt(np.clip(np.diag(cov), 0, None)), maps)
+        else:
+            result = self._solve_socp(model, ctx, power_A, power_b, cov, maps)
+        self.last_result = result
+        if not result.status.ok:
+            self.failures += 1
+            return DABid.idle()
+        return model.bid(result.z)
+
+    def _solve_lp(self, model, ctx, power_A, power_b, sigma, maps) -> SolveResult:
+        lp = model.lp
+        r_cols, e_cols = model.cols["r"], model.cols["e"]
+        margin = self.k * np.abs(maps * sigma[None, :, None]).sum(axis=1)  # (T, 96): MWh per MW of award
+        n = ctx.n_intervals
+        low = sp.lil_matrix((n, lp.A.shape[1]))
+        high = sp.lil_matrix((n, lp.A.shape[1]))
+        for t in range(n):
+            low[t, e_cols[t]], high[t, e_cols[t]] = 1.0, 1.0
+            low[t, r_cols] = -margin[t]
+            high[t, r_cols] = margin[t]
+        A = sp.vstack([lp.A, power_A, low.tocsr(), high.tocsr()]).tocsc()
+        b = ctx.battery
+        row_lower = np.concatenate([lp.row_lower, np.full(2 * n, -np.inf), np.full(n, b.e_min_mwh), np.full(n, -np.inf)])
+        row_upper = np.concatenate([lp.row_upper, power_b, np.full(n, np.inf), np.full(n, b.e_max_mwh)])
+        return solve(LinearProgram(lp.c, A, row_lower, row_upper, lp.lower, lp.upper, lp.offset), self.time_limit_s)
+
+    def _solve_socp(self, model, ctx, power_A, power_b, cov, maps) -> SolveResult:
+        start = time.perf_counter()
+        lp = model.lp
+        L = low_rank_factor(cov, ctx.n_intervals, self.share)
+        G = np.einsum("sq,tsr->tqr", L, maps)  # (T, q, 96): std(D_t) = ||G_t r||
+        z = cp.Variable(lp.A.shape[1])
+        r, e = z[model.cols["r"]], z[model.cols["e"]]
+        A = lp.A.tocsr()
+        finite_lo, finite_hi = np.isfinite(lp.row_lower), np.isfinite(lp.row_upper)
+        b = ctx.battery
+        constraints = [
+            A[finite_lo] @ z >= lp.row_lower[finite_lo], A[finite_hi] @ z <= lp.row_upper[finite_hi],
+            z >= lp.lower, z[np.isfinite(lp.upper)] <= lp.upper[np.isfinite(lp.upper)],
+            power_A @ z <= power_b,
+        ]
+        for t in range(ctx.n_intervals):
+            spread = self.k * cp.norm(G[t] @ r)
+            constraints += [e[t] - spread >= b.e_min_mwh, e[t] + spread <= b.e_max_mwh]
+        problem = cp.Problem(cp.Maximize(lp.c @ z + lp.offset), constraints)
+        try:
+            problem.solve(solver=cp.CLARABEL, time_limit=self.time_limit_s)
+        except cp.error.SolverError as exc:
+            return SolveResult(SolveStatus.ERROR, float("nan"), np.empty(0), np.empty(0), time.perf_counter() - start, "clarabel", [repr(exc)])
+        status = {cp.OPTIMAL: SolveStatus.OPTIMAL, cp.OPTIMAL_INACCURATE: SolveStatus.OPTIMAL,
+                  cp.INFEASIBLE: SolveStatus.INFEASIBLE, cp.UNBOUNDED: SolveStatus.UNBOUNDED}.get(problem.status, SolveStatus.ERROR)
+        values_z = np.asarray(z.value) if status.ok else np.empty(0)
+        return SolveResult(status, float(problem.value) if status.ok else float("nan"), values_z, np.empty(0),
+                           time.perf_counter() - start, "clarabel", [] if status.ok else [f"clarabel: {problem.status}"])

@@ -1,0 +1,109 @@
+"""Stochastic DA: two-stage sample average approximation over the forecast ensemble.
+
+First stage: the DA position and awards, shared by all scenarios. Second stage, per scenario
+(an analog member's DA, RT and AS prices with a deployment sampled from the deployment model):
+the SoC (and, optionally, base points off the schedule), anticipating that scenario. No shortfall is allowed in any sampled
+scenario (no-pay is not linear while awards are decisions), which makes the awards robust over
+the samples. Optionally a CVaR term on the lower tail of profit. Solved with HiGHS interior
+point; run the day with :class:`baselines.mpc.MPCPolicy`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from bessgym.deployment import DeploymentConfig, draw_deployment
+from bessgym.forecast import DAContext
+from bessgym.market import HOURS, N_PRODUCTS, DABid
+from bessgym.scenarios import stable_seed
+from bessgym.sim import ScenarioArrays
+
+from baselines.day_lp import build_day_model
+from baselines.solver import LinearProgram, SolveResult, new_highs, run, solve, to_highs_lp
+
+FIRST_STAGE = HOURS * (1 + N_PRODUCTS)  # x and r lead every day model's columns
+
+
+class StochasticDA:
+    """Two-stage SAA bidder. ``scenarios`` caps the ensemble members used (all by default);
+    ``cvar_weight`` beta adds ``beta * CVaR_alpha(profit)`` to the expected profit;
+    ``follow_schedule`` (default) keeps each scenario's base point on the DA schedule, so the
+    second stage is the deployment's effect on SoC and money; without it the second stage may
+    trade the DA-RT spread of each member (speculation on the ensemble)."""
+
+    def __init__(self, scenarios: int | None = None, cvar_weight: float = 0.0, alpha: float = 0.1,
+                 regulation_signal: str = "regd", follow_schedule: bool = True, time_limit_s: float = 60.0) -> None:
+        if cvar_weight < 0 or not 0 < alpha <= 1:
+            raise ValueError(f"need cvar_weight >= 0 and 0 < alpha <= 1, got {cvar_weight}, {alpha}")
+        self.scenarios, self.cvar_weight, self.alpha = scenarios, cvar_weight, alpha
+        self.deployment = DeploymentConfig(regulation_signal=regulation_signal)
+        self.follow_schedule = follow_schedule
+        self.time_limit_s = time_limit_s
+        self.last_result: SolveResult | None = None
+        self.failures = 0
+
+    def sample(self, ctx: DAContext) -> list[ScenarioArrays]:
+        """The scenarios: ensemble members' prices, each with its own sampled deployment."""
+        n = ctx.n_intervals
+        members = range(min(self.scenarios or len(ctx.da_scenarios), len(ctx.da_scenarios)))
+        out = []
+        for s in members:
+            deployment = draw_deployment(self.deployment, n, ctx.dt_h, stable_seed("saa", ctx.scenario_id, s))
+            out.append(ScenarioArrays(ctx.dt_h, ctx.da_scenarios[s], ctx.rt_scenarios[s], ctx.as_scenarios[s],
+                                      np.zeros((HOURS, 2)), deployment.fraction, deployment.mileage))
+        return out
+
+    def model(self, ctx: DAContext) -> LinearProgram:
+        """The deterministic equivalent: day models side by side, first stage shared."""
+        models = [build_day_model(ctx.battery, ctx.market, data, follow_schedule=self.follow_schedule).lp
+                  for data in self.sample(ctx)]
+        k = len(models)
+        n_cols = models[0].A.shape[1]
+        second = n_cols - FIRST_STAGE
+        total = FIRST_STAGE + k * second
+        cvar = self.cvar_weight > 0
+        eta = total
+        z0 = total + 1
+        width = total + (1 + k if cvar else 0)
+        blocks, row_lo, row_hi = [], [], []
+        c = np.zeros(width)
+        lower, upper = np.zeros(width), np.zeros(width)
+        lower[:FIRST_STAGE], upper[:FIRST_STAGE] = models[0].lower[:FIRST_STAGE], models[0].upper[:FIRST_STAGE]
+        offset = 0.0
+        for s, lp in enumerate(models):
+            mapping = np.concatenate([np.arange(FIRST_STAGE), FIRST_STAGE + s * second + np.arange(second)])
+            A = lp.A.tocoo()
+            blocks.append(sp.csr_matrix((A.data, (A.row, mapping[A.col])), shape=(A.shape[0], width)))
+            row_lo.append(lp.row_lower)
+            row_hi.append(lp.row_upper)
+            np.add.at(c, mapping, lp.c / k)
+            lower[mapping[FIRST_STAGE:]], upper[mapping[FIRST_STAGE:]] = lp.lower[FIRST_STAGE:], lp.upper[FIRST_STAGE:]
+            offset += lp.offset / k
+            if cvar:  # z_s >= eta - profit_s  <=>  z_s - eta + c_s . z >= -offset_s
+                row = np.zeros(width)
+                row[mapping] = lp.c
+                row[eta], row[z0 + s] = -1.0, 1.0
+                blocks.append(sp.csr_matrix(row))
+                row_lo.append(np.array([-lp.offset]))
+                row_hi.append(np.array([np.inf]))
+        if cvar:
+            c[eta] = self.cvar_weight
+            c[z0:] = -self.cvar_weight / (self.alpha * k)
+            lower[eta], upper[eta] = -np.inf, np.inf
+            upper[z0:] = np.inf
+        return LinearProgram(c, sp.vstack(blocks).tocsc(), np.concatenate(row_lo), np.concatenate(row_hi), lower, upper, offset)
+
+    def bid(self, ctx: DAContext) -> DABid:
+        lp = self.model(ctx)
+        h = new_highs(self.time_limit_s, method="ipm")
+        h.passModel(to_highs_lp(lp))
+        result = run(h, "highs-ipm")
+        if not result.status.ok:
+            result = solve(lp, self.time_limit_s)
+        self.last_result = result
+        if not result.status.ok:
+            self.failures += 1
+            return DABid.idle()
+        z = result.z
+        return DABid(z[:HOURS].copy(), np.maximum(z[HOURS:FIRST_STAGE].reshape(HOURS, N_PRODUCTS), 0.0))
