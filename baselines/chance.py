@@ -2,12 +2,14 @@
 
 The plan follows its DA schedule with the expected deployment; the SoC then differs from plan by
 ``D_t``, the deployment energy beyond expectation up to interval t, linear in the awards. With
-the deployment model's covariance (simulated) the constraints are
+the deployment model's covariance (:func:`bessgym.deployment.deployment_moments`) the
+constraints are
 
     e_t - k(eps) std(D_t) >= E_min,    e_t + k(eps) std(D_t) <= E_max
 
 with ``k`` from Cantelli (distribution-free), the symmetric-unimodal Gauss bound, or the
-Gaussian quantile. ``std(D_t) = ||G_t r||`` makes it an SOCP (cvxpy + Clarabel); the LP variant
+Gaussian quantile. ``std(D_t) = ||L^T w_t(r)||`` (``L L^T`` the covariance, ``w_t`` linear in the
+awards) makes it an SOCP (cvxpy + Clarabel); the LP variant
 bounds it by the sum of the intervals' standard deviations (triangle inequality: conservative)
 and solves with HiGHS. Power rows take full deployment in any interval. Self-discharge is
 left out of ``D_t``.
@@ -46,19 +48,16 @@ def k_factor(eps: float, bound: Bound) -> float:
     raise ValueError(f"bound {bound!r} is not one of 'cantelli', 'unimodal', 'gaussian'")
 
 
-def depletion_map(ctx: DAContext) -> np.ndarray:
-    """(T, 4T, 96): maps the awards r (hour-major, 24 x 4) to each interval's SoC sensitivity:
-    ``D_t = xi @ M[t] @ r`` with ``xi`` the deployment fractions minus their mean, product-major.
-    Up products drain ``dt / eta_d`` MWh per MW and interval, reg down adds ``eta_c dt``."""
-    b, n, dt = ctx.battery, ctx.n_intervals, ctx.dt_h
-    k = n // HOURS
-    coef = np.where(UP_MASK, dt / b.eta_discharge, -b.eta_charge * dt)
-    per_interval = np.zeros((4 * n, HOURS * N_PRODUCTS))
-    for a in range(N_PRODUCTS):
-        tau = np.arange(n)
-        per_interval[a * n + tau, (tau // k) * N_PRODUCTS + a] = coef[a]
-    prefix = np.arange(n)[None, :] <= np.arange(n)[:, None]  # (t, tau): tau <= t
-    return per_interval[None, :, :] * np.tile(prefix, (1, N_PRODUCTS))[:, :, None]
+def margin_per_award(ctx: DAContext, sigma: np.ndarray) -> np.ndarray:
+    """(T, 96): the triangle-inequality bound on std(D_t) per MW of each award (hour-major):
+    ``sum over tau <= t in the award's hour of |coef_a| sigma[a, tau]``, with up products
+    draining ``dt / eta_d`` MWh per MW and interval and reg down adding ``eta_c dt``."""
+    b, n = ctx.battery, ctx.n_intervals
+    coef = np.where(UP_MASK, ctx.dt_h / b.eta_discharge, b.eta_charge * ctx.dt_h)
+    per_interval = sigma.reshape(N_PRODUCTS, n).T * coef  # (T, 4)
+    in_hour = np.eye(HOURS)[np.arange(n) // (n // HOURS)]  # (T, 24)
+    spread = (in_hour[:, :, None] * per_interval[:, None, :]).reshape(n, HOURS * N_PRODUCTS)
+    return np.cumsum(spread, axis=0)
 
 
 def low_rank_factor(cov: np.ndarray, n: int, share: float) -> np.ndarray:
@@ -111,7 +110,7 @@ class ChanceConstrainedDA:
         power_A, power_b = self._power_rows(model, ctx)
         _, cov = deployment_moments(self.deployment, ctx.n_intervals, ctx.dt_h)
         if self.method == "lp":
-            result = self._solve_lp(model, ctx, power_A, power_b, np.sqrt(np.clip(np.diag(cov), 0, None)), depletion_map(ctx))
+            result = self._solve_lp(model, ctx, power_A, power_b, np.sqrt(np.clip(np.diag(cov), 0, None)))
         else:
             result = self._solve_socp(model, ctx, power_A, power_b, cov)
         self.last_result = result
@@ -120,10 +119,10 @@ class ChanceConstrainedDA:
             return DABid.idle()
         return model.bid(result.z)
 
-    def _solve_lp(self, model, ctx, power_A, power_b, sigma, maps) -> SolveResult:
+    def _solve_lp(self, model, ctx, power_A, power_b, sigma) -> SolveResult:
         lp = model.lp
         r_cols, e_cols = model.cols["r"], model.cols["e"]
-        margin = self.k * np.abs(maps * sigma[None, :, None]).sum(axis=1)  # (T, 96): MWh per MW of award
+        margin = self.k * margin_per_award(ctx, sigma)  # (T, 96): MWh per MW of award
         n = ctx.n_intervals
         low = sp.lil_matrix((n, lp.A.shape[1]))
         high = sp.lil_matrix((n, lp.A.shape[1]))
