@@ -5,7 +5,10 @@ Variables (named blocks, see :class:`DayModel.cols`), per hour h and interval t:
 * ``x[h]``  DA energy position (MW, + = sell), ``r[h, a]`` AS awards (MW) in PRODUCTS order;
 * ``bp[t]``, ``bm[t]``  base point discharge / charge legs (MW >= 0, base = bp - bm);
 * ``e[t]``  SoC after interval t (MWh);
-* ``uu[t]``, ``ud[t]``  up / down deployment not delivered (MW >= 0; fixed at 0 unless allowed).
+* ``uu[t]``, ``ud[t]``  up / down deployment not delivered (MW >= 0; only when allowed).
+
+Built for one day (24 hours) or any whole number of hours (a year-long study), in which case
+the SoC carries across midnights and the terminal value applies at the end of the period.
 
 Constraints are the simulator's, written linearly: the market's acceptance of the bid
 (``x + sum_up r <= P_dis``, ``r_RD - x <= P_ch``), the "legs" power limits
@@ -63,7 +66,7 @@ class DayModel:
     no_pay_down: np.ndarray
 
     def bid(self, z: np.ndarray) -> DABid:
-        return DABid(z[self.cols["x"]].copy(), z[self.cols["r"]].reshape(HOURS, N_PRODUCTS).copy())
+        return DABid(z[self.cols["x"]].copy(), z[self.cols["r"]].reshape(-1, N_PRODUCTS).copy())
 
     def base_mw(self, z: np.ndarray) -> np.ndarray:
         return z[self.cols["bp"]] - z[self.cols["bm"]]
@@ -92,14 +95,16 @@ def build_day_model(
     if allow_shortfall and fixed_bid is None:
         raise ValueError("allow_shortfall needs fixed_bid: no-pay is linear in the shortfall only for known awards")
     n = data.rt_price.shape[-1]
-    k = n // HOURS
+    hours = len(data.da_price)  # 24 for a day; any number of hours for a longer period
+    k = n // hours
     dt = data.dt_h
     hour = np.arange(n) // k
-    sizes = {"x": HOURS, "r": HOURS * N_PRODUCTS, "bp": n, "bm": n, "e": n, "uu": n, "ud": n}
+    short = n if allow_shortfall else 0
+    sizes = {"x": hours, "r": hours * N_PRODUCTS, "bp": n, "bm": n, "e": n, "uu": short, "ud": short}
     starts = np.cumsum([0] + [sizes[b] for b in BLOCKS])
     cols = {b: np.arange(starts[i], starts[i + 1]) for i, b in enumerate(BLOCKS)}
     n_cols = int(starts[-1])
-    r_col = cols["r"].reshape(HOURS, N_PRODUCTS)
+    r_col = cols["r"].reshape(hours, N_PRODUCTS)
     up_idx = np.flatnonzero(UP_MASK)
     delta = data.fraction
     lam_rt, lam_da = data.rt_price, data.da_price
@@ -108,27 +113,28 @@ def build_day_model(
 
     # objective
     c = np.zeros(n_cols)
-    c[cols["x"]] = (lam_da[hour] - lam_rt).reshape(HOURS, k).sum(1) * dt
+    c[cols["x"]] = (lam_da[hour] - lam_rt).reshape(hours, k).sum(1) * dt
     r_cost = np.repeat(data.as_price * dt * k, 1, axis=0)
     leg_value = np.where(UP_MASK, 1.0, 0.0) * (lam_rt - c_deg)[:, None] * dt + np.where(UP_MASK, 0.0, 1.0) * (-lam_rt - c_deg)[:, None] * dt
-    r_cost = r_cost + (delta * leg_value).reshape(HOURS, k, N_PRODUCTS).sum(1)
+    r_cost = r_cost + (delta * leg_value).reshape(hours, k, N_PRODUCTS).sum(1)
     if market.mileage_paid:
-        r_cost[:, :2] += (data.mileage_price[hour] * data.mileage).reshape(HOURS, k, 2).sum(1)
+        r_cost[:, :2] += (data.mileage_price[hour] * data.mileage).reshape(hours, k, 2).sum(1)
     c[cols["r"]] = r_cost.ravel()
     no_pay_up, no_pay_down = np.zeros(n), np.zeros(n)
     if fixed_bid is not None:
         terms = day_terms(dt, lam_da, lam_rt, data.as_price, data.mileage_price, delta, data.mileage,
                           fixed_bid.energy_mw, fixed_bid.as_mw, market)
         no_pay_up, no_pay_down = terms.cap_up_usd * terms.inv_up_req, terms.cap_down_usd * terms.inv_down_req
-    c[cols["bp"]], c[cols["bm"]], c[cols["uu"]], c[cols["ud"]] = interval_costs(
-        battery, market, dt, lam_rt, no_pay_up, no_pay_down)
+    c[cols["bp"]], c[cols["bm"]], cost_uu, cost_ud = interval_costs(battery, market, dt, lam_rt, no_pay_up, no_pay_down)
+    if allow_shortfall:
+        c[cols["uu"]], c[cols["ud"]] = cost_uu, cost_ud
     mean_da = float(lam_da.mean())
     c[cols["e"][-1]] = mean_da
 
     # bounds
     lower, upper = np.zeros(n_cols), np.zeros(n_cols)
     lower[cols["x"]], upper[cols["x"]] = -battery.p_charge_mw, battery.p_discharge_mw
-    upper[cols["r"]] = np.tile(np.where(market.offered, np.inf, 0.0), HOURS)  # acceptance rows bound them
+    upper[cols["r"]] = np.tile(np.where(market.offered, np.inf, 0.0), hours)  # acceptance rows bound them
     upper[cols["bp"]], upper[cols["bm"]] = battery.p_discharge_mw, battery.p_charge_mw
     lower[cols["e"]], upper[cols["e"]] = battery.e_min_mwh, battery.e_max_mwh
     if allow_shortfall:
@@ -157,24 +163,28 @@ def build_day_model(
         row_hi.append(np.broadcast_to(np.asarray(hi, float), (size,)))
         count += size
 
-    h24 = np.arange(HOURS)
+    h24 = np.arange(hours)
     t_all = np.arange(n)
     up_entries_h = [(h24, r_col[:, a], 1.0) for a in up_idx]
-    block("accept_up", HOURS, [(h24, cols["x"], 1.0), *up_entries_h], -np.inf, battery.p_discharge_mw)
-    block("accept_down", HOURS, [(h24, cols["x"], -1.0), (h24, r_col[:, DOWN_INDEX], 1.0)], -np.inf, battery.p_charge_mw)
+    block("accept_up", hours, [(h24, cols["x"], 1.0), *up_entries_h], -np.inf, battery.p_discharge_mw)
+    block("accept_down", hours, [(h24, cols["x"], -1.0), (h24, r_col[:, DOWN_INDEX], 1.0)], -np.inf, battery.p_charge_mw)
     up_terms = [(t_all, r_col[hour, a], delta[:, a]) for a in up_idx]
     down_term = (t_all, r_col[hour, DOWN_INDEX], delta[:, DOWN_INDEX])
-    block("power_discharge", n, [(t_all, cols["bp"], 1.0), *up_terms, (t_all, cols["uu"], -1.0)], -np.inf, battery.p_discharge_mw)
-    block("power_charge", n, [(t_all, cols["bm"], 1.0), down_term, (t_all, cols["ud"], -1.0)], -np.inf, battery.p_charge_mw)
-    block("short_up", n, [(t_all, cols["uu"], 1.0), *[(t, col, -v) for t, col, v in up_terms]], -np.inf, 0.0)
-    block("short_down", n, [(t_all, cols["ud"], 1.0), (t_all, down_term[1], -down_term[2])], -np.inf, 0.0)
+    short_up = [(t_all, cols["uu"], -1.0)] if allow_shortfall else []
+    short_down = [(t_all, cols["ud"], -1.0)] if allow_shortfall else []
+    block("power_discharge", n, [(t_all, cols["bp"], 1.0), *up_terms, *short_up], -np.inf, battery.p_discharge_mw)
+    block("power_charge", n, [(t_all, cols["bm"], 1.0), down_term, *short_down], -np.inf, battery.p_charge_mw)
+    if allow_shortfall:
+        block("short_up", n, [(t_all, cols["uu"], 1.0), *[(t, col, -v) for t, col, v in up_terms]], -np.inf, 0.0)
+        block("short_down", n, [(t_all, cols["ud"], 1.0), (t_all, down_term[1], -down_term[2])], -np.inf, 0.0)
     # SoC: e[t] - keep e[t-1] - eta_c dt (bm + down - ud) + dt/eta_d (bp + up - uu) = keep e0 [t = 0]
     soc_rhs = np.zeros(n)
     soc_rhs[0] = keep * battery.e_initial_mwh
     block("soc", n, [
         (t_all, cols["e"], 1.0), (t_all[1:], cols["e"][:-1], -keep),
-        (t_all, cols["bm"], -eta_c * dt), (t_all, down_term[1], -eta_c * dt * down_term[2]), (t_all, cols["ud"], eta_c * dt),
-        (t_all, cols["bp"], dt / eta_d), *[(t, col, dt / eta_d * v) for t, col, v in up_terms], (t_all, cols["uu"], -dt / eta_d),
+        (t_all, cols["bm"], -eta_c * dt), (t_all, down_term[1], -eta_c * dt * down_term[2]),
+        (t_all, cols["bp"], dt / eta_d), *[(t, col, dt / eta_d * v) for t, col, v in up_terms],
+        *([(t_all, cols["ud"], eta_c * dt), (t_all, cols["uu"], -dt / eta_d)] if allow_shortfall else []),
     ], soc_rhs, soc_rhs)
     if follow_schedule:
         block("follow", n, [(t_all, cols["bp"], 1.0), (t_all, cols["bm"], -1.0), (t_all, cols["x"][hour], -1.0)], 0.0, 0.0)

@@ -1,6 +1,6 @@
 """Performance figures, written as JSON (never asserted in tests).
 
-    python -m benchmarks.perf [--only sim|env] [--json PATH]
+    python -m benchmarks.perf [--only sim|env|baselines] [--json PATH]
 
 ``sim``: whole-day simulation of real CAISO test days (96 intervals) with the threshold
 bidder's bids and random base points: scalar (:func:`bessgym.sim.simulate_day`, one day per
@@ -123,7 +123,80 @@ def bench_env() -> dict[str, float]:
     return figures
 
 
-BENCHES: dict[str, Callable[[], dict[str, float]]] = {"sim": bench_sim, "env": bench_env}
+def bench_baselines() -> dict[str, float]:
+    """Solve times on real CAISO test days (HiGHS with 1 thread unless noted): the oracle day
+    (build + solve, median), MPC RT decisions (p50 / p95 over whole days), RobustDA, StochasticDA
+    and ChanceConstrainedDA (SOCP and LP variants) bids (median over days, forecasts ready)."""
+    from bessgym.evaluation import evaluate
+    from bessgym.forecast import da_context
+
+    from baselines.chance import ChanceConstrainedDA
+    from baselines.mpc import MPCPolicy
+    from baselines.oracle import PerfectForesight
+    from baselines.robust import RobustDA
+    from baselines.stochastic import StochasticDA
+
+    scenarios = ScenarioSet("caiso-sp15")
+    config = scenarios.config
+    ids = scenarios.ids("test")[::6]
+    days = [scenarios.get(i) for i in ids]
+    contexts = [da_context(scenarios, d) for d in days]
+    oracle = PerfectForesight(config.battery, config.market_profile)
+
+    def median_ms(action: Callable[[object], object], items: list) -> float:
+        times = []
+        for item in items:
+            start = time.perf_counter()
+            action(item)
+            times.append(time.perf_counter() - start)
+        return float(np.median(times) * 1e3)
+
+    oracle.solve(days[0])  # load HiGHS once
+    ChanceConstrainedDA().bid(contexts[0])  # deployment moments, cached per process
+    policy = MPCPolicy()
+    evaluate(config, "test", "baselines.reference:ForecastLP", policy, ids=ids[:5])
+    decisions = np.array(policy.decision_seconds) * 1e3
+    year = bench_year()
+    return {
+        **year,
+        "baselines_highs_threads": 1,
+        "oracle_day_ms": median_ms(oracle.solve, days),
+        "mpc_decision_ms_p50": float(np.percentile(decisions, 50)),
+        "mpc_decision_ms_p95": float(np.percentile(decisions, 95)),
+        "robust_da_ms": median_ms(RobustDA().bid, contexts),
+        "stochastic_da_s": median_ms(StochasticDA().bid, contexts[:5]) / 1e3,
+        "chance_da_ms": median_ms(ChanceConstrainedDA().bid, contexts[:5]),
+        "chance_da_lp_ms": median_ms(ChanceConstrainedDA(method="lp").bid, contexts),
+    }
+
+
+def bench_year() -> dict[str, float]:
+    """The year-long perfect-foresight co-optimisation: the synthetic preset's 2023 (365 days at
+    5 minutes, 105,120 intervals, energy and four AS products) in one LP, HiGHS dual simplex on
+    2 threads; and an interior-point reference solve (no crossover) for the optimality gap."""
+    import datetime as dt
+
+    from baselines.oracle import solve_period
+
+    scenarios = ScenarioSet("synthetic")
+    config = scenarios.config
+    days = [scenarios.get(f"synthetic-SYN-{dt.date(2023, 1, 1) + dt.timedelta(days=i)}") for i in range(365)]
+    start = time.perf_counter()
+    fast = solve_period(config.battery, config.market_profile, days, threads=2, method="simplex")
+    fast_s = time.perf_counter() - start
+    start = time.perf_counter()
+    reference = solve_period(config.battery, config.market_profile, days, threads=2, method="ipm")
+    return {
+        "year_pf_s": fast_s,
+        "year_pf_intervals": len(fast.base_mw),
+        "year_pf_highs_threads": 2,
+        "year_pf_objective_usd": fast.objective_usd,
+        "year_pf_reference_s": time.perf_counter() - start,
+        "year_pf_reference_rel_gap": abs(fast.objective_usd - reference.objective_usd) / abs(reference.objective_usd),
+    }
+
+
+BENCHES: dict[str, Callable[[], dict[str, float]]] = {"sim": bench_sim, "env": bench_env, "baselines": bench_baselines}
 
 
 def main(argv: list[str] | None = None) -> None:
