@@ -86,8 +86,15 @@ def to_highs_lp(lp: LinearProgram) -> highspy.HighsLp:
     return model
 
 
+_scheduler_threads: list[int] = []
+
+
 def new_highs(time_limit_s: float | None = None, threads: int = 1, method: str = "choose") -> highspy.Highs:
-    """A silent HiGHS instance with the given limits (``method``: choose, simplex, ipm)."""
+    """A silent HiGHS instance with the given limits (``method``: choose, simplex, ipm).
+
+    HiGHS sizes one process-wide thread pool on first use; asking for another thread count
+    later resets that pool first (HiGHS refuses the run otherwise).
+    """
     h = highspy.Highs()
     h.silent()
     h.setOptionValue("threads", threads)
@@ -100,6 +107,12 @@ def new_highs(time_limit_s: float | None = None, threads: int = 1, method: str =
 def run(h: highspy.Highs, solver: str, start: float | None = None) -> SolveResult:
     """Run a loaded HiGHS instance and read its result."""
     start = time.perf_counter() if start is None else start
+    threads = h.getOptionValue("threads")[1]
+    if _scheduler_threads and _scheduler_threads[0] != threads:
+        highspy.Highs.resetGlobalScheduler(True)
+        _scheduler_threads.clear()
+    if not _scheduler_threads:
+        _scheduler_threads.append(threads)
     try:
         h.run()
         status = _STATUS.get(h.getModelStatus(), SolveStatus.ERROR)
