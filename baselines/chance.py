@@ -88,8 +88,6 @@ class ChanceConstrainedDA:
             raise ValueError(f"method {method!r} is not one of 'socp', 'lp'")
         self.deployment = DeploymentConfig(regulation_signal=regulation_signal)
         self.time_limit_s = time_limit_s
-        self.last_result: SolveResult | None = None
-        self.failures = 0
 
     def _power_rows(self, model: DayModel, ctx: DAContext) -> tuple[sp.csr_matrix, np.ndarray]:
         """``bp + sum_up r <= P_dis`` and ``bm + r_RD <= P_ch`` in every interval."""
@@ -109,15 +107,15 @@ class ChanceConstrainedDA:
         model = build_day_model(ctx.battery, ctx.market, forecast_arrays(ctx), follow_schedule=True)
         power_A, power_b = self._power_rows(model, ctx)
         _, cov = deployment_moments(self.deployment, ctx.n_intervals, ctx.dt_h)
+        sigma = np.sqrt(np.clip(np.diag(cov), 0, None))
         if self.method == "lp":
-            result = self._solve_lp(model, ctx, power_A, power_b, np.sqrt(np.clip(np.diag(cov), 0, None)))
-        else:
-            result = self._solve_socp(model, ctx, power_A, power_b, cov)
-        self.last_result = result
-        if not result.status.ok:
-            self.failures += 1
-            return DABid.idle()
-        return model.bid(result.z)
+            return model.decision(self._solve_lp(model, ctx, power_A, power_b, sigma))
+        result = self._solve_socp(model, ctx, power_A, power_b, cov)
+        if not result.status.ok:  # the LP variant is the conservative fallback
+            fallback = self._solve_lp(model, ctx, power_A, power_b, sigma)
+            fallback.messages = result.messages + fallback.messages
+            result = fallback
+        return model.decision(result)
 
     def _solve_lp(self, model, ctx, power_A, power_b, sigma) -> SolveResult:
         lp = model.lp

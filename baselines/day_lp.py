@@ -32,7 +32,7 @@ from bessgym.market import DOWN_INDEX, HOURS, N_PRODUCTS, UP_MASK, DABid, Market
 from bessgym.settlement import day_terms
 from bessgym.sim import ScenarioArrays
 
-from baselines.solver import LinearProgram
+from baselines.solver import LinearProgram, SolveResult, decision
 
 BLOCKS = ("x", "r", "bp", "bm", "e", "uu", "ud")
 
@@ -67,6 +67,13 @@ class DayModel:
 
     def bid(self, z: np.ndarray) -> DABid:
         return DABid(z[self.cols["x"]].copy(), z[self.cols["r"]].reshape(-1, N_PRODUCTS).copy())
+
+    def decision(self, result: SolveResult) -> DABid:
+        """The solved bid with the solve in its ``note``, or the idle bid if the solve failed."""
+        if not result.status.ok:
+            return decision(None, None, result)
+        bid = self.bid(result.z)
+        return decision(bid.energy_mw, bid.as_mw, result)
 
     def base_mw(self, z: np.ndarray) -> np.ndarray:
         return z[self.cols["bp"]] - z[self.cols["bm"]]

@@ -9,7 +9,7 @@ from bessgym.forecast import DAContext
 from bessgym.market import DABid
 
 from baselines.day_lp import build_day_model, forecast_arrays
-from baselines.solver import SolveResult, solve
+from baselines.solver import solve
 
 
 class Idle:
@@ -23,18 +23,13 @@ class ForecastLP:
     """The day LP on the gate-closure point forecasts and the expected deployment, with the base
     point tied to the DA schedule (a physical schedule, no speculation on DA-RT spreads).
 
-    On a solver failure it bids idle and records the result in ``last_result``.
+    Every bid's ``note`` records its solve; a failed solve (after HiGHS simplex, then interior
+    point) gives the idle bid with ``fallback: True``.
     """
 
     def __init__(self, time_limit_s: float = 10.0) -> None:
         self.time_limit_s = time_limit_s
-        self.last_result: SolveResult | None = None
-        self.failures = 0
 
     def bid(self, ctx: DAContext) -> DABid:
         model = build_day_model(ctx.battery, ctx.market, forecast_arrays(ctx), follow_schedule=True)
-        self.last_result = solve(model.lp, self.time_limit_s)
-        if not self.last_result.status.ok:
-            self.failures += 1
-            return DABid.idle()
-        return model.bid(self.last_result.z)
+        return model.decision(solve(model.lp, self.time_limit_s))

@@ -17,7 +17,7 @@ from bessgym.observation import PRICE_SCALE_USD_PER_MWH, RT_INDEX, SOC
 from bessgym.policies import RTEpisode
 
 from baselines.day_lp import DeploymentBudget, build_day_model, forecast_arrays
-from baselines.solver import SolveResult, solve
+from baselines.solver import solve
 
 TIME, RT_PRICE = RT_INDEX["time_of_day"], RT_INDEX["rt_price"]
 
@@ -28,18 +28,12 @@ class RobustDA:
     def __init__(self, gamma_h: float = 2.0, window_h: float = 4.0, time_limit_s: float = 10.0) -> None:
         self.budget = DeploymentBudget(gamma_h, window_h)
         self.time_limit_s = time_limit_s
-        self.last_result: SolveResult | None = None
-        self.failures = 0
 
     def bid(self, ctx: DAContext) -> DABid:
         data = forecast_arrays(ctx)
         nominal = data._replace(fraction=np.zeros_like(data.fraction))
         model = build_day_model(ctx.battery, ctx.market, nominal, follow_schedule=True, budget=self.budget)
-        self.last_result = solve(model.lp, self.time_limit_s)
-        if not self.last_result.status.ok:
-            self.failures += 1
-            return DABid.idle()
-        return model.bid(self.last_result.z)
+        return model.decision(solve(model.lp, self.time_limit_s))
 
 
 class GreedyRT:

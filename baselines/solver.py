@@ -15,6 +15,8 @@ import highspy
 import numpy as np
 import scipy.sparse as sp
 
+from bessgym.market import DABid
+
 
 class SolveStatus(enum.Enum):
     OPTIMAL = "optimal"
@@ -67,6 +69,16 @@ class SolveResult:
     seconds: float
     solver: str
     messages: list[str] = field(default_factory=list)
+
+
+def decision(energy_mw: np.ndarray | None, as_mw: np.ndarray | None, result: SolveResult) -> DABid:
+    """The bid a solve gives, with the solve recorded in its ``note``; the idle bid (and
+    ``fallback: True``) when the solve failed."""
+    note = {"solver": result.solver, "status": result.status.value, "seconds": result.seconds,
+            "fallback": not result.status.ok, "messages": list(result.messages)}
+    if not result.status.ok or energy_mw is None or as_mw is None:
+        return DABid.idle(note)
+    return DABid(energy_mw, np.maximum(as_mw, 0.0), note)
 
 
 def to_highs_lp(lp: LinearProgram) -> highspy.HighsLp:

@@ -20,7 +20,7 @@ from bessgym.scenarios import stable_seed
 from bessgym.sim import ScenarioArrays
 
 from baselines.day_lp import build_day_model
-from baselines.solver import LinearProgram, SolveResult, new_highs, run, solve, to_highs_lp
+from baselines.solver import LinearProgram, decision, new_highs, run, solve, to_highs_lp
 
 FIRST_STAGE = HOURS * (1 + N_PRODUCTS)  # x and r lead every day model's columns
 
@@ -40,8 +40,6 @@ class StochasticDA:
         self.deployment = DeploymentConfig(regulation_signal=regulation_signal)
         self.follow_schedule = follow_schedule
         self.time_limit_s = time_limit_s
-        self.last_result: SolveResult | None = None
-        self.failures = 0
 
     def sample(self, ctx: DAContext) -> list[ScenarioArrays]:
         """The scenarios: ensemble members' prices, each with its own sampled deployment."""
@@ -100,10 +98,10 @@ class StochasticDA:
         h.passModel(to_highs_lp(lp))
         result = run(h, "highs-ipm")
         if not result.status.ok:
-            result = solve(lp, self.time_limit_s)
-        self.last_result = result
+            fallback = solve(lp, self.time_limit_s)
+            fallback.messages = result.messages + fallback.messages
+            result = fallback
         if not result.status.ok:
-            self.failures += 1
-            return DABid.idle()
+            return decision(None, None, result)
         z = result.z
-        return DABid(z[:HOURS].copy(), np.maximum(z[HOURS:FIRST_STAGE].reshape(HOURS, N_PRODUCTS), 0.0))
+        return decision(z[:HOURS].copy(), z[HOURS:FIRST_STAGE].reshape(HOURS, N_PRODUCTS), result)

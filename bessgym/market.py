@@ -8,9 +8,9 @@ deployed, reg down charges.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -89,15 +89,17 @@ def load_profile(name: str) -> MarketProfile:
 class DABid:
     """A day-ahead position: net energy (MW, + = sell/discharge) and AS awards (MW >= 0).
 
-    ``energy_mw`` has shape (24,) and ``as_mw`` shape (24, 4) in :data:`PRODUCTS` order.
+    ``energy_mw`` has shape (24,) and ``as_mw`` shape (24, 4) in :data:`PRODUCTS` order; ``note``
+    says how the bid was made where its maker records it (solver, status, seconds, fallback).
     """
 
     energy_mw: np.ndarray
     as_mw: np.ndarray
+    note: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @classmethod
-    def idle(cls) -> "DABid":
-        return cls(np.zeros(HOURS), np.zeros((HOURS, N_PRODUCTS)))
+    def idle(cls, note: dict[str, Any] | None = None) -> "DABid":
+        return cls(np.zeros(HOURS), np.zeros((HOURS, N_PRODUCTS)), note or {})
 
     def __post_init__(self) -> None:
         for name, shape in (("energy_mw", (HOURS,)), ("as_mw", (HOURS, N_PRODUCTS))):

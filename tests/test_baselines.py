@@ -66,12 +66,28 @@ def test_idle_below_causal_baselines_below_oracle(caiso, oracle):
         ("threshold", "threshold", "follow_da"),
         ("forecast_lp", "baselines.reference:ForecastLP", "follow_da"),
         ("mpc", "baselines.reference:ForecastLP", "baselines.mpc:MPCPolicy"),
+        ("robust", "baselines.robust:RobustDA", "baselines.robust:GreedyRT"),
+        ("stochastic", "baselines.stochastic:StochasticDA?scenarios=7", "baselines.mpc:MPCPolicy"),
+        ("chance_lp", "baselines.chance:ChanceConstrainedDA?method=lp", "baselines.mpc:MPCPolicy"),
     ]:
         totals[name] = sum(o.profit for o in evaluate(caiso.config, "test", da, rt, ids=ids))
     idle = totals.pop("idle")
     assert idle == pytest.approx(0.0, abs=1e-9)
     for name, total in totals.items():
         assert idle <= total <= oracle_total, (name, total, oracle_total)
+
+
+def test_a_failed_solve_falls_back_to_idle_and_is_recorded_on_the_bid(caiso):
+    from bessgym.forecast import da_context
+
+    from baselines.reference import ForecastLP
+
+    ctx = da_context(caiso, caiso.get(caiso.ids("val")[0]))
+    good = ForecastLP().bid(ctx)
+    assert good.note["status"] == "optimal" and good.note["fallback"] is False
+    starved = ForecastLP(time_limit_s=1e-9).bid(ctx)
+    assert starved.note["fallback"] is True and starved.note["status"] == "time_limit"
+    assert not starved.energy_mw.any() and not starved.as_mw.any() and starved.note["messages"]
 
 
 def test_an_infeasible_lp_is_reported_not_raised():
