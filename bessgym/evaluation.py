@@ -1,4 +1,7 @@
-"""Evaluate a (DA bidder, RT policy) pair on days of a split, through the simulator only.
+"""Evaluate a (DA bidder, RT policy) pair on days, through the simulator only.
+
+:func:`play_episode` plays one day and measures it (ledger, battery use, shortfall per product,
+market repairs, decision latency, the trajectory); :func:`evaluate` does it over a split.
 
     >>> results = evaluate("caiso-sp15", "val", "threshold", "follow_da", limit=2)
     >>> sorted(results[0].ledger.as_dict())[:2]
@@ -14,39 +17,107 @@ from typing import Any
 import numpy as np
 
 from bessgym.config import ConfigLike
-from bessgym.envs.day_ahead import play_day
-from bessgym.envs.episodes import EpisodeSource, resolve
-from bessgym.settlement import Ledger
+from bessgym.envs.episodes import Episode, EpisodeSource, resolve
+from bessgym.market import PRODUCTS
+from bessgym.observation import SOC
+from bessgym.policies import DABidder, RTEpisode, RTPolicy
+from bessgym.settlement import LEDGER_LINES, Ledger
+from bessgym.sim import DaySimulator, shortfall_by_product
 
 
 @dataclass(frozen=True)
-class DayOutcome:
-    """One evaluated day: its ledger totals ($) and the seconds the DA bid and the RT day took."""
+class EpisodeRecord:
+    """One evaluated day. Money in $, energy in MWh, times in seconds (latencies in ms).
+
+    ``shortfall_mwh`` per product in PRODUCTS order; ``repairs_mw`` the MW the market cut from
+    the submitted bid; ``soc_frac`` (T+1) and ``base_mw`` (T) the trajectory.
+    """
 
     scenario_id: str
     ledger: Ledger
+    throughput_mwh: float
+    equivalent_cycles: float
+    shortfall_mwh: np.ndarray
+    repairs_mw: float
     bid_seconds: float
-    rt_seconds: float
+    decision_ms: np.ndarray
+    soc_frac: np.ndarray
+    base_mw: np.ndarray
+    bid_note: dict
 
     @property
     def profit(self) -> float:
         return float(self.ledger.total)
 
+    def metrics(self) -> dict[str, Any]:
+        """Flat named figures (for a CSV row)."""
+        row: dict[str, Any] = dict(zip(LEDGER_LINES, map(float, self.ledger)))
+        row["profit_total_usd"] = self.profit
+        row["throughput_mwh"] = self.throughput_mwh
+        row["equivalent_cycles"] = self.equivalent_cycles
+        for product, value in zip(PRODUCTS, self.shortfall_mwh):
+            row[f"shortfall_{product}_mwh"] = float(value)
+        row["repairs_mw"] = self.repairs_mw
+        row["bid_seconds"] = self.bid_seconds
+        row["decision_ms_p50"] = float(np.percentile(self.decision_ms, 50))
+        row["decision_ms_p95"] = float(np.percentile(self.decision_ms, 95))
+        return row
+
+
+def play_episode(source: EpisodeSource, scenario_id: str, bidder: DABidder, policy: RTPolicy) -> EpisodeRecord:
+    """Bid with ``bidder`` at gate closure, then run the day with ``policy``, measuring both."""
+    scenario, context = source.day(scenario_id)
+    start = time.perf_counter()
+    bid = bidder.bid(context)
+    bid_seconds = time.perf_counter() - start
+    return run_day(source, source.prepare(scenario, context, bid), policy, bid_seconds)
+
+
+def run_day(source: EpisodeSource, episode: Episode, policy: RTPolicy, bid_seconds: float = 0.0) -> EpisodeRecord:
+    """Run the RT day of a prepared episode (its bid fixed) with ``policy``, measuring it."""
+    battery, market = source.config.battery, source.config.market_profile
+    scenario, context, bid = episode.scenario, episode.context, episode.bid
+    sim = DaySimulator(battery, market, scenario, episode.accepted)
+    policy.reset(RTEpisode(battery, market, episode.accepted, scenario.da_price, context, scenario.dt_h, scenario.n_intervals))
+    n = scenario.n_intervals
+    totals = np.zeros(len(LEDGER_LINES))
+    soc, base = np.empty(n + 1), np.empty(n)
+    up_short, down_short, legs, latency = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
+    soc[0] = sim.e_mwh / battery.energy_mwh
+    for t in range(n):
+        obs = episode.features[t].copy()
+        obs[SOC] = soc[t]
+        tick = time.perf_counter()
+        action = float(policy.act(obs))
+        latency[t] = (time.perf_counter() - tick) * 1e3
+        out = sim.step(action)
+        totals += out.ledger
+        soc[t + 1], base[t] = out.e_mwh / battery.energy_mwh, out.base_mw
+        up_short[t], down_short[t], legs[t] = out.up_short_mw, out.down_short_mw, out.charge_mw + out.discharge_mw
+    throughput = float(legs.sum() * scenario.dt_h)
+    shortfall = shortfall_by_product(sim.terms, up_short, down_short).sum(0) * scenario.dt_h
+    return EpisodeRecord(
+        scenario_id=scenario.id,
+        ledger=Ledger(*totals.tolist()),
+        throughput_mwh=throughput,
+        equivalent_cycles=throughput / (2 * battery.energy_mwh),
+        shortfall_mwh=shortfall,
+        repairs_mw=float(episode.cuts.energy_mw.sum() + episode.cuts.as_mw.sum()),
+        bid_seconds=bid_seconds,
+        decision_ms=latency,
+        soc_frac=soc,
+        base_mw=base,
+        bid_note=dict(bid.note),
+    )
+
 
 def evaluate(
     config: ConfigLike, split: str, da_bidder: Any, rt_policy: Any, ids: list[str] | None = None, limit: int | None = None
-) -> list[DayOutcome]:
+) -> list[EpisodeRecord]:
     """Play ``rt_policy`` after ``da_bidder`` (spec strings or objects) on the days of ``split``."""
     bidder, policy = resolve(da_bidder), resolve(rt_policy)
-    source = EpisodeSource(config, split, bidder)
-    outcomes = []
-    for scenario_id in (ids or source.ids)[:limit]:
-        start = time.perf_counter()
-        episode = source.episode(scenario_id)
-        mid = time.perf_counter()
-        played = play_day(source, episode, policy)
-        outcomes.append(DayOutcome(scenario_id, played.totals, mid - start, time.perf_counter() - mid))
-    return outcomes
+    source = EpisodeSource(config, split, da_bidder=None)
+    return [play_episode(source, scenario_id, bidder, policy) for scenario_id in (ids or source.ids)[:limit]]
 
 
 def capture_rate(profits: np.ndarray, oracle_profits: np.ndarray) -> float:

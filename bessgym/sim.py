@@ -116,11 +116,18 @@ def _result(
     )
     terminal = np.zeros_like(rt_imbalance)
     terminal[..., -1] = terminal_value(battery, e[..., -1], terms.mean_da_price)
-    shortfall = terms.request_mw.copy()
-    shortfall[..., UP_MASK] *= (up_short * terms.inv_up_req)[..., None]
-    shortfall[..., ~UP_MASK] *= (down_short * terms.inv_down_req)[..., None]
     ledger = Ledger(terms.da_energy, rt_imbalance, terms.as_capacity, terms.mileage, no_pay, penalty, degradation, terminal)
+    shortfall = shortfall_by_product(terms, up_short, down_short)
     return DayResult(e, charge, discharge, discharge - charge, base, shortfall, ledger, energy_mw, as_mw)
+
+
+def shortfall_by_product(terms: DayTerms, up_short_mw: np.ndarray, down_short_mw: np.ndarray) -> np.ndarray:
+    """Undelivered deployment per product (..., T, 4) in MW: up products share the up shortfall
+    pro rata to their requests, reg down takes the down shortfall."""
+    shortfall = terms.request_mw.copy()
+    shortfall[..., UP_MASK] *= (up_short_mw * terms.inv_up_req)[..., None]
+    shortfall[..., ~UP_MASK] *= (down_short_mw * terms.inv_down_req)[..., None]
+    return shortfall
 
 
 def simulate_day(battery: Battery, market: MarketProfile, scenario: Scenario, bid: DABid, base_mw: np.ndarray) -> DayResult:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
@@ -11,13 +10,12 @@ import numpy as np
 from bessgym.battery import Battery
 from bessgym.config import ConfigLike
 from bessgym.envs.episodes import Episode, EpisodeSource, resolve
+from bessgym.evaluation import EpisodeRecord, run_day
 from bessgym.envs.real_time import check_action
 from bessgym.envs.render import render_forecast, render_played
 from bessgym.market import HOURS, N_PRODUCTS, UP_MASK, DABid
-from bessgym.observation import SOC, da_bounds, da_features
-from bessgym.policies import RTEpisode, RTPolicy
-from bessgym.settlement import LEDGER_LINES, Ledger
-from bessgym.sim import DaySimulator
+from bessgym.observation import da_bounds, da_features
+from bessgym.policies import RTPolicy
 
 DA_ACTION_SIZE = HOURS * (1 + N_PRODUCTS)
 
@@ -33,34 +31,6 @@ def action_to_bid(action: np.ndarray, battery: Battery) -> tuple[np.ndarray, np.
     energy = np.where(a[..., 0] > 0, a[..., 0] * battery.p_discharge_mw, a[..., 0] * battery.p_charge_mw)
     power = np.where(UP_MASK, battery.p_discharge_mw, battery.p_charge_mw)
     return energy, (a[..., 1:] + 1.0) / 2.0 * power
-
-
-@dataclass
-class PlayedDay:
-    """A day played by an RT policy: ledger totals, SoC fractions (T+1) and base points (T)."""
-
-    totals: Ledger
-    soc_frac: list[float]
-    base_mw: list[float]
-
-
-def play_day(source: EpisodeSource, episode: Episode, policy: RTPolicy) -> PlayedDay:
-    """Run the RT day of ``episode`` with ``policy``."""
-    config = source.config
-    sim = DaySimulator(config.battery, config.market_profile, episode.scenario, episode.accepted)
-    policy.reset(RTEpisode(config.battery, config.market_profile, episode.accepted, episode.scenario.da_price,
-                           episode.context, episode.scenario.dt_h, episode.scenario.n_intervals))
-    totals = np.zeros(len(LEDGER_LINES))
-    energy = config.battery.energy_mwh
-    soc, base = [sim.e_mwh / energy], []
-    for t in range(episode.scenario.n_intervals):
-        obs = episode.features[t].copy()
-        obs[SOC] = soc[-1]
-        out = sim.step(float(policy.act(obs)))
-        totals += out.ledger
-        soc.append(out.e_mwh / energy)
-        base.append(out.base_mw)
-    return PlayedDay(Ledger(*totals.tolist()), soc, base)
 
 
 class DayAheadEnv(gym.Env):
@@ -116,7 +86,7 @@ class DayAheadEnv(gym.Env):
         self.observation_space = gym.spaces.Box(low, high, dtype=np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (DA_ACTION_SIZE,), dtype=np.float32)
         self._scenario_id: str | None = None
-        self._shown: tuple[Episode, PlayedDay] | None = None
+        self._shown: tuple[Episode, EpisodeRecord] | None = None
         self.step_hours = 24.0
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
@@ -133,8 +103,8 @@ class DayAheadEnv(gym.Env):
         a, was_clipped = check_action(action, (DA_ACTION_SIZE,))
         scenario, context = self.source.day(self._scenario_id)
         episode = self.source.prepare(scenario, context, DABid(*action_to_bid(a, self.battery)))
-        played = play_day(self.source, episode, self.policy)
-        totals = played.totals
+        played = run_day(self.source, episode, self.policy)
+        totals = played.ledger
         info: dict[str, Any] = totals.as_dict()
         info.update(action_clipped=was_clipped, scenario_id=scenario.id,
                     da_cut_energy_mw=float(episode.cuts.energy_mw.sum()), da_cut_as_mw=float(episode.cuts.as_mw.sum()))
@@ -149,4 +119,4 @@ class DayAheadEnv(gym.Env):
         if self._shown is None:
             return render_forecast(self.source, self._scenario_id, self.render_mode)
         episode, played = self._shown
-        return render_played(episode, played.soc_frac, played.base_mw, played.totals.total, self.render_mode)
+        return render_played(episode, list(played.soc_frac), list(played.base_mw), played.profit, self.render_mode)
