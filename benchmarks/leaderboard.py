@@ -1,0 +1,380 @@
+"""The leaderboard: every entry of a suite on real days, through the simulator only.
+
+    python -m benchmarks.leaderboard --suite quick
+    python -m benchmarks.leaderboard --suite full --workers 2 --out results/full --resume
+    python -m benchmarks.leaderboard --data my_market.csv.gz --node N1 --timezone America/New_York
+    python -m benchmarks.leaderboard --backend ray --address ray://head:10001
+
+An entry is a DA bidder and an RT policy (spec strings, see ``bessgym.policies.load_component``;
+``{seed}`` in a spec is replaced by the run's seed, for trained agents). Each task is one entry
+on one day and seed; the oracle (perfect foresight) runs once per day and seed, is shown and
+never ranked. Rows are written as tasks finish, so ``--resume`` continues an interrupted run
+without losing or repeating any. An entry that raises or runs past the suite's time budget on a
+day gets a row with ``status=error`` and the message; the run goes on.
+
+Outputs in ``--out``: ``episodes.csv``, ``oracle.csv``, ``run.json``, ``leaderboard.md`` and PNG
+plots (see :mod:`benchmarks.report`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import signal
+import sys
+import threading
+import traceback
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from importlib import metadata
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from tqdm import tqdm
+
+from bessgym.config import Config, load_config
+from bessgym.market import PRODUCTS
+from bessgym.settlement import LEDGER_LINES
+
+SUITES_DIR = Path(__file__).resolve().parent / "suites"
+EPISODE_COLUMNS = [
+    "entry", "da_bidder", "rt_policy", "split", "scenario_id", "seed", *LEDGER_LINES, "profit_total_usd",
+    "oracle_profit_usd", "capture_pct", "throughput_mwh", "equivalent_cycles",
+    *(f"shortfall_{p}_mwh" for p in PRODUCTS), "repairs_mw", "bid_seconds", "decision_ms_p50", "decision_ms_p95",
+    "status", "error",
+]
+ORACLE_COLUMNS = ["scenario_id", "seed", *LEDGER_LINES, "profit_total_usd", "status", "error"]
+
+
+class Entry(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    da_bidder: str
+    rt_policy: str
+
+
+class Suite(BaseModel):
+    """A suite file: the config (preset, path or dict), split, seeds, per-task time budget and
+    entries."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    description: str = ""
+    config: str | dict = "caiso-sp15"
+    split: str = "test"
+    seeds: list[int] = Field(default_factory=lambda: [0])
+    time_budget_s: float = Field(120.0, gt=0)
+    entries: list[Entry]
+
+
+def load_suite(name_or_path: str) -> Suite:
+    """A shipped suite by name (``quick``, ``full``) or a suite JSON file."""
+    path = SUITES_DIR / f"{name_or_path}.json" if not name_or_path.endswith(".json") else Path(name_or_path)
+    if not path.is_file():
+        shipped = sorted(p.stem for p in SUITES_DIR.glob("*.json"))
+        raise SystemExit(f"suite {name_or_path!r} is neither a shipped suite ({', '.join(shipped)}) nor a JSON file")
+    try:
+        return Suite.model_validate_json(path.read_text())
+    except ValidationError as exc:
+        raise SystemExit(f"suite {path} is invalid:\n{exc}") from None
+
+
+@dataclass(frozen=True)
+class Task:
+    """One unit of work: the oracle (``entry is None``) or an entry, on one day and seed."""
+
+    scenario_id: str
+    seed: int
+    entry: Entry | None = None
+    example: bool = False
+
+
+# --- worker side -------------------------------------------------------------------------------
+
+_SOURCES: dict[tuple[str, str], Any] = {}
+_BIDDERS: dict[str, Any] = {}
+
+
+class TimeBudgetExceeded(Exception):
+    pass
+
+
+def _with_budget(seconds: float, work: Callable[[], dict]) -> dict:
+    """Run ``work`` under a wall-clock budget where the platform allows (Unix, main thread)."""
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        return work()
+
+    def expire(signum: int, frame: Any) -> None:
+        raise TimeBudgetExceeded(f"exceeded the time budget of {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        return work()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def run_task(task: Task, config_json: str, split: str, budget_s: float) -> dict:
+    """Run one task in a worker; always returns a row (errors become ``status=error``)."""
+    from bessgym.envs.episodes import EpisodeSource
+    from bessgym.evaluation import play_episode
+    from bessgym.policies import load_component
+
+    config = Config.model_validate_json(config_json)
+    key = (config_json, split)
+    if key not in _SOURCES:
+        _SOURCES[key] = EpisodeSource(config, split, da_bidder=None)
+    source = _SOURCES[key]
+    row: dict[str, Any] = {"scenario_id": task.scenario_id, "seed": task.seed}
+
+    def oracle() -> dict:
+        from bessgym.sim import simulate_day
+
+        from baselines.oracle import PerfectForesight
+
+        scenario, _ = source.day(task.scenario_id)
+        day = PerfectForesight(config.battery, config.market_profile).solve(scenario)
+        if day.fallback:
+            raise RuntimeError(f"the oracle's LP failed: {day.result.messages}")
+        replay = simulate_day(config.battery, config.market_profile, scenario, day.bid, day.base_mw)
+        return {**replay.totals.as_dict(), "profit_total_usd": float(replay.profit)}
+
+    def entry() -> dict:
+        assert task.entry is not None
+        bidder_spec = task.entry.da_bidder.replace("{seed}", str(task.seed))
+        if bidder_spec not in _BIDDERS:
+            _BIDDERS[bidder_spec] = load_component(bidder_spec)
+        policy = load_component(task.entry.rt_policy.replace("{seed}", str(task.seed)))
+        record = play_episode(source, task.scenario_id, _BIDDERS[bidder_spec], policy)
+        out = record.metrics()
+        if task.example:
+            out["trajectory"] = {"soc_frac": record.soc_frac.tolist(), "base_mw": record.base_mw.tolist()}
+        return out
+
+    try:
+        row.update(_with_budget(budget_s, oracle if task.entry is None else entry))
+        row["status"], row["error"] = "ok", ""
+    except Exception as exc:  # failure isolation: the row says what went wrong
+        row["status"] = "error"
+        row["error"] = f"{type(exc).__name__}: {exc}"[:500]
+        if not isinstance(exc, TimeBudgetExceeded):
+            row["error"] += " | " + traceback.format_exc(limit=2).splitlines()[-1][:200]
+    if task.entry is not None:
+        row.update(entry=task.entry.name, da_bidder=task.entry.da_bidder, rt_policy=task.entry.rt_policy, split=split)
+    return row
+
+
+# --- backends ------------------------------------------------------------------------------------
+
+def run_local(tasks: list[tuple[Task, str]], split: str, budget_s: float, workers: int) -> Iterator[dict]:
+    """Rows as tasks finish, from a process pool (or in this process with one worker)."""
+    if workers <= 1:
+        for task, config_json in tasks:
+            yield run_task(task, config_json, split, budget_s)
+        return
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        pending = {pool.submit(run_task, task, config_json, split, budget_s) for task, config_json in tasks}
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield future.result()
+
+
+def run_ray(tasks: list[tuple[Task, str]], split: str, budget_s: float, address: str | None) -> Iterator[dict]:
+    """Rows as tasks finish, from a Ray cluster (``address``) or a local Ray instance."""
+    try:
+        import ray
+    except ImportError:
+        raise SystemExit("--backend ray needs the dist extra: pip install 'bessgym[dist]'") from None
+    started_here = not ray.is_initialized()
+    if started_here:
+        # a local instance imports this repository's modules from here; a cluster needs bessgym,
+        # baselines and this folder installed on its nodes
+        env = None if address else {"env_vars": {"PYTHONPATH": str(Path(__file__).resolve().parent.parent)}}
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, runtime_env=env)
+    remote = ray.remote(run_task)
+    pending = [remote.remote(task, config_json, split, budget_s) for task, config_json in tasks]
+    try:
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            yield ray.get(done[0])
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+# --- the run -------------------------------------------------------------------------------------
+
+def _read_rows(path: Path, columns: list[str]) -> list[dict]:
+    """Rows of a results CSV; a last line cut short by an interruption is dropped (and rewritten)."""
+    if not path.exists():
+        return []
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    complete = [r for r in rows if None not in r.values() and r.get("status") in ("ok", "error")]
+    if len(complete) != len(rows):
+        _write_rows(path, columns, complete)
+    return complete
+
+
+def _write_rows(path: Path, columns: list[str], rows: list[dict]) -> None:
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+class _Appender:
+    """Appends rows to a CSV and flushes each, so an interrupted run keeps every finished row."""
+
+    def __init__(self, path: Path, columns: list[str]) -> None:
+        new = not path.exists()
+        self._file = path.open("a", newline="")
+        self._writer = csv.DictWriter(self._file, fieldnames=columns, extrasaction="ignore")
+        if new:
+            self._writer.writeheader()
+
+    def write(self, row: dict) -> None:
+        self._writer.writerow(row)
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "n/a (synthetic)"
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for name in ("bessgym", "numpy", "pandas", "highspy", "cvxpy", "gymnasium", "stable-baselines3", "torch", "ray"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def resolve_config(suite: Suite, data: str | None, node: str | None, timezone: str | None) -> Config:
+    """The suite's config, with ``--data``/``--node``/``--timezone`` applied."""
+    config = load_config(suite.config)
+    if data is None and node is None:
+        return config
+    raw = config.model_dump(mode="json")
+    if data is not None:
+        raw["data"] = {"source": "csv", "path": str(Path(data).resolve()), "node": node or raw["data"]["node"],
+                       "name": Path(data).name.split(".")[0], "timezone": timezone or "UTC", "splits": {}}
+    else:
+        raw["data"]["node"] = node
+    return load_config(raw)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.leaderboard", description=__doc__.splitlines()[0])
+    parser.add_argument("--suite", default="quick", help="quick, full or a suite JSON file")
+    parser.add_argument("--data", help="a CSV in the long schema to evaluate on instead of the suite's data")
+    parser.add_argument("--node", help="node (hub) of the data")
+    parser.add_argument("--timezone", help="IANA time zone of the operating day for --data (default UTC)")
+    parser.add_argument("--split", help="split to run (default: the suite's; 'all' with --data)")
+    parser.add_argument("--entries", help="comma-separated entry names to run (default all)")
+    parser.add_argument("--seeds", type=int, help="run seeds 0..N-1 instead of the suite's")
+    parser.add_argument("--backend", choices=("local", "ray"), default="local")
+    parser.add_argument("--address", help="Ray cluster address (with --backend ray)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="local worker processes")
+    parser.add_argument("--out", help="output folder (default leaderboard/SUITE)")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out")
+    parser.add_argument("--limit", type=int, help="only the first N days (a smoke run)")
+    args = parser.parse_args(argv)
+
+    suite = load_suite(args.suite)
+    config = resolve_config(suite, args.data, args.node, args.timezone)
+    split = args.split or ("all" if args.data else suite.split)
+    seeds = list(range(args.seeds)) if args.seeds else suite.seeds
+    entries = suite.entries
+    if args.entries:
+        wanted = [name.strip() for name in args.entries.split(",")]
+        unknown = sorted(set(wanted) - {e.name for e in entries})
+        if unknown:
+            raise SystemExit(f"--entries {unknown} are not in suite {suite.name!r}: {[e.name for e in entries]}")
+        entries = [e for e in entries if e.name in wanted]
+    out = Path(args.out or Path("leaderboard") / suite.name)
+    if (out / "episodes.csv").exists() and not args.resume:
+        raise SystemExit(f"{out}/episodes.csv exists: pass --resume to continue that run, or another --out")
+    out.mkdir(parents=True, exist_ok=True)
+
+    from bessgym.scenarios import ScenarioSet
+
+    scenarios = ScenarioSet(config)
+    ids = scenarios.ids(split)[: args.limit]
+    if not ids:
+        raise SystemExit(f"split {split!r} has no usable days")
+    configs = {seed: config.model_copy(update={"seed": seed}).model_dump_json() for seed in seeds}
+    started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    run_info = {
+        "suite": suite.model_dump(mode="json"), "entries": [e.model_dump() for e in entries], "split": split,
+        "seeds": seeds, "days": len(ids), "config": json.loads(config.model_dump_json()),
+        "data_file": str(config.data.file) if config.data.source != "synthetic" else "synthetic",
+        "data_sha256": _hash(config.data.file) if config.data.source != "synthetic" else "n/a (synthetic)",
+        "versions": _versions(), "python": sys.version.split()[0],
+        "hardware": {"machine": platform.machine(), "processor": platform.processor(), "cpus": os.cpu_count(), "system": platform.platform()},
+        "backend": args.backend, "workers": args.workers, "started_utc": started, "command": sys.argv,
+    }
+
+    def execute(tasks: list[tuple[Task, str]], label: str) -> Iterator[dict]:
+        backend = run_ray(tasks, split, suite.time_budget_s, args.address) if args.backend == "ray" else \
+            run_local(tasks, split, suite.time_budget_s, args.workers)
+        yield from tqdm(backend, total=len(tasks), desc=label, unit="day", file=sys.stderr)
+
+    oracle_path, episodes_path, trajectories_path = out / "oracle.csv", out / "episodes.csv", out / "trajectories.json"
+    oracle_rows = {(r["scenario_id"], int(r["seed"])): r for r in _read_rows(oracle_path, ORACLE_COLUMNS)}
+    todo = [(Task(i, s), configs[s]) for s in seeds for i in ids if (i, s) not in oracle_rows]
+    if todo:
+        appender = _Appender(oracle_path, ORACLE_COLUMNS)
+        for row in execute(todo, "oracle"):
+            appender.write(row)
+            oracle_rows[(row["scenario_id"], int(row["seed"]))] = row
+        appender.close()
+
+    done = {(r["entry"], r["scenario_id"], int(r["seed"])) for r in _read_rows(episodes_path, EPISODE_COLUMNS)}
+    trajectories = json.loads(trajectories_path.read_text()) if trajectories_path.exists() else {}
+    todo = [
+        (Task(i, s, e, example=(i == ids[0] and s == seeds[0])), configs[s])
+        for e in entries for s in seeds for i in ids if (e.name, i, s) not in done
+    ]
+    appender = _Appender(episodes_path, EPISODE_COLUMNS)
+    for row in execute(todo, "entries"):
+        oracle = oracle_rows.get((row["scenario_id"], int(row["seed"])), {})
+        if oracle.get("status") == "ok":
+            row["oracle_profit_usd"] = float(oracle["profit_total_usd"])
+            if row.get("status") == "ok":
+                row["capture_pct"] = 100.0 * row["profit_total_usd"] / row["oracle_profit_usd"]
+        if "trajectory" in row:
+            trajectories[row["entry"]] = {"scenario_id": row["scenario_id"], **row.pop("trajectory")}
+            trajectories_path.write_text(json.dumps(trajectories))
+        appender.write(row)
+    appender.close()
+
+    run_info["finished_utc"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    (out / "run.json").write_text(json.dumps(run_info, indent=2) + "\n")
+
+    from benchmarks.report import write_report
+
+    table = write_report(out, config, [e.name for e in entries])
+    print(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+"""The leaderboard: outputs, user data, failure isolation, resume after a kill, the Ray backend."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmarks.leaderboard import EPISODE_COLUMNS, main
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+class RaisingPolicy:
+    """Follows nothing: raises on its tenth decision."""
+
+    def reset(self, episode) -> None:
+        self.calls = 0
+
+    def act(self, obs: np.ndarray) -> float:
+        self.calls += 1
+        if self.calls == 10:
+            raise RuntimeError("boom on decision 10")
+        return 0.0
+
+
+class SleepyPolicy:
+    """Idles, slowly (``seconds`` per decision)."""
+
+    def __init__(self, seconds: float = 0.05) -> None:
+        self.seconds = seconds
+
+    def reset(self, episode) -> None:
+        pass
+
+    def act(self, obs: np.ndarray) -> float:
+        time.sleep(self.seconds)
+        return 0.0
+
+
+def write_suite(path: Path, entries: list[dict], budget: float = 60.0, config: str = "caiso-sp15") -> Path:
+    path.write_text(json.dumps({"name": "t", "config": config, "split": "test", "seeds": [0],
+                                "time_budget_s": budget, "entries": entries}))
+    return path
+
+
+def rows(out: Path) -> list[dict]:
+    with (out / "episodes.csv").open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_outputs_of_a_small_run(tmp_path):
+    out = tmp_path / "run"
+    main(["--suite", "quick", "--entries", "idle,threshold,robust+greedy", "--limit", "3", "--workers", "2", "--out", str(out)])
+    episodes = pd.read_csv(out / "episodes.csv")
+    assert list(episodes.columns) == EPISODE_COLUMNS
+    assert len(episodes) == 9 and (episodes["status"] == "ok").all()
+    assert np.allclose(episodes["capture_pct"], 100 * episodes["profit_total_usd"] / episodes["oracle_profit_usd"])
+    idle = episodes[episodes["entry"] == "idle"]
+    assert (idle["profit_total_usd"].abs() < 1e-9).all()
+    run = json.loads((out / "run.json").read_text())
+    assert run["data_sha256"] and run["versions"]["bessgym"] and run["seeds"] == [0] and run["finished_utc"]
+    table = (out / "leaderboard.md").read_text()
+    assert "oracle (perfect foresight, not ranked)" in table and "| 1 |" in table
+    for png in ("capture_rates.png", "ledger_breakdown.png", "trajectories.png"):
+        assert (out / png).stat().st_size > 5_000
+    with pytest.raises(SystemExit, match="--resume"):
+        main(["--suite", "quick", "--entries", "idle", "--limit", "1", "--out", str(out)])
+
+
+def test_user_csv_that_is_not_shipped(tmp_path):
+    from bessgym.config import load_config
+    from bessgym.scenarios import load_history
+
+    data = load_config("synthetic").data.model_copy(update={"synthetic_interval_minutes": 15})
+    history = load_history(data, seed=7)
+    days = range(40, 50)
+    stamps = pd.date_range(str(history.date(days[0])), periods=len(days) * 96, freq="15min")
+    frame = pd.DataFrame({
+        "interval_start_utc": stamps.strftime("%Y-%m-%d %H:%M:%S"), "hub": "MYNODE",
+        "da_lmp": np.repeat(history.da[list(days)].ravel(), 4), "rt_lmp": history.rt[list(days)].ravel(),
+        "as_regup": np.repeat(history.as_price[list(days), :, 0].ravel(), 4),
+        "as_regdown": np.repeat(history.as_price[list(days), :, 1].ravel(), 4),
+    })
+    path = tmp_path / "my_market.csv.gz"
+    frame.to_csv(path, index=False)
+    out = tmp_path / "mine"
+    main(["--data", str(path), "--node", "MYNODE", "--entries", "threshold,robust+greedy", "--limit", "4", "--workers", "1", "--out", str(out)])
+    episodes = pd.read_csv(out / "episodes.csv")
+    assert len(episodes) == 8 and (episodes["status"] == "ok").all()
+    assert episodes["scenario_id"].str.startswith("my_market-MYNODE-").all()
+    assert json.loads((out / "run.json").read_text())["data_file"].endswith("my_market.csv.gz")
+
+
+def test_a_failing_or_slow_entry_gets_error_rows_and_the_run_goes_on(tmp_path):
+    suite = write_suite(tmp_path / "suite.json", [
+        {"name": "threshold", "da_bidder": "threshold", "rt_policy": "follow_da"},
+        {"name": "raises", "da_bidder": "threshold", "rt_policy": "tests.test_leaderboard:RaisingPolicy"},
+        {"name": "slow", "da_bidder": "threshold", "rt_policy": "tests.test_leaderboard:SleepyPolicy?seconds=0.05"},
+    ], budget=1.0)
+    out = tmp_path / "run"
+    main(["--suite", str(suite), "--limit", "2", "--workers", "1", "--out", str(out)])
+    episodes = pd.read_csv(out / "episodes.csv").set_index("entry")
+    assert (episodes.loc["threshold", "status"] == "ok").all()
+    assert (episodes.loc["raises", "status"] == "error").all()
+    assert episodes.loc["raises", "error"].str.contains("boom on decision 10").all()
+    assert episodes.loc["slow", "error"].str.contains("time budget of 1 s").all()
+    assert "**2 (see episodes.csv)**" in (out / "leaderboard.md").read_text()
+
+
+def test_resume_after_a_kill_loses_and_repeats_no_row(tmp_path):
+    suite = write_suite(tmp_path / "suite.json", [
+        {"name": "threshold", "da_bidder": "threshold", "rt_policy": "follow_da"},
+        {"name": "sleepy", "da_bidder": "threshold", "rt_policy": "tests.test_leaderboard:SleepyPolicy?seconds=0.01"},
+    ])
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "benchmarks.leaderboard", "--suite", str(suite), "--limit", "6", "--workers", "1", "--out", str(out)]
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and (not (out / "episodes.csv").exists() or len(rows(out)) < 8):
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    before = rows(out)
+    assert 8 <= len(before) < 12  # killed mid-run
+    main(["--suite", str(suite), "--limit", "6", "--workers", "1", "--out", str(out), "--resume"])
+    after = rows(out)
+    keys = [(r["entry"], r["scenario_id"], r["seed"]) for r in after]
+    assert len(keys) == 12 and len(set(keys)) == 12
+    assert all(r["status"] == "ok" for r in after)
+
+
+def test_ray_backend_on_a_local_instance(tmp_path):
+    pytest.importorskip("ray")
+    out = tmp_path / "ray"
+    main(["--suite", "quick", "--entries", "threshold", "--limit", "2", "--backend", "ray", "--out", str(out)])
+    episodes = pd.read_csv(out / "episodes.csv")
+    assert len(episodes) == 2 and (episodes["status"] == "ok").all()
