@@ -33,7 +33,7 @@ def summarise(episodes: pd.DataFrame, oracle: pd.DataFrame, config: Config, orde
     power = config.battery.p_discharge_mw
     rows = []
     for entry in [e for e in order if e in set(episodes["entry"])]:
-        group = episodes[episodes["entry"] == entry]
+        group = episodes[episodes["entry"] == entry].sort_values(["scenario_id", "seed"])  # reproducible bootstrap
         ok = group[(group["status"] == "ok") & group["oracle_profit_usd"].notna()]
         errors = int((group["status"] != "ok").sum())
         if ok.empty:
