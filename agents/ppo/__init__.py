@@ -1,0 +1,1 @@
+"""PPO agents for bessgym: training (``python -m agents.ppo.train``) and leaderboard adapters."""

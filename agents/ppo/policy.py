@@ -1,0 +1,95 @@
+"""A trained PPO policy as a leaderboard entry: an RTPolicy (RealTime-v0) or a DABidder
+(DayAhead-v0), loaded from an exported checkpoint.
+
+A checkpoint is two files: ``NAME.pt`` (the SB3 policy's state dict, read with
+``torch.load(weights_only=True)``: tensors only, no code) and ``NAME.json`` (env id, network
+architecture, observation normalisation statistics and how it was trained). Spec strings:
+``agents.ppo.policy:PPORealTime?name=realtime-seed0`` (a shipped checkpoint) or
+``...?path=DIR/NAME`` (your own).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from stable_baselines3.common.policies import ActorCriticPolicy
+
+from bessgym.envs.day_ahead import action_to_bid
+from bessgym.forecast import DAContext
+from bessgym.market import DABid
+from bessgym.observation import DA_POSITION, da_features, p_scale
+from bessgym.policies import RTEpisode
+
+CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
+
+
+def export(model: Any, normaliser: Any, prefix: Path, extra: dict | None = None) -> None:
+    """Write ``prefix.pt`` and ``prefix.json`` from an SB3 PPO model and its VecNormalize."""
+    prefix = Path(prefix)
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(model.policy.state_dict(), prefix.with_suffix(".pt"))
+    rms = normaliser.obs_rms
+    spec = {
+        "observation_low": model.observation_space.low.tolist(),
+        "observation_high": model.observation_space.high.tolist(),
+        "action_dim": int(model.action_space.shape[0]),
+        "net_arch": model.policy.net_arch,
+        "obs_mean": rms.mean.tolist(), "obs_var": rms.var.tolist(),
+        "clip_obs": float(normaliser.clip_obs), "epsilon": float(normaliser.epsilon),
+        **(extra or {}),
+    }
+    prefix.with_suffix(".json").write_text(json.dumps(spec, indent=1) + "\n")
+
+
+class LoadedPolicy:
+    """The deterministic actor of an exported checkpoint, with its observation normalisation."""
+
+    def __init__(self, name: str | None = None, path: str | None = None) -> None:
+        if (name is None) == (path is None):
+            raise ValueError("give exactly one of name= (a shipped checkpoint) or path= (DIR/NAME)")
+        prefix = CHECKPOINTS / name if name is not None else Path(path).expanduser()
+        spec_file, weights = prefix.with_suffix(".json"), prefix.with_suffix(".pt")
+        if not spec_file.is_file() or not weights.is_file():
+            shipped = sorted(p.stem for p in CHECKPOINTS.glob("*.json"))
+            raise FileNotFoundError(f"checkpoint {prefix} needs {spec_file.name} and {weights.name}; shipped: {shipped}")
+        self.spec = json.loads(spec_file.read_text())
+        observation_space = gym.spaces.Box(np.array(self.spec["observation_low"], np.float32),
+                                           np.array(self.spec["observation_high"], np.float32), dtype=np.float32)
+        action_space = gym.spaces.Box(-1.0, 1.0, (self.spec["action_dim"],), dtype=np.float32)
+        self.policy = ActorCriticPolicy(observation_space, action_space, lambda _: 0.0, net_arch=self.spec["net_arch"])
+        self.policy.load_state_dict(torch.load(weights, weights_only=True))
+        self.policy.set_training_mode(False)
+        self.mean = np.array(self.spec["obs_mean"], np.float32)
+        self.std = np.sqrt(np.array(self.spec["obs_var"], np.float32) + self.spec["epsilon"])
+        self.clip = self.spec["clip_obs"]
+
+    def action(self, obs: np.ndarray) -> np.ndarray:
+        """Deterministic actions in [-1, 1] for observations (F,) or (N, F)."""
+        normalised = np.clip((np.asarray(obs, np.float32) - self.mean) / self.std, -self.clip, self.clip)
+        action, _ = self.policy.predict(normalised, deterministic=True)
+        return np.clip(action, -1.0, 1.0)
+
+
+class PPORealTime(LoadedPolicy):
+    """RTPolicy: ``base = x_h + a * (P_dis if a > 0 else P_ch)``, as RealTime-v0 maps actions."""
+
+    def reset(self, episode: RTEpisode) -> None:
+        battery = episode.battery
+        self._scale, self._p_up, self._p_down = p_scale(battery), battery.p_discharge_mw, battery.p_charge_mw
+
+    def act(self, obs: np.ndarray) -> float:
+        a = float(self.action(obs)[0])
+        return float(obs[DA_POSITION]) * self._scale + a * (self._p_up if a > 0 else self._p_down)
+
+
+class PPODayAhead(LoadedPolicy):
+    """DABidder: the DayAhead-v0 action mapped to a bid."""
+
+    def bid(self, ctx: DAContext) -> DABid:
+        energy, awards = action_to_bid(self.action(da_features(ctx)).astype(float), ctx.battery)
+        return DABid(energy, awards, {"model": "ppo"})
