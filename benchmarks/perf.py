@@ -1,6 +1,6 @@
 """Performance figures, written as JSON (never asserted in tests).
 
-    python -m benchmarks.perf [--only sim|env|baselines] [--json PATH]
+    python -m benchmarks.perf [--only sim|env|baselines|agents] [--json PATH]
 
 ``sim``: whole-day simulation of real CAISO test days (96 intervals) with the threshold
 bidder's bids and random base points: scalar (:func:`bessgym.sim.simulate_day`, one day per
@@ -196,7 +196,27 @@ def bench_year() -> dict[str, float]:
     }
 
 
-BENCHES: dict[str, Callable[[], dict[str, float]]] = {"sim": bench_sim, "env": bench_env, "baselines": bench_baselines}
+def bench_agents() -> dict[str, float]:
+    """PPO training throughput (env-steps per second, whole ``learn`` call: rollouts and
+    updates) with the shipped hyper-parameters, 200k steps on each env's native vector env."""
+    import tempfile
+    from pathlib import Path
+
+    from agents.ppo.train import TrainConfig, train
+
+    figures = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for env, key, steps in (("bessgym/RealTime-v0", "ppo_train_env_steps_per_s_realtime", 200_000),
+                                ("bessgym/DayAhead-v0", "ppo_train_env_steps_per_s_dayahead", 20_000)):
+            record = train(TrainConfig(env=env, seed=0, timesteps=steps, out=Path(tmp), export_to=Path(tmp), evaluations=1))
+            figures[key] = record["env_steps_per_s"]
+    figures["ppo_torch_threads"] = __import__("torch").get_num_threads()
+    return figures
+
+
+BENCHES: dict[str, Callable[[], dict[str, float]]] = {
+    "sim": bench_sim, "env": bench_env, "baselines": bench_baselines, "agents": bench_agents,
+}
 
 
 def main(argv: list[str] | None = None) -> None:
