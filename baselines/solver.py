@@ -8,6 +8,8 @@ and record it.
 from __future__ import annotations
 
 import enum
+import os
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -29,6 +31,22 @@ class SolveStatus(enum.Enum):
     def ok(self) -> bool:
         return self is SolveStatus.OPTIMAL
 
+
+def _construct_quietly() -> None:
+    """HiGHS prints a banner to the process's stdout on its first instance; create that first
+    instance with stdout pointed at /dev/null so tables printed by scripts stay clean."""
+    sys.stdout.flush()
+    saved, devnull = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    try:
+        highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(devnull)
+        os.close(saved)
+
+
+_construct_quietly()
 
 _STATUS = {
     highspy.HighsModelStatus.kOptimal: SolveStatus.OPTIMAL,
