@@ -40,6 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from tqdm import tqdm
 
 from bessgym.config import Config, load_config
+from bessgym.evaluation import capture_rate
 from bessgym.market import PRODUCTS
 from bessgym.settlement import LEDGER_LINES
 
@@ -47,7 +48,7 @@ SUITES_DIR = Path(__file__).resolve().parent / "suites"
 EPISODE_COLUMNS = [
     "entry", "da_bidder", "rt_policy", "split", "scenario_id", "seed", *LEDGER_LINES, "profit_total_usd",
     "oracle_profit_usd", "capture_pct", "throughput_mwh", "equivalent_cycles",
-    *(f"shortfall_{p}_mwh" for p in PRODUCTS), "repairs_mw", "bid_seconds", "decision_ms_p50", "decision_ms_p95",
+    *(f"shortfall_{p}_mwh" for p in PRODUCTS), "repairs_mw", "bid_fallback", "bid_seconds", "decision_ms_p50", "decision_ms_p95",
     "status", "error",
 ]
 ORACLE_COLUMNS = ["scenario_id", "seed", *LEDGER_LINES, "profit_total_usd", "status", "error"]
@@ -360,7 +361,7 @@ def main(argv: list[str] | None = None) -> None:
         if oracle.get("status") == "ok":
             row["oracle_profit_usd"] = float(oracle["profit_total_usd"])
             if row.get("status") == "ok":
-                row["capture_pct"] = 100.0 * row["profit_total_usd"] / row["oracle_profit_usd"]
+                row["capture_pct"] = capture_rate(row["profit_total_usd"], row["oracle_profit_usd"])
         if "trajectory" in row:
             trajectories[row["entry"]] = {"scenario_id": row["scenario_id"], **row.pop("trajectory")}
             trajectories_path.write_text(json.dumps(trajectories))

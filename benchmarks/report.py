@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from bessgym.config import Config
+from bessgym.evaluation import capture_rate
 from bessgym.market import PRODUCTS
 from bessgym.settlement import LEDGER_LINES
 
@@ -45,7 +46,7 @@ def summarise(episodes: pd.DataFrame, oracle: pd.DataFrame, config: Config, orde
         shortfall = ok[[f"shortfall_{p}_mwh" for p in PRODUCTS]].sum(axis=1)
         rows.append({
             "entry": entry, "days": len(ok), "errors": errors,
-            "capture_pct": 100.0 * profit.sum() / reference.sum(), "ci_low": low, "ci_high": high,
+            "capture_pct": capture_rate(profit, reference), "ci_low": low, "ci_high": high,
             "profit_per_mw_day": profit.mean() / power,
             "as_share_pct": 100.0 * (revenue["as_capacity"] + revenue["mileage"]) / revenue.sum() if revenue.sum() else np.nan,
             "shortfall_mwh_per_day": shortfall.mean(),

@@ -54,9 +54,6 @@ class SignalStats:
         mileage = sum(np.abs(np.diff(s)).sum() for s in segments)
         return cls(float(up.mean()), float(down.mean()), float(mileage / (steps * SIGNAL_STEP_S / 3600)))
 
-    def as_array(self) -> np.ndarray:
-        return np.array([self.mean_up, self.mean_down, self.mileage_per_h])
-
 
 def load_signal(name: str) -> list[np.ndarray]:
     """The shipped PJM signal ``name`` as contiguous 2-second segments in [-1, 1]."""

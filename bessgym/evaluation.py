@@ -30,7 +30,8 @@ class EpisodeRecord:
     """One evaluated day. Money in $, energy in MWh, times in seconds (latencies in ms).
 
     ``shortfall_mwh`` per product in PRODUCTS order; ``repairs_mw`` the MW the market cut from
-    the submitted bid; ``soc_frac`` (T+1) and ``base_mw`` (T) the trajectory.
+    the submitted bid; ``soc_frac`` (T+1) and ``base_mw`` (T) the trajectory; ``bid_note`` how the
+    bidder made its bid (a solver fallback shows as ``bid_fallback`` in :meth:`metrics`).
     """
 
     scenario_id: str
@@ -58,6 +59,7 @@ class EpisodeRecord:
         for product, value in zip(PRODUCTS, self.shortfall_mwh):
             row[f"shortfall_{product}_mwh"] = float(value)
         row["repairs_mw"] = self.repairs_mw
+        row["bid_fallback"] = bool(self.bid_note.get("fallback", False))
         row["bid_seconds"] = self.bid_seconds
         row["decision_ms_p50"] = float(np.percentile(self.decision_ms, 50))
         row["decision_ms_p95"] = float(np.percentile(self.decision_ms, 95))
@@ -120,6 +122,6 @@ def evaluate(
     return [play_episode(source, scenario_id, bidder, policy) for scenario_id in (ids or source.ids)[:limit]]
 
 
-def capture_rate(profits: np.ndarray, oracle_profits: np.ndarray) -> float:
+def capture_rate(profits: np.ndarray | float, oracle_profits: np.ndarray | float) -> float:
     """100 x sum of profits / sum of oracle profits on the same days (0 = idle, 100 = oracle)."""
     return 100.0 * float(np.sum(profits)) / float(np.sum(oracle_profits))

@@ -25,9 +25,6 @@ from bessgym.market import MarketProfile
 from bessgym.processes import ar1
 from bessgym.scenarios import History, Scenario, ScenarioSet, stable_seed
 
-GATE_CLOSURE_HOUR = 10
-
-
 @dataclass(frozen=True)
 class DAContext:
     """Everything a DA bidder sees. Prices in $/MWh (energy) and $/MW-h (AS).

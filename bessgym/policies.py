@@ -25,7 +25,9 @@ import numpy as np
 from bessgym.battery import Battery
 from bessgym.forecast import DAContext
 from bessgym.market import HOURS, N_PRODUCTS, PRODUCTS, DABid, MarketProfile, planned_energy
-from bessgym.observation import DA_POSITION, p_scale
+from bessgym.observation import RT_INDEX
+
+TIME_OF_DAY = RT_INDEX["time_of_day"]
 
 
 @runtime_checkable
@@ -100,19 +102,26 @@ class ThresholdBidder:
 
 
 class FollowDA:
-    """RT policy that delivers the DA energy schedule: base point = this hour's position."""
+    """RT policy that delivers the DA energy schedule: base point = this hour's accepted position
+    (exact, from the episode's bid; the observation only tells it which interval it is)."""
 
     def reset(self, episode: RTEpisode) -> None:
-        self._scale = p_scale(episode.battery)
+        self._schedule = follow_da(episode.accepted, episode.n_intervals)
 
     def act(self, obs: np.ndarray) -> float:
-        return float(obs[DA_POSITION]) * self._scale
+        return float(self._schedule[_interval(obs[TIME_OF_DAY], len(self._schedule))])
 
     def reset_batch(self, episodes: list[RTEpisode]) -> None:
-        self.reset(episodes[0])
+        self._schedules = np.stack([follow_da(e.accepted, e.n_intervals) for e in episodes])
 
     def act_batch(self, obs: np.ndarray) -> np.ndarray:
-        return obs[:, DA_POSITION].astype(float) * self._scale
+        t = _interval(obs[:, TIME_OF_DAY], self._schedules.shape[1])
+        return self._schedules[np.arange(len(t)), t]
+
+
+def _interval(time_of_day: np.ndarray | float, n_intervals: int) -> np.ndarray:
+    """Interval index from the ``time_of_day`` feature (the share of the day elapsed)."""
+    return np.minimum(np.rint(np.asarray(time_of_day, dtype=float) * n_intervals).astype(int), n_intervals - 1)
 
 
 def follow_da(bid: DABid, n_intervals: int) -> np.ndarray:

@@ -12,7 +12,7 @@ from bessgym.config import ConfigLike
 from bessgym.envs.episodes import Episode, EpisodeSource, resolve
 from bessgym.evaluation import EpisodeRecord, run_day
 from bessgym.envs.real_time import check_action
-from bessgym.envs.render import render_forecast, render_played
+from bessgym.envs.render import check_render_mode, render_forecast, render_played
 from bessgym.market import HOURS, N_PRODUCTS, UP_MASK, DABid
 from bessgym.observation import da_bounds, da_features
 from bessgym.policies import RTPolicy
@@ -76,8 +76,7 @@ class DayAheadEnv(gym.Env):
     def __init__(
         self, config: ConfigLike = "caiso-sp15", split: str = "train", rt_policy: Any = "follow_da", render_mode: str | None = None
     ) -> None:
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode {render_mode!r} is not one of {self.metadata['render_modes']}")
+        check_render_mode(render_mode, self.metadata)
         self.source = EpisodeSource(config, split, da_bidder=None)
         self.policy: RTPolicy = resolve(rt_policy)
         self.battery = self.source.config.battery

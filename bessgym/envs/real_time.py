@@ -10,7 +10,7 @@ import numpy as np
 
 from bessgym.config import ConfigLike
 from bessgym.envs.episodes import Episode, EpisodeSource
-from bessgym.envs.render import render_played
+from bessgym.envs.render import check_render_mode, render_played
 from bessgym.observation import RT_FEATURES, SOC, rt_bounds
 from bessgym.settlement import LEDGER_LINES
 from bessgym.sim import DaySimulator
@@ -85,8 +85,7 @@ class RealTimeEnv(gym.Env):
     def __init__(
         self, config: ConfigLike = "caiso-sp15", split: str = "train", da_bidder: Any = "threshold", render_mode: str | None = None
     ) -> None:
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode {render_mode!r} is not one of {self.metadata['render_modes']}")
+        check_render_mode(render_mode, self.metadata)
         self.source = EpisodeSource(config, split, da_bidder)
         self.battery = self.source.config.battery
         self.market = self.source.config.market_profile

@@ -8,6 +8,12 @@ from bessgym.envs.episodes import Episode, EpisodeSource
 from bessgym.market import HOURS, N_PRODUCTS, PRODUCTS, UP_MASK
 
 
+def check_render_mode(render_mode: str | None, metadata: dict) -> None:
+    """A ValueError naming the mode and the allowed ones, for an env's constructor."""
+    if render_mode is not None and render_mode not in metadata["render_modes"]:
+        raise ValueError(f"render_mode {render_mode!r} is not one of {metadata['render_modes']}")
+
+
 def status_line(scenario_id: str, t: int, n: int, soc_frac: float, base_mw: float, profit_usd: float) -> str:
     return f"{scenario_id} t={t:3d}/{n} soc={soc_frac:6.1%} base={base_mw:+7.3f} MW profit=${profit_usd:+10.2f}"
 
