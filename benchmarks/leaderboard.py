@@ -4,6 +4,7 @@
     python -m benchmarks.leaderboard --suite full --workers 2 --out results/full --resume
     python -m benchmarks.leaderboard --data my_market.csv.gz --node N1 --timezone America/New_York
     python -m benchmarks.leaderboard --backend ray --address ray://head:10001
+    python -m benchmarks.leaderboard --proxy-track       # learned DA proxies vs HiGHS, see proxy_track
 
 An entry is a DA bidder and an RT policy (spec strings, see ``bessgym.policies.load_component``;
 ``{seed}`` in a spec is replaced by the run's seed, for trained agents). Each task is one entry
@@ -298,11 +299,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", help="output folder (default leaderboard/SUITE)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
     parser.add_argument("--limit", type=int, help="only the first N days (a smoke run)")
+    parser.add_argument("--proxy-track", action="store_true",
+                        help="run the static proxy track instead (see benchmarks.proxy_track; needs the rl extra)")
+    parser.add_argument("--proxy", action="append",
+                        help="a proxy bidder spec for --proxy-track (repeatable; default the shipped proxy)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads for --proxy-track timings")
     args = parser.parse_args(argv)
 
     suite = load_suite(args.suite)
     config = resolve_config(suite, args.data, args.node, args.timezone)
     split = args.split or ("all" if args.data else suite.split)
+    if args.proxy_track:
+        try:
+            from benchmarks.proxy_track import DEFAULT_PROXY, run_track
+        except ImportError as exc:
+            raise SystemExit(f"--proxy-track needs torch: pip install -e '.[rl]' ({exc})") from None
+        run_track(args.proxy or [DEFAULT_PROXY], config, split, args.out or Path("leaderboard") / "proxy-track",
+                  args.limit, args.threads)
+        return
     seeds = list(range(args.seeds)) if args.seeds else suite.seeds
     entries = suite.entries
     if args.entries:

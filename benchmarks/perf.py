@@ -1,6 +1,6 @@
 """Performance figures, written as JSON (never asserted in tests).
 
-    python -m benchmarks.perf [--only sim|env|baselines|agents] [--json PATH]
+    python -m benchmarks.perf [--only sim|env|baselines|agents|proxy] [--json PATH]
 
 ``sim``: whole-day simulation of real CAISO test days (96 intervals) with the threshold
 bidder's bids and random base points: scalar (:func:`bessgym.sim.simulate_day`, one day per
@@ -214,8 +214,31 @@ def bench_agents() -> dict[str, float]:
     return figures
 
 
+def bench_proxy() -> dict[str, float]:
+    """The shipped DA proxy (network, decoding and repair; one torch thread) against HiGHS on the
+    same CAISO test-day instances in the same run: ms per call at batch 1 and 1,024, and the
+    mean HiGHS solve (one thread, model passed, dual simplex)."""
+    import torch
+
+    from agents.proxy.bidder import TorchProxyBidder
+    from baselines.solver import solve
+    from benchmarks.proxy_track import inference_ms
+
+    torch.set_num_threads(1)
+    scenarios = ScenarioSet("caiso-sp15")
+    bidder = TorchProxyBidder(name="caiso-soc")
+    theta = np.stack([bidder.problem.params(da_context(scenarios, scenarios.get(i))) for i in scenarios.ids("test")])
+    highs_ms = 1e3 * float(np.mean([solve(bidder.problem.model(t).lp).seconds for t in theta]))
+    ms_1, ms_batch = inference_ms(bidder, theta, BATCH)
+    return {
+        "proxy_inference_ms_batch1": ms_1, "proxy_inference_ms_batch1024": ms_batch,
+        "proxy_highs_solve_ms": highs_ms, "proxy_speedup_batch1": highs_ms / ms_1,
+        "proxy_speedup_batch1024": highs_ms / (ms_batch / BATCH),
+    }
+
+
 BENCHES: dict[str, Callable[[], dict[str, float]]] = {
-    "sim": bench_sim, "env": bench_env, "baselines": bench_baselines, "agents": bench_agents,
+    "sim": bench_sim, "env": bench_env, "baselines": bench_baselines, "agents": bench_agents, "proxy": bench_proxy,
 }
 
 

@@ -1,0 +1,131 @@
+"""A trained proxy as a DA bidder, and the checkpoint format.
+
+A checkpoint is two files: ``NAME.pt``, the module's state dict (read with
+``torch.load(weights_only=True)``: tensors only, no code), and ``NAME.json``: ``arch``
+(``"package.module:Class"``, any importable ``nn.Module``, see :mod:`agents.proxy.models`),
+``kwargs`` (its constructor arguments), ``problem`` (the :class:`ProblemSpec` it was trained
+for) and free-form records (dataset, training). Spec strings::
+
+    agents.proxy.bidder:TorchProxyBidder?name=caiso-soc                 # shipped
+    agents.proxy.bidder:TorchProxyBidder?path=runs/my-proxy&fallback_gap=0.02
+
+The bid is always the repaired network output (:func:`agents.proxy.repair.repair`), feasible by
+construction. With ``fallback_gap`` the bidder also bounds its own optimality gap with the
+network's duals (:meth:`ProxyProblem.dual_bound`, valid for any duals) and solves the LP with
+HiGHS where that certified gap exceeds the threshold.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from agents.proxy.problem import ProblemSpec, problem_for
+from agents.proxy.repair import repair
+from baselines.solver import solve
+from bessgym.forecast import DAContext
+from bessgym.market import HOURS, N_PRODUCTS, DABid
+
+CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
+
+
+def save_checkpoint(model: nn.Module, arch: str, kwargs: dict, spec: ProblemSpec, prefix: str | Path, **records: Any) -> Path:
+    """Write ``prefix.pt`` and ``prefix.json``; returns the prefix."""
+    prefix = Path(prefix)
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), prefix.with_suffix(".pt"))
+    meta = {"arch": arch, "kwargs": kwargs, "problem": spec.to_dict(), **records}
+    prefix.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
+    return prefix
+
+
+def load_checkpoint(name: str | None = None, path: str | Path | None = None) -> tuple[nn.Module, dict]:
+    """The module (eval mode) and the JSON record of a shipped (``name``) or own (``path``) checkpoint."""
+    if (name is None) == (path is None):
+        raise ValueError("give exactly one of name= (a shipped proxy) or path= (DIR/NAME of your own)")
+    prefix = CHECKPOINTS / name if name is not None else Path(path).expanduser()
+    meta_file, weights = prefix.with_suffix(".json"), prefix.with_suffix(".pt")
+    if not meta_file.is_file() or not weights.is_file():
+        shipped = sorted(p.stem for p in CHECKPOINTS.glob("*.json"))
+        raise FileNotFoundError(f"proxy checkpoint {prefix} needs {meta_file.name} and {weights.name}; shipped: {shipped}")
+    meta = json.loads(meta_file.read_text())
+    module_name, _, cls_name = meta.get("arch", "").partition(":")
+    try:
+        cls = getattr(importlib.import_module(module_name), cls_name)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ValueError(f"{meta_file}: arch {meta.get('arch')!r} is not an importable 'package.module:Class' ({exc})") from None
+    model = cls(**meta.get("kwargs", {}))
+    model.load_state_dict(torch.load(weights, weights_only=True))
+    return model.eval(), meta
+
+
+class TorchProxyBidder:
+    """DA bidder from a proxy checkpoint: ``bid`` / ``bid_batch`` return repaired, feasible bids.
+
+    Each bid's ``note`` records ``solver`` ("proxy", or "highs-..." where the fallback solved),
+    ``seconds`` (this bid's share of the batch), ``certified_gap`` (with ``fallback_gap``) and
+    ``fallback`` (False: a proxy bid never falls back to idle).
+    """
+
+    def __init__(self, name: str | None = None, path: str | None = None, fallback_gap: float | None = None,
+                 time_limit_s: float = 10.0) -> None:
+        self.model, self.meta = load_checkpoint(name, path)
+        self.problem = problem_for(ProblemSpec.from_dict(self.meta["problem"]))
+        if fallback_gap is not None and not hasattr(self.model, "duals"):
+            raise ValueError(f"fallback_gap needs a proxy with a duals() method; {self.meta['arch']} has none")
+        if fallback_gap is not None and not fallback_gap >= 0:
+            raise ValueError(f"fallback_gap must be a relative gap >= 0 (0.02 is 2%), got {fallback_gap}")
+        self.fallback_gap = fallback_gap
+        self.time_limit_s = time_limit_s
+        self.dtype = next(iter(self.model.parameters()), torch.zeros(())).dtype
+
+    def raw(self, theta: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """The network's unrepaired bids (B, 120)."""
+        with torch.inference_mode():
+            return self.model(torch.as_tensor(theta, dtype=self.dtype))
+
+    def predict(self, theta: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Repaired bids (B, 120), float64, for parameter vectors (B, P)."""
+        with torch.inference_mode():
+            return repair(self.problem, self.model(torch.as_tensor(theta, dtype=self.dtype)))
+
+    def certified_gap(self, theta: torch.Tensor, bids: torch.Tensor) -> torch.Tensor:
+        """``(dual bound - bid objective) / |dual bound|`` (B,): at least the true relative gap."""
+        with torch.inference_mode():
+            theta = torch.as_tensor(theta, dtype=torch.float64)
+            value = self.problem.objective(theta, self.problem.complete(bids))
+            bound = self.problem.dual_bound(theta, self.model.duals(theta.to(self.dtype)).to(torch.float64))
+            return (bound - value) / bound.abs().clamp(min=1e-9)
+
+    def bid_batch(self, contexts: Sequence[DAContext]) -> list[DABid]:
+        start = time.perf_counter()
+        theta = np.stack([self.problem.params(ctx) for ctx in contexts])
+        bids = self.predict(theta)
+        gaps = self.certified_gap(theta, bids).numpy() if self.fallback_gap is not None else np.full(len(theta), np.nan)
+        share = (time.perf_counter() - start) / len(theta)
+        out = []
+        for i, b in enumerate(bids.numpy()):
+            note = {"solver": "proxy", "status": "optimal", "seconds": share, "fallback": False, "messages": []}
+            if self.fallback_gap is not None:
+                note["certified_gap"] = float(gaps[i])
+                if gaps[i] > self.fallback_gap:
+                    result = solve(self.problem.model(theta[i]).lp, self.time_limit_s)
+                    note["messages"] = [f"certified gap {gaps[i]:.2%} > {self.fallback_gap:.2%}: solved with {result.solver}"]
+                    if result.status.ok:
+                        b = np.concatenate([result.z[self.problem.cols["x"]], result.z[self.problem.cols["r"]]])
+                        note.update(solver=result.solver, seconds=share + result.seconds)
+                    else:
+                        note["messages"].append(f"{result.solver} {result.status.value}: kept the proxy bid")
+            out.append(DABid(b[:HOURS].copy(), np.maximum(b[HOURS:], 0.0).reshape(HOURS, N_PRODUCTS), note))
+        return out
+
+    def bid(self, ctx: DAContext) -> DABid:
+        return self.bid_batch([ctx])[0]

@@ -1,0 +1,146 @@
+"""Exact hourly decoding: from a SoC trajectory at hour ends to the best bid that follows it.
+
+Given the SoC at every hour's end, ForecastLP's DA problem splits into 24 independent hourly
+problems: maximise the hour's value over its bid ``v = (x, r_RU, r_RD, r_SP, r_NS)`` within the
+hour's polytope (bounds, the market's acceptance rows, the legs' power rows) subject to one
+equality, the hour's net energy flow (MW, constant over the hour's intervals)::
+
+    net(v) = eta_c (max(-x, 0) + delta_RD r_RD) - (max(x, 0) + sum_up delta_a r_a) / eta_d.
+
+Both ``net`` and the hour's value are linear on each half ``x >= 0``, ``x <= 0`` of the
+polytope, so the optimum of the sliced polytope lies on one of its edges: the decoder
+enumerates the edges once (vertices by brute force over active sets, 5 variables), and for a
+batch interpolates every edge at the target flow and keeps the best. The value of a vertex is
+``c(theta)`` of the hour's columns times the vertex's LP pattern; the SoC inside an hour moves
+monotonically, so hour-end bounds are all the SoC rows need. :meth:`HourlyDecoder.clip`
+first makes a trajectory reachable (sequentially, hour by hour), so the decoded bid is feasible
+by construction. Given the LP's own optimal trajectory the decoder returns an optimal bid
+(tested).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import torch
+
+from agents.proxy.problem import ProxyProblem
+from bessgym.market import DOWN_INDEX, HOURS, N_PRODUCTS, UP_MASK
+
+_TOL = 1e-9
+
+
+def hour_polytope(problem: ProxyProblem) -> tuple[np.ndarray, np.ndarray]:
+    """``G v <= h`` for one hour's bid ``v = (x, r)`` (both halves; ``max(x, 0) <= a`` is
+    written as ``x <= a`` and ``0 <= a``)."""
+    b, delta = problem.battery, problem.deployment
+    up, down = UP_MASK.astype(float), (np.arange(N_PRODUCTS) == DOWN_INDEX).astype(float)
+    rows = [
+        ([1, *up], b.p_discharge_mw), ([1, *(up * delta)], b.p_discharge_mw), ([0, *(up * delta)], b.p_discharge_mw),
+        ([-1, *down], b.p_charge_mw), ([-1, *(down * delta)], b.p_charge_mw), ([0, *(down * delta)], b.p_charge_mw),
+        ([1, 0, 0, 0, 0], b.p_discharge_mw), ([-1, 0, 0, 0, 0], b.p_charge_mw),
+    ]
+    for a in range(N_PRODUCTS):
+        unit = np.eye(1 + N_PRODUCTS)[1 + a]
+        rows.append((-unit, 0.0))
+        if not problem.market.offered[a]:
+            rows.append((unit, 0.0))
+    return np.array([r for r, _ in rows], float), np.array([h for _, h in rows], float)
+
+
+def polytope_edges(G: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Vertices (V, 5) of both halves and the index pairs (E, 2) of each half's edges."""
+    dim = G.shape[1]
+    vertices, edges = [], []
+    for side in (1.0, -1.0):
+        Gs, hs = np.vstack([G, -side * np.eye(1, dim)]), np.append(h, 0.0)
+        found: dict[tuple, frozenset] = {}
+        for active in itertools.combinations(range(len(Gs)), dim):
+            sub = Gs[list(active)]
+            if abs(np.linalg.det(sub)) < 1e-12:
+                continue
+            v = np.linalg.solve(sub, hs[list(active)])
+            if np.all(Gs @ v <= hs + _TOL):
+                key = tuple(np.round(v, 9) + 0.0)
+                found[key] = frozenset(np.flatnonzero(np.abs(Gs @ v - hs) < _TOL))
+        start = len(vertices)
+        keys = list(found)
+        vertices += [np.array(k) for k in keys]
+        edges += [(start + i, start + j) for i, j in itertools.combinations(range(len(keys)), 2)
+                  if len(found[keys[i]] & found[keys[j]]) >= dim - 1]
+    return np.array(vertices), np.array(edges)
+
+
+class HourlyDecoder:
+    """Decode hour-end SoC trajectories (B, 24) into bids (B, 120) for one problem."""
+
+    def __init__(self, problem: ProxyProblem) -> None:
+        self.problem = problem
+        b = problem.battery
+        self.vertices, self.edges = polytope_edges(*hour_polytope(problem))
+        v = self.vertices
+        self.net = (b.eta_charge * (np.maximum(-v[:, 0], 0) + problem.deployment[DOWN_INDEX] * v[:, 1 + DOWN_INDEX])
+                    - (np.maximum(v[:, 0], 0) + v[:, 1:] @ (problem.deployment * UP_MASK)) / b.eta_discharge)
+        keep, k = b.retention(problem.dt_h), problem.k
+        self.decay = keep**k  # SoC kept over an hour
+        self.gain = problem.dt_h * sum(keep**j for j in range(k))  # MWh at the hour's end per MW of net flow
+        # the LP pattern of a vertex in an hour: x, r (4), then bp and bm summed over the hour's intervals
+        self.pattern = torch.as_tensor(np.concatenate([v, np.maximum(v[:, :1], 0), np.maximum(-v[:, :1], 0)], 1))
+        cols = problem.cols
+        per_hour = [cols["x"][:, None], cols["r"].reshape(HOURS, N_PRODUCTS),
+                    cols["bp"].reshape(HOURS, k), cols["bm"].reshape(HOURS, k)]
+        # value features (B, 24, 7) = theta @ F + f0: the hour's costs of x, r and the summed legs
+        F = np.concatenate([problem.C[:, p].reshape(problem.n_params, HOURS, -1) for p in per_hour[:2]]
+                           + [problem.C[:, p].sum(-1)[..., None] for p in per_hour[2:]], -1)
+        f0 = np.concatenate([problem.c0[p].reshape(HOURS, -1) for p in per_hour[:2]]
+                            + [problem.c0[p].sum(-1)[:, None] for p in per_hour[2:]], -1)
+        self.F = torch.as_tensor(F.reshape(problem.n_params, -1), dtype=torch.float32)
+        self.f0 = torch.as_tensor(f0, dtype=torch.float32)
+        # edges along which the net flow changes (an edge of constant flow adds no candidate: its
+        # ends are ends of other edges); edge tables as matrices, so gathers are products
+        net_i, net_j = self.net[self.edges[:, 0]], self.net[self.edges[:, 1]]
+        self.edges = self.edges[np.abs(net_j - net_i) > _TOL]
+        i, j = self.edges.T
+        f32 = lambda a: torch.as_tensor(a, dtype=torch.float32)
+        pattern = self.pattern.numpy()
+        self._value_i, self._value_dj = f32(pattern[i].T), f32((pattern[j] - pattern[i]).T)  # (7, E)
+        self._net_i = f32(self.net[i])
+        self._inv_span = f32(1.0 / (self.net[j] - self.net[i]))
+        self._inv_span_64 = torch.as_tensor(1.0 / (self.net[j] - self.net[i]))
+        self._v_i, self._dv = torch.as_tensor(v[i]), torch.as_tensor(v[j] - v[i])
+        self.net_min, self.net_max = float(self.net.min()), float(self.net.max())
+
+    def clip(self, soc: torch.Tensor) -> torch.Tensor:
+        """The reachable trajectory nearest hour by hour: each hour's end within the SoC bounds
+        and the hour's feasible net flows, given the SoC the earlier hours left (B, 24)."""
+        b = self.problem.battery
+        e = torch.full(soc.shape[:-1], b.e_initial_mwh, dtype=soc.dtype)
+        out = []
+        for h in range(HOURS):
+            drift = self.decay * e
+            lo = (drift + self.gain * self.net_min).clamp(min=b.e_min_mwh)
+            hi = (drift + self.gain * self.net_max).clamp(max=b.e_max_mwh)
+            e = torch.minimum(torch.maximum(soc[..., h], lo), hi)
+            out.append(e)
+        return torch.stack(out, -1)
+
+    def net_flow(self, soc: torch.Tensor) -> torch.Tensor:
+        """Each hour's net flow (MW) along a reachable trajectory (B, 24)."""
+        start = torch.full((*soc.shape[:-1], 1), self.problem.battery.e_initial_mwh, dtype=soc.dtype)
+        return (soc - self.decay * torch.cat([start, soc[..., :-1]], -1)) / self.gain
+
+    def __call__(self, theta: torch.Tensor, soc: torch.Tensor) -> torch.Tensor:
+        """Bids (B, 120) following the clipped trajectory with the most value in every hour."""
+        theta, soc = theta.to(torch.float64), soc.to(torch.float64)
+        flow = self.net_flow(self.clip(soc))
+        features = (theta.float() @ self.F).reshape(-1, HOURS, self.f0.shape[-1]) + self.f0  # (B, 24, 7)
+        lam = (flow.float()[..., None] - self._net_i) * self._inv_span  # (B, 24, E): where the flow is on each edge
+        inside = (lam >= -1e-6) & (lam <= 1 + 1e-6)
+        edge_value = features @ self._value_i + lam * (features @ self._value_dj)
+        best = torch.where(inside, edge_value, -3e38).argmax(-1, keepdim=True)
+        # the chosen edge, recomputed in float64 so the bid meets the flow exactly
+        i_best = best[..., 0]
+        lam_best = ((flow - self._net_i.double()[i_best]) * self._inv_span_64[i_best]).clamp(0, 1)
+        v = self._v_i[i_best] + lam_best[..., None] * self._dv[i_best]  # (B, 24, 5)
+        return torch.cat([v[..., 0], v[..., 1:].flatten(-2)], -1)

@@ -1,0 +1,97 @@
+"""Proxy networks. Any ``torch.nn.Module`` can be a proxy (see :mod:`agents.proxy.bidder`):
+
+* ``forward(theta)``: parameter vectors (B, P) in $ units -> raw bids (B, 120), x then r, MW;
+* optionally ``duals(theta)``: (B, rows) row multipliers, for the certified gap.
+
+The module normalises its own inputs (statistics in buffers, so the state dict is complete).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class MLPProxy(nn.Module):
+    """A multilayer perceptron with a bid head and a dual head on a shared trunk.
+
+    Inputs are standardised with the training set's per-feature mean and std; the dual head
+    predicts duals divided by their per-row std (``dual_scale``).
+    """
+
+    def __init__(self, n_params: int, bid_size: int, n_rows: int, hidden: int = 256, depth: int = 3) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = n_params
+        for _ in range(depth):
+            layers += [nn.Linear(width, hidden), nn.SiLU()]
+            width = hidden
+        self.trunk = nn.Sequential(*layers)
+        self.bid_head = nn.Linear(hidden, bid_size)
+        self.dual_head = nn.Linear(hidden, n_rows)
+        self.register_buffer("theta_mean", torch.zeros(n_params))
+        self.register_buffer("theta_std", torch.ones(n_params))
+        self.register_buffer("dual_scale", torch.ones(n_rows))
+
+    def _features(self, theta: torch.Tensor) -> torch.Tensor:
+        return self.trunk((theta.to(self.theta_mean.dtype) - self.theta_mean) / self.theta_std)
+
+    def forward(self, theta: torch.Tensor) -> torch.Tensor:
+        return self.bid_head(self._features(theta))
+
+    def duals(self, theta: torch.Tensor) -> torch.Tensor:
+        return self.dual_head(self._features(theta)) * self.dual_scale
+
+
+class SoCTrajectoryProxy(nn.Module):
+    """A multilayer perceptron that predicts the SoC at every hour's end, decoded exactly into
+    the best bid following it (:class:`agents.proxy.decode.HourlyDecoder`).
+
+    The LP's value is continuous in the trajectory (and its optimal bids are not in the prices),
+    so small errors cost little; the decoded bid is feasible by construction. ``problem`` is the
+    :class:`ProblemSpec` as a dict (the decoder's tables are rebuilt from it, not stored). With
+    ``relative`` the day's DA and RT prices also enter centred and scaled by the day's own mean
+    and spread (the schedule turns on prices relative to the rest of the day).
+    """
+
+    def __init__(self, problem: dict, hidden: int = 256, depth: int = 3, relative: bool = True) -> None:
+        super().__init__()
+        from agents.proxy.decode import HourlyDecoder
+        from agents.proxy.problem import ProblemSpec, problem_for
+
+        self.problem = problem_for(ProblemSpec.from_dict(problem))
+        self.decoder = HourlyDecoder(self.problem)
+        self.relative = relative
+        self.n_energy = 24 + self.problem.n_intervals  # DA and RT prices lead theta
+        n_params, n_rows = self.problem.n_params, len(self.problem.row_lower)
+        layers: list[nn.Module] = []
+        width = n_params + (self.n_energy if relative else 0)
+        for _ in range(depth):
+            layers += [nn.Linear(width, hidden), nn.SiLU()]
+            width = hidden
+        self.trunk = nn.Sequential(*layers)
+        self.soc_head = nn.Linear(hidden, 24)
+        self.dual_head = nn.Linear(hidden, n_rows)
+        self.register_buffer("theta_mean", torch.zeros(n_params))
+        self.register_buffer("theta_std", torch.ones(n_params))
+        self.register_buffer("dual_scale", torch.ones(n_rows))
+
+    def _features(self, theta: torch.Tensor) -> torch.Tensor:
+        theta = theta.to(self.theta_mean.dtype)
+        x = (theta - self.theta_mean) / self.theta_std
+        if self.relative:  # the day's energy prices against the day's own level and spread
+            energy = theta[:, :self.n_energy]
+            mean, std = energy.mean(-1, keepdim=True), energy.std(-1, keepdim=True)
+            x = torch.cat([x, (energy - mean) / (std + 1.0)], -1)
+        return self.trunk(x)
+
+    def soc(self, theta: torch.Tensor) -> torch.Tensor:
+        """Predicted SoC at the hours' ends (B, 24), MWh, within the battery's bounds."""
+        b = self.problem.battery
+        return b.e_min_mwh + (b.e_max_mwh - b.e_min_mwh) * torch.sigmoid(self.soc_head(self._features(theta)))
+
+    def forward(self, theta: torch.Tensor) -> torch.Tensor:
+        return self.decoder(theta, self.soc(theta))
+
+    def duals(self, theta: torch.Tensor) -> torch.Tensor:
+        return self.dual_head(self._features(theta)) * self.dual_scale

@@ -1,0 +1,104 @@
+"""Worked example: bring your own proxy architecture, evaluate it on both tracks.
+
+    python -m agents.proxy.dataset --out data/proxy-caiso
+    python -m benchmarks.examples.conv_proxy --dataset data/proxy-caiso --out runs/conv-proxy
+
+Nothing in the packages changes. The example
+
+1. defines a network of its own, :class:`HourConvProxy` (1-D convolutions over the day's hours:
+   each hour a channel vector of its DA, RT and AS prices; it outputs raw bids, x then r);
+2. trains it with the package's loop (:func:`agents.proxy.train.fit`: supervised on the
+   solver's bids, then self-supervised through the repair layers) on a dataset folder;
+3. exports a checkpoint whose ``arch`` names this module's class, so the package's
+   :class:`agents.proxy.bidder.TorchProxyBidder` loads it by path;
+4. runs the static proxy track (:func:`benchmarks.proxy_track.run_track`) next to the shipped
+   proxy, and the closed-loop leaderboard (its DA bids with the MPC real-time policy, next to
+   the forecast LP with MPC) from a suite file it writes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from agents.proxy.bidder import save_checkpoint
+from agents.proxy.dataset import ProxyDataset
+from agents.proxy.problem import problem_for
+from agents.proxy.train import TrainConfig, fit, splits
+from benchmarks import leaderboard
+from benchmarks.proxy_track import DEFAULT_PROXY, run_track
+
+
+class HourConvProxy(nn.Module):
+    """Convolutions over 24 hourly tokens (DA price, the hour's RT prices, four AS prices),
+    standardised with the training set's statistics; a linear read-out per hour gives x and the
+    four awards."""
+
+    def __init__(self, n_intervals: int, channels: int = 64, kernel: int = 5, layers: int = 4) -> None:
+        super().__init__()
+        self.k = n_intervals // 24
+        width = 1 + self.k + 4
+        body: list[nn.Module] = []
+        for _ in range(layers):
+            body += [nn.Conv1d(width, channels, kernel, padding=kernel // 2), nn.SiLU()]
+            width = channels
+        self.body = nn.Sequential(*body)
+        self.day = nn.Linear(channels, channels)  # whole-day context added back to every hour
+        self.head = nn.Conv1d(channels, 5, 1)
+        n_params = 24 + n_intervals + 96
+        self.register_buffer("theta_mean", torch.zeros(n_params))
+        self.register_buffer("theta_std", torch.ones(n_params))
+
+    def forward(self, theta: torch.Tensor) -> torch.Tensor:
+        z = (theta.float() - self.theta_mean) / self.theta_std
+        n = 24 * self.k
+        tokens = torch.cat([z[:, None, :24], z[:, 24:24 + n].reshape(-1, 24, self.k).transpose(1, 2),
+                            z[:, 24 + n:].reshape(-1, 24, 4).transpose(1, 2)], 1)
+        h = self.body(tokens)
+        h = h + self.day(h.mean(-1))[..., None]
+        out = self.head(h)  # (B, 5, 24)
+        return torch.cat([out[:, 0], out[:, 1:].transpose(1, 2).flatten(1)], -1)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.examples.conv_proxy", description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", required=True, help="a dataset folder from python -m agents.proxy.dataset")
+    parser.add_argument("--out", default="runs/conv-proxy")
+    parser.add_argument("--supervised-epochs", type=int, default=40)
+    parser.add_argument("--self-supervised-epochs", type=int, default=40)
+    parser.add_argument("--limit", type=int, help="evaluate on the first N test days only (a smoke run)")
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+
+    torch.manual_seed(0)
+    data = ProxyDataset.load(args.dataset)
+    problem = problem_for(data.spec)
+    train, val = splits(data, problem, 0.1, 0)
+    kwargs = {"n_intervals": problem.n_intervals}
+    model = HourConvProxy(**kwargs)
+    model.theta_mean.copy_(train.theta.mean(0))
+    model.theta_std.copy_(train.theta.std(0).clamp(min=1e-3))
+    config = TrainConfig(dataset=args.dataset, supervised_epochs=args.supervised_epochs,
+                         self_supervised_epochs=args.self_supervised_epochs, batch_size=128, lr=1e-3)
+    log = fit(model, problem, train, val, config)
+    prefix = save_checkpoint(model, f"{__name__}:HourConvProxy", kwargs, data.spec, out / "conv",
+                             training={"log": log[-1:], "dataset": args.dataset})
+    mine = f"agents.proxy.bidder:TorchProxyBidder?path={prefix}"
+
+    run_track([mine, DEFAULT_PROXY], "caiso-sp15", "test", out / "proxy-track", args.limit)
+
+    suite = {"name": "conv-proxy", "config": "caiso-sp15", "split": "test", "seeds": [0], "entries": [
+        {"name": "conv-proxy+mpc", "da_bidder": mine, "rt_policy": "baselines.mpc:MPCPolicy"},
+        {"name": "forecast-lp+mpc", "da_bidder": "baselines.reference:ForecastLP", "rt_policy": "baselines.mpc:MPCPolicy"},
+    ]}
+    (out / "suite.json").write_text(json.dumps(suite, indent=1) + "\n")
+    leaderboard.main(["--suite", str(out / "suite.json"), "--out", str(out / "closed-loop")]
+                     + (["--limit", str(args.limit)] if args.limit else []))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,160 @@
+"""The static proxy track: learned DA bidders against HiGHS on the test days' DA problems.
+
+    python -m benchmarks.leaderboard --proxy-track
+    python -m benchmarks.leaderboard --proxy-track --proxy "agents.proxy.bidder:TorchProxyBidder?path=runs/my-proxy"
+
+An instance is a test day's DA problem as a bidder sees it at gate closure (ForecastLP's LP on
+the day's forecasts). For each proxy and instance the harness takes the network's raw output and
+the bidder's repaired bid and checks both itself: it completes the LP vector from the bid (base
+legs from x, SoC by solving the builder's own SoC rows) and measures every row and bound of the
+LP that :func:`baselines.day_lp.build_day_model` builds for the instance, and the objective with
+that LP's costs. Nothing a model reports about itself is used.
+
+Outputs in ``--out``: ``proxy_instances.csv`` (one row per proxy and instance) and
+``proxy_track.md`` / ``proxy_track.json`` (the summary, also printed).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from scipy.sparse.linalg import spsolve_triangular
+
+from baselines.day_lp import DayModel
+from baselines.solver import solve
+from bessgym.config import ConfigLike
+from bessgym.forecast import da_context
+from bessgym.market import HOURS
+from bessgym.policies import load_component
+from bessgym.scenarios import ScenarioSet
+
+FEASIBILITY_TOL = 1e-6  # MW or MWh: the largest violation still counted feasible
+DEFAULT_PROXY = "agents.proxy.bidder:TorchProxyBidder?name=caiso-soc"
+INSTANCE_COLUMNS = [
+    "proxy", "scenario_id", "highs_objective", "highs_ms", "proxy_objective", "gap_pct",
+    "raw_violation", "raw_infeasible", "repaired_violation", "repaired_infeasible",
+]
+
+
+def check(model: DayModel, bid: np.ndarray) -> tuple[float, float]:
+    """Objective ($) and largest violation (MW or MWh) of a bid (120,) in the builder's LP."""
+    lp, cols = model.lp, model.cols
+    k = model.n_intervals // HOURS
+    z = np.zeros(lp.shape[1])
+    x = bid[:HOURS]
+    z[cols["x"]], z[cols["r"]] = x, bid[HOURS:]
+    z[cols["bp"]], z[cols["bm"]] = np.repeat(np.maximum(x, 0), k), np.repeat(np.maximum(-x, 0), k)
+    soc = model.rows["soc"]
+    A = sp.csr_matrix(lp.A)[soc]
+    rest = A @ z  # e is still zero
+    e_block = A[:, cols["e"]].tocsr()
+    z[cols["e"]] = spsolve_triangular(e_block, lp.row_lower[soc] - rest, lower=True)
+    az = lp.A @ z
+    violation = max(
+        np.max(np.maximum(lp.row_lower - az, 0), initial=0.0), np.max(np.maximum(az - lp.row_upper, 0), initial=0.0),
+        np.max(np.maximum(lp.lower - z, 0), initial=0.0), np.max(np.maximum(z - lp.upper, 0), initial=0.0),
+    )
+    return float(lp.c @ z + lp.offset), float(violation)
+
+
+def _median_ms(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return 1e3 * float(np.median(times))
+
+
+def inference_ms(bidder: Any, theta: np.ndarray, batch: int = 1024) -> tuple[float, float]:
+    """Wall ms of a bidder's ``predict`` (network and repair): the median over instances at
+    batch 1, and the median call on ``batch`` instances (the rows of ``theta`` repeated)."""
+    bidder.predict(theta[:1])  # warm-up
+    ms_1 = float(np.median([_median_ms(lambda t=theta[i:i + 1]: bidder.predict(t), 3) for i in range(len(theta))]))
+    tiled = np.resize(theta, (batch, theta.shape[1]))
+    return ms_1, _median_ms(lambda: bidder.predict(tiled), 7)
+
+
+def run_track(proxies: Sequence[str | Any], config: ConfigLike = "caiso-sp15", split: str = "test", out: str | Path = "leaderboard/proxy-track",
+              limit: int | None = None, threads: int = 1, batch: int = 1024) -> list[dict]:
+    """Evaluate every proxy (a bidder spec string, or a bidder object with ``problem``, ``raw``,
+    ``predict`` and ``bid_batch``) on the split's instances; write the files; return the summary."""
+    torch.set_num_threads(threads)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    days = ScenarioSet(config)
+    ids = days.ids(split)[:limit]
+    if not ids:
+        raise ValueError(f"split {split!r} has no days")
+    contexts = [da_context(days, days.get(i)) for i in ids]
+    rows: list[dict] = []
+    summary: list[dict] = []
+    highs: dict[str, tuple[float, float]] = {}
+    for proxy in proxies:
+        bidder = load_component(proxy) if isinstance(proxy, str) else proxy
+        spec = proxy if isinstance(proxy, str) else type(proxy).__name__
+        problem = bidder.problem
+        theta = np.stack([problem.params(ctx) for ctx in contexts])
+        raw = bidder.raw(theta).double().numpy()
+        repaired = np.stack([np.concatenate([b.energy_mw, b.as_mw.ravel()]) for b in bidder.bid_batch(contexts)])
+        for i, sid in enumerate(ids):
+            model = problem.model(theta[i])
+            if sid not in highs:
+                result = solve(model.lp, time_limit_s=60.0)
+                highs[sid] = (result.objective, 1e3 * result.seconds)
+            best, highs_ms = highs[sid]
+            value, violation = check(model, repaired[i])
+            _, raw_violation = check(model, raw[i])
+            rows.append({
+                "proxy": spec, "scenario_id": sid, "highs_objective": best, "highs_ms": highs_ms, "proxy_objective": value,
+                "gap_pct": 100 * (best - value) / abs(best), "raw_violation": raw_violation,
+                "raw_infeasible": raw_violation > FEASIBILITY_TOL, "repaired_violation": violation,
+                "repaired_infeasible": violation > FEASIBILITY_TOL,
+            })
+        mine = [r for r in rows if r["proxy"] == spec]
+        ms_1, ms_batch = inference_ms(bidder, theta, batch)
+        gaps = np.array([r["gap_pct"] for r in mine])
+        highs_ms = float(np.mean([r["highs_ms"] for r in mine]))
+        summary.append({
+            "proxy": spec, "instances": len(mine), "gap_mean_pct": float(gaps.mean()), "gap_p95_pct": float(np.percentile(gaps, 95)),
+            "gap_max_pct": float(gaps.max()),
+            "raw_infeasible_share": float(np.mean([r["raw_infeasible"] for r in mine])),
+            "raw_violation_mean": float(np.mean([r["raw_violation"] for r in mine])),
+            "repaired_infeasible_share": float(np.mean([r["repaired_infeasible"] for r in mine])),
+            "inference_ms_batch1": ms_1, f"inference_ms_batch{batch}": ms_batch,
+            "inference_us_per_instance_batch": 1e3 * ms_batch / batch, "highs_ms_mean": highs_ms,
+            "speedup_batch1": highs_ms / ms_1, "speedup_batch": highs_ms / (ms_batch / batch),
+            "torch_threads": threads, "batch": batch,
+        })
+    with open(out / "proxy_instances.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, INSTANCE_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    (out / "proxy_track.json").write_text(json.dumps({"config": str(config), "split": split, "summary": summary}, indent=1) + "\n")
+    table = summary_table(summary, batch)
+    (out / "proxy_track.md").write_text(table + "\n")
+    print(table)
+    print(f"\n{len(rows)} instance rows -> {out / 'proxy_instances.csv'}")
+    return summary
+
+
+def summary_table(summary: list[dict], batch: int) -> str:
+    head = ("| proxy | instances | gap mean % | gap p95 % | raw infeasible | infeasible after repair | "
+            f"ms batch 1 | ms batch {batch} | HiGHS ms | speed-up batch 1 | speed-up batch {batch} |")
+    lines = [head, "|" + "---|" * 11]
+    for s in summary:
+        name = s["proxy"].rpartition("?")[2] or s["proxy"]
+        lines.append(
+            f"| {name} | {s['instances']} | {s['gap_mean_pct']:.2f} | {s['gap_p95_pct']:.2f} | {s['raw_infeasible_share']:.0%} | "
+            f"{s['repaired_infeasible_share']:.0%} | {s['inference_ms_batch1']:.2f} | {s[f'inference_ms_batch{batch}']:.1f} | "
+            f"{s['highs_ms_mean']:.2f} | {s['speedup_batch1']:.1f}x | {s['speedup_batch']:,.0f}x |"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,243 @@
+"""Optimization proxies: the problem as data agrees with the builder, repair always yields a
+feasible bid, the decoder is exact, datasets round-trip, training learns, the bidder and the
+proxy track work, and the track checks bids itself."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from agents.proxy.bidder import TorchProxyBidder, load_checkpoint, save_checkpoint
+from agents.proxy.dataset import DatasetConfig, ProxyDataset, generate
+from agents.proxy.decode import HourlyDecoder
+from agents.proxy.models import MLPProxy
+from agents.proxy.problem import BID_SIZE, ProblemSpec, problem_for
+from agents.proxy.repair import repair
+from agents.proxy.train import TrainConfig, fit, splits
+from baselines.solver import solve
+from benchmarks.proxy_track import check, run_track
+from bessgym.config import load_config
+from bessgym.forecast import da_context
+from bessgym.market import DABid
+from bessgym.scenarios import ScenarioSet
+
+SHIPPED = "agents.proxy.bidder:TorchProxyBidder?name=caiso-soc"
+
+
+def _rows(path) -> list[dict]:
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def days():
+    return ScenarioSet("caiso-sp15")
+
+
+@pytest.fixture(scope="module")
+def problem():
+    return problem_for(ProblemSpec.from_config(load_config("caiso-sp15"), 0.25))
+
+
+@pytest.fixture(scope="module")
+def solved(days, problem):
+    """(theta, HiGHS result) for three test days."""
+    out = []
+    for sid in days.ids("test")[:3]:
+        theta = problem.params(da_context(days, days.get(sid)))
+        out.append((theta, solve(problem.model(theta).lp)))
+    return out
+
+
+@pytest.fixture(scope="module")
+def small_dataset(tmp_path_factory):
+    config = DatasetConfig(split="val", perturbations=1, mixtures=20, synthetic_days=4, synthetic_seeds=1)
+    folder = tmp_path_factory.mktemp("proxy-data")
+    generate(config, progress=False).save(folder)
+    return folder
+
+
+def test_problem_data_agree_with_the_builder(problem, solved):
+    rng = np.random.default_rng(0)
+    theta = rng.normal(50, 40, problem.n_params)
+    lp = problem.model(theta).lp
+    assert np.allclose(problem.c0 + theta @ problem.C, lp.c, atol=1e-9)
+    assert problem.o0 + theta @ problem.o == pytest.approx(lp.offset, abs=1e-9)
+    for theta, result in solved:
+        t, z = torch.as_tensor(theta)[None], torch.as_tensor(result.z)[None]
+        bid = np.concatenate([result.z[problem.cols["x"]], result.z[problem.cols["r"]]])[None]
+        completed = problem.complete(torch.as_tensor(bid))
+        assert problem.objective(t, completed).item() == pytest.approx(result.objective, rel=1e-9)
+        assert problem.violation(completed).item() < 1e-9
+        assert problem.eq_residual(z).abs().max().item() < 1e-9
+        # the dual bound is tight at HiGHS's duals and an upper bound for any others
+        assert problem.dual_bound(t, torch.as_tensor(result.row_duals)[None]).item() == pytest.approx(result.objective, rel=1e-7)
+        noisy = torch.as_tensor(result.row_duals + rng.normal(0, 20, len(result.row_duals)))[None]
+        assert problem.dual_bound(t, noisy).item() >= result.objective - 1e-6
+
+
+finite_or_not = st.floats(allow_nan=True, allow_infinity=True, width=64)
+wild = st.one_of(finite_or_not, st.floats(-3, 3))
+
+
+@settings(max_examples=150, deadline=None)
+@given(arrays(np.float64, (3, BID_SIZE), elements=wild))
+def test_repair_gives_a_feasible_bid_for_any_input(problem, raw):
+    bids = repair(problem, torch.as_tensor(raw))
+    assert torch.isfinite(bids).all()
+    assert problem.violation(problem.complete(bids)).max().item() <= 1e-9
+    model = problem.model(np.full(problem.n_params, 40.0))
+    for bid in bids.numpy():  # and by the harness's own check, on the builder's LP
+        assert check(model, bid)[1] <= 1e-9
+
+
+def test_repair_keeps_a_feasible_bid(problem, solved):
+    for _, result in solved:
+        bid = torch.as_tensor(np.concatenate([result.z[problem.cols["x"]], result.z[problem.cols["r"]]]))[None]
+        assert torch.allclose(repair(problem, bid), bid, atol=1e-7)
+
+
+def test_decoder_is_exact_on_the_optimal_trajectory(problem, solved):
+    decoder = HourlyDecoder(problem)
+    for theta, result in solved:
+        soc = torch.as_tensor(result.z[problem.cols["e"]][problem.k - 1::problem.k])[None]
+        bid = decoder(torch.as_tensor(theta)[None], soc)
+        value = problem.objective(torch.as_tensor(theta)[None], problem.complete(bid)).item()
+        assert value == pytest.approx(result.objective, rel=1e-7)
+        assert problem.violation(problem.complete(bid)).item() < 1e-6  # float32 edge search
+    # any trajectory decodes to a feasible bid
+    soc = torch.rand(64, 24, dtype=torch.float64) * 6 - 1
+    bids = decoder(torch.as_tensor(solved[0][0]).expand(64, -1), soc)
+    assert problem.violation(problem.complete(bids)).max().item() < 1e-6
+
+
+def test_dataset_round_trip(small_dataset, problem):
+    data = ProxyDataset.load(small_dataset)
+    again = generate(data.config, progress=False)
+    assert set(data.source) == {"real", "perturbed", "mixture", "synthetic"}
+    assert (data.status == "optimal").all() and len(data) == len(again)
+    for name in ("theta", "objective", "source", "scenario_id"):
+        assert np.array_equal(getattr(data, name), getattr(again, name)), name
+    assert data.spec == problem.spec and data.config.perturbations == 1
+    # the stored primal is the solver's: it reproduces the stored objective
+    z = torch.as_tensor(data.z)
+    assert torch.allclose(problem.objective(torch.as_tensor(data.theta), z), torch.as_tensor(data.objective), rtol=1e-9)
+    train, val = data.holdout(0.2)
+    assert not (train & val).any() and val.any()
+    mixed_val = [s for s in data.scenario_id[train] if "+" in s and set(s.split("+")) & set(data.scenario_id[val])]
+    assert not mixed_val
+
+
+def test_missing_dataset_names_the_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="instances.npz"):
+        ProxyDataset.load(tmp_path)
+
+
+def test_a_tiny_training_run_lowers_the_loss(small_dataset, problem):
+    torch.manual_seed(0)
+    data = ProxyDataset.load(small_dataset)
+    train, val = splits(data, problem, 0.2, 0)
+    model = MLPProxy(problem.n_params, BID_SIZE, len(problem.row_lower), hidden=32, depth=2)
+    model.theta_mean.copy_(train.theta.mean(0))
+    model.theta_std.copy_(train.theta.std(0).clamp(min=1e-3))
+    config = TrainConfig(dataset=str(small_dataset), supervised_epochs=15, self_supervised_epochs=5, batch_size=32)
+    log = fit(model, problem, train, val, config, progress=False)
+    supervised = [e["loss"] for e in log if e["phase"] == "supervised"]
+    assert supervised[-1] < 0.5 * supervised[0]
+    assert "gap_mean_pct" in log[-1]
+
+
+def test_checkpoint_round_trip_and_errors(tmp_path, problem):
+    model = MLPProxy(problem.n_params, BID_SIZE, len(problem.row_lower), hidden=8, depth=1)
+    prefix = save_checkpoint(model, "agents.proxy.models:MLPProxy",
+                             {"n_params": problem.n_params, "bid_size": BID_SIZE, "n_rows": len(problem.row_lower), "hidden": 8, "depth": 1},
+                             problem.spec, tmp_path / "tiny")
+    loaded, _ = load_checkpoint(path=str(prefix))
+    theta = torch.randn(2, problem.n_params)
+    assert torch.equal(loaded(theta), model.eval()(theta))
+    with pytest.raises(FileNotFoundError, match="shipped"):
+        load_checkpoint(name="no-such-proxy")
+    with pytest.raises(ValueError, match="exactly one"):
+        load_checkpoint()
+    bad = prefix.with_suffix(".json")
+    bad.write_text(bad.read_text().replace("agents.proxy.models:MLPProxy", "agents.proxy.models:Nope"))
+    with pytest.raises(ValueError, match="Nope"):
+        load_checkpoint(path=str(prefix))
+
+
+def test_shipped_proxy_bids_feasibly_and_refuses_other_problems(days, problem):
+    bidder = TorchProxyBidder(name="caiso-soc")
+    contexts = [da_context(days, days.get(i)) for i in days.ids("test")[:4]]
+    bids = bidder.bid_batch(contexts)
+    for ctx, bid in zip(contexts, bids):
+        assert isinstance(bid, DABid) and bid.note["solver"] == "proxy"
+        assert check(problem.model(problem.params(ctx)), np.concatenate([bid.energy_mw, bid.as_mw.ravel()]))[1] <= 1e-6
+    other = ScenarioSet(load_config({"battery": {"p_charge_mw": 2.0, "p_discharge_mw": 2.0, "energy_mwh": 8.0}}))
+    ctx = da_context(other, other.get(other.ids("test")[0]))
+    with pytest.raises(ValueError, match="battery"):
+        bidder.bid(ctx)
+
+
+def test_fallback_solves_where_the_certified_gap_is_too_large(days, problem):
+    bidder = TorchProxyBidder(name="caiso-soc", fallback_gap=0.0)
+    ctx = da_context(days, days.get(days.ids("test")[0]))
+    bid = bidder.bid(ctx)
+    assert bid.note["certified_gap"] > 0 and bid.note["solver"].startswith("highs")
+    best = solve(problem.model(problem.params(ctx)).lp).objective
+    value, violation = check(problem.model(problem.params(ctx)), np.concatenate([bid.energy_mw, bid.as_mw.ravel()]))
+    assert value == pytest.approx(best, rel=1e-6) and violation <= 1e-6
+    with pytest.raises(ValueError, match="fallback_gap"):
+        TorchProxyBidder(name="caiso-soc", fallback_gap=-1)
+
+
+class LyingBidder:
+    """Claims every bid is feasible and optimal while bidding far beyond the battery's limits."""
+
+    def __init__(self) -> None:
+        self.inner = TorchProxyBidder(name="caiso-soc")
+        self.problem = self.inner.problem
+
+    def raw(self, theta):
+        return torch.full((len(theta), BID_SIZE), 5.0)
+
+    def predict(self, theta):
+        return self.raw(theta).double()
+
+    def bid_batch(self, contexts):
+        note = {"solver": "proxy", "status": "optimal", "fallback": False, "violation": 0.0}
+        return [DABid(np.full(24, 5.0), np.full((24, 4), 5.0), note) for _ in contexts]
+
+
+def test_track_checks_bids_itself(tmp_path):
+    summary = run_track([LyingBidder()], split="test", out=tmp_path, limit=2, batch=8)
+    assert summary[0]["repaired_infeasible_share"] == 1.0 and summary[0]["raw_infeasible_share"] == 1.0
+    rows = _rows(tmp_path / "proxy_instances.csv")
+    assert len(rows) == 2 and all(float(r["repaired_violation"]) > 1 for r in rows)
+
+
+def test_leaderboard_proxy_track_cli(tmp_path, capsys):
+    from benchmarks.leaderboard import main
+
+    main(["--proxy-track", "--limit", "3", "--out", str(tmp_path)])
+    rows = _rows(tmp_path / "proxy_instances.csv")
+    assert len(rows) == 3 and all(r["repaired_infeasible"] == "False" for r in rows)
+    assert "speed-up" in capsys.readouterr().out
+
+
+def test_worked_example_runs_both_tracks(small_dataset, tmp_path):
+    from benchmarks.examples import conv_proxy
+
+    conv_proxy.main(["--dataset", str(small_dataset), "--out", str(tmp_path), "--supervised-epochs", "2",
+                     "--self-supervised-epochs", "1", "--limit", "2"])
+    track = _rows(tmp_path / "proxy-track" / "proxy_instances.csv")
+    assert {r["proxy"].rpartition("?")[2] for r in track} == {f"path={tmp_path / 'conv'}", "name=caiso-soc"}
+    assert all(r["repaired_infeasible"] == "False" for r in track)
+    episodes = _rows(tmp_path / "closed-loop" / "episodes.csv")
+    assert {r["entry"] for r in episodes} == {"conv-proxy+mpc", "forecast-lp+mpc"}
+    assert all(r["status"] == "ok" for r in episodes)
