@@ -5,7 +5,8 @@ Variables (named blocks, see :class:`DayModel.cols`), per hour h and interval t:
 * ``x[h]``  DA energy position (MW, + = sell), ``r[h, a]`` AS awards (MW) in PRODUCTS order;
 * ``bp[t]``, ``bm[t]``  base point discharge / charge legs (MW >= 0, base = bp - bm);
 * ``e[t]``  SoC after interval t (MWh);
-* ``uu[t]``, ``ud[t]``  up / down deployment not delivered (MW >= 0; only when allowed).
+* ``uu[t]``, ``ud[t]``  up / down deployment not delivered (MW >= 0; only when allowed);
+* ``legs[h, i]``, ``on[t]``  regulation legs and charge / discharge binaries (DER-VET profile only).
 
 Built for one day (24 hours) or any whole number of hours (a year-long study), in which case
 the SoC carries across midnights and the terminal value applies at the end of the period.
@@ -16,7 +17,9 @@ Constraints are the simulator's, written linearly: the market's acceptance of th
 ``down = delta_RD r_RD``), shortfalls at most the request, and the SoC recursion of
 :meth:`bessgym.battery.Battery.next_energy`. The objective is the ledger of
 :mod:`bessgym.settlement` term by term, so a solution replayed through :func:`bessgym.sim.simulate_day`
-returns the LP objective (tested to 1e-6).
+returns the LP objective (tested to 1e-6). :class:`DervetProfile` switches the same builder to
+EPRI DER-VET's conventions (its own physics, so no simulator replay; ``benchmarks/dervet.py``
+checks it against DER-VET's published results instead).
 """
 
 from __future__ import annotations
@@ -26,15 +29,15 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from baselines.solver import LinearProgram, SolveResult, decision
 from bessgym.battery import Battery
 from bessgym.forecast import DAContext
-from bessgym.market import DOWN_INDEX, HOURS, N_PRODUCTS, UP_MASK, DABid, MarketProfile
+from bessgym.market import DOWN_INDEX, HOURS, N_PRODUCTS, PRODUCTS, UP_MASK, DABid, MarketProfile
 from bessgym.settlement import day_terms
 from bessgym.sim import ScenarioArrays
 
-from baselines.solver import LinearProgram, SolveResult, decision
-
-BLOCKS = ("x", "r", "bp", "bm", "e", "uu", "ud")
+BLOCKS = ("x", "r", "bp", "bm", "e", "uu", "ud", "legs", "on")
+LEGS = ("up_charge", "up_discharge", "down_charge", "down_discharge")  # the legs block, per hour
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,36 @@ class DeploymentBudget:
             raise ValueError(f"gamma_h must be within [0, window_h = {self.window_h}], got {self.gamma_h}")
         if self.window_h <= 0 or (24 / self.window_h) % 1:
             raise ValueError(f"window_h must divide 24 hours, got {self.window_h}")
+
+
+@dataclass(frozen=True)
+class DervetProfile:
+    """The DER-VET compatibility profile (see ``benchmarks/dervet.py`` and DER-VET's storage and
+    frequency-regulation formulation): hourly steps, regulation on four legs per hour (up by
+    charging less ``Uc`` / discharging more ``Ud``, down by charging more ``Dc`` / discharging
+    less ``Dd``), each within its leg's headroom; the expected regulation energy ``eou`` / ``eod``
+    moves the SoC (``-(eou Ud - eod Dd) - eta_c (eou Uc - eod Dc)`` per hour) and is settled at
+    the energy price; worst-case rows keep ``duration_h`` hours of full deployment within the
+    SoC bounds from the SoC at the start of each hour; the linking row
+    ``2 udis + (1 + eta_c) uch >= 0``; variable O&M on discharge and expected up-discharge;
+    the SoC after the last hour fixed to ``soe_final``; no terminal value. Optional charge /
+    discharge binaries (a mixed-integer LP) and time-varying SoC floor / ceiling (MWh or kWh
+    after each hour; NaN where the battery's own bound applies).
+
+    The caller passes the energy price as both DA and RT price, zero expected deployment in the
+    day arrays (the legs carry it) and a battery with ``eta_discharge = 1`` (DER-VET puts the
+    round-trip efficiency on the charge side) and no wear cost.
+    """
+
+    eou: float
+    eod: float
+    duration_h: float = 0.0
+    vom_usd_per_unit: float = 0.0
+    soe_final: float = 0.0
+    binaries: bool = False
+    linking_row: bool = True
+    soe_floor: np.ndarray | None = None
+    soe_ceiling: np.ndarray | None = None
 
 
 @dataclass
@@ -88,6 +121,7 @@ def build_day_model(
     fixed_bid: DABid | None = None,
     allow_shortfall: bool = False,
     budget: DeploymentBudget | None = None,
+    dervet: DervetProfile | None = None,
 ) -> DayModel:
     """Build the day LP over one day's ``data`` (unbatched arrays: prices and deployment).
 
@@ -104,10 +138,14 @@ def build_day_model(
     n = data.rt_price.shape[-1]
     hours = len(data.da_price)  # 24 for a day; any number of hours for a longer period
     k = n // hours
+    if dervet is not None and (k != 1 or not follow_schedule or fixed_bid is not None or budget is not None):
+        raise ValueError("the DER-VET profile needs hourly intervals and follow_schedule, without fixed_bid or budget")
     dt = data.dt_h
     hour = np.arange(n) // k
     short = n if allow_shortfall else 0
-    sizes = {"x": hours, "r": hours * N_PRODUCTS, "bp": n, "bm": n, "e": n, "uu": short, "ud": short}
+    legs = hours * len(LEGS) if dervet is not None else 0
+    on = n if dervet is not None and dervet.binaries else 0
+    sizes = {"x": hours, "r": hours * N_PRODUCTS, "bp": n, "bm": n, "e": n, "uu": short, "ud": short, "legs": legs, "on": on}
     starts = np.cumsum([0] + [sizes[b] for b in BLOCKS])
     cols = {b: np.arange(starts[i], starts[i + 1]) for i, b in enumerate(BLOCKS)}
     n_cols = int(starts[-1])
@@ -135,8 +173,14 @@ def build_day_model(
     c[cols["bp"]], c[cols["bm"]], cost_uu, cost_ud = interval_costs(battery, market, dt, lam_rt, no_pay_up, no_pay_down)
     if allow_shortfall:
         c[cols["uu"]], c[cols["ud"]] = cost_uu, cost_ud
-    mean_da = float(lam_da.mean())
+    mean_da = float(lam_da.mean()) if dervet is None else 0.0  # the profile fixes the final SoC instead
     c[cols["e"][-1]] = mean_da
+    if dervet is not None:
+        leg = cols["legs"].reshape(hours, len(LEGS)).T  # Uc, Ud, Dc, Dd columns (hours each)
+        vom = dervet.vom_usd_per_unit * dt
+        c[leg[0]], c[leg[1]] = dervet.eou * lam_da * dt, dervet.eou * lam_da * dt - vom * dervet.eou
+        c[leg[2]], c[leg[3]] = -dervet.eod * lam_da * dt, -dervet.eod * lam_da * dt + vom * dervet.eod
+        c[cols["bp"]] -= vom
 
     # bounds
     lower, upper = np.zeros(n_cols), np.zeros(n_cols)
@@ -149,6 +193,17 @@ def build_day_model(
     if fixed_bid is not None:
         lower[cols["x"]] = upper[cols["x"]] = fixed_bid.energy_mw
         lower[cols["r"]] = upper[cols["r"]] = fixed_bid.as_mw.ravel()
+    integer = None
+    if dervet is not None:
+        upper[cols["legs"]] = np.inf
+        for bound, limits, pick in ((lower, dervet.soe_floor, np.fmax), (upper, dervet.soe_ceiling, np.fmin)):
+            if limits is not None:
+                bound[cols["e"]] = pick(bound[cols["e"]], np.asarray(limits, float))
+        lower[cols["e"][-1]] = upper[cols["e"][-1]] = dervet.soe_final
+        if on:
+            upper[cols["on"]] = 1.0
+            integer = np.zeros(n_cols, bool)
+            integer[cols["on"]] = True
 
     # constraints, assembled as (row, col, value) triplets
     rows_i: list[np.ndarray] = []
@@ -192,9 +247,12 @@ def build_day_model(
         (t_all, cols["bm"], -eta_c * dt), (t_all, down_term[1], -eta_c * dt * down_term[2]),
         (t_all, cols["bp"], dt / eta_d), *[(t, col, dt / eta_d * v) for t, col, v in up_terms],
         *([(t_all, cols["ud"], eta_c * dt), (t_all, cols["uu"], -dt / eta_d)] if allow_shortfall else []),
+        *(_dervet_soc_terms(dervet, cols, hours, eta_c, dt) if dervet is not None else []),
     ], soc_rhs, soc_rhs)
     if follow_schedule:
         block("follow", n, [(t_all, cols["bp"], 1.0), (t_all, cols["bm"], -1.0), (t_all, cols["x"][hour], -1.0)], 0.0, 0.0)
+    if dervet is not None:
+        _dervet_rows(dervet, battery, cols, r_col, hours, eta_c, block)
 
     if budget is not None and budget.gamma_h > 0:
         # full deployment in any single interval must fit the legs' power limits
@@ -214,8 +272,47 @@ def build_day_model(
         (np.concatenate(vals), (np.concatenate(rows_i), np.concatenate(cols_i))), shape=(count, n_cols)
     )
     lp = LinearProgram(c, A, np.concatenate(row_lo), np.concatenate(row_hi), lower, upper,
-                       offset=-battery.e_target_mwh * mean_da)
+                       offset=-battery.e_target_mwh * mean_da, integer=integer)
     return DayModel(lp, cols, rows, n, no_pay_up, no_pay_down)
+
+
+def _dervet_soc_terms(profile: DervetProfile, cols: dict, hours: int, eta_c: float, dt: float) -> list:
+    """SoC-row entries of the legs: ``+ dt (eou (Ud + eta_c Uc) - eod (Dd + eta_c Dc))``."""
+    leg = cols["legs"].reshape(hours, len(LEGS)).T
+    h = np.arange(hours)
+    return [(h, leg[0], dt * eta_c * profile.eou), (h, leg[1], dt * profile.eou),
+            (h, leg[2], -dt * eta_c * profile.eod), (h, leg[3], -dt * profile.eod)]
+
+
+def _dervet_rows(profile: DervetProfile, battery: Battery, cols: dict, r_col: np.ndarray, hours: int, eta_c: float, block) -> None:
+    """The profile's rows: awards = sum of their legs, each leg within its headroom, worst-case
+    duration, the linking row and the charge / discharge binaries."""
+    h = np.arange(hours)
+    uc, ud, dc, dd = cols["legs"].reshape(hours, len(LEGS)).T
+    bp, bm, e = cols["bp"], cols["bm"], cols["e"]
+    up_col, down_col = r_col[:, PRODUCTS.index("reg_up")], r_col[:, DOWN_INDEX]
+    block("legs_up", hours, [(h, up_col, 1.0), (h, uc, -1.0), (h, ud, -1.0)], 0.0, 0.0)
+    block("legs_down", hours, [(h, down_col, 1.0), (h, dc, -1.0), (h, dd, -1.0)], 0.0, 0.0)
+    block("leg_up_charge", hours, [(h, uc, 1.0), (h, bm, -1.0)], -np.inf, 0.0)
+    block("leg_up_discharge", hours, [(h, ud, 1.0), (h, bp, 1.0)], -np.inf, battery.p_discharge_mw)
+    block("leg_down_charge", hours, [(h, dc, 1.0), (h, bm, 1.0)], -np.inf, battery.p_charge_mw)
+    block("leg_down_discharge", hours, [(h, dd, 1.0), (h, bp, -1.0)], -np.inf, 0.0)
+    if profile.duration_h > 0:
+        # SoC at the start of hour t: e[t - 1], or the initial SoC (a constant) for t = 0
+        d, later = profile.duration_h, h[1:]
+        start = np.r_[battery.e_initial_mwh, np.zeros(hours - 1)]
+        block("duration_up", hours, [(later, e[later - 1], 1.0), (h, uc, -eta_c * d), (h, ud, -d)],
+              battery.e_min_mwh - start, np.inf)
+        block("duration_down", hours, [(later, e[later - 1], 1.0), (h, dc, eta_c * d), (h, dd, d)],
+              -np.inf, battery.e_max_mwh - start)
+    if profile.linking_row:
+        eou, eod = profile.eou, profile.eod
+        block("linking", hours, [(h, ud, 2 * eou), (h, dd, -2 * eod), (h, uc, (1 + eta_c) * eou), (h, dc, -(1 + eta_c) * eod)],
+              0.0, np.inf)
+    if profile.binaries:
+        on = cols["on"]
+        block("binary_charge", hours, [(h, bm, 1.0), (h, on, -battery.p_charge_mw)], -np.inf, 0.0)
+        block("binary_discharge", hours, [(h, bp, 1.0), (h, on, battery.p_discharge_mw)], -np.inf, battery.p_discharge_mw)
 
 
 def _robust_side(side, energy, sign, bound, budget, n, k, cols, n_cols, block) -> int:

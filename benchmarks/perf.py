@@ -1,6 +1,6 @@
 """Performance figures, written as JSON (never asserted in tests).
 
-    python -m benchmarks.perf [--only sim|env|baselines|agents|proxy] [--json PATH]
+    python -m benchmarks.perf [--only sim|env|baselines|agents|proxy|dervet] [--json PATH]
 
 ``sim``: whole-day simulation of real CAISO test days (96 intervals) with the threshold
 bidder's bids and random base points: scalar (:func:`bessgym.sim.simulate_day`, one day per
@@ -237,8 +237,21 @@ def bench_proxy() -> dict[str, float]:
     }
 
 
+def bench_dervet() -> dict[str, float]:
+    """DER-VET case A (CAISO 2020, 366 daily windows): reading the case and solving its year."""
+    from pathlib import Path
+
+    from benchmarks.dervet import read_case, solve_case
+
+    start = time.perf_counter()
+    result = solve_case(read_case(Path(__file__).resolve().parent / "dervet_cases" / "caiso_market_case"))
+    return {"dervet_case_a_s": time.perf_counter() - start, "dervet_case_a_solve_s": result.solve_seconds,
+            "dervet_case_a_mip_windows": result.statuses.get("mip", 0)}
+
+
 BENCHES: dict[str, Callable[[], dict[str, float]]] = {
     "sim": bench_sim, "env": bench_env, "baselines": bench_baselines, "agents": bench_agents, "proxy": bench_proxy,
+    "dervet": bench_dervet,
 }
 
 
