@@ -241,3 +241,15 @@ def test_worked_example_runs_both_tracks(small_dataset, tmp_path):
     episodes = _rows(tmp_path / "closed-loop" / "episodes.csv")
     assert {r["entry"] for r in episodes} == {"conv-proxy+mpc", "forecast-lp+mpc"}
     assert all(r["status"] == "ok" for r in episodes)
+
+
+def test_decomposition_bound_is_tight_at_the_lp_duals_and_valid_for_others(problem, solved):
+    decoder = HourlyDecoder(problem)
+    soc = problem.rows["soc"]
+    rng = np.random.default_rng(1)
+    for theta, result in solved:
+        t = torch.as_tensor(theta)[None]
+        y = torch.as_tensor(result.row_duals[soc])[None]
+        assert decoder.dual_bound(t, y).item() == pytest.approx(result.objective, rel=1e-9)
+        noisy = y + torch.as_tensor(rng.normal(0, 30, y.shape))
+        assert decoder.dual_bound(t, noisy).item() >= result.objective - 1e-6

@@ -11,8 +11,8 @@ for) and free-form records (dataset, training). Spec strings::
 
 The bid is always the repaired network output (:func:`agents.proxy.repair.repair`), feasible by
 construction. With ``fallback_gap`` the bidder also bounds its own optimality gap with the
-network's duals (:meth:`ProxyProblem.dual_bound`, valid for any duals) and solves the LP with
-HiGHS where that certified gap exceeds the threshold.
+network's duals (:meth:`certified_gap`, valid for any duals) and solves the LP with HiGHS where
+that certified gap exceeds the threshold.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from agents.proxy.decode import decoder_for
 from agents.proxy.problem import ProblemSpec, problem_for
 from agents.proxy.repair import repair
 from baselines.solver import solve
@@ -98,11 +99,17 @@ class TorchProxyBidder:
             return repair(self.problem, self.model(torch.as_tensor(theta, dtype=self.dtype)))
 
     def certified_gap(self, theta: torch.Tensor, bids: torch.Tensor) -> torch.Tensor:
-        """``(dual bound - bid objective) / |dual bound|`` (B,): at least the true relative gap."""
+        """``(dual bound - bid objective) / |dual bound|`` (B,): at least the true relative gap.
+
+        The bound is the tighter of two, both valid for any duals: the Lagrangian over the
+        variable box (:meth:`ProxyProblem.dual_bound`, all rows relaxed) and the hourly
+        decomposition (:meth:`HourlyDecoder.dual_bound`, only the SoC rows relaxed)."""
         with torch.inference_mode():
             theta = torch.as_tensor(theta, dtype=torch.float64)
             value = self.problem.objective(theta, self.problem.complete(bids))
-            bound = self.problem.dual_bound(theta, self.model.duals(theta.to(self.dtype)).to(torch.float64))
+            duals = self.model.duals(theta.to(self.dtype)).to(torch.float64)
+            soc = torch.as_tensor(self.problem.rows["soc"])
+            bound = torch.minimum(self.problem.dual_bound(theta, duals), decoder_for(self.problem).dual_bound(theta, duals[:, soc]))
             return (bound - value) / bound.abs().clamp(min=1e-9)
 
     def bid_batch(self, contexts: Sequence[DAContext]) -> list[DABid]:

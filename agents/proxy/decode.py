@@ -20,6 +20,7 @@ by construction. Given the LP's own optimal trajectory the decoder returns an op
 
 from __future__ import annotations
 
+import functools
 import itertools
 
 import numpy as np
@@ -144,3 +145,41 @@ class HourlyDecoder:
         lam_best = ((flow - self._net_i.double()[i_best]) * self._inv_span_64[i_best]).clamp(0, 1)
         v = self._v_i[i_best] + lam_best[..., None] * self._dv[i_best]  # (B, 24, 5)
         return torch.cat([v[..., 0], v[..., 1:].flatten(-2)], -1)
+
+    def dual_bound(self, theta: torch.Tensor, soc_duals: torch.Tensor) -> torch.Tensor:
+        """An upper bound (B,) on the LP optimum from multipliers of the SoC rows only (B, T).
+
+        The SoC rows are relaxed with ``soc_duals``; every other row is kept, so the inner problem
+        splits into hours (the bid at one of the hour polytope's vertices: the inner objective is
+        convex in the bid, each interval's leg split being an LP in one variable) and SoC columns
+        (each at a bound). With the LP's own SoC duals the bound is the optimum (strong duality).
+        """
+        p, b = self.problem, self.problem.battery
+        theta, y = theta.to(torch.float64), soc_duals.to(torch.float64)
+        soc_rows = torch.as_tensor(p.rows["soc"])
+        A_soc = p.t("A")[soc_rows]
+        d = p.t("c0") + theta @ p.t("C") - y @ A_soc  # reduced costs (B, n_cols)
+        cols, k = p.cols, p.k
+        v = torch.as_tensor(self.vertices)  # (V, 5)
+        x, r = v[:, 0], v[:, 1:]
+        # the bid's own columns: x and r (B, 24, V)
+        value = d[:, cols["x"]][..., None] * x + d[:, cols["r"]].unflatten(-1, (HOURS, N_PRODUCTS)) @ r.T
+        # each interval's legs: bp in [max(x, 0), ub], bm = bp - x, at the better end
+        up_deployed = r @ torch.as_tensor(p.deployment * UP_MASK)
+        down_deployed = r[:, DOWN_INDEX] * p.deployment[DOWN_INDEX]
+        low = x.clamp(min=0)
+        high = torch.minimum(b.p_discharge_mw - up_deployed, b.p_charge_mw - down_deployed + x)
+        d_bp, d_bm = d[:, cols["bp"]].unflatten(-1, (HOURS, k)), d[:, cols["bm"]].unflatten(-1, (HOURS, k))
+        at_low = d_bp[..., None] * low + d_bm[..., None] * (low - x)  # (B, 24, k, V)
+        slope = (d_bp + d_bm)[..., None]
+        value = value + (at_low + slope.clamp(min=0) * (high - low).clamp(min=0)).sum(-2)
+        d_e = d[:, cols["e"]]
+        e_part = torch.maximum(d_e * p.t("lower")[cols["e"]], d_e * p.t("upper")[cols["e"]]).sum(-1)
+        rhs = y @ p.t("row_lower")[soc_rows]
+        return rhs + value.amax(-1).sum(-1) + e_part + p.o0 + theta @ p.t("o")
+
+
+@functools.lru_cache(maxsize=8)
+def decoder_for(problem: ProxyProblem) -> HourlyDecoder:
+    """One decoder per problem and process."""
+    return HourlyDecoder(problem)

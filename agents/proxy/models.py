@@ -56,11 +56,11 @@ class SoCTrajectoryProxy(nn.Module):
 
     def __init__(self, problem: dict, hidden: int = 256, depth: int = 3, relative: bool = True) -> None:
         super().__init__()
-        from agents.proxy.decode import HourlyDecoder
+        from agents.proxy.decode import decoder_for
         from agents.proxy.problem import ProblemSpec, problem_for
 
         self.problem = problem_for(ProblemSpec.from_dict(problem))
-        self.decoder = HourlyDecoder(self.problem)
+        self.decoder = decoder_for(self.problem)
         self.relative = relative
         self.n_energy = 24 + self.problem.n_intervals  # DA and RT prices lead theta
         n_params, n_rows = self.problem.n_params, len(self.problem.row_lower)
