@@ -87,7 +87,7 @@ class HourlyDecoder:
         self.decay = keep**k  # SoC kept over an hour
         self.gain = problem.dt_h * sum(keep**j for j in range(k))  # MWh at the hour's end per MW of net flow
         # the LP pattern of a vertex in an hour: x, r (4), then bp and bm summed over the hour's intervals
-        self.pattern = torch.as_tensor(np.concatenate([v, np.maximum(v[:, :1], 0), np.maximum(-v[:, :1], 0)], 1))
+        pattern = np.concatenate([v, np.maximum(v[:, :1], 0), np.maximum(-v[:, :1], 0)], 1)
         cols = problem.cols
         per_hour = [cols["x"][:, None], cols["r"].reshape(HOURS, N_PRODUCTS),
                     cols["bp"].reshape(HOURS, k), cols["bm"].reshape(HOURS, k)]
@@ -103,8 +103,7 @@ class HourlyDecoder:
         net_i, net_j = self.net[self.edges[:, 0]], self.net[self.edges[:, 1]]
         self.edges = self.edges[np.abs(net_j - net_i) > _TOL]
         i, j = self.edges.T
-        f32 = lambda a: torch.as_tensor(a, dtype=torch.float32)
-        pattern = self.pattern.numpy()
+        f32 = lambda a: torch.as_tensor(a, dtype=torch.float32)  # noqa: E731  (the edge search runs in float32)
         self._value_i, self._value_dj = f32(pattern[i].T), f32((pattern[j] - pattern[i]).T)  # (7, E)
         self._net_i = f32(self.net[i])
         self._inv_span = f32(1.0 / (self.net[j] - self.net[i]))
