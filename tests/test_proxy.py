@@ -253,3 +253,24 @@ def test_decomposition_bound_is_tight_at_the_lp_duals_and_valid_for_others(probl
         assert decoder.dual_bound(t, y).item() == pytest.approx(result.objective, rel=1e-9)
         noisy = y + torch.as_tensor(rng.normal(0, 30, y.shape))
         assert decoder.dual_bound(t, noisy).item() >= result.objective - 1e-6
+
+
+def test_refinement_improves_the_bid_and_stays_feasible(days, problem, solved):
+    theta = np.stack([t for t, _ in solved])
+    best = np.array([r.objective for _, r in solved])
+    plain = TorchProxyBidder(name="caiso-soc").predict(theta)
+    refined = TorchProxyBidder(name="caiso-soc", refine_steps=10).predict(theta)
+    t = torch.as_tensor(theta)
+    value = lambda bids: problem.objective(t, problem.complete(bids)).numpy()  # noqa: E731
+    assert np.all(value(refined) >= value(plain) - 1e-9) and np.all(value(refined) <= best + 1e-6)
+    assert (best - value(refined)).sum() < 0.8 * (best - value(plain)).sum()
+    assert problem.violation(problem.complete(refined)).max().item() <= 1e-9
+
+
+def test_refinement_needs_a_trajectory_proxy(tmp_path, problem):
+    kwargs = {"n_params": problem.n_params, "bid_size": BID_SIZE, "n_rows": len(problem.row_lower), "hidden": 8, "depth": 1}
+    prefix = save_checkpoint(MLPProxy(**kwargs), "agents.proxy.models:MLPProxy", kwargs, problem.spec, tmp_path / "mlp")
+    with pytest.raises(ValueError, match="refine_steps needs a SoC-trajectory proxy"):
+        TorchProxyBidder(path=str(prefix), refine_steps=5)
+    with pytest.raises(ValueError, match="refine_steps must be"):
+        TorchProxyBidder(name="caiso-soc", refine_steps=-1)

@@ -10,7 +10,8 @@ for) and free-form records (dataset, training). Spec strings::
     agents.proxy.bidder:TorchProxyBidder?path=runs/my-proxy&fallback_gap=0.02
 
 The bid is always the repaired network output (:func:`agents.proxy.repair.repair`), feasible by
-construction. With ``fallback_gap`` the bidder also bounds its own optimality gap with the
+construction. ``refine_steps=N`` (SoC-trajectory proxies) first improves the predicted trajectory
+by N batched ascent steps on the LP value of its decoded bid: a smaller gap for N times the work. With ``fallback_gap`` the bidder also bounds its own optimality gap with the
 network's duals (:meth:`certified_gap`, valid for any duals) and solves the LP with HiGHS where
 that certified gap exceeds the threshold.
 """
@@ -77,9 +78,14 @@ class TorchProxyBidder:
     """
 
     def __init__(self, name: str | None = None, path: str | None = None, fallback_gap: float | None = None,
-                 time_limit_s: float = 10.0) -> None:
+                 time_limit_s: float = 10.0, refine_steps: int = 0) -> None:
         self.model, self.meta = load_checkpoint(name, path)
         self.problem = problem_for(ProblemSpec.from_dict(self.meta["problem"]))
+        if not isinstance(refine_steps, int) or refine_steps < 0:
+            raise ValueError(f"refine_steps must be a whole number >= 0, got {refine_steps!r}")
+        if refine_steps and not (hasattr(self.model, "soc") and hasattr(self.model, "decoder")):
+            raise ValueError(f"refine_steps needs a SoC-trajectory proxy (soc() and decoder); {self.meta['arch']} is not one")
+        self.refine_steps = refine_steps
         if fallback_gap is not None and not hasattr(self.model, "duals"):
             raise ValueError(f"fallback_gap needs a proxy with a duals() method; {self.meta['arch']} has none")
         if fallback_gap is not None and not fallback_gap >= 0:
@@ -94,9 +100,17 @@ class TorchProxyBidder:
             return self.model(torch.as_tensor(theta, dtype=self.dtype))
 
     def predict(self, theta: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """Repaired bids (B, 120), float64, for parameter vectors (B, P)."""
+        """Repaired bids (B, 120), float64, for parameter vectors (B, P); with ``refine_steps``
+        the predicted trajectory is first improved (:meth:`HourlyDecoder.refine`)."""
+        theta = torch.as_tensor(theta)
+        if self.refine_steps:
+            with torch.no_grad():
+                soc = self.model.soc(theta.to(self.dtype))
+            soc = self.model.decoder.refine(theta, soc, self.refine_steps)
+            with torch.inference_mode():
+                return repair(self.problem, self.model.decoder(theta, soc))
         with torch.inference_mode():
-            return repair(self.problem, self.model(torch.as_tensor(theta, dtype=self.dtype)))
+            return repair(self.problem, self.model(theta.to(self.dtype)))
 
     def certified_gap(self, theta: torch.Tensor, bids: torch.Tensor) -> torch.Tensor:
         """``(dual bound - bid objective) / |dual bound|`` (B,): at least the true relative gap.

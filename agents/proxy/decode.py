@@ -145,6 +145,33 @@ class HourlyDecoder:
         v = self._v_i[i_best] + lam_best[..., None] * self._dv[i_best]  # (B, 24, 5)
         return torch.cat([v[..., 0], v[..., 1:].flatten(-2)], -1)
 
+    def refine(self, theta: torch.Tensor, soc: torch.Tensor, steps: int, step_frac: float = 0.075) -> torch.Tensor:
+        """Improve trajectories (B, 24) by ``steps`` of projected supergradient ascent on the LP
+        value of their decoded bids (concave in the trajectory: the hours' value frontiers are).
+
+        Each step moves every hour-end SoC by up to ``step_frac`` of the energy capacity (the
+        gradient scaled by its largest entry, the step decaying linearly to 0), then clips to a
+        reachable trajectory; the best trajectory seen is returned. No solver: batched decoding
+        and autograd only.
+        """
+        theta = theta.to(torch.float64)
+        best_soc = self.clip(soc.to(torch.float64).detach())
+        best = torch.full(best_soc.shape[:-1], -torch.inf, dtype=torch.float64)
+        current = best_soc
+        for step in range(steps + 1):
+            with torch.enable_grad():
+                current = current.detach().requires_grad_(True)
+                value = self.problem.objective(theta, self.problem.complete(self(theta, current)))
+                grad = torch.autograd.grad(value.sum(), current)[0] if step < steps else None
+            better = value.detach() > best
+            best = torch.where(better, value.detach(), best)
+            best_soc = torch.where(better[..., None], current.detach(), best_soc)
+            if grad is None:
+                break
+            size = step_frac * self.problem.battery.energy_mwh * (1 - step / steps)
+            current = self.clip(current.detach() + size * grad / grad.abs().amax(-1, keepdim=True).clamp(min=1e-12))
+        return best_soc
+
     def dual_bound(self, theta: torch.Tensor, soc_duals: torch.Tensor) -> torch.Tensor:
         """An upper bound (B,) on the LP optimum from multipliers of the SoC rows only (B, T).
 
