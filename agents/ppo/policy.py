@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from stable_baselines3.common.policies import ActorCriticPolicy
 
+from agents.checkpoints import locate
 from bessgym.envs.day_ahead import action_to_bid
 from bessgym.forecast import DAContext
 from bessgym.market import DABid
@@ -50,14 +51,7 @@ class LoadedPolicy:
     """The deterministic actor of an exported checkpoint, with its observation normalisation."""
 
     def __init__(self, name: str | None = None, path: str | None = None) -> None:
-        if (name is None) == (path is None):
-            raise ValueError("give exactly one of name= (a shipped checkpoint) or path= (DIR/NAME)")
-        prefix = CHECKPOINTS / name if name is not None else Path(path).expanduser()
-        spec_file, weights = prefix.with_suffix(".json"), prefix.with_suffix(".pt")
-        if not spec_file.is_file() or not weights.is_file():
-            shipped = sorted(p.stem for p in CHECKPOINTS.glob("*.json"))
-            raise FileNotFoundError(f"checkpoint {prefix} needs {spec_file.name} and {weights.name}; shipped: {shipped}")
-        self.spec = json.loads(spec_file.read_text())
+        self.spec, weights = locate(CHECKPOINTS, name, path)
         observation_space = gym.spaces.Box(np.array(self.spec["observation_low"], np.float32),
                                            np.array(self.spec["observation_high"], np.float32), dtype=np.float32)
         action_space = gym.spaces.Box(-1.0, 1.0, (self.spec["action_dim"],), dtype=np.float32)

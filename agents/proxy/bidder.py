@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from agents.checkpoints import locate
 from agents.proxy.decode import decoder_for
 from agents.proxy.problem import ProblemSpec, problem_for
 from agents.proxy.repair import repair
@@ -51,19 +52,12 @@ def save_checkpoint(model: nn.Module, arch: str, kwargs: dict, spec: ProblemSpec
 
 def load_checkpoint(name: str | None = None, path: str | Path | None = None) -> tuple[nn.Module, dict]:
     """The module (eval mode) and the JSON record of a shipped (``name``) or own (``path``) checkpoint."""
-    if (name is None) == (path is None):
-        raise ValueError("give exactly one of name= (a shipped proxy) or path= (DIR/NAME of your own)")
-    prefix = CHECKPOINTS / name if name is not None else Path(path).expanduser()
-    meta_file, weights = prefix.with_suffix(".json"), prefix.with_suffix(".pt")
-    if not meta_file.is_file() or not weights.is_file():
-        shipped = sorted(p.stem for p in CHECKPOINTS.glob("*.json"))
-        raise FileNotFoundError(f"proxy checkpoint {prefix} needs {meta_file.name} and {weights.name}; shipped: {shipped}")
-    meta = json.loads(meta_file.read_text())
+    meta, weights = locate(CHECKPOINTS, name, path)
     module_name, _, cls_name = meta.get("arch", "").partition(":")
     try:
         cls = getattr(importlib.import_module(module_name), cls_name)
     except (ImportError, AttributeError, ValueError) as exc:
-        raise ValueError(f"{meta_file}: arch {meta.get('arch')!r} is not an importable 'package.module:Class' ({exc})") from None
+        raise ValueError(f"checkpoint {name or path}: arch {meta.get('arch')!r} is not an importable 'package.module:Class' ({exc})") from None
     model = cls(**meta.get("kwargs", {}))
     model.load_state_dict(torch.load(weights, weights_only=True))
     return model.eval(), meta

@@ -31,6 +31,11 @@ from bessgym.settlement import LEDGER_LINES, day_terms
 from bessgym.sim import BatchDaySimulator
 
 
+def _refuse_render(render_mode: str | None, scalar_id: str) -> None:
+    if render_mode is not None:
+        raise ValueError(f"the vector env does not render; render a scalar {scalar_id}")
+
+
 class _BankVectorEnv(gym.vector.VectorEnv):
     """Day selection, seeding and autoreset shared by the two vector envs."""
 
@@ -119,8 +124,7 @@ class RealTimeVectorEnv(_BankVectorEnv):
         self, num_envs: int = 1, config: ConfigLike = "caiso-sp15", split: str = "train", da_bidder: Any = "threshold",
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP, render_mode: str | None = None,
     ) -> None:
-        if render_mode is not None:
-            raise ValueError("the vector env does not render; render a scalar RealTime-v0")
+        _refuse_render(render_mode, "RealTime-v0")
         super().__init__(num_envs, EpisodeSource(config, split, da_bidder), autoreset_mode)
         low, high = rt_bounds(self.source.config.market_profile)
         self.single_observation_space = gym.spaces.Box(low, high, dtype=np.float32)
@@ -182,8 +186,7 @@ class DayAheadVectorEnv(_BankVectorEnv):
         self, num_envs: int = 1, config: ConfigLike = "caiso-sp15", split: str = "train", rt_policy: Any = "follow_da",
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP, render_mode: str | None = None,
     ) -> None:
-        if render_mode is not None:
-            raise ValueError("the vector env does not render; render a scalar DayAhead-v0")
+        _refuse_render(render_mode, "DayAhead-v0")
         super().__init__(num_envs, EpisodeSource(config, split, da_bidder=None), autoreset_mode)
         self.policy = resolve(rt_policy)
         low, high = da_bounds(self.source.config.market_profile)
