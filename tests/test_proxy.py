@@ -175,7 +175,7 @@ def test_shipped_proxy_bids_feasibly_and_refuses_other_problems(days, problem):
     bidder = TorchProxyBidder(name="caiso-soc")
     contexts = [da_context(days, days.get(i)) for i in days.ids("test")[:4]]
     bids = bidder.bid_batch(contexts)
-    for ctx, bid in zip(contexts, bids):
+    for ctx, bid in zip(contexts, bids, strict=True):
         assert isinstance(bid, DABid) and bid.note["solver"] == "proxy"
         assert check(problem.model(problem.params(ctx)), np.concatenate([bid.energy_mw, bid.as_mw.ravel()]))[1] <= 1e-6
     other = ScenarioSet(load_config({"battery": {"p_charge_mw": 2.0, "p_discharge_mw": 2.0, "energy_mwh": 8.0}}))
@@ -274,3 +274,20 @@ def test_refinement_needs_a_trajectory_proxy(tmp_path, problem):
         TorchProxyBidder(path=str(prefix), refine_steps=5)
     with pytest.raises(ValueError, match="refine_steps must be"):
         TorchProxyBidder(name="caiso-soc", refine_steps=-1)
+
+
+def test_soc_comes_from_the_builder_rows_with_self_discharge(days):
+    from bessgym.battery import Battery
+
+    spec = ProblemSpec(Battery(self_discharge_per_h=0.02), "caiso", 0.25, ProblemSpec.from_config(load_config("caiso-sp15"), 0.25).expected_deployment)
+    leaky = problem_for(spec)
+    theta = leaky.params(da_context(ScenarioSet({"battery": {"self_discharge_per_h": 0.02}}), days.get(days.ids("test")[0])))
+    result = solve(leaky.model(theta).lp)
+    bid = np.concatenate([result.z[leaky.cols["x"]], result.z[leaky.cols["r"]]])[None]
+    z = leaky.complete(torch.as_tensor(bid))
+    assert np.allclose(z[0, leaky.cols["e"]].numpy(), result.z[leaky.cols["e"]], atol=1e-9)
+    soc = torch.as_tensor(result.z[leaky.cols["e"]][leaky.k - 1::leaky.k])[None]
+    decoded = HourlyDecoder(leaky)(torch.as_tensor(theta)[None], soc)
+    value = leaky.objective(torch.as_tensor(theta)[None], leaky.complete(decoded)).item()
+    assert value == pytest.approx(result.objective, rel=1e-7)
+    assert leaky.violation(leaky.complete(repair(leaky, torch.randn(16, BID_SIZE, dtype=torch.float64) * 3))).max().item() <= 1e-9

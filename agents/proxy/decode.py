@@ -3,9 +3,11 @@
 Given the SoC at every hour's end, ForecastLP's DA problem splits into 24 independent hourly
 problems: maximise the hour's value over its bid ``v = (x, r_RU, r_RD, r_SP, r_NS)`` within the
 hour's polytope (bounds, the market's acceptance rows, the legs' power rows) subject to one
-equality, the hour's net energy flow (MW, constant over the hour's intervals)::
+equality, the SoC change its flows make (MWh; the bid is held over the hour's intervals)::
 
-    net(v) = eta_c (max(-x, 0) + delta_RD r_RD) - (max(x, 0) + sum_up delta_a r_a) / eta_d.
+    net(v) = g_ch (max(-x, 0) + delta_RD r_RD) - g_dis (max(x, 0) + sum_up delta_a r_a),
+
+with the per-hour gains ``g`` read off the builder's SoC rows (:class:`ProxyProblem`).
 
 Both ``net`` and the hour's value are linear on each half ``x >= 0``, ``x <= 0`` of the
 polytope, so the optimum of the sliced polytope lies on one of its edges: the decoder
@@ -26,7 +28,7 @@ import itertools
 import numpy as np
 import torch
 
-from agents.proxy.problem import ProxyProblem
+from agents.proxy.problem import BID_SIZE, ProxyProblem
 from bessgym.market import DOWN_INDEX, HOURS, N_PRODUCTS, UP_MASK
 
 _TOL = 1e-9
@@ -78,14 +80,16 @@ class HourlyDecoder:
 
     def __init__(self, problem: ProxyProblem) -> None:
         self.problem = problem
-        b = problem.battery
         self.vertices, self.edges = polytope_edges(*hour_polytope(problem))
         v = self.vertices
-        self.net = (b.eta_charge * (np.maximum(-v[:, 0], 0) + problem.deployment[DOWN_INDEX] * v[:, 1 + DOWN_INDEX])
-                    - (np.maximum(v[:, 0], 0) + v[:, 1:] @ (problem.deployment * UP_MASK)) / b.eta_discharge)
-        keep, k = b.retention(problem.dt_h), problem.k
-        self.decay = keep**k  # SoC kept over an hour
-        self.gain = problem.dt_h * sum(keep**j for j in range(k))  # MWh at the hour's end per MW of net flow
+        # each vertex's SoC change over an hour (MWh; before self-discharge of the starting SoC)
+        in_first_hour = torch.zeros(len(v), BID_SIZE, dtype=torch.float64)
+        in_first_hour[:, 0] = torch.as_tensor(v[:, 0])
+        in_first_hour[:, HOURS:HOURS + N_PRODUCTS] = torch.as_tensor(v[:, 1:])
+        *_, discharge, charge = problem.flows(in_first_hour)
+        self.net = (problem.hour_gain_charge * charge[:, 0] - problem.hour_gain_discharge * discharge[:, 0]).numpy()
+        self.decay = problem.hour_decay
+        k = problem.k
         # the LP pattern of a vertex in an hour: x, r (4), then bp and bm summed over the hour's intervals
         pattern = np.concatenate([v, np.maximum(v[:, :1], 0), np.maximum(-v[:, :1], 0)], 1)
         cols = problem.cols
@@ -119,16 +123,16 @@ class HourlyDecoder:
         out = []
         for h in range(HOURS):
             drift = self.decay * e
-            lo = (drift + self.gain * self.net_min).clamp(min=b.e_min_mwh)
-            hi = (drift + self.gain * self.net_max).clamp(max=b.e_max_mwh)
+            lo = (drift + self.net_min).clamp(min=b.e_min_mwh)
+            hi = (drift + self.net_max).clamp(max=b.e_max_mwh)
             e = torch.minimum(torch.maximum(soc[..., h], lo), hi)
             out.append(e)
         return torch.stack(out, -1)
 
     def net_flow(self, soc: torch.Tensor) -> torch.Tensor:
-        """Each hour's net flow (MW) along a reachable trajectory (B, 24)."""
+        """Each hour's SoC change from its flows (MWh) along a reachable trajectory (B, 24)."""
         start = torch.full((*soc.shape[:-1], 1), self.problem.battery.e_initial_mwh, dtype=soc.dtype)
-        return (soc - self.decay * torch.cat([start, soc[..., :-1]], -1)) / self.gain
+        return soc - self.decay * torch.cat([start, soc[..., :-1]], -1)
 
     def __call__(self, theta: torch.Tensor, soc: torch.Tensor) -> torch.Tensor:
         """Bids (B, 120) following the clipped trajectory with the most value in every hour."""

@@ -106,13 +106,6 @@ class ProxyProblem:
         self.k = n // HOURS
         self.n_params = HOURS + n + HOURS * N_PRODUCTS
         self.deployment = np.asarray(spec.expected_deployment, float)
-        # SoC after interval t = e0 keep^(t+1) + sum over hours of net hourly flow x soc_kernel
-        keep = b.retention(self.dt_h)
-        steps = np.arange(n)
-        lag = steps[:, None] - steps[None, :]
-        per_interval = np.where(lag >= 0, keep ** np.maximum(lag, 0), 0.0)  # (t, s)
-        self.soc_kernel = per_interval.reshape(n, HOURS, self.k).sum(-1).T  # (hour, t)
-        self.soc_decay = keep ** (steps + 1.0)
         self.offered = self.market.offered.astype(float)
         self._torch: dict[str, torch.Tensor] = {}
 
@@ -126,6 +119,18 @@ class ProxyProblem:
         self.lower, self.upper = lp.lower.copy(), lp.upper.copy()
         self.upper[self.cols["r"]] = np.tile(np.where(self.market.offered, b.p_discharge_mw + b.p_charge_mw, 0.0), HOURS)
         self.equality = self.row_lower == self.row_upper
+        # the SoC, read off the builder's own SoC rows: e = soc_base + discharge @ soc_discharge +
+        # charge @ soc_charge, for hourly flows (MW) held over each hour's intervals
+        soc_rows = lp.A.tocsr()[self.rows["soc"]]
+        solve_e = np.linalg.inv(soc_rows[:, self.cols["e"]].toarray())  # the recursion, inverted
+        to_hours = np.eye(HOURS).repeat(self.k, axis=0)  # (T, 24)
+        self.soc_base = solve_e @ lp.row_lower[self.rows["soc"]]
+        self.soc_discharge = -(solve_e @ soc_rows[:, self.cols["bp"]].toarray() @ to_hours).T  # (24, T)
+        self.soc_charge = -(solve_e @ soc_rows[:, self.cols["bm"]].toarray() @ to_hours).T
+        # one hour alone: the share of its starting SoC it keeps, its SoC change per MW of each flow
+        self.hour_decay = float(solve_e[self.k, 0])
+        self.hour_gain_discharge = float(-self.soc_discharge[0, self.k - 1])
+        self.hour_gain_charge = float(self.soc_charge[0, self.k - 1])
         # c(theta) = c0 + theta @ C, offset(theta) = o0 + theta @ o: exact, as both are affine
         self.c0, self.o0 = lp.c.copy(), lp.offset
         self.C = np.empty((self.n_params, self.n_cols))
@@ -187,12 +192,10 @@ class ProxyProblem:
         bp, bm = torch.relu(x), torch.relu(-x)
         return x, r, up, rd, bp, bm, bp + up_deployed, bm + self.deployment[DOWN_INDEX] * rd
 
-    def soc(self, e0: torch.Tensor | float, discharge: torch.Tensor, charge: torch.Tensor) -> torch.Tensor:
-        """SoC after every interval (B, T) from hourly flows (B, 24), by the builder's recursion
-        ``e[t] = keep e[t-1] + dt (eta_c charge - discharge / eta_d)``."""
-        b = self.battery
-        net = self.dt_h * (b.eta_charge * charge - discharge / b.eta_discharge)
-        return e0 * self.t("soc_decay") + net @ self.t("soc_kernel")
+    def soc(self, discharge: torch.Tensor, charge: torch.Tensor) -> torch.Tensor:
+        """SoC after every interval (B, T) from hourly discharge / charge flows (B, 24), MW, by the
+        builder's SoC rows (starting from the battery's initial SoC)."""
+        return self.t("soc_base") + discharge @ self.t("soc_discharge") + charge @ self.t("soc_charge")
 
     def complete(self, bid: torch.Tensor) -> torch.Tensor:
         """The LP vector ``z`` (B, n_cols) of a bid batch (B, 120): legs from x, SoC from the flows."""
@@ -202,7 +205,7 @@ class ProxyProblem:
         z[..., self.cols["r"]] = bid[..., HOURS:]
         z[..., self.cols["bp"]] = bp.repeat_interleave(self.k, dim=-1)
         z[..., self.cols["bm"]] = bm.repeat_interleave(self.k, dim=-1)
-        z[..., self.cols["e"]] = self.soc(self.battery.e_initial_mwh, discharge, charge)
+        z[..., self.cols["e"]] = self.soc(discharge, charge)
         return z
 
     def objective(self, theta: torch.Tensor, z: torch.Tensor) -> torch.Tensor:

@@ -58,12 +58,9 @@ def scale_power(problem: ProxyProblem, bid: torch.Tensor) -> torch.Tensor:
 
 
 def clip_soc(problem: ProxyProblem, bid: torch.Tensor) -> torch.Tensor:
-    b, dt, k = problem.battery, problem.dt_h, problem.k
-    keep = b.retention(dt)
-    decay = keep**k
-    gain = dt * sum(keep**j for j in range(k))  # SoC change over the hour per MW of net flow
+    b, decay = problem.battery, problem.hour_decay
     x, _, _, _, _, _, discharge, charge = problem.flows(bid)
-    d_gain, c_gain = gain / b.eta_discharge * discharge, gain * b.eta_charge * charge
+    d_gain, c_gain = problem.hour_gain_discharge * discharge, problem.hour_gain_charge * charge
     alphas_c, alphas_d = [], []
     e = torch.full(x.shape[:-1], b.e_initial_mwh, dtype=x.dtype)
     for h in range(HOURS):
@@ -82,7 +79,7 @@ def ray_scale(problem: ProxyProblem, bid: torch.Tensor) -> torch.Tensor:
     b = problem.battery
     x, _, up, rd, _, _, discharge, charge = problem.flows(bid)
     e_idle = problem.t("e_idle")
-    e = problem.soc(b.e_initial_mwh, discharge, charge)
+    e = problem.soc(discharge, charge)
     s = torch.cat([
         _ratio(b.p_discharge_mw, x + up),
         _ratio(b.p_charge_mw, rd - x),
