@@ -23,7 +23,7 @@ import argparse
 import csv
 import json
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -65,7 +65,6 @@ class DervetCase:
     binaries: bool
     year: int
     series: pd.DataFrame  # hour-beginning index; columns da, reg_up, reg_down (+ optional limits)
-    notes: list[str] = field(default_factory=list)
 
 
 def _number(value: str, what: str) -> float:
@@ -92,7 +91,8 @@ def _from_keys(name: str, tags: dict[str, dict[str, str]], series_file: Path) ->
         raise UnsupportedFeature("FR CombinedMarket = 1 (one symmetric regulation award) is outside the profile")
     if _number(sc.get("dt", "1"), "Scenario dt") != 1 or sc.get("n", "24") not in ("24", "24.0"):
         raise UnsupportedFeature(f"Scenario dt = {sc.get('dt')}, n = {sc.get('n')}: the profile solves hourly 24-hour windows")
-    if _number(sc.get("incl_site_load", "0"), "Scenario incl_site_load") or _number(sc.get("apply_interconnection_constraints", "0"), "x"):
+    if _number(sc.get("incl_site_load", "0"), "Scenario incl_site_load") or \
+            _number(sc.get("apply_interconnection_constraints", "0"), "Scenario apply_interconnection_constraints"):
         raise UnsupportedFeature("Scenario incl_site_load / apply_interconnection_constraints are outside the profile")
     years = str(sc.get("opt_years", "")).replace("[", "").replace("]", "").split(",")
     if len(years) != 1:
@@ -109,7 +109,8 @@ def _from_keys(name: str, tags: dict[str, dict[str, str]], series_file: Path) ->
     )
     year = int(_number(years[0], "Scenario opt_years"))
     series = read_series(series_file, year, user="User" in tags,
-                         fr_limits=bool(_number(fr.get("u_ts_constraints", "0"), "x") or _number(fr.get("d_ts_constraints", "0"), "x")))
+                         fr_limits=bool(_number(fr.get("u_ts_constraints", "0"), "FR u_ts_constraints")
+                                        or _number(fr.get("d_ts_constraints", "0"), "FR d_ts_constraints")))
     return DervetCase(
         name=name, battery=battery, eou=_number(fr["eou"], "FR eou"), eod=_number(fr["eod"], "FR eod"),
         duration_h=_number(fr.get("duration", "0"), "FR duration"),

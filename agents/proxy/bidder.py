@@ -132,13 +132,16 @@ class TorchProxyBidder:
             if self.fallback_gap is not None:
                 note["certified_gap"] = float(gaps[i])
                 if gaps[i] > self.fallback_gap:
-                    result = solve(self.problem.model(theta[i]).lp, self.time_limit_s)
-                    note["messages"] = [f"certified gap {gaps[i]:.2%} > {self.fallback_gap:.2%}: solved with {result.solver}"]
+                    model = self.problem.model(theta[i])
+                    result = solve(model.lp, self.time_limit_s)
+                    message = f"certified gap {gaps[i]:.2%} > {self.fallback_gap:.2%}: solved with {result.solver}"
                     if result.status.ok:
-                        b = np.concatenate([result.z[self.problem.cols["x"]], result.z[self.problem.cols["r"]]])
-                        note.update(solver=result.solver, seconds=share + result.seconds)
-                    else:
-                        note["messages"].append(f"{result.solver} {result.status.value}: kept the proxy bid")
+                        bid = model.decision(result)
+                        bid.note.update(certified_gap=float(gaps[i]), seconds=share + result.seconds,
+                                        messages=[message, *bid.note["messages"]])
+                        out.append(bid)
+                        continue
+                    note["messages"] = [message, f"{result.solver} {result.status.value}: kept the proxy bid"]
             out.append(DABid(b[:HOURS].copy(), np.maximum(b[HOURS:], 0.0).reshape(HOURS, N_PRODUCTS), note))
         return out
 

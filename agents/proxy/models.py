@@ -12,6 +12,21 @@ import torch
 from torch import nn
 
 
+def _trunk(width: int, hidden: int, depth: int) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for _ in range(depth):
+        layers += [nn.Linear(width, hidden), nn.SiLU()]
+        width = hidden
+    return nn.Sequential(*layers)
+
+
+def _register_scales(module: nn.Module, n_params: int, n_rows: int) -> None:
+    """Buffers for the training set's input mean / std and per-row dual std (set by training)."""
+    module.register_buffer("theta_mean", torch.zeros(n_params))
+    module.register_buffer("theta_std", torch.ones(n_params))
+    module.register_buffer("dual_scale", torch.ones(n_rows))
+
+
 class MLPProxy(nn.Module):
     """A multilayer perceptron with a bid head and a dual head on a shared trunk.
 
@@ -21,17 +36,10 @@ class MLPProxy(nn.Module):
 
     def __init__(self, n_params: int, bid_size: int, n_rows: int, hidden: int = 256, depth: int = 3) -> None:
         super().__init__()
-        layers: list[nn.Module] = []
-        width = n_params
-        for _ in range(depth):
-            layers += [nn.Linear(width, hidden), nn.SiLU()]
-            width = hidden
-        self.trunk = nn.Sequential(*layers)
+        self.trunk = _trunk(n_params, hidden, depth)
         self.bid_head = nn.Linear(hidden, bid_size)
         self.dual_head = nn.Linear(hidden, n_rows)
-        self.register_buffer("theta_mean", torch.zeros(n_params))
-        self.register_buffer("theta_std", torch.ones(n_params))
-        self.register_buffer("dual_scale", torch.ones(n_rows))
+        _register_scales(self, n_params, n_rows)
 
     def _features(self, theta: torch.Tensor) -> torch.Tensor:
         return self.trunk((theta.to(self.theta_mean.dtype) - self.theta_mean) / self.theta_std)
@@ -64,17 +72,10 @@ class SoCTrajectoryProxy(nn.Module):
         self.relative = relative
         self.n_energy = 24 + self.problem.n_intervals  # DA and RT prices lead theta
         n_params, n_rows = self.problem.n_params, len(self.problem.row_lower)
-        layers: list[nn.Module] = []
-        width = n_params + (self.n_energy if relative else 0)
-        for _ in range(depth):
-            layers += [nn.Linear(width, hidden), nn.SiLU()]
-            width = hidden
-        self.trunk = nn.Sequential(*layers)
+        self.trunk = _trunk(n_params + (self.n_energy if relative else 0), hidden, depth)
         self.soc_head = nn.Linear(hidden, 24)
         self.dual_head = nn.Linear(hidden, n_rows)
-        self.register_buffer("theta_mean", torch.zeros(n_params))
-        self.register_buffer("theta_std", torch.ones(n_params))
-        self.register_buffer("dual_scale", torch.ones(n_rows))
+        _register_scales(self, n_params, n_rows)
 
     def _features(self, theta: torch.Tensor) -> torch.Tensor:
         theta = theta.to(self.theta_mean.dtype)

@@ -140,7 +140,7 @@ class ProxyProblem:
             self.C[i], self.o[i] = unit.c - self.c0, unit.offset - self.o0
 
         # the idle decision's completion (no bid: SoC drifts by self-discharge only)
-        self.z_idle = self.complete_np(np.zeros((1, BID_SIZE)))[0]
+        self.z_idle = self.complete(torch.zeros(1, BID_SIZE, dtype=torch.float64))[0].numpy()
         self.e_idle = self.z_idle[self.cols["e"]]
         lo, hi = self.row_lower - 1e-9, self.row_upper + 1e-9
         ax = self.A @ self.z_idle
@@ -169,9 +169,6 @@ class ProxyProblem:
         if problem:
             raise ValueError(f"DA context {ctx.scenario_id}: {problem}")
         return encode(ctx)
-
-    def complete_np(self, bid: np.ndarray) -> np.ndarray:
-        return self.complete(torch.as_tensor(bid, dtype=torch.float64)).numpy()
 
     # -- torch ---------------------------------------------------------------------------------
 
