@@ -67,8 +67,9 @@ class DervetProfile:
     SoC bounds from the SoC at the start of each hour; the linking row
     ``2 udis + (1 + eta_c) uch >= 0``; variable O&M on discharge and expected up-discharge;
     the SoC after the last hour fixed to ``soe_final``; no terminal value. Optional charge /
-    discharge binaries (a mixed-integer LP) and time-varying SoC floor / ceiling (MWh or kWh
-    after each hour; NaN where the battery's own bound applies).
+    discharge binaries (a mixed-integer LP), time-varying SoC floor / ceiling (MWh or kWh after
+    each hour; NaN where the battery's own bound applies) and hourly award ranges
+    (``reg_up_range`` / ``reg_down_range``, shape (hours, 2): min, max).
 
     The caller passes the energy price as both DA and RT price, zero expected deployment in the
     day arrays (the legs carry it) and a battery with ``eta_discharge = 1`` (DER-VET puts the
@@ -84,6 +85,8 @@ class DervetProfile:
     linking_row: bool = True
     soe_floor: np.ndarray | None = None
     soe_ceiling: np.ndarray | None = None
+    reg_up_range: np.ndarray | None = None
+    reg_down_range: np.ndarray | None = None
 
 
 @dataclass
@@ -200,6 +203,11 @@ def build_day_model(
             if limits is not None:
                 bound[cols["e"]] = pick(bound[cols["e"]], np.asarray(limits, float))
         lower[cols["e"][-1]] = upper[cols["e"][-1]] = dervet.soe_final
+        for product, award_range in (("reg_up", dervet.reg_up_range), ("reg_down", dervet.reg_down_range)):
+            if award_range is not None:
+                col = r_col[:, PRODUCTS.index(product)]
+                lower[col] = np.maximum(lower[col], award_range[:, 0])
+                upper[col] = np.minimum(upper[col], award_range[:, 1])
         if on:
             upper[cols["on"]] = 1.0
             integer = np.zeros(n_cols, bool)

@@ -215,13 +215,16 @@ def solve_case(case: DervetCase, relax: bool = False) -> CaseResult:
         da = window["da"].to_numpy()
         data = _window_arrays(window)
         floor, ceiling = _soe_limits(window)
+        up_range, down_range = (window[[f"{p}_min", f"{p}_max"]].to_numpy() if f"{p}_max" in window else None
+                                for p in ("reg_up", "reg_down"))
         profile = DervetProfile(case.eou, case.eod, case.duration_h, case.vom_usd_per_kwh, soe_final=b.e_target_mwh,
-                                binaries=False, soe_floor=floor, soe_ceiling=ceiling)
-        model, result = _solve_window(b, data, profile, window)
+                                binaries=False, soe_floor=floor, soe_ceiling=ceiling,
+                                reg_up_range=up_range, reg_down_range=down_range)
+        model, result = _solve_window(b, data, profile)
         how = "lp"
         if case.binaries and not relax and np.any(np.minimum(result.z[model.cols["bp"]], result.z[model.cols["bm"]]) > 1e-7):
             # the relaxation charges and discharges in one hour: solve with the binaries
-            model, result = _solve_window(b, data, replace(profile, binaries=True), window)
+            model, result = _solve_window(b, data, replace(profile, binaries=True))
             how = "mip"
         statuses[how] = statuses.get(how, 0) + 1
         if not result.status.ok:
@@ -263,9 +266,8 @@ def _window_arrays(window: pd.DataFrame) -> ScenarioArrays:
     return ScenarioArrays(1.0, da, da, as_price, np.zeros((len(da), 2)), np.zeros((len(da), len(PRODUCTS))), np.zeros((len(da), 2)))
 
 
-def _solve_window(battery: Battery, data: ScenarioArrays, profile: DervetProfile, window: pd.DataFrame):
+def _solve_window(battery: Battery, data: ScenarioArrays, profile: DervetProfile):
     model = build_day_model(battery, MARKET, data, follow_schedule=True, dervet=profile)
-    _limit_awards(model, window)
     return model, solve(model.lp, time_limit_s=60.0)
 
 
@@ -277,17 +279,6 @@ def _soe_limits(window: pd.DataFrame) -> tuple[np.ndarray | None, np.ndarray | N
         return np.r_[window[col].to_numpy()[1:], np.nan] if col in window else None
 
     return shifted("soe_min"), shifted("soe_max")
-
-
-def _limit_awards(model, window: pd.DataFrame) -> None:
-    """FR time-series limits on the hourly regulation awards (in place)."""
-    lp, cols = model.lp, model.cols
-    if "reg_up_max" in window:
-        r = cols["r"].reshape(24, len(PRODUCTS))
-        for product in ("reg_up", "reg_down"):
-            col = r[:, PRODUCTS.index(product)]
-            lp.lower[col] = np.maximum(lp.lower[col], window[f"{product}_min"].to_numpy())
-            lp.upper[col] = np.minimum(lp.upper[col], window[f"{product}_max"].to_numpy())
 
 
 def main(argv: list[str] | None = None) -> None:

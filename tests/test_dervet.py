@@ -111,3 +111,22 @@ def test_profile_soe_floor_and_binaries_hold_in_the_solution():
     assert np.all(e[9:14] >= 3000.0 - 1e-6) and abs(e[-1]) < 1e-9
     charge, discharge = held.z[model.cols["bm"]], held.z[model.cols["bp"]]
     assert np.all(np.minimum(charge, discharge) <= 1e-7)
+
+
+def test_profile_award_ranges_bound_the_awards():
+    from baselines.day_lp import DervetProfile, build_day_model
+    from baselines.solver import solve
+    from benchmarks.dervet import MARKET, _window_arrays
+    from bessgym.market import PRODUCTS
+
+    case = read_case(CASE_A)
+    data = _window_arrays(case.series.iloc[24 * 180:24 * 181])
+    base = DervetProfile(case.eou, case.eod, case.duration_h, case.vom_usd_per_kwh)
+    free = solve(build_day_model(case.battery, MARKET, data, follow_schedule=True, dervet=base).lp)
+    capped = np.tile([0.0, 100.0], (24, 1))  # at most 100 kW of reg up in any hour
+    model = build_day_model(case.battery, MARKET, data, follow_schedule=True,
+                            dervet=DervetProfile(**{**base.__dict__, "reg_up_range": capped}))
+    held = solve(model.lp)
+    reg_up = lambda z: z[model.cols["r"]].reshape(24, len(PRODUCTS))[:, PRODUCTS.index("reg_up")]  # noqa: E731
+    assert held.status.ok and held.objective < free.objective
+    assert reg_up(free.z).max() > 100.0 and reg_up(held.z).max() <= 100.0 + 1e-7
