@@ -11,8 +11,8 @@ with ``k`` from Cantelli (distribution-free), the symmetric-unimodal Gauss bound
 Gaussian quantile. ``std(D_t) = ||L^T w_t(r)||`` (``L L^T`` the covariance, ``w_t`` linear in the
 awards) makes it an SOCP (cvxpy + Clarabel); the LP variant
 bounds it by the sum of the intervals' standard deviations (triangle inequality: conservative)
-and solves with HiGHS. Power rows take full deployment in any interval. Self-discharge is
-left out of ``D_t``.
+and solves with HiGHS. The day model's availability rows take full deployment in any interval
+(power) and the products' durations (energy). Self-discharge is left out of ``D_t``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from bessgym.deployment import DeploymentConfig, deployment_moments
 from bessgym.forecast import DAContext
 from bessgym.market import DOWN_INDEX, HOURS, N_PRODUCTS, UP_MASK, DABid
 
-from baselines.day_lp import DayModel, build_day_model, forecast_arrays
+from baselines.day_lp import DayModel, build_day_model, forecast_arrays, solve_pairs
 from baselines.solver import LinearProgram, SolveResult, SolveStatus, solve
 
 Bound = Literal["cantelli", "unimodal", "gaussian"]
@@ -50,10 +50,11 @@ def k_factor(eps: float, bound: Bound) -> float:
 
 def margin_per_award(ctx: DAContext, sigma: np.ndarray) -> np.ndarray:
     """(T, 96): the triangle-inequality bound on std(D_t) per MW of each award (hour-major):
-    ``sum over tau <= t in the award's hour of |coef_a| sigma[a, tau]``, with up products
-    draining ``dt / eta_d`` MWh per MW and interval and reg down adding ``eta_c dt``."""
+    ``sum over tau <= t in the award's hour of |coef_a| sigma[a, tau]``, each MW moving at most
+    ``dt / eta_d`` MWh per interval either way (against an opposite base point a deployment nets
+    out the base point's flow and its loss)."""
     b, n = ctx.battery, ctx.n_intervals
-    coef = np.where(UP_MASK, ctx.dt_h / b.eta_discharge, b.eta_charge * ctx.dt_h)
+    coef = np.full(N_PRODUCTS, ctx.dt_h / b.eta_discharge)  # at most, either way (see DeploymentBudget)
     per_interval = sigma.reshape(N_PRODUCTS, n).T * coef  # (T, 4)
     in_hour = np.eye(HOURS)[np.arange(n) // (n // HOURS)]  # (T, 24)
     spread = (in_hour[:, :, None] * per_interval[:, None, :]).reshape(n, HOURS * N_PRODUCTS)
@@ -81,43 +82,29 @@ class ChanceConstrainedDA:
     """DA bidder whose SoC stays within bounds with probability >= 1 - ``eps`` per interval."""
 
     def __init__(self, eps: float = 0.05, bound: Bound = "cantelli", method: Literal["socp", "lp"] = "socp",
-                 regulation_signal: str = "regd", share: float = 0.99, time_limit_s: float = 60.0) -> None:
+                 regulation_signal: str | None = None, share: float = 0.99, time_limit_s: float = 60.0) -> None:
         self.k = k_factor(eps, bound)
         self.eps, self.bound, self.method, self.share = eps, bound, method, share
         if method not in ("socp", "lp"):
             raise ValueError(f"method {method!r} is not one of 'socp', 'lp'")
-        self.deployment = DeploymentConfig(regulation_signal=regulation_signal)
+        self.regulation_signal = regulation_signal  # None: the market's
         self.time_limit_s = time_limit_s
-
-    def _power_rows(self, model: DayModel, ctx: DAContext) -> tuple[sp.csr_matrix, np.ndarray]:
-        """``bp + sum_up r <= P_dis`` and ``bm + r_RD <= P_ch`` in every interval."""
-        n, k = ctx.n_intervals, ctx.n_intervals // HOURS
-        r_col = model.cols["r"].reshape(HOURS, N_PRODUCTS)
-        hour = np.arange(n) // k
-        rows, cols, vals = [], [], []
-        for t in range(n):
-            rows += [t] * (1 + int(UP_MASK.sum())) + [n + t] * 2
-            cols += [model.cols["bp"][t], *r_col[hour[t], UP_MASK]] + [model.cols["bm"][t], r_col[hour[t], DOWN_INDEX]]
-            vals += [1.0] * (1 + int(UP_MASK.sum())) + [1.0, 1.0]
-        A = sp.csr_matrix((vals, (rows, cols)), shape=(2 * n, model.lp.A.shape[1]))
-        b = np.concatenate([np.full(n, ctx.battery.p_discharge_mw), np.full(n, ctx.battery.p_charge_mw)])
-        return A, b
 
     def bid(self, ctx: DAContext) -> DABid:
         model = build_day_model(ctx.battery, ctx.market, forecast_arrays(ctx), follow_schedule=True)
-        power_A, power_b = self._power_rows(model, ctx)
-        _, cov = deployment_moments(self.deployment, ctx.n_intervals, ctx.dt_h)
+        config = DeploymentConfig(regulation_signal=self.regulation_signal or ctx.market.regulation_signal)
+        _, cov = deployment_moments(config, ctx.n_intervals, ctx.dt_h)
         sigma = np.sqrt(np.clip(np.diag(cov), 0, None))
         if self.method == "lp":
-            return model.decision(self._solve_lp(model, ctx, power_A, power_b, sigma))
-        result = self._solve_socp(model, ctx, power_A, power_b, cov)
+            return model.decision(self._solve_lp(model, ctx, sigma))
+        result = self._solve_socp(model, ctx, cov)
         if not result.status.ok:  # the LP variant is the conservative fallback
-            fallback = self._solve_lp(model, ctx, power_A, power_b, sigma)
+            fallback = self._solve_lp(model, ctx, sigma)
             fallback.messages = result.messages + fallback.messages
             result = fallback
         return model.decision(result)
 
-    def _solve_lp(self, model, ctx, power_A, power_b, sigma) -> SolveResult:
+    def _solve_lp(self, model: DayModel, ctx: DAContext, sigma: np.ndarray) -> SolveResult:
         lp = model.lp
         r_cols, e_cols = model.cols["r"], model.cols["e"]
         margin = self.k * margin_per_award(ctx, sigma)  # (T, 96): MWh per MW of award
@@ -128,19 +115,20 @@ class ChanceConstrainedDA:
             low[t, e_cols[t]], high[t, e_cols[t]] = 1.0, 1.0
             low[t, r_cols] = -margin[t]
             high[t, r_cols] = margin[t]
-        A = sp.vstack([lp.A, power_A, low.tocsr(), high.tocsr()]).tocsc()
+        A = sp.vstack([lp.A, low.tocsr(), high.tocsr()]).tocsc()
         b = ctx.battery
-        row_lower = np.concatenate([lp.row_lower, np.full(2 * n, -np.inf), np.full(n, b.e_min_mwh), np.full(n, -np.inf)])
-        row_upper = np.concatenate([lp.row_upper, power_b, np.full(n, np.inf), np.full(n, b.e_max_mwh)])
-        return solve(LinearProgram(lp.c, A, row_lower, row_upper, lp.lower, lp.upper, lp.offset), self.time_limit_s)
+        row_lower = np.concatenate([lp.row_lower, np.full(n, b.e_min_mwh), np.full(n, -np.inf)])
+        row_upper = np.concatenate([lp.row_upper, np.full(n, np.inf), np.full(n, b.e_max_mwh)])
+        return solve_pairs(LinearProgram(lp.c, A, row_lower, row_upper, lp.lower, lp.upper, lp.offset), model.pairs,
+                           self.time_limit_s)
 
-    def _solve_socp(self, model, ctx, power_A, power_b, cov) -> SolveResult:
+    def _solve_socp(self, model: DayModel, ctx: DAContext, cov: np.ndarray) -> SolveResult:
         """std(D_t) = ||u_t|| with ``u_t = L^T w_t`` accumulated interval by interval:
         ``u_t = u_{t-1} + sum_a L[a, t] coef_a r[h(t), a]`` (sparse, so it compiles fast)."""
         start = time.perf_counter()
         lp, b, n = model.lp, ctx.battery, ctx.n_intervals
         L = low_rank_factor(cov, n, self.share)
-        coef = np.where(UP_MASK, ctx.dt_h / b.eta_discharge, -b.eta_charge * ctx.dt_h)
+        coef = np.where(UP_MASK, 1.0, -1.0) * ctx.dt_h / b.eta_discharge
         z = cp.Variable(lp.A.shape[1])
         r = cp.reshape(z[model.cols["r"]], (HOURS, N_PRODUCTS), order="C")
         e = z[model.cols["e"]]
@@ -153,7 +141,6 @@ class ChanceConstrainedDA:
         constraints = [
             A[finite_lo] @ z >= lp.row_lower[finite_lo], A[finite_hi] @ z <= lp.row_upper[finite_hi],
             z >= lp.lower, z[np.isfinite(lp.upper)] <= lp.upper[np.isfinite(lp.upper)],
-            power_A @ z <= power_b,
             u[0] == step[0], u[1:] == u[:-1] + step[1:],
             e - spread >= b.e_min_mwh, e + spread <= b.e_max_mwh,
         ]

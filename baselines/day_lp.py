@@ -1,50 +1,72 @@
 """The operating-day LP, built once as sparse matrices (the fast path for HiGHS).
 
-Variables (named blocks, see :class:`DayModel.cols`), per hour h and interval t:
+Variables (named blocks, :attr:`DayModel.cols`), per hour h and interval t; the DA blocks lead, so a
+two-stage model can share them (:attr:`DayModel.first_stage`):
 
-* ``x[h]``  DA energy position (MW, + = sell), ``r[h, a]`` AS awards (MW) in PRODUCTS order;
-* ``bp[t]``, ``bm[t]``  base point discharge / charge legs (MW >= 0, base = bp - bm);
-* ``e[t]``  SoC after interval t (MWh);
-* ``uu[t]``, ``ud[t]``  up / down deployment not delivered (MW >= 0; only when allowed);
-* ``legs[h, i]``, ``on[t]``  regulation legs and charge / discharge binaries (DER-VET profile only).
+* ``x[h]`` DA energy position (MW, + = sell), ``r[h, a]`` AS awards (MW) in PRODUCTS order;
+* ``xp[h]``, ``xm[h]``, ``ep[h]`` the schedule's discharge / charge and the SoC it plans at each
+  hour's end (with the profile's ``energy_backing``, for the market's acceptance rules);
+* ``b[t]`` the base point (MW, signed); ``dis_up[t]``, ``ch_up[t]``, ``dis_dn[t]``, ``ch_dn[t]``
+  the discharge and charge legs of the interval's up and down sub-periods (DESIGN 1.5);
+* ``e[t]`` SoC after interval t (MWh); ``above``, ``below`` the final SoC's distance from the
+  target (the asymmetric terminal value);
+* ``su_up[t]``, ``su_dn[t]``, ``sd_dn[t]`` up deployment not delivered in the up / down
+  sub-period and down deployment not delivered (MW; with a fixed bid, when shortfall is allowed);
+* ``un_up[t]``, ``un_dn[t]`` the unavailable share of the up / down awards (with a fixed bid);
+* ``legs[h, i]``, ``on[t]`` regulation legs and charge / discharge binaries (DER-VET profile only).
 
 Built for one day (24 hours) or any whole number of hours (a year-long study), in which case
 the SoC carries across midnights and the terminal value applies at the end of the period.
 
-Constraints are the simulator's, written linearly: the market's acceptance of the bid
-(``x + sum_up r <= P_dis``, ``r_RD - x <= P_ch``), the "legs" power limits
-(``bp + up - uu <= P_dis``, ``bm + down - ud <= P_ch`` with ``up = sum_up delta r``,
-``down = delta_RD r_RD``), shortfalls at most the request, and the SoC recursion of
-:meth:`bessgym.battery.Battery.next_energy`. The objective is the ledger of
-:mod:`bessgym.settlement` term by term, so a solution replayed through :func:`bessgym.sim.simulate_day`
-returns the LP objective (tested to 1e-6). :class:`DervetProfile` switches the same builder to
-EPRI DER-VET's conventions (its own physics, so no simulator replay; ``benchmarks/dervet.py``
-checks it against DER-VET's published results instead).
+Constraints are the simulator's rules, written linearly: the market's acceptance of the bid
+(power: ``x + sum_up r <= P_dis``, ``r_RD - x <= P_ch``; energy: the schedule's SoC within its
+bounds and each hour's awards sustainable for their durations at the hour's lowest / highest
+planned SoC), one power envelope per sub-period (``dis_s - ch_s = b + deployment``, legs within
+``P_dis`` / ``P_ch``), the SoC recursion of :func:`bessgym.battery.interval_flows` (losses on what
+each sub-period charges or discharges) and the availability of every award in every interval
+(``b + R_up <= P_dis``, ``b - R_dn >= -P_ch``, and the SoC at the interval's start sustaining the
+awards). The objective is the ledger of :mod:`bessgym.settlement`: the legs carry the RT price
+and the wear (:func:`bessgym.settlement.leg_values`), so a solution replayed through
+:func:`bessgym.sim.simulate_day` returns the LP objective (tested to 1e-6).
+
+The max(., 0) in the schedule's SoC, in each sub-period's legs and in the terminal value are
+written as pairs of non-negative columns, exact when at most one of each pair is positive: the LP
+optimum is, unless charging and discharging at once pays (dumping energy, never at the default
+battery's wear above about -195 $/MWh, or planning a lower schedule SoC for more reg down).
+:func:`solve_exact` checks the pairs and re-solves with binaries where the relaxation used both.
+
+:class:`DervetProfile` switches the same builder to EPRI DER-VET's conventions (its own physics
+and no market rules, so no simulator replay; ``benchmarks/dervet.py`` checks it against DER-VET's
+published results instead).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
 
-from baselines.solver import LinearProgram, SolveResult, decision
+from baselines.solver import LinearProgram, SolveResult, decision, solve
 from bessgym.battery import Battery
+from bessgym.deployment import sub_periods
 from bessgym.forecast import DAContext
 from bessgym.market import DOWN_INDEX, HOURS, N_PRODUCTS, PRODUCTS, UP_MASK, DABid, MarketProfile
-from bessgym.settlement import day_terms
+from bessgym.settlement import leg_values, terminal_slopes
 from bessgym.sim import ScenarioArrays
 
-BLOCKS = ("x", "r", "bp", "bm", "e", "uu", "ud", "legs", "on")
-LEGS = ("up_charge", "up_discharge", "down_charge", "down_discharge")  # the legs block, per hour
+LEGS = ("up_charge", "up_discharge", "down_charge", "down_discharge")  # the DER-VET legs block, per hour
+SUB_PERIODS = ("up", "dn")
+_PAIR_TOL = 1e-7  # MW (or MWh): a pair's smaller member above this means both were used
 
 
 @dataclass(frozen=True)
 class DeploymentBudget:
     """Budgeted deployment uncertainty: the day in blocks of ``window_h`` hours; in each block the
     up (or down) products may be fully deployed for at most ``gamma_h`` hours in total, at any
-    times. ``gamma_h = window_h`` is full deployment throughout, the SoC duration rule's world."""
+    times. ``gamma_h = window_h`` is full deployment throughout. A MW deployed moves at most
+    ``dt / eta_d`` MWh of SoC per interval either way (against an opposite base point it nets out
+    the base point's flow and its loss)."""
 
     gamma_h: float = 1.0
     window_h: float = 4.0
@@ -66,13 +88,15 @@ class DervetProfile:
     the energy price; worst-case rows keep ``duration_h`` hours of full deployment within the
     SoC bounds from the SoC at the start of each hour; the linking row
     ``2 udis + (1 + eta_c) uch >= 0``; variable O&M on discharge and expected up-discharge;
-    the SoC after the last hour fixed to ``soe_final``; no terminal value. Optional charge /
-    discharge binaries (a mixed-integer LP), time-varying SoC floor / ceiling (MWh or kWh after
-    each hour; NaN where the battery's own bound applies) and hourly award ranges
-    (``reg_up_range`` / ``reg_down_range``, shape (hours, 2): min, max).
+    the SoC after the last hour fixed to ``soe_final``; no terminal value and none of bessgym's
+    market rules (acceptance, availability). Optional charge / discharge binaries (a
+    mixed-integer LP), time-varying SoC floor / ceiling (MWh or kWh after each hour; NaN where
+    the battery's own bound applies) and hourly award ranges (``reg_up_range`` /
+    ``reg_down_range``, shape (hours, 2): min, max).
 
-    The caller passes the energy price as both DA and RT price, zero expected deployment in the
-    day arrays (the legs carry it) and a battery with ``eta_discharge = 1`` (DER-VET puts the
+    The caller passes the energy price as both DA and RT price, zero deployment in the day arrays
+    (the legs carry it, and the whole interval is then the down sub-period: ``dis_dn`` / ``ch_dn``
+    are DER-VET's discharge and charge) and a battery with ``eta_discharge = 1`` (DER-VET puts the
     round-trip efficiency on the charge side) and no wear cost.
     """
 
@@ -89,20 +113,87 @@ class DervetProfile:
     reg_down_range: np.ndarray | None = None
 
 
+class _Assembler:
+    """Columns and rows of a sparse LP, by name: ``cols[name]`` and ``rows[name]`` index arrays."""
+
+    def __init__(self) -> None:
+        self.cols: dict[str, np.ndarray] = {}
+        self.rows: dict[str, np.ndarray] = {}
+        self._c: list[np.ndarray] = []
+        self._lower: list[np.ndarray] = []
+        self._upper: list[np.ndarray] = []
+        self._entries: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._row_lo: list[np.ndarray] = []
+        self._row_hi: list[np.ndarray] = []
+        self.n_cols = 0
+        self.n_rows = 0
+
+    def add_cols(self, name: str, size: int, lower: float | np.ndarray = 0.0, upper: float | np.ndarray = np.inf,
+                 cost: float | np.ndarray = 0.0) -> np.ndarray:
+        index = np.arange(self.n_cols, self.n_cols + size)
+        self.cols[name] = index
+        for target, value in ((self._lower, lower), (self._upper, upper), (self._c, cost)):
+            target.append(np.broadcast_to(np.asarray(value, dtype=float), (size,)).copy())
+        self.n_cols += size
+        return index
+
+    def add_rows(self, name: str, size: int, entries: list[tuple], lo: float | np.ndarray, hi: float | np.ndarray) -> np.ndarray:
+        """``lo <= sum(entries) <= hi`` over ``size`` rows; an entry is (row offsets, columns,
+        values), broadcast together."""
+        index = np.arange(self.n_rows, self.n_rows + size)
+        self.rows[name] = index
+        for row, col, val in entries:
+            row, col, val = np.broadcast_arrays(np.asarray(row), np.asarray(col), np.asarray(val, dtype=float))
+            self._entries.append((self.n_rows + row.ravel(), col.ravel(), val.ravel()))
+        self._row_lo.append(np.broadcast_to(np.asarray(lo, dtype=float), (size,)).copy())
+        self._row_hi.append(np.broadcast_to(np.asarray(hi, dtype=float), (size,)).copy())
+        self.n_rows += size
+        return index
+
+    def cost(self, cols: np.ndarray, values: float | np.ndarray) -> None:
+        """Add ``values`` to the costs of ``cols``."""
+        c = np.concatenate(self._c) if len(self._c) > 1 else self._c[0]
+        np.add.at(c, np.asarray(cols), np.broadcast_to(np.asarray(values, dtype=float), np.shape(cols)))
+        self._c = [c]
+
+    def bounds(self, cols: np.ndarray, lower: float | np.ndarray | None = None, upper: float | np.ndarray | None = None) -> None:
+        lo, hi = np.concatenate(self._lower), np.concatenate(self._upper)
+        if lower is not None:
+            lo[cols] = lower
+        if upper is not None:
+            hi[cols] = upper
+        self._lower, self._upper = [lo], [hi]
+
+    def build(self, offset: float, integer: np.ndarray | None = None) -> LinearProgram:
+        rows = np.concatenate([e[0] for e in self._entries]) if self._entries else np.zeros(0, int)
+        cols = np.concatenate([e[1] for e in self._entries]) if self._entries else np.zeros(0, int)
+        vals = np.concatenate([e[2] for e in self._entries]) if self._entries else np.zeros(0)
+        A = sp.csc_matrix((vals, (rows, cols)), shape=(self.n_rows, self.n_cols))
+        return LinearProgram(np.concatenate(self._c), A, np.concatenate(self._row_lo), np.concatenate(self._row_hi),
+                             np.concatenate(self._lower), np.concatenate(self._upper), offset=offset, integer=integer)
+
+
 @dataclass
 class DayModel:
-    """A built day LP with its variable blocks (``cols[name]`` is an index array) and the no-pay
-    per MW of up / down shortfall in each interval ($, zero unless the bid is fixed)."""
+    """A built day LP: its columns and rows by name, the number of leading DA columns shared by
+    two-stage models, and the column pairs of which at most one may be positive."""
 
     lp: LinearProgram
     cols: dict[str, np.ndarray]
     rows: dict[str, np.ndarray]
     n_intervals: int
-    no_pay_up: np.ndarray
-    no_pay_down: np.ndarray
+    first_stage: int
+    pairs: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=int))
+    intervals: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def interval_rows(self, t: int) -> np.ndarray:
+        """Every row that belongs to interval ``t`` (its sub-periods' power rows, its SoC row and
+        its availability rows): what a re-plan from a later interval sets aside."""
+        found = [self.rows[name][np.flatnonzero(ts == t)] for name, ts in self.intervals.items()]
+        return np.concatenate(found) if found else np.zeros(0, dtype=int)
 
     def bid(self, z: np.ndarray) -> DABid:
-        return DABid(z[self.cols["x"]].copy(), z[self.cols["r"]].reshape(-1, N_PRODUCTS).copy())
+        return DABid(z[self.cols["x"]].copy(), np.maximum(z[self.cols["r"]].reshape(-1, N_PRODUCTS), 0.0))
 
     def decision(self, result: SolveResult) -> DABid:
         """The solved bid with the solve in its ``note``, or the idle bid if the solve failed."""
@@ -112,7 +203,7 @@ class DayModel:
         return decision(bid.energy_mw, bid.as_mw, result)
 
     def base_mw(self, z: np.ndarray) -> np.ndarray:
-        return z[self.cols["bp"]] - z[self.cols["bm"]]
+        return z[self.cols["b"]].copy()
 
 
 def build_day_model(
@@ -126,15 +217,16 @@ def build_day_model(
     budget: DeploymentBudget | None = None,
     dervet: DervetProfile | None = None,
 ) -> DayModel:
-    """Build the day LP over one day's ``data`` (unbatched arrays: prices and deployment).
+    """Build the day LP over one day's (or period's) ``data`` (prices and deployment).
 
-    ``follow_schedule`` ties the base point to the DA position (``bp - bm = x``: a physical DA
-    schedule, as a DA planner sees it); ``fixed_bid`` fixes x and r (real-time re-planning);
-    ``allow_shortfall`` frees ``uu``/``ud`` (needs ``fixed_bid``: no-pay is linear in the
-    shortfall only once the awards are known). ``budget`` makes the SoC bounds robust: they hold
-    for every deployment path of the :class:`DeploymentBudget` set on top of the SoC the data's
-    deployment gives (pass zero deployment for a nominal no-deployment trajectory); each block's
-    worst case enters through its LP dual (``lam``, ``mu`` columns).
+    ``follow_schedule`` ties the base point to the DA position (``b = x``: a physical DA schedule,
+    as a DA planner sees it); ``fixed_bid`` fixes x and r (real-time re-planning): the awards'
+    availability becomes a cost (the ``un_*`` shares) instead of a rule; ``allow_shortfall``
+    frees ``su_*``/``sd_dn`` (needs ``fixed_bid``: no-pay is linear in the shortfall only once
+    the awards are known). ``budget`` makes the SoC bounds robust: they hold for every deployment
+    path of the :class:`DeploymentBudget` set on top of the SoC the data's deployment gives (pass
+    zero deployment for a nominal no-deployment trajectory); each block's worst case enters
+    through its LP dual (``lam``, ``mu`` columns).
     """
     if allow_shortfall and fixed_bid is None:
         raise ValueError("allow_shortfall needs fixed_bid: no-pay is linear in the shortfall only for known awards")
@@ -143,145 +235,190 @@ def build_day_model(
     k = n // hours
     if dervet is not None and (k != 1 or not follow_schedule or fixed_bid is not None or budget is not None):
         raise ValueError("the DER-VET profile needs hourly intervals and follow_schedule, without fixed_bid or budget")
+    if dervet is not None and np.any(data.fraction):
+        raise ValueError("the DER-VET profile carries regulation in its legs: pass zero deployment")
     dt = data.dt_h
     hour = np.arange(n) // k
-    short = n if allow_shortfall else 0
-    legs = hours * len(LEGS) if dervet is not None else 0
-    on = n if dervet is not None and dervet.binaries else 0
-    sizes = {"x": hours, "r": hours * N_PRODUCTS, "bp": n, "bm": n, "e": n, "uu": short, "ud": short, "legs": legs, "on": on}
-    starts = np.cumsum([0] + [sizes[b] for b in BLOCKS])
-    cols = {b: np.arange(starts[i], starts[i + 1]) for i, b in enumerate(BLOCKS)}
-    n_cols = int(starts[-1])
-    r_col = cols["r"].reshape(hours, N_PRODUCTS)
-    up_idx = np.flatnonzero(UP_MASK)
-    delta = data.fraction
-    lam_rt, lam_da = data.rt_price, data.da_price
-    c_deg = battery.degradation_usd_per_mwh
     eta_c, eta_d, keep = battery.eta_charge, battery.eta_discharge, battery.retention(dt)
+    e_min, e_max, e0 = battery.e_min_mwh, battery.e_max_mwh, battery.e_initial_mwh
+    rules = dervet is None
+    backing = rules and market.energy_backing
+    w_up, coef_up, coef_dn = sub_periods(data.fraction, data.up_time)
+    weights = {"up": w_up, "dn": 1.0 - w_up}
+    coefs = {"up": coef_up, "dn": coef_dn}
+    durations = market.durations if backing else np.zeros(N_PRODUCTS)
+    m = _Assembler()
 
-    # objective
-    c = np.zeros(n_cols)
-    c[cols["x"]] = (lam_da[hour] - lam_rt).reshape(hours, k).sum(1) * dt
-    r_cost = np.repeat(data.as_price * dt * k, 1, axis=0)
-    leg_value = np.where(UP_MASK, 1.0, 0.0) * (lam_rt - c_deg)[:, None] * dt + np.where(UP_MASK, 0.0, 1.0) * (-lam_rt - c_deg)[:, None] * dt
-    r_cost = r_cost + (delta * leg_value).reshape(hours, k, N_PRODUCTS).sum(1)
+    # --- DA blocks: the bid and the schedule's planned SoC ---------------------------------------
+    x = m.add_cols("x", hours, -battery.p_charge_mw, battery.p_discharge_mw)
+    r = m.add_cols("r", hours * N_PRODUCTS, 0.0, np.tile(np.where(market.offered, np.inf, 0.0), hours))
+    r_col = r.reshape(hours, N_PRODUCTS)
+    if fixed_bid is not None:
+        m.bounds(x, fixed_bid.energy_mw, fixed_bid.energy_mw)
+        m.bounds(r, fixed_bid.as_mw.ravel(), fixed_bid.as_mw.ravel())
+    planned = backing and fixed_bid is None
+    if planned:
+        xp = m.add_cols("xp", hours, 0.0, battery.p_discharge_mw)
+        xm = m.add_cols("xm", hours, 0.0, battery.p_charge_mw)
+        ep = m.add_cols("ep", hours, e_min, e_max)
+    first_stage = m.n_cols
+
+    # --- RT blocks ---------------------------------------------------------------------------------
+    b = m.add_cols("b", n, -battery.p_charge_mw, battery.p_discharge_mw)
+    legs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for s in SUB_PERIODS:
+        active = weights[s] > 0
+        dis = m.add_cols(f"dis_{s}", n, 0.0, np.where(active, battery.p_discharge_mw, 0.0))
+        ch = m.add_cols(f"ch_{s}", n, 0.0, np.where(active, battery.p_charge_mw, 0.0))
+        legs[s] = (dis, ch)
+    e = m.add_cols("e", n, e_min, e_max)
+    if dervet is None:
+        above, below = m.add_cols("above", 1, 0.0, e_max - battery.e_target_mwh), m.add_cols("below", 1, 0.0, battery.e_target_mwh - e_min)
+    else:
+        _dervet_cols(dervet, battery, m, r_col, hours, dt, data.da_price)
+    if allow_shortfall:
+        request = {s: coefs[s] * (fixed_bid.as_mw[hour]) for s in SUB_PERIODS}  # (T, 4) MW
+        su = {s: m.add_cols(f"su_{s}", n, 0.0, np.where(weights[s] > 0, request[s][:, UP_MASK].sum(1), 0.0)) for s in SUB_PERIODS}
+        sd = m.add_cols("sd_dn", n, 0.0, np.where(weights["dn"] > 0, -request["dn"][:, DOWN_INDEX], 0.0))
+    if fixed_bid is not None:
+        unavailable = {side: m.add_cols(f"un_{side}", n, 0.0, 1.0) for side in ("up", "dn")}
+
+    # --- objective: the ledger -----------------------------------------------------------------------
+    lam_rt, lam_da = data.rt_price, data.da_price
+    m.cost(x, (lam_da[hour] - lam_rt).reshape(hours, k).sum(1) * dt)
+    r_cost = data.as_price * dt * k
     if market.mileage_paid:
+        r_cost = r_cost.copy()
         r_cost[:, :2] += (data.mileage_price[hour] * data.mileage).reshape(hours, k, 2).sum(1)
-    c[cols["r"]] = r_cost.ravel()
-    no_pay_up, no_pay_down = np.zeros(n), np.zeros(n)
+    m.cost(r, r_cost.ravel())
+    discharge_value, charge_value = leg_values(battery, lam_rt, dt)
+    for s in SUB_PERIODS:
+        m.cost(legs[s][0], weights[s] * discharge_value)
+        m.cost(legs[s][1], weights[s] * charge_value)
+    if dervet is None:
+        value_above, cost_below = terminal_slopes(battery, float(lam_da.mean()))
+        m.cost(above, value_above)
+        m.cost(below, -cost_below)
     if fixed_bid is not None:
-        terms = day_terms(dt, lam_da, lam_rt, data.as_price, data.mileage_price, delta, data.mileage,
-                          fixed_bid.energy_mw, fixed_bid.as_mw, market)
-        no_pay_up, no_pay_down = terms.cap_up_usd * terms.inv_up_req, terms.cap_down_usd * terms.inv_down_req
-    c[cols["bp"]], c[cols["bm"]], cost_uu, cost_ud = interval_costs(battery, market, dt, lam_rt, no_pay_up, no_pay_down)
-    if allow_shortfall:
-        c[cols["uu"]], c[cols["ud"]] = cost_uu, cost_ud
-    mean_da = float(lam_da.mean()) if dervet is None else 0.0  # the profile fixes the final SoC instead
-    c[cols["e"][-1]] = mean_da
+        capacity = np.repeat(data.as_price * fixed_bid.as_mw * dt, k, axis=0)  # (T, 4) $ per interval
+        requested = capacity * (data.fraction * fixed_bid.as_mw[hour] > 0)
+        up_req = (data.fraction * fixed_bid.as_mw[hour])[:, UP_MASK].sum(1)
+        down_req = data.fraction[:, DOWN_INDEX] * fixed_bid.as_mw[hour, DOWN_INDEX]
+        no_pay_up = np.divide(requested[:, UP_MASK].sum(1), up_req, out=np.zeros(n), where=up_req > 0)
+        no_pay_dn = np.divide(requested[:, DOWN_INDEX], down_req, out=np.zeros(n), where=down_req > 0)
+        penalty = market.penalty_factor * np.maximum(lam_rt, market.penalty_price_floor_usd_per_mwh) * dt
+        m.cost(unavailable["up"], -capacity[:, UP_MASK].sum(1))
+        m.cost(unavailable["dn"], -capacity[:, DOWN_INDEX])
+        if allow_shortfall:  # the legs carry the energy; a shortfall adds the penalty and the no-pay
+            for s in SUB_PERIODS:
+                m.cost(su[s], -weights[s] * (penalty + no_pay_up))
+            m.cost(sd, -weights["dn"] * (penalty + no_pay_dn))
+
+    # --- rows ------------------------------------------------------------------------------------------
+    h_all, t_all = np.arange(hours), np.arange(n)
+    up_idx = np.flatnonzero(UP_MASK)
+    intervals: dict[str, np.ndarray] = {}  # per-interval row blocks: the interval of each row
+    if rules:
+        m.add_rows("accept_up", hours, [(h_all, x, 1.0), *[(h_all, r_col[:, a], 1.0) for a in up_idx]], -np.inf, battery.p_discharge_mw)
+        m.add_rows("accept_down", hours, [(h_all, x, -1.0), (h_all, r_col[:, DOWN_INDEX], 1.0)], -np.inf, battery.p_charge_mw)
+    if planned:
+        keep_h = battery.retention(1.0)
+        m.add_rows("planned_legs", hours, [(h_all, xp, 1.0), (h_all, xm, -1.0), (h_all, x, -1.0)], 0.0, 0.0)
+        start = np.r_[keep_h * e0, np.zeros(hours - 1)]
+        m.add_rows("planned_soc", hours, [(h_all, ep, 1.0), (h_all[1:], ep[:-1], -keep_h), (h_all, xp, 1 / eta_d),
+                                          (h_all, xm, -eta_c)], start, start)
+        need_up = [(h_all, r_col[:, a], -durations[a] / eta_d) for a in up_idx]
+        need_down = (h_all, r_col[:, DOWN_INDEX], durations[DOWN_INDEX] * eta_c)
+        first = np.r_[e0, np.zeros(hours - 1)]  # the SoC at an hour's start: e0, or the hour before's end
+        m.add_rows("duration_up_start", hours, [(h_all[1:], ep[:-1], 1.0), *need_up], e_min - first, np.inf)
+        m.add_rows("duration_up_end", hours, [(h_all, ep, 1.0), *need_up], e_min, np.inf)
+        m.add_rows("duration_down_start", hours, [(h_all[1:], ep[:-1], 1.0), need_down], -np.inf, e_max - first)
+        m.add_rows("duration_down_end", hours, [(h_all, ep, 1.0), need_down], -np.inf, e_max)
+    for s in SUB_PERIODS:  # dis_s - ch_s - b - deployment (+ shortfall) = 0, where the sub-period exists
+        t_s = np.flatnonzero(weights[s] > 0)
+        rows = np.arange(len(t_s))
+        entries = [(rows, legs[s][0][t_s], 1.0), (rows, legs[s][1][t_s], -1.0), (rows, b[t_s], -1.0)]
+        entries += [(rows, r_col[hour[t_s], a], -coefs[s][t_s, a]) for a in range(N_PRODUCTS) if np.any(coefs[s][t_s, a])]
+        if allow_shortfall:
+            entries.append((rows, su[s][t_s], 1.0))
+            if s == "dn":
+                entries.append((rows, sd[t_s], -1.0))
+        m.add_rows(f"power_{s}", len(t_s), entries, 0.0, 0.0)
+        intervals[f"power_{s}"] = t_s
+    # SoC: e[t] - keep e[t-1] + dt sum_s w_s (dis_s / eta_d - eta_c ch_s) = keep e0 [t = 0]
+    soc_rhs = np.r_[keep * e0, np.zeros(n - 1)]
+    soc_entries = [(t_all, e, 1.0), (t_all[1:], e[:-1], -keep)]
+    for s in SUB_PERIODS:
+        soc_entries += [(t_all, legs[s][0], dt / eta_d * weights[s]), (t_all, legs[s][1], -eta_c * dt * weights[s])]
     if dervet is not None:
-        leg = cols["legs"].reshape(hours, len(LEGS)).T  # Uc, Ud, Dc, Dd columns (hours each)
-        vom = dervet.vom_usd_per_unit * dt
-        c[leg[0]], c[leg[1]] = dervet.eou * lam_da * dt, dervet.eou * lam_da * dt - vom * dervet.eou
-        c[leg[2]], c[leg[3]] = -dervet.eod * lam_da * dt, -dervet.eod * lam_da * dt + vom * dervet.eod
-        c[cols["bp"]] -= vom
-
-    # bounds
-    lower, upper = np.zeros(n_cols), np.zeros(n_cols)
-    lower[cols["x"]], upper[cols["x"]] = -battery.p_charge_mw, battery.p_discharge_mw
-    upper[cols["r"]] = np.tile(np.where(market.offered, np.inf, 0.0), hours)  # acceptance rows bound them
-    upper[cols["bp"]], upper[cols["bm"]] = battery.p_discharge_mw, battery.p_charge_mw
-    lower[cols["e"]], upper[cols["e"]] = battery.e_min_mwh, battery.e_max_mwh
-    if allow_shortfall:
-        upper[cols["uu"]] = upper[cols["ud"]] = np.inf
-    if fixed_bid is not None:
-        lower[cols["x"]] = upper[cols["x"]] = fixed_bid.energy_mw
-        lower[cols["r"]] = upper[cols["r"]] = fixed_bid.as_mw.ravel()
-    integer = None
-    if dervet is not None:
-        upper[cols["legs"]] = np.inf
-        for bound, limits, pick in ((lower, dervet.soe_floor, np.fmax), (upper, dervet.soe_ceiling, np.fmin)):
-            if limits is not None:
-                bound[cols["e"]] = pick(bound[cols["e"]], np.asarray(limits, float))
-        lower[cols["e"][-1]] = upper[cols["e"][-1]] = dervet.soe_final
-        for product, award_range in (("reg_up", dervet.reg_up_range), ("reg_down", dervet.reg_down_range)):
-            if award_range is not None:
-                col = r_col[:, PRODUCTS.index(product)]
-                lower[col] = np.maximum(lower[col], award_range[:, 0])
-                upper[col] = np.minimum(upper[col], award_range[:, 1])
-        if on:
-            upper[cols["on"]] = 1.0
-            integer = np.zeros(n_cols, bool)
-            integer[cols["on"]] = True
-
-    # constraints, assembled as (row, col, value) triplets
-    rows_i: list[np.ndarray] = []
-    cols_i: list[np.ndarray] = []
-    vals: list[np.ndarray] = []
-    row_lo: list[np.ndarray] = []
-    row_hi: list[np.ndarray] = []
-    rows: dict[str, np.ndarray] = {}
-    count = 0
-
-    def block(name: str, size: int, entries: list[tuple[np.ndarray, np.ndarray, np.ndarray]], lo: np.ndarray, hi: np.ndarray) -> None:
-        nonlocal count
-        rows[name] = np.arange(count, count + size)
-        for r_rel, col, val in entries:
-            rows_i.append(count + np.asarray(r_rel))
-            cols_i.append(np.asarray(col))
-            vals.append(np.broadcast_to(np.asarray(val, float), np.shape(r_rel)))
-        row_lo.append(np.broadcast_to(np.asarray(lo, float), (size,)))
-        row_hi.append(np.broadcast_to(np.asarray(hi, float), (size,)))
-        count += size
-
-    h24 = np.arange(hours)
-    t_all = np.arange(n)
-    up_entries_h = [(h24, r_col[:, a], 1.0) for a in up_idx]
-    block("accept_up", hours, [(h24, cols["x"], 1.0), *up_entries_h], -np.inf, battery.p_discharge_mw)
-    block("accept_down", hours, [(h24, cols["x"], -1.0), (h24, r_col[:, DOWN_INDEX], 1.0)], -np.inf, battery.p_charge_mw)
-    up_terms = [(t_all, r_col[hour, a], delta[:, a]) for a in up_idx]
-    down_term = (t_all, r_col[hour, DOWN_INDEX], delta[:, DOWN_INDEX])
-    short_up = [(t_all, cols["uu"], -1.0)] if allow_shortfall else []
-    short_down = [(t_all, cols["ud"], -1.0)] if allow_shortfall else []
-    block("power_discharge", n, [(t_all, cols["bp"], 1.0), *up_terms, *short_up], -np.inf, battery.p_discharge_mw)
-    block("power_charge", n, [(t_all, cols["bm"], 1.0), down_term, *short_down], -np.inf, battery.p_charge_mw)
-    if allow_shortfall:
-        block("short_up", n, [(t_all, cols["uu"], 1.0), *[(t, col, -v) for t, col, v in up_terms]], -np.inf, 0.0)
-        block("short_down", n, [(t_all, cols["ud"], 1.0), (t_all, down_term[1], -down_term[2])], -np.inf, 0.0)
-    # SoC: e[t] - keep e[t-1] - eta_c dt (bm + down - ud) + dt/eta_d (bp + up - uu) = keep e0 [t = 0]
-    soc_rhs = np.zeros(n)
-    soc_rhs[0] = keep * battery.e_initial_mwh
-    block("soc", n, [
-        (t_all, cols["e"], 1.0), (t_all[1:], cols["e"][:-1], -keep),
-        (t_all, cols["bm"], -eta_c * dt), (t_all, down_term[1], -eta_c * dt * down_term[2]),
-        (t_all, cols["bp"], dt / eta_d), *[(t, col, dt / eta_d * v) for t, col, v in up_terms],
-        *([(t_all, cols["ud"], eta_c * dt), (t_all, cols["uu"], -dt / eta_d)] if allow_shortfall else []),
-        *(_dervet_soc_terms(dervet, cols, hours, eta_c, dt) if dervet is not None else []),
-    ], soc_rhs, soc_rhs)
+        soc_entries += _dervet_soc_terms(dervet, m.cols, hours, eta_c, dt)
+    m.add_rows("soc", n, soc_entries, soc_rhs, soc_rhs)
+    intervals["soc"] = t_all
+    if dervet is None:
+        m.add_rows("terminal", 1, [(0, e[-1], 1.0), (0, above, -1.0), (0, below, 1.0)], battery.e_target_mwh, battery.e_target_mwh)
     if follow_schedule:
-        block("follow", n, [(t_all, cols["bp"], 1.0), (t_all, cols["bm"], -1.0), (t_all, cols["x"][hour], -1.0)], 0.0, 0.0)
+        m.add_rows("follow", n, [(t_all, b, 1.0), (t_all, x[hour], -1.0)], 0.0, 0.0)
+    if rules:
+        _availability_rows(m, battery, durations, r_col, hour, fixed_bid, n)
+        intervals.update({name: t_all for name in m.rows if name.startswith("available_")})
     if dervet is not None:
-        _dervet_rows(dervet, battery, cols, r_col, hours, eta_c, block)
-
-    if budget is not None and budget.gamma_h > 0:
-        # full deployment in any single interval must fit the legs' power limits
-        full_up = [(t_all, r_col[hour, a], 1.0) for a in up_idx]
-        block("robust_power_discharge", n, [(t_all, cols["bp"], 1.0), *full_up], -np.inf, battery.p_discharge_mw)
-        block("robust_power_charge", n, [(t_all, cols["bm"], 1.0), (t_all, r_col[hour, DOWN_INDEX], 1.0)], -np.inf, battery.p_charge_mw)
+        _dervet_rows(dervet, battery, m, r_col, hours, eta_c)
     if budget is not None:
-        up_energy = [(r_col[hour, a], dt / eta_d) for a in up_idx]  # MWh drained per MW of award
-        down_energy = [(r_col[hour, DOWN_INDEX], eta_c * dt)]
-        for side, energy, sign, bound in (("up", up_energy, -1.0, battery.e_min_mwh), ("down", down_energy, 1.0, battery.e_max_mwh)):
-            n_cols = _robust_side(side, energy, sign, bound, budget, n, k, cols, n_cols, block)
-        c = np.concatenate([c, np.zeros(n_cols - len(c))])
-        lower = np.concatenate([lower, np.zeros(n_cols - len(lower))])
-        upper = np.concatenate([upper, np.full(n_cols - len(upper), np.inf)])
+        # MWh a MW of deployment moves at most: against an opposite base point it nets out the base
+        # point's own flow, whose loss goes with it, so reg down too can move dt / eta_d
+        up_energy = [(r_col[hour, a], dt / eta_d) for a in up_idx]
+        down_energy = [(r_col[hour, DOWN_INDEX], dt / eta_d)]
+        for side, energy, sign, bound in (("up", up_energy, -1.0, e_min), ("down", down_energy, 1.0, e_max)):
+            _robust_side(m, side, energy, sign, bound, budget, n, k)
 
-    A = sp.csc_matrix(
-        (np.concatenate(vals), (np.concatenate(rows_i), np.concatenate(cols_i))), shape=(count, n_cols)
-    )
-    lp = LinearProgram(c, A, np.concatenate(row_lo), np.concatenate(row_hi), lower, upper,
-                       offset=-battery.e_target_mwh * mean_da, integer=integer)
-    return DayModel(lp, cols, rows, n, no_pay_up, no_pay_down)
+    pairs = [np.stack([legs[s][0], legs[s][1]], axis=1)[weights[s] > 0] for s in SUB_PERIODS]
+    if planned:
+        pairs.append(np.stack([xp, xm], axis=1))
+    if dervet is None:
+        pairs.append(np.array([[above[0], below[0]]]))
+    integer = None
+    if dervet is not None and dervet.binaries:
+        on = m.add_cols("on", n, 0.0, 1.0)
+        dis, ch = legs["dn"]
+        m.add_rows("binary_charge", n, [(t_all, ch, 1.0), (t_all, on, -battery.p_charge_mw)], -np.inf, 0.0)
+        m.add_rows("binary_discharge", n, [(t_all, dis, 1.0), (t_all, on, battery.p_discharge_mw)], -np.inf, battery.p_discharge_mw)
+        integer = np.zeros(m.n_cols, bool)
+        integer[on] = True
+    return DayModel(m.build(0.0, integer), m.cols, m.rows, n, first_stage, np.concatenate(pairs).astype(int), intervals)
+
+
+def _availability_rows(m: _Assembler, battery: Battery, durations: np.ndarray, r_col: np.ndarray, hour: np.ndarray,
+                       fixed_bid: DABid | None, n: int) -> None:
+    """Every award backed in every interval: power ``b + R_up <= P_dis``, ``b - R_dn >= -P_ch``;
+    energy ``e[t-1] - E_min >= sum_up r D / eta_d``, ``E_max - e[t-1] >= r_RD D eta_c``
+    (``e[-1]`` the initial SoC). With a fixed bid the unavailable shares ``un_*`` relax them."""
+    t_all = np.arange(n)
+    b, e, up_idx = m.cols["b"], m.cols["e"], np.flatnonzero(UP_MASK)
+    eta_c, eta_d = battery.eta_charge, battery.eta_discharge
+    e0 = np.r_[battery.e_initial_mwh, np.zeros(n - 1)]  # the SoC at an interval's start, as a constant part
+    before = (t_all[1:], e[:-1], 1.0)
+    if fixed_bid is None:
+        awards_up = [(t_all, r_col[hour, a], 1.0) for a in up_idx]
+        m.add_rows("available_power_up", n, [(t_all, b, 1.0), *awards_up], -np.inf, battery.p_discharge_mw)
+        m.add_rows("available_power_down", n, [(t_all, b, 1.0), (t_all, r_col[hour, DOWN_INDEX], -1.0)], -battery.p_charge_mw, np.inf)
+        need_up = [(t_all, r_col[hour, a], -durations[a] / eta_d) for a in up_idx if durations[a] > 0]
+        if need_up:
+            m.add_rows("available_energy_up", n, [before, *need_up], battery.e_min_mwh - e0, np.inf)
+        if durations[DOWN_INDEX] > 0:
+            need_down = (t_all, r_col[hour, DOWN_INDEX], durations[DOWN_INDEX] * eta_c)
+            m.add_rows("available_energy_down", n, [before, need_down], -np.inf, battery.e_max_mwh - e0)
+        return
+    awards = fixed_bid.as_mw[hour]  # (T, 4)
+    award_up, award_down = awards[:, UP_MASK].sum(1), awards[:, DOWN_INDEX]
+    need_up = (awards[:, UP_MASK] * durations[UP_MASK]).sum(1) / eta_d
+    need_down = awards[:, DOWN_INDEX] * durations[DOWN_INDEX] * eta_c
+    un_up, un_dn = m.cols["un_up"], m.cols["un_dn"]
+    # R (1 - un) <= headroom, written as R un + headroom >= R
+    m.add_rows("available_power_up", n, [(t_all, un_up, award_up), (t_all, b, -1.0)], award_up - battery.p_discharge_mw, np.inf)
+    m.add_rows("available_power_down", n, [(t_all, un_dn, award_down), (t_all, b, 1.0)], award_down - battery.p_charge_mw, np.inf)
+    m.add_rows("available_energy_up", n, [(t_all, un_up, need_up), before], need_up + battery.e_min_mwh - e0, np.inf)
+    m.add_rows("available_energy_down", n, [(t_all, un_dn, need_down), (t_all[1:], e[:-1], -1.0)],
+               need_down - battery.e_max_mwh + e0, np.inf)
 
 
 def _dervet_soc_terms(profile: DervetProfile, cols: dict, hours: int, eta_c: float, dt: float) -> list:
@@ -292,87 +429,138 @@ def _dervet_soc_terms(profile: DervetProfile, cols: dict, hours: int, eta_c: flo
             (h, leg[2], -dt * eta_c * profile.eod), (h, leg[3], -dt * profile.eod)]
 
 
-def _dervet_rows(profile: DervetProfile, battery: Battery, cols: dict, r_col: np.ndarray, hours: int, eta_c: float, block) -> None:
+def _dervet_cols(profile: DervetProfile, battery: Battery, m: _Assembler, r_col: np.ndarray, hours: int, dt: float,
+                 lam_da: np.ndarray) -> None:
+    """The profile's legs columns with their costs, the SoC floor / ceiling series, the final SoC,
+    the award ranges and the variable O&M on discharge."""
+    vom = profile.vom_usd_per_unit * dt
+    leg = m.add_cols("legs", hours * len(LEGS)).reshape(hours, len(LEGS)).T  # Uc, Ud, Dc, Dd
+    m.cost(leg[0], profile.eou * lam_da * dt)
+    m.cost(leg[1], profile.eou * lam_da * dt - vom * profile.eou)
+    m.cost(leg[2], -profile.eod * lam_da * dt)
+    m.cost(leg[3], -profile.eod * lam_da * dt + vom * profile.eod)
+    m.cost(m.cols["dis_dn"], -vom)
+    e = m.cols["e"]
+    lower, upper = np.full(hours, battery.e_min_mwh), np.full(hours, battery.e_max_mwh)
+    if profile.soe_floor is not None:
+        lower = np.fmax(lower, np.asarray(profile.soe_floor, float))
+    if profile.soe_ceiling is not None:
+        upper = np.fmin(upper, np.asarray(profile.soe_ceiling, float))
+    lower[-1] = upper[-1] = profile.soe_final
+    m.bounds(e, lower, upper)
+    for product, award_range in (("reg_up", profile.reg_up_range), ("reg_down", profile.reg_down_range)):
+        if award_range is not None:
+            col = r_col[:, PRODUCTS.index(product)]
+            m.bounds(col, award_range[:, 0], award_range[:, 1])
+
+
+def _dervet_rows(profile: DervetProfile, battery: Battery, m: _Assembler, r_col: np.ndarray, hours: int, eta_c: float) -> None:
     """The profile's rows: awards = sum of their legs, each leg within its headroom, worst-case
-    duration, the linking row and the charge / discharge binaries."""
+    duration and the linking row."""
     h = np.arange(hours)
-    uc, ud, dc, dd = cols["legs"].reshape(hours, len(LEGS)).T
-    bp, bm, e = cols["bp"], cols["bm"], cols["e"]
+    uc, ud, dc, dd = m.cols["legs"].reshape(hours, len(LEGS)).T
+    dis, ch, e = m.cols["dis_dn"], m.cols["ch_dn"], m.cols["e"]
     up_col, down_col = r_col[:, PRODUCTS.index("reg_up")], r_col[:, DOWN_INDEX]
-    block("legs_up", hours, [(h, up_col, 1.0), (h, uc, -1.0), (h, ud, -1.0)], 0.0, 0.0)
-    block("legs_down", hours, [(h, down_col, 1.0), (h, dc, -1.0), (h, dd, -1.0)], 0.0, 0.0)
-    block("leg_up_charge", hours, [(h, uc, 1.0), (h, bm, -1.0)], -np.inf, 0.0)
-    block("leg_up_discharge", hours, [(h, ud, 1.0), (h, bp, 1.0)], -np.inf, battery.p_discharge_mw)
-    block("leg_down_charge", hours, [(h, dc, 1.0), (h, bm, 1.0)], -np.inf, battery.p_charge_mw)
-    block("leg_down_discharge", hours, [(h, dd, 1.0), (h, bp, -1.0)], -np.inf, 0.0)
+    m.add_rows("legs_up", hours, [(h, up_col, 1.0), (h, uc, -1.0), (h, ud, -1.0)], 0.0, 0.0)
+    m.add_rows("legs_down", hours, [(h, down_col, 1.0), (h, dc, -1.0), (h, dd, -1.0)], 0.0, 0.0)
+    m.add_rows("leg_up_charge", hours, [(h, uc, 1.0), (h, ch, -1.0)], -np.inf, 0.0)
+    m.add_rows("leg_up_discharge", hours, [(h, ud, 1.0), (h, dis, 1.0)], -np.inf, battery.p_discharge_mw)
+    m.add_rows("leg_down_charge", hours, [(h, dc, 1.0), (h, ch, 1.0)], -np.inf, battery.p_charge_mw)
+    m.add_rows("leg_down_discharge", hours, [(h, dd, 1.0), (h, dis, -1.0)], -np.inf, 0.0)
     if profile.duration_h > 0:
         # SoC at the start of hour t: e[t - 1], or the initial SoC (a constant) for t = 0
         d, later = profile.duration_h, h[1:]
         start = np.r_[battery.e_initial_mwh, np.zeros(hours - 1)]
-        block("duration_up", hours, [(later, e[later - 1], 1.0), (h, uc, -eta_c * d), (h, ud, -d)],
-              battery.e_min_mwh - start, np.inf)
-        block("duration_down", hours, [(later, e[later - 1], 1.0), (h, dc, eta_c * d), (h, dd, d)],
-              -np.inf, battery.e_max_mwh - start)
+        m.add_rows("duration_up", hours, [(later, e[later - 1], 1.0), (h, uc, -eta_c * d), (h, ud, -d)],
+                   battery.e_min_mwh - start, np.inf)
+        m.add_rows("duration_down", hours, [(later, e[later - 1], 1.0), (h, dc, eta_c * d), (h, dd, d)],
+                   -np.inf, battery.e_max_mwh - start)
     if profile.linking_row:
         eou, eod = profile.eou, profile.eod
-        block("linking", hours, [(h, ud, 2 * eou), (h, dd, -2 * eod), (h, uc, (1 + eta_c) * eou), (h, dc, -(1 + eta_c) * eod)],
-              0.0, np.inf)
-    if profile.binaries:
-        on = cols["on"]
-        block("binary_charge", hours, [(h, bm, 1.0), (h, on, -battery.p_charge_mw)], -np.inf, 0.0)
-        block("binary_discharge", hours, [(h, bp, 1.0), (h, on, battery.p_discharge_mw)], -np.inf, battery.p_discharge_mw)
+        m.add_rows("linking", hours, [(h, ud, 2 * eou), (h, dd, -2 * eod), (h, uc, (1 + eta_c) * eou), (h, dc, -(1 + eta_c) * eod)],
+                   0.0, np.inf)
 
 
-def _robust_side(side, energy, sign, bound, budget, n, k, cols, n_cols, block) -> int:
+def _robust_side(m: _Assembler, side: str, energy: list, sign: float, bound: float, budget: DeploymentBudget, n: int, k: int) -> None:
     """Rows and dual columns making ``e[t] -/+ worst-case deployment energy`` respect ``bound``.
 
     Blocks of ``w`` intervals; within block b the worst case up to interval t is
     ``max {sum_tau a_tau u_tau : u in [0, 1], sum u <= G}`` over the block's intervals so far,
     whose LP dual is ``min G lam_t + sum mu_t,tau`` with ``lam_t + mu_t,tau >= a_tau``; earlier
-    blocks add their full-block worst cases. Returns the new column count.
+    blocks add their full-block worst cases.
     """
     w = int(round(budget.window_h * k))
     g = budget.gamma_h * k
-    lam = np.arange(n_cols, n_cols + n)
-    n_cols += n
-    mu: dict[tuple[int, int], int] = {}
-    for t in range(n):
-        for tau in range(t - t % w, t + 1):
-            mu[t, tau] = n_cols
-            n_cols += 1
-    cols[f"lam_{side}"] = lam
-    cols[f"mu_{side}"] = np.array(list(mu.values()))
-    pairs = np.array(list(mu.keys()))
-    m = len(pairs)
+    pairs = np.array([(t, tau) for t in range(n) for tau in range(t - t % w, t + 1)])
+    lam = m.add_cols(f"lam_{side}", n)
+    mu = m.add_cols(f"mu_{side}", len(pairs))
+    mu_of = {(int(t), int(tau)): int(col) for (t, tau), col in zip(pairs, mu)}
+    rows = np.arange(len(pairs))
     # dual feasibility: lam_t + mu_t,tau - a_tau(r) >= 0, a_tau = energy coefficient x award
-    entries = [(np.arange(m), lam[pairs[:, 0]], 1.0), (np.arange(m), np.array(list(mu.values())), 1.0)]
-    entries += [(np.arange(m), col[pairs[:, 1]], -coef) for col, coef in energy]
-    block(f"robust_dual_{side}", m, entries, 0.0, np.inf)
+    entries = [(rows, lam[pairs[:, 0]], 1.0), (rows, mu, 1.0)]
+    entries += [(rows, col[pairs[:, 1]], -coef) for col, coef in energy]
+    m.add_rows(f"robust_dual_{side}", len(pairs), entries, 0.0, np.inf)
     # e[t] + sign * (worst case so far) within bound: earlier blocks' ends and this block's prefix
-    rows, cols_, vals = [np.arange(n)], [cols["e"]], [np.ones(n)]
+    entries = [(np.arange(n), m.cols["e"], 1.0)]
     for t in range(n):
-        ends = [b - 1 for b in range(w, t - t % w + 1, w)] + [t]
-        for end in ends:
+        for end in [b - 1 for b in range(w, t - t % w + 1, w)] + [t]:
             taus = range(end - end % w, end + 1)
-            rows.append(np.full(1 + len(taus), t))
-            cols_.append(np.array([lam[end], *(mu[end, tau] for tau in taus)]))
-            vals.append(sign * np.array([g, *([1.0] * len(taus))]))
+            cols = np.array([lam[end], *(mu_of[end, tau] for tau in taus)])
+            entries.append((np.full(len(cols), t), cols, sign * np.array([g, *([1.0] * len(taus))])))
     lo, hi = (bound, np.inf) if sign < 0 else (-np.inf, bound)
-    block(f"robust_soc_{side}", n, list(zip(rows, cols_, vals)), lo, hi)
-    return n_cols
+    m.add_rows(f"robust_soc_{side}", n, entries, lo, hi)
 
 
-def interval_costs(
-    battery: Battery, market: MarketProfile, dt_h: float, rt_price: np.ndarray | float,
-    no_pay_up: np.ndarray | float, no_pay_down: np.ndarray | float,
-) -> tuple:
-    """Objective coefficients ($ per MW) of ``bp``, ``bm``, ``uu``, ``ud`` in an interval: RT
-    energy and wear on each leg; a shortfall undoes its leg and pays the penalty and no-pay."""
-    c_deg = battery.degradation_usd_per_mwh
-    penalty = market.penalty_factor * np.maximum(rt_price, market.penalty_price_floor_usd_per_mwh) * dt_h
-    discharge = (rt_price - c_deg) * dt_h
-    charge = (-rt_price - c_deg) * dt_h
-    return discharge, charge, -discharge - penalty - no_pay_up, -charge - penalty - no_pay_down
+def with_binaries(lp: LinearProgram, pairs: np.ndarray) -> LinearProgram:
+    """``lp`` with one binary per column pair so that at most one of the two is positive
+    (``p <= U_p on``, ``q <= U_q (1 - on)``, U the columns' finite upper bounds)."""
+    n_pairs, n_cols = len(pairs), lp.A.shape[1]
+    upper_p, upper_q = lp.upper[pairs[:, 0]], lp.upper[pairs[:, 1]]
+    if not (np.isfinite(upper_p).all() and np.isfinite(upper_q).all()):
+        raise ValueError("a column pair needs finite upper bounds to take a binary")
+    on = n_cols + np.arange(n_pairs)
+    rows = np.arange(2 * n_pairs)
+    A_new = sp.csc_matrix(
+        (np.concatenate([np.ones(n_pairs), -upper_p, np.ones(n_pairs), upper_q]),
+         (np.concatenate([rows[:n_pairs], rows[:n_pairs], rows[n_pairs:], rows[n_pairs:]]),
+          np.concatenate([pairs[:, 0], on, pairs[:, 1], on]))),
+        shape=(2 * n_pairs, n_cols + n_pairs))
+    A = sp.vstack([sp.hstack([lp.A, sp.csc_matrix((lp.A.shape[0], n_pairs))]), A_new]).tocsc()
+    integer = np.concatenate([lp.integer if lp.integer is not None else np.zeros(n_cols, bool), np.ones(n_pairs, bool)])
+    return LinearProgram(np.concatenate([lp.c, np.zeros(n_pairs)]), A,
+                         np.concatenate([lp.row_lower, np.full(n_pairs, -np.inf), np.full(n_pairs, -np.inf)]),
+                         np.concatenate([lp.row_upper, np.zeros(n_pairs), upper_q]),
+                         np.concatenate([lp.lower, np.zeros(n_pairs)]), np.concatenate([lp.upper, np.ones(n_pairs)]),
+                         offset=lp.offset, integer=integer)
+
+
+MIP_GAP = 1e-4  # relative optimality gap of the re-solves with binaries (HiGHS's default)
+
+
+def solve_exact(model: DayModel, time_limit_s: float | None = 10.0, threads: int = 1) -> SolveResult:
+    """Solve the day LP exactly (see :func:`solve_pairs`)."""
+    return solve_pairs(model.lp, model.pairs, time_limit_s, threads)
+
+
+def solve_pairs(lp: LinearProgram, pairs: np.ndarray, time_limit_s: float | None = 10.0, threads: int = 1,
+                first: SolveResult | None = None) -> SolveResult:
+    """Solve ``lp`` (or take its solve ``first``); where the optimum uses both columns of a pair
+    (see the module docstring), re-solve with binaries on those pairs (to within
+    :data:`MIP_GAP` of the optimum) until none does: the solution then follows the rules
+    exactly. ``result.messages`` says how many pairs needed a binary; ``result.z`` keeps the
+    LP's columns only."""
+    result = first if first is not None else solve(lp, time_limit_s, threads)
+    binary: np.ndarray = np.zeros(0, dtype=int)
+    while result.status.ok and len(pairs):
+        both = np.flatnonzero(np.minimum(result.z[pairs[:, 0]], result.z[pairs[:, 1]]) > _PAIR_TOL)
+        if not len(both):
+            break
+        binary = np.union1d(binary, both)
+        result = solve(with_binaries(lp, pairs[binary]), time_limit_s, threads, MIP_GAP)
+        if result.status.ok:
+            result.z = result.z[: lp.A.shape[1]]
+            result.messages.append(f"binaries on {len(binary)} column pairs the relaxation used both of")
+    return result
 
 
 def forecast_arrays(ctx: DAContext, da_price: np.ndarray | None = None) -> ScenarioArrays:
@@ -389,4 +577,5 @@ def forecast_arrays(ctx: DAContext, da_price: np.ndarray | None = None) -> Scena
         np.zeros((HOURS, 2)),
         fraction,
         np.zeros((n, 2)),
+        np.full(n, ctx.expected_up_time),
     )

@@ -1,10 +1,13 @@
-"""Deterministic MPC: :class:`baselines.reference.ForecastLP` in the DA market, and
-:class:`MPCPolicy` in real time, re-solving the rest of the day every interval with the DA
-position fixed.
+"""Deterministic MPC: :class:`MPCPolicy` re-plans the rest of the day every RT interval from the
+measured state, with the DA position fixed.
 
-The RT model is built once per day; each interval updates bounds (the measured SoC, the past
-fixed at zero) and the current interval's costs (the observed RT price), and re-solves the same
-HiGHS instance, which hot-starts from the previous basis.
+The RT model (:func:`baselines.day_lp.build_day_model` with the accepted bid fixed, shortfall and
+unavailability priced, the gate-closure point forecasts and the expected deployment) is built
+once per day. Each interval sets the past aside (its columns fixed at zero, its rows relaxed, its
+SoC free), fixes the SoC at the interval's start to the measured one, and re-solves the same
+HiGHS instance, which hot-starts from the previous basis. The interval's own price is not known
+when it decides (DESIGN 1.7): its cost is the forecast's. A re-plan that fails falls back to the
+DA schedule and is counted (``fallbacks``, per day; evaluation reports it).
 """
 
 from __future__ import annotations
@@ -13,21 +16,22 @@ import time
 
 import numpy as np
 
-from bessgym.observation import PRICE_SCALE_USD_PER_MWH, RT_INDEX, SOC
-from bessgym.policies import RTEpisode
+from bessgym.observation import SOC, TIME_OF_DAY
+from bessgym.policies import RTEpisode, interval_index
 
-from baselines.day_lp import DayModel, build_day_model, forecast_arrays, interval_costs
+from baselines.day_lp import DayModel, build_day_model, forecast_arrays
 from baselines.solver import new_highs, run, to_highs_lp
 
-TIME, RT_PRICE = RT_INDEX["time_of_day"], RT_INDEX["rt_price"]
+RT_BLOCKS = ("b", "dis_up", "ch_up", "dis_dn", "ch_dn", "su_up", "su_dn", "sd_dn", "un_up", "un_dn")
 
 
 class MPCPolicy:
-    """RT policy: re-plan the rest of the day each interval (point forecasts, expected
-    deployment, shortfall allowed at its penalty and no-pay), apply the first base point.
+    """RT policy: re-plan the rest of the day each interval from the measured SoC (point
+    forecasts, expected deployment, shortfall and unavailability at their cost), apply the
+    first base point.
 
-    ``decision_seconds`` records each decision's wall time; ``fallbacks`` counts decisions where
-    the solver failed and the DA schedule was followed instead.
+    ``decision_seconds`` records each decision's wall time; ``fallbacks`` counts the day's
+    decisions where the solver failed and the DA schedule was followed instead.
     """
 
     def __init__(self, time_limit_s: float = 1.0) -> None:
@@ -41,31 +45,30 @@ class MPCPolicy:
                                                fixed_bid=episode.accepted, allow_shortfall=True)
         self.highs = new_highs(self.time_limit_s, method="simplex")
         self.highs.passModel(to_highs_lp(self.model.lp))
-        self.battery, self.market, self.dt_h = episode.battery, episode.market, episode.dt_h
+        self.battery = episode.battery
         self.n = episode.n_intervals
         self.position = np.repeat(episode.accepted.energy_mw, self.n // 24)
-        self.t_done = 0  # intervals already fixed in the model
+        self.t_done = 0  # intervals already set aside
+        self.fallbacks = 0
 
     def act(self, obs: np.ndarray) -> float:
         start = time.perf_counter()
-        t = min(int(round(float(obs[TIME]) * self.n)), self.n - 1)
+        t = int(interval_index(obs[TIME_OF_DAY], self.n))
         cols, h = self.model.cols, self.highs
-        for past in range(self.t_done, t):  # the past: no flows, SoC free
-            idx = np.array([cols[b][past] for b in ("bp", "bm", "uu", "ud")], dtype=np.int32)
-            h.changeColsBounds(4, idx, np.zeros(4), np.zeros(4))
+        for past in range(self.t_done, t):  # the past: no flows, its rows set aside, SoC free
+            idx = np.array([cols[block][past] for block in RT_BLOCKS if block in cols], dtype=np.int32)
+            h.changeColsBounds(len(idx), idx, np.zeros(len(idx)), np.zeros(len(idx)))
             h.changeColBounds(int(cols["e"][past]), -np.inf, np.inf)
+            for row in self.model.interval_rows(past):
+                h.changeRowBounds(int(row), -np.inf, np.inf)
         self.t_done = t
         if t > 0:
-            e_now = float(obs[SOC]) * self.battery.energy_mwh
+            b = self.battery
+            e_now = min(max(float(obs[SOC]) * b.energy_mwh, b.e_min_mwh), b.e_max_mwh)
             h.changeColBounds(int(cols["e"][t - 1]), e_now, e_now)
-        price = float(obs[RT_PRICE]) * PRICE_SCALE_USD_PER_MWH
-        costs = interval_costs(self.battery, self.market, self.dt_h, price,
-                               self.model.no_pay_up[t], self.model.no_pay_down[t])
-        idx = np.array([cols[b][t] for b in ("bp", "bm", "uu", "ud")], dtype=np.int32)
-        h.changeColsCost(4, idx, np.array(costs, dtype=float))
         result = run(h, "highs-simplex")
         if result.status.ok:
-            base = float(result.z[cols["bp"][t]] - result.z[cols["bm"][t]])
+            base = float(result.z[cols["b"][t]])
         else:
             self.fallbacks += 1
             base = float(self.position[t])

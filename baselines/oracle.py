@@ -1,7 +1,10 @@
 """Perfect foresight: the privileged upper bound, never ranked.
 
-One LP over the day with the realised prices and deployment (:mod:`baselines.day_lp`); its
-decisions are evaluated, like everything else, by :func:`bessgym.sim.simulate_day`. Over a
+One LP over the day with the realised prices and deployment (:mod:`baselines.day_lp`), under the
+same market rules as everyone (acceptance, one power envelope, availability, the asymmetric
+terminal value), solved exactly (:func:`baselines.day_lp.solve_exact`); its decisions are
+evaluated, like everything else, by :func:`bessgym.sim.simulate_day`. ``energy_only`` gives the
+energy-arbitrage oracle (no AS awards), a rung of the leaderboard's value ladder. Over a
 contiguous period (:func:`solve_period`) the same LP carries the SoC across midnights.
 """
 
@@ -11,14 +14,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bessgym.battery import Battery
+from bessgym.battery import NUMPY_OPS, Battery, Flows
 from bessgym.market import DABid, MarketProfile
 from bessgym.scenarios import Scenario
-from bessgym.settlement import Ledger, day_terms, interval_lines, terminal_value
+from bessgym.settlement import Ledger, interval_lines, terminal_value
 from bessgym.sim import ScenarioArrays
 
-from baselines.day_lp import build_day_model
-from baselines.solver import SolveResult, new_highs, run, solve, to_highs_lp
+from baselines.day_lp import SUB_PERIODS, build_day_model, solve_exact
+from baselines.solver import SolveResult, new_highs, run, to_highs_lp
 
 
 @dataclass(frozen=True)
@@ -33,19 +36,24 @@ class OracleDay:
     fallback: bool
 
 
+def without_as(market: MarketProfile) -> MarketProfile:
+    """The market without its AS products."""
+    return market.model_copy(update={"products": (), "name": f"{market.name}-energy-only"})
+
+
 class PerfectForesight:
-    """Privileged oracle (``privileged = True``): knows the day's prices and deployment."""
+    """Privileged oracle (``privileged = True``): knows the day's prices and deployment;
+    ``energy_only`` trades energy alone."""
 
     privileged = True
 
-    def __init__(self, battery: Battery, market: MarketProfile, time_limit_s: float = 10.0) -> None:
-        self.battery, self.market, self.time_limit_s = battery, market, time_limit_s
+    def __init__(self, battery: Battery, market: MarketProfile, time_limit_s: float = 30.0, energy_only: bool = False) -> None:
+        self.battery, self.time_limit_s = battery, time_limit_s
+        self.market = without_as(market) if energy_only else market
 
     def solve(self, scenario: Scenario) -> OracleDay:
-        data = ScenarioArrays(scenario.dt_h, scenario.da_price, scenario.rt_price, scenario.as_price,
-                              scenario.mileage_price, scenario.deployment.fraction, scenario.deployment.mileage)
-        model = build_day_model(self.battery, self.market, data)
-        result = solve(model.lp, self.time_limit_s)
+        model = build_day_model(self.battery, self.market, ScenarioArrays.of(scenario))
+        result = solve_exact(model, self.time_limit_s)
         if not result.status.ok:
             return OracleDay(DABid.idle(), np.zeros(scenario.n_intervals), float("nan"), result, True)
         return OracleDay(model.bid(result.z), model.base_mw(result.z), result.objective, result, False)
@@ -75,12 +83,8 @@ def stack_days(days: list[Scenario]) -> ScenarioArrays:
     steps = {d.dt_h for d in days}
     if len(steps) != 1:
         raise ValueError(f"a period needs one interval length, got {sorted(steps)} h")
-    return ScenarioArrays(
-        days[0].dt_h,
-        *(np.concatenate([getattr(d, name) for d in days]) for name in ("da_price", "rt_price", "as_price", "mileage_price")),
-        np.concatenate([d.deployment.fraction for d in days]),
-        np.concatenate([d.deployment.mileage for d in days]),
-    )
+    singles = [ScenarioArrays.of(d) for d in days]
+    return ScenarioArrays(days[0].dt_h, *(np.concatenate([getattr(a, f) for a in singles]) for f in ScenarioArrays._fields[1:]))
 
 
 def solve_period(
@@ -90,8 +94,11 @@ def solve_period(
     """Perfect foresight over contiguous days in one LP (the classic year-long multi-market
     valuation study: energy and four AS products at the data's resolution).
 
-    Dual simplex solves the year's LP fastest here (its block-diagonal-plus-chain structure
-    suits it); ``method="ipm"`` gives a reference solve.
+    The LP relaxation, without :func:`~baselines.day_lp.solve_exact`'s binaries: where charging and
+    discharging at once would pay, the period's figure is an upper bound. The ledger is evaluated
+    by :mod:`bessgym.settlement` on the LP's own flows. Dual simplex solves the year's LP fastest
+    here (its block-diagonal-plus-chain structure suits it); ``method="ipm"`` gives a reference
+    solve.
     """
     data = stack_days(days)
     model = build_day_model(battery, market, data)
@@ -104,18 +111,19 @@ def solve_period(
     n_days, per_day = len(days), len(days[0].rt_price)
     energy = z[model.cols["x"]].reshape(n_days, 24)
     awards = z[model.cols["r"]].reshape(n_days, 24, 4)
-    bp, bm = z[model.cols["bp"]].reshape(n_days, per_day), z[model.cols["bm"]].reshape(n_days, per_day)
-    daily = ScenarioArrays.stack(days)
-    terms = day_terms(data.dt_h, daily.da_price, daily.rt_price, daily.as_price, daily.mileage_price,
-                      daily.fraction, daily.mileage, energy, awards, market)
-    discharge, charge = bp + terms.up_req_mw, bm + terms.down_req_mw
-    zero = np.zeros_like(discharge)
-    rt_imbalance, no_pay, penalty, degradation = interval_lines(
-        battery, data.dt_h, terms.position_mw, terms.rt_price, terms.penalty_price, charge, discharge,
-        zero, zero, terms.cap_up_usd, terms.cap_down_usd, terms.inv_up_req, terms.inv_down_req)
+    base = z[model.cols["b"]].reshape(n_days, per_day)
     e = z[model.cols["e"]]
+    start = np.concatenate([[battery.e_initial_mwh], e[:-1]]).reshape(n_days, per_day)
+    terms = ScenarioArrays.stack(days).terms(battery, market, energy, awards)
+    weight = {"up": terms.step.w_up, "dn": 1.0 - terms.step.w_up}
+    leg = {name: z[model.cols[name]].reshape(n_days, per_day) for s in SUB_PERIODS for name in (f"dis_{s}", f"ch_{s}")}
+    discharge = sum(weight[s] * leg[f"dis_{s}"] for s in SUB_PERIODS)
+    charge = sum(weight[s] * leg[f"ch_{s}"] for s in SUB_PERIODS)
+    flows = Flows(e.reshape(n_days, per_day), charge, discharge, np.ones_like(base), np.ones_like(base), base)
+    rt_imbalance, no_pay, unavailable, penalty, degradation, _, _ = interval_lines(
+        battery, data.dt_h, terms.step, start, base, flows, NUMPY_OPS)
     terminal = np.zeros(n_days)
     terminal[-1] = terminal_value(battery, e[-1], float(data.da_price.mean()))
-    ledger = Ledger(terms.da_energy.sum(1), rt_imbalance.sum(1), terms.as_capacity.sum(1), terms.mileage.sum(1),
-                    no_pay.sum(1), penalty.sum(1), degradation.sum(1), terminal)
-    return OraclePeriod([d.id for d in days], energy, awards, (bp - bm).ravel(), e, ledger, result.objective, result)
+    ledger = Ledger(terms.step.da_energy.sum(1), rt_imbalance.sum(1), terms.step.as_capacity.sum(1), terms.step.mileage.sum(1),
+                    no_pay.sum(1), unavailable.sum(1), penalty.sum(1), degradation.sum(1), terminal)
+    return OraclePeriod([d.id for d in days], energy, awards, base.ravel(), e, ledger, result.objective, result)

@@ -8,8 +8,7 @@ from __future__ import annotations
 from bessgym.forecast import DAContext
 from bessgym.market import DABid
 
-from baselines.day_lp import build_day_model, forecast_arrays
-from baselines.solver import solve
+from baselines.day_lp import build_day_model, forecast_arrays, solve_exact
 
 
 class Idle:
@@ -21,7 +20,9 @@ class Idle:
 
 class ForecastLP:
     """The day LP on the gate-closure point forecasts and the expected deployment, with the base
-    point tied to the DA schedule (a physical schedule, no speculation on DA-RT spreads).
+    point tied to the DA schedule (a physical schedule, no speculation on DA-RT spreads), under
+    the market's rules: the awards backed by the schedule and by the expected SoC in every
+    interval (their durations), nothing more.
 
     Every bid's ``note`` records its solve; a failed solve (after HiGHS simplex, then interior
     point) gives the idle bid with ``fallback: True``.
@@ -32,4 +33,4 @@ class ForecastLP:
 
     def bid(self, ctx: DAContext) -> DABid:
         model = build_day_model(ctx.battery, ctx.market, forecast_arrays(ctx), follow_schedule=True)
-        return model.decision(solve(model.lp, self.time_limit_s))
+        return model.decision(solve_exact(model, self.time_limit_s))

@@ -2,24 +2,24 @@
 
 :class:`RobustDA` plans the DA schedule and awards on point forecasts so that the SoC stays within
 bounds for every deployment path of a :class:`~baselines.day_lp.DeploymentBudget` set (nominal
-trajectory without deployment; each block's worst case through its LP dual). :class:`GreedyRT`
-follows the schedule, delivers the AS (the simulator gives deployment priority), and trades
-around the schedule when the RT price beats the DA price by a margin, keeping the robust reserve.
+trajectory without deployment; each block's worst case through its LP dual), under the market's
+acceptance and availability rules. :class:`GreedyRT` follows the schedule, delivers the AS (the
+simulator gives deployment priority), and trades around the schedule when the interval's RT price
+beats the DA price by a margin, keeping the robust reserve: a bid curve, since the price of the
+interval is not known when it bids (DESIGN 1.7).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from bessgym.actions import BidCurve
 from bessgym.forecast import DAContext
 from bessgym.market import DOWN_INDEX, HOURS, UP_MASK, DABid
-from bessgym.observation import PRICE_SCALE_USD_PER_MWH, RT_INDEX, SOC
-from bessgym.policies import RTEpisode
+from bessgym.observation import SOC, TIME_OF_DAY
+from bessgym.policies import RTEpisode, interval_index
 
-from baselines.day_lp import DeploymentBudget, build_day_model, forecast_arrays
-from baselines.solver import solve
-
-TIME, RT_PRICE = RT_INDEX["time_of_day"], RT_INDEX["rt_price"]
+from baselines.day_lp import DeploymentBudget, build_day_model, forecast_arrays, solve_exact
 
 
 class RobustDA:
@@ -31,15 +31,16 @@ class RobustDA:
 
     def bid(self, ctx: DAContext) -> DABid:
         data = forecast_arrays(ctx)
-        nominal = data._replace(fraction=np.zeros_like(data.fraction))
+        nominal = data._replace(fraction=np.zeros_like(data.fraction), up_time=np.zeros_like(data.up_time))
         model = build_day_model(ctx.battery, ctx.market, nominal, follow_schedule=True, budget=self.budget)
-        return model.decision(solve(model.lp, self.time_limit_s))
+        return model.decision(solve_exact(model, self.time_limit_s))
 
 
 class GreedyRT:
-    """Follow the DA schedule; discharge extra when RT > DA + ``margin_usd_per_mwh``, charge extra
-    when RT < DA - margin, within the power left by the schedule and the awards, and keeping a
-    reserve of ``gamma_h`` hours of full deployment of this hour's awards."""
+    """Follow the DA schedule; bid to discharge extra when the interval's RT price reaches
+    DA + ``margin_usd_per_mwh`` and to charge extra below DA - margin, within the power left by
+    the schedule and the awards, keeping a reserve of ``gamma_h`` hours of full deployment of this
+    hour's awards. Acts with a three-step :class:`~bessgym.actions.BidCurve`."""
 
     def __init__(self, margin_usd_per_mwh: float = 20.0, gamma_h: float = 2.0) -> None:
         self.margin = margin_usd_per_mwh
@@ -58,15 +59,12 @@ class GreedyRT:
         self.floor = b.e_min_mwh + self.gamma_h * up / b.eta_discharge
         self.ceiling = b.e_max_mwh - self.gamma_h * down * b.eta_charge
 
-    def act(self, obs: np.ndarray) -> float:
-        t = min(int(round(float(obs[TIME]) * self.n)), self.n - 1)
-        price = float(obs[RT_PRICE]) * PRICE_SCALE_USD_PER_MWH
+    def act(self, obs: np.ndarray) -> BidCurve:
+        t = int(interval_index(obs[TIME_OF_DAY], self.n))
         e = float(obs[SOC]) * self.battery.energy_mwh
         x, b = float(self.position[t]), self.battery
-        if price > self.da_price[t] + self.margin:
-            energy_room = (e - self.floor[t]) * b.eta_discharge / self.dt - max(x, 0.0)
-            return x + max(0.0, min(self.room_up[t], energy_room))
-        if price < self.da_price[t] - self.margin:
-            energy_room = (self.ceiling[t] - e) / (b.eta_charge * self.dt) - max(-x, 0.0)
-            return x - max(0.0, min(self.room_down[t], energy_room))
-        return x
+        more = (e - self.floor[t]) * b.eta_discharge / self.dt - max(x, 0.0)
+        less = (self.ceiling[t] - e) / (b.eta_charge * self.dt) - max(-x, 0.0)
+        up, down = max(0.0, min(self.room_up[t], more)), max(0.0, min(self.room_down[t], less))
+        da = float(self.da_price[t])
+        return BidCurve(np.array([da - self.margin, da + self.margin]), np.array([x - down, x, x + up]))

@@ -164,14 +164,15 @@ def run(h: highspy.Highs, solver: str, start: float | None = None) -> SolveResul
     return SolveResult(status, objective, z, duals, time.perf_counter() - start, solver, message)
 
 
-def solve(lp: LinearProgram, time_limit_s: float | None = 10.0, threads: int = 1) -> SolveResult:
+def solve(lp: LinearProgram, time_limit_s: float | None = 10.0, threads: int = 1, mip_gap: float = 1e-9) -> SolveResult:
     """Solve with HiGHS simplex; on anything but optimal, retry with interior point. A
-    mixed-integer LP goes to HiGHS's branch and bound, solved to optimality (relative gap 1e-9)."""
+    mixed-integer LP goes to HiGHS's branch and bound, solved to the relative (and absolute, $)
+    optimality gap ``mip_gap``."""
     start = time.perf_counter()
     if lp.is_mip:
         h = new_highs(time_limit_s, threads, "choose")
-        h.setOptionValue("mip_rel_gap", 1e-9)
-        h.setOptionValue("mip_abs_gap", 1e-9)
+        h.setOptionValue("mip_rel_gap", mip_gap)
+        h.setOptionValue("mip_abs_gap", mip_gap)
         h.passModel(to_highs_lp(lp))
         return run(h, "highs-mip", start)
     messages: list[str] = []

@@ -15,14 +15,12 @@ import scipy.sparse as sp
 
 from bessgym.deployment import DeploymentConfig, draw_deployment
 from bessgym.forecast import DAContext
-from bessgym.market import HOURS, N_PRODUCTS, DABid
+from bessgym.market import HOURS, DABid
 from bessgym.scenarios import stable_seed
 from bessgym.sim import ScenarioArrays
 
-from baselines.day_lp import build_day_model
+from baselines.day_lp import DayModel, build_day_model, solve_pairs
 from baselines.solver import LinearProgram, decision, new_highs, run, solve, to_highs_lp
-
-FIRST_STAGE = HOURS * (1 + N_PRODUCTS)  # x and r lead every day model's columns
 
 
 class StochasticDA:
@@ -33,11 +31,11 @@ class StochasticDA:
     trade the DA-RT spread of each member (speculation on the ensemble)."""
 
     def __init__(self, scenarios: int | None = None, cvar_weight: float = 0.0, alpha: float = 0.1,
-                 regulation_signal: str = "regd", follow_schedule: bool = True, time_limit_s: float = 60.0) -> None:
+                 regulation_signal: str | None = None, follow_schedule: bool = True, time_limit_s: float = 60.0) -> None:
         if cvar_weight < 0 or not 0 < alpha <= 1:
             raise ValueError(f"need cvar_weight >= 0 and 0 < alpha <= 1, got {cvar_weight}, {alpha}")
         self.scenarios, self.cvar_weight, self.alpha = scenarios, cvar_weight, alpha
-        self.deployment = DeploymentConfig(regulation_signal=regulation_signal)
+        self.regulation_signal = regulation_signal  # None: the market's
         self.follow_schedule = follow_schedule
         self.time_limit_s = time_limit_s
 
@@ -45,21 +43,25 @@ class StochasticDA:
         """The scenarios: ensemble members' prices, each with its own sampled deployment."""
         n = ctx.n_intervals
         members = range(min(self.scenarios or len(ctx.da_scenarios), len(ctx.da_scenarios)))
+        config = DeploymentConfig(regulation_signal=self.regulation_signal or ctx.market.regulation_signal)
         out = []
         for s in members:
-            deployment = draw_deployment(self.deployment, n, ctx.dt_h, stable_seed("saa", ctx.scenario_id, s))
+            deployment = draw_deployment(config, n, ctx.dt_h, stable_seed("saa", ctx.scenario_id, s))
             out.append(ScenarioArrays(ctx.dt_h, ctx.da_scenarios[s], ctx.rt_scenarios[s], ctx.as_scenarios[s],
-                                      np.zeros((HOURS, 2)), deployment.fraction, deployment.mileage))
+                                      np.zeros((HOURS, 2)), deployment.fraction, deployment.mileage, deployment.up_time))
         return out
 
-    def model(self, ctx: DAContext) -> LinearProgram:
-        """The deterministic equivalent: day models side by side, first stage shared."""
-        models = [build_day_model(ctx.battery, ctx.market, data, follow_schedule=self.follow_schedule).lp
-                  for data in self.sample(ctx)]
+    def model(self, ctx: DAContext) -> tuple[LinearProgram, DayModel]:
+        """The deterministic equivalent (day models side by side, the DA blocks shared) and the
+        first scenario's day model (whose DA columns and their pairs keep their indices)."""
+        day_models = [build_day_model(ctx.battery, ctx.market, data, follow_schedule=self.follow_schedule)
+                      for data in self.sample(ctx)]
+        models = [d.lp for d in day_models]
+        first_stage = day_models[0].first_stage
         k = len(models)
         n_cols = models[0].A.shape[1]
-        second = n_cols - FIRST_STAGE
-        total = FIRST_STAGE + k * second
+        second = n_cols - first_stage
+        total = first_stage + k * second
         cvar = self.cvar_weight > 0
         eta = total
         z0 = total + 1
@@ -67,16 +69,16 @@ class StochasticDA:
         blocks, row_lo, row_hi = [], [], []
         c = np.zeros(width)
         lower, upper = np.zeros(width), np.zeros(width)
-        lower[:FIRST_STAGE], upper[:FIRST_STAGE] = models[0].lower[:FIRST_STAGE], models[0].upper[:FIRST_STAGE]
+        lower[:first_stage], upper[:first_stage] = models[0].lower[:first_stage], models[0].upper[:first_stage]
         offset = 0.0
         for s, lp in enumerate(models):
-            mapping = np.concatenate([np.arange(FIRST_STAGE), FIRST_STAGE + s * second + np.arange(second)])
+            mapping = np.concatenate([np.arange(first_stage), first_stage + s * second + np.arange(second)])
             A = lp.A.tocoo()
             blocks.append(sp.csr_matrix((A.data, (A.row, mapping[A.col])), shape=(A.shape[0], width)))
             row_lo.append(lp.row_lower)
             row_hi.append(lp.row_upper)
             np.add.at(c, mapping, lp.c / k)
-            lower[mapping[FIRST_STAGE:]], upper[mapping[FIRST_STAGE:]] = lp.lower[FIRST_STAGE:], lp.upper[FIRST_STAGE:]
+            lower[mapping[first_stage:]], upper[mapping[first_stage:]] = lp.lower[first_stage:], lp.upper[first_stage:]
             offset += lp.offset / k
             if cvar:  # z_s >= eta - profit_s  <=>  z_s - eta + c_s . z >= -offset_s
                 row = np.zeros(width)
@@ -90,10 +92,11 @@ class StochasticDA:
             c[z0:] = -self.cvar_weight / (self.alpha * k)
             lower[eta], upper[eta] = -np.inf, np.inf
             upper[z0:] = np.inf
-        return LinearProgram(c, sp.vstack(blocks).tocsc(), np.concatenate(row_lo), np.concatenate(row_hi), lower, upper, offset)
+        lp = LinearProgram(c, sp.vstack(blocks).tocsc(), np.concatenate(row_lo), np.concatenate(row_hi), lower, upper, offset)
+        return lp, day_models[0]
 
     def bid(self, ctx: DAContext) -> DABid:
-        lp = self.model(ctx)
+        lp, first = self.model(ctx)
         h = new_highs(self.time_limit_s, method="ipm")
         h.passModel(to_highs_lp(lp))
         result = run(h, "highs-ipm")
@@ -101,7 +104,9 @@ class StochasticDA:
             fallback = solve(lp, self.time_limit_s)
             fallback.messages = result.messages + fallback.messages
             result = fallback
+        shared = first.pairs[first.pairs.max(axis=1) < first.first_stage]  # the schedule's legs
+        result = solve_pairs(lp, shared, self.time_limit_s, first=result)
         if not result.status.ok:
             return decision(None, None, result)
-        z = result.z
-        return decision(z[:HOURS].copy(), z[HOURS:FIRST_STAGE].reshape(HOURS, N_PRODUCTS), result)
+        bid = first.bid(result.z)
+        return decision(bid.energy_mw, bid.as_mw, result)

@@ -222,7 +222,7 @@ def solve_case(case: DervetCase, relax: bool = False) -> CaseResult:
                                 reg_up_range=up_range, reg_down_range=down_range)
         model, result = _solve_window(b, data, profile)
         how = "lp"
-        if case.binaries and not relax and np.any(np.minimum(result.z[model.cols["bp"]], result.z[model.cols["bm"]]) > 1e-7):
+        if case.binaries and not relax and np.any(np.minimum(result.z[model.cols["dis_dn"]], result.z[model.cols["ch_dn"]]) > 1e-7):
             # the relaxation charges and discharges in one hour: solve with the binaries
             model, result = _solve_window(b, data, replace(profile, binaries=True))
             how = "mip"
@@ -232,7 +232,7 @@ def solve_case(case: DervetCase, relax: bool = False) -> CaseResult:
         z = result.z
         legs = z[model.cols["legs"]].reshape(24, len(LEGS))
         uc, ud, dc, dd = legs.T
-        dis, ch = z[model.cols["bp"]], z[model.cols["bm"]]
+        dis, ch = z[model.cols["dis_dn"]], z[model.cols["ch_dn"]]
         up, down = uc + ud, dc + dd
         udis = case.eou * ud - case.eod * dd
         parts = {
@@ -259,11 +259,13 @@ def solve_case(case: DervetCase, relax: bool = False) -> CaseResult:
 
 def _window_arrays(window: pd.DataFrame) -> ScenarioArrays:
     """A window's prices as the builder's day arrays: the energy price as DA and RT price, the
-    regulation prices, no deployment (the profile's legs carry it), no mileage."""
+    regulation prices, no deployment (the profile's legs carry it; each hour is then one down
+    sub-period, whose legs ``dis_dn`` / ``ch_dn`` are DER-VET's discharge and charge), no mileage."""
     da = window["da"].to_numpy()
     as_price = np.zeros((len(da), len(PRODUCTS)))
     as_price[:, PRODUCTS.index("reg_up")], as_price[:, PRODUCTS.index("reg_down")] = window["reg_up"], window["reg_down"]
-    return ScenarioArrays(1.0, da, da, as_price, np.zeros((len(da), 2)), np.zeros((len(da), len(PRODUCTS))), np.zeros((len(da), 2)))
+    return ScenarioArrays(1.0, da, da, as_price, np.zeros((len(da), 2)), np.zeros((len(da), len(PRODUCTS))),
+                          np.zeros((len(da), 2)), np.zeros(len(da)))
 
 
 def _solve_window(battery: Battery, data: ScenarioArrays, profile: DervetProfile):

@@ -8,13 +8,16 @@
 
 An entry is a DA bidder and an RT policy (spec strings, see ``bessgym.policies.load_component``;
 ``{seed}`` in a spec is replaced by the run's seed, for trained agents). Each task is one entry
-on one day and seed; the oracle (perfect foresight) runs once per day and seed, is shown and
-never ranked. Rows are written as tasks finish, so ``--resume`` continues an interrupted run
+on one day and seed. The privileged references of the value ladder run once per day and seed,
+are shown and never ranked: full hindsight (the perfect-foresight oracle, the capture rate's
+denominator), energy only (the oracle without AS) and prices known (the suite's
+``prices_known`` pipeline given the realised DA, AS and RT prices as its forecasts, but not the
+deployment). Rows are written as tasks finish, so ``--resume`` continues an interrupted run
 without losing or repeating any. An entry that raises or runs past the suite's time budget on a
 day gets a row with ``status=error`` and the message; the run goes on.
 
-Outputs in ``--out``: ``episodes.csv``, ``oracle.csv``, ``run.json``, ``leaderboard.md`` and PNG
-plots (see :mod:`benchmarks.report`).
+Outputs in ``--out``: ``episodes.csv``, ``oracle.csv`` (the references), ``run.json``,
+``leaderboard.md`` and PNG plots (see :mod:`benchmarks.report`).
 """
 
 from __future__ import annotations
@@ -49,10 +52,12 @@ SUITES_DIR = Path(__file__).resolve().parent / "suites"
 EPISODE_COLUMNS = [
     "entry", "da_bidder", "rt_policy", "split", "scenario_id", "seed", *LEDGER_LINES, "profit_total_usd",
     "oracle_profit_usd", "capture_pct", "throughput_mwh", "equivalent_cycles",
-    *(f"shortfall_{p}_mwh" for p in PRODUCTS), "repairs_mw", "bid_fallback", "bid_seconds", "decision_ms_p50", "decision_ms_p95",
-    "status", "error",
+    *(f"shortfall_{p}_mwh" for p in PRODUCTS), "repairs_mw", "bid_fallback", "rt_fallbacks", "bid_seconds",
+    "decision_ms_p50", "decision_ms_p95", "status", "error",
 ]
-ORACLE_COLUMNS = ["scenario_id", "seed", *LEDGER_LINES, "profit_total_usd", "status", "error"]
+ORACLE_COLUMNS = ["reference", "scenario_id", "seed", *LEDGER_LINES, "profit_total_usd", "status", "error"]
+FULL_HINDSIGHT, ENERGY_ONLY, PRICES_KNOWN = "full_hindsight", "energy_only", "prices_known"
+REFERENCES = (FULL_HINDSIGHT, ENERGY_ONLY, PRICES_KNOWN)
 
 
 class Entry(BaseModel):
@@ -64,8 +69,8 @@ class Entry(BaseModel):
 
 
 class Suite(BaseModel):
-    """A suite file: the config (preset, path or dict), split, seeds, per-task time budget and
-    entries."""
+    """A suite file: the config (preset, path or dict), split, seeds, per-task time budget,
+    entries, and the pipeline that the value ladder's prices-known reference plays."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -76,6 +81,11 @@ class Suite(BaseModel):
     seeds: list[int] = Field(default_factory=lambda: [0])
     time_budget_s: float = Field(120.0, gt=0)
     entries: list[Entry]
+    prices_known: Entry = Field(
+        default_factory=lambda: Entry(name="chance-lp+mpc", da_bidder="baselines.chance:ChanceConstrainedDA?method=lp",
+                                      rt_policy="baselines.mpc:MPCPolicy"),
+        description="the causal pipeline given the realised prices for the value ladder",
+    )
 
 
 def load_suite(name_or_path: str) -> Suite:
@@ -92,12 +102,14 @@ def load_suite(name_or_path: str) -> Suite:
 
 @dataclass(frozen=True)
 class Task:
-    """One unit of work: the oracle (``entry is None``) or an entry, on one day and seed."""
+    """One unit of work on one day and seed: an entry, or a reference of the value ladder
+    (``reference`` set; ``entry`` is the pipeline of the prices-known reference)."""
 
     scenario_id: str
     seed: int
     entry: Entry | None = None
     example: bool = False
+    reference: str | None = None
 
 
 # --- worker side -------------------------------------------------------------------------------
@@ -134,6 +146,9 @@ def run_task(task: Task, config_json: str, split: str, budget_s: float) -> dict:
     from bessgym.policies import load_component
 
     config = Config.model_validate_json(config_json)
+    if task.reference == PRICES_KNOWN:  # the same days and deployment, the realised prices as forecasts
+        config = config.model_copy(update={"forecast": config.forecast.model_copy(update={"kind": "perfect"})})
+        config_json = config.model_dump_json()
     key = (config_json, split)
     if key not in _SOURCES:
         _SOURCES[key] = EpisodeSource(config, split, da_bidder=None)
@@ -146,7 +161,7 @@ def run_task(task: Task, config_json: str, split: str, budget_s: float) -> dict:
         from baselines.oracle import PerfectForesight
 
         scenario, _ = source.day(task.scenario_id)
-        day = PerfectForesight(config.battery, config.market_profile).solve(scenario)
+        day = PerfectForesight(config.battery, config.market_profile, energy_only=task.reference == ENERGY_ONLY).solve(scenario)
         if day.fallback:
             raise RuntimeError(f"the oracle's LP failed: {day.result.messages}")
         replay = simulate_day(config.battery, config.market_profile, scenario, day.bid, day.base_mw)
@@ -164,15 +179,18 @@ def run_task(task: Task, config_json: str, split: str, budget_s: float) -> dict:
             out["trajectory"] = {"soc_frac": record.soc_frac.tolist(), "base_mw": record.base_mw.tolist()}
         return out
 
+    work = oracle if task.reference in (FULL_HINDSIGHT, ENERGY_ONLY) else entry
     try:
-        row.update(_with_budget(budget_s, oracle if task.entry is None else entry))
+        row.update(_with_budget(budget_s, work))
         row["status"], row["error"] = "ok", ""
     except Exception as exc:  # failure isolation: the row says what went wrong
         row["status"] = "error"
         row["error"] = f"{type(exc).__name__}: {exc}"[:500]
         if not isinstance(exc, TimeBudgetExceeded):
             row["error"] += " | " + traceback.format_exc(limit=2).splitlines()[-1][:200]
-    if task.entry is not None:
+    if task.reference is not None:
+        row["reference"] = task.reference
+    elif task.entry is not None:
         row.update(entry=task.entry.name, da_bidder=task.entry.da_bidder, rt_policy=task.entry.rt_policy, split=split)
     return row
 
@@ -276,9 +294,9 @@ def resolve_config(suite: Suite, data: str | None, node: str | None, timezone: s
     if data is None and node is None:
         return config
     raw = config.model_dump(mode="json")
-    if data is not None:
+    if data is not None:  # operating days in the market's time zone unless --timezone says otherwise
         raw["data"] = {"source": "csv", "path": str(Path(data).resolve()), "node": node or raw["data"]["node"],
-                       "name": Path(data).name.split(".")[0], "timezone": timezone or "UTC", "splits": {}}
+                       "name": Path(data).name.split(".")[0], "timezone": timezone, "splits": {}}
     else:
         raw["data"]["node"] = node
     return load_config(raw)
@@ -289,7 +307,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--suite", default="quick", help="quick, full or a suite JSON file")
     parser.add_argument("--data", help="a CSV in the long schema to evaluate on instead of the suite's data")
     parser.add_argument("--node", help="node (hub) of the data")
-    parser.add_argument("--timezone", help="IANA time zone of the operating day for --data (default UTC)")
+    parser.add_argument("--timezone", help="IANA time zone of the operating day for --data (default: the market profile's)")
     parser.add_argument("--split", help="split to run (default: the suite's; 'all' with --data)")
     parser.add_argument("--entries", help="comma-separated entry names to run (default all)")
     parser.add_argument("--seeds", type=int, help="run seeds 0..N-1 instead of the suite's")
@@ -354,14 +372,16 @@ def main(argv: list[str] | None = None) -> None:
         yield from tqdm(backend, total=len(tasks), desc=label, unit="day", file=sys.stderr)
 
     oracle_path, episodes_path, trajectories_path = out / "oracle.csv", out / "episodes.csv", out / "trajectories.json"
-    oracle_rows = {(r["scenario_id"], int(r["seed"])): r for r in _read_rows(oracle_path, ORACLE_COLUMNS)}
-    todo = [(Task(i, s), configs[s]) for s in seeds for i in ids if (i, s) not in oracle_rows]
+    reference_rows = {(r["reference"], r["scenario_id"], int(r["seed"])): r for r in _read_rows(oracle_path, ORACLE_COLUMNS)}
+    todo = [(Task(i, s, suite.prices_known if ref == PRICES_KNOWN else None, reference=ref), configs[s])
+            for ref in REFERENCES for s in seeds for i in ids if (ref, i, s) not in reference_rows]
     if todo:
         appender = _Appender(oracle_path, ORACLE_COLUMNS)
-        for row in execute(todo, "oracle"):
+        for row in execute(todo, "references"):
             appender.write(row)
-            oracle_rows[(row["scenario_id"], int(row["seed"]))] = row
+            reference_rows[(row["reference"], row["scenario_id"], int(row["seed"]))] = row
         appender.close()
+    oracle_rows = {(i, s): row for (ref, i, s), row in reference_rows.items() if ref == FULL_HINDSIGHT}
 
     done = {(r["entry"], r["scenario_id"], int(r["seed"])) for r in _read_rows(episodes_path, EPISODE_COLUMNS)}
     trajectories = json.loads(trajectories_path.read_text()) if trajectories_path.exists() else {}
@@ -387,7 +407,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from benchmarks.report import write_report
 
-    table = write_report(out, config, [e.name for e in entries])
+    table = write_report(out, config, [e.name for e in entries], suite.prices_known)
     print(table)
 
 

@@ -2,7 +2,8 @@
 
 Headline: capture rate = 100 x sum of profit / sum of the oracle's profit over the same days
 and seeds, with a 95% bootstrap interval (days resampled with replacement, paired with the
-oracle). The oracle is listed for reference and never ranked.
+oracle). The oracle is listed for reference and never ranked, and so are the other rungs of the
+value ladder (:data:`LADDER`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,16 @@ from bessgym.market import PRODUCTS
 from bessgym.settlement import LEDGER_LINES
 
 BOOTSTRAP = 2000
+LADDER = {
+    "full_hindsight": ("full hindsight (perfect foresight)",
+                       "the oracle: one LP over the realised day, prices and deployment known, under the same market "
+                       "rules; the capture rate's denominator"),
+    "prices_known": ("prices known, deployment not",
+                     "the pipeline named here, given the realised DA, AS and RT prices as its forecasts but only the "
+                     "expected deployment: what price foresight is worth to a causal bidder and RT policy"),
+    "energy_only": ("energy only (no AS)",
+                    "the oracle without ancillary services: what energy arbitrage alone earns with full hindsight"),
+}
 
 
 def bootstrap_capture(profit: np.ndarray, oracle: np.ndarray, seed: int = 0) -> tuple[float, float]:
@@ -30,7 +41,8 @@ def bootstrap_capture(profit: np.ndarray, oracle: np.ndarray, seed: int = 0) -> 
 
 
 def summarise(episodes: pd.DataFrame, oracle: pd.DataFrame, config: Config, order: list[str]) -> pd.DataFrame:
-    """One row per entry (ranked by capture rate) plus the oracle."""
+    """One row per entry (ranked by capture rate) plus the oracle (``oracle``: the full-hindsight
+    reference rows)."""
     power = config.battery.p_discharge_mw
     rows = []
     for entry in [e for e in order if e in set(episodes["entry"])]:
@@ -50,20 +62,41 @@ def summarise(episodes: pd.DataFrame, oracle: pd.DataFrame, config: Config, orde
             "profit_per_mw_day": profit.mean() / power,
             "as_share_pct": 100.0 * (revenue["as_capacity"] + revenue["mileage"]) / revenue.sum() if revenue.sum() else np.nan,
             "shortfall_mwh_per_day": shortfall.mean(),
-            "penalties_per_day": -(ok["no_pay"] + ok["penalty"]).mean(),
+            "penalties_per_day": -(ok["no_pay"] + ok["unavailable"] + ok["penalty"]).mean(),
             "cycles_per_day": ok["equivalent_cycles"].mean(),
             "latency_p50_ms": ok["decision_ms_p50"].median(), "latency_p95_ms": ok["decision_ms_p95"].mean(),
             "bid_s": ok["bid_seconds"].mean(),
+            "fallbacks": f"{int(ok['bid_fallback'].astype(str).str.lower().eq('true').sum())} / {int(ok['rt_fallbacks'].sum())}",
         })
     table = pd.DataFrame(rows).sort_values("capture_pct", ascending=False, na_position="last")
     good = oracle[oracle["status"] == "ok"]
     reference_row = {"entry": "oracle (perfect foresight, not ranked)", "days": len(good), "errors": int((oracle["status"] != "ok").sum()),
                      "capture_pct": 100.0, "profit_per_mw_day": good["profit_total_usd"].astype(float).mean() / power,
-                     "as_share_pct": np.nan}
-    revenue = good[["da_energy", "rt_imbalance", "as_capacity", "mileage"]].astype(float).sum()
-    if revenue.sum():
-        reference_row["as_share_pct"] = 100.0 * (revenue["as_capacity"] + revenue["mileage"]) / revenue.sum()
+                     "as_share_pct": _as_share(good)}
     return pd.concat([table, pd.DataFrame([reference_row])], ignore_index=True)
+
+
+def _as_share(rows: pd.DataFrame) -> float:
+    revenue = rows[["da_energy", "rt_imbalance", "as_capacity", "mileage"]].astype(float).sum()
+    return 100.0 * (revenue["as_capacity"] + revenue["mileage"]) / revenue.sum() if revenue.sum() else np.nan
+
+
+def ladder(references: pd.DataFrame, config: Config) -> pd.DataFrame:
+    """One row per rung of the value ladder: capture against full hindsight on the days and seeds
+    where both ran, $ per MW-day, AS share."""
+    ok = references[references["status"] == "ok"]
+    full = ok[ok["reference"] == "full_hindsight"].set_index(["scenario_id", "seed"])["profit_total_usd"].astype(float)
+    rows = []
+    for name, (label, _) in LADDER.items():
+        rung = ok[ok["reference"] == name]
+        if rung.empty:
+            continue
+        profit = rung.set_index(["scenario_id", "seed"])["profit_total_usd"].astype(float)
+        both = profit.index.intersection(full.index)
+        rows.append({"reference": label, "capture_pct": capture_rate(profit[both], full[both]),
+                     "profit_per_mw_day": profit.mean() / config.battery.p_discharge_mw, "as_share_pct": _as_share(rung),
+                     "days": len(rung), "errors": int((references[references["reference"] == name]["status"] != "ok").sum())})
+    return pd.DataFrame(rows)
 
 
 def markdown(table: pd.DataFrame) -> str:
@@ -73,8 +106,8 @@ def markdown(table: pd.DataFrame) -> str:
         return f"{float(value) + 0.0:,.{digits}f}".replace("-0.0", "0.0") if abs(float(value)) < 0.5 * 10**-digits else f"{value:,.{digits}f}"
 
     lines = [
-        "| rank | entry | capture % [95% CI] | $ per MW-day | AS share % | shortfall MWh/day | penalties $/day | cycles/day | decision ms p50 / p95 | bid s | days | errors |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| rank | entry | capture % [95% CI] | $ per MW-day | AS share % | shortfall MWh/day | penalties $/day | cycles/day | decision ms p50 / p95 | bid s | fallbacks bid / RT | days | errors |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     rank = 0
     for _, row in table.iterrows():
@@ -89,6 +122,7 @@ def markdown(table: pd.DataFrame) -> str:
             f"| {number(row.get('as_share_pct'))} | {number(row.get('shortfall_mwh_per_day'), 3)} "
             f"| {number(row.get('penalties_per_day'), 2)} | {number(row.get('cycles_per_day'), 2)} "
             f"| {number(row.get('latency_p50_ms'), 3)} / {number(row.get('latency_p95_ms'), 3)} | {number(row.get('bid_s'), 3)} "
+            f"| {row.get('fallbacks') if isinstance(row.get('fallbacks'), str) else ''} "
             f"| {int(row.get('days', 0) or 0)} | {f'**{errors} (see episodes.csv)**' if errors else 0} |"
         )
     return "\n".join(lines)
@@ -153,16 +187,35 @@ def plots(out: Path, table: pd.DataFrame, episodes: pd.DataFrame, config: Config
         fig.savefig(out / "trajectories.png", dpi=100)
 
 
-def write_report(out: Path, config: Config, order: list[str]) -> str:
-    """Write ``leaderboard.md`` and the plots; return the table."""
+def ladder_markdown(rungs: pd.DataFrame, prices_known: str) -> str:
+    """The value ladder as a table, with what each rung means."""
+    lines = ["| reference (not ranked) | capture % of full hindsight | $ per MW-day | AS share % | days | errors |",
+             "|---|---|---|---|---|---|"]
+    for _, row in rungs.iterrows():
+        lines.append(f"| {row['reference']} | {row['capture_pct']:.1f} | {row['profit_per_mw_day']:,.2f} | "
+                     f"{row['as_share_pct']:.1f} | {int(row['days'])} | {int(row['errors'])} |")
+    lines.append("")
+    for name, (label, meaning) in LADDER.items():
+        lines.append(f"- **{label}**: {meaning}" + (f" (`{prices_known}`)." if name == "prices_known" else "."))
+    return "\n".join(lines)
+
+
+def write_report(out: Path, config: Config, order: list[str], prices_known: object | None = None) -> str:
+    """Write ``leaderboard.md`` and the plots; return the table and the value ladder."""
     episodes = pd.read_csv(out / "episodes.csv")
-    oracle = pd.read_csv(out / "oracle.csv")
+    references = pd.read_csv(out / "oracle.csv")
+    oracle = references[references["reference"] == "full_hindsight"]
     table = summarise(episodes, oracle, config, order)
-    text = markdown(table)
+    pipeline = "" if prices_known is None else f"{prices_known.da_bidder} + {prices_known.rt_policy}"
+    text = markdown(table) + "\n\nValue ladder:\n\n" + ladder_markdown(ladder(references, config), pipeline)
     run = json.loads((out / "run.json").read_text())
     header = (f"# Leaderboard: suite {run['suite']['name']}, split {run['split']}, {run['days']} days x seeds {run['seeds']}\n\n"
               f"Battery {config.battery.p_discharge_mw:g} MW / {config.battery.energy_mwh:g} MWh; data "
-              f"{run['data_file'].split('/')[-1]} (sha256 {run['data_sha256'][:12]}); node {config.data.node}.\n\n")
+              f"{run['data_file'].split('/')[-1]} (sha256 {run['data_sha256'][:12]}); node {config.data.node}; "
+              f"regulation deployed as `{config.deployment.regulation_signal}`. Capture rate = 100 x sum of profit / "
+              "sum of the full-hindsight oracle's profit over the same days and seeds. Penalties include no-pay, "
+              "unavailable capacity and the non-performance penalty. Fallbacks: days whose bid fell back to idle / "
+              "RT decisions that fell back to the DA schedule.\n\n")
     (out / "leaderboard.md").write_text(header + text + "\n")
     plots(out, table, episodes, config)
     return text

@@ -1,19 +1,32 @@
 """Battery physics: the one place where state of charge moves.
 
 Sign convention (declared once, used everywhere): net grid power ``g > 0`` is discharge
-(injection to the grid), ``g < 0`` is charge. Flows are split into two non-negative legs,
-charge ``c`` and discharge ``d`` (MW, grid side), so that
+(injection to the grid), ``g < 0`` is charge. Per RT interval of ``dt`` hours,
 
     e[t+1] = (1 - sigma*dt) * e[t] + eta_c * c * dt - d * dt / eta_d       (MWh)
 
-:func:`interval_flows` is written with plain arithmetic plus injected ``minimum``/``maximum``
-so the same code runs on Python floats (the step-wise simulator) and on numpy arrays
-(the batched simulator).
+with ``c, d >= 0`` the charge and discharge the grid saw, averaged over the interval (MW).
+
+One power envelope (DESIGN 1.5): the net power ``p = b + deployed up - deployed down`` stays in
+``[-P_ch, P_dis]``, and energy flows both ways within an interval only as far as the regulation
+signal itself changes sign. The interval is split into the signal's up sub-period (share
+``w_up``: reg up deployed at its conditional mean) and its down sub-period (share ``1 - w_up``:
+reg down deployed); contingency deployment runs through both. In each sub-period the net power
+is constant, so ``d = sum_s w_s max(p_s, 0)`` and ``c = sum_s w_s max(-p_s, 0)``: a base point
+and an opposite deployment net out. The SoC change is ``-dt * sum_s w_s phi(p_s)`` with
+``phi(p) = max(p / eta_d, eta_c p)``, a convex piecewise-linear function, which is how the LP
+builder writes it too.
+
+:func:`interval_flows` is written with plain arithmetic plus injected operations
+(:data:`SCALAR_OPS` on Python floats for the step-wise simulator, :data:`NUMPY_OPS` on arrays
+for the batched one), so both run the same code.
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable, NamedTuple
+
+import numpy as np
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -104,47 +117,107 @@ class Limits(NamedTuple):
     dt_h: float
 
 
+class Ops(NamedTuple):
+    """Element-wise operations for :func:`interval_flows`: on floats or on arrays."""
+
+    minimum: Callable[[Any, Any], Any]
+    maximum: Callable[[Any, Any], Any]
+    where: Callable[[Any, Any, Any], Any]
+
+
+SCALAR_OPS = Ops(min, max, lambda condition, a, b: a if condition else b)
+NUMPY_OPS = Ops(np.minimum, np.maximum, np.where)
+
+_TINY = 1e-300  # divisor floor: a zero request gives an unbounded (never binding) ratio
+_TOL = 1e-9  # MW or MWh: what the physics forgives before it cuts
+
+
 class Flows(NamedTuple):
-    """What one interval delivered. All MW over the interval, legs >= 0."""
+    """What one interval delivered (MW averaged over the interval; legs >= 0)."""
 
     e_next_mwh: Any
-    charge_mw: Any  # c: charge leg delivered (base-point charge + regulation down)
-    discharge_mw: Any  # d: discharge leg delivered (base-point discharge + up products)
-    up_mw: Any  # up deployment delivered (reg up + spin + non-spin)
-    down_mw: Any  # down deployment delivered (reg down)
-    base_mw: Any  # base point delivered (signed)
+    charge_mw: Any  # c: energy into the battery, both sub-periods
+    discharge_mw: Any  # d: energy out of the battery, both sub-periods
+    up_share: Any  # share of the up deployment (reg up + spin + non-spin) delivered, in [0, 1]
+    down_share: Any  # share of the down deployment (reg down) delivered, in [0, 1]
+    base_mw: Any  # base point kept (signed)
 
 
 def interval_flows(
     limits: Limits,
     e_mwh: Any,
     base_mw: Any,
-    up_req_mw: Any,
-    down_req_mw: Any,
-    minimum: Callable[[Any, Any], Any] = min,
-    maximum: Callable[[Any, Any], Any] = max,
+    w_up: Any,
+    up_in_up: Any,
+    up_in_down: Any,
+    down_in_down: Any,
+    ops: Ops = SCALAR_OPS,
 ) -> Flows:
-    """Deliver one interval under the "legs" model (DESIGN 1.5).
+    """Deliver one interval (DESIGN 1.5).
 
-    Discharge leg ``d = max(b, 0) + up``, charge leg ``c = max(-b, 0) + down``. Deployment has
-    priority: where power or SoC limits bind, the base point is cut first, then the deployment.
-    Pass ``numpy.minimum``/``numpy.maximum`` to run on arrays (any common shape).
+    ``w_up``: the up sub-period's share of the interval; ``up_in_up``, ``up_in_down``: the up
+    deployment requested in each sub-period (MW: reg up at its conditional mean plus contingency
+    in the first, contingency only in the second); ``down_in_down``: the reg-down deployment
+    requested in the down sub-period (MW). A sub-period of zero share must request nothing.
+
+    Deployment has priority: where power or SoC limits bind, the base point is cut towards zero
+    first (one value for the whole interval), then the up (or down) deployment, by one factor over
+    both sub-periods. The SoC floor (ceiling) binds flows only: self-discharge alone may sink the
+    SoC below it. Should the cuts still leave a limit broken (a contingency event, reg down and
+    the SoC floor at once), the interval delivers the base point alone.
     """
-    p_ch, p_dis, e_min, e_max, eta_c, eta_d, keep, dt_h = limits
-    up = minimum(up_req_mw, p_dis)
-    down = minimum(down_req_mw, p_ch)
-    b_dis = minimum(maximum(base_mw, 0.0), p_dis - up)
-    b_ch = minimum(maximum(-base_mw, 0.0), p_ch - down)
+    p_ch, p_dis, e_min, e_max, eta_c, eta_d, keep, dt = limits
+    mn, mx = ops.minimum, ops.maximum
+    w_dn = 1.0 - w_up
+    b = mn(mx(base_mw, -p_ch), p_dis)
     e_kept = keep * e_mwh
-    # Largest discharge (charge) the SoC bounds allow, given the other leg in full. At most one
-    # of the two binds in an interval, so computing each against the uncut other leg is exact.
-    room_dis = maximum((e_kept + eta_c * dt_h * (b_ch + down) - e_min) * eta_d / dt_h, 0.0)
-    room_ch = maximum((e_max - e_kept + dt_h / eta_d * (b_dis + up)) / (eta_c * dt_h), 0.0)
-    up = minimum(up, room_dis)
-    b_dis = minimum(b_dis, room_dis - up)
-    down = minimum(down, room_ch)
-    b_ch = minimum(b_ch, room_ch - down)
-    charge = b_ch + down
-    discharge = b_dis + up
-    e_next = e_kept + eta_c * dt_h * charge - dt_h / eta_d * discharge
-    return Flows(e_next, charge, discharge, up, down, b_dis - b_ch)
+    room_dis = mx(e_kept - e_min, 0.0)  # MWh the flows may take out
+    room_ch = mx(e_max - e_kept, 0.0)  # MWh the flows may put in
+    net_up, net_dn = up_in_up, up_in_down - down_in_down
+    pieces = ((1 / eta_d, 1 / eta_d), (1 / eta_d, eta_c), (eta_c, 1 / eta_d), (eta_c, eta_c))
+
+    # 1. the base point: the range every sub-period's power and the interval's SoC allow
+    hi = mn(p_dis - net_up, p_dis - net_dn)
+    lo_soc = None
+    for pi_up, pi_dn in pieces:  # SoC use is the largest of four affine pieces, increasing in b
+        slope = dt * (w_up * pi_up + w_dn * pi_dn)
+        offset = dt * (w_up * pi_up * net_up + w_dn * pi_dn * net_dn)
+        hi = mn(hi, (room_dis - offset) / slope)  # every piece within the room out
+        reach = (-room_ch - offset) / slope  # some piece at or above the room in
+        lo_soc = reach if lo_soc is None else mn(lo_soc, reach)
+    lo = mx(mx(-p_ch - net_up, -p_ch - net_dn), lo_soc)
+    b = mx(mn(b, mx(hi, 0.0)), mn(lo, 0.0))  # cut towards zero, never past it
+
+    # 2. the up deployment (down deployment in full), then the down deployment
+    scale_up = mn((p_dis - b) / mx(up_in_up, _TINY), (p_dis - b + down_in_down) / mx(up_in_down, _TINY))
+    for pi_up, pi_dn in pieces:
+        slope = dt * (w_up * pi_up * up_in_up + w_dn * pi_dn * up_in_down)
+        offset = dt * (w_up * pi_up * b + w_dn * pi_dn * (b - down_in_down))
+        scale_up = mn(scale_up, (room_dis - offset) / mx(slope, _TINY))
+    scale_up = mx(mn(scale_up, 1.0), 0.0)
+    p_up = b + scale_up * up_in_up
+    scale_dn = (b + scale_up * up_in_down + p_ch) / mx(down_in_down, _TINY)
+    reach = -1.0 / _TINY
+    for pi_up, pi_dn in pieces:  # SoC use falls as reg down rises: the largest piece decides
+        slope = dt * w_dn * pi_dn * down_in_down
+        offset = dt * (w_up * pi_up * p_up + w_dn * pi_dn * (b + scale_up * up_in_down))
+        reach = mx(reach, (offset + room_ch) / mx(slope, _TINY))
+    scale_dn = mx(mn(mn(scale_dn, reach), 1.0), 0.0)
+    p_dn = b + scale_up * up_in_down - scale_dn * down_in_down
+
+    discharge = w_up * mx(p_up, 0.0) + w_dn * mx(p_dn, 0.0)
+    charge = w_up * mx(-p_up, 0.0) + w_dn * mx(-p_dn, 0.0)
+    e_next = e_kept + eta_c * dt * charge - dt / eta_d * discharge
+    broken = (e_next < e_kept - room_dis - _TOL) | (e_next > e_kept + room_ch + _TOL) | (
+        p_dn < -p_ch - _TOL) | (p_up > p_dis + _TOL)
+    if ops is SCALAR_OPS and not broken:
+        return Flows(e_next, charge, discharge, scale_up, scale_dn, b)
+    # 3. the rare case the cuts cannot mend: the base point alone, within the SoC's room
+    alone = mn(mn(mx(base_mw, -p_ch), p_dis), room_dis * eta_d / dt)
+    alone = mx(alone, -room_ch / (eta_c * dt))
+    where = ops.where
+    scale_up, scale_dn, b = where(broken, 0.0, scale_up), where(broken, 0.0, scale_dn), where(broken, alone, b)
+    discharge = where(broken, mx(alone, 0.0), discharge)
+    charge = where(broken, mx(-alone, 0.0), charge)
+    e_next = e_kept + eta_c * dt * charge - dt / eta_d * discharge
+    return Flows(e_next, charge, discharge, scale_up, scale_dn, b)

@@ -60,7 +60,7 @@ class DataConfig(_Strict):
     """Where scenarios come from.
 
     ``source``: ``caiso`` / ``ercot`` (shipped files), ``csv`` (``path`` to a file in the long
-    schema) or ``synthetic`` (the seeded generator over the ``synthetic_start``..``synthetic_end``
+    schema; its operating days in ``timezone``, by default the market profile's) or ``synthetic`` (the seeded generator over the ``synthetic_start``..``synthetic_end``
     days at ``synthetic_interval_minutes``). ``splits`` maps split names to date ranges; the
     split ``all`` is every day. ``ood`` is the data of the ``test_ood`` split.
     """
@@ -139,6 +139,30 @@ class Config(_Strict):
     forecast: ForecastConfig = Field(default_factory=ForecastConfig)
     deployment: DeploymentConfig = Field(default_factory=DeploymentConfig)
     seed: int = Field(0, ge=0, description="root seed for deployment and forecast noise")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_profile(cls, raw: Any) -> Any:
+        """What the market profile decides unless the config says otherwise: the regulation signal
+        deployment follows, and the time zone of the operating day for a CSV of one's own."""
+        if not isinstance(raw, dict):
+            return raw
+        market = raw.get("market", "caiso")
+        try:
+            profile = market if isinstance(market, MarketProfile) else (
+                load_profile(market) if isinstance(market, str) else MarketProfile.model_validate(market))
+        except ValueError:
+            return raw  # the market field's own validation reports it
+        raw = dict(raw)
+        deployment = raw.get("deployment", {})
+        if isinstance(deployment, DeploymentConfig):
+            deployment = deployment.model_dump()
+        if isinstance(deployment, dict) and deployment.get("regulation_signal") is None:
+            raw["deployment"] = {**deployment, "regulation_signal": profile.regulation_signal}
+        data = raw.get("data", {})
+        if isinstance(data, dict) and data.get("source") == "csv" and data.get("timezone") is None:
+            raw["data"] = {**data, "timezone": profile.timezone}
+        return raw
 
     @property
     def market_profile(self) -> MarketProfile:

@@ -1,126 +1,311 @@
 """How the operator deploys ancillary services: regulation signals and contingency events.
 
-Deployment fractions are per RT interval and in [0, 1] of the award:
+Regulation is a 2-second signal ``s`` in [-1, 1] (fraction of the award; + = up, the battery
+discharges), reduced per RT interval to what the simulator needs (DESIGN 1.5):
 
-* regulation: a 2-second signal ``s`` in [-1, 1] (+ = up, the battery discharges) from a
-  clipped AR(1) model fitted to PJM's shipped RegA/RegD signals, reduced per interval to
-  ``delta_up = mean(max(s, 0))``, ``delta_down = mean(max(-s, 0))`` and the mileage
-  ``sum |diff max(+-s, 0)|`` (MW of movement per MW of award over the interval);
-* spinning / non-spinning reserve: Poisson contingency events with full deployment for a
-  uniform 10-60 minutes; the fraction is the share of the interval covered by an event.
+* ``delta_up = mean(max(s, 0))``, ``delta_down = mean(max(-s, 0))``: the deployment fractions;
+* ``up_time``: the share of the interval with ``s > 0`` (the up sub-period; the rest is the down
+  sub-period), so the conditional means are ``delta_up / up_time`` and
+  ``delta_down / (1 - up_time)``;
+* mileage up / down: ``sum |diff max(+-s, 0)|`` (MW of movement per MW of award).
 
-The fit is by the method of simulated moments (mean up, mean down, mileage per hour) and is
-reproducible: ``python -m bessgym.deployment`` refits and rewrites the shipped parameters.
+The signal model (:class:`RegulationModel`) is ``s = clip(mean + level(t) + y(t), -1, 1)``: ``y``
+is a smooth second-order Gaussian process (an AR(2) at 2 s, from a time scale and a damping),
+optionally high-pass filtered so that its running integral, the energy, reverts with a time
+constant (RegD's energy neutrality); ``level`` is a slow Ornstein-Uhlenbeck process (RegA's
+sustained one-sided hours). Two fits ship in ``data/regulation_models.json``, judged on what
+decides a battery's energy (:class:`SignalStats`: 15-minute and hourly net deployment, its
+autocorrelation from 15 minutes to 4 hours, the 4-hour net energy):
+
+* ``regd``: 72 hours of real PJM RegD (July 2020): fast and energy-neutral within the hour;
+* ``rega``: two real PJM RegA evenings (August 2017): slow and persistent. Its fast part is fitted
+  with the level held at each evening's own mean; the level's standard deviation is the RMS of
+  the two evenings' means (sign symmetric by assumption: two evenings cannot tell which side a
+  year prefers) and its time constant is 24 h (assumed: the data hold one level for 8 hours, all
+  they cover).
+
+``python -m bessgym.deployment`` refits both and rewrites the JSON; ``--report`` prints the model
+against the data. The market profile says which signal its regulation follows.
+
+Episodes: each day's regulation is a window of a long signal simulated once per process per
+model and interval length (:data:`POOL_DAYS` days from a fixed seed), the window chosen by the
+episode's seed, with fresh contingency events from the same seed: a new seed gives a new path,
+the same seed the same path, bit for bit.
+
+Spinning / non-spinning reserve: Poisson contingency events with full deployment for a uniform
+10-60 minutes; the fraction is the share of the interval covered by an event.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from scipy.optimize import least_squares
+from scipy.optimize import minimize
+from scipy.signal import lfilter
 
 from bessgym._paths import DATA_DIR
 from bessgym.market import N_PRODUCTS
-from bessgym.processes import ar1
 
 SIGNAL_STEP_S = 2.0
-RegulationSignal = Literal["regd", "rega", "rega_test"]
-SIGNAL_FILES: dict[str, tuple[str, ...]] = {
-    "regd": ("pjm_regd_test_40min_2s.csv",),
-    "rega": ("pjm_rega_2017-08-01_02_1600-2400_2s.csv",),
-    "rega_test": ("pjm_rega_test_40min_2s.csv",),
+STATS_INTERVAL_S = 900.0
+ACF_LAGS: tuple[int, ...] = (1, 2, 4, 8, 16)  # 15-minute intervals: 15 min .. 4 h
+POOL_DAYS = 365
+RegulationSignal = Literal["regd", "rega"]
+SIGNAL_FILES: dict[str, str] = {
+    "regd": "pjm_regd_2020-07-16_17_22_2s.csv.gz",
+    "rega": "pjm_rega_2017-08-01_02_1600-2400_2s.csv",
 }
+_POOL_SEEDS = {"regd": 20200716, "rega": 20170801}
+_FIT_SEED = 12345
+
+
+def load_signal(name: str) -> list[np.ndarray]:
+    """The shipped real PJM signal ``name`` as contiguous 2-second segments in [-1, 1]."""
+    if name not in SIGNAL_FILES:
+        raise ValueError(f"regulation signal {name!r} is unknown; choose one of {sorted(SIGNAL_FILES)}")
+    frame = pd.read_csv(DATA_DIR / "pjm" / SIGNAL_FILES[name])
+    if "timestamp" in frame:  # one long column: split where the 2-second clock jumps
+        stamps = pd.to_datetime(frame["timestamp"]).to_numpy()
+        breaks = np.flatnonzero(np.diff(stamps) != np.timedelta64(int(SIGNAL_STEP_S), "s")) + 1
+        return list(np.split(frame["signal"].to_numpy(float), breaks))
+    frame = frame.dropna(axis=1, how="all")
+    return [frame[c].to_numpy(float) for c in frame.columns[1:]]  # one column per day
 
 
 @dataclass(frozen=True)
 class SignalStats:
-    """Moments of a regulation signal: mean of max(s,0), mean of max(-s,0), mileage per hour."""
+    """What a regulation signal does to a battery's energy, per MW of award.
+
+    ``mean_up``/``mean_down``: E[max(s, 0)], E[max(-s, 0)]; ``up_time``: share of time with
+    s > 0; ``mileage_per_h``; ``net15_std``/``net15_over_half``: standard deviation of the
+    15-minute net deployment (delta_up - delta_down) and the share of intervals with |net| > 0.5;
+    ``net60_*``: the same for hours; ``acf15``: autocorrelation of the 15-minute nets at
+    :data:`ACF_LAGS` (within each segment, about its own mean); ``energy4h_std``: standard
+    deviation of the 4-hour net energy (MWh per MW).
+    """
 
     mean_up: float
     mean_down: float
+    up_time: float
     mileage_per_h: float
+    net15_std: float
+    net15_over_half: float
+    net60_std: float
+    net60_over_half: float
+    acf15: tuple[float, ...]
+    energy4h_std: float
 
     @classmethod
     def of(cls, segments: list[np.ndarray]) -> "SignalStats":
-        up = np.concatenate([np.maximum(s, 0.0) for s in segments])
-        down = np.concatenate([np.maximum(-s, 0.0) for s in segments])
+        k = round(STATS_INTERVAL_S / SIGNAL_STEP_S)
+        per_hour = round(3600 / STATS_INTERVAL_S)
+        reduced = [reduce_signal(s[: len(s) // k * k], k) for s in segments]
+        nets = [r.delta_up - r.delta_down for r in reduced]
+        hourly = np.concatenate([n[: len(n) // per_hour * per_hour].reshape(-1, per_hour).mean(1) for n in nets])
+        block = 4 * per_hour
+        energy = np.concatenate([n[: len(n) // block * block].reshape(-1, block).sum(1) for n in nets])
+        energy *= STATS_INTERVAL_S / 3600
+        deviations = [n - n.mean() for n in nets]
+        variance = np.concatenate(deviations).var()
+        acf = tuple(
+            float(np.concatenate([d[:-lag] * d[lag:] for d in deviations]).mean() / variance) for lag in ACF_LAGS
+        )
+        net = np.concatenate(nets)
         steps = sum(len(s) - 1 for s in segments)
-        mileage = sum(np.abs(np.diff(s)).sum() for s in segments)
-        return cls(float(up.mean()), float(down.mean()), float(mileage / (steps * SIGNAL_STEP_S / 3600)))
+        mileage = sum(np.abs(np.diff(s)).sum() for s in segments) / (steps * SIGNAL_STEP_S / 3600)
+        return cls(
+            mean_up=float(np.mean([s.clip(0, None).mean() for s in segments])),
+            mean_down=float(np.mean([(-s).clip(0, None).mean() for s in segments])),
+            up_time=float(np.concatenate([r.up_time for r in reduced]).mean()),
+            mileage_per_h=float(mileage),
+            net15_std=float(net.std()), net15_over_half=float((np.abs(net) > 0.5).mean()),
+            net60_std=float(hourly.std()), net60_over_half=float((np.abs(hourly) > 0.5).mean()),
+            acf15=acf, energy4h_std=float(energy.std()),
+        )
 
 
-def load_signal(name: str) -> list[np.ndarray]:
-    """The shipped PJM signal ``name`` as contiguous 2-second segments in [-1, 1]."""
-    if name not in SIGNAL_FILES:
-        raise ValueError(f"regulation signal {name!r} is unknown; choose one of {sorted(SIGNAL_FILES)}")
-    segments = []
-    for filename in SIGNAL_FILES[name]:
-        frame = pd.read_csv(DATA_DIR / "pjm" / filename).dropna(axis=1, how="all")
-        segments += [frame[c].to_numpy(float) for c in frame.columns[1:]]
-    return segments
+class RegulationIntervals(NamedTuple):
+    """A signal reduced to intervals (arrays (..., T)): fractions, up-time share, mileage."""
+
+    delta_up: np.ndarray
+    delta_down: np.ndarray
+    up_time: np.ndarray
+    mileage_up: np.ndarray
+    mileage_down: np.ndarray
+
+
+def reduce_signal(signal: np.ndarray, steps_per_interval: int, previous: float | None = None) -> RegulationIntervals:
+    """Reduce a 2-second signal (..., T * steps_per_interval) to its intervals. The mileage of an
+    interval counts the moves that end inside it; ``previous`` is the sample before the first."""
+    shape = signal.shape[:-1] + (-1, steps_per_interval)
+    up, down = np.maximum(signal, 0.0), np.maximum(-signal, 0.0)
+    first = signal[..., :1] if previous is None else np.full(signal.shape[:-1] + (1,), previous)
+    moves_up = np.abs(np.diff(up, axis=-1, prepend=np.maximum(first, 0.0)))
+    moves_down = np.abs(np.diff(down, axis=-1, prepend=np.maximum(-first, 0.0)))
+    return RegulationIntervals(
+        up.reshape(shape).mean(-1), down.reshape(shape).mean(-1), (signal > 0).reshape(shape).mean(-1),
+        moves_up.reshape(shape).sum(-1), moves_down.reshape(shape).sum(-1),
+    )
 
 
 @dataclass(frozen=True)
 class RegulationModel:
-    """Clipped AR(1) at 2-second steps: ``s = clip(mean + y, -1, 1)``,
-    ``y[k] = phi y[k-1] + sigma sqrt(1 - phi^2) eps[k]``, ``y[0] ~ N(0, sigma^2)``."""
+    """``s = clip(mean + level + y, -1, 1)`` at 2-second steps (see the module docstring).
+
+    ``y``: an AR(2) whose poles are those of a second-order system of time scale
+    ``time_scale_s`` (1 / natural frequency) and ``damping``, high-pass filtered with time
+    constant ``highpass_s`` (None: not filtered), scaled to standard deviation ``sigma``.
+    ``level``: Ornstein-Uhlenbeck, standard deviation ``level_sigma``, time constant
+    ``level_time_h``.
+    """
 
     mean: float
     sigma: float
-    phi: float
+    time_scale_s: float
+    damping: float
+    highpass_s: float | None = None
+    level_sigma: float = 0.0
+    level_time_h: float = 24.0
 
-    def simulate(self, rng: np.random.Generator, n_paths: int, n_steps: int) -> np.ndarray:
-        """Signal paths of shape (n_paths, n_steps)."""
-        return _simulate(self.mean, self.sigma, self.phi, rng.standard_normal((n_paths, n_steps)))
+    def fast_filter(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(b, a)`` for :func:`scipy.signal.lfilter`: unit white noise in, ``y`` out."""
+        dt, w, z = SIGNAL_STEP_S, 1.0 / self.time_scale_s, self.damping
+        if z < 1:
+            r, angle = np.exp(-z * w * dt), w * np.sqrt(1 - z * z) * dt
+            a = np.array([1.0, -2 * r * np.cos(angle), r * r])
+        else:
+            p1, p2 = np.exp((-z + np.sqrt(z * z - 1)) * w * dt), np.exp((-z - np.sqrt(z * z - 1)) * w * dt)
+            a = np.array([1.0, -(p1 + p2), p1 * p2])
+        b = np.array([1.0])
+        if self.highpass_s is not None:
+            a = np.convolve(a, [1.0, -np.exp(-dt / self.highpass_s)])
+            b = np.array([1.0, -1.0])
+        impulse = lfilter(b, a, np.eye(1, 200_000).ravel())
+        return b * self.sigma / np.sqrt(np.sum(impulse**2)), a
 
-    def stats(self, n_paths: int = 64, hours: float = 24.0, seed: int = 0) -> SignalStats:
-        """Simulated moments of the model (common random numbers for a given seed)."""
-        paths = self.simulate(np.random.default_rng(seed), n_paths, int(hours * 3600 / SIGNAL_STEP_S))
-        return SignalStats.of(list(paths))
+    @property
+    def _burn_in_steps(self) -> int:
+        slowest = max(self.time_scale_s * max(1.0, 2 * self.damping), self.highpass_s or 0.0)
+        return int(np.ceil(8 * slowest / SIGNAL_STEP_S))
+
+    def stream(self, rng: np.random.Generator) -> "SignalStream":
+        """A stationary signal to draw in consecutive pieces."""
+        return SignalStream(self, rng)
 
 
-def _simulate(mean: float, sigma: float, phi: float, eps: np.ndarray) -> np.ndarray:
-    return np.clip(mean + sigma * ar1(eps, phi), -1.0, 1.0)
+class SignalStream:
+    """A stationary realisation of a :class:`RegulationModel`, drawn piece by piece (filter
+    states carried over, so consecutive pieces are one path)."""
+
+    def __init__(self, model: RegulationModel, rng: np.random.Generator) -> None:
+        self.model, self.rng = model, rng
+        self.b, self.a = model.fast_filter()
+        _, self.zi = lfilter(self.b, self.a, rng.standard_normal(model._burn_in_steps), zi=np.zeros(len(self.a) - 1))
+        self.phi = np.exp(-SIGNAL_STEP_S / (model.level_time_h * 3600))
+        self.level = rng.normal(0.0, model.level_sigma)
+
+    def take(self, n_steps: int) -> np.ndarray:
+        y, self.zi = lfilter(self.b, self.a, self.rng.standard_normal(n_steps), zi=self.zi)
+        if self.model.level_sigma > 0:
+            shocks = self.rng.standard_normal(n_steps) * self.model.level_sigma * np.sqrt(1 - self.phi**2)
+            level, zf = lfilter([1.0], [1.0, -self.phi], shocks, zi=[self.phi * self.level])
+            self.level = float(level[-1])
+            y += level
+        return np.clip(self.model.mean + y, -1.0, 1.0)
 
 
-def fit_regulation(segments: list[np.ndarray], n_paths: int = 64, hours: float = 24.0) -> RegulationModel:
-    """Fit (mean, sigma, phi) so the model's mean up, mean down and mileage match ``segments``.
+# --- fitting -------------------------------------------------------------------------------------
 
-    Starts from the unclipped Gaussian moments and refines by least squares on simulated moments
-    with common random numbers. Mileage is matched in relative terms.
-    """
+def _fit_distance(stats: SignalStats, target: SignalStats) -> float:
+    """Weighted squared distance on the statistics that move energy (mileage in relative terms)."""
+    terms = [
+        (stats.mean_up - target.mean_up) / 0.02, (stats.mean_down - target.mean_down) / 0.02,
+        np.log(stats.mileage_per_h / target.mileage_per_h) / 0.05,
+        (stats.net15_std - target.net15_std) / 0.02, (stats.net60_std - target.net60_std) / 0.02,
+        *((a - b) / 0.05 for a, b in zip(stats.acf15[:3], target.acf15[:3])),
+    ]
+    return float(np.sum(np.square(terms)))
+
+
+_FIT_BURN_IN_STEPS = 3600  # 2 h of signal dropped before each fitted path
+
+
+def paths_at_levels(model: RegulationModel, eps: np.ndarray, levels: list[float]) -> list[np.ndarray]:
+    """Signal paths from given innovations ``eps`` (paths, burn-in + length) with the level held at
+    ``levels[i % len(levels)]`` for path i (the fast part only varies): how a fit compares the model
+    with real segments whose own levels are known."""
+    b, a = model.fast_filter()
+    y = lfilter(b, a, eps, axis=-1)[:, _FIT_BURN_IN_STEPS:]
+    return [np.clip(model.mean + levels[i % len(levels)] + row, -1.0, 1.0) for i, row in enumerate(y)]
+
+
+def fit_regulation(name: str) -> RegulationModel:
+    """Fit the model of signal ``name`` by simulated moments (common random numbers, Nelder-Mead
+    from a fixed start); see the module docstring for what is fitted and what is assumed."""
+    segments = load_signal(name)
     target = SignalStats.of(segments)
-    signal = np.concatenate(segments)
-    sigma0 = max(float(signal.std()), 0.05)
-    step = target.mileage_per_h * SIGNAL_STEP_S / 3600
-    one_minus_phi0 = min(max(step**2 * np.pi / (4 * sigma0**2), 1e-7), 0.5)
-    eps = np.random.default_rng(12345).standard_normal((n_paths, int(hours * 3600 / SIGNAL_STEP_S)))
+    rng = np.random.default_rng(_FIT_SEED)
+    length = _FIT_BURN_IN_STEPS + max(len(s) for s in segments)
+    if name == "regd":
+        levels, eps = [0.0], rng.standard_normal((8, length))
 
-    def unpack(p: np.ndarray) -> tuple[float, float, float]:
-        return float(p[0]), float(np.exp(p[1])), float(1.0 - np.exp(p[2]))
+        def build(p: np.ndarray) -> RegulationModel:
+            return RegulationModel(float(p[0]), *map(float, np.exp(p[1:])))
 
-    def residual(p: np.ndarray) -> np.ndarray:
-        stats = SignalStats.of(list(_simulate(*unpack(p), eps)))
-        return np.array([
-            stats.mean_up - target.mean_up,
-            stats.mean_down - target.mean_down,
-            np.log(stats.mileage_per_h / target.mileage_per_h),
-        ])
+        start = np.array([float(np.concatenate(segments).mean()), np.log(0.6), np.log(60.0), np.log(1.0), np.log(1800.0)])
+    elif name == "rega":
+        levels = [float(s.mean()) for s in segments]
+        level_sigma = float(np.sqrt(np.mean(np.square(levels))))
+        eps = rng.standard_normal((8 * len(segments), length))
 
-    p0 = np.array([signal.mean(), np.log(sigma0), np.log(one_minus_phi0)])
-    result = least_squares(residual, p0, diff_step=1e-3, xtol=1e-10, ftol=1e-10)
-    return RegulationModel(*unpack(result.x))
+        def build(p: np.ndarray) -> RegulationModel:
+            return RegulationModel(0.0, *map(float, np.exp(p)), highpass_s=None, level_sigma=level_sigma, level_time_h=24.0)
+
+        start = np.array([np.log(0.5), np.log(250.0), np.log(2.0)])
+    else:
+        raise ValueError(f"regulation signal {name!r} is unknown; choose one of {sorted(SIGNAL_FILES)}")
+
+    def distance(p: np.ndarray) -> float:
+        return _fit_distance(SignalStats.of(paths_at_levels(build(p), eps, levels)), target)
+
+    result = minimize(distance, start, method="Nelder-Mead", options={"maxiter": 1500, "xatol": 1e-5, "fatol": 1e-6})
+    return build(result.x)
+
+
+def stats_at_data_levels(model: RegulationModel, name: str, repeats: int = 20, seed: int = 1) -> SignalStats:
+    """Statistics of ``repeats`` simulated copies of each real segment of ``name``, the level held
+    at that segment's own mean (for a model with a random level) or at the model's (without)."""
+    segments = load_signal(name)
+    levels = [float(s.mean()) for s in segments] if model.level_sigma > 0 else [0.0]
+    rng = np.random.default_rng(seed)
+    paths = []
+    for i, segment in enumerate(segments):
+        eps = rng.standard_normal((repeats, _FIT_BURN_IN_STEPS + len(segment)))
+        paths += paths_at_levels(model, eps, [levels[i % len(levels)]])
+    return SignalStats.of(paths)
+
+
+def model_stats(model: RegulationModel, days: int = 60, seed: int = 0) -> SignalStats:
+    """Statistics of ``days`` simulated days of ``model`` (one stationary path)."""
+    stream = model.stream(np.random.default_rng(seed))
+    steps = round(86400 / SIGNAL_STEP_S)
+    return SignalStats.of([stream.take(steps) for _ in range(days)])
 
 
 @lru_cache(maxsize=None)
+def _table() -> dict:
+    return json.loads((DATA_DIR / "regulation_models.json").read_text())
+
+
 def _fitted(name: str) -> dict:
-    table = json.loads((DATA_DIR / "regulation_models.json").read_text())
+    table = _table()
     if name not in table:
         raise ValueError(f"regulation signal {name!r} is unknown; choose one of {sorted(table)}")
     return table[name]
@@ -132,20 +317,24 @@ def regulation_model(name: str) -> RegulationModel:
 
 
 def regulation_model_stats(name: str) -> SignalStats:
-    """Long-run moments of the shipped model for ``name`` (simulated when it was fitted)."""
-    return SignalStats(**_fitted(name)["fitted"])
+    """Long-run statistics of the shipped model for ``name`` (simulated when it was fitted)."""
+    return _stats(_fitted(name)["model_stats"])
 
+
+# --- episodes ------------------------------------------------------------------------------------
 
 class DeploymentConfig(BaseModel):
-    """How AS are deployed. Event rates are per day, durations in minutes."""
+    """How AS are deployed. ``regulation_signal``: the fitted model regulation follows (None:
+    the market profile's choice, resolved by :class:`bessgym.config.Config`). Event rates are per
+    day, durations in minutes."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    regulation_signal: RegulationSignal = "regd"
-    spin_events_per_day: float = Field(0.1, ge=0)
-    nonspin_events_per_day: float = Field(0.05, ge=0)
-    event_min_minutes: float = Field(10.0, gt=0)
-    event_max_minutes: float = Field(60.0, gt=0)
+    regulation_signal: RegulationSignal | None = None
+    spin_events_per_day: float = Field(0.1, ge=0, allow_inf_nan=False)
+    nonspin_events_per_day: float = Field(0.05, ge=0, allow_inf_nan=False)
+    event_min_minutes: float = Field(10.0, gt=0, allow_inf_nan=False)
+    event_max_minutes: float = Field(60.0, gt=0, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _check(self) -> "DeploymentConfig":
@@ -155,30 +344,71 @@ class DeploymentConfig(BaseModel):
             )
         return self
 
+    @property
+    def signal(self) -> RegulationSignal:
+        if self.regulation_signal is None:
+            raise ValueError("deployment.regulation_signal is unresolved; build the config with bessgym.config.load_config")
+        return self.regulation_signal
+
 
 @dataclass(frozen=True)
 class Deployment:
-    """One day's deployment. ``fraction`` (T, 4) in [0, 1] of the award per product in
-    PRODUCTS order; ``mileage`` (T, 2): reg up / reg down mileage per MW of award."""
+    """One day's deployment. ``fraction`` (T, 4) in [0, 1] of the award per product in PRODUCTS
+    order; ``mileage`` (T, 2): reg up / reg down mileage per MW of award; ``up_time`` (T,): the
+    share of each interval in which the regulation signal is up (1 where it is never down).
+    Contingency deployment is spread evenly over its interval. Without ``up_time`` (a hand-built
+    day) the signal is taken as equally strong up and down: ``up_time = up / (up + down)``."""
 
     fraction: np.ndarray
     mileage: np.ndarray
+    up_time: np.ndarray = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        fraction = np.asarray(self.fraction, dtype=float)
+        up, down = fraction[:, 0], fraction[:, 1]
+        if self.up_time is None:
+            total = up + down
+            object.__setattr__(self, "up_time", np.divide(up, total, out=np.zeros_like(up), where=total > 0))
+        up_time = np.asarray(self.up_time, dtype=float)
+        bad = (fraction < 0).any(1) | (fraction > 1).any(1) | (up > up_time + 1e-12) | (down > 1 - up_time + 1e-12)
+        if bad.any():
+            t = int(np.flatnonzero(bad)[0])
+            raise ValueError(
+                f"deployment at interval {t} is not a signal in [-1, 1]: fractions {fraction[t].tolist()}, up_time "
+                f"{up_time[t]} (need fractions in [0, 1], reg up <= up_time and reg down <= 1 - up_time)"
+            )
 
 
-def reduce_signal(signal: np.ndarray, n_intervals: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per-interval (delta_up, delta_down) of shape (T, 2) and mileage (T, 2) from a 2-s signal.
+@dataclass(frozen=True)
+class _Pool:
+    """A long stationary regulation signal reduced to intervals of one length."""
 
-    ``signal`` has shape (..., n_intervals * steps_per_interval); the mileage of an interval
-    counts the moves that end inside it.
-    """
-    up = np.maximum(signal, 0.0)
-    down = np.maximum(-signal, 0.0)
-    shape = signal.shape[:-1] + (n_intervals, -1)
-    delta = np.stack([up.reshape(shape).mean(-1), down.reshape(shape).mean(-1)], axis=-1)
-    moves_up = np.abs(np.diff(up, axis=-1, prepend=up[..., :1]))
-    moves_down = np.abs(np.diff(down, axis=-1, prepend=down[..., :1]))
-    mileage = np.stack([moves_up.reshape(shape).sum(-1), moves_down.reshape(shape).sum(-1)], axis=-1)
-    return delta, mileage
+    intervals: RegulationIntervals
+
+    @property
+    def n(self) -> int:
+        return len(self.intervals.delta_up)
+
+
+@lru_cache(maxsize=8)
+def _pool(name: str, steps_per_interval: int) -> _Pool:
+    model = regulation_model(name)
+    stream = model.stream(np.random.default_rng(_POOL_SEEDS[name]))
+    chunk = round(86400 / SIGNAL_STEP_S) * 8 // steps_per_interval * steps_per_interval
+    total = round(86400 / SIGNAL_STEP_S) * POOL_DAYS // steps_per_interval * steps_per_interval
+    pieces, previous = [], None
+    for start in range(0, total, chunk):
+        signal = stream.take(min(chunk, total - start))
+        pieces.append(reduce_signal(signal, steps_per_interval, previous))
+        previous = float(signal[-1])
+    return _Pool(RegulationIntervals(*(np.concatenate(parts) for parts in zip(*pieces))))
+
+
+def steps_per_interval(dt_h: float) -> int:
+    steps = round(dt_h * 3600 / SIGNAL_STEP_S)
+    if steps < 1 or abs(steps * SIGNAL_STEP_S - dt_h * 3600) > 1e-6:
+        raise ValueError(f"interval length {dt_h} h is not a whole number of {SIGNAL_STEP_S:g}-second signal steps")
+    return steps
 
 
 def contingency_fraction(
@@ -196,30 +426,34 @@ def contingency_fraction(
     return np.minimum(covered / dt_h, 1.0)
 
 
-def draw_deployment(config: DeploymentConfig, n_intervals: int, dt_h: float, seed: int) -> Deployment:
-    """A day's deployment, reproducible from ``seed``."""
-    rng = np.random.default_rng(seed)
-    steps = round(dt_h * 3600 / SIGNAL_STEP_S)
-    signal = regulation_model(config.regulation_signal).simulate(rng, 1, n_intervals * steps)[0]
-    delta, mileage = reduce_signal(signal, n_intervals)
+def draw_deployment(
+    config: DeploymentConfig, n_intervals: int, dt_h: float, seed: int | np.random.Generator
+) -> Deployment:
+    """A day's deployment: a window of the model's long signal and the day's contingency events,
+    drawn with ``seed`` (or with a generator, which advances)."""
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    pool = _pool(config.signal, steps_per_interval(dt_h))
+    start = int(rng.integers(0, pool.n - n_intervals + 1))
+    window = slice(start, start + n_intervals)
+    reg = pool.intervals
     fraction = np.zeros((n_intervals, N_PRODUCTS))
-    fraction[:, 0], fraction[:, 1] = delta[:, 0], delta[:, 1]
+    fraction[:, 0], fraction[:, 1] = reg.delta_up[window], reg.delta_down[window]
     for column, rate in ((2, config.spin_events_per_day), (3, config.nonspin_events_per_day)):
         fraction[:, column] = contingency_fraction(
             rng, rate, n_intervals, dt_h, config.event_min_minutes, config.event_max_minutes
         )
-    return Deployment(fraction, mileage)
+    mileage = np.stack([reg.mileage_up[window], reg.mileage_down[window]], axis=1)
+    return Deployment(fraction, mileage, reg.up_time[window].copy())
 
 
 @lru_cache(maxsize=8)
 def _moments(config_json: str, n_intervals: int, dt_h: float, days: int) -> tuple[np.ndarray, np.ndarray]:
     config = DeploymentConfig.model_validate_json(config_json)
-    steps = round(dt_h * 3600 / SIGNAL_STEP_S)
-    model = regulation_model(config.regulation_signal)
-    rng = np.random.default_rng(0x5EED)
-    regulation = np.stack([
-        reduce_signal(model.simulate(rng, 1, n_intervals * steps)[0], n_intervals)[0].T.ravel() for _ in range(days)
-    ])  # (days, 2T): reg up then reg down
+    pool = _pool(config.signal, steps_per_interval(dt_h))
+    starts = np.random.default_rng(0x5EED).integers(0, pool.n - n_intervals + 1, days)
+    reg = pool.intervals
+    regulation = np.stack([np.concatenate([reg.delta_up[s:s + n_intervals], reg.delta_down[s:s + n_intervals]])
+                           for s in starts])  # (days, 2T): reg up then reg down
     mean = np.zeros(4 * n_intervals)
     cov = np.zeros((4 * n_intervals, 4 * n_intervals))
     mean[: 2 * n_intervals] = regulation.mean(0)
@@ -241,7 +475,7 @@ def deployment_moments(
     """Mean (4T,) and covariance (4T, 4T) of a day's deployment fractions, product-major (all
     intervals of reg up, then reg down, spin, non-spin); cached per process.
 
-    Regulation: from ``days`` days simulated with the fitted model. Contingency events are too rare
+    Regulation: from ``days`` windows of the model's long signal. Contingency events are too rare
     to sample: their fraction is taken as a Bernoulli of the mean deployment ``p`` (variance
     ``p (1 - p)``, an upper bound for partial coverage), correlated over a triangular kernel as wide
     as the mean event, independent of everything else.
@@ -249,21 +483,79 @@ def deployment_moments(
     return _moments(config.model_dump_json(), n_intervals, dt_h, days)
 
 
+# --- refit and report ---------------------------------------------------------------------------
+
 def _refit() -> dict:
     table = {}
     for name in SIGNAL_FILES:
-        segments = load_signal(name)
-        model = fit_regulation(segments)
+        model = fit_regulation(name)
         table[name] = {
             "model": asdict(model),
-            "fitted_to": list(SIGNAL_FILES[name]),
-            "target": asdict(SignalStats.of(segments)),
-            "fitted": asdict(model.stats()),
+            "fitted_to": SIGNAL_FILES[name],
+            "data_stats": asdict(SignalStats.of(load_signal(name))),
+            "model_stats": asdict(model_stats(model)),
+            "model_stats_at_data_levels": asdict(stats_at_data_levels(model, name)),
         }
     return table
 
 
+def _stats(raw: dict) -> SignalStats:
+    return SignalStats(**{**raw, "acf15": tuple(raw["acf15"])})
+
+
+STAT_ROWS = (
+    ("E[max(s, 0)] (up deployment)", lambda s: s.mean_up, 3),
+    ("E[max(-s, 0)] (down deployment)", lambda s: s.mean_down, 3),
+    ("share of time up", lambda s: s.up_time, 2),
+    ("mileage per hour", lambda s: s.mileage_per_h, 1),
+    ("15-min net: std", lambda s: s.net15_std, 2),
+    ("15-min net: share abs > 0.5", lambda s: s.net15_over_half, 2),
+    ("hourly net: std", lambda s: s.net60_std, 2),
+    ("hourly net: share abs > 0.5", lambda s: s.net60_over_half, 2),
+    *((f"autocorrelation of 15-min nets, {lag * 15} min", (lambda s, i=i: s.acf15[i]), 2) for i, lag in enumerate(ACF_LAGS)),
+    ("4-hour net energy: std (MWh per MW)", lambda s: s.energy4h_std, 2),
+)
+
+
+def report() -> str:
+    """Markdown table: the shipped models' statistics beside those of the real signals."""
+    regd, rega = _fitted("regd"), _fitted("rega")
+    columns = [
+        ("RegD data (72 h)", _stats(regd["data_stats"])), ("`regd` model", _stats(regd["model_stats"])),
+        ("RegA data (16 h)", _stats(rega["data_stats"])),
+        ("`rega` model, data's levels", _stats(rega["model_stats_at_data_levels"])),
+        ("`rega` model, random level", _stats(rega["model_stats"])),
+    ]
+    lines = ["| statistic | " + " | ".join(name for name, _ in columns) + " |", "|---|" + "---|" * len(columns)]
+    for label, get, digits in STAT_ROWS:
+        lines.append(f"| {label} | " + " | ".join(f"{get(stats):.{digits}f}" for _, stats in columns) + " |")
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
-    out = DATA_DIR / "regulation_models.json"
-    out.write_text(json.dumps(_refit(), indent=2) + "\n")
-    print(out.read_text())
+    parser = argparse.ArgumentParser(prog="python -m bessgym.deployment", description="refit the regulation models")
+    parser.add_argument("--report", action="store_true", help="print the shipped models against the data")
+    args = parser.parse_args()
+    if not args.report:
+        out = DATA_DIR / "regulation_models.json"
+        out.write_text(json.dumps(_refit(), indent=2) + "\n")
+        _table.cache_clear()
+    print(report())
+
+
+def sub_periods(fraction: np.ndarray, up_time: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The two sub-periods of each interval (DESIGN 1.5): the up share ``w`` (..., T) and, per
+    product, the net deployment per MW of award in the up and in the down sub-period (..., T, 4;
+    + = up). Reg up runs at its conditional mean ``delta_up / w`` in the up sub-period, reg down at
+    ``delta_down / (1 - w)`` in the down one, contingency reserves at their fraction in both; a
+    sub-period of zero share deploys nothing."""
+    w = np.asarray(up_time, dtype=float)
+    fraction = np.asarray(fraction, dtype=float)
+    in_up, in_down = w > 0, w < 1
+    up = np.zeros(fraction.shape)
+    down = np.zeros(fraction.shape)
+    up[..., 0] = np.divide(fraction[..., 0], w, out=np.zeros_like(w), where=in_up)
+    down[..., 1] = -np.divide(fraction[..., 1], 1 - w, out=np.zeros_like(w), where=in_down)
+    up[..., 2:] = fraction[..., 2:] * in_up[..., None]
+    down[..., 2:] = fraction[..., 2:] * in_down[..., None]
+    return w, up, down

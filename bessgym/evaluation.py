@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from bessgym.actions import BidCurve
 from bessgym.config import ConfigLike
 from bessgym.envs.episodes import Episode, EpisodeSource, resolve
 from bessgym.market import PRODUCTS
@@ -31,7 +32,9 @@ class EpisodeRecord:
 
     ``shortfall_mwh`` per product in PRODUCTS order; ``repairs_mw`` the MW the market cut from
     the submitted bid; ``soc_frac`` (T+1) and ``base_mw`` (T) the trajectory; ``bid_note`` how the
-    bidder made its bid (a solver fallback shows as ``bid_fallback`` in :meth:`metrics`).
+    bidder made its bid (a solver fallback shows as ``bid_fallback`` in :meth:`metrics`);
+    ``rt_fallbacks`` the decisions the RT policy reports as fallbacks (its ``fallbacks``
+    attribute after the day; 0 for a policy without one).
     """
 
     scenario_id: str
@@ -45,6 +48,7 @@ class EpisodeRecord:
     soc_frac: np.ndarray
     base_mw: np.ndarray
     bid_note: dict
+    rt_fallbacks: int = 0
 
     @property
     def profit(self) -> float:
@@ -60,6 +64,7 @@ class EpisodeRecord:
             row[f"shortfall_{product}_mwh"] = float(value)
         row["repairs_mw"] = self.repairs_mw
         row["bid_fallback"] = bool(self.bid_note.get("fallback", False))
+        row["rt_fallbacks"] = self.rt_fallbacks
         row["bid_seconds"] = self.bid_seconds
         row["decision_ms_p50"] = float(np.percentile(self.decision_ms, 50))
         row["decision_ms_p95"] = float(np.percentile(self.decision_ms, 95))
@@ -90,9 +95,9 @@ def run_day(source: EpisodeSource, episode: Episode, policy: RTPolicy, bid_secon
         obs = episode.features[t].copy()
         obs[SOC] = soc[t]
         tick = time.perf_counter()
-        action = float(policy.act(obs))
+        action = policy.act(obs)
         latency[t] = (time.perf_counter() - tick) * 1e3
-        out = sim.step(action)
+        out = sim.step(cleared(action, scenario.rt_price[t]))
         totals += out.ledger
         soc[t + 1], base[t] = out.e_mwh / battery.energy_mwh, out.base_mw
         up_short[t], down_short[t], legs[t] = out.up_short_mw, out.down_short_mw, out.charge_mw + out.discharge_mw
@@ -110,7 +115,16 @@ def run_day(source: EpisodeSource, episode: Episode, policy: RTPolicy, bid_secon
         soc_frac=soc,
         base_mw=base,
         bid_note=dict(bid.note),
+        rt_fallbacks=int(getattr(policy, "fallbacks", 0)),
     )
+
+
+def cleared(action: float | BidCurve, rt_price_usd_per_mwh: float) -> float:
+    """The base point of an RT decision: a number is one; a bid curve clears at the interval's
+    realised price (which the policy never saw)."""
+    if isinstance(action, BidCurve):
+        return float(action.clear(rt_price_usd_per_mwh))
+    return float(action)
 
 
 def evaluate(

@@ -31,7 +31,8 @@ class DAContext:
 
     Point forecasts: ``da_price`` (24,), ``rt_price`` (T,), ``as_price`` (24, 4). Ensemble
     members (equally likely): ``da_scenarios`` (K, 24), ``rt_scenarios`` (K, T), ``as_scenarios``
-    (K, 24, 4). ``expected_deployment`` (4,) is the long-run mean deployment fraction per product.
+    (K, 24, 4). ``expected_deployment`` (4,) is the long-run mean deployment fraction per product
+    and ``expected_up_time`` the long-run share of time the regulation signal is up.
     """
 
     scenario_id: str
@@ -46,6 +47,7 @@ class DAContext:
     rt_scenarios: np.ndarray
     as_scenarios: np.ndarray
     expected_deployment: np.ndarray
+    expected_up_time: float
     privileged: bool
 
     @property
@@ -174,7 +176,7 @@ def make_forecaster(config: ForecastConfig) -> Forecaster:
 def expected_deployment(config: DeploymentConfig) -> np.ndarray:
     """Long-run mean deployment fraction per product: the fitted regulation model's mean up and
     down, and the contingency rate times the mean event length for spin and non-spin."""
-    stats = regulation_model_stats(config.regulation_signal)
+    stats = regulation_model_stats(config.signal)
     mean_event_h = (config.event_min_minutes + config.event_max_minutes) / 2 / 60
     return np.array([
         stats.mean_up,
@@ -204,5 +206,6 @@ def da_context(scenarios: ScenarioSet, scenario: Scenario, forecaster: Forecaste
         rt_scenarios=members.rt,
         as_scenarios=members.as_,
         expected_deployment=expected_deployment(config.deployment),
+        expected_up_time=regulation_model_stats(config.deployment.signal).up_time,
         privileged=forecaster.privileged,
     )

@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -25,6 +26,8 @@ UP_MASK = np.array([True, False, True, True])
 UP_INDEX: tuple[int, ...] = tuple(int(i) for i in np.flatnonzero(UP_MASK))
 DOWN_INDEX: int = PRODUCTS.index("reg_down")
 HOURS = 24
+RULE_TOL = 1e-6
+"""MW or MWh a market rule forgives (solver tolerances), never more."""
 
 Product = Literal["reg_up", "reg_down", "spin", "nonspin"]
 
@@ -49,9 +52,15 @@ class MarketProfile(BaseModel):
         100.0, ge=0, description="lambda_pen: the penalty price is max(RT price, this)"
     )
     mileage_paid: bool = False
-    clip_awards_to_soc: bool = Field(
-        False, description="clip AS awards at DA to what the DA-planned SoC can sustain"
+    energy_backing: bool = Field(
+        True,
+        description="DA acceptance checks the schedule's SoC and each award's duration against it, "
+        "and RT availability the SoC at each interval's start; off: power only",
     )
+    regulation_signal: Literal["regd", "rega"] = Field(
+        "regd", description="the fitted regulation model deployment follows (bessgym.deployment)"
+    )
+    timezone: str = Field("UTC", description="IANA time zone of the operating day")
 
     @model_validator(mode="after")
     def _check(self) -> "MarketProfile":
@@ -60,6 +69,10 @@ class MarketProfile(BaseModel):
             raise ValueError(f"duration_h has no entry for offered products {missing}")
         if not self.price_floor_usd_per_mwh < self.price_cap_soft_usd_per_mwh <= self.price_cap_hard_usd_per_mwh:
             raise ValueError("prices must satisfy floor < soft cap <= hard cap")
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"timezone {self.timezone!r} is not an IANA time zone (e.g. 'America/Los_Angeles')") from None
         return self
 
     @property
@@ -145,43 +158,59 @@ def accept_arrays(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Accepted (energy (..., 24), awards (..., 24, 4)) for submitted arrays (DESIGN 1.4).
 
-    Energy is clipped to [-P_ch, P_dis]; awards to >= 0 and to offered products; then awards
-    are scaled down to fit registered power with energy first: the up products share
-    ``P_dis - x`` pro rata, reg down gets at most ``P_ch + x``. With ``clip_awards_to_soc`` the
-    awards are further cut so the DA-planned SoC sustains them for their duration.
+    The market accepts what the resource can physically back, cutting in this order:
+
+    1. energy to the battery's power, ``[-P_ch, P_dis]``;
+    2. with ``energy_backing``: energy hour by hour so that the SoC the schedule plans from the
+       initial SoC stays within ``[E_min, E_max]`` (self-discharge alone may take it lower);
+    3. awards to >= 0 and to offered products, then to registered power: the up products share
+       ``P_dis - x`` pro rata, reg down gets at most ``P_ch + x``;
+    4. with ``energy_backing``: awards to the SoC room of the hour, the lowest (highest) planned
+       SoC of the hour sustaining full deployment for each product's duration: the up products
+       share ``(e_low - E_min) eta_d`` of MWh pro rata, ``sum_a r_a D_a <= that``; reg down
+       ``r D eta_c <= E_max - e_high``.
+
+    A bid within :data:`RULE_TOL` of a limit is not cut.
     """
+    tol = RULE_TOL
     x = np.clip(energy_mw, -battery.p_charge_mw, battery.p_discharge_mw)
     r = np.where(market.offered, np.maximum(as_mw, 0.0), 0.0)
-    up_room = battery.p_discharge_mw - x
-    down_room = battery.p_charge_mw + x
-    if market.clip_awards_to_soc:
-        e = planned_energy(battery, x)[..., :-1]
-        up_room = np.minimum(up_room, _soc_room(e - battery.e_min_mwh, battery.eta_discharge, r, market, up=True))
-        down_room = np.minimum(
-            down_room, _soc_room(battery.e_max_mwh - e, 1.0 / battery.eta_charge, r, market, up=False)
-        )
+    if market.energy_backing:
+        x, e = _backed_schedule(battery, x, tol)
     up_total = r[..., UP_MASK].sum(axis=-1)
-    up_room = np.maximum(up_room, 0.0)
-    scale = np.where(up_total > up_room, up_room / np.where(up_total > 0, up_total, 1.0), 1.0)
-    r[..., UP_MASK] *= scale[..., None]
-    r[..., ~UP_MASK] = np.minimum(r[..., ~UP_MASK], np.maximum(down_room, 0.0)[..., None])
+    up_room = np.maximum(battery.p_discharge_mw - x, 0.0)
+    r[..., UP_MASK] *= _scale(up_total, up_room, tol)[..., None]
+    down_room = np.maximum(battery.p_charge_mw + x, 0.0)
+    r[..., DOWN_INDEX] *= _scale(r[..., DOWN_INDEX], down_room, tol)
+    if market.energy_backing:
+        durations = market.durations
+        low = np.maximum(np.minimum(e[..., :-1], e[..., 1:]) - battery.e_min_mwh, 0.0)
+        high = np.maximum(battery.e_max_mwh - np.maximum(e[..., :-1], e[..., 1:]), 0.0)
+        need_up = (r[..., UP_MASK] * durations[UP_MASK]).sum(axis=-1) / battery.eta_discharge
+        r[..., UP_MASK] *= _scale(need_up, low, tol)[..., None]
+        need_down = r[..., DOWN_INDEX] * durations[DOWN_INDEX] * battery.eta_charge
+        r[..., DOWN_INDEX] *= _scale(need_down, high, tol)
     return x, r
 
 
-def _soc_room(
-    headroom_mwh: np.ndarray, eta: float, r: np.ndarray, market: MarketProfile, up: bool
-) -> np.ndarray:
-    """Total award (MW) the energy headroom sustains, given the products' duration mix.
+def _scale(need: np.ndarray, room: np.ndarray, tol: float) -> np.ndarray:
+    """The factor that fits ``need`` into ``room`` (1 where it fits within ``tol``)."""
+    return np.where(need > room + tol, room / np.where(need > 0, need, 1.0), 1.0)
 
-    The award mix ``r`` fixes an average duration ``D = sum(r_a D_a) / sum(r_a)`` over the up
-    (or down) products; the room is ``headroom * eta / D`` (eta_d for up, 1/eta_c for down).
-    """
-    mask = UP_MASK if up else ~UP_MASK
-    weights = r[..., mask]
-    durations = market.durations[mask]
-    total = weights.sum(axis=-1)
-    safe_total = np.where(total > 0, total, 1.0)
-    mean_duration = np.where(total > 0, (weights * durations).sum(axis=-1) / safe_total, durations.max())
-    return np.where(
-        mean_duration > 0, np.maximum(headroom_mwh, 0.0) * eta / np.maximum(mean_duration, 1e-12), np.inf
-    )
+
+def _backed_schedule(battery: Battery, x: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
+    """Energy cut hour by hour so the planned SoC stays within its bounds; (x, SoC (..., 25))."""
+    x = x.copy()
+    e = np.empty(x.shape[:-1] + (HOURS + 1,))
+    e[..., 0] = battery.e_initial_mwh
+    keep = battery.retention(1.0)
+    for h in range(HOURS):
+        kept = keep * e[..., h]
+        most_out = np.maximum(kept - battery.e_min_mwh, 0.0) * battery.eta_discharge
+        most_in = np.maximum(battery.e_max_mwh - kept, 0.0) / battery.eta_charge
+        xh = x[..., h]
+        xh = np.where(xh > most_out + tol, most_out, xh)
+        xh = np.where(-xh > most_in + tol, -most_in, xh)
+        x[..., h] = xh
+        e[..., h + 1] = battery.next_energy(e[..., h], np.maximum(-xh, 0.0), np.maximum(xh, 0.0), 1.0)
+    return x, e

@@ -4,7 +4,9 @@ Energy prices are in units of 100 $/MWh and AS prices in units of 10 $/MW-h, cli
 market profile's floor and hard cap; powers are fractions of ``p_scale = max(P_ch, P_dis)``.
 
 RealTime (one row per RT interval; only ``soc`` changes with the agent's actions, so a whole
-day's table is built once at reset and the SoC filled in each step):
+day's table is built once at reset and the SoC filled in each step). The row of interval t holds
+no RT price of t or later: the base point for t is decided before t's price is known (DESIGN 1.7;
+the bid-curve action is how a policy responds to the price of t itself):
 
 | # | name | meaning | range |
 |---|---|---|---|
@@ -12,14 +14,13 @@ day's table is built once at reset and the SoC filled in each step):
 | 1 | soc | state of charge, fraction of the energy capacity | [0, 1] |
 | 2 | da_position | this hour's DA energy position / p_scale (+ = sell) | [-1, 1] |
 | 3-6 | award_reg_up .. award_nonspin | this hour's AS awards / p_scale | [0, 2] |
-| 7 | rt_price | RT price of this interval (price-taker self-schedule) | price |
-| 8 | rt_price_prev | RT price of the previous interval (this hour's DA price at t = 0) | price |
-| 9 | rt_price_last_hour | mean RT price of the last hour's intervals (as above at t = 0) | price |
-| 10 | da_price | this hour's DA price | price |
-| 11 | forecast_next_hour | gate-closure RT forecast, mean over the next hour | price |
-| 12-14 | forecast_rest_mean / _max / _min | gate-closure RT forecast over the rest of the day | price |
-| 15-18 | deployed_reg_up .. deployed_nonspin | deployment fraction of the previous interval | [0, 1] |
-| 19 | intervals_left | share of the day still to run | [0, 1] |
+| 7 | rt_price_prev | RT price of the previous interval (hour 0's DA price at t = 0) | price |
+| 8 | rt_price_last_hour | mean RT price of the last hour's intervals (hour 0's DA price for those before the day) | price |
+| 9 | da_price | this hour's DA price | price |
+| 10 | forecast_next_hour | gate-closure RT forecast, mean over the next hour from t | price |
+| 11-13 | forecast_rest_mean / _max / _min | gate-closure RT forecast over the rest of the day | price |
+| 14-17 | deployed_reg_up .. deployed_nonspin | deployment fraction of the previous interval | [0, 1] |
+| 18 | intervals_left | share of the day still to run | [0, 1] |
 """
 
 from __future__ import annotations
@@ -35,14 +36,15 @@ AS_PRICE_SCALE_USD_PER_MW_H = 10.0
 
 RT_FEATURES: tuple[str, ...] = (
     "time_of_day", "soc", "da_position", *(f"award_{p}" for p in PRODUCTS),
-    "rt_price", "rt_price_prev", "rt_price_last_hour", "da_price",
+    "rt_price_prev", "rt_price_last_hour", "da_price",
     "forecast_next_hour", "forecast_rest_mean", "forecast_rest_max", "forecast_rest_min",
     *(f"deployed_{p}" for p in PRODUCTS), "intervals_left",
 )
 RT_INDEX = {name: i for i, name in enumerate(RT_FEATURES)}
+TIME_OF_DAY = RT_INDEX["time_of_day"]
 SOC = RT_INDEX["soc"]
 DA_POSITION = RT_INDEX["da_position"]
-_PRICES = slice(RT_INDEX["rt_price"], RT_INDEX["forecast_rest_min"] + 1)
+_PRICES = slice(RT_INDEX["rt_price_prev"], RT_INDEX["forecast_rest_min"] + 1)
 
 
 def p_scale(battery: Battery) -> float:
@@ -91,24 +93,25 @@ def rt_feature_table(
     table[..., DA_POSITION] = np.repeat(energy_mw, per_hour, axis=-1) / scale
     table[..., 3 : 3 + N_PRODUCTS] = np.repeat(as_mw, per_hour, axis=-2) / scale
     da = np.repeat(da_price, per_hour, axis=-1)
-    table[..., 7] = rt_price
-    table[..., 8] = np.concatenate([da[..., :1], rt_price[..., :-1]], axis=-1)
+    column = RT_INDEX
+    table[..., column["rt_price_prev"]] = np.concatenate([da[..., :1], rt_price[..., :-1]], axis=-1)
     past = np.concatenate([np.repeat(da[..., :1], per_hour, axis=-1), rt_price], axis=-1)
     cumulative = np.cumsum(past, axis=-1)
-    table[..., 9] = (cumulative[..., per_hour - 1 : -1] - np.concatenate(
+    table[..., column["rt_price_last_hour"]] = (cumulative[..., per_hour - 1 : -1] - np.concatenate(
         [np.zeros(lead + (1,)), cumulative[..., : n - 1]], axis=-1)) / per_hour
-    table[..., 10] = da
+    table[..., column["da_price"]] = da
     ahead = np.concatenate([forecast_rt, np.repeat(forecast_rt[..., -1:], per_hour, axis=-1)], axis=-1)
     ahead_sum = np.cumsum(ahead[..., ::-1], axis=-1)[..., ::-1]
-    table[..., 11] = (ahead_sum[..., :n] - ahead_sum[..., per_hour : per_hour + n]) / per_hour
+    table[..., column["forecast_next_hour"]] = (ahead_sum[..., :n] - ahead_sum[..., per_hour : per_hour + n]) / per_hour
     rest = np.cumsum(forecast_rt[..., ::-1], axis=-1)[..., ::-1]
-    table[..., 12] = rest / (n - t)
-    table[..., 13] = np.maximum.accumulate(forecast_rt[..., ::-1], axis=-1)[..., ::-1]
-    table[..., 14] = np.minimum.accumulate(forecast_rt[..., ::-1], axis=-1)[..., ::-1]
-    table[..., 15 : 15 + N_PRODUCTS] = np.concatenate(
+    table[..., column["forecast_rest_mean"]] = rest / (n - t)
+    table[..., column["forecast_rest_max"]] = np.maximum.accumulate(forecast_rt[..., ::-1], axis=-1)[..., ::-1]
+    table[..., column["forecast_rest_min"]] = np.minimum.accumulate(forecast_rt[..., ::-1], axis=-1)[..., ::-1]
+    deployed = column["deployed_reg_up"]
+    table[..., deployed : deployed + N_PRODUCTS] = np.concatenate(
         [np.zeros(lead + (1, N_PRODUCTS)), fraction[..., :-1, :]], axis=-2)
-    table[..., 19] = (n - t) / n
-    table[..., 7:15] /= PRICE_SCALE_USD_PER_MWH
+    table[..., column["intervals_left"]] = (n - t) / n
+    table[..., _PRICES] /= PRICE_SCALE_USD_PER_MWH
     low, high = rt_bounds(market)
     return np.clip(table, low, high).astype(np.float32)
 

@@ -1,10 +1,12 @@
 """Decision-maker protocols, the solver-free policies that ship with bessgym, and spec strings.
 
 * :class:`DABidder`: ``bid(ctx: DAContext) -> DABid`` at gate closure (optional ``bid_batch``).
-* :class:`RTPolicy`: ``reset(episode)`` once a day, then ``act(obs) -> MW`` each RT interval,
-  with ``obs`` the RealTime-v0 observation; optionally ``reset_batch(episodes)`` and
-  ``act_batch(obs (N, F)) -> (N,)`` to play N days at once
-  (:mod:`bessgym.observation`).
+* :class:`RTPolicy`: ``reset(episode)`` once a day, then ``act(obs)`` each RT interval, with
+  ``obs`` the RealTime-v0 observation (no price of the interval itself or later): a base point
+  in MW, or a :class:`bessgym.actions.BidCurve` cleared against the interval's realised price;
+  optionally ``reset_batch(episodes)`` and ``act_batch(obs (N, F))`` (MW (N,) or a batched
+  curve) to play N days at once (:mod:`bessgym.observation`). A policy may count its own
+  fallbacks in a ``fallbacks`` attribute, reset each day; evaluation reports it.
 * :class:`ThresholdBidder` and :class:`FollowDA`: the defaults of the envs.
 * :func:`load_component`: a policy from a spec string: a short name (``threshold``,
   ``follow_da``), ``package.module:attr``, or a name of the ``bessgym.policies`` entry-point
@@ -22,12 +24,12 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from bessgym.actions import BidCurve
 from bessgym.battery import Battery
 from bessgym.forecast import DAContext
 from bessgym.market import HOURS, N_PRODUCTS, PRODUCTS, DABid, MarketProfile, planned_energy
-from bessgym.observation import RT_INDEX
+from bessgym.observation import TIME_OF_DAY
 
-TIME_OF_DAY = RT_INDEX["time_of_day"]
 
 
 @runtime_checkable
@@ -54,7 +56,7 @@ class RTEpisode:
 class RTPolicy(Protocol):
     def reset(self, episode: RTEpisode) -> None: ...
 
-    def act(self, obs: np.ndarray) -> float: ...
+    def act(self, obs: np.ndarray) -> float | BidCurve: ...
 
 
 class ThresholdBidder:
@@ -109,17 +111,17 @@ class FollowDA:
         self._schedule = follow_da(episode.accepted, episode.n_intervals)
 
     def act(self, obs: np.ndarray) -> float:
-        return float(self._schedule[_interval(obs[TIME_OF_DAY], len(self._schedule))])
+        return float(self._schedule[interval_index(obs[TIME_OF_DAY], len(self._schedule))])
 
     def reset_batch(self, episodes: list[RTEpisode]) -> None:
         self._schedules = np.stack([follow_da(e.accepted, e.n_intervals) for e in episodes])
 
     def act_batch(self, obs: np.ndarray) -> np.ndarray:
-        t = _interval(obs[:, TIME_OF_DAY], self._schedules.shape[1])
+        t = interval_index(obs[:, TIME_OF_DAY], self._schedules.shape[1])
         return self._schedules[np.arange(len(t)), t]
 
 
-def _interval(time_of_day: np.ndarray | float, n_intervals: int) -> np.ndarray:
+def interval_index(time_of_day: np.ndarray | float, n_intervals: int) -> np.ndarray:
     """Interval index from the ``time_of_day`` feature (the share of the day elapsed)."""
     return np.minimum(np.rint(np.asarray(time_of_day, dtype=float) * n_intervals).astype(int), n_intervals - 1)
 

@@ -282,10 +282,13 @@ class ScenarioSet:
                 return data, history, index
         raise KeyError(f"scenario id {scenario_id!r} does not belong to this config's data (ids look like {self.ids()[0]!r})")
 
-    def get(self, scenario_id: str) -> Scenario:
+    def get(self, scenario_id: str, deployment: int | np.random.Generator | None = None) -> Scenario:
+        """The scenario ``scenario_id``. Its deployment is drawn with ``deployment`` (a seed or a
+        generator: an episode's own draw) or, by default, with the scenario's fixed seed from the
+        config's root seed and the id (what evaluation uses, so runs are reproducible)."""
         _, history, i = self.locate(scenario_id)
         seed = stable_seed(self.config.seed, scenario_id)
-        deployment = draw_deployment(self.config.deployment, history.intervals_per_day, history.dt_h, seed)
+        source = seed if deployment is None else deployment
         return Scenario(
             id=scenario_id,
             node=history.node,
@@ -295,7 +298,7 @@ class ScenarioSet:
             rt_price=history.rt[i].copy(),
             as_price=history.as_price[i].copy(),
             mileage_price=history.mileage_price[i].copy(),
-            deployment=deployment,
+            deployment=draw_deployment(self.config.deployment, history.intervals_per_day, history.dt_h, source),
             seed=seed,
         )
 

@@ -6,15 +6,23 @@ All amounts are $ for one RT interval of ``dt_h`` hours; positive is revenue. Li
 * ``rt_imbalance`` = RT price x (delivered net power - DA position) x dt
 * ``as_capacity``  = sum_a AS price x award x dt
 * ``mileage``      = sum_reg mileage price x mileage per MW x award (if the profile pays it)
-* ``no_pay``       = - sum_a AS price x award x (shortfall / request) x dt, only where requested
+* ``no_pay``       = - the available share of the capacity payment of the products with a
+  request, in the share of the request not delivered
+* ``unavailable``  = - the capacity payment of awards not backed in the interval, deployed or
+  not: up awards need ``b + R_up <= P_dis`` and SoC ``e - E_min >= sum_a r_a D_a / eta_d``, reg
+  down ``b - R_dn >= -P_ch`` and ``E_max - e >= r_RD D_RD eta_c`` (the energy part only where the
+  profile asks for ``energy_backing``); ``b`` the base point asked for, ``e`` the SoC at the
+  interval's start; what does not fit is unavailable, pro rata over the side's products
 * ``penalty``      = - kappa x max(RT price, lambda_pen) x total shortfall x dt
 * ``degradation``  = - c_deg x (charge + discharge) x dt
-* ``terminal``     = (final SoC - target SoC) x mean DA price of the day, on the last interval
+* ``terminal``     = value of the final SoC against the target, on the last interval: above it
+  ``eta_d p - c_deg`` per MWh (what selling it would fetch), below it ``-(p / eta_c + c_deg)``
+  (what buying it back would cost), ``p`` the day's mean DA price
 
 Up products share one delivery fraction (pro rata), so the action-dependent lines need only the
 up/down totals; :class:`DayTerms` holds everything that a DA bid fixes for the day, and
-:func:`interval_lines` turns one interval's flows into money with plain arithmetic, so the
-same function serves Python floats (step-wise) and arrays (whole day, batched).
+:func:`interval_lines` turns one interval's flows into money with plain arithmetic and injected
+operations, so the same function serves Python floats (step-wise) and arrays (whole day, batched).
 """
 
 from __future__ import annotations
@@ -23,8 +31,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from bessgym.battery import Battery
-from bessgym.market import DOWN_INDEX, HOURS, UP_INDEX, MarketProfile
+from bessgym.battery import SCALAR_OPS, Battery, Flows, Ops
+from bessgym.deployment import sub_periods
+from bessgym.market import DOWN_INDEX, HOURS, RULE_TOL, UP_INDEX, UP_MASK, MarketProfile
 
 LEDGER_LINES: tuple[str, ...] = (
     "da_energy",
@@ -32,6 +41,7 @@ LEDGER_LINES: tuple[str, ...] = (
     "as_capacity",
     "mileage",
     "no_pay",
+    "unavailable",
     "penalty",
     "degradation",
     "terminal",
@@ -46,6 +56,7 @@ class Ledger(NamedTuple):
     as_capacity: Any
     mileage: Any
     no_pay: Any
+    unavailable: Any
     penalty: Any
     degradation: Any
     terminal: Any
@@ -62,33 +73,55 @@ class Ledger(NamedTuple):
         return {name: float(value) for name, value in zip(LEDGER_LINES, self)}
 
 
-class DayTerms(NamedTuple):
-    """Per-interval terms fixed by the scenario and the accepted DA bid; arrays (..., T).
+class StepTerms(NamedTuple):
+    """What a DA bid and the day fix for one interval (floats) or for intervals (arrays).
 
-    ``up_req_mw``/``down_req_mw``: deployed requests, ``request_mw`` (..., T, 4) per product;
-    ``cap_up_usd``/``cap_down_usd``: the
-    capacity payment of products with a non-zero request (what no-pay can rescind);
-    ``inv_up_req``/``inv_down_req``: 1/request where requested, else 0.
+    ``position_mw`` the DA position; ``w_up`` the up sub-period's share; ``up_in_up``,
+    ``up_in_down``, ``down_in_down`` the deployment requested in the sub-periods (MW, see
+    :func:`bessgym.battery.interval_flows`) and ``up_req_mw``, ``down_req_mw`` over the interval;
+    ``cap_*_usd`` the side's capacity payment in the interval, ``cap_*_req_usd`` that of its
+    products with a request (what no-pay can rescind); ``inv_*_req`` 1 / request where requested;
+    ``award_*_mw`` the side's awards and ``need_*_mwh`` the SoC room they need (0 without energy
+    backing); ``da_energy``, ``as_capacity``, ``mileage`` the bid-fixed lines ($).
     """
 
+    position_mw: Any
+    rt_price: Any
+    penalty_price: Any
+    w_up: Any
+    up_in_up: Any
+    up_in_down: Any
+    down_in_down: Any
+    up_req_mw: Any
+    down_req_mw: Any
+    cap_up_usd: Any
+    cap_down_usd: Any
+    cap_up_req_usd: Any
+    cap_down_req_usd: Any
+    inv_up_req: Any
+    inv_down_req: Any
+    award_up_mw: Any
+    award_down_mw: Any
+    need_up_mwh: Any
+    need_down_mwh: Any
+    da_energy: Any
+    as_capacity: Any
+    mileage: Any
+
+
+class DayTerms(NamedTuple):
+    """A day's :class:`StepTerms` as arrays (..., T), the interval length, the requests per product
+    (..., T, 4) and the day's mean DA price (...) for the terminal value."""
+
     dt_h: float
-    position_mw: np.ndarray
-    rt_price: np.ndarray
-    penalty_price: np.ndarray
-    up_req_mw: np.ndarray
-    down_req_mw: np.ndarray
+    step: StepTerms
     request_mw: np.ndarray
-    cap_up_usd: np.ndarray
-    cap_down_usd: np.ndarray
-    inv_up_req: np.ndarray
-    inv_down_req: np.ndarray
-    da_energy: np.ndarray
-    as_capacity: np.ndarray
-    mileage: np.ndarray
     mean_da_price: np.ndarray
 
 
 def day_terms(
+    battery: Battery,
+    market: MarketProfile,
     dt_h: float,
     da_price: np.ndarray,
     rt_price: np.ndarray,
@@ -96,45 +129,52 @@ def day_terms(
     mileage_price: np.ndarray,
     fraction: np.ndarray,
     mileage: np.ndarray,
+    up_time: np.ndarray,
     energy_mw: np.ndarray,
     as_mw: np.ndarray,
-    market: MarketProfile,
 ) -> DayTerms:
     """Expand hourly prices and awards to intervals and fix the bid's money terms.
 
     Shapes, with an optional leading batch axis: ``da_price`` (24,), ``rt_price`` (T,),
     ``as_price`` (24, 4), ``mileage_price`` (24, 2), ``fraction`` (T, 4), ``mileage`` (T, 2),
-    ``energy_mw`` (24,), ``as_mw`` (24, 4).
+    ``up_time`` (T,), ``energy_mw`` (24,), ``as_mw`` (24, 4).
     """
     n = rt_price.shape[-1]
     per_hour = n // HOURS
     lead = rt_price.shape[:-1]
-    # hourly terms broadcast over the intervals of each hour: (..., 24, k[, 4]) views
-    request = fraction.reshape(lead + (HOURS, per_hour, -1)) * as_mw[..., None, :]
-    hourly_capacity = as_price * as_mw * dt_h
-    requested_capacity = (hourly_capacity[..., None, :] * (request > 0)).reshape(lead + (n, -1))
-    request = request.reshape(lead + (n, -1))
-    up_req = _up(request)
-    down_req = request[..., DOWN_INDEX]
-    x = np.repeat(energy_mw, per_hour, axis=-1)
+    awards = np.repeat(as_mw, per_hour, axis=-2)  # (..., T, 4)
+    request = fraction * awards
+    capacity = np.repeat(as_price * as_mw * dt_h, per_hour, axis=-2)  # (..., T, 4) $ per interval
+    requested = capacity * (request > 0)
+    up_req, down_req = _up(request), request[..., DOWN_INDEX]
+    w_up, in_up, in_down = sub_periods(fraction, up_time)
+    durations = market.durations if market.energy_backing else np.zeros(len(UP_MASK))
     mileage_paid = mileage.reshape(lead + (HOURS, per_hour, 2)) * (mileage_price * as_mw[..., :2])[..., None, :]
-    return DayTerms(
-        dt_h=dt_h,
-        position_mw=x,
+    step = StepTerms(
+        position_mw=np.repeat(energy_mw, per_hour, axis=-1),
         rt_price=rt_price,
         penalty_price=market.penalty_factor * np.maximum(rt_price, market.penalty_price_floor_usd_per_mwh),
+        w_up=w_up,
+        up_in_up=_up(in_up * awards),
+        up_in_down=_up(in_down * awards),
+        down_in_down=-in_down[..., DOWN_INDEX] * awards[..., DOWN_INDEX],
         up_req_mw=up_req,
         down_req_mw=down_req,
-        request_mw=request,
-        cap_up_usd=_up(requested_capacity),
-        cap_down_usd=requested_capacity[..., DOWN_INDEX],
+        cap_up_usd=_up(capacity),
+        cap_down_usd=capacity[..., DOWN_INDEX],
+        cap_up_req_usd=_up(requested),
+        cap_down_req_usd=requested[..., DOWN_INDEX],
         inv_up_req=np.divide(1.0, up_req, out=np.zeros_like(up_req), where=up_req > 0),
         inv_down_req=np.divide(1.0, down_req, out=np.zeros_like(down_req), where=down_req > 0),
+        award_up_mw=_up(awards),
+        award_down_mw=awards[..., DOWN_INDEX],
+        need_up_mwh=_up(awards * durations) / battery.eta_discharge,
+        need_down_mwh=awards[..., DOWN_INDEX] * durations[DOWN_INDEX] * battery.eta_charge,
         da_energy=np.repeat(da_price * energy_mw * dt_h, per_hour, axis=-1),
-        as_capacity=np.repeat(_up(hourly_capacity) + hourly_capacity[..., DOWN_INDEX], per_hour, axis=-1),
+        as_capacity=_up(capacity) + capacity[..., DOWN_INDEX],
         mileage=float(market.mileage_paid) * (mileage_paid[..., 0] + mileage_paid[..., 1]).reshape(lead + (n,)),
-        mean_da_price=da_price.mean(-1),
     )
+    return DayTerms(dt_h, step, request, da_price.mean(-1))
 
 
 def _up(per_product: np.ndarray) -> np.ndarray:
@@ -143,29 +183,56 @@ def _up(per_product: np.ndarray) -> np.ndarray:
     return per_product[..., first] + per_product[..., second] + per_product[..., third]
 
 
+def unavailable_shares(battery: Battery, row: StepTerms, e_mwh: Any, base_mw: Any, ops: Ops = SCALAR_OPS) -> tuple[Any, Any]:
+    """(up, down) shares in [0, 1] of the awards not backed in an interval: by the power the base
+    point ``base_mw`` leaves and by the SoC ``e_mwh`` at the interval's start (a shortage within
+    :data:`~bessgym.market.RULE_TOL` is none)."""
+    mn, mx = ops.minimum, ops.maximum
+    b = mn(mx(base_mw, -battery.p_charge_mw), battery.p_discharge_mw)
+
+    def share(need: Any, room: Any) -> Any:
+        short = need - mx(room, 0.0)
+        return mx(short, 0.0) / mx(need, 1e-300) * (short > RULE_TOL)
+
+    up = mx(share(row.award_up_mw, battery.p_discharge_mw - b), share(row.need_up_mwh, e_mwh - battery.e_min_mwh))
+    down = mx(share(row.award_down_mw, battery.p_charge_mw + b), share(row.need_down_mwh, battery.e_max_mwh - e_mwh))
+    return mn(up, 1.0), mn(down, 1.0)
+
+
 def interval_lines(
-    battery: Battery,
-    dt_h: float,
-    position_mw: Any,
-    rt_price: Any,
-    penalty_price: Any,
-    charge_mw: Any,
-    discharge_mw: Any,
-    up_short_mw: Any,
-    down_short_mw: Any,
-    cap_up_usd: Any,
-    cap_down_usd: Any,
-    inv_up_req: Any,
-    inv_down_req: Any,
-) -> tuple[Any, Any, Any, Any]:
-    """(rt_imbalance, no_pay, penalty, degradation) in $ for intervals' delivered flows."""
-    rt_imbalance = rt_price * (discharge_mw - charge_mw - position_mw) * dt_h
-    no_pay = -(cap_up_usd * up_short_mw * inv_up_req + cap_down_usd * down_short_mw * inv_down_req)
-    penalty = -penalty_price * (up_short_mw + down_short_mw) * dt_h
-    degradation = -battery.degradation_usd_per_mwh * (charge_mw + discharge_mw) * dt_h
-    return rt_imbalance, no_pay, penalty, degradation
+    battery: Battery, dt_h: float, row: StepTerms, e_mwh: Any, base_mw: Any, flows: Flows, ops: Ops = SCALAR_OPS
+) -> tuple[Any, Any, Any, Any, Any, Any, Any]:
+    """(rt_imbalance, no_pay, unavailable, penalty, degradation, up_short, down_short) for
+    intervals that started at SoC ``e_mwh`` with base point ``base_mw`` asked for and delivered
+    ``flows``; the shortfalls in MW."""
+    up_short = row.up_req_mw * (1.0 - flows.up_share)
+    down_short = row.down_req_mw * (1.0 - flows.down_share)
+    share_up, share_down = unavailable_shares(battery, row, e_mwh, base_mw, ops)
+    rt_imbalance = row.rt_price * (flows.discharge_mw - flows.charge_mw - row.position_mw) * dt_h
+    no_pay = -((1.0 - share_up) * row.cap_up_req_usd * up_short * row.inv_up_req
+               + (1.0 - share_down) * row.cap_down_req_usd * down_short * row.inv_down_req)
+    unavailable = -(share_up * row.cap_up_usd + share_down * row.cap_down_usd)
+    penalty = -row.penalty_price * (up_short + down_short) * dt_h
+    degradation = -battery.degradation_usd_per_mwh * (flows.charge_mw + flows.discharge_mw) * dt_h
+    return rt_imbalance, no_pay, unavailable, penalty, degradation, up_short, down_short
 
 
-def terminal_value(battery: Battery, e_final_mwh: Any, mean_da_price: Any) -> Any:
-    """Value of the energy left above (or missing below) the target, at the day's mean DA price."""
-    return (e_final_mwh - battery.e_target_mwh) * mean_da_price
+def leg_values(battery: Battery, rt_price: Any, dt_h: float) -> tuple[Any, Any]:
+    """$ per MW of discharge and of charge in an interval: the RT imbalance and wear lines of
+    :func:`interval_lines` as an optimiser writes them (the LP builder's leg costs)."""
+    c_deg = battery.degradation_usd_per_mwh
+    return (rt_price - c_deg) * dt_h, (-rt_price - c_deg) * dt_h
+
+
+def terminal_slopes(battery: Battery, mean_da_price: Any) -> tuple[Any, Any]:
+    """$ per MWh of final SoC above the target (what selling it would fetch: ``eta_d p - c_deg``)
+    and below it (what buying it back would cost: ``p / eta_c + c_deg``)."""
+    c_deg = battery.degradation_usd_per_mwh
+    return battery.eta_discharge * mean_da_price - c_deg, mean_da_price / battery.eta_charge + c_deg
+
+
+def terminal_value(battery: Battery, e_final_mwh: Any, mean_da_price: Any, ops: Ops = SCALAR_OPS) -> Any:
+    """Value of the final SoC against the target (asymmetric, DESIGN 1.6)."""
+    above, below = terminal_slopes(battery, mean_da_price)
+    diff = e_final_mwh - battery.e_target_mwh
+    return above * ops.maximum(diff, 0.0) - below * ops.maximum(-diff, 0.0)

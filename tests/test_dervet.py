@@ -109,7 +109,7 @@ def test_profile_soe_floor_and_binaries_hold_in_the_solution():
     assert held.status.ok and held.objective < free.objective
     e = held.z[model.cols["e"]]
     assert np.all(e[9:14] >= 3000.0 - 1e-6) and abs(e[-1]) < 1e-9
-    charge, discharge = held.z[model.cols["bm"]], held.z[model.cols["bp"]]
+    charge, discharge = held.z[model.cols["ch_dn"]], held.z[model.cols["dis_dn"]]
     assert np.all(np.minimum(charge, discharge) <= 1e-7)
 
 

@@ -9,6 +9,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
+from gymnasium.utils.seeding import np_random
 
 import bessgym  # noqa: F401  (registers the ids)
 from bessgym.envs import ENV_IDS
@@ -99,7 +100,9 @@ def test_day_ahead_follow_da_matches_the_whole_day_simulator():
     action = np.random.default_rng(0).uniform(-1, 1, 120).astype(np.float32)
     _, reward, terminated, _, _ = env.step(action)
     source = env.unwrapped.source
-    scenario, _ = source.day(info["scenario_id"])
+    rng, _ = np_random(3)  # the env's draws: the day, then its deployment path
+    assert source.ids[int(rng.integers(len(source.ids)))] == info["scenario_id"]
+    scenario = source.scenario(info["scenario_id"], deployment=rng)
     config = source.config
     bid = DABid(*action_to_bid(action.astype(float), config.battery))
     from bessgym.market import accept_bid
@@ -153,3 +156,59 @@ def test_wrappers():
     assert isinstance(multi.action_space, gym.spaces.MultiDiscrete) and multi.action(np.zeros(120, int)).min() == -1
     with pytest.raises(ValueError, match="outside 0..4"):
         discrete.action(7)
+
+
+def test_the_rt_observation_holds_no_price_of_the_interval_or_later():
+    """Corrupting the RT prices of interval t and later changes nothing in rows 0..t."""
+    from bessgym.observation import rt_feature_table
+
+    env = gym.make("bessgym/RealTime-v0", split="test")
+    env.reset(seed=0, options={"scenario": "caiso-SP15-2024-05-02"})
+    episode = env.unwrapped._episode
+    s, c = episode.scenario, env.unwrapped.source.config
+    args = (s.da_price, s.deployment.fraction, episode.accepted.energy_mw, episode.accepted.as_mw, episode.context.rt_price)
+    table = rt_feature_table(c.battery, c.market_profile, s.rt_price, *args)
+    for t in (0, 1, 37, 95):
+        corrupted = s.rt_price.copy()
+        corrupted[t:] = np.random.default_rng(t).uniform(-150, 2000, len(corrupted) - t)
+        assert np.array_equal(rt_feature_table(c.battery, c.market_profile, corrupted, *args)[: t + 1], table[: t + 1])
+
+
+def test_reset_seeds_draw_the_deployment_path():
+    env = gym.make("bessgym/RealTime-v0", split="test")
+    pinned = {"scenario": "caiso-SP15-2024-05-02"}
+
+    def path(seed):
+        env.reset(seed=seed, options=pinned)
+        return env.unwrapped._episode.scenario.deployment
+
+    a, b, c = path(1), path(1), path(2)
+    assert np.array_equal(a.fraction, b.fraction) and np.array_equal(a.up_time, b.up_time)
+    assert not np.array_equal(a.fraction, c.fraction)
+    env.reset(seed=5, options=pinned)
+    first = env.unwrapped._episode.scenario.deployment.fraction
+    env.reset(options=pinned)  # no seed: the env's RNG goes on, a new path
+    assert not np.array_equal(first, env.unwrapped._episode.scenario.deployment.fraction)
+
+
+def test_bid_curve_action_clears_at_the_realised_price():
+    from bessgym.actions import curve_from_action
+
+    env = gym.make("bessgym/RealTime-v0", split="test", action="bid_curve", segments=2)
+    assert env.action_space.shape == (5,)
+    check_env(env.unwrapped)
+    env.reset(seed=0, options={"scenario": "caiso-SP15-2024-05-02"})
+    base = env.unwrapped
+    rng = np.random.default_rng(0)
+    for t in range(96):
+        action = rng.uniform(-1, 1, 5).astype(np.float32)
+        curve = curve_from_action(action.astype(float), base._da_price[t], base._position[t], base.battery, 100.0)
+        asked = curve.clear(base._rt_price[t])
+        _, _, terminated, _, info = env.step(action)
+        assert info["base_mw"] == pytest.approx(asked) or abs(info["base_mw"]) < abs(asked)  # kept, or cut towards zero
+    assert terminated
+    with pytest.raises(ValueError, match="action has 1 entries"):
+        env.reset(seed=0)
+        env.step(np.zeros(1))
+    with pytest.raises(ValueError, match="action 'curve' is not one of"):
+        gym.make("bessgym/RealTime-v0", action="curve")

@@ -71,6 +71,14 @@ def test_outputs_of_a_small_run(tmp_path):
     assert run["data_sha256"] and run["versions"]["bessgym"] and run["seeds"] == [0] and run["finished_utc"]
     table = (out / "leaderboard.md").read_text()
     assert "oracle (perfect foresight, not ranked)" in table and "| 1 |" in table
+    references = pd.read_csv(out / "oracle.csv")
+    assert sorted(references["reference"].unique()) == ["energy_only", "full_hindsight", "prices_known"]
+    assert len(references) == 9 and (references["status"] == "ok").all()
+    full = references[references["reference"] == "full_hindsight"].set_index("scenario_id")["profit_total_usd"]
+    for rung in ("energy_only", "prices_known"):
+        profit = references[references["reference"] == rung].set_index("scenario_id")["profit_total_usd"]
+        assert (profit <= full.reindex(profit.index) + 1e-6).all()
+    assert "Value ladder" in table and "prices known, deployment not" in table and "energy only (no AS)" in table
     for png in ("capture_rates.png", "ledger_breakdown.png", "trajectories.png"):
         assert (out / png).stat().st_size > 5_000
     with pytest.raises(SystemExit, match="--resume"):
@@ -99,6 +107,26 @@ def test_user_csv_that_is_not_shipped(tmp_path):
     assert len(episodes) == 8 and (episodes["status"] == "ok").all()
     assert episodes["scenario_id"].str.startswith("my_market-MYNODE-").all()
     assert json.loads((out / "run.json").read_text())["data_file"].endswith("my_market.csv.gz")
+
+
+def test_data_days_start_at_the_markets_local_midnight(tmp_path):
+    """A CAISO file passed with --data is cut into Pacific days, as the shipped data are: the same
+    day has the same prices either way (``--timezone UTC`` cuts UTC days instead)."""
+    from benchmarks.leaderboard import load_suite, resolve_config
+    from bessgym.scenarios import ScenarioSet
+
+    shipped = ScenarioSet("caiso-sp15")
+    source = pd.read_csv(shipped.config.data.file)
+    frame = source[(source["hub"] == "SP15") & source["interval_start_utc"].between("2024-05-01", "2024-05-06")]
+    path = tmp_path / "caiso_may.csv"
+    frame.to_csv(path, index=False)
+    config = resolve_config(load_suite("quick"), str(path), "SP15", None)
+    assert config.data.tz == "America/Los_Angeles"
+    mine = ScenarioSet(config)
+    day = mine.get("caiso_may-SP15-2024-05-03")
+    assert np.array_equal(day.rt_price, shipped.get("caiso-SP15-2024-05-03").rt_price)
+    utc = ScenarioSet(resolve_config(load_suite("quick"), str(path), "SP15", "UTC"))
+    assert not np.array_equal(utc.get("caiso_may-SP15-2024-05-03").rt_price, day.rt_price)
 
 
 def test_a_failing_or_slow_entry_gets_error_rows_and_the_run_goes_on(tmp_path):

@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bessgym.battery import Battery
+from bessgym.deployment import Deployment
 from bessgym.market import DABid, load_profile
 from bessgym.sim import DaySimulator, ScenarioArrays, simulate_batch, simulate_day
 from tests.conftest import make_scenario
@@ -28,14 +29,20 @@ batteries = st.builds(
 
 
 def random_day(seed: int):
+    """Random prices, bid, base points and a random valid deployment: the signal up for a random
+    share of each interval, reg up and down at random conditional means, random contingencies."""
     rng = np.random.default_rng(seed)
+    up_time = rng.uniform(0, 1, N) * (rng.random(N) < 0.8)
+    fraction = rng.uniform(0, 1, (N, 4)) * (rng.random((N, 4)) < 0.7)
+    fraction[:, 0] *= up_time
+    fraction[:, 1] *= 1 - up_time
     scenario = make_scenario(
         da=rng.normal(40, 30, 24),
         rt=rng.normal(40, 60, N),
         as_price=rng.gamma(2, 4, (24, 4)),
-        fraction=rng.uniform(0, 1, (N, 4)) * (rng.random((N, 4)) < 0.7),
         n=N,
     )
+    scenario = scenario.__class__(**{**scenario.__dict__, "deployment": Deployment(fraction, np.zeros((N, 2)), up_time)})
     bid = DABid(rng.uniform(-3, 3, 24), rng.uniform(-0.5, 3, (24, 4)))
     base = rng.uniform(-6, 6, N)
     return scenario, bid, base
@@ -88,6 +95,7 @@ def test_same_seed_and_scenario_are_bit_identical(caiso):
         assert np.array_equal(getattr(a, name), getattr(b, name))
     assert np.array_equal(a.deployment.fraction, b.deployment.fraction)
     assert np.array_equal(a.deployment.mileage, b.deployment.mileage)
+    assert np.array_equal(a.deployment.up_time, b.deployment.up_time)
     bid = DABid(np.sin(np.arange(24)), np.full((24, 4), 0.1))
     base = np.cos(np.arange(a.n_intervals))
     cfg = caiso.config

@@ -14,17 +14,19 @@ def make_vec(env_id: str, n: int, **kwargs):
     return gym.make_vec(env_id, num_envs=n, vectorization_mode="vector_entry_point", **kwargs)
 
 
-def test_realtime_vector_equals_scalar_envs_across_autoreset():
+@pytest.mark.parametrize("form", ["base_point", "bid_curve"])
+def test_realtime_vector_equals_scalar_envs_across_autoreset(form):
     n, seed = 3, 11
-    vec = make_vec("bessgym/RealTime-v0", n)
-    envs = [gym.make("bessgym/RealTime-v0") for _ in range(n)]
+    size = 1 if form == "base_point" else 7
+    vec = make_vec("bessgym/RealTime-v0", n, action=form)
+    envs = [gym.make("bessgym/RealTime-v0", action=form) for _ in range(n)]
     obs, _ = vec.reset(seed=seed)
     for i, env in enumerate(envs):
         assert np.array_equal(env.reset(seed=seed + i)[0], obs[i])
     rng = np.random.default_rng(0)
     needs_reset = [False] * n
-    for _ in range(2 * 97 + 5):  # two days and an autoreset each
-        actions = rng.uniform(-1.3, 1.3, (n, 1)).astype(np.float32)
+    for _ in range(2 * 97 + 5):  # two days and an autoreset each (a new deployment path each)
+        actions = rng.uniform(-1.3, 1.3, (n, size)).astype(np.float32)
         obs, reward, terminated, truncated, info = vec.step(actions)
         for i, env in enumerate(envs):
             if needs_reset[i]:
@@ -86,6 +88,16 @@ def test_day_ahead_vector_with_a_policy_without_batch_methods():
     scalar = gym.make("bessgym/DayAhead-v0", split="val", rt_policy="tests.test_vector:HalfDischarge")
     scalar.reset(seed=1)
     assert terminated.all() and reward[1] == pytest.approx(scalar.step(np.zeros(120, dtype=np.float32))[1], rel=1e-9)
+
+
+def test_day_ahead_vector_clears_bid_curves_of_its_rt_policy():
+    vec = make_vec("bessgym/DayAhead-v0", 2, split="val", rt_policy="baselines.robust:GreedyRT")
+    vec.reset(seed=0)
+    actions = np.random.default_rng(2).uniform(-1, 1, (2, 120)).astype(np.float32)
+    _, reward, _, _, _ = vec.step(actions)
+    scalar = gym.make("bessgym/DayAhead-v0", split="val", rt_policy="baselines.robust:GreedyRT")
+    scalar.reset(seed=1)
+    assert reward[1] == pytest.approx(scalar.step(actions[1])[1], rel=1e-9)
 
 
 class HalfDischarge:

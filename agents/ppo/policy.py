@@ -20,6 +20,7 @@ import torch
 from stable_baselines3.common.policies import ActorCriticPolicy
 
 from agents.checkpoints import locate
+from bessgym.actions import base_point
 from bessgym.envs.day_ahead import action_to_bid
 from bessgym.forecast import DAContext
 from bessgym.market import DABid
@@ -70,15 +71,13 @@ class LoadedPolicy:
 
 
 class PPORealTime(LoadedPolicy):
-    """RTPolicy: ``base = x_h + a * (P_dis if a > 0 else P_ch)``, as RealTime-v0 maps actions."""
+    """RTPolicy: the base point of the action, as RealTime-v0 maps it (:func:`bessgym.actions.base_point`)."""
 
     def reset(self, episode: RTEpisode) -> None:
-        battery = episode.battery
-        self._scale, self._p_up, self._p_down = p_scale(battery), battery.p_discharge_mw, battery.p_charge_mw
+        self._battery, self._scale = episode.battery, p_scale(episode.battery)
 
     def act(self, obs: np.ndarray) -> float:
-        a = float(self.action(obs)[0])
-        return float(obs[DA_POSITION]) * self._scale + a * (self._p_up if a > 0 else self._p_down)
+        return float(base_point(float(obs[DA_POSITION]) * self._scale, float(self.action(obs)[0]), self._battery))
 
 
 class PPODayAhead(LoadedPolicy):

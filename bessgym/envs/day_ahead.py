@@ -7,11 +7,11 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from bessgym.actions import check_action
 from bessgym.battery import Battery
 from bessgym.config import ConfigLike
 from bessgym.envs.episodes import Episode, EpisodeSource, resolve
 from bessgym.evaluation import EpisodeRecord, run_day
-from bessgym.envs.real_time import check_action
 from bessgym.envs.render import check_render_mode, render_forecast, render_played
 from bessgym.market import HOURS, N_PRODUCTS, UP_MASK, DABid
 from bessgym.observation import da_bounds, da_features
@@ -54,11 +54,12 @@ class DayAheadEnv(gym.Env):
     the ensemble's hourly RT spread (24), day of year and of week (sine/cosine), initial SoC.
 
     ## Rewards
-    The day's profit in $: the sum of every ledger line over the day (`info` has each line and
+    The day's profit in $: the sum of every ledger line over the day (`unavailable` included) (`info` has each line and
     what the market cut from the bid, `da_cut_energy_mw` and `da_cut_as_mw`).
 
     ## Starting State
-    A day drawn from `split` with the env's RNG, or pinned with `reset(options={"scenario": id})`.
+    A day drawn from `split` with the env's RNG, or pinned with `reset(options={"scenario": id})`;
+    its deployment path is drawn with the env's RNG at every reset.
 
     ## Episode End
     `terminated` after the single step. Never truncated.
@@ -93,6 +94,7 @@ class DayAheadEnv(gym.Env):
         options = options or {}
         self._scenario_id = options.get("scenario") or self.source.ids[int(self.np_random.integers(len(self.source.ids)))]
         _, context = self.source.day(self._scenario_id)
+        self._scenario = self.source.scenario(self._scenario_id, deployment=self.np_random)
         self._shown = None
         return da_features(context), {"scenario_id": self._scenario_id}
 
@@ -100,7 +102,7 @@ class DayAheadEnv(gym.Env):
         if self._scenario_id is None:
             raise RuntimeError("call reset() before step()")
         a, was_clipped = check_action(action, (DA_ACTION_SIZE,))
-        scenario, context = self.source.day(self._scenario_id)
+        scenario, context = self._scenario, self.source.day(self._scenario_id)[1]
         episode = self.source.prepare(scenario, context, DABid(*action_to_bid(a, self.battery)))
         played = run_day(self.source, episode, self.policy)
         totals = played.ledger

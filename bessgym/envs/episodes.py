@@ -1,8 +1,10 @@
 """Days prepared for the envs: scenario, gate-closure context, the fixed bidder's bid, features.
 
 Shared by the scalar and the vector envs so that both see exactly the same days. Scenarios and
-contexts are cached per process (they depend only on the config and the id); episodes depend on
-the DA bidder and are cached per :class:`EpisodeSource`.
+contexts are cached per process (they depend only on the config and the id); the fixed bidder's
+bids are cached per :class:`EpisodeSource` (a bid never depends on the deployment to come). An
+episode's deployment path is drawn per episode (``deployment=`` a seed or a generator) or, by
+default, from the scenario's own seed.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from bessgym.market import BidCuts, DABid, accept_bid
 from bessgym.observation import da_features, rt_feature_table
 from bessgym.policies import DABidder, load_component
 from bessgym.scenarios import Scenario, ScenarioSet
-from bessgym.settlement import DayTerms, day_terms
 from bessgym.sim import ScenarioArrays
 
 
@@ -50,15 +51,17 @@ class Episode:
 
 @dataclass(frozen=True)
 class Bank:
-    """Every day of a split stacked for the vector envs (leading axis: day)."""
+    """Every day of a split stacked for the vector envs (leading axis: day): prices (the
+    ``arrays``' deployment fields hold each day's default path), the gate-closure RT forecast
+    and DayAhead features, and the fixed bidder's accepted bids (zeros without a bidder)."""
 
     ids: list[str]
     arrays: ScenarioArrays
-    terms: DayTerms
-    features: np.ndarray
+    contexts: list[DAContext]
     da_features: np.ndarray
     forecast_rt: np.ndarray
-    position_mw: np.ndarray
+    energy_mw: np.ndarray
+    as_mw: np.ndarray
 
 
 def resolve(component: Any) -> Any:
@@ -78,28 +81,43 @@ class EpisodeSource:
         if not self.ids:
             raise ValueError(f"split {split!r} of this config has no usable days")
         self.bidder: DABidder | None = resolve(da_bidder) if da_bidder is not None else None
-        self._episodes: dict[str, Episode] = {}
+        self._bids: dict[str, tuple[DABid, DABid, BidCuts]] = {}
         self._known = set(self.ids)
 
     def day(self, scenario_id: str) -> tuple[Scenario, DAContext]:
-        """The scenario and its gate-closure context (a KeyError names an unknown id)."""
+        """The scenario (its default deployment) and its gate-closure context (a KeyError names
+        an unknown id)."""
         if scenario_id not in self._known:
             if scenario_id not in self.scenarios.ids():
                 raise KeyError(f"scenario {scenario_id!r} is not a usable day of this config (split {self.split!r} has {len(self.ids)} days, e.g. {self.ids[0]!r})")
             self._known.add(scenario_id)
         return _day(self._key, scenario_id)
 
-    def episode(self, scenario_id: str) -> Episode:
-        if scenario_id not in self._episodes:
+    def scenario(self, scenario_id: str, deployment: int | np.random.Generator | None = None) -> Scenario:
+        """The scenario with its deployment drawn by ``deployment`` (default: its own seed)."""
+        scenario, _ = self.day(scenario_id)
+        return scenario if deployment is None else self.scenarios.get(scenario_id, deployment)
+
+    def fixed_bid(self, scenario_id: str) -> tuple[DABid, DABid, BidCuts]:
+        """The fixed bidder's bid for a day: as submitted, as accepted, and what was cut."""
+        if scenario_id not in self._bids:
             if self.bidder is None:
                 raise ValueError("this source has no DA bidder")
-            scenario, context = self.day(scenario_id)
-            self._episodes[scenario_id] = self.prepare(scenario, context, self.bidder.bid(context))
-        return self._episodes[scenario_id]
+            bid = self.bidder.bid(self.day(scenario_id)[1])
+            self._bids[scenario_id] = (bid, *accept_bid(bid, self.config.battery, self.config.market_profile))
+        return self._bids[scenario_id]
+
+    def episode(self, scenario_id: str, deployment: int | np.random.Generator | None = None) -> Episode:
+        """The day played after the fixed bidder's bid, with the deployment ``deployment`` draws."""
+        bid, accepted, cuts = self.fixed_bid(scenario_id)
+        return self._episode(self.scenario(scenario_id, deployment), self.day(scenario_id)[1], bid, accepted, cuts)
 
     def prepare(self, scenario: Scenario, context: DAContext, bid: DABid) -> Episode:
+        """The day played after ``bid`` (which the market accepts first)."""
+        return self._episode(scenario, context, bid, *accept_bid(bid, self.config.battery, self.config.market_profile))
+
+    def _episode(self, scenario: Scenario, context: DAContext, bid: DABid, accepted: DABid, cuts: BidCuts) -> Episode:
         config = self.config
-        accepted, cuts = accept_bid(bid, config.battery, config.market_profile)
         features = rt_feature_table(
             config.battery, config.market_profile, scenario.rt_price, scenario.da_price,
             scenario.deployment.fraction, accepted.energy_mw, accepted.as_mw, context.rt_price,
@@ -111,21 +129,13 @@ class EpisodeSource:
         days = [self.day(i) for i in self.ids]
         arrays = ScenarioArrays.stack([s for s, _ in days])
         contexts = [c for _, c in days]
-        forecast_rt = np.stack([c.rt_price for c in contexts])
         if self.bidder is not None:
-            episodes = [self.episode(i) for i in self.ids]
-            energy = np.stack([e.accepted.energy_mw for e in episodes])
-            awards = np.stack([e.accepted.as_mw for e in episodes])
-            features = np.stack([e.features for e in episodes])
+            accepted = [self.fixed_bid(i)[1] for i in self.ids]
+            energy, awards = np.stack([a.energy_mw for a in accepted]), np.stack([a.as_mw for a in accepted])
         else:
             energy, awards = np.zeros(arrays.da_price.shape), np.zeros(arrays.as_price.shape)
-            features = np.zeros((0,))
-        terms = day_terms(
-            arrays.dt_h, arrays.da_price, arrays.rt_price, arrays.as_price, arrays.mileage_price,
-            arrays.fraction, arrays.mileage, energy, awards, self.config.market_profile,
-        )
         return Bank(
-            ids=list(self.ids), arrays=arrays, terms=terms, features=features,
-            da_features=np.stack([da_features(c) for c in contexts]), forecast_rt=forecast_rt,
-            position_mw=terms.position_mw,
+            ids=list(self.ids), arrays=arrays, contexts=contexts,
+            da_features=np.stack([da_features(c) for c in contexts]),
+            forecast_rt=np.stack([c.rt_price for c in contexts]), energy_mw=energy, as_mw=awards,
         )

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 import gymnasium as gym
 import numpy as np
 
+from bessgym.actions import check_action, curve_from_action, curve_size
 from bessgym.config import ConfigLike
 from bessgym.envs.episodes import Episode, EpisodeSource
 from bessgym.envs.render import check_render_mode, render_played
@@ -16,15 +17,18 @@ from bessgym.settlement import LEDGER_LINES
 from bessgym.sim import DaySimulator
 
 TIME_OF_DAY, INTERVALS_LEFT = RT_FEATURES.index("time_of_day"), RT_FEATURES.index("intervals_left")
+ActionForm = Literal["base_point", "bid_curve"]
+ACTION_FORMS = ("base_point", "bid_curve")
 
 
-def check_action(action: Any, shape: tuple[int, ...]) -> tuple[np.ndarray, bool]:
-    """An action clipped to [-1, 1] and whether it was clipped; NaN or inf raise ValueError."""
-    a = np.asarray(action, dtype=np.float64).reshape(shape)
-    if not np.isfinite(a).all():
-        raise ValueError(f"action {a.tolist()} contains NaN or inf; actions must be finite, within [-1, 1]")
-    clipped = np.clip(a, -1.0, 1.0)
-    return clipped, bool((clipped != a).any())
+def check_action_form(action: str, segments: int, price_span_usd_per_mwh: float) -> None:
+    """A ValueError naming the argument, for the envs' constructors."""
+    if action not in ACTION_FORMS:
+        raise ValueError(f"action {action!r} is not one of {list(ACTION_FORMS)}")
+    if int(segments) != segments or segments < 1:
+        raise ValueError(f"segments must be a whole number >= 1, got {segments!r}")
+    if not math.isfinite(price_span_usd_per_mwh) or price_span_usd_per_mwh <= 0:
+        raise ValueError(f"price_span_usd_per_mwh must be a positive number, got {price_span_usd_per_mwh!r}")
 
 
 def terminal_observation(row: np.ndarray, soc_frac: float) -> np.ndarray:
@@ -42,29 +46,46 @@ class RealTimeEnv(gym.Env):
     interval the agent sets a base point around that schedule while the operator deploys the
     awarded services at random. Deployment has priority: where SoC or power limits bind, the base
     point is cut first; undelivered deployment is a shortfall, paid for by no-pay and a penalty.
+    Awards the base point or the SoC leave without headroom are unavailable and lose their
+    capacity payment for the interval.
 
     ## Action Space
-    `Box(-1, 1, (1,), float32)`: the base-point deviation from this hour's DA energy position,
-    as a fraction of the discharge power (a > 0) or charge power (a < 0):
-    `base_mw = x_h + a * (P_dis if a > 0 else P_ch)`. 0 follows the DA schedule. Out-of-range
-    values are clipped and reported in `info["action_clipped"]`; NaN or inf raise ValueError.
+    `action="base_point"` (default): `Box(-1, 1, (1,), float32)`, the base-point deviation from
+    this hour's DA energy position as a fraction of the discharge power (a > 0) or charge power
+    (a < 0): `base_mw = x_h + a * (P_dis if a > 0 else P_ch)`; 0 follows the DA schedule. It is
+    decided before the interval's RT price is known (the observation holds prices up to the
+    previous interval only).
+
+    `action="bid_curve"`: `Box(-1, 1, (2S + 1,), float32)` with S = `segments` (default 3): a
+    monotone step curve submitted before the interval and cleared against its realised RT price,
+    the honest way to respond to the current price (`bessgym.actions.curve_from_action`): the
+    first S entries are prices `DA_h + a * price_span_usd_per_mwh`, the other S + 1 base-point
+    deviations as above; both are sorted, so every action is a valid curve. The battery runs at
+    the k-th deviation, k the number of curve prices at or below the realised price.
+
+    Out-of-range values are clipped and reported in `info["action_clipped"]`; NaN, inf or a wrong
+    size raise ValueError.
 
     ## Observation Space
-    `Box((20,), float32)`, named in `bessgym.observation.RT_FEATURES` (table there): time of day,
-    SoC (fraction), this hour's DA position and AS awards (fraction of max power), current,
-    previous and last-hour RT price, DA price, the gate-closure RT forecast for the next hour and
-    the rest of the day (100 $/MWh units), the previous interval's deployment per product, and
-    the share of the day left. Sign: positive power is discharge.
+    `Box((19,), float32)`, named in `bessgym.observation.RT_FEATURES` (table there): time of day,
+    SoC (fraction), this hour's DA position and AS awards (fraction of max power), the previous
+    interval's and the last hour's RT price, the DA price, the gate-closure RT forecast for the
+    next hour and the rest of the day (100 $/MWh units), the previous interval's deployment per
+    product, and the share of the day left. No price of the interval itself or later. Sign:
+    positive power is discharge.
 
     ## Rewards
     The interval's settlement in $: DA energy + RT imbalance + AS capacity + mileage - no-pay -
-    penalty - degradation, plus the terminal value of the SoC on the last interval.
-    `info` carries each line (`da_energy`, `rt_imbalance`, `as_capacity`, `mileage`, `no_pay`,
-    `penalty`, `degradation`, `terminal`), and `info["day_totals"]` on the last interval.
+    unavailable capacity - penalty - degradation, plus the terminal value of the SoC on the last
+    interval. `info` carries each line (`da_energy`, `rt_imbalance`, `as_capacity`, `mileage`,
+    `no_pay`, `unavailable`, `penalty`, `degradation`, `terminal`), the base point run
+    (`base_mw`), and `info["day_totals"]` on the last interval.
 
     ## Starting State
     SoC at the battery's `soc_initial_frac`; the day is drawn from `split` with the env's RNG or
-    pinned with `reset(options={"scenario": id})`. The seed never selects the day by itself.
+    pinned with `reset(options={"scenario": id})`. The seed never selects the day by itself, but
+    every reset draws the day's deployment path with the env's RNG: a new seed, a new path; the
+    same seed, the same path.
 
     ## Episode End
     `terminated` after the day's last interval (96 on the 15-minute real data, 288 at 5 minutes).
@@ -72,27 +93,35 @@ class RealTimeEnv(gym.Env):
 
     ## Arguments
     `gym.make("bessgym/RealTime-v0", config="caiso-sp15", split="train", da_bidder="threshold",
-    render_mode=None)`: `config` a preset name, JSON path or dict; `split` one of the config's
-    splits (`train`, `val`, `test`, `test_ood`, `all`); `da_bidder` a spec string
-    (`bessgym.policies.load_component`); `render_mode` `"rgb_array"` or `"ansi"`.
+    action="base_point", segments=3, price_span_usd_per_mwh=100.0, render_mode=None)`: `config` a
+    preset name, JSON path or dict; `split` one of the config's splits (`train`, `val`, `test`,
+    `test_ood`, `all`); `da_bidder` a spec string (`bessgym.policies.load_component`); `action`
+    the action form; `render_mode` `"rgb_array"` or `"ansi"`.
 
     ## Version History
-    * v0: initial version.
+    * v0: initial version; revised before release: the observation lost the current interval's
+      RT price, the bid-curve form was added, deployment is drawn per episode, and the ledger has
+      the `unavailable` line.
     """
 
     metadata = {"render_modes": ["rgb_array", "ansi"], "render_fps": 4}
 
     def __init__(
-        self, config: ConfigLike = "caiso-sp15", split: str = "train", da_bidder: Any = "threshold", render_mode: str | None = None
+        self, config: ConfigLike = "caiso-sp15", split: str = "train", da_bidder: Any = "threshold",
+        action: ActionForm = "base_point", segments: int = 3, price_span_usd_per_mwh: float = 100.0,
+        render_mode: str | None = None,
     ) -> None:
         check_render_mode(render_mode, self.metadata)
+        check_action_form(action, segments, price_span_usd_per_mwh)
         self.source = EpisodeSource(config, split, da_bidder)
         self.battery = self.source.config.battery
         self.market = self.source.config.market_profile
         self.render_mode = render_mode
         low, high = rt_bounds(self.market)
         self.observation_space = gym.spaces.Box(low, high, dtype=np.float32)
-        self.action_space = gym.spaces.Box(-1.0, 1.0, (1,), dtype=np.float32)
+        self.action_form, self.price_span = action, float(price_span_usd_per_mwh)
+        size = 1 if action == "base_point" else curve_size(int(segments))
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (size,), dtype=np.float32)
         self._p_up, self._p_down = self.battery.p_discharge_mw, self.battery.p_charge_mw
         self._energy = self.battery.energy_mwh
         self._episode: Episode | None = None
@@ -102,14 +131,16 @@ class RealTimeEnv(gym.Env):
         super().reset(seed=seed)
         options = options or {}
         scenario_id = options.get("scenario") or self.source.ids[int(self.np_random.integers(len(self.source.ids)))]
-        return self.begin_day(self.source.episode(scenario_id))
+        return self.begin_day(self.source.episode(scenario_id, deployment=self.np_random))
 
     def begin_day(self, episode: Episode) -> tuple[np.ndarray, dict]:
         """Start the RT day of a prepared episode (its DA bid already fixed); reset's second half."""
         self._episode = episode
         self._sim = DaySimulator(self.battery, self.market, episode.scenario, episode.accepted)
         self._rows = episode.features
-        self._position = self._sim.terms.position_mw.tolist()
+        self._position = self._sim.terms.step.position_mw.tolist()
+        self._da_price = np.repeat(episode.scenario.da_price, episode.scenario.n_intervals // 24).tolist()
+        self._rt_price = episode.scenario.rt_price.tolist()
         self._totals = [0.0] * len(LEDGER_LINES)
         self._soc = [self._sim.e_mwh / self._energy]
         self._base: list[float] = []
@@ -117,15 +148,23 @@ class RealTimeEnv(gym.Env):
         obs[SOC] = self._soc[0]
         return obs, {"scenario_id": episode.scenario.id, "da_cuts_mw": float(episode.cuts.energy_mw.sum() + episode.cuts.as_mw.sum())}
 
+    def _base_point(self, action: Any, t: int) -> tuple[float, bool]:
+        """The base point (MW) an action asks for in interval t, and whether it was clipped."""
+        if self.action_form == "base_point":
+            a = float(np.asarray(action, dtype=np.float64).reshape(-1)[0]) if not isinstance(action, float) else action
+            if not math.isfinite(a):
+                raise ValueError(f"action {a} is NaN or inf; actions must be finite, within [-1, 1]")
+            clipped = min(max(a, -1.0), 1.0)
+            return self._position[t] + clipped * (self._p_up if clipped > 0 else self._p_down), clipped != a
+        a, was_clipped = check_action(action, self.action_space.shape)
+        curve = curve_from_action(a, self._da_price[t], self._position[t], self.battery, self.price_span)
+        return float(curve.clear(self._rt_price[t])), was_clipped
+
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
         if self._episode is None or self._sim.done:
             raise RuntimeError("call reset() before step() and after the day has ended")
-        a = float(np.asarray(action, dtype=np.float64).reshape(-1)[0]) if not isinstance(action, float) else action
-        if not math.isfinite(a):
-            raise ValueError(f"action {a} is NaN or inf; actions must be finite, within [-1, 1]")
-        clipped = min(max(a, -1.0), 1.0)
         t = self._sim.t
-        base = self._position[t] + clipped * (self._p_up if clipped > 0 else self._p_down)
+        base, was_clipped = self._base_point(action, t)
         out = self._sim.step(base)
         ledger = out.ledger
         totals = self._totals
@@ -135,7 +174,7 @@ class RealTimeEnv(gym.Env):
         self._soc.append(soc)
         self._base.append(out.base_mw)
         info = dict(zip(LEDGER_LINES, ledger))
-        info["action_clipped"] = clipped != a
+        info["action_clipped"] = was_clipped
         info["base_mw"] = out.base_mw
         terminated = self._sim.done
         if terminated:

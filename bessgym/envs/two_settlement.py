@@ -11,7 +11,8 @@ from bessgym.config import ConfigLike
 from bessgym.envs.day_ahead import DA_ACTION_SIZE, action_to_bid
 from bessgym.envs.render import render_forecast
 from bessgym.envs.episodes import EpisodeSource
-from bessgym.envs.real_time import RealTimeEnv, check_action
+from bessgym.envs.real_time import RealTimeEnv
+from bessgym.actions import check_action
 from bessgym.market import DABid
 from bessgym.observation import da_bounds, da_features, rt_bounds
 from bessgym.settlement import LEDGER_LINES
@@ -33,7 +34,7 @@ class TwoSettlementEnv(gym.Env):
     trains on it.) Out-of-range values are clipped and reported; NaN raises.
 
     ## Observation Space
-    `Dict(phase=Discrete(2), da=Box((173,)), rt=Box((20,)))`: the phase flag, the DayAhead-v0
+    `Dict(phase=Discrete(2), da=Box((173,)), rt=Box((19,)))`: the phase flag, the DayAhead-v0
     observation of the day (constant over the episode) and the RealTime-v0 observation (zeros in
     phase 0).
 
@@ -44,7 +45,7 @@ class TwoSettlementEnv(gym.Env):
 
     ## Starting State
     Phase 0 of a day drawn from `split` with the env's RNG, or pinned with
-    `reset(options={"scenario": id})`.
+    `reset(options={"scenario": id})`; its deployment path is drawn with the env's RNG.
 
     ## Episode End
     `terminated` after the day's last RT interval (1 + 96 steps on the real data). Never truncated.
@@ -81,6 +82,7 @@ class TwoSettlementEnv(gym.Env):
         options = options or {}
         self._scenario_id = options.get("scenario") or self.source.ids[int(self.np_random.integers(len(self.source.ids)))]
         _, context = self.source.day(self._scenario_id)
+        self._scenario = self.source.scenario(self._scenario_id, deployment=self.np_random)
         self._da_obs = da_features(context)
         self._phase = DA_PHASE
         return self._obs(np.zeros(self.observation_space["rt"].shape, dtype=np.float32)), {"scenario_id": self._scenario_id}
@@ -96,7 +98,7 @@ class TwoSettlementEnv(gym.Env):
             rt_obs, reward, terminated, truncated, info = self._rt.step(float(a[-1]))
             info["action_clipped"] = was_clipped
             return self._obs(rt_obs), reward, terminated, truncated, info
-        scenario, context = self.source.day(self._scenario_id)
+        scenario, context = self._scenario, self.source.day(self._scenario_id)[1]
         episode = self.source.prepare(scenario, context, DABid(*action_to_bid(a[:-1], self.source.config.battery)))
         rt_obs, _ = self._rt.begin_day(episode)
         self._phase = RT_PHASE

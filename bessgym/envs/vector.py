@@ -3,7 +3,7 @@
 Reached with ``gym.make_vec(id, num_envs=N, vectorization_mode="vector_entry_point")``. Every
 day of the split is prepared once (a :class:`~bessgym.envs.episodes.Bank`) and N days run in
 one :class:`~bessgym.sim.BatchDaySimulator`. Sub-env i behaves exactly like a scalar env reset
-with seed ``seed + i``: it draws its days with its own RNG. Autoreset follows Gymnasium 1.x:
+with seed ``seed + i``: it draws its days and each episode's deployment path with its own RNG. Autoreset follows Gymnasium 1.x:
 ``NEXT_STEP`` (default: the step after a termination resets that sub-env, reward 0) or
 ``SAME_STEP`` (the terminating step returns the new day's observation and puts the final one in
 ``info["final_obs"]``).
@@ -20,11 +20,13 @@ from gymnasium.utils.seeding import np_random
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
+from bessgym.actions import BidCurve, base_point, curve_from_action, curve_size
 from bessgym.config import ConfigLike
+from bessgym.deployment import draw_deployment
 from bessgym.envs.day_ahead import DA_ACTION_SIZE, action_to_bid
 from bessgym.envs.episodes import Bank, EpisodeSource, resolve
-from bessgym.envs.real_time import INTERVALS_LEFT, TIME_OF_DAY
-from bessgym.market import DABid, accept_arrays
+from bessgym.envs.real_time import INTERVALS_LEFT, TIME_OF_DAY, ActionForm, check_action_form
+from bessgym.market import HOURS, DABid, accept_arrays
 from bessgym.observation import SOC, da_bounds, rt_bounds, rt_feature_table
 from bessgym.policies import RTEpisode
 from bessgym.settlement import LEDGER_LINES, day_terms
@@ -55,6 +57,9 @@ class _BankVectorEnv(gym.vector.VectorEnv):
         self._rngs = [np_random(None)[0] for _ in range(self.num_envs)]
         self._day = np.zeros(self.num_envs, dtype=np.int64)
         self._autoreset = np.zeros(self.num_envs, dtype=bool)
+        self.n_intervals = self.bank.arrays.rt_price.shape[1]
+        shape = (self.n_intervals, self.num_envs)
+        self._fraction, self._mileage, self._up_time = np.zeros(shape + (4,)), np.zeros(shape + (2,)), np.zeros(shape)
 
     def _seed(self, seed: int | list[int | None] | None) -> None:
         if seed is None:
@@ -110,6 +115,20 @@ class _BankVectorEnv(gym.vector.VectorEnv):
         clipped = np.clip(a, -1.0, 1.0)
         return clipped, (clipped != a).any(axis=1)
 
+    def _deploy(self, rows: np.ndarray) -> None:
+        """Draw each row's episode deployment with the row's own RNG (as a scalar env's reset)."""
+        config = self.source.config
+        for i in rows:
+            d = draw_deployment(config.deployment, self.n_intervals, self.bank.arrays.dt_h, self._rngs[i])
+            self._fraction[:, i], self._mileage[:, i], self._up_time[:, i] = d.fraction, d.mileage, d.up_time
+
+    def _day_arrays(self, rows: np.ndarray) -> tuple[np.ndarray, ...]:
+        """(da, rt, as, mileage price) of the rows' days and their deployment, day-major."""
+        arrays, days = self.bank.arrays, self._day[rows]
+        return (arrays.da_price[days], arrays.rt_price[days], arrays.as_price[days], arrays.mileage_price[days],
+                self._fraction[:, rows].swapaxes(0, 1), self._mileage[:, rows].swapaxes(0, 1),
+                self._up_time[:, rows].T)
+
     def _start(self, rows: np.ndarray, days: np.ndarray) -> None:
         raise NotImplementedError
 
@@ -118,29 +137,44 @@ class _BankVectorEnv(gym.vector.VectorEnv):
 
 
 class RealTimeVectorEnv(_BankVectorEnv):
-    """N RealTime-v0 envs in one numpy batch (see :class:`bessgym.envs.real_time.RealTimeEnv`)."""
+    """N RealTime-v0 envs in one numpy batch (see :class:`bessgym.envs.real_time.RealTimeEnv`),
+    in either action form."""
 
     def __init__(
         self, num_envs: int = 1, config: ConfigLike = "caiso-sp15", split: str = "train", da_bidder: Any = "threshold",
+        action: ActionForm = "base_point", segments: int = 3, price_span_usd_per_mwh: float = 100.0,
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP, render_mode: str | None = None,
     ) -> None:
         _refuse_render(render_mode, "RealTime-v0")
+        check_action_form(action, segments, price_span_usd_per_mwh)
         super().__init__(num_envs, EpisodeSource(config, split, da_bidder), autoreset_mode)
         low, high = rt_bounds(self.source.config.market_profile)
+        self.action_form, self.price_span = action, float(price_span_usd_per_mwh)
         self.single_observation_space = gym.spaces.Box(low, high, dtype=np.float32)
-        self.single_action_space = gym.spaces.Box(-1.0, 1.0, (1,), dtype=np.float32)
+        size = 1 if action == "base_point" else curve_size(int(segments))
+        self.single_action_space = gym.spaces.Box(-1.0, 1.0, (size,), dtype=np.float32)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
-        self.n_intervals = self.bank.arrays.rt_price.shape[1]
-        self._sim = BatchDaySimulator(self.battery, self.bank.terms, self.num_envs)
-        self._features = np.ascontiguousarray(self.bank.features.transpose(1, 0, 2))  # (T, S, F)
-        self._position = np.ascontiguousarray(self.bank.position_mw.T)  # (T, S)
+        self._sim = BatchDaySimulator(self.battery, self.bank.arrays.dt_h, self.n_intervals, self.num_envs)
+        shape = (self.n_intervals, self.num_envs)
+        self._features = np.zeros(shape + (len(low),), dtype=np.float32)  # (T, N, F)
+        self._position, self._da_price, self._rt_price = np.zeros(shape), np.zeros(shape), np.zeros(shape)
         self._totals = np.zeros((len(LEDGER_LINES), self.num_envs))
-        self._power = (self.battery.p_charge_mw, self.battery.p_discharge_mw)
 
     def _start(self, rows: np.ndarray, days: np.ndarray) -> None:
         self._day[rows] = days
-        self._sim.load(rows, days)
+        self._deploy(rows)
+        config, bank = self.source.config, self.bank
+        da, rt, as_price, mileage_price, fraction, mileage, up_time = self._day_arrays(rows)
+        energy, awards = bank.energy_mw[days], bank.as_mw[days]
+        terms = day_terms(self.battery, config.market_profile, bank.arrays.dt_h, da, rt, as_price, mileage_price,
+                          fraction, mileage, up_time, energy, awards)
+        self._sim.load(rows, terms)
+        features = rt_feature_table(self.battery, config.market_profile, rt, da, fraction, energy, awards, bank.forecast_rt[days])
+        self._features[:, rows] = features.swapaxes(0, 1)
+        self._position[:, rows] = terms.step.position_mw.T
+        self._da_price[:, rows] = np.repeat(da, self.n_intervals // HOURS, axis=-1).T
+        self._rt_price[:, rows] = rt.T
         self._totals[:, rows] = 0.0
 
     def _observe(self) -> np.ndarray:
@@ -154,14 +188,18 @@ class RealTimeVectorEnv(_BankVectorEnv):
         return obs
 
     def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
-        a, was_clipped = self._check_actions(actions, 1)
-        a = a[:, 0]
+        a, was_clipped = self._check_actions(actions, self.single_action_space.shape[0])
         resetting = self._autoreset
         if resetting.any():
             rows = np.flatnonzero(resetting)
             self._start(rows, self._pick(rows))
         active = ~resetting
-        base = self._sim.at(self._position) + a * np.where(a > 0, self._power[1], self._power[0])
+        position = self._sim.at(self._position)
+        if self.action_form == "base_point":
+            base = base_point(position, a[:, 0], self.battery)
+        else:
+            curve = curve_from_action(a, self._sim.at(self._da_price), position, self.battery, self.price_span)
+            base = curve.clear(self._sim.at(self._rt_price))
         out = self._sim.step(base, active)
         lines = np.stack(out.ledger) * active
         self._totals += lines
@@ -180,6 +218,7 @@ class DayAheadVectorEnv(_BankVectorEnv):
 
     The RT days are played together: an RT policy with ``reset_batch(episodes)`` and
     ``act_batch(obs)`` runs once per interval for all envs; any other policy is copied per env.
+    Either may answer with base points or bid curves.
     """
 
     def __init__(
@@ -197,6 +236,7 @@ class DayAheadVectorEnv(_BankVectorEnv):
 
     def _start(self, rows: np.ndarray, days: np.ndarray) -> None:
         self._day[rows] = days
+        self._deploy(rows)
 
     def _observe(self) -> np.ndarray:
         return self.bank.da_features[self._day]
@@ -219,35 +259,37 @@ class DayAheadVectorEnv(_BankVectorEnv):
         return obs, reward, terminated, np.zeros(self.num_envs, dtype=bool), info
 
     def _play(self, rows: np.ndarray, energy: np.ndarray, awards: np.ndarray) -> np.ndarray:
-        """Ledger totals (8, k) of the RT days of ``rows`` under the submitted bids."""
+        """Ledger totals (lines, k) of the RT days of ``rows`` under the submitted bids."""
         config, days, bank = self.source.config, self._day[rows], self.bank
         market = config.market_profile
         x, r = accept_arrays(energy, awards, self.battery, market)
-        arrays = bank.arrays
-        gathered = [arr[days] for arr in arrays[1:]]
-        da, rt, as_price, mileage_price, fraction, mileage = gathered
-        terms = day_terms(arrays.dt_h, da, rt, as_price, mileage_price, fraction, mileage, x, r, market)
+        da, rt, as_price, mileage_price, fraction, mileage, up_time = self._day_arrays(rows)
+        dt_h, n = bank.arrays.dt_h, self.n_intervals
+        terms = day_terms(self.battery, market, dt_h, da, rt, as_price, mileage_price, fraction, mileage, up_time, x, r)
         features = rt_feature_table(self.battery, market, rt, da, fraction, x, r, bank.forecast_rt[days])
-        n = rt.shape[1]
-        sim = BatchDaySimulator(self.battery, terms, len(rows))
-        sim.load(np.arange(len(rows)), np.arange(len(rows)))
-        episodes = [
-            RTEpisode(self.battery, market, DABid(x[k], r[k]), da[k], self.source.day(bank.ids[d])[1], arrays.dt_h, n)
-            for k, d in enumerate(days)
-        ]
+        sim = BatchDaySimulator(self.battery, dt_h, n, len(rows))
+        sim.load(np.arange(len(rows)), terms)
+        episodes = [RTEpisode(self.battery, market, DABid(x[k], r[k]), da[k], bank.contexts[d], dt_h, n)
+                    for k, d in enumerate(days)]
         act = self._batch_actor(episodes)
         totals = np.zeros((len(LEDGER_LINES), len(rows)))
         for t in range(n):
             obs = features[:, t].copy()
             obs[:, SOC] = sim.e_mwh / self.battery.energy_mwh
-            totals += np.stack(sim.step(act(obs)).ledger)
+            totals += np.stack(sim.step(act(obs, rt[:, t])).ledger)
         return totals
 
     def _batch_actor(self, episodes: list[RTEpisode]):
+        """``act(obs (k, F), realised prices (k,)) -> base points (k,)``: the policy's decisions,
+        bid curves cleared at the realised prices (which the policy never sees)."""
         if hasattr(self.policy, "reset_batch") and hasattr(self.policy, "act_batch"):
             self.policy.reset_batch(episodes)
-            return lambda obs: np.asarray(self.policy.act_batch(obs), dtype=float)
+            return lambda obs, price: _cleared(self.policy.act_batch(obs), price)
         policies = [copy.deepcopy(self.policy) for _ in episodes]
         for policy, episode in zip(policies, episodes):
             policy.reset(episode)
-        return lambda obs: np.array([p.act(o) for p, o in zip(policies, obs)], dtype=float)
+        return lambda obs, price: np.array([_cleared(p.act(o), q) for p, o, q in zip(policies, obs, price)], dtype=float)
+
+
+def _cleared(action: Any, price: Any) -> Any:
+    return action.clear(price) if isinstance(action, BidCurve) else np.asarray(action, dtype=float)

@@ -1,0 +1,88 @@
+"""Real-time actions: the base point, and the bid curve cleared against the interval's price.
+
+Two forms (DESIGN 1.7). A base point for interval t is decided on prices up to t - 1. A
+:class:`BidCurve` is how a resource responds to the price of t itself, as a market lets it: a
+monotone price-quantity curve submitted before the interval and cleared against its realised
+price. One codec serves the envs, the vector envs and the trained-agent adapters:
+
+* :func:`base_point`: an action in [-1, 1] as a deviation from the DA position,
+  ``b = x + a * (P_dis if a > 0 else P_ch)``;
+* :func:`curve_from_action`: ``2S + 1`` numbers in [-1, 1] as an S-step curve: S prices
+  ``DA price + a * span`` (sorted) and S + 1 quantities, each a base-point action (sorted).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from bessgym.battery import Battery
+
+
+def check_action(action: Any, shape: tuple[int, ...]) -> tuple[np.ndarray, bool]:
+    """An action clipped to [-1, 1] and whether it was clipped; a wrong size, NaN or inf raise
+    ValueError."""
+    a = np.asarray(action, dtype=np.float64)
+    if a.size != int(np.prod(shape)):
+        raise ValueError(f"action has {a.size} entries, the action space {shape} needs {int(np.prod(shape))}")
+    a = a.reshape(shape)
+    if not np.isfinite(a).all():
+        raise ValueError(f"action {a.tolist()} contains NaN or inf; actions must be finite, within [-1, 1]")
+    clipped = np.clip(a, -1.0, 1.0)
+    return clipped, bool((clipped != a).any())
+
+
+def base_point(position_mw: Any, action: Any, battery: Battery) -> Any:
+    """The base point (MW) of a deviation action in [-1, 1] (floats or arrays)."""
+    return position_mw + action * np.where(action > 0, battery.p_discharge_mw, battery.p_charge_mw)
+
+
+@dataclass(frozen=True)
+class BidCurve:
+    """A monotone step curve for one RT interval (arrays may carry batch axes in front).
+
+    ``prices_usd_per_mwh`` (..., S) ascending; ``quantity_mw`` (..., S + 1) non-decreasing base
+    points (MW, + = discharge): at a clearing price ``p`` the battery runs at
+    ``quantity_mw[k]``, ``k`` the number of curve prices at or below ``p``.
+    """
+
+    prices_usd_per_mwh: np.ndarray
+    quantity_mw: np.ndarray
+
+    def __post_init__(self) -> None:
+        prices = np.asarray(self.prices_usd_per_mwh, dtype=float)
+        quantity = np.asarray(self.quantity_mw, dtype=float)
+        if quantity.shape[:-1] != prices.shape[:-1] or quantity.shape[-1] != prices.shape[-1] + 1:
+            raise ValueError(f"a bid curve needs S prices and S + 1 quantities, got shapes {prices.shape} and {quantity.shape}")
+        if not (np.isfinite(prices).all() and np.isfinite(quantity).all()):
+            raise ValueError("bid curve prices and quantities must be finite")
+        if (np.diff(prices, axis=-1) < 0).any() or (np.diff(quantity, axis=-1) < 0).any():
+            raise ValueError("a bid curve's prices must ascend and its quantities must not fall: sell more at higher prices")
+        object.__setattr__(self, "prices_usd_per_mwh", prices)
+        object.__setattr__(self, "quantity_mw", quantity)
+
+    def clear(self, price_usd_per_mwh: Any) -> Any:
+        """The base point (MW) at a clearing price (a float, or an array over the batch)."""
+        steps = (self.prices_usd_per_mwh <= np.asarray(price_usd_per_mwh, dtype=float)[..., None]).sum(-1)
+        cleared = np.take_along_axis(self.quantity_mw, steps[..., None], axis=-1)[..., 0]
+        return float(cleared) if cleared.ndim == 0 else cleared
+
+
+def curve_size(segments: int) -> int:
+    """Entries of a bid-curve action with ``segments`` price steps."""
+    return 2 * segments + 1
+
+
+def curve_from_action(
+    action: np.ndarray, da_price: Any, position_mw: Any, battery: Battery, span_usd_per_mwh: float
+) -> BidCurve:
+    """The curve of actions (..., 2S + 1) in [-1, 1]: prices ``da_price + a * span`` from the first
+    S entries, quantities as base-point actions around ``position_mw`` from the other S + 1; both
+    sorted, so every action is a valid (monotone) curve."""
+    action = np.asarray(action, dtype=float)
+    segments = (action.shape[-1] - 1) // 2
+    prices = np.sort(np.asarray(da_price, dtype=float)[..., None] + action[..., :segments] * span_usd_per_mwh, axis=-1)
+    quantity = base_point(np.asarray(position_mw, dtype=float)[..., None], np.sort(action[..., segments:], axis=-1), battery)
+    return BidCurve(prices, quantity)
