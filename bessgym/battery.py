@@ -165,7 +165,39 @@ def interval_flows(
     both sub-periods. The SoC floor (ceiling) binds flows only: self-discharge alone may sink the
     SoC below it. Should the cuts still leave a limit broken (a contingency event, reg down and
     the SoC floor at once), the interval delivers the base point alone.
+
+    Where nothing binds (the common case) the base point and the deployment go through as asked;
+    the cuts (:func:`_with_cuts`) run only where something does, with the same arithmetic.
     """
+    p_ch, p_dis, e_min, e_max, eta_c, eta_d, keep, dt = limits
+    mn, mx = ops.minimum, ops.maximum
+    w_dn = 1.0 - w_up
+    b = mn(mx(base_mw, -p_ch), p_dis)
+    e_kept = keep * e_mwh
+    p_up = b + up_in_up
+    p_dn = b + up_in_down - down_in_down
+    discharge = w_up * mx(p_up, 0.0) + w_dn * mx(p_dn, 0.0)
+    charge = w_up * mx(-p_up, 0.0) + w_dn * mx(-p_dn, 0.0)
+    e_next = e_kept + eta_c * dt * charge - dt / eta_d * discharge
+    fits = ((p_up <= p_dis + _TOL) & (p_dn >= -p_ch - _TOL) & (p_dn <= p_dis + _TOL) & (p_up >= -p_ch - _TOL)
+            & (e_next >= mn(e_min, e_kept) - _TOL) & (e_next <= mx(e_max, e_kept) + _TOL))
+    if ops is SCALAR_OPS:
+        return Flows(e_next, charge, discharge, 1.0, 1.0, b) if fits else _with_cuts(
+            limits, e_mwh, base_mw, w_up, up_in_up, up_in_down, down_in_down, ops)
+    shape = np.shape(e_next)
+    flows = Flows(e_next, charge, discharge, np.ones(shape), np.ones(shape), b)
+    cut = np.flatnonzero(~fits)
+    if len(cut):
+        inputs = (np.broadcast_to(v, shape)[cut] for v in (e_mwh, base_mw, w_up, up_in_up, up_in_down, down_in_down))
+        for full, part in zip(flows, _with_cuts(limits, *inputs, ops)):
+            full[cut] = part
+    return flows
+
+
+def _with_cuts(
+    limits: Limits, e_mwh: Any, base_mw: Any, w_up: Any, up_in_up: Any, up_in_down: Any, down_in_down: Any, ops: Ops,
+) -> Flows:
+    """:func:`interval_flows` where a limit binds: the base point cut first, then deployment."""
     p_ch, p_dis, e_min, e_max, eta_c, eta_d, keep, dt = limits
     mn, mx = ops.minimum, ops.maximum
     w_dn = 1.0 - w_up

@@ -42,7 +42,7 @@ import argparse
 import json
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
@@ -411,19 +411,41 @@ def steps_per_interval(dt_h: float) -> int:
     return steps
 
 
-def contingency_fraction(
-    rng: np.random.Generator, rate_per_day: float, n_intervals: int, dt_h: float, min_minutes: float, max_minutes: float
-) -> np.ndarray:
-    """Share of each interval (T,) covered by Poisson events of full deployment."""
-    day_h = n_intervals * dt_h
+def contingency_events(
+    rng: np.random.Generator, rate_per_day: float, day_h: float, min_minutes: float, max_minutes: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end hours of a day's Poisson events of full deployment."""
     n_events = rng.poisson(rate_per_day * day_h / 24.0)
     starts = rng.uniform(0.0, day_h, n_events)
-    ends = starts + rng.uniform(min_minutes, max_minutes, n_events) / 60.0
+    return starts, starts + rng.uniform(min_minutes, max_minutes, n_events) / 60.0
+
+
+def draw_deployments(
+    config: DeploymentConfig, n_intervals: int, dt_h: float, seeds: Sequence[int | np.random.Generator]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Days of deployment, one per seed (or generator, which advances), each drawn as
+    :func:`draw_deployment` draws it: fractions (k, T, 4), mileage (k, T, 2), up-time (k, T). For
+    many days at once (the vector envs): only the random draws loop over the days."""
+    pool = _pool(config.signal, steps_per_interval(dt_h))
+    day_h = n_intervals * dt_h
+    starts = np.empty(len(seeds), dtype=np.int64)
+    events = []  # (day, product column, start hour, end hour)
+    for i, seed in enumerate(seeds):
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        starts[i] = rng.integers(0, pool.n - n_intervals + 1)
+        for column, rate in ((2, config.spin_events_per_day), (3, config.nonspin_events_per_day)):
+            begin, end = contingency_events(rng, rate, day_h, config.event_min_minutes, config.event_max_minutes)
+            events += [(i, column, a, b) for a, b in zip(begin.tolist(), end.tolist())]
+    window = starts[:, None] + np.arange(n_intervals)
+    reg = pool.intervals
+    fraction = np.zeros((len(seeds), n_intervals, N_PRODUCTS))
+    fraction[..., 0], fraction[..., 1] = reg.delta_up[window], reg.delta_down[window]
     edges = np.arange(n_intervals + 1) * dt_h
-    covered = np.zeros(n_intervals)
-    for start, end in zip(starts, ends):
-        covered += np.clip(np.minimum(edges[1:], end) - np.maximum(edges[:-1], start), 0.0, None)
-    return np.minimum(covered / dt_h, 1.0)
+    for i, column, begin, end in events:
+        fraction[i, :, column] += np.clip(np.minimum(edges[1:], end) - np.maximum(edges[:-1], begin), 0.0, None) / dt_h
+    fraction[..., 2:] = np.minimum(fraction[..., 2:], 1.0)
+    mileage = np.stack([reg.mileage_up[window], reg.mileage_down[window]], axis=-1)
+    return fraction, mileage, reg.up_time[window]
 
 
 def draw_deployment(
@@ -431,19 +453,8 @@ def draw_deployment(
 ) -> Deployment:
     """A day's deployment: a window of the model's long signal and the day's contingency events,
     drawn with ``seed`` (or with a generator, which advances)."""
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    pool = _pool(config.signal, steps_per_interval(dt_h))
-    start = int(rng.integers(0, pool.n - n_intervals + 1))
-    window = slice(start, start + n_intervals)
-    reg = pool.intervals
-    fraction = np.zeros((n_intervals, N_PRODUCTS))
-    fraction[:, 0], fraction[:, 1] = reg.delta_up[window], reg.delta_down[window]
-    for column, rate in ((2, config.spin_events_per_day), (3, config.nonspin_events_per_day)):
-        fraction[:, column] = contingency_fraction(
-            rng, rate, n_intervals, dt_h, config.event_min_minutes, config.event_max_minutes
-        )
-    mileage = np.stack([reg.mileage_up[window], reg.mileage_down[window]], axis=1)
-    return Deployment(fraction, mileage, reg.up_time[window].copy())
+    fraction, mileage, up_time = draw_deployments(config, n_intervals, dt_h, [seed])
+    return Deployment(fraction[0], mileage[0], up_time[0])
 
 
 @lru_cache(maxsize=8)

@@ -199,18 +199,20 @@ def _scale(need: np.ndarray, room: np.ndarray, tol: float) -> np.ndarray:
 
 
 def _backed_schedule(battery: Battery, x: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
-    """Energy cut hour by hour so the planned SoC stays within its bounds; (x, SoC (..., 25))."""
-    x = x.copy()
-    e = np.empty(x.shape[:-1] + (HOURS + 1,))
-    e[..., 0] = battery.e_initial_mwh
-    keep = battery.retention(1.0)
-    for h in range(HOURS):
-        kept = keep * e[..., h]
-        most_out = np.maximum(kept - battery.e_min_mwh, 0.0) * battery.eta_discharge
-        most_in = np.maximum(battery.e_max_mwh - kept, 0.0) / battery.eta_charge
-        xh = x[..., h]
-        xh = np.where(xh > most_out + tol, most_out, xh)
-        xh = np.where(-xh > most_in + tol, -most_in, xh)
-        x[..., h] = xh
-        e[..., h + 1] = battery.next_energy(e[..., h], np.maximum(-xh, 0.0), np.maximum(xh, 0.0), 1.0)
-    return x, e
+    """Energy cut hour by hour so the planned SoC stays within its bounds; (x, SoC (..., 25)).
+    One day runs on Python floats, a batch on arrays over its leading axes (same arithmetic)."""
+    keep, eta_c, eta_d = battery.retention(1.0), battery.eta_charge, battery.eta_discharge
+    e_min, e_max = battery.e_min_mwh, battery.e_max_mwh
+    single = x.ndim == 1
+    mn, mx, where = (min, max, lambda c, a, b: a if c else b) if single else (np.minimum, np.maximum, np.where)
+    hours = x.tolist() if single else list(np.moveaxis(x, -1, 0))
+    e = [battery.e_initial_mwh if single else np.full(x.shape[:-1], battery.e_initial_mwh)]
+    for h, xh in enumerate(hours):
+        kept = keep * e[-1]
+        most_out = mx(kept - e_min, 0.0) * eta_d
+        most_in = mx(e_max - kept, 0.0) / eta_c
+        xh = where(xh > most_out + tol, most_out, xh)
+        xh = where(-xh > most_in + tol, -most_in, xh)
+        hours[h] = xh
+        e.append(kept + eta_c * mx(-xh, 0.0) - mx(xh, 0.0) / eta_d)
+    return np.stack(hours, axis=-1).astype(float), np.stack(e, axis=-1).astype(float)

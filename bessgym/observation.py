@@ -45,6 +45,7 @@ TIME_OF_DAY = RT_INDEX["time_of_day"]
 SOC = RT_INDEX["soc"]
 DA_POSITION = RT_INDEX["da_position"]
 _PRICES = slice(RT_INDEX["rt_price_prev"], RT_INDEX["forecast_rest_min"] + 1)
+DEPLOYED = slice(RT_INDEX["deployed_reg_up"], RT_INDEX["deployed_nonspin"] + 1)
 
 
 def p_scale(battery: Battery) -> float:
@@ -107,13 +108,18 @@ def rt_feature_table(
     table[..., column["forecast_rest_mean"]] = rest / (n - t)
     table[..., column["forecast_rest_max"]] = np.maximum.accumulate(forecast_rt[..., ::-1], axis=-1)[..., ::-1]
     table[..., column["forecast_rest_min"]] = np.minimum.accumulate(forecast_rt[..., ::-1], axis=-1)[..., ::-1]
-    deployed = column["deployed_reg_up"]
-    table[..., deployed : deployed + N_PRODUCTS] = np.concatenate(
-        [np.zeros(lead + (1, N_PRODUCTS)), fraction[..., :-1, :]], axis=-2)
+    set_deployed(table, fraction)
     table[..., column["intervals_left"]] = (n - t) / n
     table[..., _PRICES] /= PRICE_SCALE_USD_PER_MWH
     low, high = rt_bounds(market)
     return np.clip(table, low, high).astype(np.float32)
+
+
+def set_deployed(table: np.ndarray, fraction: np.ndarray) -> None:
+    """Write the previous interval's deployment (fractions (..., T, 4)) into a feature table
+    (..., T, F): zeros in the first interval."""
+    table[..., 0, DEPLOYED] = 0.0
+    table[..., 1:, DEPLOYED] = fraction[..., :-1, :]
 
 
 def da_feature_names() -> tuple[str, ...]:

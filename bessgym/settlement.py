@@ -119,6 +119,11 @@ class DayTerms(NamedTuple):
     mean_da_price: np.ndarray
 
 
+BID_FIELDS = ("position_mw", "rt_price", "penalty_price", "cap_up_usd", "cap_down_usd", "award_up_mw", "award_down_mw",
+              "need_up_mwh", "need_down_mwh", "da_energy", "as_capacity")
+"""The :class:`StepTerms` a day's prices and bid fix; the others depend on its deployment too."""
+
+
 def day_terms(
     battery: Battery,
     market: MarketProfile,
@@ -139,42 +144,64 @@ def day_terms(
     ``as_price`` (24, 4), ``mileage_price`` (24, 2), ``fraction`` (T, 4), ``mileage`` (T, 2),
     ``up_time`` (T,), ``energy_mw`` (24,), ``as_mw`` (24, 4).
     """
-    n = rt_price.shape[-1]
-    per_hour = n // HOURS
-    lead = rt_price.shape[:-1]
+    fixed = bid_terms(battery, market, dt_h, da_price, rt_price, as_price, energy_mw, as_mw)
+    deployed, request = deployment_terms(market, dt_h, as_price, mileage_price, fraction, mileage, up_time, as_mw)
+    return DayTerms(dt_h, StepTerms(**fixed, **deployed), request, da_price.mean(-1))
+
+
+def bid_terms(
+    battery: Battery, market: MarketProfile, dt_h: float, da_price: np.ndarray, rt_price: np.ndarray,
+    as_price: np.ndarray, energy_mw: np.ndarray, as_mw: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """The :data:`BID_FIELDS` of a day's :class:`StepTerms` (arrays (..., T))."""
+    per_hour = rt_price.shape[-1] // HOURS
     awards = np.repeat(as_mw, per_hour, axis=-2)  # (..., T, 4)
-    request = fraction * awards
     capacity = np.repeat(as_price * as_mw * dt_h, per_hour, axis=-2)  # (..., T, 4) $ per interval
-    requested = capacity * (request > 0)
+    durations = market.durations if market.energy_backing else np.zeros(len(UP_MASK))
+    return {
+        "position_mw": np.repeat(energy_mw, per_hour, axis=-1),
+        "rt_price": rt_price,
+        "penalty_price": market.penalty_factor * np.maximum(rt_price, market.penalty_price_floor_usd_per_mwh),
+        "cap_up_usd": _up(capacity),
+        "cap_down_usd": capacity[..., DOWN_INDEX],
+        "award_up_mw": _up(awards),
+        "award_down_mw": awards[..., DOWN_INDEX],
+        "need_up_mwh": _up(awards * durations) / battery.eta_discharge,
+        "need_down_mwh": awards[..., DOWN_INDEX] * durations[DOWN_INDEX] * battery.eta_charge,
+        "da_energy": np.repeat(da_price * energy_mw * dt_h, per_hour, axis=-1),
+        "as_capacity": _up(capacity) + capacity[..., DOWN_INDEX],
+    }
+
+
+def deployment_terms(
+    market: MarketProfile, dt_h: float, as_price: np.ndarray, mileage_price: np.ndarray, fraction: np.ndarray,
+    mileage: np.ndarray, up_time: np.ndarray, as_mw: np.ndarray,
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The other fields of a day's :class:`StepTerms` (arrays (..., T)), and the deployed
+    requests per product (..., T, 4) in MW."""
+    n = fraction.shape[-2]
+    per_hour = n // HOURS
+    lead = fraction.shape[:-2]
+    awards = np.repeat(as_mw, per_hour, axis=-2)
+    request = fraction * awards
+    requested = np.repeat(as_price * as_mw * dt_h, per_hour, axis=-2) * (request > 0)
     up_req, down_req = _up(request), request[..., DOWN_INDEX]
     w_up, in_up, in_down = sub_periods(fraction, up_time)
-    durations = market.durations if market.energy_backing else np.zeros(len(UP_MASK))
     mileage_paid = mileage.reshape(lead + (HOURS, per_hour, 2)) * (mileage_price * as_mw[..., :2])[..., None, :]
-    step = StepTerms(
-        position_mw=np.repeat(energy_mw, per_hour, axis=-1),
-        rt_price=rt_price,
-        penalty_price=market.penalty_factor * np.maximum(rt_price, market.penalty_price_floor_usd_per_mwh),
-        w_up=w_up,
-        up_in_up=_up(in_up * awards),
-        up_in_down=_up(in_down * awards),
-        down_in_down=-in_down[..., DOWN_INDEX] * awards[..., DOWN_INDEX],
-        up_req_mw=up_req,
-        down_req_mw=down_req,
-        cap_up_usd=_up(capacity),
-        cap_down_usd=capacity[..., DOWN_INDEX],
-        cap_up_req_usd=_up(requested),
-        cap_down_req_usd=requested[..., DOWN_INDEX],
-        inv_up_req=np.divide(1.0, up_req, out=np.zeros_like(up_req), where=up_req > 0),
-        inv_down_req=np.divide(1.0, down_req, out=np.zeros_like(down_req), where=down_req > 0),
-        award_up_mw=_up(awards),
-        award_down_mw=awards[..., DOWN_INDEX],
-        need_up_mwh=_up(awards * durations) / battery.eta_discharge,
-        need_down_mwh=awards[..., DOWN_INDEX] * durations[DOWN_INDEX] * battery.eta_charge,
-        da_energy=np.repeat(da_price * energy_mw * dt_h, per_hour, axis=-1),
-        as_capacity=_up(capacity) + capacity[..., DOWN_INDEX],
-        mileage=float(market.mileage_paid) * (mileage_paid[..., 0] + mileage_paid[..., 1]).reshape(lead + (n,)),
-    )
-    return DayTerms(dt_h, step, request, da_price.mean(-1))
+    fields = {
+        "w_up": w_up,
+        "up_in_up": _up(in_up * awards),
+        "up_in_down": _up(in_down * awards),
+        "down_in_down": -in_down[..., DOWN_INDEX] * awards[..., DOWN_INDEX],
+        "up_req_mw": up_req,
+        "down_req_mw": down_req,
+        "cap_up_req_usd": _up(requested),
+        "cap_down_req_usd": requested[..., DOWN_INDEX],
+        "inv_up_req": np.divide(1.0, up_req, out=np.zeros_like(up_req), where=up_req > 0),
+        "inv_down_req": np.divide(1.0, down_req, out=np.zeros_like(down_req), where=down_req > 0),
+        "mileage": float(market.mileage_paid) * (mileage_paid[..., 0] + mileage_paid[..., 1]).reshape(lead + (n,)),
+    }
+    return fields, request
 
 
 def _up(per_product: np.ndarray) -> np.ndarray:

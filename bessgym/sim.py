@@ -17,7 +17,7 @@ from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
-from bessgym.battery import NUMPY_OPS, SCALAR_OPS, Battery, Limits, Ops, interval_flows
+from bessgym.battery import NUMPY_OPS, SCALAR_OPS, Battery, Flows, Limits, Ops, interval_flows
 from bessgym.market import UP_MASK, BidCuts, DABid, MarketProfile, accept_arrays
 from bessgym.scenarios import Scenario
 from bessgym.settlement import DayTerms, Ledger, StepTerms, day_terms, interval_lines, terminal_value
@@ -138,15 +138,20 @@ def shortfall_by_product(terms: DayTerms, up_short_mw: np.ndarray, down_short_mw
     return shortfall
 
 
-def _result(terms: DayTerms, e0: float, outcomes: list[IntervalOutcome], energy_mw: np.ndarray, as_mw: np.ndarray) -> DayResult:
-    """Stack per-interval outcomes (floats or batch arrays) on the last axis into a day."""
-    stacked = IntervalOutcome(*(np.stack(column, axis=-1) for column in list(zip(*outcomes))[:6]),
-                              Ledger(*(np.stack(line, axis=-1) for line in zip(*(o.ledger for o in outcomes)))))
-    e = stacked.e_mwh
-    energy = np.concatenate([np.full(e.shape[:-1] + (1,), e0), e], axis=-1)
-    shortfall = shortfall_by_product(terms, stacked.up_short_mw, stacked.down_short_mw)
-    return DayResult(energy, stacked.charge_mw, stacked.discharge_mw, stacked.discharge_mw - stacked.charge_mw,
-                     stacked.base_mw, shortfall, stacked.ledger, energy_mw, as_mw)
+def _day(battery: Battery, terms: DayTerms, base: np.ndarray, flows: list[Flows], energy_mw: np.ndarray, as_mw: np.ndarray) -> DayResult:
+    """A day from its flows per interval (floats, or arrays over a batch): SoC, then the ledger
+    over all intervals at once."""
+    f = Flows(*np.moveaxis(np.array(flows, dtype=float), 0, -1))  # (fields, ..., T)
+    e0 = np.full(f.e_next_mwh.shape[:-1] + (1,), battery.e_initial_mwh)
+    e = np.concatenate([e0, f.e_next_mwh], axis=-1)
+    rt_imbalance, no_pay, unavailable, penalty, degradation, up_short, down_short = interval_lines(
+        battery, terms.dt_h, terms.step, e[..., :-1], base, f, NUMPY_OPS)
+    terminal = np.zeros_like(rt_imbalance)
+    terminal[..., -1] = terminal_value(battery, e[..., -1], terms.mean_da_price, NUMPY_OPS)
+    ledger = Ledger(terms.step.da_energy, rt_imbalance, terms.step.as_capacity, terms.step.mileage, no_pay, unavailable,
+                    penalty, degradation, terminal)
+    shortfall = shortfall_by_product(terms, up_short, down_short)
+    return DayResult(e, f.charge_mw, f.discharge_mw, f.discharge_mw - f.charge_mw, f.base_mw, shortfall, ledger, energy_mw, as_mw)
 
 
 def simulate_day(battery: Battery, market: MarketProfile, scenario: Scenario, bid: DABid, base_mw: np.ndarray) -> DayResult:
@@ -154,9 +159,15 @@ def simulate_day(battery: Battery, market: MarketProfile, scenario: Scenario, bi
     base = check_base_points(base_mw)
     if base.shape != (scenario.n_intervals,):
         raise ValueError(f"base_mw must have shape ({scenario.n_intervals},), got {base.shape}")
-    sim = DaySimulator(battery, market, scenario, bid)
-    outcomes = [sim.step(b) for b in base.tolist()]
-    return _result(sim.terms, battery.e_initial_mwh, outcomes, sim.accepted.energy_mw, sim.accepted.as_mw)
+    x, r = accept_arrays(bid.energy_mw, bid.as_mw, battery, market)
+    terms = ScenarioArrays.of(scenario).terms(battery, market, x, r)
+    limits, step = battery.limits(scenario.dt_h), terms.step
+    e, flows = battery.e_initial_mwh, []
+    for b, w, up_in_up, up_in_down, down_in_down in zip(
+            base.tolist(), step.w_up.tolist(), step.up_in_up.tolist(), step.up_in_down.tolist(), step.down_in_down.tolist()):
+        flows.append(interval_flows(limits, e, b, w, up_in_up, up_in_down, down_in_down))
+        e = flows[-1].e_next_mwh
+    return _day(battery, terms, base, flows, x, r)
 
 
 def simulate_batch(
@@ -168,10 +179,13 @@ def simulate_batch(
         raise ValueError(f"base_mw must have shape {arrays.rt_price.shape}, got {base.shape}")
     x, r = accept_arrays(np.asarray(energy_mw, float), np.asarray(as_mw, float), battery, market)
     terms = arrays.terms(battery, market, x, r)
-    sim = BatchDaySimulator(battery, arrays.dt_h, base.shape[1], base.shape[0])
-    sim.load(np.arange(base.shape[0]), terms)
-    outcomes = [sim.step(base[:, t]) for t in range(base.shape[1])]
-    return _result(terms, battery.e_initial_mwh, outcomes, x, r)
+    limits, step = battery.limits(arrays.dt_h), terms.step
+    columns = [np.ascontiguousarray(a.T) for a in (base, step.w_up, step.up_in_up, step.up_in_down, step.down_in_down)]
+    e, flows = np.full(base.shape[0], battery.e_initial_mwh), []
+    for b, w, up_in_up, up_in_down, down_in_down in zip(*columns):
+        flows.append(interval_flows(limits, e, b, w, up_in_up, up_in_down, down_in_down, NUMPY_OPS))
+        e = flows[-1].e_next_mwh
+    return _day(battery, terms, base, flows, x, r)
 
 
 class DaySimulator:
@@ -228,8 +242,18 @@ class BatchDaySimulator:
 
     def load(self, rows: np.ndarray, terms: DayTerms) -> None:
         """Start the days of ``terms`` (arrays (k, T)) in rows ``rows`` (k,)."""
-        self._terms[:, :, rows] = np.stack(terms.step).transpose(0, 2, 1)
-        self._mean_da[rows] = terms.mean_da_price
+        self.load_fields(rows, terms.step._asdict(), terms.mean_da_price)
+
+    def load_fields(self, rows: np.ndarray, fields: dict[str, np.ndarray], mean_da_price: np.ndarray) -> None:
+        """Start days in rows ``rows`` (k,) from their :class:`StepTerms` fields (arrays (k, T))
+        and mean DA prices (k,)."""
+        every = len(rows) == self.n_envs and np.array_equal(rows, np.arange(self.n_envs))
+        for i, name in enumerate(StepTerms._fields):
+            if every:
+                self._terms[i] = np.asarray(fields[name]).T
+            else:
+                self._terms[i][:, rows] = np.asarray(fields[name]).T
+        self._mean_da[rows] = mean_da_price
         self.e_mwh[rows] = self.battery.e_initial_mwh
         self.t[rows] = 0
 

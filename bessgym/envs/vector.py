@@ -22,14 +22,14 @@ from gymnasium.vector.utils import batch_space
 
 from bessgym.actions import BidCurve, base_point, curve_from_action, curve_size
 from bessgym.config import ConfigLike
-from bessgym.deployment import draw_deployment
+from bessgym.deployment import draw_deployments
 from bessgym.envs.day_ahead import DA_ACTION_SIZE, action_to_bid
 from bessgym.envs.episodes import Bank, EpisodeSource, resolve
 from bessgym.envs.real_time import INTERVALS_LEFT, TIME_OF_DAY, ActionForm, check_action_form
 from bessgym.market import HOURS, DABid, accept_arrays
-from bessgym.observation import SOC, da_bounds, rt_bounds, rt_feature_table
+from bessgym.observation import DEPLOYED, SOC, da_bounds, rt_bounds, rt_feature_table
 from bessgym.policies import RTEpisode
-from bessgym.settlement import LEDGER_LINES, day_terms
+from bessgym.settlement import BID_FIELDS, LEDGER_LINES, bid_terms, day_terms, deployment_terms
 from bessgym.sim import BatchDaySimulator
 
 
@@ -117,10 +117,10 @@ class _BankVectorEnv(gym.vector.VectorEnv):
 
     def _deploy(self, rows: np.ndarray) -> None:
         """Draw each row's episode deployment with the row's own RNG (as a scalar env's reset)."""
-        config = self.source.config
-        for i in rows:
-            d = draw_deployment(config.deployment, self.n_intervals, self.bank.arrays.dt_h, self._rngs[i])
-            self._fraction[:, i], self._mileage[:, i], self._up_time[:, i] = d.fraction, d.mileage, d.up_time
+        fraction, mileage, up_time = draw_deployments(self.source.config.deployment, self.n_intervals,
+                                                      self.bank.arrays.dt_h, [self._rngs[i] for i in rows])
+        self._fraction[:, rows], self._mileage[:, rows], self._up_time[:, rows] = (
+            fraction.swapaxes(0, 1), mileage.swapaxes(0, 1), up_time.T)
 
     def _day_arrays(self, rows: np.ndarray) -> tuple[np.ndarray, ...]:
         """(da, rt, as, mileage price) of the rows' days and their deployment, day-major."""
@@ -156,6 +156,13 @@ class RealTimeVectorEnv(_BankVectorEnv):
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self._sim = BatchDaySimulator(self.battery, self.bank.arrays.dt_h, self.n_intervals, self.num_envs)
+        # what each day's prices and the fixed bid fix, once; deployment is added at every reset
+        bank, market, arrays = self.bank, self.source.config.market_profile, self.bank.arrays
+        self._bank_terms = bid_terms(self.battery, market, arrays.dt_h, arrays.da_price, arrays.rt_price, arrays.as_price,
+                                     bank.energy_mw, bank.as_mw)
+        self._bank_features = np.ascontiguousarray(rt_feature_table(
+            self.battery, market, arrays.rt_price, arrays.da_price, np.zeros_like(arrays.fraction), bank.energy_mw,
+            bank.as_mw, bank.forecast_rt).swapaxes(0, 1))  # (T, S, F)
         shape = (self.n_intervals, self.num_envs)
         self._features = np.zeros(shape + (len(low),), dtype=np.float32)  # (T, N, F)
         self._position, self._da_price, self._rt_price = np.zeros(shape), np.zeros(shape), np.zeros(shape)
@@ -164,17 +171,18 @@ class RealTimeVectorEnv(_BankVectorEnv):
     def _start(self, rows: np.ndarray, days: np.ndarray) -> None:
         self._day[rows] = days
         self._deploy(rows)
-        config, bank = self.source.config, self.bank
-        da, rt, as_price, mileage_price, fraction, mileage, up_time = self._day_arrays(rows)
-        energy, awards = bank.energy_mw[days], bank.as_mw[days]
-        terms = day_terms(self.battery, config.market_profile, bank.arrays.dt_h, da, rt, as_price, mileage_price,
-                          fraction, mileage, up_time, energy, awards)
-        self._sim.load(rows, terms)
-        features = rt_feature_table(self.battery, config.market_profile, rt, da, fraction, energy, awards, bank.forecast_rt[days])
-        self._features[:, rows] = features.swapaxes(0, 1)
-        self._position[:, rows] = terms.step.position_mw.T
-        self._da_price[:, rows] = np.repeat(da, self.n_intervals // HOURS, axis=-1).T
-        self._rt_price[:, rows] = rt.T
+        bank, arrays = self.bank, self.bank.arrays
+        fraction, mileage, up_time = (self._fraction[:, rows].swapaxes(0, 1), self._mileage[:, rows].swapaxes(0, 1),
+                                      self._up_time[:, rows].T)
+        deployed, _ = deployment_terms(self.source.config.market_profile, arrays.dt_h, arrays.as_price[days],
+                                       arrays.mileage_price[days], fraction, mileage, up_time, bank.as_mw[days])
+        fields = {**{name: self._bank_terms[name][days] for name in BID_FIELDS}, **deployed}
+        self._sim.load_fields(rows, fields, arrays.da_price[days].mean(-1))
+        self._features[:, rows] = self._bank_features[:, days]
+        self._features[1:, rows, DEPLOYED] = self._fraction[:-1, rows]
+        self._position[:, rows] = fields["position_mw"].T
+        self._da_price[:, rows] = np.repeat(arrays.da_price[days], self.n_intervals // HOURS, axis=-1).T
+        self._rt_price[:, rows] = arrays.rt_price[days].T
         self._totals[:, rows] = 0.0
 
     def _observe(self) -> np.ndarray:
