@@ -120,7 +120,7 @@ class ChanceConstrainedDA:
         row_lower = np.concatenate([lp.row_lower, np.full(n, b.e_min_mwh), np.full(n, -np.inf)])
         row_upper = np.concatenate([lp.row_upper, np.full(n, np.inf), np.full(n, b.e_max_mwh)])
         return solve_pairs(LinearProgram(lp.c, A, row_lower, row_upper, lp.lower, lp.upper, lp.offset), model.pairs,
-                           self.time_limit_s)
+                           self.time_limit_s, exact=False)
 
     def _solve_socp(self, model: DayModel, ctx: DAContext, cov: np.ndarray) -> SolveResult:
         """std(D_t) = ||u_t|| with ``u_t = L^T w_t`` accumulated interval by interval:

@@ -33,7 +33,9 @@ The max(., 0) in the schedule's SoC, in each sub-period's legs and in the termin
 written as pairs of non-negative columns, exact when at most one of each pair is positive: the LP
 optimum is, unless charging and discharging at once pays (dumping energy, never at the default
 battery's wear above about -195 $/MWh, or planning a lower schedule SoC for more reg down).
-:func:`solve_exact` checks the pairs and re-solves with binaries where the relaxation used both.
+:func:`solve_exact` checks the pairs and re-solves with binaries where the relaxation used both
+(the oracle); :func:`solve_accepted` fixes each such pair to the sign of its net instead (fast,
+for bidders: a plan the rules accept, perhaps a little short of the best).
 
 :class:`DervetProfile` switches the same builder to EPRI DER-VET's conventions (its own physics
 and no market rules, so no simulator replay; ``benchmarks/dervet.py`` checks it against DER-VET's
@@ -42,7 +44,7 @@ published results instead).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -538,28 +540,44 @@ MIP_GAP = 1e-4  # relative optimality gap of the re-solves with binaries (HiGHS'
 
 
 def solve_exact(model: DayModel, time_limit_s: float | None = 10.0, threads: int = 1) -> SolveResult:
-    """Solve the day LP exactly (see :func:`solve_pairs`)."""
+    """Solve a day LP to its optimum under the rules, binaries where needed (see :func:`solve_pairs`)."""
     return solve_pairs(model.lp, model.pairs, time_limit_s, threads)
 
 
+def solve_accepted(model: DayModel, time_limit_s: float | None = 10.0, threads: int = 1) -> SolveResult:
+    """Solve a day LP to a plan the rules accept, fast: pairs fixed by sign (see :func:`solve_pairs`)."""
+    return solve_pairs(model.lp, model.pairs, time_limit_s, threads, exact=False)
+
+
 def solve_pairs(lp: LinearProgram, pairs: np.ndarray, time_limit_s: float | None = 10.0, threads: int = 1,
-                first: SolveResult | None = None) -> SolveResult:
-    """Solve ``lp`` (or take its solve ``first``); where the optimum uses both columns of a pair
-    (see the module docstring), re-solve with binaries on those pairs (to within
-    :data:`MIP_GAP` of the optimum) until none does: the solution then follows the rules
-    exactly. ``result.messages`` says how many pairs needed a binary; ``result.z`` keeps the
-    LP's columns only."""
+                first: SolveResult | None = None, exact: bool = True) -> SolveResult:
+    """Solve ``lp`` (or take its solve ``first``) so that at most one column of each pair is
+    positive (see the module docstring). Where the LP optimum uses both, ``exact`` re-solves with
+    binaries on those pairs (to within :data:`MIP_GAP` of the optimum: what the oracle needs);
+    otherwise each such pair is fixed to the sign of its net (the other column to zero) and the LP
+    re-solved (fast; what a bidder needs: a plan the rules accept, perhaps a little short of the
+    best). Either way until no pair uses both. ``result.messages`` says how many pairs it took;
+    ``result.z`` keeps the LP's columns only."""
     result = first if first is not None else solve(lp, time_limit_s, threads)
-    binary: np.ndarray = np.zeros(0, dtype=int)
+    fixed: np.ndarray = np.zeros(0, dtype=int)
+    upper = lp.upper.copy()
     while result.status.ok and len(pairs):
-        both = np.flatnonzero(np.minimum(result.z[pairs[:, 0]], result.z[pairs[:, 1]]) > _PAIR_TOL)
+        z = result.z
+        both = np.flatnonzero(np.minimum(z[pairs[:, 0]], z[pairs[:, 1]]) > _PAIR_TOL)
         if not len(both):
             break
-        binary = np.union1d(binary, both)
-        result = solve(with_binaries(lp, pairs[binary]), time_limit_s, threads, MIP_GAP)
+        fixed = np.union1d(fixed, both)
+        if exact:
+            result = solve(with_binaries(lp, pairs[fixed]), time_limit_s, threads, MIP_GAP)
+            how = "binaries on"
+        else:
+            smaller = np.where(z[pairs[both, 0]] >= z[pairs[both, 1]], pairs[both, 1], pairs[both, 0])
+            upper[smaller] = 0.0
+            result = solve(replace(lp, upper=upper.copy()), time_limit_s, threads)
+            how = "signs fixed on"
         if result.status.ok:
             result.z = result.z[: lp.A.shape[1]]
-            result.messages.append(f"binaries on {len(binary)} column pairs the relaxation used both of")
+            result.messages.append(f"{how} {len(fixed)} column pairs the relaxation used both of")
     return result
 
 

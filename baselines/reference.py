@@ -8,7 +8,7 @@ from __future__ import annotations
 from bessgym.forecast import DAContext
 from bessgym.market import DABid
 
-from baselines.day_lp import build_day_model, forecast_arrays, solve_exact
+from baselines.day_lp import build_day_model, forecast_arrays, solve_accepted
 
 
 class Idle:
@@ -33,4 +33,4 @@ class ForecastLP:
 
     def bid(self, ctx: DAContext) -> DABid:
         model = build_day_model(ctx.battery, ctx.market, forecast_arrays(ctx), follow_schedule=True)
-        return model.decision(solve_exact(model, self.time_limit_s))
+        return model.decision(solve_accepted(model, self.time_limit_s))

@@ -19,7 +19,7 @@ from bessgym.market import DOWN_INDEX, HOURS, UP_MASK, DABid
 from bessgym.observation import SOC, TIME_OF_DAY
 from bessgym.policies import RTEpisode, interval_index
 
-from baselines.day_lp import DeploymentBudget, build_day_model, forecast_arrays, solve_exact
+from baselines.day_lp import DeploymentBudget, build_day_model, forecast_arrays, solve_accepted
 
 
 class RobustDA:
@@ -33,7 +33,7 @@ class RobustDA:
         data = forecast_arrays(ctx)
         nominal = data._replace(fraction=np.zeros_like(data.fraction), up_time=np.zeros_like(data.up_time))
         model = build_day_model(ctx.battery, ctx.market, nominal, follow_schedule=True, budget=self.budget)
-        return model.decision(solve_exact(model, self.time_limit_s))
+        return model.decision(solve_accepted(model, self.time_limit_s))
 
 
 class GreedyRT:

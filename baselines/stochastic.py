@@ -105,7 +105,7 @@ class StochasticDA:
             fallback.messages = result.messages + fallback.messages
             result = fallback
         shared = first.pairs[first.pairs.max(axis=1) < first.first_stage]  # the schedule's legs
-        result = solve_pairs(lp, shared, self.time_limit_s, first=result)
+        result = solve_pairs(lp, shared, self.time_limit_s, first=result, exact=False)
         if not result.status.ok:
             return decision(None, None, result)
         bid = first.bid(result.z)

@@ -82,9 +82,10 @@ class Suite(BaseModel):
     time_budget_s: float = Field(120.0, gt=0)
     entries: list[Entry]
     prices_known: Entry = Field(
-        default_factory=lambda: Entry(name="chance-lp+mpc", da_bidder="baselines.chance:ChanceConstrainedDA?method=lp",
+        default_factory=lambda: Entry(name="mpc", da_bidder="baselines.reference:ForecastLP",
                                       rt_policy="baselines.mpc:MPCPolicy"),
-        description="the causal pipeline given the realised prices for the value ladder",
+        description="the causal pipeline given the realised prices for the value ladder (default: the quick "
+                    "suite's best, ForecastLP + MPC)",
     )
 
 

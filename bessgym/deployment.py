@@ -411,11 +411,16 @@ def steps_per_interval(dt_h: float) -> int:
     return steps
 
 
+_NO_EVENTS = np.zeros(0)
+
+
 def contingency_events(
     rng: np.random.Generator, rate_per_day: float, day_h: float, min_minutes: float, max_minutes: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """Start and end hours of a day's Poisson events of full deployment."""
     n_events = rng.poisson(rate_per_day * day_h / 24.0)
+    if n_events == 0:  # no draws to make (drawing zero numbers would consume none either)
+        return _NO_EVENTS, _NO_EVENTS
     starts = rng.uniform(0.0, day_h, n_events)
     return starts, starts + rng.uniform(min_minutes, max_minutes, n_events) / 60.0
 

@@ -216,14 +216,15 @@ def unavailable_shares(battery: Battery, row: StepTerms, e_mwh: Any, base_mw: An
     :data:`~bessgym.market.RULE_TOL` is none)."""
     mn, mx = ops.minimum, ops.maximum
     b = mn(mx(base_mw, -battery.p_charge_mw), battery.p_discharge_mw)
-
-    def share(need: Any, room: Any) -> Any:
-        short = need - mx(room, 0.0)
-        return mx(short, 0.0) / mx(need, 1e-300) * (short > RULE_TOL)
-
-    up = mx(share(row.award_up_mw, battery.p_discharge_mw - b), share(row.need_up_mwh, e_mwh - battery.e_min_mwh))
-    down = mx(share(row.award_down_mw, battery.p_charge_mw + b), share(row.need_down_mwh, battery.e_max_mwh - e_mwh))
+    up = mx(_short(row.award_up_mw, battery.p_discharge_mw - b, mx), _short(row.need_up_mwh, e_mwh - battery.e_min_mwh, mx))
+    down = mx(_short(row.award_down_mw, battery.p_charge_mw + b, mx), _short(row.need_down_mwh, battery.e_max_mwh - e_mwh, mx))
     return mn(up, 1.0), mn(down, 1.0)
+
+
+def _short(need: Any, room: Any, mx: Any) -> Any:
+    """The share of ``need`` that ``room`` leaves uncovered (0 within the rule's tolerance)."""
+    short = need - mx(room, 0.0)
+    return mx(short, 0.0) / mx(need, 1e-300) * (short > RULE_TOL)
 
 
 def interval_lines(
