@@ -379,19 +379,10 @@ class Deployment:
             )
 
 
-@dataclass(frozen=True)
-class _Pool:
-    """A long stationary regulation signal reduced to intervals of one length."""
-
-    intervals: RegulationIntervals
-
-    @property
-    def n(self) -> int:
-        return len(self.intervals.delta_up)
-
-
 @lru_cache(maxsize=8)
-def _pool(name: str, steps_per_interval: int) -> _Pool:
+def _pool(name: str, steps_per_interval: int) -> RegulationIntervals:
+    """A long stationary signal of the model ``name`` (:data:`POOL_DAYS` days from a fixed seed)
+    reduced to intervals of ``steps_per_interval`` signal steps."""
     model = regulation_model(name)
     stream = model.stream(np.random.default_rng(_POOL_SEEDS[name]))
     chunk = round(86400 / SIGNAL_STEP_S) * 8 // steps_per_interval * steps_per_interval
@@ -401,7 +392,7 @@ def _pool(name: str, steps_per_interval: int) -> _Pool:
         signal = stream.take(min(chunk, total - start))
         pieces.append(reduce_signal(signal, steps_per_interval, previous))
         previous = float(signal[-1])
-    return _Pool(RegulationIntervals(*(np.concatenate(parts) for parts in zip(*pieces))))
+    return RegulationIntervals(*(np.concatenate(parts) for parts in zip(*pieces)))
 
 
 def steps_per_interval(dt_h: float) -> int:
@@ -425,29 +416,52 @@ def contingency_events(
     return starts, starts + rng.uniform(min_minutes, max_minutes, n_events) / 60.0
 
 
+Event = tuple[int, int, float, float]
+"""A contingency event: (day in the batch, product column, start hour, end hour)."""
+
+
+def draw_windows(
+    config: DeploymentConfig, n_intervals: int, dt_h: float, seeds: Sequence[int | np.random.Generator]
+) -> tuple[np.ndarray, list[Event]]:
+    """The random part of days of deployment, one per seed (or generator, which advances): where
+    each day's window starts in the model's long signal (:func:`regulation_pool`), and its
+    contingency events."""
+    pool = regulation_pool(config, dt_h)
+    day_h = n_intervals * dt_h
+    starts = np.empty(len(seeds), dtype=np.int64)
+    events: list[Event] = []
+    for i, seed in enumerate(seeds):
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        starts[i] = rng.integers(0, len(pool.delta_up) - n_intervals + 1)
+        for column, rate in ((2, config.spin_events_per_day), (3, config.nonspin_events_per_day)):
+            begin, end = contingency_events(rng, rate, day_h, config.event_min_minutes, config.event_max_minutes)
+            events += [(i, column, a, b) for a, b in zip(begin.tolist(), end.tolist())]
+    return starts, events
+
+
+def regulation_pool(config: DeploymentConfig, dt_h: float) -> RegulationIntervals:
+    """The model's long signal reduced to intervals of ``dt_h`` hours (built once per process)."""
+    return _pool(config.signal, steps_per_interval(dt_h))
+
+
+def coverage(begin: float, end: float, n_intervals: int, dt_h: float) -> np.ndarray:
+    """Share of each interval (T,) that an event from ``begin`` to ``end`` (hours) covers."""
+    edges = np.arange(n_intervals + 1) * dt_h
+    return np.clip(np.minimum(edges[1:], end) - np.maximum(edges[:-1], begin), 0.0, None) / dt_h
+
+
 def draw_deployments(
     config: DeploymentConfig, n_intervals: int, dt_h: float, seeds: Sequence[int | np.random.Generator]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Days of deployment, one per seed (or generator, which advances), each drawn as
-    :func:`draw_deployment` draws it: fractions (k, T, 4), mileage (k, T, 2), up-time (k, T). For
-    many days at once (the vector envs): only the random draws loop over the days."""
-    pool = _pool(config.signal, steps_per_interval(dt_h))
-    day_h = n_intervals * dt_h
-    starts = np.empty(len(seeds), dtype=np.int64)
-    events = []  # (day, product column, start hour, end hour)
-    for i, seed in enumerate(seeds):
-        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-        starts[i] = rng.integers(0, pool.n - n_intervals + 1)
-        for column, rate in ((2, config.spin_events_per_day), (3, config.nonspin_events_per_day)):
-            begin, end = contingency_events(rng, rate, day_h, config.event_min_minutes, config.event_max_minutes)
-            events += [(i, column, a, b) for a, b in zip(begin.tolist(), end.tolist())]
+    :func:`draw_deployment` draws it: fractions (k, T, 4), mileage (k, T, 2), up-time (k, T)."""
+    starts, events = draw_windows(config, n_intervals, dt_h, seeds)
     window = starts[:, None] + np.arange(n_intervals)
-    reg = pool.intervals
+    reg = regulation_pool(config, dt_h)
     fraction = np.zeros((len(seeds), n_intervals, N_PRODUCTS))
     fraction[..., 0], fraction[..., 1] = reg.delta_up[window], reg.delta_down[window]
-    edges = np.arange(n_intervals + 1) * dt_h
     for i, column, begin, end in events:
-        fraction[i, :, column] += np.clip(np.minimum(edges[1:], end) - np.maximum(edges[:-1], begin), 0.0, None) / dt_h
+        fraction[i, :, column] += coverage(begin, end, n_intervals, dt_h)
     fraction[..., 2:] = np.minimum(fraction[..., 2:], 1.0)
     mileage = np.stack([reg.mileage_up[window], reg.mileage_down[window]], axis=-1)
     return fraction, mileage, reg.up_time[window]
@@ -465,9 +479,8 @@ def draw_deployment(
 @lru_cache(maxsize=8)
 def _moments(config_json: str, n_intervals: int, dt_h: float, days: int) -> tuple[np.ndarray, np.ndarray]:
     config = DeploymentConfig.model_validate_json(config_json)
-    pool = _pool(config.signal, steps_per_interval(dt_h))
-    starts = np.random.default_rng(0x5EED).integers(0, pool.n - n_intervals + 1, days)
-    reg = pool.intervals
+    reg = regulation_pool(config, dt_h)
+    starts = np.random.default_rng(0x5EED).integers(0, len(reg.delta_up) - n_intervals + 1, days)
     regulation = np.stack([np.concatenate([reg.delta_up[s:s + n_intervals], reg.delta_down[s:s + n_intervals]])
                            for s in starts])  # (days, 2T): reg up then reg down
     mean = np.zeros(4 * n_intervals)

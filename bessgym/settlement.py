@@ -118,6 +118,10 @@ class DayTerms(NamedTuple):
     request_mw: np.ndarray
     mean_da_price: np.ndarray
 
+    def at(self, t: int) -> StepTerms:
+        """The terms of interval ``t`` (arrays over the leading axes)."""
+        return StepTerms(*(field[..., t] for field in self.step))
+
 
 BID_FIELDS = ("position_mw", "rt_price", "penalty_price", "cap_up_usd", "cap_down_usd", "award_up_mw", "award_down_mw",
               "need_up_mwh", "need_down_mwh", "da_energy", "as_capacity")
@@ -179,16 +183,27 @@ def deployment_terms(
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """The other fields of a day's :class:`StepTerms` (arrays (..., T)), and the deployed
     requests per product (..., T, 4) in MW."""
-    n = fraction.shape[-2]
-    per_hour = n // HOURS
-    lead = fraction.shape[:-2]
+    per_hour = fraction.shape[-2] // HOURS
     awards = np.repeat(as_mw, per_hour, axis=-2)
+    capacity = np.repeat(as_price * as_mw * dt_h, per_hour, axis=-2)
+    fields = interval_deployment_terms(market, fraction, up_time, awards, capacity, mileage,
+                                       np.repeat(mileage_price, per_hour, axis=-2))
+    return fields, fraction * awards
+
+
+def interval_deployment_terms(
+    market: MarketProfile, fraction: np.ndarray, up_time: np.ndarray, awards: np.ndarray, capacity: np.ndarray,
+    mileage: np.ndarray, mileage_price: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """The deployment-dependent :class:`StepTerms` fields of intervals (any leading shape): from
+    their deployment fractions (..., 4), up-time shares (...), awards (..., 4) MW, capacity payments
+    (..., 4) $ per interval, mileage (..., 2) and mileage prices (..., 2)."""
     request = fraction * awards
-    requested = np.repeat(as_price * as_mw * dt_h, per_hour, axis=-2) * (request > 0)
+    requested = capacity * (request > 0)
     up_req, down_req = _up(request), request[..., DOWN_INDEX]
     w_up, in_up, in_down = sub_periods(fraction, up_time)
-    mileage_paid = mileage.reshape(lead + (HOURS, per_hour, 2)) * (mileage_price * as_mw[..., :2])[..., None, :]
-    fields = {
+    paid = mileage * (mileage_price * awards[..., :2])
+    return {
         "w_up": w_up,
         "up_in_up": _up(in_up * awards),
         "up_in_down": _up(in_down * awards),
@@ -199,9 +214,8 @@ def deployment_terms(
         "cap_down_req_usd": requested[..., DOWN_INDEX],
         "inv_up_req": np.divide(1.0, up_req, out=np.zeros_like(up_req), where=up_req > 0),
         "inv_down_req": np.divide(1.0, down_req, out=np.zeros_like(down_req), where=down_req > 0),
-        "mileage": float(market.mileage_paid) * (mileage_paid[..., 0] + mileage_paid[..., 1]).reshape(lead + (n,)),
+        "mileage": float(market.mileage_paid) * (paid[..., 0] + paid[..., 1]),
     }
-    return fields, request
 
 
 def _up(per_product: np.ndarray) -> np.ndarray:

@@ -226,53 +226,34 @@ class DaySimulator:
 class BatchDaySimulator:
     """Step-wise simulation of N days at once, for the vector envs.
 
-    Each of the N rows plays its own day, whose :class:`~bessgym.settlement.DayTerms` are loaded
-    with :meth:`load` (a row's day, bid and deployment path); rows keep their own interval index
-    ``t``. Terms are stored time-major, so a step reads one contiguous slice when the rows are in
-    step.
+    Each row keeps its own SoC and interval index ``t``; the caller hands each step the rows'
+    terms (:class:`~bessgym.settlement.StepTerms` of (N,) arrays, e.g. ``DayTerms.at``), so a
+    row's day, bid and deployment path can come from wherever the caller keeps them.
     """
 
     def __init__(self, battery: Battery, dt_h: float, n_intervals: int, n_envs: int) -> None:
         self.battery, self.n_envs, self.n_intervals = battery, n_envs, n_intervals
         self._limits = battery.limits(dt_h)
-        self._terms = np.zeros((len(StepTerms._fields), n_intervals, n_envs))
         self._mean_da = np.zeros(n_envs)
         self.e_mwh = np.full(n_envs, battery.e_initial_mwh)
         self.t = np.zeros(n_envs, dtype=np.int64)
 
-    def load(self, rows: np.ndarray, terms: DayTerms) -> None:
-        """Start the days of ``terms`` (arrays (k, T)) in rows ``rows`` (k,)."""
-        self.load_fields(rows, terms.step._asdict(), terms.mean_da_price)
-
-    def load_fields(self, rows: np.ndarray, fields: dict[str, np.ndarray], mean_da_price: np.ndarray) -> None:
-        """Start days in rows ``rows`` (k,) from their :class:`StepTerms` fields (arrays (k, T))
-        and mean DA prices (k,)."""
-        every = len(rows) == self.n_envs and np.array_equal(rows, np.arange(self.n_envs))
-        for i, name in enumerate(StepTerms._fields):
-            if every:
-                self._terms[i] = np.asarray(fields[name]).T
-            else:
-                self._terms[i][:, rows] = np.asarray(fields[name]).T
+    def start(self, rows: np.ndarray, mean_da_price: np.ndarray) -> None:
+        """Start new days in rows ``rows`` (k,) with their mean DA prices (k,) (terminal value)."""
         self._mean_da[rows] = mean_da_price
         self.e_mwh[rows] = self.battery.e_initial_mwh
         self.t[rows] = 0
 
-    def at(self, table: np.ndarray) -> np.ndarray:
-        """Each row's current-interval entry of a time-major per-row table (T, N, ...)."""
-        t = np.minimum(self.t, self.n_intervals - 1)
-        t0 = int(t[0])
-        if np.all(t == t0):
-            return table[t0].copy()
-        return table[t, np.arange(self.n_envs)]
+    def interval(self) -> np.ndarray:
+        """Each row's current interval (N,), the last one for rows whose day is over."""
+        return np.minimum(self.t, self.n_intervals - 1)
 
-    def step(self, base_mw: np.ndarray, active: np.ndarray | None = None) -> IntervalOutcome:
-        """Advance the rows by one interval; with ``active`` (bool, (N,)) only those rows move
-        (the outcome of the others is meaningless). Rows past their day's end must not be active."""
-        t = np.minimum(self.t, self.n_intervals - 1)
-        t0 = int(t[0])
-        row = self._terms[:, t0] if np.all(t == t0) else self._terms[:, t, np.arange(self.n_envs)]
+    def step(self, row: StepTerms, base_mw: np.ndarray, active: np.ndarray | None = None) -> IntervalOutcome:
+        """Advance the rows by one interval under their terms ``row``; with ``active`` (bool, (N,))
+        only those rows move (the outcome of the others is meaningless). Rows past their day's end
+        must not be active."""
         last = (self.t == self.n_intervals - 1).astype(float)
-        out = advance(self.battery, self._limits, self.e_mwh, base_mw, StepTerms(*row), last, self._mean_da, NUMPY_OPS)
+        out = advance(self.battery, self._limits, self.e_mwh, base_mw, row, last, self._mean_da, NUMPY_OPS)
         if active is None:
             self.e_mwh = out.e_mwh
             self.t += 1

@@ -12,7 +12,7 @@ from bessgym.actions import check_action, curve_from_action, curve_size
 from bessgym.config import ConfigLike
 from bessgym.envs.episodes import Episode, EpisodeSource
 from bessgym.envs.render import check_render_mode, render_played
-from bessgym.observation import RT_FEATURES, SOC, rt_bounds
+from bessgym.observation import DEPLOYED, RT_FEATURES, SOC, rt_bounds
 from bessgym.settlement import LEDGER_LINES
 from bessgym.sim import DaySimulator
 
@@ -31,10 +31,12 @@ def check_action_form(action: str, segments: int, price_span_usd_per_mwh: float)
         raise ValueError(f"price_span_usd_per_mwh must be a positive number, got {price_span_usd_per_mwh!r}")
 
 
-def terminal_observation(row: np.ndarray, soc_frac: float) -> np.ndarray:
-    """The observation after the last interval: the last row with the day marked as over."""
+def terminal_observation(row: np.ndarray, soc_frac: float, deployed: np.ndarray) -> np.ndarray:
+    """The observation after the last interval: the last row with the day marked as over and the
+    last interval's deployment."""
     obs = row.copy()
     obs[TIME_OF_DAY], obs[INTERVALS_LEFT], obs[SOC] = 1.0, 0.0, soc_frac
+    obs[DEPLOYED] = deployed
     return obs
 
 
@@ -178,7 +180,7 @@ class RealTimeEnv(gym.Env):
         info["base_mw"] = out.base_mw
         terminated = self._sim.done
         if terminated:
-            obs = terminal_observation(self._rows[-1], soc)
+            obs = terminal_observation(self._rows[-1], soc, self._episode.scenario.deployment.fraction[-1])
             info["day_totals"] = dict(zip(LEDGER_LINES, totals))
             info["profit_usd"] = sum(totals)
         else:

@@ -22,14 +22,14 @@ from gymnasium.vector.utils import batch_space
 
 from bessgym.actions import BidCurve, base_point, curve_from_action, curve_size
 from bessgym.config import ConfigLike
-from bessgym.deployment import draw_deployments
+from bessgym.deployment import coverage, draw_deployments, draw_windows, regulation_pool
 from bessgym.envs.day_ahead import DA_ACTION_SIZE, action_to_bid
 from bessgym.envs.episodes import Bank, EpisodeSource, resolve
 from bessgym.envs.real_time import INTERVALS_LEFT, TIME_OF_DAY, ActionForm, check_action_form
 from bessgym.market import HOURS, DABid, accept_arrays
 from bessgym.observation import DEPLOYED, SOC, da_bounds, rt_bounds, rt_feature_table
 from bessgym.policies import RTEpisode
-from bessgym.settlement import BID_FIELDS, LEDGER_LINES, bid_terms, day_terms, deployment_terms
+from bessgym.settlement import BID_FIELDS, LEDGER_LINES, StepTerms, bid_terms, day_terms, interval_deployment_terms
 from bessgym.sim import BatchDaySimulator
 
 
@@ -58,8 +58,6 @@ class _BankVectorEnv(gym.vector.VectorEnv):
         self._day = np.zeros(self.num_envs, dtype=np.int64)
         self._autoreset = np.zeros(self.num_envs, dtype=bool)
         self.n_intervals = self.bank.arrays.rt_price.shape[1]
-        shape = (self.n_intervals, self.num_envs)
-        self._fraction, self._mileage, self._up_time = np.zeros(shape + (4,)), np.zeros(shape + (2,)), np.zeros(shape)
 
     def _seed(self, seed: int | list[int | None] | None) -> None:
         if seed is None:
@@ -115,20 +113,6 @@ class _BankVectorEnv(gym.vector.VectorEnv):
         clipped = np.clip(a, -1.0, 1.0)
         return clipped, (clipped != a).any(axis=1)
 
-    def _deploy(self, rows: np.ndarray) -> None:
-        """Draw each row's episode deployment with the row's own RNG (as a scalar env's reset)."""
-        fraction, mileage, up_time = draw_deployments(self.source.config.deployment, self.n_intervals,
-                                                      self.bank.arrays.dt_h, [self._rngs[i] for i in rows])
-        self._fraction[:, rows], self._mileage[:, rows], self._up_time[:, rows] = (
-            fraction.swapaxes(0, 1), mileage.swapaxes(0, 1), up_time.T)
-
-    def _day_arrays(self, rows: np.ndarray) -> tuple[np.ndarray, ...]:
-        """(da, rt, as, mileage price) of the rows' days and their deployment, day-major."""
-        arrays, days = self.bank.arrays, self._day[rows]
-        return (arrays.da_price[days], arrays.rt_price[days], arrays.as_price[days], arrays.mileage_price[days],
-                self._fraction[:, rows].swapaxes(0, 1), self._mileage[:, rows].swapaxes(0, 1),
-                self._up_time[:, rows].T)
-
     def _start(self, rows: np.ndarray, days: np.ndarray) -> None:
         raise NotImplementedError
 
@@ -138,7 +122,13 @@ class _BankVectorEnv(gym.vector.VectorEnv):
 
 class RealTimeVectorEnv(_BankVectorEnv):
     """N RealTime-v0 envs in one numpy batch (see :class:`bessgym.envs.real_time.RealTimeEnv`),
-    in either action form."""
+    in either action form.
+
+    What a day's prices and the fixed bid fix (the bid terms of :mod:`bessgym.settlement` and the
+    feature table) is computed once per day of the split; an episode keeps only where its
+    deployment window starts in the model's long signal and its contingency events, and each step
+    computes the rows' deployment terms for their current interval.
+    """
 
     def __init__(
         self, num_envs: int = 1, config: ConfigLike = "caiso-sp15", split: str = "train", da_bidder: Any = "threshold",
@@ -155,41 +145,57 @@ class RealTimeVectorEnv(_BankVectorEnv):
         self.single_action_space = gym.spaces.Box(-1.0, 1.0, (size,), dtype=np.float32)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
-        self._sim = BatchDaySimulator(self.battery, self.bank.arrays.dt_h, self.n_intervals, self.num_envs)
-        # what each day's prices and the fixed bid fix, once; deployment is added at every reset
         bank, market, arrays = self.bank, self.source.config.market_profile, self.bank.arrays
-        self._bank_terms = bid_terms(self.battery, market, arrays.dt_h, arrays.da_price, arrays.rt_price, arrays.as_price,
-                                     bank.energy_mw, bank.as_mw)
+        self.market, self.dt_h, self.per_hour = market, arrays.dt_h, self.n_intervals // HOURS
+        self._sim = BatchDaySimulator(self.battery, arrays.dt_h, self.n_intervals, self.num_envs)
+        fixed = bid_terms(self.battery, market, arrays.dt_h, arrays.da_price, arrays.rt_price, arrays.as_price,
+                          bank.energy_mw, bank.as_mw)
+        self._bank_terms = np.ascontiguousarray(np.stack([fixed[name].T for name in BID_FIELDS]))  # (fields, T, S)
         self._bank_features = np.ascontiguousarray(rt_feature_table(
             self.battery, market, arrays.rt_price, arrays.da_price, np.zeros_like(arrays.fraction), bank.energy_mw,
-            bank.as_mw, bank.forecast_rt).swapaxes(0, 1))  # (T, S, F)
-        shape = (self.n_intervals, self.num_envs)
-        self._features = np.zeros(shape + (len(low),), dtype=np.float32)  # (T, N, F)
-        self._position, self._da_price, self._rt_price = np.zeros(shape), np.zeros(shape), np.zeros(shape)
+            bank.as_mw, bank.forecast_rt).swapaxes(0, 1))  # (T, S, F), no deployment
+        self._capacity = arrays.as_price * bank.as_mw * arrays.dt_h  # (S, 24, 4) $ per interval
+        self._da_interval = np.ascontiguousarray(np.repeat(arrays.da_price, self.per_hour, axis=-1).T)  # (T, S)
+        self._rt_interval = np.ascontiguousarray(arrays.rt_price.T)
+        self._mean_da = arrays.da_price.mean(-1)
+        self._pool = regulation_pool(self.source.config.deployment, arrays.dt_h)
+        self._window = np.zeros(self.num_envs, dtype=np.int64)
+        self._contingency = np.zeros((self.n_intervals, self.num_envs, 2))  # spin, non-spin fractions
+        self._with_events = np.zeros(self.num_envs, dtype=bool)
+        self._played = np.zeros((self.num_envs, 4))  # the deployment of each row's last interval
         self._totals = np.zeros((len(LEDGER_LINES), self.num_envs))
 
     def _start(self, rows: np.ndarray, days: np.ndarray) -> None:
         self._day[rows] = days
-        self._deploy(rows)
-        bank, arrays = self.bank, self.bank.arrays
-        fraction, mileage, up_time = (self._fraction[:, rows].swapaxes(0, 1), self._mileage[:, rows].swapaxes(0, 1),
-                                      self._up_time[:, rows].T)
-        deployed, _ = deployment_terms(self.source.config.market_profile, arrays.dt_h, arrays.as_price[days],
-                                       arrays.mileage_price[days], fraction, mileage, up_time, bank.as_mw[days])
-        fields = {**{name: self._bank_terms[name][days] for name in BID_FIELDS}, **deployed}
-        self._sim.load_fields(rows, fields, arrays.da_price[days].mean(-1))
-        self._features[:, rows] = self._bank_features[:, days]
-        self._features[1:, rows, DEPLOYED] = self._fraction[:-1, rows]
-        self._position[:, rows] = fields["position_mw"].T
-        self._da_price[:, rows] = np.repeat(arrays.da_price[days], self.n_intervals // HOURS, axis=-1).T
-        self._rt_price[:, rows] = arrays.rt_price[days].T
+        starts, events = draw_windows(self.source.config.deployment, self.n_intervals, self.dt_h,
+                                      [self._rngs[i] for i in rows])
+        self._window[rows] = starts
+        cleared = rows[self._with_events[rows]]
+        self._contingency[:, cleared] = 0.0
+        self._with_events[rows] = False
+        for i, column, begin, end in events:
+            row = rows[i]
+            self._contingency[:, row, column - 2] += coverage(begin, end, self.n_intervals, self.dt_h)
+            self._with_events[row] = True
+        touched = rows[self._with_events[rows]]
+        self._contingency[:, touched] = np.minimum(self._contingency[:, touched], 1.0)
+        self._sim.start(rows, self._mean_da[days])
         self._totals[:, rows] = 0.0
 
+    def _deployment(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The rows' deployment fractions (N, 4), up-time (N,) and mileage (N, 2) at interval ``t``."""
+        reg, at = self._pool, self._window + t
+        fraction = np.empty((self.num_envs, 4))
+        fraction[:, 0], fraction[:, 1] = reg.delta_up[at], reg.delta_down[at]
+        fraction[:, 2:] = self._contingency[t, np.arange(self.num_envs)]
+        return fraction, reg.up_time[at], np.stack([reg.mileage_up[at], reg.mileage_down[at]], axis=-1)
+
     def _observe(self) -> np.ndarray:
-        t = self._sim.t
-        obs = self._sim.at(self._features)
+        t = self._sim.interval()
+        obs = self._bank_features[t, self._day]
+        obs[:, DEPLOYED] = self._played * (self._sim.t > 0)[:, None]
         obs[:, SOC] = self._sim.e_mwh / self.battery.energy_mwh
-        over = t >= self.n_intervals
+        over = self._sim.t >= self.n_intervals
         if over.any():
             obs[over, TIME_OF_DAY] = 1.0
             obs[over, INTERVALS_LEFT] = 0.0
@@ -202,13 +208,21 @@ class RealTimeVectorEnv(_BankVectorEnv):
             rows = np.flatnonzero(resetting)
             self._start(rows, self._pick(rows))
         active = ~resetting
-        position = self._sim.at(self._position)
+        t, day = self._sim.interval(), self._day
+        fixed = self._bank_terms[:, t, day]  # (fields, N)
+        position = fixed[BID_FIELDS.index("position_mw")]
         if self.action_form == "base_point":
             base = base_point(position, a[:, 0], self.battery)
         else:
-            curve = curve_from_action(a, self._sim.at(self._da_price), position, self.battery, self.price_span)
-            base = curve.clear(self._sim.at(self._rt_price))
-        out = self._sim.step(base, active)
+            curve = curve_from_action(a, self._da_interval[t, day], position, self.battery, self.price_span)
+            base = curve.clear(self._rt_interval[t, day])
+        fraction, up_time, mileage = self._deployment(t)
+        self._played = np.where(active[:, None], fraction, self._played)
+        hour = t // self.per_hour
+        deployed = interval_deployment_terms(self.market, fraction, up_time, self.bank.as_mw[day, hour],
+                                             self._capacity[day, hour], mileage, self.bank.arrays.mileage_price[day, hour])
+        row = StepTerms(**dict(zip(BID_FIELDS, fixed)), **deployed)
+        out = self._sim.step(row, base, active)
         lines = np.stack(out.ledger) * active
         self._totals += lines
         reward = lines.sum(axis=0)
@@ -241,10 +255,13 @@ class DayAheadVectorEnv(_BankVectorEnv):
         self.single_action_space = gym.spaces.Box(-1.0, 1.0, (DA_ACTION_SIZE,), dtype=np.float32)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
+        shape = (self.num_envs, self.n_intervals)
+        self._fraction, self._mileage, self._up_time = np.zeros(shape + (4,)), np.zeros(shape + (2,)), np.zeros(shape)
 
     def _start(self, rows: np.ndarray, days: np.ndarray) -> None:
         self._day[rows] = days
-        self._deploy(rows)
+        self._fraction[rows], self._mileage[rows], self._up_time[rows] = draw_deployments(
+            self.source.config.deployment, self.n_intervals, self.bank.arrays.dt_h, [self._rngs[i] for i in rows])
 
     def _observe(self) -> np.ndarray:
         return self.bank.da_features[self._day]
@@ -269,22 +286,24 @@ class DayAheadVectorEnv(_BankVectorEnv):
     def _play(self, rows: np.ndarray, energy: np.ndarray, awards: np.ndarray) -> np.ndarray:
         """Ledger totals (lines, k) of the RT days of ``rows`` under the submitted bids."""
         config, days, bank = self.source.config, self._day[rows], self.bank
-        market = config.market_profile
+        market, arrays = config.market_profile, bank.arrays
         x, r = accept_arrays(energy, awards, self.battery, market)
-        da, rt, as_price, mileage_price, fraction, mileage, up_time = self._day_arrays(rows)
-        dt_h, n = bank.arrays.dt_h, self.n_intervals
-        terms = day_terms(self.battery, market, dt_h, da, rt, as_price, mileage_price, fraction, mileage, up_time, x, r)
+        da, rt = arrays.da_price[days], arrays.rt_price[days]
+        fraction = self._fraction[rows]
+        terms = day_terms(self.battery, market, arrays.dt_h, da, rt, arrays.as_price[days], arrays.mileage_price[days],
+                          fraction, self._mileage[rows], self._up_time[rows], x, r)
         features = rt_feature_table(self.battery, market, rt, da, fraction, x, r, bank.forecast_rt[days])
-        sim = BatchDaySimulator(self.battery, dt_h, n, len(rows))
-        sim.load(np.arange(len(rows)), terms)
-        episodes = [RTEpisode(self.battery, market, DABid(x[k], r[k]), da[k], bank.contexts[d], dt_h, n)
+        n = self.n_intervals
+        sim = BatchDaySimulator(self.battery, arrays.dt_h, n, len(rows))
+        sim.start(np.arange(len(rows)), terms.mean_da_price)
+        episodes = [RTEpisode(self.battery, market, DABid(x[k], r[k]), da[k], bank.contexts[d], arrays.dt_h, n)
                     for k, d in enumerate(days)]
         act = self._batch_actor(episodes)
         totals = np.zeros((len(LEDGER_LINES), len(rows)))
         for t in range(n):
             obs = features[:, t].copy()
             obs[:, SOC] = sim.e_mwh / self.battery.energy_mwh
-            totals += np.stack(sim.step(act(obs, rt[:, t])).ledger)
+            totals += np.stack(sim.step(terms.at(t), act(obs, rt[:, t])).ledger)
         return totals
 
     def _batch_actor(self, episodes: list[RTEpisode]):
