@@ -320,9 +320,9 @@ def build_day_model(
     h_all, t_all = np.arange(hours), np.arange(n)
     up_idx = np.flatnonzero(UP_MASK)
     intervals: dict[str, np.ndarray] = {}  # per-interval row blocks: the interval of each row
-    if rules:
-        m.add_rows("accept_up", hours, [(h_all, x, 1.0), *[(h_all, r_col[:, a], 1.0) for a in up_idx]], -np.inf, battery.p_discharge_mw)
-        m.add_rows("accept_down", hours, [(h_all, x, -1.0), (h_all, r_col[:, DOWN_INDEX], 1.0)], -np.inf, battery.p_charge_mw)
+    # the market accepts no award beyond registered power (every profile, DER-VET's included)
+    m.add_rows("accept_up", hours, [(h_all, x, 1.0), *[(h_all, r_col[:, a], 1.0) for a in up_idx]], -np.inf, battery.p_discharge_mw)
+    m.add_rows("accept_down", hours, [(h_all, x, -1.0), (h_all, r_col[:, DOWN_INDEX], 1.0)], -np.inf, battery.p_charge_mw)
     if planned:
         keep_h = battery.retention(1.0)
         m.add_rows("planned_legs", hours, [(h_all, xp, 1.0), (h_all, xm, -1.0), (h_all, x, -1.0)], 0.0, 0.0)
