@@ -54,7 +54,7 @@ from bessgym.battery import Battery
 from bessgym.deployment import sub_periods
 from bessgym.forecast import DAContext
 from bessgym.market import DOWN_INDEX, HOURS, N_PRODUCTS, PRODUCTS, UP_MASK, DABid, MarketProfile
-from bessgym.settlement import leg_values, terminal_slopes
+from bessgym.settlement import StepTerms, leg_values, terminal_slopes
 from bessgym.sim import ScenarioArrays
 
 LEGS = ("up_charge", "up_discharge", "down_charge", "down_discharge")  # the DER-VET legs block, per hour
@@ -278,12 +278,12 @@ def build_day_model(
         above, below = m.add_cols("above", 1, 0.0, e_max - battery.e_target_mwh), m.add_cols("below", 1, 0.0, battery.e_target_mwh - e_min)
     else:
         _dervet_cols(dervet, battery, m, r_col, hours, dt, data.da_price)
-    if allow_shortfall:
-        request = {s: coefs[s] * (fixed_bid.as_mw[hour]) for s in SUB_PERIODS}  # (T, 4) MW
-        su = {s: m.add_cols(f"su_{s}", n, 0.0, np.where(weights[s] > 0, request[s][:, UP_MASK].sum(1), 0.0)) for s in SUB_PERIODS}
-        sd = m.add_cols("sd_dn", n, 0.0, np.where(weights["dn"] > 0, -request["dn"][:, DOWN_INDEX], 0.0))
-    if fixed_bid is not None:
+    if fixed_bid is not None:  # the ledger's own terms of the bid: requests, payments at risk
+        terms = data.terms(battery, market, fixed_bid.energy_mw, fixed_bid.as_mw).step
         unavailable = {side: m.add_cols(f"un_{side}", n, 0.0, 1.0) for side in ("up", "dn")}
+    if allow_shortfall:
+        su = {"up": m.add_cols("su_up", n, 0.0, terms.up_in_up), "dn": m.add_cols("su_dn", n, 0.0, terms.up_in_down)}
+        sd = m.add_cols("sd_dn", n, 0.0, terms.down_in_down)
 
     # --- objective: the ledger -----------------------------------------------------------------------
     lam_rt, lam_da = data.rt_price, data.da_price
@@ -302,19 +302,13 @@ def build_day_model(
         m.cost(above, value_above)
         m.cost(below, -cost_below)
     if fixed_bid is not None:
-        capacity = np.repeat(data.as_price * fixed_bid.as_mw * dt, k, axis=0)  # (T, 4) $ per interval
-        requested = capacity * (data.fraction * fixed_bid.as_mw[hour] > 0)
-        up_req = (data.fraction * fixed_bid.as_mw[hour])[:, UP_MASK].sum(1)
-        down_req = data.fraction[:, DOWN_INDEX] * fixed_bid.as_mw[hour, DOWN_INDEX]
-        no_pay_up = np.divide(requested[:, UP_MASK].sum(1), up_req, out=np.zeros(n), where=up_req > 0)
-        no_pay_dn = np.divide(requested[:, DOWN_INDEX], down_req, out=np.zeros(n), where=down_req > 0)
-        penalty = market.penalty_factor * np.maximum(lam_rt, market.penalty_price_floor_usd_per_mwh) * dt
-        m.cost(unavailable["up"], -capacity[:, UP_MASK].sum(1))
-        m.cost(unavailable["dn"], -capacity[:, DOWN_INDEX])
+        m.cost(unavailable["up"], -terms.cap_up_usd)
+        m.cost(unavailable["dn"], -terms.cap_down_usd)
         if allow_shortfall:  # the legs carry the energy; a shortfall adds the penalty and the no-pay
+            penalty = terms.penalty_price * dt
             for s in SUB_PERIODS:
-                m.cost(su[s], -weights[s] * (penalty + no_pay_up))
-            m.cost(sd, -weights["dn"] * (penalty + no_pay_dn))
+                m.cost(su[s], -weights[s] * (penalty + terms.cap_up_req_usd * terms.inv_up_req))
+            m.cost(sd, -weights["dn"] * (penalty + terms.cap_down_req_usd * terms.inv_down_req))
 
     # --- rows ------------------------------------------------------------------------------------------
     h_all, t_all = np.arange(hours), np.arange(n)
@@ -361,7 +355,7 @@ def build_day_model(
     if follow_schedule:
         m.add_rows("follow", n, [(t_all, b, 1.0), (t_all, x[hour], -1.0)], 0.0, 0.0)
     if rules:
-        _availability_rows(m, battery, durations, r_col, hour, fixed_bid, n)
+        _availability_rows(m, battery, durations, r_col, hour, terms if fixed_bid is not None else None, n)
         intervals.update({name: t_all for name in m.rows if name.startswith("available_")})
     if dervet is not None:
         _dervet_rows(dervet, battery, m, r_col, hours, eta_c)
@@ -390,16 +384,17 @@ def build_day_model(
 
 
 def _availability_rows(m: _Assembler, battery: Battery, durations: np.ndarray, r_col: np.ndarray, hour: np.ndarray,
-                       fixed_bid: DABid | None, n: int) -> None:
+                       fixed: StepTerms | None, n: int) -> None:
     """Every award backed in every interval: power ``b + R_up <= P_dis``, ``b - R_dn >= -P_ch``;
     energy ``e[t-1] - E_min >= sum_up r D / eta_d``, ``E_max - e[t-1] >= r_RD D eta_c``
-    (``e[-1]`` the initial SoC). With a fixed bid the unavailable shares ``un_*`` relax them."""
+    (``e[-1]`` the initial SoC). With a fixed bid (its ledger ``fixed`` terms) the unavailable
+    shares ``un_*`` relax them."""
     t_all = np.arange(n)
     b, e, up_idx = m.cols["b"], m.cols["e"], np.flatnonzero(UP_MASK)
     eta_c, eta_d = battery.eta_charge, battery.eta_discharge
     e0 = np.r_[battery.e_initial_mwh, np.zeros(n - 1)]  # the SoC at an interval's start, as a constant part
     before = (t_all[1:], e[:-1], 1.0)
-    if fixed_bid is None:
+    if fixed is None:
         awards_up = [(t_all, r_col[hour, a], 1.0) for a in up_idx]
         m.add_rows("available_power_up", n, [(t_all, b, 1.0), *awards_up], -np.inf, battery.p_discharge_mw)
         m.add_rows("available_power_down", n, [(t_all, b, 1.0), (t_all, r_col[hour, DOWN_INDEX], -1.0)], -battery.p_charge_mw, np.inf)
@@ -410,10 +405,7 @@ def _availability_rows(m: _Assembler, battery: Battery, durations: np.ndarray, r
             need_down = (t_all, r_col[hour, DOWN_INDEX], durations[DOWN_INDEX] * eta_c)
             m.add_rows("available_energy_down", n, [before, need_down], -np.inf, battery.e_max_mwh - e0)
         return
-    awards = fixed_bid.as_mw[hour]  # (T, 4)
-    award_up, award_down = awards[:, UP_MASK].sum(1), awards[:, DOWN_INDEX]
-    need_up = (awards[:, UP_MASK] * durations[UP_MASK]).sum(1) / eta_d
-    need_down = awards[:, DOWN_INDEX] * durations[DOWN_INDEX] * eta_c
+    award_up, award_down, need_up, need_down = fixed.award_up_mw, fixed.award_down_mw, fixed.need_up_mwh, fixed.need_down_mwh
     un_up, un_dn = m.cols["un_up"], m.cols["un_dn"]
     # R (1 - un) <= headroom, written as R un + headroom >= R
     m.add_rows("available_power_up", n, [(t_all, un_up, award_up), (t_all, b, -1.0)], award_up - battery.p_discharge_mw, np.inf)
