@@ -544,33 +544,41 @@ def solve_accepted(model: DayModel, time_limit_s: float | None = 10.0, threads: 
 def solve_pairs(lp: LinearProgram, pairs: np.ndarray, time_limit_s: float | None = 10.0, threads: int = 1,
                 first: SolveResult | None = None, exact: bool = True) -> SolveResult:
     """Solve ``lp`` (or take its solve ``first``) so that at most one column of each pair is
-    positive (see the module docstring). Where the LP optimum uses both, ``exact`` re-solves with
-    binaries on those pairs (to within :data:`MIP_GAP` of the optimum: what the oracle needs);
-    otherwise each such pair is fixed to the sign of its net (the other column to zero) and the LP
-    re-solved (fast; what a bidder needs: a plan the rules accept, perhaps a little short of the
-    best). Either way until no pair uses both. ``result.messages`` says how many pairs it took;
-    ``result.z`` keeps the LP's columns only."""
-    result = first if first is not None else solve(lp, time_limit_s, threads)
-    fixed: np.ndarray = np.zeros(0, dtype=int)
-    upper = lp.upper.copy()
+    positive (see the module docstring). Where the LP optimum uses both, each such pair is fixed to
+    the sign of its net (the other column to zero) and the LP re-solved, until no pair uses both:
+    fast, a plan the rules accept, perhaps a little short of the best (what a bidder needs). With
+    ``exact`` (what the oracle needs), that plan is kept only when it is within :data:`MIP_GAP` of
+    the relaxation's bound; otherwise the pairs the relaxation used both of get binaries and the
+    mixed-integer LP is solved to that gap. ``result.messages`` says what it took; ``result.z``
+    keeps the LP's columns only."""
+    relaxation = first if first is not None else solve(lp, time_limit_s, threads)
+    result, fixed, upper = relaxation, np.zeros(0, dtype=int), lp.upper.copy()
     while result.status.ok and len(pairs):
         z = result.z
         both = np.flatnonzero(np.minimum(z[pairs[:, 0]], z[pairs[:, 1]]) > _PAIR_TOL)
         if not len(both):
             break
         fixed = np.union1d(fixed, both)
-        if exact:
-            result = solve(with_binaries(lp, pairs[fixed]), time_limit_s, threads, MIP_GAP)
-            how = "binaries on"
-        else:
-            smaller = np.where(z[pairs[both, 0]] >= z[pairs[both, 1]], pairs[both, 1], pairs[both, 0])
-            upper[smaller] = 0.0
-            result = solve(replace(lp, upper=upper.copy()), time_limit_s, threads)
-            how = "signs fixed on"
-        if result.status.ok:
-            result.z = result.z[: lp.A.shape[1]]
-            result.messages.append(f"{how} {len(fixed)} column pairs the relaxation used both of")
-    return result
+        upper[np.where(z[pairs[both, 0]] >= z[pairs[both, 1]], pairs[both, 1], pairs[both, 0])] = 0.0
+        result = solve(replace(lp, upper=upper.copy()), time_limit_s, threads)
+        result.messages.append(f"signs fixed on {len(fixed)} column pairs the relaxation used both of")
+    if not (exact and len(fixed) and result.status.ok):
+        return result
+    bound = relaxation.objective
+    if bound - result.objective <= MIP_GAP * max(abs(bound), 1.0):
+        result.messages.append(f"within {MIP_GAP:g} of the relaxation's bound {bound:.6g}")
+        return result
+    used = np.flatnonzero(np.minimum(relaxation.z[pairs[:, 0]], relaxation.z[pairs[:, 1]]) > _PAIR_TOL)
+    while True:
+        result = solve(with_binaries(lp, pairs[used]), time_limit_s, threads, MIP_GAP)
+        if not result.status.ok:
+            return result
+        result.z = result.z[: lp.A.shape[1]]
+        both = np.flatnonzero(np.minimum(result.z[pairs[:, 0]], result.z[pairs[:, 1]]) > _PAIR_TOL)
+        result.messages.append(f"binaries on {len(used)} column pairs")
+        if not len(both):
+            return result
+        used = np.union1d(used, both)
 
 
 def forecast_arrays(ctx: DAContext, da_price: np.ndarray | None = None) -> ScenarioArrays:
