@@ -19,18 +19,21 @@ class Idle:
 
 
 class ForecastLP:
-    """The day LP on the gate-closure point forecasts and the expected deployment, with the base
-    point tied to the DA schedule (a physical schedule, no speculation on DA-RT spreads), under
-    the market's rules: the awards backed by the schedule and by the expected SoC in every
-    interval (their durations), nothing more.
+    """The day LP on the gate-closure point forecasts and the expected deployment, under the
+    market's rules: the awards backed by the schedule and by the expected SoC in every interval
+    (their durations), nothing more. ``follow_schedule`` (default) ties the planned base point to
+    the DA schedule (a physical schedule, no speculation on DA-RT spreads); without it the plan
+    may trade the forecast spread between the DA and RT prices (sound only when the forecasts are
+    the realised prices, as in the value ladder's prices-known rung).
 
     Every bid's ``note`` records its solve; a failed solve (after HiGHS simplex, then interior
     point) gives the idle bid with ``fallback: True``.
     """
 
-    def __init__(self, time_limit_s: float = 10.0) -> None:
+    def __init__(self, time_limit_s: float = 10.0, follow_schedule: bool = True) -> None:
         self.time_limit_s = time_limit_s
+        self.follow_schedule = follow_schedule
 
     def bid(self, ctx: DAContext) -> DABid:
-        model = build_day_model(ctx.battery, ctx.market, forecast_arrays(ctx), follow_schedule=True)
+        model = build_day_model(ctx.battery, ctx.market, forecast_arrays(ctx), follow_schedule=self.follow_schedule)
         return model.decision(solve_accepted(model, self.time_limit_s))

@@ -43,7 +43,7 @@ from typing import Any, Callable, Iterator
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from tqdm import tqdm
 
-from bessgym.config import Config, load_config
+from bessgym.config import Config, ConfigError, load_config
 from bessgym.evaluation import capture_rate
 from bessgym.market import PRODUCTS
 from bessgym.settlement import LEDGER_LINES
@@ -82,10 +82,10 @@ class Suite(BaseModel):
     time_budget_s: float = Field(120.0, gt=0)
     entries: list[Entry]
     prices_known: Entry = Field(
-        default_factory=lambda: Entry(name="mpc", da_bidder="baselines.reference:ForecastLP",
+        default_factory=lambda: Entry(name="prices-known", da_bidder="baselines.reference:ForecastLP?follow_schedule=false",
                                       rt_policy="baselines.mpc:MPCPolicy"),
-        description="the causal pipeline given the realised prices for the value ladder (default: the quick "
-                    "suite's best, ForecastLP + MPC)",
+        description="the pipeline given the realised prices for the value ladder (default: the quick suite's best, "
+                    "ForecastLP + MPC, its DA plan free to trade the DA-RT spread it now knows)",
     )
 
 
@@ -326,7 +326,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     suite = load_suite(args.suite)
-    config = resolve_config(suite, args.data, args.node, args.timezone)
+    if args.timezone is not None and args.data is None:
+        raise SystemExit("--timezone sets the operating days of --data; the suite's own data have the market's")
+    try:
+        config = resolve_config(suite, args.data, args.node, args.timezone)
+    except ConfigError as exc:
+        raise SystemExit(str(exc)) from None
     split = args.split or ("all" if args.data else suite.split)
     if args.proxy_track:
         try:

@@ -26,7 +26,8 @@ LADDER = {
                        "rules; the capture rate's denominator"),
     "prices_known": ("prices known, deployment not",
                      "the pipeline named here, given the realised DA, AS and RT prices as its forecasts but only the "
-                     "expected deployment: what price foresight is worth to a causal bidder and RT policy"),
+                     "expected deployment (its DA plan free to trade the DA-RT spread it now knows, its MPC re-planning "
+                     "from the measured SoC): what price foresight is worth, and what is left to deployment foresight"),
     "energy_only": ("energy only (no AS)",
                     "the oracle without ancillary services: what energy arbitrage alone earns with full hindsight"),
 }

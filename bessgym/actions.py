@@ -34,8 +34,24 @@ def check_action(action: Any, shape: tuple[int, ...]) -> tuple[np.ndarray, bool]
     return clipped, bool((clipped != a).any())
 
 
+def check_actions(actions: Any, n_envs: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """A batch of actions (n_envs, size) clipped to [-1, 1] and which envs' were clipped; a wrong
+    size, NaN or inf raise ValueError naming the envs."""
+    a = np.asarray(actions, dtype=np.float64)
+    if a.size != n_envs * size:
+        raise ValueError(f"actions have {a.size} entries, {n_envs} envs of action size {size} need {n_envs * size}")
+    a = a.reshape(n_envs, size)
+    bad = ~np.isfinite(a).all(axis=1)
+    if bad.any():
+        raise ValueError(f"actions of envs {np.flatnonzero(bad).tolist()} contain NaN or inf; actions must be finite")
+    clipped = np.clip(a, -1.0, 1.0)
+    return clipped, (clipped != a).any(axis=1)
+
+
 def base_point(position_mw: Any, action: Any, battery: Battery) -> Any:
-    """The base point (MW) of a deviation action in [-1, 1] (floats or arrays)."""
+    """The base point (MW) of a deviation action in [-1, 1] (a float, or arrays)."""
+    if isinstance(action, float):
+        return position_mw + action * (battery.p_discharge_mw if action > 0 else battery.p_charge_mw)
     return position_mw + action * np.where(action > 0, battery.p_discharge_mw, battery.p_charge_mw)
 
 

@@ -39,7 +39,7 @@ class Battery(BaseModel):
     hour, degradation cost in $ per MWh of grid-side throughput (charge + discharge).
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     p_charge_mw: float = Field(1.0, gt=0, description="maximum charging power (MW)")
     p_discharge_mw: float = Field(1.0, gt=0, description="maximum discharging power (MW)")
@@ -194,6 +194,26 @@ def interval_flows(
     return flows
 
 
+def _down_scale(
+    limits: Limits, b: Any, scale_up: Any, w_up: Any, up_in_up: Any, up_in_down: Any, down_in_down: Any,
+    room_ch: Any, ops: Ops,
+) -> Any:
+    """The largest share in [0, 1] of the down deployment that the charge power and the SoC
+    ceiling allow, given the base point and the delivered share of the up deployment."""
+    p_ch, _, _, _, eta_c, eta_d, _, dt = limits
+    mn, mx = ops.minimum, ops.maximum
+    w_dn = 1.0 - w_up
+    p_up, up_dn = b + scale_up * up_in_up, b + scale_up * up_in_down
+    scale = (up_dn + p_ch) / mx(down_in_down, _TINY)
+    reach = -1.0 / _TINY
+    for pi_up, pi_dn in ((1 / eta_d, 1 / eta_d), (1 / eta_d, eta_c), (eta_c, 1 / eta_d), (eta_c, eta_c)):
+        # SoC use falls as reg down rises: the largest of the four pieces decides
+        slope = dt * w_dn * pi_dn * down_in_down
+        offset = dt * (w_up * pi_up * p_up + w_dn * pi_dn * up_dn)
+        reach = mx(reach, (offset + room_ch) / mx(slope, _TINY))
+    return mx(mn(mn(scale, reach), 1.0), 0.0)
+
+
 def _with_cuts(
     limits: Limits, e_mwh: Any, base_mw: Any, w_up: Any, up_in_up: Any, up_in_down: Any, down_in_down: Any, ops: Ops,
 ) -> Flows:
@@ -220,21 +240,18 @@ def _with_cuts(
     lo = mx(mx(-p_ch - net_up, -p_ch - net_dn), lo_soc)
     b = mx(mn(b, mx(hi, 0.0)), mn(lo, 0.0))  # cut towards zero, never past it
 
-    # 2. the up deployment (down deployment in full), then the down deployment
-    scale_up = mn((p_dis - b) / mx(up_in_up, _TINY), (p_dis - b + down_in_down) / mx(up_in_down, _TINY))
+    # 2. the deployment: down as far as it fits with no up deployment (the least room it can
+    # have), then up as far as it fits with that much down, then down again with that much up
+    # (it can only grow: up deployment makes room for it), so no step undoes an earlier one
+    scale_dn = _down_scale(limits, b, 0.0, w_up, up_in_up, up_in_down, down_in_down, room_ch, ops)
+    scale_up = mn((p_dis - b) / mx(up_in_up, _TINY), (p_dis - b + scale_dn * down_in_down) / mx(up_in_down, _TINY))
     for pi_up, pi_dn in pieces:
         slope = dt * (w_up * pi_up * up_in_up + w_dn * pi_dn * up_in_down)
-        offset = dt * (w_up * pi_up * b + w_dn * pi_dn * (b - down_in_down))
+        offset = dt * (w_up * pi_up * b + w_dn * pi_dn * (b - scale_dn * down_in_down))
         scale_up = mn(scale_up, (room_dis - offset) / mx(slope, _TINY))
     scale_up = mx(mn(scale_up, 1.0), 0.0)
+    scale_dn = _down_scale(limits, b, scale_up, w_up, up_in_up, up_in_down, down_in_down, room_ch, ops)
     p_up = b + scale_up * up_in_up
-    scale_dn = (b + scale_up * up_in_down + p_ch) / mx(down_in_down, _TINY)
-    reach = -1.0 / _TINY
-    for pi_up, pi_dn in pieces:  # SoC use falls as reg down rises: the largest piece decides
-        slope = dt * w_dn * pi_dn * down_in_down
-        offset = dt * (w_up * pi_up * p_up + w_dn * pi_dn * (b + scale_up * up_in_down))
-        reach = mx(reach, (offset + room_ch) / mx(slope, _TINY))
-    scale_dn = mx(mn(mn(scale_dn, reach), 1.0), 0.0)
     p_dn = b + scale_up * up_in_down - scale_dn * down_in_down
 
     discharge = w_up * mx(p_up, 0.0) + w_dn * mx(p_dn, 0.0)

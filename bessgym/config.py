@@ -205,7 +205,15 @@ def load_config(source: ConfigLike = None) -> Config:
     try:
         return Config.model_validate(source)
     except ValidationError as exc:
-        raise ConfigError(f"{where} is invalid:\n" + "\n".join(_describe(e) for e in exc.errors())) from None
+        errors = [e for e in exc.errors() if not _other_branch(e)] or exc.errors()
+        raise ConfigError(f"{where} is invalid:\n" + "\n".join(_describe(e) for e in errors)) from None
+
+
+def _other_branch(error: dict[str, Any]) -> bool:
+    """An error from the branch of a name-or-model field (``market``) that the input is not:
+    a name's error for a dict, a model's type error for a name."""
+    return (error["type"] == "literal_error" and isinstance(error.get("input"), dict)) or (
+        error["type"] == "model_type" and isinstance(error.get("input"), str))
 
 
 def _describe(error: dict[str, Any]) -> str:

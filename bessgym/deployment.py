@@ -512,6 +512,24 @@ def deployment_moments(
     return _moments(config.model_dump_json(), n_intervals, dt_h, days)
 
 
+def sub_periods(fraction: np.ndarray, up_time: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The two sub-periods of each interval (DESIGN 1.5): the up share ``w`` (..., T) and, per
+    product, the net deployment per MW of award in the up and in the down sub-period (..., T, 4;
+    + = up). Reg up runs at its conditional mean ``delta_up / w`` in the up sub-period, reg down at
+    ``delta_down / (1 - w)`` in the down one, contingency reserves at their fraction in both; a
+    sub-period of zero share deploys nothing."""
+    w = np.asarray(up_time, dtype=float)
+    fraction = np.asarray(fraction, dtype=float)
+    in_up, in_down = w > 0, w < 1
+    up = np.zeros(fraction.shape)
+    down = np.zeros(fraction.shape)
+    up[..., 0] = np.divide(fraction[..., 0], w, out=np.zeros_like(w), where=in_up)
+    down[..., 1] = -np.divide(fraction[..., 1], 1 - w, out=np.zeros_like(w), where=in_down)
+    up[..., 2:] = fraction[..., 2:] * in_up[..., None]
+    down[..., 2:] = fraction[..., 2:] * in_down[..., None]
+    return w, up, down
+
+
 # --- refit and report ---------------------------------------------------------------------------
 
 def _refit() -> dict:
@@ -571,20 +589,3 @@ if __name__ == "__main__":
         _table.cache_clear()
     print(report())
 
-
-def sub_periods(fraction: np.ndarray, up_time: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The two sub-periods of each interval (DESIGN 1.5): the up share ``w`` (..., T) and, per
-    product, the net deployment per MW of award in the up and in the down sub-period (..., T, 4;
-    + = up). Reg up runs at its conditional mean ``delta_up / w`` in the up sub-period, reg down at
-    ``delta_down / (1 - w)`` in the down one, contingency reserves at their fraction in both; a
-    sub-period of zero share deploys nothing."""
-    w = np.asarray(up_time, dtype=float)
-    fraction = np.asarray(fraction, dtype=float)
-    in_up, in_down = w > 0, w < 1
-    up = np.zeros(fraction.shape)
-    down = np.zeros(fraction.shape)
-    up[..., 0] = np.divide(fraction[..., 0], w, out=np.zeros_like(w), where=in_up)
-    down[..., 1] = -np.divide(fraction[..., 1], 1 - w, out=np.zeros_like(w), where=in_down)
-    up[..., 2:] = fraction[..., 2:] * in_up[..., None]
-    down[..., 2:] = fraction[..., 2:] * in_down[..., None]
-    return w, up, down

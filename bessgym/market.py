@@ -35,7 +35,7 @@ Product = Literal["reg_up", "reg_down", "spin", "nonspin"]
 class MarketProfile(BaseModel):
     """Rules of one market. Prices in $/MWh, SoC durations in hours."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     name: str
     description: str = ""
@@ -67,6 +67,9 @@ class MarketProfile(BaseModel):
         missing = [p for p in self.products if p not in self.duration_h]
         if missing:
             raise ValueError(f"duration_h has no entry for offered products {missing}")
+        negative = {p: d for p, d in self.duration_h.items() if not d >= 0}
+        if negative:
+            raise ValueError(f"duration_h must be >= 0 hours, got {negative}")
         if not self.price_floor_usd_per_mwh < self.price_cap_soft_usd_per_mwh <= self.price_cap_hard_usd_per_mwh:
             raise ValueError("prices must satisfy floor < soft cap <= hard cap")
         try:

@@ -16,8 +16,9 @@ All amounts are $ for one RT interval of ``dt_h`` hours; positive is revenue. Li
 * ``penalty``      = - kappa x max(RT price, lambda_pen) x total shortfall x dt
 * ``degradation``  = - c_deg x (charge + discharge) x dt
 * ``terminal``     = value of the final SoC against the target, on the last interval: above it
-  ``eta_d p - c_deg`` per MWh (what selling it would fetch), below it ``-(p / eta_c + c_deg)``
-  (what buying it back would cost), ``p`` the day's mean DA price
+  ``eta_d p - c_deg`` per MWh (what selling it would fetch), below it ``-(max(p, 0) / eta_c +
+  c_deg)`` (what buying it back would cost; never less than the wear, so ending empty is never
+  free, not even on a day whose DA prices average below zero), ``p`` the day's mean DA price
 
 Up products share one delivery fraction (pro rata), so the action-dependent lines need only the
 up/down totals; :class:`DayTerms` holds everything that a DA bid fixes for the day, and
@@ -268,9 +269,10 @@ def leg_values(battery: Battery, rt_price: Any, dt_h: float) -> tuple[Any, Any]:
 
 def terminal_slopes(battery: Battery, mean_da_price: Any) -> tuple[Any, Any]:
     """$ per MWh of final SoC above the target (what selling it would fetch: ``eta_d p - c_deg``)
-    and below it (what buying it back would cost: ``p / eta_c + c_deg``)."""
+    and below it (what buying it back would cost: ``max(p, 0) / eta_c + c_deg``, at least the
+    wear). The first never exceeds the second, so the value is concave in the final SoC."""
     c_deg = battery.degradation_usd_per_mwh
-    return battery.eta_discharge * mean_da_price - c_deg, mean_da_price / battery.eta_charge + c_deg
+    return battery.eta_discharge * mean_da_price - c_deg, np.maximum(mean_da_price, 0.0) / battery.eta_charge + c_deg
 
 
 def terminal_value(battery: Battery, e_final_mwh: Any, mean_da_price: Any, ops: Ops = SCALAR_OPS) -> Any:

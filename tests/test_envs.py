@@ -67,8 +67,10 @@ def test_seed_never_selects_the_day_when_pinned():
     env = gym.make("bessgym/RealTime-v0", split="test")
     ids = {env.reset(seed=s, options={"scenario": "caiso-SP15-2024-05-02"})[1]["scenario_id"] for s in range(3)}
     assert ids == {"caiso-SP15-2024-05-02"}
-    with pytest.raises(KeyError, match="not a usable day"):
+    with pytest.raises(KeyError, match="is not a day of split 'test'"):
         env.reset(options={"scenario": "caiso-SP15-1999-01-01"})
+    with pytest.raises(KeyError, match="is not a day of split 'test'"):
+        env.reset(options={"scenario": "caiso-SP15-2023-05-02"})  # a usable day, of another split
 
 
 def test_out_of_range_actions_are_clipped_and_reported_and_nan_raises():
@@ -81,6 +83,9 @@ def test_out_of_range_actions_are_clipped_and_reported_and_nan_raises():
     assert same["action_clipped"] is False and same["base_mw"] == info["base_mw"]
     with pytest.raises(ValueError, match="NaN or inf"):
         env.step(np.array([np.nan], dtype=np.float32))
+    for wrong in (np.array([0.3, 0.9, -1.0]), np.zeros((2, 2)), np.array([])):
+        with pytest.raises(ValueError, match="the action space \\(1,\\) needs 1"):
+            env.step(wrong)
     da = gym.make("bessgym/DayAhead-v0")
     da.reset(seed=0)
     with pytest.raises(ValueError, match="NaN or inf"):

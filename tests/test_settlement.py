@@ -155,6 +155,15 @@ def test_ending_at_the_floor_costs_money(battery, market):
     assert result.profit < 0
 
 
+def test_ending_at_the_floor_costs_money_even_when_da_prices_average_below_zero(battery, market):
+    scenario = make_scenario(da=-30.0, rt=-30.0)
+    base = np.zeros(24)
+    base[0] = 1.0  # sell 1 MWh at -30: SoC falls by 1/0.95
+    result = simulate_day(battery, market, scenario, DABid.idle(), base)
+    assert result.totals.terminal == pytest.approx(-10.0 / 0.95)  # at least the wear of refilling it
+    assert result.profit < 0
+
+
 def test_mileage_paid_per_mw_of_movement():
     from bessgym.market import load_profile
 

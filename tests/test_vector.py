@@ -60,6 +60,8 @@ def test_partial_reset_pinned_days_and_bad_actions():
     assert obs[0][0] == 0.0 and obs[1][0] > 0.0
     with pytest.raises(ValueError, match=r"envs \[1\] contain NaN"):
         vec.step(np.array([[0.0], [np.nan], [0.0]]))
+    with pytest.raises(ValueError, match="3 envs of action size 1 need 3"):
+        vec.step(np.zeros((3, 2)))
     with pytest.raises(KeyError, match="is not a day of split 'test'"):
         vec.reset(options={"scenario": "caiso-SP15-2023-05-02"})
 

@@ -24,8 +24,8 @@ from bessgym.actions import base_point
 from bessgym.envs.day_ahead import action_to_bid
 from bessgym.forecast import DAContext
 from bessgym.market import DABid
-from bessgym.observation import DA_POSITION, da_features, p_scale
-from bessgym.policies import RTEpisode
+from bessgym.observation import TIME_OF_DAY, da_features
+from bessgym.policies import RTEpisode, follow_da, interval_index
 
 CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
 
@@ -71,13 +71,15 @@ class LoadedPolicy:
 
 
 class PPORealTime(LoadedPolicy):
-    """RTPolicy: the base point of the action, as RealTime-v0 maps it (:func:`bessgym.actions.base_point`)."""
+    """RTPolicy: the base point of the action around the accepted schedule, as RealTime-v0 maps
+    it (:func:`bessgym.actions.base_point`)."""
 
     def reset(self, episode: RTEpisode) -> None:
-        self._battery, self._scale = episode.battery, p_scale(episode.battery)
+        self._battery, self._schedule = episode.battery, follow_da(episode.accepted, episode.n_intervals)
 
     def act(self, obs: np.ndarray) -> float:
-        return float(base_point(float(obs[DA_POSITION]) * self._scale, float(self.action(obs)[0]), self._battery))
+        t = int(interval_index(obs[TIME_OF_DAY], len(self._schedule)))
+        return float(base_point(float(self._schedule[t]), float(self.action(obs)[0]), self._battery))
 
 
 class PPODayAhead(LoadedPolicy):

@@ -83,6 +83,16 @@ class EpisodeSource:
         self.bidder: DABidder | None = resolve(da_bidder) if da_bidder is not None else None
         self._bids: dict[str, tuple[DABid, DABid, BidCuts]] = {}
         self._known = set(self.ids)
+        self._split_ids = frozenset(self.ids)
+
+    def draw(self, pinned: str | None, rng: np.random.Generator) -> str:
+        """An env's day: ``pinned`` (a day of this split; a KeyError names any other), or one
+        drawn from the split with ``rng``."""
+        if pinned is None:
+            return self.ids[int(rng.integers(len(self.ids)))]
+        if pinned not in self._split_ids:
+            raise KeyError(f"scenario {pinned!r} is not a day of split {self.split!r} ({len(self.ids)} days, e.g. {self.ids[0]!r})")
+        return pinned
 
     def day(self, scenario_id: str) -> tuple[Scenario, DAContext]:
         """The scenario (its default deployment) and its gate-closure context (a KeyError names

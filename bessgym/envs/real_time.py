@@ -8,7 +8,7 @@ from typing import Any, Literal
 import gymnasium as gym
 import numpy as np
 
-from bessgym.actions import check_action, curve_from_action, curve_size
+from bessgym.actions import base_point, check_action, curve_from_action, curve_size
 from bessgym.config import ConfigLike
 from bessgym.envs.episodes import Episode, EpisodeSource
 from bessgym.envs.render import check_render_mode, render_played
@@ -124,7 +124,6 @@ class RealTimeEnv(gym.Env):
         self.action_form, self.price_span = action, float(price_span_usd_per_mwh)
         size = 1 if action == "base_point" else curve_size(int(segments))
         self.action_space = gym.spaces.Box(-1.0, 1.0, (size,), dtype=np.float32)
-        self._p_up, self._p_down = self.battery.p_discharge_mw, self.battery.p_charge_mw
         self._energy = self.battery.energy_mwh
         self._episode: Episode | None = None
         self.step_hours = self.source.scenarios.history(split).dt_h
@@ -132,7 +131,7 @@ class RealTimeEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
         super().reset(seed=seed)
         options = options or {}
-        scenario_id = options.get("scenario") or self.source.ids[int(self.np_random.integers(len(self.source.ids)))]
+        scenario_id = self.source.draw(options.get("scenario"), self.np_random)
         return self.begin_day(self.source.episode(scenario_id, deployment=self.np_random))
 
     def begin_day(self, episode: Episode) -> tuple[np.ndarray, dict]:
@@ -153,11 +152,15 @@ class RealTimeEnv(gym.Env):
     def _base_point(self, action: Any, t: int) -> tuple[float, bool]:
         """The base point (MW) an action asks for in interval t, and whether it was clipped."""
         if self.action_form == "base_point":
-            a = float(np.asarray(action, dtype=np.float64).reshape(-1)[0]) if not isinstance(action, float) else action
-            if not math.isfinite(a):
-                raise ValueError(f"action {a} is NaN or inf; actions must be finite, within [-1, 1]")
-            clipped = min(max(a, -1.0), 1.0)
-            return self._position[t] + clipped * (self._p_up if clipped > 0 else self._p_down), clipped != a
+            if not isinstance(action, float):
+                values = np.asarray(action, dtype=np.float64)
+                if values.size != 1:
+                    raise ValueError(f"action has {values.size} entries, the action space (1,) needs 1")
+                action = float(values.reshape(-1)[0])
+            if not math.isfinite(action):
+                raise ValueError(f"action {action} is NaN or inf; actions must be finite, within [-1, 1]")
+            clipped = min(max(action, -1.0), 1.0)
+            return base_point(self._position[t], clipped, self.battery), clipped != action
         a, was_clipped = check_action(action, self.action_space.shape)
         curve = curve_from_action(a, self._da_price[t], self._position[t], self.battery, self.price_span)
         return float(curve.clear(self._rt_price[t])), was_clipped

@@ -20,7 +20,7 @@ from gymnasium.utils.seeding import np_random
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
-from bessgym.actions import BidCurve, base_point, curve_from_action, curve_size
+from bessgym.actions import BidCurve, base_point, check_actions, curve_from_action, curve_size
 from bessgym.config import ConfigLike
 from bessgym.deployment import coverage, draw_deployments, draw_windows, regulation_pool
 from bessgym.envs.day_ahead import DA_ACTION_SIZE, action_to_bid
@@ -104,14 +104,6 @@ class _BankVectorEnv(gym.vector.VectorEnv):
             self._start(rows, self._pick(rows))
             obs = self._observe()
         return obs
-
-    def _check_actions(self, actions: Any, size: int) -> tuple[np.ndarray, np.ndarray]:
-        a = np.asarray(actions, dtype=np.float64).reshape(self.num_envs, size)
-        bad = ~np.isfinite(a).all(axis=1)
-        if bad.any():
-            raise ValueError(f"actions of envs {np.flatnonzero(bad).tolist()} contain NaN or inf; actions must be finite")
-        clipped = np.clip(a, -1.0, 1.0)
-        return clipped, (clipped != a).any(axis=1)
 
     def _start(self, rows: np.ndarray, days: np.ndarray) -> None:
         raise NotImplementedError
@@ -202,7 +194,7 @@ class RealTimeVectorEnv(_BankVectorEnv):
         return obs
 
     def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
-        a, was_clipped = self._check_actions(actions, self.single_action_space.shape[0])
+        a, was_clipped = check_actions(actions, self.num_envs, self.single_action_space.shape[0])
         resetting = self._autoreset
         if resetting.any():
             rows = np.flatnonzero(resetting)
@@ -267,7 +259,7 @@ class DayAheadVectorEnv(_BankVectorEnv):
         return self.bank.da_features[self._day]
 
     def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
-        a, was_clipped = self._check_actions(actions, DA_ACTION_SIZE)
+        a, was_clipped = check_actions(actions, self.num_envs, DA_ACTION_SIZE)
         resetting = self._autoreset
         if resetting.any():
             rows = np.flatnonzero(resetting)
