@@ -117,3 +117,14 @@ def test_nan_or_inf_base_point_is_named(battery, market):
         simulate_day(battery, market, scenario, DABid.idle(), base)
     with pytest.raises(ValueError, match="base_mw at interval 0 is inf"):
         DaySimulator(battery, market, scenario, DABid.idle()).step(float("inf"))
+
+
+def test_cuts_never_drop_deployment_that_fits():
+    """At the SoC floor with a charging base point, reg up, reg down and a contingency event at
+    once: the cuts keep most deployment (they are ordered so that none undoes another)."""
+    from bessgym.battery import interval_flows
+
+    limits = Battery().limits(0.25)
+    for base in (-0.05, -0.03, -0.01, 0.0):
+        flows = interval_flows(limits, 0.2, base, 0.8645, 1.1131, 0.2031, 0.9873)
+        assert flows.up_share > 0.1 and flows.down_share > 0.99 and flows.e_next_mwh >= 0.2 - 1e-12
