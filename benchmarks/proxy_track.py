@@ -4,11 +4,14 @@
     python -m benchmarks.leaderboard --proxy-track --proxy "agents.proxy.bidder:TorchProxyBidder?path=runs/my-proxy"
 
 An instance is a test day's DA problem as a bidder sees it at gate closure (ForecastLP's LP on
-the day's forecasts). For each proxy and instance the harness takes the network's raw output and
-the bidder's repaired bid and checks both itself: it completes the LP vector from the bid (base
-legs from x, SoC by solving the builder's own SoC rows) and measures every row and bound of the
-LP that :func:`baselines.day_lp.build_day_model` builds for the instance, and the objective with
-that LP's costs. Nothing a model reports about itself is used.
+the day's forecasts; the reference is its optimum under the market's rules and HiGHS's time to
+it, :func:`agents.proxy.problem.solve_optimum`: the LP, then binaries where it uses both members
+of a column pair). For each proxy and instance the harness takes the network's raw
+output and the bidder's repaired bid and checks both itself: it completes the LP vector from the
+bid with the rows of the LP that :func:`baselines.day_lp.build_day_model` builds for the
+instance (:class:`agents.proxy.completion.Completion`: every column as that LP fills it for the
+bid, numpy), measures every row and bound of that LP, and the objective with its costs. Nothing
+a model reports about itself is used.
 
 Outputs in ``--out``: ``proxy_instances.csv`` (one row per proxy and instance) and
 ``proxy_track.md`` / ``proxy_track.json`` (the summary, also printed).
@@ -24,15 +27,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 import torch
-from scipy.sparse.linalg import spsolve_triangular
 
-from baselines.day_lp import DayModel
-from baselines.solver import solve
+from agents.proxy.completion import Completion
+from agents.proxy.problem import solve_optimum
+from baselines.day_lp import DayModel, build_day_model, forecast_arrays
 from bessgym.config import ConfigLike
 from bessgym.forecast import da_context
-from bessgym.market import HOURS
 from bessgym.policies import load_component
 from bessgym.scenarios import ScenarioSet
 
@@ -45,18 +46,14 @@ INSTANCE_COLUMNS = [
 
 
 def check(model: DayModel, bid: np.ndarray) -> tuple[float, float]:
-    """Objective ($) and largest violation (MW or MWh) of a bid (120,) in the builder's LP."""
-    lp, cols = model.lp, model.cols
-    k = model.n_intervals // HOURS
-    z = np.zeros(lp.shape[1])
-    x = bid[:HOURS]
-    z[cols["x"]], z[cols["r"]] = x, bid[HOURS:]
-    z[cols["bp"]], z[cols["bm"]] = np.repeat(np.maximum(x, 0), k), np.repeat(np.maximum(-x, 0), k)
-    soc = model.rows["soc"]
-    A = sp.csr_matrix(lp.A)[soc]
-    rest = A @ z  # e is still zero
-    e_block = A[:, cols["e"]].tocsr()
-    z[cols["e"]] = spsolve_triangular(e_block, lp.row_lower[soc] - rest, lower=True)
+    """Objective ($) and largest violation (MW or MWh) of a bid (120,) in the builder's LP: the
+    LP vector completed from the bid with that LP's own rows, every row and bound measured
+    (NaN and infinite violation for a bid that is not finite)."""
+    lp = model.lp
+    bid = np.asarray(bid, dtype=float)
+    if not np.isfinite(bid).all():
+        return float("nan"), float("inf")
+    z = Completion(model)(bid)
     az = lp.A @ z
     violation = max(
         np.max(np.maximum(lp.row_lower - az, 0), initial=0.0), np.max(np.maximum(az - lp.row_upper, 0), initial=0.0),
@@ -95,6 +92,7 @@ def run_track(proxies: Sequence[str | Any], config: ConfigLike = "caiso-sp15", s
     if not ids:
         raise ValueError(f"split {split!r} has no days")
     contexts = [da_context(days, days.get(i)) for i in ids]
+    models = [build_day_model(ctx.battery, ctx.market, forecast_arrays(ctx), follow_schedule=True) for ctx in contexts]
     rows: list[dict] = []
     summary: list[dict] = []
     highs: dict[str, tuple[float, float]] = {}
@@ -105,11 +103,11 @@ def run_track(proxies: Sequence[str | Any], config: ConfigLike = "caiso-sp15", s
         theta = np.stack([problem.params(ctx) for ctx in contexts])
         raw = bidder.raw(theta).double().numpy()
         repaired = np.stack([np.concatenate([b.energy_mw, b.as_mw.ravel()]) for b in bidder.bid_batch(contexts)])
-        for i, sid in enumerate(ids):
-            model = problem.model(theta[i])
+        for i, (sid, model) in enumerate(zip(ids, models, strict=True)):
             if sid not in highs:
-                result = solve(model.lp, time_limit_s=60.0)
-                highs[sid] = (result.objective, 1e3 * result.seconds)
+                start = time.perf_counter()
+                result = solve_optimum(model, time_limit_s=60.0)
+                highs[sid] = (result.objective, 1e3 * (time.perf_counter() - start))
             best, highs_ms = highs[sid]
             value, violation = check(model, repaired[i])
             _, raw_violation = check(model, raw[i])
@@ -147,13 +145,14 @@ def run_track(proxies: Sequence[str | Any], config: ConfigLike = "caiso-sp15", s
 
 
 def summary_table(summary: list[dict], batch: int) -> str:
-    head = ("| proxy | instances | gap mean % | gap p95 % | raw infeasible | infeasible after repair | "
+    head = ("| proxy | instances | gap mean % | gap p95 % | gap max % | raw infeasible | infeasible after repair | "
             f"ms batch 1 | ms batch {batch} | HiGHS ms | speed-up batch 1 | speed-up batch {batch} |")
-    lines = [head, "|" + "---|" * 11]
+    lines = [head, "|" + "---|" * 12]
     for s in summary:
         name = s["proxy"].rpartition("?")[2] or s["proxy"]
         lines.append(
-            f"| {name} | {s['instances']} | {s['gap_mean_pct']:.2f} | {s['gap_p95_pct']:.2f} | {s['raw_infeasible_share']:.0%} | "
+            f"| {name} | {s['instances']} | {s['gap_mean_pct']:.2f} | {s['gap_p95_pct']:.2f} | {s['gap_max_pct']:.2f} | "
+            f"{s['raw_infeasible_share']:.0%} | "
             f"{s['repaired_infeasible_share']:.0%} | {s['inference_ms_batch1']:.2f} | {s[f'inference_ms_batch{batch}']:.1f} | "
             f"{s['highs_ms_mean']:.2f} | {s['speedup_batch1']:.1f}x | {s['speedup_batch']:,.0f}x |"
         )

@@ -1,9 +1,10 @@
 """Optimization proxies: learned DA bidders that imitate ForecastLP's day LP.
 
 * :mod:`agents.proxy.problem`: the DA problem as data (parameter vectors, torch objective,
-  residuals, SoC completion, dual bound);
+  residuals, dual bound, the optimum under the rules);
+* :mod:`agents.proxy.completion`: the LP vector of a bid, every column as the LP fills it;
 * :mod:`agents.proxy.repair`: layers that make any output a feasible bid;
-* :mod:`agents.proxy.decode`: exact decoding of a SoC trajectory into the best bid following it;
+* :mod:`agents.proxy.decode`: exact decoding of the two SoC trajectories into the best bid following them;
 * :mod:`agents.proxy.dataset`: solver-labelled instances (``python -m agents.proxy.dataset``);
 * :mod:`agents.proxy.models`, :mod:`agents.proxy.train`: networks and their training
   (``python -m agents.proxy.train``);

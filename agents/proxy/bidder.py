@@ -10,10 +10,11 @@ for) and free-form records (dataset, training). Spec strings::
     agents.proxy.bidder:TorchProxyBidder?path=runs/my-proxy&fallback_gap=0.02
 
 The bid is always the repaired network output (:func:`agents.proxy.repair.repair`), feasible by
-construction. ``refine_steps=N`` (SoC-trajectory proxies) first improves the predicted trajectory
-by N batched ascent steps on the LP value of its decoded bid: a smaller gap for N times the work. With ``fallback_gap`` the bidder also bounds its own optimality gap with the
-network's duals (:meth:`certified_gap`, valid for any duals) and solves the LP with HiGHS where
-that certified gap exceeds the threshold.
+construction. ``refine_steps=N`` (SoC-trajectory proxies) first improves the predicted
+trajectories by N batched ascent steps on the LP value of their decoded bid: a smaller gap for N
+times the work. With ``fallback_gap`` the bidder also bounds its own optimality gap with the
+network's duals (:meth:`certified_gap`, valid for any duals) and solves the day to its optimum
+(:func:`agents.proxy.problem.solve_optimum`) where that certified gap exceeds the threshold.
 """
 
 from __future__ import annotations
@@ -31,9 +32,8 @@ from torch import nn
 
 from agents.checkpoints import locate
 from agents.proxy.decode import decoder_for
-from agents.proxy.problem import ProblemSpec, problem_for
+from agents.proxy.problem import ProblemSpec, problem_for, solve_optimum
 from agents.proxy.repair import repair
-from baselines.solver import solve
 from bessgym.forecast import DAContext
 from bessgym.market import HOURS, N_PRODUCTS, DABid
 
@@ -73,17 +73,17 @@ class TorchProxyBidder:
 
     def __init__(self, name: str | None = None, path: str | None = None, fallback_gap: float | None = None,
                  time_limit_s: float = 10.0, refine_steps: int = 0) -> None:
-        self.model, self.meta = load_checkpoint(name, path)
-        self.problem = problem_for(ProblemSpec.from_dict(self.meta["problem"]))
         if not isinstance(refine_steps, int) or refine_steps < 0:
             raise ValueError(f"refine_steps must be a whole number >= 0, got {refine_steps!r}")
-        if refine_steps and not (hasattr(self.model, "soc") and hasattr(self.model, "decoder")):
-            raise ValueError(f"refine_steps needs a SoC-trajectory proxy (soc() and decoder); {self.meta['arch']} is not one")
+        if fallback_gap is not None and not fallback_gap >= 0:
+            raise ValueError(f"fallback_gap must be a relative gap >= 0 (0.02 is 2%), got {fallback_gap}")
+        self.model, self.meta = load_checkpoint(name, path)
+        self.problem = problem_for(ProblemSpec.from_dict(self.meta["problem"]))
+        if refine_steps and not (hasattr(self.model, "trajectory") and hasattr(self.model, "decoder")):
+            raise ValueError(f"refine_steps needs a SoC-trajectory proxy (trajectory() and decoder); {self.meta['arch']} is not one")
         self.refine_steps = refine_steps
         if fallback_gap is not None and not hasattr(self.model, "duals"):
             raise ValueError(f"fallback_gap needs a proxy with a duals() method; {self.meta['arch']} has none")
-        if fallback_gap is not None and not fallback_gap >= 0:
-            raise ValueError(f"fallback_gap must be a relative gap >= 0 (0.02 is 2%), got {fallback_gap}")
         self.fallback_gap = fallback_gap
         self.time_limit_s = time_limit_s
         self.dtype = next(iter(self.model.parameters()), torch.zeros(())).dtype
@@ -95,14 +95,14 @@ class TorchProxyBidder:
 
     def predict(self, theta: np.ndarray | torch.Tensor) -> torch.Tensor:
         """Repaired bids (B, 120), float64, for parameter vectors (B, P); with ``refine_steps``
-        the predicted trajectory is first improved (:meth:`HourlyDecoder.refine`)."""
+        the predicted trajectories are first improved (:meth:`HourlyDecoder.refine`)."""
         theta = torch.as_tensor(theta)
         if self.refine_steps:
             with torch.no_grad():
-                soc = self.model.soc(theta.to(self.dtype))
-            soc = self.model.decoder.refine(theta, soc, self.refine_steps)
+                trajectory = self.model.trajectory(theta.to(self.dtype))
+            trajectory = self.model.decoder.refine(theta, trajectory, self.refine_steps)
             with torch.inference_mode():
-                return repair(self.problem, self.model.decoder(theta, soc))
+                return repair(self.problem, self.model.decoder(theta, trajectory))
         with torch.inference_mode():
             return repair(self.problem, self.model(theta.to(self.dtype)))
 
@@ -111,13 +111,13 @@ class TorchProxyBidder:
 
         The bound is the tighter of two, both valid for any duals: the Lagrangian over the
         variable box (:meth:`ProxyProblem.dual_bound`, all rows relaxed) and the hourly
-        decomposition (:meth:`HourlyDecoder.dual_bound`, only the SoC rows relaxed)."""
+        decomposition (:meth:`HourlyDecoder.dual_bound`, only the coupling rows relaxed)."""
         with torch.inference_mode():
             theta = torch.as_tensor(theta, dtype=torch.float64)
             value = self.problem.objective(theta, self.problem.complete(bids))
             duals = self.model.duals(theta.to(self.dtype)).to(torch.float64)
-            soc = torch.as_tensor(self.problem.rows["soc"])
-            bound = torch.minimum(self.problem.dual_bound(theta, duals), decoder_for(self.problem).dual_bound(theta, duals[:, soc]))
+            decoder = decoder_for(self.problem)
+            bound = torch.minimum(self.problem.dual_bound(theta, duals), decoder.dual_bound(theta, duals[:, decoder.coupling]))
             return (bound - value) / bound.abs().clamp(min=1e-9)
 
     def bid_batch(self, contexts: Sequence[DAContext]) -> list[DABid]:
@@ -133,7 +133,7 @@ class TorchProxyBidder:
                 note["certified_gap"] = float(gaps[i])
                 if gaps[i] > self.fallback_gap:
                     model = self.problem.model(theta[i])
-                    result = solve(model.lp, self.time_limit_s)
+                    result = solve_optimum(model, self.time_limit_s)
                     message = f"certified gap {gaps[i]:.2%} > {self.fallback_gap:.2%}: solved with {result.solver}"
                     if result.status.ok:
                         bid = model.decision(result)

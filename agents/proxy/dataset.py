@@ -8,11 +8,15 @@ DA context of the split (the gate-closure forecasts a bidder sees), a perturbed 
 (a random level factor times the forecasts plus AR(1) noise on energy prices, log-normal noise
 on AS prices), a perturbed mixture of two real days (a random convex combination), or a
 synthetic day's context (the synthetic generator at the real data's interval length, several
-seeds), solved with HiGHS. Mixtures and synthetic days add the variety that a year of real days
-lacks: proxies trained on the real days and their copies alone overfit them. A dataset folder holds ``instances.npz`` (theta, the LP's primal
-``z``, objective, row duals, solve seconds, status, source and scenario id per instance) and
-``dataset.json`` (the generating config, the problem spec, counts, versions): the folder alone
-says how to regenerate it.
+seeds), solved to the optimum under the market's rules
+(:func:`agents.proxy.problem.solve_optimum`: the LP, then HiGHS with binaries on the column pairs
+the relaxation uses both members of, as :func:`baselines.day_lp.solve_exact` does). Mixtures and
+synthetic days add the variety that a year of real days lacks: proxies trained on the real days
+and their copies alone overfit them. A dataset folder
+holds ``instances.npz`` (theta, the exact primal ``z`` in the builder's column order, its
+objective, the LP relaxation's row duals and optimum, solve seconds, status, source and scenario
+id per instance) and ``dataset.json`` (the generating config, the problem spec, counts,
+versions): the folder alone says how to regenerate it.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, fields
 from importlib import metadata
 from pathlib import Path
 
@@ -28,7 +33,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from tqdm import tqdm
 
-from agents.proxy.problem import ProblemSpec, ProxyProblem, encode
+from agents.proxy.problem import ProblemSpec, ProxyProblem, encode, solve_optimum
 from baselines.solver import solve
 from bessgym.config import load_config
 from bessgym.forecast import da_context
@@ -45,10 +50,11 @@ class DatasetConfig(BaseModel):
 
     config: str | dict = "caiso-sp15"
     split: str = "train"
-    perturbations: int = Field(10, ge=0, description="perturbed copies per real day, besides the day itself")
-    mixtures: int = Field(15000, ge=0, description="perturbed mixtures of two random real days of the split")
+    days: int = Field(0, ge=0, description="only the split's first N real days (0: all of them)")
+    perturbations: int = Field(3, ge=0, description="perturbed copies per real day, besides the day itself")
+    mixtures: int = Field(2000, ge=0, description="perturbed mixtures of two random real days of the split")
     synthetic_days: int = Field(365, ge=0, description="synthetic days' contexts per synthetic seed (its train split)")
-    synthetic_seeds: int = Field(3, ge=0, description="synthetic price histories (seeds 0..N-1)")
+    synthetic_seeds: int = Field(1, ge=0, description="synthetic price histories (seeds 0..N-1)")
     level_spread: float = Field(0.25, ge=0, lt=1, description="price level factor drawn from U(1 - s, 1 + s)")
     price_noise_usd_per_mwh: float = Field(15.0, ge=0, description="std of the AR(1) noise on DA and RT forecasts")
     noise_phi: float = Field(0.9, ge=0, lt=1, description="AR(1) coefficient of that noise (per interval)")
@@ -65,6 +71,7 @@ class ProxyDataset:
     z: np.ndarray
     objective: np.ndarray
     duals: np.ndarray
+    relaxation_objective: np.ndarray
     solve_seconds: np.ndarray
     status: np.ndarray
     source: np.ndarray
@@ -77,7 +84,7 @@ class ProxyDataset:
 
     def bids(self, problem: ProxyProblem) -> np.ndarray:
         """The solver's bids (N, 120): x then r, the proxy's output layout."""
-        return np.concatenate([self.z[:, problem.cols["x"]], self.z[:, problem.cols["r"]]], 1)
+        return problem.bids(self.z)
 
     def holdout(self, fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """Boolean masks (train, validation): a share of the real days, with their perturbed
@@ -95,12 +102,14 @@ class ProxyDataset:
         folder.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(
             folder / FILES[0], theta=self.theta, z=self.z, objective=self.objective, duals=self.duals,
-            solve_seconds=self.solve_seconds, status=self.status, source=self.source, scenario_id=self.scenario_id,
+            relaxation_objective=self.relaxation_objective, solve_seconds=self.solve_seconds, status=self.status,
+            source=self.source, scenario_id=self.scenario_id,
         )
         meta = {
             "generator": self.config.model_dump(), "problem": self.spec.to_dict(),
             "count": len(self), "by_source": {s: int((self.source == s).sum()) for s in np.unique(self.source)},
             "optimal": int((self.status == "optimal").sum()),
+            "solve_seconds": round(float(self.solve_seconds.sum()), 1),
             "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "versions": {p: metadata.version(p) for p in ("bessgym", "highspy", "numpy")},
         }
@@ -117,6 +126,10 @@ class ProxyDataset:
         meta = json.loads((folder / FILES[1]).read_text())
         with np.load(folder / FILES[0]) as arrays:
             data = {k: arrays[k] for k in arrays.files}
+        missing = {f.name for f in fields(cls)} - set(data) - {"config", "spec"}
+        if missing:
+            raise ValueError(f"{folder} lacks {sorted(missing)}: a dataset made before the sub-period market rules "
+                             "(regenerate it with python -m agents.proxy.dataset --out DIR)")
         return cls(**data, config=DatasetConfig(**meta["generator"]), spec=ProblemSpec.from_dict(meta["problem"]))
 
 
@@ -134,7 +147,7 @@ def perturb(theta: np.ndarray, problem: ProxyProblem, config: DatasetConfig, rng
 def contexts(config: DatasetConfig) -> tuple[ProxyProblem, list[tuple[str, str, np.ndarray]]]:
     """The problem and the (source, scenario id, theta) of every instance to solve."""
     real = ScenarioSet(config.config)
-    ids = real.ids(config.split)
+    ids = real.ids(config.split)[: config.days or None]
     if not ids:
         raise ValueError(f"split {config.split!r} of the dataset's config has no days")
     first = da_context(real, real.get(ids[0]))
@@ -168,24 +181,31 @@ def _synthetic(config: DatasetConfig, problem: ProxyProblem, seed: int) -> list[
     return [(f"{sid}@seed{seed}", encode(da_context(days, days.get(sid)))) for sid in ids]
 
 
+def label(problem: ProxyProblem, theta: np.ndarray, time_limit_s: float) -> tuple:
+    """One instance solved to its optimum under the rules: (exact z, its objective, the LP
+    relaxation's row duals and optimum, seconds, status); NaN where a solve failed."""
+    model = problem.model(theta)
+    start = time.perf_counter()
+    relaxation = solve(model.lp, time_limit_s)
+    exact = solve_optimum(model, time_limit_s, first=relaxation)
+    seconds = time.perf_counter() - start
+    ok = relaxation.status.ok and exact.status.ok
+    status = exact.status if relaxation.status.ok else relaxation.status
+    nan = lambda n: np.full(n, np.nan)  # noqa: E731
+    return (exact.z if ok else nan(problem.n_cols), exact.objective if ok else np.nan,
+            relaxation.row_duals if ok else nan(len(problem.row_lower)), relaxation.objective if ok else np.nan,
+            seconds, status.value)
+
+
 def generate(config: DatasetConfig | None = None, progress: bool = True) -> ProxyDataset:
     """Build and solve every instance of ``config`` (HiGHS, one thread)."""
     config = config or DatasetConfig()
     problem, items = contexts(config)
-    thetas, zs, objectives, duals, seconds, status = [], [], [], [], [], []
-    for _, _, theta in tqdm(items, desc="solving", unit="LP", disable=not progress):
-        result = solve(problem.model(theta).lp, config.time_limit_s)
-        ok = result.status.ok
-        thetas.append(theta)
-        zs.append(result.z if ok else np.full(problem.n_cols, np.nan))
-        duals.append(result.row_duals if ok else np.full(len(problem.row_lower), np.nan))
-        objectives.append(result.objective)
-        seconds.append(result.seconds)
-        status.append(result.status.value)
+    labels = [label(problem, theta, config.time_limit_s) for _, _, theta in tqdm(items, desc="solving", unit="day", disable=not progress)]
+    z, objective, duals, relaxed, seconds, status = (np.array(column) for column in zip(*labels, strict=True))
     return ProxyDataset(
-        np.array(thetas), np.array(zs), np.array(objectives), np.array(duals), np.array(seconds),
-        np.array(status), np.array([s for s, _, _ in items]), np.array([i for _, i, _ in items]),
-        config, problem.spec,
+        np.array([theta for _, _, theta in items]), z, objective, duals, relaxed, seconds, status,
+        np.array([s for s, _, _ in items]), np.array([i for _, i, _ in items]), config, problem.spec,
     )
 
 
@@ -201,8 +221,8 @@ def main(argv: list[str] | None = None) -> None:
     out = args.pop("out")
     dataset = generate(DatasetConfig(**args))
     dataset.save(out)
-    print(f"{len(dataset)} instances ({(dataset.status == 'optimal').sum()} optimal), "
-          f"HiGHS {np.median(dataset.solve_seconds) * 1e3:.1f} ms median per solve -> {out}")
+    print(f"{len(dataset)} instances ({(dataset.status == 'optimal').sum()} optimal), HiGHS "
+          f"{np.median(dataset.solve_seconds) * 1e3:.1f} ms median, {dataset.solve_seconds.sum():.0f} s in all -> {out}")
 
 
 if __name__ == "__main__":

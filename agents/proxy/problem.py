@@ -1,22 +1,26 @@
 """The DA problem as data: ForecastLP's day LP as a parametric LP for learning.
 
-For a fixed battery, market profile, interval length and expected deployment, the LP of
-:class:`baselines.reference.ForecastLP` (built by :func:`baselines.day_lp.build_day_model` with
-``follow_schedule=True``) has fixed constraints and an objective affine in the gate-closure
-forecasts. A DA context is encoded as the parameter vector ``theta`` ($/MWh, $/MW-h)::
+For a fixed battery, market profile, interval length and expected deployment (per-product
+fractions and the regulation signal's up share), the LP of :class:`baselines.reference.ForecastLP`
+(built by :func:`baselines.day_lp.build_day_model` with ``follow_schedule=True``) has fixed
+constraints and an objective affine in the gate-closure forecasts. A DA context is encoded as the
+parameter vector ``theta`` ($/MWh, $/MW-h)::
 
     theta = [da_price (24), rt_price (T), as_price (24 x 4, hour-major, PRODUCTS order)]
 
 and a proxy predicts the bid ``y = [x (24), r (24 x 4)]`` (MW; x > 0 sells). The rest of the
-LP's variables follow from the bid (:meth:`ProxyProblem.complete`): the base point legs
-``bp = max(x, 0)``, ``bm = max(-x, 0)`` (what the LP chooses: both legs wear the battery) and the
-SoC from its recursion, so the LP's equality rows hold by construction.
+LP's columns follow from the bid (:mod:`agents.proxy.completion`, :meth:`ProxyProblem.complete`):
+the schedule's legs and planned SoC, the base point, each sub-period's legs, the SoC and the
+terminal pair, as a solution that follows the market's rules has them (at most one member of
+each column pair positive). So the problem a proxy solves is the LP under those rules, whose
+optimum :func:`solve_optimum` finds (the labels and the reference), and its equality rows hold
+by construction.
 
 Everything here is taken from the builder, never written a second time: the constraint matrix,
 row and column bounds come from a template build, and the objective's affine map
-``c(theta) = c0 + theta @ C`` (and the offset's) from builds at unit parameters. The torch
-functions (objective, equality and inequality residuals, the Lagrangian dual bound) work on a
-batch of full LP vectors ``z`` in the builder's column order.
+``c(theta) = c0 + theta @ C`` (and the offset's, zero for this LP) from builds at unit
+parameters. The torch functions (objective, equality and inequality residuals, the Lagrangian
+dual bound) work on a batch of full LP vectors ``z`` in the builder's column order.
 """
 
 from __future__ import annotations
@@ -27,47 +31,53 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from baselines.day_lp import DayModel, build_day_model
+from agents.proxy.completion import BID_SIZE, Completion
+from baselines.day_lp import _PAIR_TOL, MIP_GAP, DayModel, build_day_model, with_binaries
+from baselines.solver import SolveResult, solve
 from bessgym.battery import Battery
 from bessgym.config import Config
+from bessgym.deployment import regulation_model_stats
 from bessgym.forecast import DAContext, expected_deployment
-from bessgym.market import (
-    DOWN_INDEX,
-    HOURS,
-    N_PRODUCTS,
-    UP_INDEX,
-    MarketProfile,
-    load_profile,
-)
+from bessgym.market import HOURS, N_PRODUCTS, MarketProfile, load_profile
 from bessgym.sim import ScenarioArrays
 
-BID_SIZE = HOURS * (1 + N_PRODUCTS)  # x (24) and r (24 x 4)
+__all__ = ["BID_SIZE", "ProblemSpec", "ProxyProblem", "encode", "problem_for", "project_duals", "solve_optimum"]
 
 
 @dataclass(frozen=True)
 class ProblemSpec:
-    """What fixes the LP's constraints: a proxy is trained for one spec and refuses others."""
+    """What fixes the LP's constraints: a proxy is trained for one spec and refuses others.
+    ``expected_deployment`` is the mean deployment fraction per product (PRODUCTS order),
+    ``expected_up_time`` the regulation signal's long-run up share of an interval."""
 
     battery: Battery
     market: str
     dt_h: float
     expected_deployment: tuple[float, ...]
+    expected_up_time: float
 
     @classmethod
     def from_config(cls, config: Config, dt_h: float) -> ProblemSpec:
-        return cls(config.battery, config.market, float(dt_h), tuple(float(v) for v in expected_deployment(config.deployment)))
+        return cls(config.battery, config.market, float(dt_h), tuple(float(v) for v in expected_deployment(config.deployment)),
+                   float(regulation_model_stats(config.deployment.signal).up_time))
 
     @classmethod
     def from_context(cls, ctx: DAContext) -> ProblemSpec:
-        return cls(ctx.battery, ctx.market.name, float(ctx.dt_h), tuple(float(v) for v in ctx.expected_deployment))
+        return cls(ctx.battery, ctx.market.name, float(ctx.dt_h), tuple(float(v) for v in ctx.expected_deployment),
+                   float(ctx.expected_up_time))
 
     def to_dict(self) -> dict:
         return {"battery": self.battery.model_dump(), "market": self.market, "dt_h": self.dt_h,
-                "expected_deployment": list(self.expected_deployment)}
+                "expected_deployment": list(self.expected_deployment), "expected_up_time": self.expected_up_time}
 
     @classmethod
     def from_dict(cls, d: dict) -> ProblemSpec:
-        return cls(Battery(**d["battery"]), d["market"], float(d["dt_h"]), tuple(d["expected_deployment"]))
+        missing = [k for k in ("battery", "market", "dt_h", "expected_deployment", "expected_up_time") if k not in d]
+        if missing:
+            raise ValueError(f"problem spec lacks {missing} (a checkpoint or dataset made before the sub-period "
+                             "market rules: retrain or regenerate it)")
+        return cls(Battery(**d["battery"]), d["market"], float(d["dt_h"]), tuple(d["expected_deployment"]),
+                   float(d["expected_up_time"]))
 
     def mismatch(self, other: ProblemSpec) -> str | None:
         """A description of the first difference from ``other`` (None when they agree)."""
@@ -78,6 +88,8 @@ class ProblemSpec:
             return f"battery is {other.battery!r}, the proxy was trained for {self.battery!r}"
         if not np.allclose(self.expected_deployment, other.expected_deployment, rtol=1e-9, atol=1e-12):
             return f"expected deployment is {other.expected_deployment}, the proxy was trained for {self.expected_deployment}"
+        if not np.isclose(self.expected_up_time, other.expected_up_time, rtol=1e-9, atol=1e-12):
+            return f"expected up time is {other.expected_up_time}, the proxy was trained for {self.expected_up_time}"
         return None
 
 
@@ -89,10 +101,11 @@ def encode(ctx: DAContext) -> np.ndarray:
 class ProxyProblem:
     """ForecastLP's DA problem for one :class:`ProblemSpec`, as numpy data and torch functions.
 
-    ``cols``, ``A`` (dense), ``row_lower``/``row_upper``, ``lower``/``upper`` are the builder's,
-    except that the awards' upper bound (infinite in the builder, where the acceptance rows bound
-    them) is the implied ``P_dis + P_ch``, so every column has a finite box (needed by
-    :meth:`dual_bound`). Torch tensors are float64.
+    ``cols``, ``rows``, ``A`` (dense), ``row_lower``/``row_upper``, ``lower``/``upper`` are the
+    builder's, except that the awards' upper bound (infinite in the builder, where the acceptance
+    rows bound them) is the implied ``P_dis + P_ch``, so every column has a finite box (needed by
+    :meth:`dual_bound`). ``completion`` fills an LP vector from a bid; ``hour_of`` is each
+    column's hour. Torch tensors are float64.
     """
 
     def __init__(self, spec: ProblemSpec) -> None:
@@ -103,34 +116,25 @@ class ProxyProblem:
         self.n_intervals = n = int(round(HOURS / spec.dt_h))
         if abs(n * spec.dt_h - HOURS) > 1e-9:
             raise ValueError(f"dt_h must divide 24 hours, got {spec.dt_h}")
+        if not 0 <= spec.expected_up_time <= 1:
+            raise ValueError(f"expected_up_time must be a share within [0, 1], got {spec.expected_up_time}")
         self.k = n // HOURS
         self.n_params = HOURS + n + HOURS * N_PRODUCTS
         self.deployment = np.asarray(spec.expected_deployment, float)
         self.offered = self.market.offered.astype(float)
         self._torch: dict[str, torch.Tensor] = {}
 
-        template = self.model(np.zeros(self.n_params))
+        self.template = template = self.model(np.zeros(self.n_params))
         lp = template.lp
-        self.cols = template.cols
-        self.rows = template.rows
+        self.cols, self.rows = template.cols, template.rows
         self.n_cols = lp.shape[1]
+        self.completion = Completion(template)
+        self.hour_of = self._hours()
         self.A = lp.A.toarray()
         self.row_lower, self.row_upper = lp.row_lower.copy(), lp.row_upper.copy()
         self.lower, self.upper = lp.lower.copy(), lp.upper.copy()
         self.upper[self.cols["r"]] = np.tile(np.where(self.market.offered, b.p_discharge_mw + b.p_charge_mw, 0.0), HOURS)
         self.equality = self.row_lower == self.row_upper
-        # the SoC, read off the builder's own SoC rows: e = soc_base + discharge @ soc_discharge +
-        # charge @ soc_charge, for hourly flows (MW) held over each hour's intervals
-        soc_rows = lp.A.tocsr()[self.rows["soc"]]
-        solve_e = np.linalg.inv(soc_rows[:, self.cols["e"]].toarray())  # the recursion, inverted
-        to_hours = np.eye(HOURS).repeat(self.k, axis=0)  # (T, 24)
-        self.soc_base = solve_e @ lp.row_lower[self.rows["soc"]]
-        self.soc_discharge = -(solve_e @ soc_rows[:, self.cols["bp"]].toarray() @ to_hours).T  # (24, T)
-        self.soc_charge = -(solve_e @ soc_rows[:, self.cols["bm"]].toarray() @ to_hours).T
-        # one hour alone: the share of its starting SoC it keeps, its SoC change per MW of each flow
-        self.hour_decay = float(solve_e[self.k, 0])
-        self.hour_gain_discharge = float(-self.soc_discharge[0, self.k - 1])
-        self.hour_gain_charge = float(self.soc_charge[0, self.k - 1])
         # c(theta) = c0 + theta @ C, offset(theta) = o0 + theta @ o: exact, as both are affine
         self.c0, self.o0 = lp.c.copy(), lp.offset
         self.C = np.empty((self.n_params, self.n_cols))
@@ -139,28 +143,48 @@ class ProxyProblem:
             unit = self.model(np.eye(1, self.n_params, i).ravel()).lp
             self.C[i], self.o[i] = unit.c - self.c0, unit.offset - self.o0
 
-        # the idle decision's completion (no bid: SoC drifts by self-discharge only)
-        self.z_idle = self.complete(torch.zeros(1, BID_SIZE, dtype=torch.float64))[0].numpy()
-        self.e_idle = self.z_idle[self.cols["e"]]
-        lo, hi = self.row_lower - 1e-9, self.row_upper + 1e-9
+        # the idle decision's completion (no bid: the SoC drifts by self-discharge only)
+        self.z_idle = self.completion(np.zeros(BID_SIZE))
         ax = self.A @ self.z_idle
-        if np.any(ax < lo) or np.any(ax > hi) or np.any(self.z_idle < self.lower - 1e-9):
+        if (np.any(ax < self.row_lower - 1e-9) or np.any(ax > self.row_upper + 1e-9)
+                or np.any(self.z_idle < self.lower - 1e-9) or np.any(self.z_idle > self.upper + 1e-9)):
             raise ValueError("the idle bid is infeasible for this battery (self-discharge drains it below its SoC floor "
                              "within the day); a proxy needs a feasible idle point to repair towards")
+
+    def _hours(self) -> np.ndarray:
+        """The hour each column belongs to: hourly blocks by position, the awards by their hour,
+        interval blocks by their interval's hour, single columns (the terminal pair) to the last."""
+        hour = np.empty(self.n_cols, dtype=int)
+        for name, c in self.cols.items():
+            if name == "r":
+                hour[c] = np.arange(len(c)) // N_PRODUCTS
+            elif len(c) == HOURS:
+                hour[c] = np.arange(HOURS)
+            elif len(c) == self.n_intervals:
+                hour[c] = np.arange(len(c)) // self.k
+            elif len(c) == 1:
+                hour[c] = HOURS - 1
+            else:
+                raise ValueError(f"column block {name!r} of size {len(c)} belongs to no hour")
+        return hour
 
     # -- numpy ---------------------------------------------------------------------------------
 
     def arrays(self, theta: np.ndarray) -> ScenarioArrays:
-        """One parameter vector as the builder's day arrays (expected deployment, no mileage)."""
+        """One parameter vector as the builder's day arrays (expected deployment, no mileage),
+        as :func:`baselines.day_lp.forecast_arrays` makes them from a context."""
         theta = np.asarray(theta, float)
+        if theta.shape != (self.n_params,):
+            raise ValueError(f"theta must have shape ({self.n_params},) (DA, RT and AS prices), got {theta.shape}")
         n = self.n_intervals
         return ScenarioArrays(
             self.dt_h, theta[:HOURS], theta[HOURS:HOURS + n], theta[HOURS + n:].reshape(HOURS, N_PRODUCTS),
             np.zeros((HOURS, 2)), np.broadcast_to(self.deployment, (n, N_PRODUCTS)).copy(), np.zeros((n, 2)),
+            np.full(n, self.spec.expected_up_time),
         )
 
     def model(self, theta: np.ndarray) -> DayModel:
-        """The builder's LP for one parameter vector (what HiGHS solves)."""
+        """The builder's LP for one parameter vector (ForecastLP's LP for the context it encodes)."""
         return build_day_model(self.battery, self.market, self.arrays(theta), follow_schedule=True)
 
     def params(self, ctx: DAContext) -> np.ndarray:
@@ -170,40 +194,22 @@ class ProxyProblem:
             raise ValueError(f"DA context {ctx.scenario_id}: {problem}")
         return encode(ctx)
 
+    def bids(self, z: np.ndarray) -> np.ndarray:
+        """The bids (..., 120), x then r, of LP vectors (..., n_cols)."""
+        return np.concatenate([z[..., self.cols["x"]], z[..., self.cols["r"]]], -1)
+
     # -- torch ---------------------------------------------------------------------------------
 
+    @torch.inference_mode(False)  # a cached tensor must serve autograd later, whatever mode made it
     def t(self, name: str) -> torch.Tensor:
         """A cached float64 tensor of a problem array."""
         if name not in self._torch:
             self._torch[name] = torch.as_tensor(np.ascontiguousarray(getattr(self, name)), dtype=torch.float64)
         return self._torch[name]
 
-    def flows(self, bid: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """Per-hour quantities of a bid batch (B, 120): x (B, 24), r (B, 24, 4), summed up awards,
-        reg-down awards, base legs bp, bm, and the expected discharge / charge flows (MW) the SoC
-        sees, ``bp + sum_up delta r`` and ``bm + delta_RD r_RD`` (all (B, 24))."""
-        x, r = bid[..., :HOURS], bid[..., HOURS:].unflatten(-1, (HOURS, N_PRODUCTS))
-        up = sum(r[..., a] for a in UP_INDEX)
-        up_deployed = sum(self.deployment[a] * r[..., a] for a in UP_INDEX)
-        rd = r[..., DOWN_INDEX]
-        bp, bm = torch.relu(x), torch.relu(-x)
-        return x, r, up, rd, bp, bm, bp + up_deployed, bm + self.deployment[DOWN_INDEX] * rd
-
-    def soc(self, discharge: torch.Tensor, charge: torch.Tensor) -> torch.Tensor:
-        """SoC after every interval (B, T) from hourly discharge / charge flows (B, 24), MW, by the
-        builder's SoC rows (starting from the battery's initial SoC)."""
-        return self.t("soc_base") + discharge @ self.t("soc_discharge") + charge @ self.t("soc_charge")
-
     def complete(self, bid: torch.Tensor) -> torch.Tensor:
-        """The LP vector ``z`` (B, n_cols) of a bid batch (B, 120): legs from x, SoC from the flows."""
-        x, _, _, _, bp, bm, discharge, charge = self.flows(bid)
-        z = bid.new_zeros(*bid.shape[:-1], self.n_cols)
-        z[..., self.cols["x"]] = x
-        z[..., self.cols["r"]] = bid[..., HOURS:]
-        z[..., self.cols["bp"]] = bp.repeat_interleave(self.k, dim=-1)
-        z[..., self.cols["bm"]] = bm.repeat_interleave(self.k, dim=-1)
-        z[..., self.cols["e"]] = self.soc(discharge, charge)
-        return z
+        """The LP vectors ``z`` (B, n_cols) of a bid batch (B, 120) (:mod:`agents.proxy.completion`)."""
+        return self.completion(bid)
 
     def objective(self, theta: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """LP objective (B,) in $ (to maximise): ``c(theta) @ z + offset(theta)``."""
@@ -211,7 +217,7 @@ class ProxyProblem:
         return (c * z).sum(-1) + self.o0 + theta @ self.t("o")
 
     def eq_residual(self, z: torch.Tensor) -> torch.Tensor:
-        """``A_eq z - b_eq`` (B, rows): the SoC recursion and the schedule-following rows."""
+        """``A_eq z - b_eq`` (B, rows): the rows that define the completed columns."""
         eq = torch.as_tensor(self.equality)
         return z @ self.t("A")[eq].T - self.t("row_lower")[eq]
 
@@ -233,17 +239,47 @@ class ProxyProblem:
         ``y`` is first projected onto the signs the rows allow (``y >= 0`` prices an upper bound,
         ``y <= 0`` a lower one); then ``max c z <= sum_i y_i b_i(y) + sum_j max(d_j l_j, d_j u_j)``
         with ``d = c - A^T y`` holds for every feasible z (Lagrangian relaxation over the box).
+        It bounds the LP relaxation, hence ForecastLP's optimum (at most one member of each
+        pair positive) too; at the relaxation's own duals it equals the relaxation's optimum.
         """
-        lo, hi = self.t("row_lower"), self.t("row_upper")
-        y = torch.where(torch.isinf(lo), torch.relu(y), y)
-        y = torch.where(torch.isinf(hi), -torch.relu(-y), y)
-        b_pos = torch.where(torch.isinf(hi), torch.zeros(()), hi)
-        b_neg = torch.where(torch.isinf(lo), torch.zeros(()), lo)
-        rows = torch.relu(y) @ b_pos - torch.relu(-y) @ b_neg
+        y, rows = project_duals(y, self.t("row_lower"), self.t("row_upper"))
         c = self.t("c0") + theta @ self.t("C")
         d = c - y @ self.t("A")
         box = torch.maximum(d * self.t("lower"), d * self.t("upper")).sum(-1)
         return rows + box + self.o0 + theta @ self.t("o")
+
+
+def project_duals(y: torch.Tensor, lower: torch.Tensor, upper: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row multipliers (B, rows) projected onto the signs rows ``lower <= A z <= upper`` allow
+    (``y >= 0`` prices an upper bound, ``y <= 0`` a lower one), and their bound term
+    ``sum_i y_i b_i`` (B,), ``b_i`` the bound each one prices."""
+    y = torch.where(torch.isinf(lower), torch.relu(y), y)
+    y = torch.where(torch.isinf(upper), -torch.relu(-y), y)
+    b_pos = torch.where(torch.isinf(upper), torch.zeros(()), upper)
+    b_neg = torch.where(torch.isinf(lower), torch.zeros(()), lower)
+    return y, torch.relu(y) @ b_pos - torch.relu(-y) @ b_neg
+
+
+def solve_optimum(model: DayModel, time_limit_s: float | None = 10.0, first: SolveResult | None = None) -> SolveResult:
+    """The day LP's optimum under the rules (at most one member of each pair positive): the LP
+    (or its solve ``first``), then HiGHS with binaries on the pairs it uses both members of, as
+    :func:`baselines.day_lp.solve_exact` does, but stopping once a re-solve adds no pair:
+    ``solve_exact`` re-solves forever when HiGHS's integrality tolerance leaves both members of a
+    pair that already has its binary a little above the pair threshold (it happens on about one
+    day in a thousand)."""
+    lp, pairs = model.lp, model.pairs
+    result = first if first is not None else solve(lp, time_limit_s)
+    held = np.zeros(0, dtype=int)
+    while result.status.ok and len(pairs):
+        both = np.flatnonzero(np.minimum(result.z[pairs[:, 0]], result.z[pairs[:, 1]]) > _PAIR_TOL)
+        if not len(np.setdiff1d(both, held)):
+            break
+        held = np.union1d(held, both)
+        result = solve(with_binaries(lp, pairs[held]), time_limit_s, 1, MIP_GAP)
+        if result.status.ok:
+            result.z = result.z[: lp.A.shape[1]]
+            result.messages.append(f"binaries on {len(held)} column pairs the relaxation used both of")
+    return result
 
 
 @functools.lru_cache(maxsize=8)

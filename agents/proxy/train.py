@@ -1,14 +1,16 @@
 """Train an optimization proxy for the DA problem on a solver-labelled dataset.
 
     python -m agents.proxy.dataset --out data/proxy-caiso
-    python -m agents.proxy.train --dataset data/proxy-caiso --out agents/proxy/checkpoints/caiso-soc
+    python -m agents.proxy.train --dataset data/proxy-caiso --out runs/proxy/soc
+    cp runs/proxy/soc.pt agents/proxy/checkpoints/caiso-soc.pt   # to ship it, the .json likewise
 
 ``--arch soc`` (default) trains :class:`agents.proxy.models.SoCTrajectoryProxy`, ``--arch mlp``
 the plain :class:`agents.proxy.models.MLPProxy`. Two phases on the same network (:func:`fit`
-takes any module with ``forward(theta)`` and, optionally, ``soc(theta)`` and ``duals(theta)``):
+takes any module with ``forward(theta)`` and, optionally, ``trajectory(theta)`` and ``duals(theta)``):
 
-1. supervised: mean squared error to the solver's SoC trajectory (MWh at hour ends; modules
-   with ``soc``) or to its bids (MW), and to its duals (per-row standardised);
+1. supervised: mean squared error to the solver's SoC trajectories (MWh at hour ends, the SoC
+   then the planned SoC; modules with ``trajectory``) or to its bids (MW), and to its duals (the
+   LP relaxation's, per-row standardised);
 2. self-supervised: the LP objective of the *repaired* bid (differentiated through the repair
    layers) scaled by the training set's mean optimum, minus a penalty on the raw bid's
    constraint violations, keeping a small share of the supervised loss as an anchor.
@@ -47,8 +49,8 @@ class TrainConfig:
     hidden: int = 256
     depth: int = 3
     relative: bool = True  # soc arch: day-relative energy prices as extra inputs
-    supervised_epochs: int = 60
-    self_supervised_epochs: int = 120
+    supervised_epochs: int = 100
+    self_supervised_epochs: int = 40
     batch_size: int = 128
     lr: float = 1e-3
     weight_decay: float = 1e-4
@@ -57,14 +59,14 @@ class TrainConfig:
     anchor_weight: float = 0.1
     val_fraction: float = 0.1
     seed: int = 0
-    threads: int = 2
+    threads: int = 1
 
 
 @dataclass
 class Split:
     theta: torch.Tensor
     bids: torch.Tensor
-    soc: torch.Tensor  # SoC at hour ends (MWh)
+    trajectory: torch.Tensor  # SoC, then planned SoC, at hour ends (MWh)
     duals: torch.Tensor
     objective: torch.Tensor
 
@@ -74,11 +76,11 @@ def splits(dataset: ProxyDataset, problem: ProxyProblem, val_fraction: float, se
     ok = dataset.status == "optimal"
     train, held = dataset.holdout(val_fraction, seed)
     bids = dataset.bids(problem)
-    soc = dataset.z[:, problem.cols["e"]][:, problem.k - 1::problem.k]
+    trajectory = dataset.z[:, np.r_[problem.cols["e"][problem.k - 1::problem.k], problem.cols["ep"]]]
 
     def take(mask: np.ndarray) -> Split:
-        t = lambda a: torch.as_tensor(a[mask & ok], dtype=torch.float64)
-        return Split(t(dataset.theta), t(bids), t(soc), t(dataset.duals), t(dataset.objective))
+        t = lambda a: torch.as_tensor(a[mask & ok], dtype=torch.float64)  # noqa: E731
+        return Split(t(dataset.theta), t(bids), t(trajectory), t(dataset.duals), t(dataset.objective))
 
     return take(train), take(held)
 
@@ -101,9 +103,10 @@ def fit(model: torch.nn.Module, problem: ProxyProblem, train: Split, val: Split,
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     epochs = config.supervised_epochs + config.self_supervised_epochs
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(epochs, 1), eta_min=config.lr / 20)
-    dual_std = train.duals.std(0).clamp(min=1e-3)
+    dual_rows = getattr(model, "dual_rows", slice(None))  # the rows whose duals the module predicts
+    dual_std = train.duals[:, dual_rows].std(0).clamp(min=1e-3)
     value_scale = train.objective.abs().mean()
-    has_duals, has_soc = hasattr(model, "duals"), hasattr(model, "soc")
+    has_duals, has_trajectory = hasattr(model, "duals"), hasattr(model, "trajectory")
     log: list[dict] = []
     bar = tqdm(range(epochs), desc="proxy", unit="epoch", disable=not progress)
     for epoch in bar:
@@ -112,13 +115,13 @@ def fit(model: torch.nn.Module, problem: ProxyProblem, train: Split, val: Split,
         total, count = 0.0, 0
         for idx in torch.randperm(len(train.theta)).split(config.batch_size):
             theta = train.theta[idx]
-            if has_soc:
-                fit_loss = ((model.soc(theta.float()).double() - train.soc[idx]) ** 2).mean()
+            if has_trajectory:
+                fit_loss = ((model.trajectory(theta.float()).double() - train.trajectory[idx]) ** 2).mean()
             else:
                 fit_loss = ((model(theta.float()).double() - train.bids[idx]) ** 2).mean()
             loss = fit_loss if supervised else config.anchor_weight * fit_loss
             if has_duals:
-                dual_err = (model.duals(theta.float()).double() - train.duals[idx]) / dual_std
+                dual_err = (model.duals(theta.float()).double()[:, dual_rows] - train.duals[idx][:, dual_rows]) / dual_std
                 loss = loss + config.dual_weight * (dual_err**2).mean()
             if not supervised:
                 raw = model(theta.float()).double()
@@ -159,7 +162,7 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
         model = MLPProxy(**kwargs)
     model.theta_mean.copy_(train_set.theta.mean(0))
     model.theta_std.copy_(train_set.theta.std(0).clamp(min=1e-3))
-    model.dual_scale.copy_(train_set.duals.std(0).clamp(min=1e-3))
+    model.dual_scale.copy_(train_set.duals[:, getattr(model, "dual_rows", slice(None))].std(0).clamp(min=1e-3))
     start = time.perf_counter()
     log = fit(model, problem, train_set, val_set, config, progress)
     seconds = time.perf_counter() - start

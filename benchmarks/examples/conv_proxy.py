@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--supervised-epochs", type=int, default=40)
     parser.add_argument("--self-supervised-epochs", type=int, default=40)
     parser.add_argument("--limit", type=int, help="evaluate on the first N test days only (a smoke run)")
+    parser.add_argument("--batch", type=int, default=1024, help="the static track's timing batch (default 1,024)")
     args = parser.parse_args(argv)
     out = Path(args.out)
 
@@ -89,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
                              training={"log": log[-1:], "dataset": args.dataset})
     mine = f"agents.proxy.bidder:TorchProxyBidder?path={prefix}"
 
-    run_track([mine, DEFAULT_PROXY], "caiso-sp15", "test", out / "proxy-track", args.limit)
+    run_track([mine, DEFAULT_PROXY], "caiso-sp15", "test", out / "proxy-track", args.limit, batch=args.batch)
 
     suite = {"name": "conv-proxy", "config": "caiso-sp15", "split": "test", "seeds": [0], "entries": [
         {"name": "conv-proxy+mpc", "da_bidder": mine, "rt_policy": "baselines.mpc:MPCPolicy"},
