@@ -576,9 +576,10 @@ def solve_pairs(lp: LinearProgram, pairs: np.ndarray, time_limit_s: float | None
         result.z = result.z[: lp.A.shape[1]]
         both = np.flatnonzero(np.minimum(result.z[pairs[:, 0]], result.z[pairs[:, 1]]) > _PAIR_TOL)
         result.messages.append(f"binaries on {len(used)} column pairs")
-        if not len(both):
+        new = np.setdiff1d(both, used)
+        if not len(new):  # pairs that have their binary stay within HiGHS's integrality tolerance
             return result
-        used = np.union1d(used, both)
+        used = np.union1d(used, new)
 
 
 def forecast_arrays(ctx: DAContext, da_price: np.ndarray | None = None) -> ScenarioArrays:

@@ -73,9 +73,12 @@ def _median_ms(fn, repeats: int) -> float:
 
 def inference_ms(bidder: Any, theta: np.ndarray, batch: int = 1024) -> tuple[float, float]:
     """Wall ms of a bidder's ``predict`` (network and repair): the median over instances at
-    batch 1, and the median call on ``batch`` instances (the rows of ``theta`` repeated)."""
+    batch 1, and the median call on ``batch`` instances (the rows of ``theta`` repeated; NaN for
+    ``batch=0``)."""
     bidder.predict(theta[:1])  # warm-up
     ms_1 = float(np.median([_median_ms(lambda t=theta[i:i + 1]: bidder.predict(t), 3) for i in range(len(theta))]))
+    if not batch:
+        return ms_1, float("nan")
     tiled = np.resize(theta, (batch, theta.shape[1]))
     return ms_1, _median_ms(lambda: bidder.predict(tiled), 7)
 

@@ -109,6 +109,31 @@ def test_an_infeasible_lp_is_reported_not_raised():
     assert result.status is SolveStatus.INFEASIBLE and result.messages and np.isnan(result.objective)
 
 
+def test_binaries_within_the_integrality_tolerance_end_the_exact_solve(monkeypatch):
+    """A pair that has its binary but keeps both members a little above the pair threshold (HiGHS's
+    integrality tolerance) adds nothing to re-solve: solve_pairs returns instead of looping."""
+    import scipy.sparse as sp
+
+    from baselines import day_lp
+
+    lp = LinearProgram(-np.ones(2), sp.csc_matrix(np.ones((1, 2))), np.zeros(1), np.array([2.0]), np.zeros(2), np.ones(2))
+    calls = []
+
+    def fake_solve(lp, time_limit_s=None, threads=1, mip_gap=1e-9):
+        calls.append(lp.is_mip)
+        if len(calls) > 5:
+            raise AssertionError("solve_pairs keeps re-solving")
+        both_used = lp.is_mip or lp.upper[:2].min() > 0  # the relaxation, and the MIP within its tolerance
+        z = np.array([1.0, 1e-5 if lp.is_mip else 1.0]) if both_used else np.array([1.0, 0.0])
+        objective = 1.99999 if lp.is_mip else (2.0 if both_used else 1.0)  # $, maximised
+        return day_lp.SolveResult(SolveStatus.OPTIMAL, objective, np.concatenate([z, np.ones(lp.A.shape[1] - 2)]),
+                                  np.zeros(lp.A.shape[0]), 0.0, "fake")
+
+    monkeypatch.setattr(day_lp, "solve", fake_solve)
+    result = day_lp.solve_pairs(lp, np.array([[0, 1]]))
+    assert calls == [False, False, True] and result.objective == 1.99999 and len(result.z) == 2
+
+
 def extreme_paths(n: int, k: int, gamma_h: float, window_h: float, rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
     """Vertices of the budget set as (fractions, up_time): in every block, ``gamma`` hours of full
     deployment placed at the block's start, its end, or at random intervals; up only, down only,

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from agents.proxy.completion import BID_SIZE, Completion
-from baselines.day_lp import _PAIR_TOL, MIP_GAP, DayModel, build_day_model, with_binaries
+from baselines.day_lp import DayModel, build_day_model, solve_pairs
 from baselines.solver import SolveResult, solve
 from bessgym.battery import Battery
 from bessgym.config import Config
@@ -261,25 +261,11 @@ def project_duals(y: torch.Tensor, lower: torch.Tensor, upper: torch.Tensor) -> 
 
 
 def solve_optimum(model: DayModel, time_limit_s: float | None = 10.0, first: SolveResult | None = None) -> SolveResult:
-    """The day LP's optimum under the rules (at most one member of each pair positive): the LP
-    (or its solve ``first``), then HiGHS with binaries on the pairs it uses both members of, as
-    :func:`baselines.day_lp.solve_exact` does, but stopping once a re-solve adds no pair:
-    ``solve_exact`` re-solves forever when HiGHS's integrality tolerance leaves both members of a
-    pair that already has its binary a little above the pair threshold (it happens on about one
-    day in a thousand)."""
-    lp, pairs = model.lp, model.pairs
-    result = first if first is not None else solve(lp, time_limit_s)
-    held = np.zeros(0, dtype=int)
-    while result.status.ok and len(pairs):
-        both = np.flatnonzero(np.minimum(result.z[pairs[:, 0]], result.z[pairs[:, 1]]) > _PAIR_TOL)
-        if not len(np.setdiff1d(both, held)):
-            break
-        held = np.union1d(held, both)
-        result = solve(with_binaries(lp, pairs[held]), time_limit_s, 1, MIP_GAP)
-        if result.status.ok:
-            result.z = result.z[: lp.A.shape[1]]
-            result.messages.append(f"binaries on {len(held)} column pairs the relaxation used both of")
-    return result
+    """The day LP's optimum under the rules (at most one member of each pair positive), as the
+    oracle finds it (:func:`baselines.day_lp.solve_pairs` with ``exact``: the LP, or its solve
+    ``first``, then signs fixed or binaries, optimal to :data:`baselines.day_lp.MIP_GAP`), on one
+    thread: the dataset's labels and the proxy track's reference."""
+    return solve_pairs(model.lp, model.pairs, time_limit_s, 1, first=first)
 
 
 @functools.lru_cache(maxsize=8)
