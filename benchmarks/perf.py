@@ -277,7 +277,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     for name in args.only or sorted(BENCHES):
         figures.update(BENCHES[name]())
-    if args.json and os.path.exists(args.json):
+    if args.only and args.json and os.path.exists(args.json):  # one group: keep the file's other figures
         with open(args.json) as f:
             figures = {**json.load(f), **figures}
     text = json.dumps(figures, indent=2)
