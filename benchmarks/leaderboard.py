@@ -303,6 +303,19 @@ def resolve_config(suite: Suite, data: str | None, node: str | None, timezone: s
     return load_config(raw)
 
 
+def _at_least(low: int):
+    """An argparse type: a whole number >= ``low``, refused with the option's value otherwise."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{value} is below {low}; give a whole number >= {low}")
+        return value
+    return parse
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.leaderboard", description=__doc__.splitlines()[0])
     parser.add_argument("--suite", default="quick", help="quick, full or a suite JSON file")
@@ -311,18 +324,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--timezone", help="IANA time zone of the operating day for --data (default: the market profile's)")
     parser.add_argument("--split", help="split to run (default: the suite's; 'all' with --data)")
     parser.add_argument("--entries", help="comma-separated entry names to run (default all)")
-    parser.add_argument("--seeds", type=int, help="run seeds 0..N-1 instead of the suite's")
+    parser.add_argument("--seeds", type=_at_least(1), help="run seeds 0..N-1 instead of the suite's")
     parser.add_argument("--backend", choices=("local", "ray"), default="local")
     parser.add_argument("--address", help="Ray cluster address (with --backend ray)")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="local worker processes")
+    parser.add_argument("--workers", type=_at_least(1), default=os.cpu_count() or 1, help="local worker processes")
     parser.add_argument("--out", help="output folder (default leaderboard/SUITE)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
-    parser.add_argument("--limit", type=int, help="only the first N days (a smoke run)")
+    parser.add_argument("--limit", type=_at_least(1), help="only the first N days (a smoke run)")
     parser.add_argument("--proxy-track", action="store_true",
                         help="run the static proxy track instead (see benchmarks.proxy_track; needs the rl extra)")
     parser.add_argument("--proxy", action="append",
                         help="a proxy bidder spec for --proxy-track (repeatable; default the shipped proxy)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads for --proxy-track timings")
+    parser.add_argument("--threads", type=_at_least(1), default=1, help="torch threads for --proxy-track timings")
     args = parser.parse_args(argv)
 
     suite = load_suite(args.suite)
@@ -330,7 +343,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit("--timezone sets the operating days of --data; the suite's own data have the market's")
     try:
         config = resolve_config(suite, args.data, args.node, args.timezone)
-    except ConfigError as exc:
+    except (ConfigError, ValueError) as exc:  # DataError included: a bad file or node
         raise SystemExit(str(exc)) from None
     split = args.split or ("all" if args.data else suite.split)
     if args.proxy_track:
@@ -343,8 +356,10 @@ def main(argv: list[str] | None = None) -> None:
         return
     seeds = list(range(args.seeds)) if args.seeds else suite.seeds
     entries = suite.entries
-    if args.entries:
-        wanted = [name.strip() for name in args.entries.split(",")]
+    if args.entries is not None:
+        wanted = [name.strip() for name in args.entries.split(",") if name.strip()]
+        if not wanted:
+            raise SystemExit(f"--entries is empty; name entries of suite {suite.name!r}: {[e.name for e in entries]}")
         unknown = sorted(set(wanted) - {e.name for e in entries})
         if unknown:
             raise SystemExit(f"--entries {unknown} are not in suite {suite.name!r}: {[e.name for e in entries]}")
@@ -357,7 +372,10 @@ def main(argv: list[str] | None = None) -> None:
     from bessgym.scenarios import ScenarioSet
 
     scenarios = ScenarioSet(config)
-    ids = scenarios.ids(split)[: args.limit]
+    try:
+        ids = scenarios.ids(split)[: args.limit]
+    except ValueError as exc:  # an unknown split, or data that cannot be read
+        raise SystemExit(str(exc)) from None
     if not ids:
         raise SystemExit(f"split {split!r} has no usable days")
     configs = {seed: config.model_copy(update={"seed": seed}).model_dump_json() for seed in seeds}

@@ -43,17 +43,24 @@ def bootstrap_capture(profit: np.ndarray, oracle: np.ndarray, seed: int = 0) -> 
 
 def summarise(episodes: pd.DataFrame, oracle: pd.DataFrame, config: Config, order: list[str]) -> pd.DataFrame:
     """One row per entry (ranked by capture rate) plus the oracle (``oracle``: the full-hindsight
-    reference rows)."""
+    reference rows).
+
+    Capture, its interval and $ per MW-day count every day the oracle solved: a day the entry
+    failed on (an error row) scores zero profit, what idle earns, against the oracle's profit, so
+    failing on hard days never raises a rank. The other columns describe the days that ran
+    (``days``); ``errors`` counts the failed ones."""
     power = config.battery.p_discharge_mw
     rows = []
     for entry in [e for e in order if e in set(episodes["entry"])]:
         group = episodes[episodes["entry"] == entry].sort_values(["scenario_id", "seed"])  # reproducible bootstrap
-        ok = group[(group["status"] == "ok") & group["oracle_profit_usd"].notna()]
+        scored = group[group["oracle_profit_usd"].notna()]
+        ok = scored[scored["status"] == "ok"]
         errors = int((group["status"] != "ok").sum())
-        if ok.empty:
+        if scored.empty:
             rows.append({"entry": entry, "days": 0, "errors": errors})
             continue
-        profit, reference = ok["profit_total_usd"].to_numpy(float), ok["oracle_profit_usd"].to_numpy(float)
+        profit = np.where(scored["status"] == "ok", scored["profit_total_usd"].astype(float), 0.0)
+        reference = scored["oracle_profit_usd"].to_numpy(float)
         low, high = bootstrap_capture(profit, reference)
         revenue = ok[["da_energy", "rt_imbalance", "as_capacity", "mileage"]].sum()
         shortfall = ok[[f"shortfall_{p}_mwh" for p in PRODUCTS]].sum(axis=1)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -35,6 +35,7 @@ SCHEMA_HELP = (
     "as_nonspin ($/MW-h) and as_reg_mileage_up, as_reg_mileage_down ($/MW of mileage)"
 )
 OOD_SPLIT = "test_ood"
+SKIP_REASONS = ("dst", "missing_rt", "missing_da")  # why a day of the file is not usable
 
 
 class DataError(ValueError):
@@ -47,7 +48,8 @@ class History:
 
     Arrays have the day as first axis: ``da`` (D, 24) $/MWh, ``rt`` (D, T) $/MWh, ``as_price``
     (D, 24, 4) $/MW-h in PRODUCTS order, ``mileage_price`` (D, 24, 2) $/MW. ``usable`` marks days
-    with complete DA and RT and 24 hours; ``skipped`` counts the other days by reason.
+    with complete DA and RT and 24 hours; ``reasons`` (D,) says why each other day is skipped
+    (one of :data:`SKIP_REASONS`; ``""`` for a usable day or a day absent from the file).
     """
 
     node: str
@@ -58,7 +60,12 @@ class History:
     as_price: np.ndarray
     mileage_price: np.ndarray
     usable: np.ndarray
-    skipped: dict[str, int] = field(default_factory=dict)
+    reasons: np.ndarray
+
+    @property
+    def skipped(self) -> dict[str, int]:
+        """Days of the whole history skipped, by reason."""
+        return {reason: int((self.reasons == reason).sum()) for reason in SKIP_REASONS}
 
     @property
     def n_days(self) -> int:
@@ -122,9 +129,13 @@ def read_long_csv(path: str | Path, node: str, timezone: str) -> History:
     slot = (minute // step_min).astype(int)
     hour = slot // per_hour
 
+    twice = pd.Series(stamps.to_numpy()).duplicated(keep=False).to_numpy()
+    if twice.any():
+        raise DataError(f"{path.name}: node {node!r} has {int(twice.sum())} rows on a repeated interval_start_utc, "
+                        f"first {frame['interval_start_utc'].iloc[int(np.argmax(twice))]!r}; one row per interval and node is allowed")
     rt = np.full((n_days, per_day), np.nan)
     rt[day, slot] = frame["rt_lmp"].to_numpy(float)
-    da = _hourly_mean(day, hour, frame["da_lmp"].to_numpy(float), n_days)
+    da = _hourly_mean(day, hour, frame["da_lmp"].to_numpy(float), n_days, complete=True)
     as_price = np.zeros((n_days, HOURS, N_PRODUCTS))
     for k, column in enumerate(AS_COLUMNS):
         if column in frame:
@@ -141,23 +152,25 @@ def read_long_csv(path: str | Path, node: str, timezone: str) -> History:
     missing_rt = ~np.isfinite(rt).all(axis=1)
     missing_da = ~np.isfinite(da).all(axis=1)
     usable = present & ~dst & ~missing_rt & ~missing_da
-    skipped = {
-        "dst": int((present & dst).sum()),
-        "missing_rt": int((present & ~dst & missing_rt).sum()),
-        "missing_da": int((present & ~dst & ~missing_rt & missing_da).sum()),
-    }
-    return History(node, start, step_min / 60.0, da, rt, as_price, mileage_price, usable, skipped)
+    reasons = np.select([present & dst, present & missing_rt, present & missing_da], list(SKIP_REASONS), "").astype(object)
+    return History(node, start, step_min / 60.0, da, rt, as_price, mileage_price, usable, reasons)
 
 
-def _hourly_mean(day: np.ndarray, hour: np.ndarray, values: np.ndarray, n_days: int) -> np.ndarray:
-    """Mean of ``values`` per (day, hour); NaN where an hour has no finite value."""
+def _hourly_mean(day: np.ndarray, hour: np.ndarray, values: np.ndarray, n_days: int, complete: bool = False) -> np.ndarray:
+    """Mean of ``values`` per (day, hour) (a DA price repeated on every interval of its hour is
+    that price); NaN where an hour has no finite value or, with ``complete``, any missing one."""
     ok = np.isfinite(values)
     total = np.zeros((n_days, HOURS))
     count = np.zeros((n_days, HOURS))
     np.add.at(total, (day[ok], hour[ok]), values[ok])
     np.add.at(count, (day[ok], hour[ok]), 1.0)
     with np.errstate(invalid="ignore"):
-        return total / count
+        mean = total / count
+    if complete:
+        gaps = np.zeros((n_days, HOURS), dtype=bool)
+        gaps[day[~ok], hour[~ok]] = True
+        mean[gaps] = np.nan
+    return mean
 
 
 def _check_units(name: str, da: pd.Series) -> None:
@@ -240,26 +253,30 @@ class ScenarioSet:
     def history(self, split: str = "all") -> History:
         return load_history(self._data(split), self.config.seed)
 
-    def ids(self, split: str = "all") -> list[str]:
-        """Stable ids of the usable days of ``split``, in date order."""
+    def _days(self, split: str) -> np.ndarray:
+        """Indices (into the split's history) of the days in ``split``'s date range."""
         data = self._data(split)
         history = self.history(split)
         if split == "all" or (split == OOD_SPLIT and split not in data.splits):
-            chosen = lambda day: True  # noqa: E731
-        elif split in data.splits:
-            chosen = data.splits[split].__contains__
-        else:
-            raise ValueError(f"split {split!r} is unknown; choose one of {self.splits()}")
+            return np.arange(history.n_days)
+        if split in data.splits:
+            return np.array([i for i in range(history.n_days) if history.date(i) in data.splits[split]], dtype=int)
+        raise ValueError(f"split {split!r} is unknown; choose one of {self.splits()}")
+
+    def ids(self, split: str = "all") -> list[str]:
+        """Stable ids of the usable days of ``split``, in date order."""
+        data, history, days = self._data(split), self.history(split), self._days(split)
         first = _first_forecastable(history)
-        return [
-            self._id(data, history.date(i))
-            for i in np.flatnonzero(history.usable)
-            if i >= first and chosen(history.date(i))
-        ]
+        return [self._id(data, history.date(i)) for i in days if history.usable[i] and i >= first]
 
     def skipped(self, split: str = "all") -> dict[str, int]:
-        """Days of the data skipped and why (counts over the whole file of the split's source)."""
-        return dict(self.history(split).skipped)
+        """Days of ``split`` in the file that are not among its ids, by reason: a daylight-saving
+        change, missing RT or DA prices, or no earlier day to forecast from (the file's first days)."""
+        history, days = self.history(split), self._days(split)
+        counts = {reason: int((history.reasons[days] == reason).sum()) for reason in SKIP_REASONS}
+        early = days[days < _first_forecastable(history)]
+        counts["no_forecast_history"] = int(history.usable[early].sum())
+        return counts
 
     @staticmethod
     def _id(data: DataConfig, day: dt.date) -> str:

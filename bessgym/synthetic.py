@@ -113,7 +113,7 @@ def generate_history(data: DataConfig, seed: int, calibration: dict | None = Non
         as_price=as_price,
         mileage_price=np.zeros((n_days, HOURS, 2)),
         usable=np.ones(n_days, dtype=bool),
-        skipped={"dst": 0, "missing_rt": 0, "missing_da": 0},
+        reasons=np.full(n_days, "", dtype=object),
     )
 
 

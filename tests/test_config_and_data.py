@@ -66,8 +66,10 @@ def test_user_csv_with_gaps_skips_and_counts_days(tmp_path):
     frame = frame.drop(index=range(96 * 25, 96 * 25 + 8))  # two missing hours
     path = tmp_path / "mine.csv"
     frame.to_csv(path, index=False)
+    frame.loc[96 * 30 + 1, "da_lmp"] = np.nan  # one missing DA value: its hour is not filled from the others
+    frame.to_csv(path, index=False)
     history = read_long_csv(path, "N1", "America/Los_Angeles")
-    assert history.dt_h == 0.25 and history.skipped == {"dst": 0, "missing_rt": 2, "missing_da": 0}
+    assert history.dt_h == 0.25 and history.skipped == {"dst": 0, "missing_rt": 2, "missing_da": 1}
     scenarios = ScenarioSet({"data": {"source": "csv", "path": str(path), "node": "N1", "name": "mine",
                                       "timezone": "America/Los_Angeles"}})
     assert scenarios.splits() == ["all"]
@@ -98,12 +100,25 @@ def test_unknown_node_and_wrong_units(tmp_path):
         read_long_csv(path, "N1", "UTC")
 
 
+def test_user_csv_with_a_repeated_interval_is_refused(tmp_path):
+    frame = long_frame(days=5)
+    frame = pd.concat([frame, frame.iloc[[100]].assign(rt_lmp=999.0)])
+    path = tmp_path / "twice.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(DataError, match=r"repeated interval_start_utc, first '2024-03-21 08:00:00'; one row per interval"):
+        read_long_csv(path, "N1", "America/Los_Angeles")
+
+
 def test_splits_of_the_shipped_data(caiso):
     ids = {split: caiso.ids(split) for split in ("train", "val", "test", "test_ood")}
     assert ids["train"][0].startswith("caiso-SP15-2023") and ids["test"][-1] == "caiso-SP15-2024-06-30"
     assert not set(ids["train"]) & set(ids["val"]) and not set(ids["val"]) & set(ids["test"])
     assert ids["test_ood"][0].startswith("ercot-HB_HOUSTON-2021")
     assert caiso.skipped()["dst"] == 3 and caiso.skipped()["missing_rt"] > 0
+    # per split: the days of its date range that are not among its ids, by reason
+    for split in ("train", "val", "test"):
+        days = caiso._days(split)
+        assert sum(caiso.skipped(split).values()) == len(days) - len(ids[split])
     ood = caiso.get(ids["test_ood"][0])
     assert ood.as_price.sum() == 0  # energy only: no AS prices in the ERCOT file
     with pytest.raises(KeyError, match="does not belong"):

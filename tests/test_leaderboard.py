@@ -145,6 +145,27 @@ def test_a_failing_or_slow_entry_gets_error_rows_and_the_run_goes_on(tmp_path):
     assert "**2 (see episodes.csv)**" in (out / "leaderboard.md").read_text()
 
 
+def test_a_failed_day_scores_zero_profit_so_failing_on_hard_days_never_pays():
+    """An entry that fails on its worst day is scored as idle there (zero profit against the
+    oracle's profit), not dropped from the capture rate."""
+    from benchmarks.report import summarise
+    from bessgym.config import load_config
+
+    def row(entry: str, day: str, profit: float, status: str = "ok") -> dict:
+        values = dict.fromkeys(EPISODE_COLUMNS, 0.0)
+        return values | {"entry": entry, "scenario_id": day, "seed": 0, "profit_total_usd": profit if status == "ok" else np.nan,
+                         "oracle_profit_usd": 100.0, "bid_fallback": False, "status": status}
+
+    episodes = pd.DataFrame([row("steady", "a", 10.0), row("steady", "b", 10.0),
+                             row("crashy", "a", 50.0), row("crashy", "b", np.nan, status="error")])
+    oracle = pd.DataFrame([{"reference": "full_hindsight", "scenario_id": d, "seed": 0, "profit_total_usd": 100.0, "status": "ok",
+                            "da_energy": 100.0, "rt_imbalance": 0.0, "as_capacity": 0.0, "mileage": 0.0} for d in "ab"])
+    table = summarise(episodes, oracle, load_config("caiso-sp15"), ["steady", "crashy"]).set_index("entry")
+    assert table.loc["crashy", "capture_pct"] == pytest.approx(25.0)  # not 50: the failed day counts as zero
+    assert table.loc["steady", "capture_pct"] == pytest.approx(10.0)
+    assert table.loc["crashy", "days"] == 1 and table.loc["crashy", "errors"] == 1
+
+
 def test_resume_after_a_kill_loses_and_repeats_no_row(tmp_path):
     suite = write_suite(tmp_path / "suite.json", [
         {"name": "threshold", "da_bidder": "threshold", "rt_policy": "follow_da"},
