@@ -29,7 +29,9 @@ def check_action(action: Any, shape: tuple[int, ...]) -> tuple[np.ndarray, bool]
         raise ValueError(f"action has {a.size} entries, the action space {shape} needs {int(np.prod(shape))}")
     a = a.reshape(shape)
     if not np.isfinite(a).all():
-        raise ValueError(f"action {a.tolist()} contains NaN or inf; actions must be finite, within [-1, 1]")
+        bad = np.flatnonzero(~np.isfinite(a))
+        raise ValueError(f"action entries {bad[:10].tolist()}{' ...' if len(bad) > 10 else ''} (of {a.size}) are NaN or inf; "
+                         "actions must be finite, within [-1, 1]")
     clipped = np.clip(a, -1.0, 1.0)
     return clipped, bool((clipped != a).any())
 

@@ -125,6 +125,12 @@ class ForecastConfig(_Strict):
 
     kind: Literal["perfect", "noisy", "analog"] = "analog"
     window_days: int = Field(14, ge=1, le=365)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_kind(cls, raw: Any) -> Any:
+        """``"perfect"`` is short for ``{"kind": "perfect"}``."""
+        return {"kind": raw} if isinstance(raw, str) else raw
     noise_usd_per_mwh: float = Field(10.0, ge=0)
     as_noise_frac: float = Field(0.2, ge=0)
     members: int = Field(14, ge=1, le=1000, description="ensemble size of the noisy forecaster")

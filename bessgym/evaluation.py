@@ -131,7 +131,7 @@ def evaluate(
     config: ConfigLike, split: str, da_bidder: Any, rt_policy: Any, ids: list[str] | None = None, limit: int | None = None
 ) -> list[EpisodeRecord]:
     """Play ``rt_policy`` after ``da_bidder`` (spec strings or objects) on the days of ``split``."""
-    bidder, policy = resolve(da_bidder), resolve(rt_policy)
+    bidder, policy = resolve(da_bidder, "da_bidder"), resolve(rt_policy)
     source = EpisodeSource(config, split, da_bidder=None)
     return [play_episode(source, scenario_id, bidder, policy) for scenario_id in (ids or source.ids)[:limit]]
 

@@ -147,20 +147,24 @@ def load_component(spec: str) -> Any:
     if not isinstance(spec, str) or not spec.strip():
         raise ValueError(f"a component spec must be a non-empty string, got {spec!r}")
     target, _, query = spec.partition("?")
-    kwargs = {}
+    kwargs, texts = {}, []
     for part in filter(None, query.split("&")):
         key, sep, raw = part.partition("=")
         if not sep or not key:
             raise ValueError(f"spec {spec!r}: argument {part!r} is not key=value")
+        if key in kwargs:
+            raise ValueError(f"spec {spec!r}: argument {key!r} is given twice")
         try:
             kwargs[key] = json.loads(raw)
         except json.JSONDecodeError:
             kwargs[key] = raw
+            texts.append(f"{key}={raw!r}")
     factory = _resolve(spec, target.strip())
     try:
         return factory(**kwargs)
     except TypeError as exc:
-        raise ValueError(f"spec {spec!r}: {exc}") from None
+        hint = f" (read as text, not a JSON value: {', '.join(texts)})" if texts else ""
+        raise ValueError(f"spec {spec!r}: {exc}{hint}") from None
 
 
 def _resolve(spec: str, target: str) -> Any:

@@ -51,3 +51,5 @@ def test_adapter_errors_name_the_checkpoint(tmp_path):
         LoadedPolicy(path=str(tmp_path / "nothing-here"))
     with pytest.raises(ValueError, match="exactly one of name="):
         LoadedPolicy()
+    with pytest.raises(ValueError, match=r"name='../../etc/passwd' is not a shipped checkpoint's name"):
+        LoadedPolicy(name="../../etc/passwd")

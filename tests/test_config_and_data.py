@@ -35,6 +35,12 @@ def test_wrong_type_names_field_and_value():
         load_config({"battery": {"soc_min_frac": 0.9, "soc_max_frac": 0.5}})
 
 
+def test_forecast_kind_alone_is_short_for_its_section():
+    assert load_config({"forecast": "perfect"}).forecast.kind == "perfect"
+    with pytest.raises(ConfigError, match=r"forecast.kind = 'perfekt'"):
+        load_config({"forecast": "perfekt"})
+
+
 def test_bad_timezone_is_named():
     with pytest.raises(ConfigError, match="'Mars/Olympus' is not an IANA time zone"):
         load_config({"data": {"timezone": "Mars/Olympus"}})

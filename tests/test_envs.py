@@ -88,7 +88,7 @@ def test_out_of_range_actions_are_clipped_and_reported_and_nan_raises():
             env.step(wrong)
     da = gym.make("bessgym/DayAhead-v0")
     da.reset(seed=0)
-    with pytest.raises(ValueError, match="NaN or inf"):
+    with pytest.raises(ValueError, match=r"action entries \[0, 1, 2, 3, 4, 5, 6, 7, 8, 9\] \.\.\. \(of 120\) are NaN or inf"):
         da.step(np.full(120, np.nan, dtype=np.float32))
     _, _, terminated, _, info = da.step(np.full(120, 2.0, dtype=np.float32))
     assert terminated and info["action_clipped"] and info["da_cut_as_mw"] > 0
@@ -217,3 +217,22 @@ def test_bid_curve_action_clears_at_the_realised_price():
         env.step(np.zeros(1))
     with pytest.raises(ValueError, match="action 'curve' is not one of"):
         gym.make("bessgym/RealTime-v0", action="curve")
+
+
+def test_bad_arguments_are_refused_where_given_naming_the_argument():
+    with pytest.raises(ValueError, match=r"da_bidder 3 has no bid\(\)"):
+        gym.make("bessgym/RealTime-v0", da_bidder=3)
+    with pytest.raises(ValueError, match=r"segments apply to action='bid_curve' only"):
+        gym.make("bessgym/RealTime-v0", segments=3)
+    with pytest.raises(ValueError, match=r"segments and price_span_usd_per_mwh apply"):
+        gym.make_vec("bessgym/RealTime-v0", num_envs=2, vectorization_mode="vector_entry_point", segments=2,
+                     price_span_usd_per_mwh=50.0)
+    with pytest.raises(ValueError, match=r"rt_policy 'threshold' has no reset\(\) or act\(\)"):
+        gym.make("bessgym/DayAhead-v0", rt_policy="threshold")
+    with pytest.raises(ValueError, match=r"\(read as text, not a JSON value: as_share=.abc.\)"):
+        gym.make("bessgym/RealTime-v0", da_bidder="threshold?as_share=abc")
+    with pytest.raises(ValueError, match=r"argument 'as_share' is given twice"):
+        gym.make("bessgym/RealTime-v0", da_bidder="threshold?as_share=0.1&as_share=0.2")
+    env = gym.make("bessgym/RealTime-v0", split="test")
+    with pytest.raises(ValueError, match=r"reset options \['scenaro'\] are not understood; allowed: \['scenario'\]"):
+        env.reset(seed=0, options={"scenaro": "caiso-SP15-2024-05-02"})

@@ -10,7 +10,7 @@ import numpy as np
 from bessgym.actions import check_action
 from bessgym.battery import Battery
 from bessgym.config import ConfigLike
-from bessgym.envs.episodes import Episode, EpisodeSource, resolve
+from bessgym.envs.episodes import Episode, EpisodeSource, reset_options, resolve
 from bessgym.evaluation import EpisodeRecord, run_day
 from bessgym.envs.render import check_render_mode, render_forecast, render_played
 from bessgym.market import HOURS, N_PRODUCTS, UP_MASK, DABid
@@ -91,7 +91,7 @@ class DayAheadEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
         super().reset(seed=seed)
-        options = options or {}
+        options = reset_options(options)
         self._scenario_id = self.source.draw(options.get("scenario"), self.np_random)
         _, context = self.source.day(self._scenario_id)
         self._scenario = self.source.scenario(self._scenario_id, deployment=self.np_random)

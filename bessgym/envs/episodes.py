@@ -64,9 +64,26 @@ class Bank:
     as_mw: np.ndarray
 
 
-def resolve(component: Any) -> Any:
-    """A component from a spec string, or the object itself."""
-    return load_component(component) if isinstance(component, str) else component
+def resolve(component: Any, role: str = "rt_policy") -> Any:
+    """A component from a spec string, or the object itself; ``role`` (``"da_bidder"`` or
+    ``"rt_policy"``) names the argument in the error when the result lacks that role's methods."""
+    found = load_component(component) if isinstance(component, str) else component
+    needs = ("bid",) if role == "da_bidder" else ("reset", "act")
+    missing = [m for m in needs if not callable(getattr(found, m, None))]
+    if missing:
+        raise ValueError(f"{role} {component!r} has no {' or '.join(m + '()' for m in missing)}: give a spec string "
+                         f"(a short name, 'package.module:attr' or an entry point) or an object with {', '.join(needs)}")
+    return found
+
+
+def reset_options(options: dict[str, Any] | None, allowed: tuple[str, ...] = ("scenario",)) -> dict[str, Any]:
+    """``reset``'s options, refused when a key is not one the env reads (a misspelt
+    ``"scenario"`` would otherwise draw a random day)."""
+    options = dict(options or {})
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise ValueError(f"reset options {unknown} are not understood; allowed: {list(allowed)}")
+    return options
 
 
 class EpisodeSource:
@@ -80,7 +97,7 @@ class EpisodeSource:
         self.ids = self.scenarios.ids(split)
         if not self.ids:
             raise ValueError(f"split {split!r} of this config has no usable days")
-        self.bidder: DABidder | None = resolve(da_bidder) if da_bidder is not None else None
+        self.bidder: DABidder | None = resolve(da_bidder, "da_bidder") if da_bidder is not None else None
         self._bids: dict[str, tuple[DABid, DABid, BidCuts]] = {}
         self._known = set(self.ids)
         self._split_ids = frozenset(self.ids)
@@ -112,7 +129,8 @@ class EpisodeSource:
         """The fixed bidder's bid for a day: as submitted, as accepted, and what was cut."""
         if scenario_id not in self._bids:
             if self.bidder is None:
-                raise ValueError("this source has no DA bidder")
+                raise ValueError("no DA bidder: the env was made with da_bidder=None; give a spec string such as "
+                                 "'threshold' or an object with bid(context)")
             bid = self.bidder.bid(self.day(scenario_id)[1])
             self._bids[scenario_id] = (bid, *accept_bid(bid, self.config.battery, self.config.market_profile))
         return self._bids[scenario_id]

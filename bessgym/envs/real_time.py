@@ -10,7 +10,7 @@ import numpy as np
 
 from bessgym.actions import base_point, check_action, curve_from_action, curve_size
 from bessgym.config import ConfigLike
-from bessgym.envs.episodes import Episode, EpisodeSource
+from bessgym.envs.episodes import Episode, EpisodeSource, reset_options
 from bessgym.envs.render import check_render_mode, render_played
 from bessgym.observation import DEPLOYED, RT_FEATURES, SOC, rt_bounds
 from bessgym.settlement import LEDGER_LINES
@@ -21,14 +21,25 @@ ActionForm = Literal["base_point", "bid_curve"]
 ACTION_FORMS = ("base_point", "bid_curve")
 
 
-def check_action_form(action: str, segments: int, price_span_usd_per_mwh: float) -> None:
-    """A ValueError naming the argument, for the envs' constructors."""
+DEFAULT_SEGMENTS, DEFAULT_PRICE_SPAN = 3, 100.0  # the bid-curve form's steps and $/MWh span
+
+
+def check_action_form(action: str, segments: int | None, price_span_usd_per_mwh: float | None) -> tuple[int, float]:
+    """The bid-curve form's (segments, price span), defaults filled; a ValueError naming the
+    argument, for the RealTime envs' constructors."""
     if action not in ACTION_FORMS:
         raise ValueError(f"action {action!r} is not one of {list(ACTION_FORMS)}")
-    if int(segments) != segments or segments < 1:
+    if action == "base_point":
+        given = [name for name, value in (("segments", segments), ("price_span_usd_per_mwh", price_span_usd_per_mwh)) if value is not None]
+        if given:
+            raise ValueError(f"{' and '.join(given)} apply to action='bid_curve' only (action is 'base_point')")
+    segments = DEFAULT_SEGMENTS if segments is None else segments
+    span = DEFAULT_PRICE_SPAN if price_span_usd_per_mwh is None else price_span_usd_per_mwh
+    if isinstance(segments, bool) or not isinstance(segments, (int, float)) or int(segments) != segments or segments < 1:
         raise ValueError(f"segments must be a whole number >= 1, got {segments!r}")
-    if not math.isfinite(price_span_usd_per_mwh) or price_span_usd_per_mwh <= 0:
-        raise ValueError(f"price_span_usd_per_mwh must be a positive number, got {price_span_usd_per_mwh!r}")
+    if isinstance(span, bool) or not isinstance(span, (int, float)) or not math.isfinite(span) or span <= 0:
+        raise ValueError(f"price_span_usd_per_mwh must be a positive number, got {span!r}")
+    return int(segments), float(span)
 
 
 def terminal_observation(row: np.ndarray, soc_frac: float, deployed: np.ndarray) -> np.ndarray:
@@ -95,10 +106,12 @@ class RealTimeEnv(gym.Env):
 
     ## Arguments
     `gym.make("bessgym/RealTime-v0", config="caiso-sp15", split="train", da_bidder="threshold",
-    action="base_point", segments=3, price_span_usd_per_mwh=100.0, render_mode=None)`: `config` a
-    preset name, JSON path or dict; `split` one of the config's splits (`train`, `val`, `test`,
-    `test_ood`, `all`); `da_bidder` a spec string (`bessgym.policies.load_component`); `action`
-    the action form; `render_mode` `"rgb_array"` or `"ansi"`.
+    action="base_point", segments=None, price_span_usd_per_mwh=None, render_mode=None)`: `config`
+    a preset name, JSON path or dict; `split` one of the config's splits (`train`, `val`, `test`,
+    `test_ood`, `all`); `da_bidder` a spec string (`bessgym.policies.load_component`) or an
+    object with `bid(context)`; `action` the action form; `segments` and
+    `price_span_usd_per_mwh` (defaults 3 and 100) for `action="bid_curve"` only; `render_mode`
+    `"rgb_array"` or `"ansi"`.
 
     ## Version History
     * v0: initial version; revised before release: the observation lost the current interval's
@@ -110,11 +123,11 @@ class RealTimeEnv(gym.Env):
 
     def __init__(
         self, config: ConfigLike = "caiso-sp15", split: str = "train", da_bidder: Any = "threshold",
-        action: ActionForm = "base_point", segments: int = 3, price_span_usd_per_mwh: float = 100.0,
+        action: ActionForm = "base_point", segments: int | None = None, price_span_usd_per_mwh: float | None = None,
         render_mode: str | None = None,
     ) -> None:
         check_render_mode(render_mode, self.metadata)
-        check_action_form(action, segments, price_span_usd_per_mwh)
+        segments, price_span_usd_per_mwh = check_action_form(action, segments, price_span_usd_per_mwh)
         self.source = EpisodeSource(config, split, da_bidder)
         self.battery = self.source.config.battery
         self.market = self.source.config.market_profile
@@ -130,7 +143,7 @@ class RealTimeEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
         super().reset(seed=seed)
-        options = options or {}
+        options = reset_options(options)
         scenario_id = self.source.draw(options.get("scenario"), self.np_random)
         return self.begin_day(self.source.episode(scenario_id, deployment=self.np_random))
 

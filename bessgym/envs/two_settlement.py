@@ -10,7 +10,7 @@ import numpy as np
 from bessgym.config import ConfigLike
 from bessgym.envs.day_ahead import DA_ACTION_SIZE, action_to_bid
 from bessgym.envs.render import render_forecast
-from bessgym.envs.episodes import EpisodeSource
+from bessgym.envs.episodes import EpisodeSource, reset_options
 from bessgym.envs.real_time import RealTimeEnv
 from bessgym.actions import check_action
 from bessgym.market import DABid
@@ -79,7 +79,7 @@ class TwoSettlementEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict, dict]:
         super().reset(seed=seed)
-        options = options or {}
+        options = reset_options(options)
         self._scenario_id = self.source.draw(options.get("scenario"), self.np_random)
         _, context = self.source.day(self._scenario_id)
         self._scenario = self.source.scenario(self._scenario_id, deployment=self.np_random)

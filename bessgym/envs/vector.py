@@ -24,7 +24,7 @@ from bessgym.actions import BidCurve, base_point, check_actions, curve_from_acti
 from bessgym.config import ConfigLike
 from bessgym.deployment import coverage, draw_deployments, draw_windows, regulation_pool
 from bessgym.envs.day_ahead import DA_ACTION_SIZE, action_to_bid
-from bessgym.envs.episodes import Bank, EpisodeSource, resolve
+from bessgym.envs.episodes import Bank, EpisodeSource, reset_options, resolve
 from bessgym.envs.real_time import INTERVALS_LEFT, TIME_OF_DAY, ActionForm, check_action_form
 from bessgym.market import HOURS, DABid, accept_arrays
 from bessgym.observation import DEPLOYED, SOC, da_bounds, rt_bounds, rt_feature_table
@@ -82,7 +82,7 @@ class _BankVectorEnv(gym.vector.VectorEnv):
 
     def reset(self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
         self._seed(seed)
-        options = options or {}
+        options = reset_options(options, ("reset_mask", "scenario"))
         mask = np.asarray(options.get("reset_mask", np.ones(self.num_envs, dtype=bool)), dtype=bool)
         rows = np.flatnonzero(mask)
         self._start(rows, self._pick(rows, options.get("scenario")))
@@ -124,11 +124,11 @@ class RealTimeVectorEnv(_BankVectorEnv):
 
     def __init__(
         self, num_envs: int = 1, config: ConfigLike = "caiso-sp15", split: str = "train", da_bidder: Any = "threshold",
-        action: ActionForm = "base_point", segments: int = 3, price_span_usd_per_mwh: float = 100.0,
+        action: ActionForm = "base_point", segments: int | None = None, price_span_usd_per_mwh: float | None = None,
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP, render_mode: str | None = None,
     ) -> None:
         _refuse_render(render_mode, "RealTime-v0")
-        check_action_form(action, segments, price_span_usd_per_mwh)
+        segments, price_span_usd_per_mwh = check_action_form(action, segments, price_span_usd_per_mwh)
         super().__init__(num_envs, EpisodeSource(config, split, da_bidder), autoreset_mode)
         low, high = rt_bounds(self.source.config.market_profile)
         self.action_form, self.price_span = action, float(price_span_usd_per_mwh)
