@@ -197,8 +197,8 @@ class RealTimeEnv(gym.Env):
         terminated = self._sim.done
         if terminated:
             obs = terminal_observation(self._rows[-1], soc, self._episode.scenario.deployment.fraction[-1])
-            info["day_totals"] = dict(zip(LEDGER_LINES, totals))
-            info["profit_usd"] = sum(totals)
+            info["day_totals"] = {line: float(value) for line, value in zip(LEDGER_LINES, totals)}
+            info["profit_usd"] = float(sum(totals))
         else:
             obs = self._rows[t + 1].copy()
             obs[SOC] = soc
