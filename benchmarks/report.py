@@ -2,7 +2,7 @@
 
 Headline: capture rate = 100 x sum of profit / sum of the oracle's profit over the same days
 and seeds, with a 95% bootstrap interval (days resampled with replacement, paired with the
-oracle). The oracle is listed for reference and never ranked, and so are the other rungs of the
+oracle); each entry against the first with a paired interval (:func:`paired`). The oracle is listed for reference and never ranked, and so are the other rungs of the
 value ladder (:data:`LADDER`).
 """
 
@@ -82,6 +82,50 @@ def summarise(episodes: pd.DataFrame, oracle: pd.DataFrame, config: Config, orde
                      "capture_pct": 100.0, "profit_per_mw_day": good["profit_total_usd"].astype(float).mean() / power,
                      "as_share_pct": _as_share(good)}
     return pd.concat([table, pd.DataFrame([reference_row])], ignore_index=True)
+
+
+def scored_profit(episodes: pd.DataFrame, entry: str) -> pd.DataFrame:
+    """An entry's ``profit`` (zero on a failed day, as :func:`summarise` scores it) and ``oracle``
+    profit, $, indexed by (scenario_id, seed), on the days the oracle solved."""
+    rows = episodes[(episodes["entry"] == entry) & episodes["oracle_profit_usd"].notna()]
+    profit = np.where(rows["status"] == "ok", rows["profit_total_usd"].astype(float), 0.0)
+    frame = pd.DataFrame({"profit": profit, "oracle": rows["oracle_profit_usd"].to_numpy(float)},
+                         index=pd.MultiIndex.from_frame(rows[["scenario_id", "seed"]]))
+    return frame.sort_index()
+
+
+def paired(episodes: pd.DataFrame, table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """Each ranked entry against the first: the difference of their capture rates (points) on the
+    day-seeds both were scored on, its 95% paired bootstrap interval (the same resampled day-seeds
+    for both, so the shared luck of a day and its deployment path cancels) and the share of
+    resamples in which the entry does better."""
+    ranked = [e for e in table["entry"] if not str(e).startswith("oracle")
+              and np.isfinite(table.set_index("entry").loc[e, "capture_pct"])]
+    if len(ranked) < 2:
+        return pd.DataFrame(columns=["entry", "difference", "ci_low", "ci_high", "p_better", "pairs"])
+    best = scored_profit(episodes, ranked[0])
+    rng = np.random.default_rng(seed)
+    rows = []
+    for entry in ranked[1:]:
+        mine = scored_profit(episodes, entry)
+        both = mine.index.intersection(best.index)
+        if not len(both):
+            continue
+        a, b, o = mine.loc[both, "profit"].to_numpy(), best.loc[both, "profit"].to_numpy(), best.loc[both, "oracle"].to_numpy()
+        picks = rng.integers(0, len(both), (BOOTSTRAP, len(both)))
+        draws = 100.0 * (a[picks].sum(1) - b[picks].sum(1)) / o[picks].sum(1)
+        rows.append({"entry": entry, "difference": 100.0 * (a.sum() - b.sum()) / o.sum(),
+                     "ci_low": float(np.percentile(draws, 2.5)), "ci_high": float(np.percentile(draws, 97.5)),
+                     "p_better": float((draws > 0).mean()), "pairs": len(both)})
+    return pd.DataFrame(rows)
+
+
+def paired_markdown(comparisons: pd.DataFrame, best: str) -> str:
+    lines = [f"| entry | capture points vs {best} [paired 95% CI] | P(better than {best}) | day-seeds |", "|---|---|---|---|"]
+    for _, row in comparisons.iterrows():
+        lines.append(f"| {row['entry']} | {row['difference']:+.1f} [{row['ci_low']:+.1f}, {row['ci_high']:+.1f}] | "
+                     f"{row['p_better']:.3f} | {int(row['pairs'])} |")
+    return "\n".join(lines)
 
 
 def _as_share(rows: pd.DataFrame) -> float:
@@ -172,6 +216,16 @@ def plots(out: Path, table: pd.DataFrame, episodes: pd.DataFrame, config: Config
     fig.tight_layout()
     fig.savefig(out / "ledger_breakdown.png", dpi=100)
 
+    daily = [scored_profit(episodes, e)["profit"].to_numpy() / config.battery.p_discharge_mw for e in ranked["entry"]]
+    fig = Figure(figsize=(8, 0.5 * len(ranked) + 1.5))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    ax.boxplot(daily[::-1], orientation="horizontal", tick_labels=list(ranked["entry"])[::-1], flierprops={"markersize": 2})
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set_xlabel("$ per MW-day, one point per day and seed (a failed day counts as 0)")
+    fig.tight_layout()
+    fig.savefig(out / "daily_profit.png", dpi=100)
+
     path = out / "trajectories.json"
     if path.exists():
         trajectories = json.loads(path.read_text())
@@ -215,7 +269,13 @@ def write_report(out: Path, config: Config, order: list[str], prices_known: obje
     oracle = references[references["reference"] == "full_hindsight"]
     table = summarise(episodes, oracle, config, order)
     pipeline = "" if prices_known is None else f"{prices_known.da_bidder} + {prices_known.rt_policy}"
-    text = markdown(table) + "\n\nValue ladder:\n\n" + ladder_markdown(ladder(references, config), pipeline)
+    text = markdown(table)
+    comparisons = paired(episodes, table)
+    if len(comparisons):
+        best = table["entry"].iloc[0]
+        text += (f"\n\nPaired against the first ({best}; same days, seeds and deployment paths; a failed day "
+                 f"counts as zero profit):\n\n" + paired_markdown(comparisons, best))
+    text += "\n\nValue ladder:\n\n" + ladder_markdown(ladder(references, config), pipeline)
     run = json.loads((out / "run.json").read_text())
     header = (f"# Leaderboard: suite {run['suite']['name']}, split {run['split']}, {run['days']} days x seeds {run['seeds']}\n\n"
               f"Battery {config.battery.p_discharge_mw:g} MW / {config.battery.energy_mwh:g} MWh; data "

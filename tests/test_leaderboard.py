@@ -166,6 +166,29 @@ def test_a_failed_day_scores_zero_profit_so_failing_on_hard_days_never_pays():
     assert table.loc["crashy", "days"] == 1 and table.loc["crashy", "errors"] == 1
 
 
+def test_paired_comparison_cancels_the_luck_both_entries_share():
+    """Two entries whose daily profits swing together but differ by a steady $5 a day: their own
+    intervals overlap, the paired interval does not cross zero."""
+    from benchmarks.report import bootstrap_capture, paired
+
+    rng = np.random.default_rng(3)
+    luck = rng.normal(100.0, 80.0, 60)  # $ per day, shared: the day's prices and deployment path
+
+    def rows(entry: str, profit: np.ndarray) -> list[dict]:
+        return [{"entry": entry, "scenario_id": f"d{i}", "seed": 0, "profit_total_usd": p, "oracle_profit_usd": 400.0,
+                 "status": "ok"} for i, p in enumerate(profit)]
+
+    episodes = pd.DataFrame(rows("a", luck + 5.0) + rows("b", luck) + rows("b_again", luck))
+    table = pd.DataFrame({"entry": ["a", "b", "b_again"], "capture_pct": [1.0, 0.5, 0.5]})
+    comparisons = paired(episodes, table).set_index("entry")
+    low_a, _ = bootstrap_capture(luck + 5.0, np.full(60, 400.0))
+    _, high_b = bootstrap_capture(luck, np.full(60, 400.0))
+    assert low_a < high_b  # unpaired intervals overlap
+    assert comparisons.loc["b", "difference"] == pytest.approx(-100.0 * 5 / 400)
+    assert comparisons.loc["b", "ci_high"] < 0 and comparisons.loc["b", "p_better"] == 0.0
+    assert comparisons.loc["b_again", "pairs"] == 60
+
+
 def test_resume_after_a_kill_loses_and_repeats_no_row(tmp_path):
     suite = write_suite(tmp_path / "suite.json", [
         {"name": "threshold", "da_bidder": "threshold", "rt_policy": "follow_da"},
