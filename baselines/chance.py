@@ -25,12 +25,12 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.stats import norm
 
-from bessgym.deployment import DeploymentConfig, deployment_moments
+from bessgym.deployment import deployment_moments
 from bessgym.forecast import DAContext
-from bessgym.market import DOWN_INDEX, HOURS, N_PRODUCTS, UP_MASK, DABid
+from bessgym.market import HOURS, N_PRODUCTS, UP_MASK, DABid
 
 from baselines.day_lp import DayModel, build_day_model, forecast_arrays, solve_pairs
-from baselines.solver import LinearProgram, SolveResult, SolveStatus, solve
+from baselines.solver import LinearProgram, SolveResult, SolveStatus
 
 Bound = Literal["cantelli", "unimodal", "gaussian"]
 
@@ -87,12 +87,13 @@ class ChanceConstrainedDA:
         self.eps, self.bound, self.method, self.share = eps, bound, method, share
         if method not in ("socp", "lp"):
             raise ValueError(f"method {method!r} is not one of 'socp', 'lp'")
-        self.regulation_signal = regulation_signal  # None: the market's
+        self.regulation_signal = regulation_signal  # None: the config's
         self.time_limit_s = time_limit_s
 
     def bid(self, ctx: DAContext) -> DABid:
         model = build_day_model(ctx.battery, ctx.market, forecast_arrays(ctx), follow_schedule=True)
-        config = DeploymentConfig(regulation_signal=self.regulation_signal or ctx.market.regulation_signal)
+        config = ctx.deployment if self.regulation_signal is None else \
+            type(ctx.deployment).model_validate({**ctx.deployment.model_dump(), "regulation_signal": self.regulation_signal})
         _, cov = deployment_moments(config, ctx.n_intervals, ctx.dt_h)
         sigma = np.sqrt(np.clip(np.diag(cov), 0, None))
         if self.method == "lp":

@@ -53,8 +53,8 @@ from baselines.solver import LinearProgram, SolveResult, decision, solve
 from bessgym.battery import Battery
 from bessgym.deployment import sub_periods
 from bessgym.forecast import DAContext
-from bessgym.market import DOWN_INDEX, HOURS, N_PRODUCTS, PRODUCTS, UP_MASK, DABid, MarketProfile
-from bessgym.settlement import StepTerms, leg_values, terminal_slopes
+from bessgym.market import DOWN_INDEX, HOURS, N_PRODUCTS, PRODUCTS, UP_MASK, DABid, MarketProfile, backing_mwh_per_mw
+from bessgym.settlement import StepTerms, capacity_usd, leg_values, terminal_slopes
 from bessgym.sim import ScenarioArrays
 
 LEGS = ("up_charge", "up_discharge", "down_charge", "down_discharge")  # the DER-VET legs block, per hour
@@ -194,6 +194,12 @@ class DayModel:
         found = [self.rows[name][np.flatnonzero(ts == t)] for name, ts in self.intervals.items()]
         return np.concatenate(found) if found else np.zeros(0, dtype=int)
 
+    def interval_cols(self, t: int) -> np.ndarray:
+        """Every RT column of interval ``t`` but its SoC (the base point, the sub-periods' legs,
+        the shortfall and unavailability shares): what a re-plan from a later interval fixes at 0."""
+        return np.array([idx[t] for name, idx in self.cols.items()
+                         if name != "e" and len(idx) == self.n_intervals and idx[0] >= self.first_stage], dtype=np.int32)
+
     def bid(self, z: np.ndarray) -> DABid:
         return DABid(z[self.cols["x"]].copy(), np.maximum(z[self.cols["r"]].reshape(-1, N_PRODUCTS), 0.0))
 
@@ -248,7 +254,7 @@ def build_day_model(
     w_up, coef_up, coef_dn = sub_periods(data.fraction, data.up_time)
     weights = {"up": w_up, "dn": 1.0 - w_up}
     coefs = {"up": coef_up, "dn": coef_dn}
-    durations = market.durations if backing else np.zeros(N_PRODUCTS)
+    mwh = backing_mwh_per_mw(battery, market) if rules else np.zeros(N_PRODUCTS)  # SoC room per MW of award
     m = _Assembler()
 
     # --- DA blocks: the bid and the schedule's planned SoC ---------------------------------------
@@ -288,7 +294,7 @@ def build_day_model(
     # --- objective: the ledger -----------------------------------------------------------------------
     lam_rt, lam_da = data.rt_price, data.da_price
     m.cost(x, (lam_da[hour] - lam_rt).reshape(hours, k).sum(1) * dt)
-    r_cost = data.as_price * dt * k
+    r_cost = capacity_usd(data.as_price, 1.0, dt * k)  # $ per MW of award and hour
     if market.mileage_paid:
         r_cost = r_cost.copy()
         r_cost[:, :2] += (data.mileage_price[hour] * data.mileage).reshape(hours, k, 2).sum(1)
@@ -323,8 +329,8 @@ def build_day_model(
         start = np.r_[keep_h * e0, np.zeros(hours - 1)]
         m.add_rows("planned_soc", hours, [(h_all, ep, 1.0), (h_all[1:], ep[:-1], -keep_h), (h_all, xp, 1 / eta_d),
                                           (h_all, xm, -eta_c)], start, start)
-        need_up = [(h_all, r_col[:, a], -durations[a] / eta_d) for a in up_idx]
-        need_down = (h_all, r_col[:, DOWN_INDEX], durations[DOWN_INDEX] * eta_c)
+        need_up = [(h_all, r_col[:, a], -mwh[a]) for a in up_idx]
+        need_down = (h_all, r_col[:, DOWN_INDEX], mwh[DOWN_INDEX])
         first = np.r_[e0, np.zeros(hours - 1)]  # the SoC at an hour's start: e0, or the hour before's end
         m.add_rows("duration_up_start", hours, [(h_all[1:], ep[:-1], 1.0), *need_up], e_min - first, np.inf)
         m.add_rows("duration_up_end", hours, [(h_all, ep, 1.0), *need_up], e_min, np.inf)
@@ -355,7 +361,7 @@ def build_day_model(
     if follow_schedule:
         m.add_rows("follow", n, [(t_all, b, 1.0), (t_all, x[hour], -1.0)], 0.0, 0.0)
     if rules:
-        _availability_rows(m, battery, durations, r_col, hour, terms if fixed_bid is not None else None, n)
+        _availability_rows(m, battery, mwh, r_col, hour, terms if fixed_bid is not None else None, n)
         intervals.update({name: t_all for name in m.rows if name.startswith("available_")})
     if dervet is not None:
         _dervet_rows(dervet, battery, m, r_col, hours, eta_c)
@@ -383,7 +389,7 @@ def build_day_model(
     return DayModel(m.build(0.0, integer), m.cols, m.rows, n, first_stage, np.concatenate(pairs).astype(int), intervals)
 
 
-def _availability_rows(m: _Assembler, battery: Battery, durations: np.ndarray, r_col: np.ndarray, hour: np.ndarray,
+def _availability_rows(m: _Assembler, battery: Battery, mwh: np.ndarray, r_col: np.ndarray, hour: np.ndarray,
                        fixed: StepTerms | None, n: int) -> None:
     """Every award backed in every interval: power ``b + R_up <= P_dis``, ``b - R_dn >= -P_ch``;
     energy ``e[t-1] - E_min >= sum_up r D / eta_d``, ``E_max - e[t-1] >= r_RD D eta_c``
@@ -391,18 +397,17 @@ def _availability_rows(m: _Assembler, battery: Battery, durations: np.ndarray, r
     shares ``un_*`` relax them."""
     t_all = np.arange(n)
     b, e, up_idx = m.cols["b"], m.cols["e"], np.flatnonzero(UP_MASK)
-    eta_c, eta_d = battery.eta_charge, battery.eta_discharge
     e0 = np.r_[battery.e_initial_mwh, np.zeros(n - 1)]  # the SoC at an interval's start, as a constant part
     before = (t_all[1:], e[:-1], 1.0)
     if fixed is None:
         awards_up = [(t_all, r_col[hour, a], 1.0) for a in up_idx]
         m.add_rows("available_power_up", n, [(t_all, b, 1.0), *awards_up], -np.inf, battery.p_discharge_mw)
         m.add_rows("available_power_down", n, [(t_all, b, 1.0), (t_all, r_col[hour, DOWN_INDEX], -1.0)], -battery.p_charge_mw, np.inf)
-        need_up = [(t_all, r_col[hour, a], -durations[a] / eta_d) for a in up_idx if durations[a] > 0]
+        need_up = [(t_all, r_col[hour, a], -mwh[a]) for a in up_idx if mwh[a] > 0]
         if need_up:
             m.add_rows("available_energy_up", n, [before, *need_up], battery.e_min_mwh - e0, np.inf)
-        if durations[DOWN_INDEX] > 0:
-            need_down = (t_all, r_col[hour, DOWN_INDEX], durations[DOWN_INDEX] * eta_c)
+        if mwh[DOWN_INDEX] > 0:
+            need_down = (t_all, r_col[hour, DOWN_INDEX], mwh[DOWN_INDEX])
             m.add_rows("available_energy_down", n, [before, need_down], -np.inf, battery.e_max_mwh - e0)
         return
     award_up, award_down, need_up, need_down = fixed.award_up_mw, fixed.award_down_mw, fixed.need_up_mwh, fixed.need_down_mwh

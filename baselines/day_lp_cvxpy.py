@@ -12,7 +12,7 @@ import numpy as np
 
 from bessgym.battery import Battery
 from bessgym.deployment import sub_periods
-from bessgym.market import DOWN_INDEX, HOURS, N_PRODUCTS, UP_MASK, DABid, MarketProfile
+from bessgym.market import DOWN_INDEX, HOURS, N_PRODUCTS, UP_MASK, DABid, MarketProfile, backing_mwh_per_mw
 from bessgym.settlement import leg_values, terminal_slopes
 from bessgym.sim import ScenarioArrays
 
@@ -29,7 +29,7 @@ def solve_day_cvxpy(
     up = np.flatnonzero(UP_MASK)
     expand = np.kron(np.eye(HOURS), np.ones((k, 1)))  # (T, 24): hour h -> its intervals
     eta_c, eta_d = b_.eta_charge, b_.eta_discharge
-    durations = market.durations if market.energy_backing else np.zeros(N_PRODUCTS)
+    mwh = backing_mwh_per_mw(b_, market)  # SoC room per MW of award
 
     x = cp.Variable(HOURS, name="x")
     r = cp.Variable((HOURS, N_PRODUCTS), nonneg=True, name="r")
@@ -64,13 +64,13 @@ def solve_day_cvxpy(
     constraints.append(e == b_.retention(dt) * e_before + eta_c * dt * charge - dt / eta_d * discharge)
     # availability of every award in every interval: power and the SoC at the interval's start
     constraints += [b + cp.sum(award[:, up], axis=1) <= b_.p_discharge_mw, b - award[:, DOWN_INDEX] >= -b_.p_charge_mw,
-                    e_before - award[:, up] @ durations[up] / eta_d >= b_.e_min_mwh,
-                    e_before + award[:, DOWN_INDEX] * durations[DOWN_INDEX] * eta_c <= b_.e_max_mwh]
+                    e_before - award[:, up] @ mwh[up] >= b_.e_min_mwh,
+                    e_before + award[:, DOWN_INDEX] * mwh[DOWN_INDEX] <= b_.e_max_mwh]
     if market.energy_backing:  # acceptance: the schedule's planned SoC and the awards' durations
         xp, xm = cp.Variable(HOURS, nonneg=True, name="xp"), cp.Variable(HOURS, nonneg=True, name="xm")
         ep = cp.Variable(HOURS, name="ep")
         ep_before = cp.hstack([np.array([b_.e_initial_mwh]), ep[:-1]])
-        need_up, need_down = r[:, up] @ durations[up] / eta_d, r[:, DOWN_INDEX] * durations[DOWN_INDEX] * eta_c
+        need_up, need_down = r[:, up] @ mwh[up], r[:, DOWN_INDEX] * mwh[DOWN_INDEX]
         constraints += [xp - xm == x, xp <= b_.p_discharge_mw, xm <= b_.p_charge_mw,
                         ep == b_.retention(1.0) * ep_before + eta_c * xm - xp / eta_d,
                         ep >= b_.e_min_mwh, ep <= b_.e_max_mwh,

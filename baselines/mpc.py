@@ -22,9 +22,6 @@ from bessgym.policies import RTEpisode, interval_index
 from baselines.day_lp import DayModel, build_day_model, forecast_arrays
 from baselines.solver import new_highs, run, to_highs_lp
 
-RT_BLOCKS = ("b", "dis_up", "ch_up", "dis_dn", "ch_dn", "su_up", "su_dn", "sd_dn", "un_up", "un_dn")
-
-
 class MPCPolicy:
     """RT policy: re-plan the rest of the day each interval from the measured SoC (point
     forecasts, expected deployment, shortfall and unavailability at their cost), apply the
@@ -56,7 +53,7 @@ class MPCPolicy:
         t = int(interval_index(obs[TIME_OF_DAY], self.n))
         cols, h = self.model.cols, self.highs
         for past in range(self.t_done, t):  # the past: no flows, its rows set aside, SoC free
-            idx = np.array([cols[block][past] for block in RT_BLOCKS if block in cols], dtype=np.int32)
+            idx = self.model.interval_cols(past)
             h.changeColsBounds(len(idx), idx, np.zeros(len(idx)), np.zeros(len(idx)))
             h.changeColBounds(int(cols["e"][past]), -np.inf, np.inf)
             for row in self.model.interval_rows(past):

@@ -120,10 +120,7 @@ def solve_period(
     discharge = sum(weight[s] * leg[f"dis_{s}"] for s in SUB_PERIODS)
     charge = sum(weight[s] * leg[f"ch_{s}"] for s in SUB_PERIODS)
     flows = Flows(e.reshape(n_days, per_day), charge, discharge, np.ones_like(base), np.ones_like(base), base)
-    rt_imbalance, no_pay, unavailable, penalty, degradation, _, _ = interval_lines(
-        battery, data.dt_h, terms.step, start, base, flows, NUMPY_OPS)
-    terminal = np.zeros(n_days)
-    terminal[-1] = terminal_value(battery, e[-1], float(data.da_price.mean()))
-    ledger = Ledger(terms.step.da_energy.sum(1), rt_imbalance.sum(1), terms.step.as_capacity.sum(1), terms.step.mileage.sum(1),
-                    no_pay.sum(1), unavailable.sum(1), penalty.sum(1), degradation.sum(1), terminal)
+    terminal = np.zeros_like(base)
+    terminal[-1, -1] = terminal_value(battery, e[-1], float(data.da_price.mean()))
+    ledger = interval_lines(battery, data.dt_h, terms.step, start, base, flows, terminal, NUMPY_OPS)[0].sum(axis=1)
     return OraclePeriod([d.id for d in days], energy, awards, base.ravel(), e, ledger, result.objective, result)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from bessgym.forecast import DAContext
 from bessgym.market import DABid
 
-from baselines.day_lp import build_day_model, forecast_arrays, solve_accepted
+from baselines.day_lp import DayModel, build_day_model, forecast_arrays, solve_accepted
 
 
 class Idle:
@@ -34,6 +34,10 @@ class ForecastLP:
         self.time_limit_s = time_limit_s
         self.follow_schedule = follow_schedule
 
+    def model(self, ctx: DAContext) -> DayModel:
+        """The day LP this bidder solves for a gate-closure context."""
+        return build_day_model(ctx.battery, ctx.market, forecast_arrays(ctx), follow_schedule=self.follow_schedule)
+
     def bid(self, ctx: DAContext) -> DABid:
-        model = build_day_model(ctx.battery, ctx.market, forecast_arrays(ctx), follow_schedule=self.follow_schedule)
+        model = self.model(ctx)
         return model.decision(solve_accepted(model, self.time_limit_s))

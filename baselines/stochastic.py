@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from bessgym.deployment import DeploymentConfig, draw_deployment
+from bessgym.deployment import draw_deployment
 from bessgym.forecast import DAContext
 from bessgym.market import HOURS, DABid
 from bessgym.scenarios import stable_seed
@@ -35,7 +35,7 @@ class StochasticDA:
         if cvar_weight < 0 or not 0 < alpha <= 1:
             raise ValueError(f"need cvar_weight >= 0 and 0 < alpha <= 1, got {cvar_weight}, {alpha}")
         self.scenarios, self.cvar_weight, self.alpha = scenarios, cvar_weight, alpha
-        self.regulation_signal = regulation_signal  # None: the market's
+        self.regulation_signal = regulation_signal  # None: the config's
         self.follow_schedule = follow_schedule
         self.time_limit_s = time_limit_s
 
@@ -43,7 +43,8 @@ class StochasticDA:
         """The scenarios: ensemble members' prices, each with its own sampled deployment."""
         n = ctx.n_intervals
         members = range(min(self.scenarios or len(ctx.da_scenarios), len(ctx.da_scenarios)))
-        config = DeploymentConfig(regulation_signal=self.regulation_signal or ctx.market.regulation_signal)
+        config = ctx.deployment if self.regulation_signal is None else \
+            type(ctx.deployment).model_validate({**ctx.deployment.model_dump(), "regulation_signal": self.regulation_signal})
         out = []
         for s in members:
             deployment = draw_deployment(config, n, ctx.dt_h, stable_seed("saa", ctx.scenario_id, s))

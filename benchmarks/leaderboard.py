@@ -48,6 +48,8 @@ from bessgym.evaluation import capture_rate
 from bessgym.market import PRODUCTS
 from bessgym.settlement import LEDGER_LINES
 
+from benchmarks.report import ENERGY_ONLY, FULL_HINDSIGHT, PRICES_KNOWN
+
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
 EPISODE_COLUMNS = [
     "entry", "da_bidder", "rt_policy", "split", "scenario_id", "seed", *LEDGER_LINES, "profit_total_usd",
@@ -56,7 +58,6 @@ EPISODE_COLUMNS = [
     "decision_ms_p50", "decision_ms_p95", "status", "error",
 ]
 ORACLE_COLUMNS = ["reference", "scenario_id", "seed", *LEDGER_LINES, "profit_total_usd", "status", "error"]
-FULL_HINDSIGHT, ENERGY_ONLY, PRICES_KNOWN = "full_hindsight", "energy_only", "prices_known"
 REFERENCES = (FULL_HINDSIGHT, ENERGY_ONLY, PRICES_KNOWN)
 
 
@@ -147,9 +148,6 @@ def run_task(task: Task, config_json: str, split: str, budget_s: float) -> dict:
     from bessgym.policies import load_component
 
     config = Config.model_validate_json(config_json)
-    if task.reference == PRICES_KNOWN:  # the same days and deployment, the realised prices as forecasts
-        config = config.model_copy(update={"forecast": config.forecast.model_copy(update={"kind": "perfect"})})
-        config_json = config.model_dump_json()
     key = (config_json, split)
     if key not in _SOURCES:
         _SOURCES[key] = EpisodeSource(config, split, da_bidder=None)
@@ -397,7 +395,11 @@ def main(argv: list[str] | None = None) -> None:
 
     oracle_path, episodes_path, trajectories_path = out / "oracle.csv", out / "episodes.csv", out / "trajectories.json"
     reference_rows = {(r["reference"], r["scenario_id"], int(r["seed"])): r for r in _read_rows(oracle_path, ORACLE_COLUMNS)}
-    todo = [(Task(i, s, suite.prices_known if ref == PRICES_KNOWN else None, reference=ref), configs[s])
+    # the prices-known rung: the same days and deployment, the realised prices as its forecasts
+    perfect = {seed: config.model_copy(update={"seed": seed, "forecast": config.forecast.model_copy(update={"kind": "perfect"})})
+               .model_dump_json() for seed in seeds}
+    todo = [(Task(i, s, suite.prices_known if ref == PRICES_KNOWN else None, reference=ref),
+             perfect[s] if ref == PRICES_KNOWN else configs[s])
             for ref in REFERENCES for s in seeds for i in ids if (ref, i, s) not in reference_rows]
     if todo:
         appender = _Appender(oracle_path, ORACLE_COLUMNS)

@@ -31,7 +31,8 @@ import torch
 
 from agents.proxy.completion import Completion
 from agents.proxy.problem import solve_optimum
-from baselines.day_lp import DayModel, build_day_model, forecast_arrays
+from baselines.day_lp import DayModel
+from baselines.reference import ForecastLP
 from bessgym.config import ConfigLike
 from bessgym.forecast import da_context
 from bessgym.policies import load_component
@@ -95,7 +96,7 @@ def run_track(proxies: Sequence[str | Any], config: ConfigLike = "caiso-sp15", s
     if not ids:
         raise ValueError(f"split {split!r} has no days")
     contexts = [da_context(days, days.get(i)) for i in ids]
-    models = [build_day_model(ctx.battery, ctx.market, forecast_arrays(ctx), follow_schedule=True) for ctx in contexts]
+    models = [ForecastLP().model(ctx) for ctx in contexts]  # the LP the proxies imitate, as the bidder builds it
     rows: list[dict] = []
     summary: list[dict] = []
     highs: dict[str, tuple[float, float]] = {}

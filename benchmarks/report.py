@@ -20,24 +20,30 @@ from bessgym.market import PRODUCTS
 from bessgym.settlement import LEDGER_LINES
 
 BOOTSTRAP = 2000
+FULL_HINDSIGHT, ENERGY_ONLY, PRICES_KNOWN = "full_hindsight", "energy_only", "prices_known"
 LADDER = {
-    "full_hindsight": ("full hindsight (perfect foresight)",
+    FULL_HINDSIGHT: ("full hindsight (perfect foresight)",
                        "the oracle: one LP over the realised day, prices and deployment known, under the same market "
                        "rules; the capture rate's denominator"),
-    "prices_known": ("prices known, deployment not",
+    PRICES_KNOWN: ("prices known, deployment not",
                      "the pipeline named here, given the realised DA, AS and RT prices as its forecasts but only the "
                      "expected deployment (its DA plan free to trade the DA-RT spread it now knows, its MPC re-planning "
                      "from the measured SoC): what price foresight is worth, and what is left to deployment foresight"),
-    "energy_only": ("energy only (no AS)",
+    ENERGY_ONLY: ("energy only (no AS)",
                     "the oracle without ancillary services: what energy arbitrage alone earns with full hindsight"),
 }
 
 
+def _resampled_captures(profit: np.ndarray, oracle: np.ndarray, seed: int) -> np.ndarray:
+    """:data:`BOOTSTRAP` capture rates (%) of ``profit`` (..., rows) over rows resampled with
+    replacement, the same rows for every leading slice."""
+    picks = np.random.default_rng(seed).integers(0, oracle.shape[-1], (BOOTSTRAP, oracle.shape[-1]))
+    return 100.0 * profit[..., picks].sum(-1) / oracle[picks].sum(-1)
+
+
 def bootstrap_capture(profit: np.ndarray, oracle: np.ndarray, seed: int = 0) -> tuple[float, float]:
     """95% percentile interval of 100 x sum(profit) / sum(oracle) over resampled rows."""
-    rng = np.random.default_rng(seed)
-    picks = rng.integers(0, len(profit), (BOOTSTRAP, len(profit)))
-    rates = 100.0 * profit[picks].sum(1) / oracle[picks].sum(1)
+    rates = _resampled_captures(profit, oracle, seed)
     return float(np.percentile(rates, 2.5)), float(np.percentile(rates, 97.5))
 
 
@@ -52,23 +58,21 @@ def summarise(episodes: pd.DataFrame, oracle: pd.DataFrame, config: Config, orde
     power = config.battery.p_discharge_mw
     rows = []
     for entry in [e for e in order if e in set(episodes["entry"])]:
-        group = episodes[episodes["entry"] == entry].sort_values(["scenario_id", "seed"])  # reproducible bootstrap
-        scored = group[group["oracle_profit_usd"].notna()]
-        ok = scored[scored["status"] == "ok"]
+        group = episodes[episodes["entry"] == entry]
+        ok = group[(group["status"] == "ok") & group["oracle_profit_usd"].notna()]
         errors = int((group["status"] != "ok").sum())
+        scored = scored_profit(episodes, entry)  # sorted by day and seed: a reproducible bootstrap
         if scored.empty:
             rows.append({"entry": entry, "days": 0, "errors": errors})
             continue
-        profit = np.where(scored["status"] == "ok", scored["profit_total_usd"].astype(float), 0.0)
-        reference = scored["oracle_profit_usd"].to_numpy(float)
+        profit, reference = scored["profit"].to_numpy(), scored["oracle"].to_numpy()
         low, high = bootstrap_capture(profit, reference)
-        revenue = ok[["da_energy", "rt_imbalance", "as_capacity", "mileage"]].sum()
         shortfall = ok[[f"shortfall_{p}_mwh" for p in PRODUCTS]].sum(axis=1)
         rows.append({
             "entry": entry, "days": len(ok), "errors": errors,
             "capture_pct": capture_rate(profit, reference), "ci_low": low, "ci_high": high,
             "profit_per_mw_day": profit.mean() / power,
-            "as_share_pct": 100.0 * (revenue["as_capacity"] + revenue["mileage"]) / revenue.sum() if revenue.sum() else np.nan,
+            "as_share_pct": _as_share(ok),
             "shortfall_mwh_per_day": shortfall.mean(),
             "penalties_per_day": -(ok["no_pay"] + ok["unavailable"] + ok["penalty"]).mean(),
             "cycles_per_day": ok["equivalent_cycles"].mean(),
@@ -104,17 +108,17 @@ def paired(episodes: pd.DataFrame, table: pd.DataFrame, seed: int = 0) -> pd.Dat
     if len(ranked) < 2:
         return pd.DataFrame(columns=["entry", "difference", "ci_low", "ci_high", "p_better", "pairs"])
     best = scored_profit(episodes, ranked[0])
-    rng = np.random.default_rng(seed)
     rows = []
     for entry in ranked[1:]:
         mine = scored_profit(episodes, entry)
         both = mine.index.intersection(best.index)
         if not len(both):
             continue
-        a, b, o = mine.loc[both, "profit"].to_numpy(), best.loc[both, "profit"].to_numpy(), best.loc[both, "oracle"].to_numpy()
-        picks = rng.integers(0, len(both), (BOOTSTRAP, len(both)))
-        draws = 100.0 * (a[picks].sum(1) - b[picks].sum(1)) / o[picks].sum(1)
-        rows.append({"entry": entry, "difference": 100.0 * (a.sum() - b.sum()) / o.sum(),
+        profits = np.stack([mine.loc[both, "profit"].to_numpy(), best.loc[both, "profit"].to_numpy()])
+        o = best.loc[both, "oracle"].to_numpy()
+        mine_draws, best_draws = _resampled_captures(profits, o, seed)
+        draws = mine_draws - best_draws
+        rows.append({"entry": entry, "difference": capture_rate(profits[0], o) - capture_rate(profits[1], o),
                      "ci_low": float(np.percentile(draws, 2.5)), "ci_high": float(np.percentile(draws, 97.5)),
                      "p_better": float((draws > 0).mean()), "pairs": len(both)})
     return pd.DataFrame(rows)
@@ -129,6 +133,7 @@ def paired_markdown(comparisons: pd.DataFrame, best: str) -> str:
 
 
 def _as_share(rows: pd.DataFrame) -> float:
+    """AS capacity and mileage revenue as a share (%) of market revenue over ``rows``."""
     revenue = rows[["da_energy", "rt_imbalance", "as_capacity", "mileage"]].astype(float).sum()
     return 100.0 * (revenue["as_capacity"] + revenue["mileage"]) / revenue.sum() if revenue.sum() else np.nan
 
@@ -137,7 +142,7 @@ def ladder(references: pd.DataFrame, config: Config) -> pd.DataFrame:
     """One row per rung of the value ladder: capture against full hindsight on the days and seeds
     where both ran, $ per MW-day, AS share."""
     ok = references[references["status"] == "ok"]
-    full = ok[ok["reference"] == "full_hindsight"].set_index(["scenario_id", "seed"])["profit_total_usd"].astype(float)
+    full = ok[ok["reference"] == FULL_HINDSIGHT].set_index(["scenario_id", "seed"])["profit_total_usd"].astype(float)
     rows = []
     for name, (label, _) in LADDER.items():
         rung = ok[ok["reference"] == name]
@@ -258,7 +263,7 @@ def ladder_markdown(rungs: pd.DataFrame, prices_known: str) -> str:
                      f"{row['as_share_pct']:.1f} | {int(row['days'])} | {int(row['errors'])} |")
     lines.append("")
     for name, (label, meaning) in LADDER.items():
-        lines.append(f"- **{label}**: {meaning}" + (f" (`{prices_known}`)." if name == "prices_known" else "."))
+        lines.append(f"- **{label}**: {meaning}" + (f" (`{prices_known}`)." if name == PRICES_KNOWN else "."))
     return "\n".join(lines)
 
 
@@ -266,7 +271,7 @@ def write_report(out: Path, config: Config, order: list[str], prices_known: obje
     """Write ``leaderboard.md`` and the plots; return the table and the value ladder."""
     episodes = pd.read_csv(out / "episodes.csv")
     references = pd.read_csv(out / "oracle.csv")
-    oracle = references[references["reference"] == "full_hindsight"]
+    oracle = references[references["reference"] == FULL_HINDSIGHT]
     table = summarise(episodes, oracle, config, order)
     pipeline = "" if prices_known is None else f"{prices_known.da_bidder} + {prices_known.rt_policy}"
     text = markdown(table)

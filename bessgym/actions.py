@@ -88,6 +88,14 @@ class BidCurve:
         return float(cleared) if cleared.ndim == 0 else cleared
 
 
+def cleared(decision: Any, rt_price_usd_per_mwh: Any) -> Any:
+    """The base point (MW) of RT decisions: a number (or array) is one; a bid curve clears at the
+    interval's realised price (which the policy never saw)."""
+    if isinstance(decision, BidCurve):
+        return decision.clear(rt_price_usd_per_mwh)
+    return decision
+
+
 def curve_size(segments: int) -> int:
     """Entries of a bid-curve action with ``segments`` price steps."""
     return 2 * segments + 1

@@ -51,7 +51,6 @@ from scipy.optimize import minimize
 from scipy.signal import lfilter
 
 from bessgym._paths import DATA_DIR
-from bessgym.market import N_PRODUCTS
 
 SIGNAL_STEP_S = 2.0
 STATS_INTERVAL_S = 900.0
@@ -450,21 +449,31 @@ def coverage(begin: float, end: float, n_intervals: int, dt_h: float) -> np.ndar
     return np.clip(np.minimum(edges[1:], end) - np.maximum(edges[:-1], begin), 0.0, None) / dt_h
 
 
+def contingency_fractions(events: Sequence[tuple[int, int, float, float]], k: int, n_intervals: int, dt_h: float) -> np.ndarray:
+    """Spinning and non-spinning deployment fractions (k, T, 2) of :func:`draw_windows`' events
+    ``(day, product column, begin h, end h)``: each interval's covered share, at most 1."""
+    fraction = np.zeros((k, n_intervals, 2))
+    for i, column, begin, end in events:
+        fraction[i, :, column - 2] += coverage(begin, end, n_intervals, dt_h)
+    return np.minimum(fraction, 1.0)
+
+
+def regulation_at(pool: RegulationIntervals, index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The regulation pool at intervals ``index`` (any shape): (up, down) deployment fractions
+    (..., 2), the up-time share (...) and the (up, down) mileage (..., 2)."""
+    fraction = np.stack([pool.delta_up[index], pool.delta_down[index]], axis=-1)
+    return fraction, pool.up_time[index], np.stack([pool.mileage_up[index], pool.mileage_down[index]], axis=-1)
+
+
 def draw_deployments(
     config: DeploymentConfig, n_intervals: int, dt_h: float, seeds: Sequence[int | np.random.Generator]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Days of deployment, one per seed (or generator, which advances), each drawn as
     :func:`draw_deployment` draws it: fractions (k, T, 4), mileage (k, T, 2), up-time (k, T)."""
     starts, events = draw_windows(config, n_intervals, dt_h, seeds)
-    window = starts[:, None] + np.arange(n_intervals)
-    reg = regulation_pool(config, dt_h)
-    fraction = np.zeros((len(seeds), n_intervals, N_PRODUCTS))
-    fraction[..., 0], fraction[..., 1] = reg.delta_up[window], reg.delta_down[window]
-    for i, column, begin, end in events:
-        fraction[i, :, column] += coverage(begin, end, n_intervals, dt_h)
-    fraction[..., 2:] = np.minimum(fraction[..., 2:], 1.0)
-    mileage = np.stack([reg.mileage_up[window], reg.mileage_down[window]], axis=-1)
-    return fraction, mileage, reg.up_time[window]
+    regulation, up_time, mileage = regulation_at(regulation_pool(config, dt_h), starts[:, None] + np.arange(n_intervals))
+    fraction = np.concatenate([regulation, contingency_fractions(events, len(seeds), n_intervals, dt_h)], axis=-1)
+    return fraction, mileage, up_time
 
 
 def draw_deployment(

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from bessgym.actions import BidCurve
+from bessgym.actions import cleared
 from bessgym.config import ConfigLike
 from bessgym.envs.episodes import Episode, EpisodeSource, resolve
 from bessgym.market import PRODUCTS
@@ -97,7 +97,7 @@ def run_day(source: EpisodeSource, episode: Episode, policy: RTPolicy, bid_secon
         tick = time.perf_counter()
         action = policy.act(obs)
         latency[t] = (time.perf_counter() - tick) * 1e3
-        out = sim.step(cleared(action, scenario.rt_price[t]))
+        out = sim.step(float(cleared(action, scenario.rt_price[t])))
         totals += out.ledger
         soc[t + 1], base[t] = out.e_mwh / battery.energy_mwh, out.base_mw
         up_short[t], down_short[t], legs[t] = out.up_short_mw, out.down_short_mw, out.charge_mw + out.discharge_mw
@@ -117,14 +117,6 @@ def run_day(source: EpisodeSource, episode: Episode, policy: RTPolicy, bid_secon
         bid_note=dict(bid.note),
         rt_fallbacks=int(getattr(policy, "fallbacks", 0)),
     )
-
-
-def cleared(action: float | BidCurve, rt_price_usd_per_mwh: float) -> float:
-    """The base point of an RT decision: a number is one; a bid curve clears at the interval's
-    realised price (which the policy never saw)."""
-    if isinstance(action, BidCurve):
-        return float(action.clear(rt_price_usd_per_mwh))
-    return float(action)
 
 
 def evaluate(

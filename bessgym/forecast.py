@@ -49,6 +49,7 @@ class DAContext:
     expected_deployment: np.ndarray
     expected_up_time: float
     privileged: bool
+    deployment: DeploymentConfig  # the config's deployment model (regulation signal resolved)
 
     @property
     def n_intervals(self) -> int:
@@ -208,4 +209,5 @@ def da_context(scenarios: ScenarioSet, scenario: Scenario, forecaster: Forecaste
         expected_deployment=expected_deployment(config.deployment),
         expected_up_time=regulation_model_stats(config.deployment.signal).up_time,
         privileged=forecaster.privileged,
+        deployment=config.deployment,
     )

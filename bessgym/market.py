@@ -17,7 +17,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bessgym._paths import DATA_DIR
-from bessgym.battery import Battery
+from bessgym.battery import NUMPY_OPS, SCALAR_OPS, Battery
 
 PRODUCTS: tuple[str, ...] = ("reg_up", "reg_down", "spin", "nonspin")
 N_PRODUCTS = len(PRODUCTS)
@@ -186,14 +186,21 @@ def accept_arrays(
     down_room = np.maximum(battery.p_charge_mw + x, 0.0)
     r[..., DOWN_INDEX] *= _scale(r[..., DOWN_INDEX], down_room, tol)
     if market.energy_backing:
-        durations = market.durations
+        mwh = backing_mwh_per_mw(battery, market)
         low = np.maximum(np.minimum(e[..., :-1], e[..., 1:]) - battery.e_min_mwh, 0.0)
         high = np.maximum(battery.e_max_mwh - np.maximum(e[..., :-1], e[..., 1:]), 0.0)
-        need_up = (r[..., UP_MASK] * durations[UP_MASK]).sum(axis=-1) / battery.eta_discharge
-        r[..., UP_MASK] *= _scale(need_up, low, tol)[..., None]
-        need_down = r[..., DOWN_INDEX] * durations[DOWN_INDEX] * battery.eta_charge
-        r[..., DOWN_INDEX] *= _scale(need_down, high, tol)
+        r[..., UP_MASK] *= _scale((r[..., UP_MASK] * mwh[UP_MASK]).sum(axis=-1), low, tol)[..., None]
+        r[..., DOWN_INDEX] *= _scale(r[..., DOWN_INDEX] * mwh[DOWN_INDEX], high, tol)
     return x, r
+
+
+def backing_mwh_per_mw(battery: Battery, market: MarketProfile) -> np.ndarray:
+    """MWh of SoC room (above the floor for the up products, below the ceiling for reg down) that
+    one MW of each product's award needs to sustain full deployment for its duration: ``D_a /
+    eta_d`` up, ``D_RD eta_c`` down; zeros without ``energy_backing`` (PRODUCTS order)."""
+    if not market.energy_backing:
+        return np.zeros(len(UP_MASK))
+    return np.where(UP_MASK, market.durations / battery.eta_discharge, market.durations * battery.eta_charge)
 
 
 def _scale(need: np.ndarray, room: np.ndarray, tol: float) -> np.ndarray:
@@ -207,7 +214,7 @@ def _backed_schedule(battery: Battery, x: np.ndarray, tol: float) -> tuple[np.nd
     keep, eta_c, eta_d = battery.retention(1.0), battery.eta_charge, battery.eta_discharge
     e_min, e_max = battery.e_min_mwh, battery.e_max_mwh
     single = x.ndim == 1
-    mn, mx, where = (min, max, lambda c, a, b: a if c else b) if single else (np.minimum, np.maximum, np.where)
+    mx, where = (SCALAR_OPS if single else NUMPY_OPS)[1:]
     hours = x.tolist() if single else list(np.moveaxis(x, -1, 0))
     e = [battery.e_initial_mwh if single else np.full(x.shape[:-1], battery.e_initial_mwh)]
     for h, xh in enumerate(hours):
@@ -217,5 +224,5 @@ def _backed_schedule(battery: Battery, x: np.ndarray, tol: float) -> tuple[np.nd
         xh = where(xh > most_out + tol, most_out, xh)
         xh = where(-xh > most_in + tol, -most_in, xh)
         hours[h] = xh
-        e.append(kept + eta_c * mx(-xh, 0.0) - mx(xh, 0.0) / eta_d)
+        e.append(battery.next_energy(e[-1], mx(-xh, 0.0), mx(xh, 0.0), 1.0))
     return np.stack(hours, axis=-1).astype(float), np.stack(e, axis=-1).astype(float)

@@ -42,6 +42,7 @@ RT_FEATURES: tuple[str, ...] = (
 )
 RT_INDEX = {name: i for i, name in enumerate(RT_FEATURES)}
 TIME_OF_DAY = RT_INDEX["time_of_day"]
+INTERVALS_LEFT = RT_INDEX["intervals_left"]
 SOC = RT_INDEX["soc"]
 DA_POSITION = RT_INDEX["da_position"]
 _PRICES = slice(RT_INDEX["rt_price_prev"], RT_INDEX["forecast_rest_min"] + 1)

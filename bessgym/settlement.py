@@ -34,7 +34,7 @@ import numpy as np
 
 from bessgym.battery import SCALAR_OPS, Battery, Flows, Ops
 from bessgym.deployment import sub_periods
-from bessgym.market import DOWN_INDEX, HOURS, RULE_TOL, UP_INDEX, UP_MASK, MarketProfile
+from bessgym.market import DOWN_INDEX, HOURS, RULE_TOL, UP_INDEX, MarketProfile, backing_mwh_per_mw
 
 LEDGER_LINES: tuple[str, ...] = (
     "da_energy",
@@ -129,6 +129,12 @@ BID_FIELDS = ("position_mw", "rt_price", "penalty_price", "cap_up_usd", "cap_dow
 """The :class:`StepTerms` a day's prices and bid fix; the others depend on its deployment too."""
 
 
+def capacity_usd(as_price: np.ndarray, as_mw: np.ndarray, dt_h: float) -> np.ndarray:
+    """The capacity payment of awards ``as_mw`` (..., 24, 4) at ``as_price`` for one interval of
+    ``dt_h`` hours, $ per product and hour."""
+    return as_price * as_mw * dt_h
+
+
 def day_terms(
     battery: Battery,
     market: MarketProfile,
@@ -161,8 +167,8 @@ def bid_terms(
     """The :data:`BID_FIELDS` of a day's :class:`StepTerms` (arrays (..., T))."""
     per_hour = rt_price.shape[-1] // HOURS
     awards = np.repeat(as_mw, per_hour, axis=-2)  # (..., T, 4)
-    capacity = np.repeat(as_price * as_mw * dt_h, per_hour, axis=-2)  # (..., T, 4) $ per interval
-    durations = market.durations if market.energy_backing else np.zeros(len(UP_MASK))
+    capacity = np.repeat(capacity_usd(as_price, as_mw, dt_h), per_hour, axis=-2)  # (..., T, 4) $ per interval
+    mwh = backing_mwh_per_mw(battery, market)
     return {
         "position_mw": np.repeat(energy_mw, per_hour, axis=-1),
         "rt_price": rt_price,
@@ -171,8 +177,8 @@ def bid_terms(
         "cap_down_usd": capacity[..., DOWN_INDEX],
         "award_up_mw": _up(awards),
         "award_down_mw": awards[..., DOWN_INDEX],
-        "need_up_mwh": _up(awards * durations) / battery.eta_discharge,
-        "need_down_mwh": awards[..., DOWN_INDEX] * durations[DOWN_INDEX] * battery.eta_charge,
+        "need_up_mwh": _up(awards * mwh),
+        "need_down_mwh": awards[..., DOWN_INDEX] * mwh[DOWN_INDEX],
         "da_energy": np.repeat(da_price * energy_mw * dt_h, per_hour, axis=-1),
         "as_capacity": _up(capacity) + capacity[..., DOWN_INDEX],
     }
@@ -186,7 +192,7 @@ def deployment_terms(
     requests per product (..., T, 4) in MW."""
     per_hour = fraction.shape[-2] // HOURS
     awards = np.repeat(as_mw, per_hour, axis=-2)
-    capacity = np.repeat(as_price * as_mw * dt_h, per_hour, axis=-2)
+    capacity = np.repeat(capacity_usd(as_price, as_mw, dt_h), per_hour, axis=-2)
     fields = interval_deployment_terms(market, fraction, up_time, awards, capacity, mileage,
                                        np.repeat(mileage_price, per_hour, axis=-2))
     return fields, fraction * awards
@@ -243,11 +249,12 @@ def _short(need: Any, room: Any, mx: Any) -> Any:
 
 
 def interval_lines(
-    battery: Battery, dt_h: float, row: StepTerms, e_mwh: Any, base_mw: Any, flows: Flows, ops: Ops = SCALAR_OPS
-) -> tuple[Any, Any, Any, Any, Any, Any, Any]:
-    """(rt_imbalance, no_pay, unavailable, penalty, degradation, up_short, down_short) for
-    intervals that started at SoC ``e_mwh`` with base point ``base_mw`` asked for and delivered
-    ``flows``; the shortfalls in MW."""
+    battery: Battery, dt_h: float, row: StepTerms, e_mwh: Any, base_mw: Any, flows: Flows, terminal: Any,
+    ops: Ops = SCALAR_OPS,
+) -> tuple[Ledger, Any, Any]:
+    """The :class:`Ledger` of intervals that started at SoC ``e_mwh`` with base point ``base_mw``
+    asked for and delivered ``flows`` (``terminal``: the terminal value they carry, 0 but on a
+    day's last interval), and their (up, down) shortfalls in MW."""
     up_short = row.up_req_mw * (1.0 - flows.up_share)
     down_short = row.down_req_mw * (1.0 - flows.down_share)
     share_up, share_down = unavailable_shares(battery, row, e_mwh, base_mw, ops)
@@ -257,7 +264,8 @@ def interval_lines(
     unavailable = -(share_up * row.cap_up_usd + share_down * row.cap_down_usd)
     penalty = -row.penalty_price * (up_short + down_short) * dt_h
     degradation = -battery.degradation_usd_per_mwh * (flows.charge_mw + flows.discharge_mw) * dt_h
-    return rt_imbalance, no_pay, unavailable, penalty, degradation, up_short, down_short
+    ledger = Ledger(row.da_energy, rt_imbalance, row.as_capacity, row.mileage, no_pay, unavailable, penalty, degradation, terminal)
+    return ledger, up_short, down_short
 
 
 def leg_values(battery: Battery, rt_price: Any, dt_h: float) -> tuple[Any, Any]:

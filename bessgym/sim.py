@@ -111,11 +111,8 @@ def advance(
     """One interval for floats (``SCALAR_OPS``) or arrays (``NUMPY_OPS``): ``row`` holds its terms,
     ``last`` is 1 on the day's last interval (terminal value), else 0."""
     flows = interval_flows(limits, e_mwh, base_mw, row.w_up, row.up_in_up, row.up_in_down, row.down_in_down, ops)
-    rt_imbalance, no_pay, unavailable, penalty, degradation, up_short, down_short = interval_lines(
-        battery, limits.dt_h, row, e_mwh, base_mw, flows, ops)
     terminal = last * terminal_value(battery, flows.e_next_mwh, mean_da, ops)
-    ledger = Ledger(row.da_energy, rt_imbalance, row.as_capacity, row.mileage, no_pay, unavailable, penalty,
-                    degradation, terminal)
+    ledger, up_short, down_short = interval_lines(battery, limits.dt_h, row, e_mwh, base_mw, flows, terminal, ops)
     return IntervalOutcome(flows.e_next_mwh, flows.charge_mw, flows.discharge_mw, flows.base_mw, up_short, down_short, ledger)
 
 
@@ -144,12 +141,9 @@ def _day(battery: Battery, terms: DayTerms, base: np.ndarray, flows: list[Flows]
     f = Flows(*np.moveaxis(np.array(flows, dtype=float), 0, -1))  # (fields, ..., T)
     e0 = np.full(f.e_next_mwh.shape[:-1] + (1,), battery.e_initial_mwh)
     e = np.concatenate([e0, f.e_next_mwh], axis=-1)
-    rt_imbalance, no_pay, unavailable, penalty, degradation, up_short, down_short = interval_lines(
-        battery, terms.dt_h, terms.step, e[..., :-1], base, f, NUMPY_OPS)
-    terminal = np.zeros_like(rt_imbalance)
+    terminal = np.zeros_like(base)
     terminal[..., -1] = terminal_value(battery, e[..., -1], terms.mean_da_price, NUMPY_OPS)
-    ledger = Ledger(terms.step.da_energy, rt_imbalance, terms.step.as_capacity, terms.step.mileage, no_pay, unavailable,
-                    penalty, degradation, terminal)
+    ledger, up_short, down_short = interval_lines(battery, terms.dt_h, terms.step, e[..., :-1], base, f, terminal, NUMPY_OPS)
     shortfall = shortfall_by_product(terms, up_short, down_short)
     return DayResult(e, f.charge_mw, f.discharge_mw, f.discharge_mw - f.charge_mw, f.base_mw, shortfall, ledger, energy_mw, as_mw)
 

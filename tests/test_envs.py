@@ -9,7 +9,6 @@ import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
-from gymnasium.utils.seeding import np_random
 
 import bessgym  # noqa: F401  (registers the ids)
 from bessgym.envs import ENV_IDS
@@ -104,11 +103,9 @@ def test_day_ahead_follow_da_matches_the_whole_day_simulator():
     obs, info = env.reset(seed=3)
     action = np.random.default_rng(0).uniform(-1, 1, 120).astype(np.float32)
     _, reward, terminated, _, _ = env.step(action)
-    source = env.unwrapped.source
-    rng, _ = np_random(3)  # the env's draws: the day, then its deployment path
-    assert source.ids[int(rng.integers(len(source.ids)))] == info["scenario_id"]
-    scenario = source.scenario(info["scenario_id"], deployment=rng)
-    config = source.config
+    scenario = env.unwrapped._scenario  # the day and the deployment path the env drew
+    assert scenario.id == info["scenario_id"]
+    config = env.unwrapped.source.config
     bid = DABid(*action_to_bid(action.astype(float), config.battery))
     from bessgym.market import accept_bid
 
@@ -197,20 +194,28 @@ def test_reset_seeds_draw_the_deployment_path():
 
 
 def test_bid_curve_action_clears_at_the_realised_price():
-    from bessgym.actions import curve_from_action
-
+    """Each interval the curve runs the battery at the step the realised price falls in: the same
+    as a base-point env (same day, same deployment path) asked for that step's deviation."""
     env = gym.make("bessgym/RealTime-v0", split="test", action="bid_curve", segments=2)
+    same = gym.make("bessgym/RealTime-v0", split="test")
     assert env.action_space.shape == (5,)
     check_env(env.unwrapped)
-    env.reset(seed=0, options={"scenario": "caiso-SP15-2024-05-02"})
-    base = env.unwrapped
+    pinned = {"scenario": "caiso-SP15-2024-05-02"}
+    env.reset(seed=0, options=pinned)
+    same.reset(seed=0, options=pinned)
+    rt, da = env.unwrapped._rt_price, env.unwrapped._da_price
     rng = np.random.default_rng(0)
+    steps_used = set()
     for t in range(96):
         action = rng.uniform(-1, 1, 5).astype(np.float32)
-        curve = curve_from_action(action.astype(float), base._da_price[t], base._position[t], base.battery, 100.0)
-        asked = curve.clear(base._rt_price[t])
-        _, _, terminated, _, info = env.step(action)
-        assert info["base_mw"] == pytest.approx(asked) or abs(info["base_mw"]) < abs(asked)  # kept, or cut towards zero
+        prices = np.sort(da[t] + action[:2].astype(float) * 100.0)  # the default span, $/MWh
+        step = int((prices <= rt[t]).sum())  # the step the realised price falls in
+        steps_used.add(step)
+        deviation = np.sort(action[2:])[step]
+        _, reward, terminated, _, info = env.step(action)
+        _, reward_same, _, _, info_same = same.step(np.array([deviation], dtype=np.float32))
+        assert info["base_mw"] == info_same["base_mw"] and reward == reward_same
+    assert steps_used == {0, 1, 2}  # every step of the curve cleared at some price
     assert terminated
     with pytest.raises(ValueError, match="action has 1 entries"):
         env.reset(seed=0)

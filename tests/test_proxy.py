@@ -17,13 +17,14 @@ from hypothesis.extra.numpy import arrays
 
 from agents.proxy.bidder import TorchProxyBidder, load_checkpoint, save_checkpoint
 from agents.proxy.completion import Completion
-from agents.proxy.dataset import DatasetConfig, ProxyDataset, contexts, generate
+from agents.proxy.dataset import DatasetConfig, ProxyDataset, contexts, generate, label
 from agents.proxy.decode import decoder_for
 from agents.proxy.models import MLPProxy
 from agents.proxy.problem import BID_SIZE, ProblemSpec, problem_for, solve_optimum
 from agents.proxy.repair import TOLERANCE, repair, tables
 from agents.proxy.train import TrainConfig, fit, splits
-from baselines.day_lp import build_day_model, forecast_arrays
+from baselines.day_lp import build_day_model
+from baselines.reference import ForecastLP
 from baselines.solver import solve
 from benchmarks import proxy_track
 from benchmarks.proxy_track import check, run_track
@@ -72,7 +73,7 @@ def small_dataset(tmp_path_factory):
 
 def _trajectory(problem, z: np.ndarray) -> torch.Tensor:
     """The SoC and the planned SoC at hour ends (1, 48) of an LP vector."""
-    return torch.as_tensor(np.r_[z[problem.cols["e"][problem.k - 1::problem.k]], z[problem.cols["ep"]]])[None]
+    return torch.as_tensor(z[problem.trajectory_cols])[None]
 
 
 def test_problem_data_agree_with_the_builder(problem, solved):
@@ -125,7 +126,8 @@ def test_repair_gives_a_feasible_bid_for_any_input(problem, raw):
     assert torch.isfinite(bids).all()
     assert problem.violation(problem.complete(bids)).max().item() <= 2 * TOLERANCE
     # and by the harness's own check, on the builder's LP
-    assert check(_any_day_model(problem), bids[0].numpy())[1] <= 2 * TOLERANCE
+    for bid in bids:
+        assert check(_any_day_model(problem), bid.numpy())[1] <= 2 * TOLERANCE
 
 
 @functools.cache
@@ -183,6 +185,11 @@ def test_dataset_round_trip(small_dataset, problem):
     assert torch.allclose(problem.objective(torch.as_tensor(data.theta), z), torch.as_tensor(data.objective), rtol=1e-9)
     assert np.allclose(problem.completion(data.bids(problem)), data.z, atol=1e-6)
     assert np.all(data.relaxation_objective >= data.objective - 1e-6)
+    # and labelling a stored instance again gives its stored label
+    z_again, objective_again, *_ = label(problem, data.theta[-1], 10.0)
+    assert objective_again == pytest.approx(data.objective[-1], rel=1e-7)
+    assert problem.objective(torch.as_tensor(data.theta[-1:]), torch.as_tensor(z_again[None])).item() == pytest.approx(
+        data.objective[-1], rel=1e-7)
     train, val = data.holdout(0.2)
     assert not (train & val).any() and val.any()
     mixed_val = [s for s in data.scenario_id[train] if "+" in s and set(s.split("+")) & set(data.scenario_id[val])]
@@ -233,7 +240,7 @@ def test_shipped_proxy_bids_feasibly_and_refuses_other_problems(days, problem):
     bids = bidder.bid_batch(contexts_)
     for ctx, bid in zip(contexts_, bids, strict=True):
         assert isinstance(bid, DABid) and bid.note["solver"] == "proxy"
-        model = build_day_model(ctx.battery, ctx.market, forecast_arrays(ctx), follow_schedule=True)
+        model = ForecastLP().model(ctx)
         assert check(model, np.concatenate([bid.energy_mw, bid.as_mw.ravel()]))[1] <= 1e-6
     other = ScenarioSet(load_config({"battery": {"p_charge_mw": 2.0, "p_discharge_mw": 2.0, "energy_mwh": 8.0}}))
     ctx = da_context(other, other.get(other.ids("test")[0]))

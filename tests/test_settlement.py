@@ -9,6 +9,7 @@ import pytest
 from bessgym.battery import Battery
 from bessgym.deployment import Deployment
 from bessgym.market import DABid
+from bessgym.scenarios import Scenario
 from bessgym.sim import DaySimulator, simulate_day
 from tests.conftest import make_scenario
 
@@ -71,7 +72,7 @@ def at_hour(hour: int, x: float, awards: tuple[float, float, float, float]) -> D
     return bid
 
 
-def deployed_in(hour: int, fraction: tuple[float, float, float, float], **prices) -> "Scenario":  # noqa: F821
+def deployed_in(hour: int, fraction: tuple[float, float, float, float], **prices) -> Scenario:
     rows = np.zeros((24, 4))
     rows[hour] = fraction
     return make_scenario(fraction=rows, **prices)

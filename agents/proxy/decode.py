@@ -86,7 +86,6 @@ class _Cone:
 
     own: np.ndarray  # (L, 5): the hour's own columns as linear functions of (x, r) in the cone
     n_x: float
-    n_r: np.ndarray  # (4,)
     g_x: list[np.ndarray]  # per hour (m_h,)
     p: list[np.ndarray]  # per hour (m_h, 4)
     group: list[np.ndarray]  # per hour (m_h,): the row's group, -1 for rows free of r
@@ -106,13 +105,13 @@ class HourlyDecoder:
 
     def __init__(self, problem: ProxyProblem) -> None:
         self.problem = p = problem
-        comp, A, k = p.completion, p.A, p.k
+        comp, A = p.completion, p.A
         self.tab = tab = tables(p)
         if tab.chains != ["e", "ep"]:
             raise ValueError("the decoder needs both SoC chains: a market profile with energy_backing")
         own = comp.homogeneous & (p.hour_of[None, :] == np.arange(HOURS)[:, None])  # (24, n_cols)
         self.own = [np.flatnonzero(row) for row in own]  # each hour's own columns, aligned across hours
-        self.e_end, self.ep_end = p.cols["e"][k - 1::k], p.cols["ep"]
+        self.e_end, self.ep_end = p.trajectory_cols[:HOURS], p.trajectory_cols[HOURS:]
         rng = np.random.default_rng(0)
         probe = rng.uniform(-1, 1, (8, _DIM))
         z0 = comp(place(p, probe, 0))
@@ -297,7 +296,7 @@ class HourlyDecoder:
         matrix = np.array(matrices)
         solve = np.linalg.inv(matrix)
         slope = np.einsum("gi,ci->cg", D, solve[:, :, 3])
-        return _Cone(own, n_x, n_r, g_x, pp, group, D, np.array(cands), matrix, solve,
+        return _Cone(own, n_x, g_x, pp, group, D, np.array(cands), matrix, solve,
                      np.einsum("gi,cij->cgj", D, solve[:, :, :3]), slope, tolerance)
 
     def _stack(self) -> None:
@@ -514,8 +513,7 @@ def _drop_implied(rows: tuple[tuple[tuple[float, ...], tuple[float, ...]], ...])
     convex combination of both holds whenever both do: the SoC at an interval's start inside an
     hour lies between the hour's first and last). Cached: the hours after the first repeat."""
     R = np.array([np.r_[g, pv] for g, pv in rows])  # (m, 9)
-    span = R[None, :, :] - R[:, None, :]  # (a, b): R_b - R_a
-    to_i = R[None, :, :] - R[:, None, :]  # (a, i): R_i - R_a
+    span = to_i = R[None, :, :] - R[:, None, :]  # (a, b): R_b - R_a, read as (a, i) too
     norm = (span**2).sum(-1)
     lam = np.einsum("aik,abk->aib", to_i, span) / np.where(norm > 0, norm, np.inf)[:, None, :]  # (a, i, b)
     residual = np.linalg.norm(to_i[:, :, None, :] - lam[..., None] * span[:, None, :, :], axis=-1)

@@ -10,7 +10,6 @@ The module normalises its own inputs (statistics in buffers, so the state dict i
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -84,7 +83,7 @@ class SoCTrajectoryProxy(nn.Module):
         self.trajectory_head = nn.Linear(hidden, 48)
         self.dual_head = nn.Linear(hidden, len(self.dual_rows))
         _register_scales(self, n_params, len(self.dual_rows))
-        states = np.r_[self.decoder.e_end, self.decoder.ep_end]
+        states = self.problem.trajectory_cols
         self.register_buffer("state_lower", torch.as_tensor(self.problem.lower[states], dtype=torch.float32), persistent=False)
         self.register_buffer("state_upper", torch.as_tensor(self.problem.upper[states], dtype=torch.float32), persistent=False)
 

@@ -33,7 +33,7 @@ import torch
 
 from agents.proxy.completion import BID_SIZE, Completion
 from baselines.day_lp import DayModel, build_day_model, solve_pairs
-from baselines.solver import SolveResult, solve
+from baselines.solver import SolveResult
 from bessgym.battery import Battery
 from bessgym.config import Config
 from bessgym.deployment import regulation_model_stats
@@ -98,7 +98,19 @@ def encode(ctx: DAContext) -> np.ndarray:
     return np.concatenate([ctx.da_price, ctx.rt_price, np.asarray(ctx.as_price).ravel()])
 
 
-class ProxyProblem:
+class TensorCache:
+    """``t(name)``: the array attribute ``name`` as a float64 tensor, made once and cached."""
+
+    _torch: dict[str, torch.Tensor]
+
+    @torch.inference_mode(False)  # a cached tensor must serve autograd later, whatever mode made it
+    def t(self, name: str) -> torch.Tensor:
+        if name not in self.__dict__.setdefault("_torch", {}):
+            self._torch[name] = torch.as_tensor(np.ascontiguousarray(getattr(self, name)), dtype=torch.float64)
+        return self._torch[name]
+
+
+class ProxyProblem(TensorCache):
     """ForecastLP's DA problem for one :class:`ProblemSpec`, as numpy data and torch functions.
 
     ``cols``, ``rows``, ``A`` (dense), ``row_lower``/``row_upper``, ``lower``/``upper`` are the
@@ -121,8 +133,6 @@ class ProxyProblem:
         self.k = n // HOURS
         self.n_params = HOURS + n + HOURS * N_PRODUCTS
         self.deployment = np.asarray(spec.expected_deployment, float)
-        self.offered = self.market.offered.astype(float)
-        self._torch: dict[str, torch.Tensor] = {}
 
         self.template = template = self.model(np.zeros(self.n_params))
         lp = template.lp
@@ -134,6 +144,10 @@ class ProxyProblem:
         self.row_lower, self.row_upper = lp.row_lower.copy(), lp.row_upper.copy()
         self.lower, self.upper = lp.lower.copy(), lp.upper.copy()
         self.upper[self.cols["r"]] = np.tile(np.where(self.market.offered, b.p_discharge_mw + b.p_charge_mw, 0.0), HOURS)
+        self.bid_lower, self.bid_upper = self.lower[self.completion.bid_cols], self.upper[self.completion.bid_cols]
+        # the two state trajectories a SoC-trajectory proxy predicts (48,): the SoC at each hour's
+        # end, then the planned SoC
+        self.trajectory_cols = np.r_[self.cols["e"][self.k - 1::self.k], self.cols["ep"]]
         self.equality = self.row_lower == self.row_upper
         # c(theta) = c0 + theta @ C, offset(theta) = o0 + theta @ o: exact, as both are affine
         self.c0, self.o0 = lp.c.copy(), lp.offset
@@ -199,13 +213,6 @@ class ProxyProblem:
         return np.concatenate([z[..., self.cols["x"]], z[..., self.cols["r"]]], -1)
 
     # -- torch ---------------------------------------------------------------------------------
-
-    @torch.inference_mode(False)  # a cached tensor must serve autograd later, whatever mode made it
-    def t(self, name: str) -> torch.Tensor:
-        """A cached float64 tensor of a problem array."""
-        if name not in self._torch:
-            self._torch[name] = torch.as_tensor(np.ascontiguousarray(getattr(self, name)), dtype=torch.float64)
-        return self._torch[name]
 
     def complete(self, bid: torch.Tensor) -> torch.Tensor:
         """The LP vectors ``z`` (B, n_cols) of a bid batch (B, 120) (:mod:`agents.proxy.completion`)."""

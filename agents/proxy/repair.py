@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from agents.proxy.completion import BID_SIZE
-from agents.proxy.problem import ProxyProblem
+from agents.proxy.problem import ProxyProblem, TensorCache
 from bessgym.market import DOWN_INDEX, HOURS, N_PRODUCTS, UP_MASK
 
 _TINY = 1e-12
@@ -66,14 +66,11 @@ def _scale(bid: torch.Tensor, x: torch.Tensor, up: torch.Tensor, down: torch.Ten
 
 
 def clamp_bounds(problem: ProxyProblem, bid: torch.Tensor) -> torch.Tensor:
-    b = problem.battery
     bid = torch.nan_to_num(bid.to(torch.float64), nan=0.0, posinf=1e12, neginf=-1e12)
-    x = bid[..., :HOURS].clamp(-b.p_charge_mw, b.p_discharge_mw)
-    r = bid[..., HOURS:].unflatten(-1, (HOURS, N_PRODUCTS)).clamp(0.0, b.p_discharge_mw + b.p_charge_mw) * problem.t("offered")
-    return torch.cat([x, r.flatten(-2)], -1)
+    return torch.clamp(bid, problem.t("bid_lower"), problem.t("bid_upper"))
 
 
-class _Tables:
+class _Tables(TensorCache):
     """What the layers read off a problem's rows, once per problem (see :func:`tables`).
 
     ``deploy`` (S, T, 4): each active sub-period's net power per MW of each award (MW, + =
@@ -100,6 +97,12 @@ class _Tables:
         power = np.stack([z[:, cols[f"dis_{s}"]] - z[:, cols[f"ch_{s}"]] for s in subs])  # (S, 5, T)
         self.base = power[:, 0]
         self.deploy = power[:, 1:].transpose(0, 2, 1)
+        # the power limits, from the builder: acceptance rows (x + up awards, r_RD - x) per hour, the
+        # sub-periods' legs (discharge, charge) per interval
+        self.accept_up_hi = problem.row_upper[problem.rows["accept_up"]]
+        self.accept_down_hi = problem.row_upper[problem.rows["accept_down"]]
+        self.dis_hi = np.stack([problem.upper[cols[f"dis_{s}"]] for s in subs])
+        self.ch_hi = np.stack([problem.upper[cols[f"ch_{s}"]] for s in subs])
         up, down = self.deploy[..., UP_MASK], self.deploy[..., DOWN_INDEX]
         if np.any(up < -1e-12) or np.any(down > 1e-12) or not np.allclose(self.base[self.base != 0], 1.0):
             raise ValueError("repair expects up awards to deploy upwards, reg down downwards and the base point to follow x")
@@ -170,7 +173,6 @@ class _Tables:
         rows = A[ineq]
         self._ray_rows = torch.sparse_coo_tensor(np.array(rows.nonzero()), rows[rows != 0], rows.shape, dtype=torch.float64,
                                                  check_invariants=True)
-        self._torch: dict[str, torch.Tensor] = {}
         self.ray_idle = self.ray_values(torch.as_tensor(problem.z_idle)[None])[0].numpy()
 
     def ray_values(self, z: torch.Tensor) -> torch.Tensor:
@@ -178,11 +180,6 @@ class _Tables:
         rows = torch.sparse.mm(self._ray_rows, z.T).T
         return torch.cat([rows, z, z[..., self.net_plus] - z[..., self.net_minus]], -1)
 
-    @torch.inference_mode(False)  # a cached tensor must serve autograd later, whatever mode made it
-    def t(self, name: str) -> torch.Tensor:
-        if name not in self._torch:
-            self._torch[name] = torch.as_tensor(np.ascontiguousarray(getattr(self, name)), dtype=torch.float64)
-        return self._torch[name]
 
 
 def _recursion(problem: ProxyProblem, chain: str) -> tuple[np.ndarray, ...]:
@@ -205,18 +202,18 @@ def tables(problem: ProxyProblem) -> _Tables:
 
 
 def scale_power(problem: ProxyProblem, bid: torch.Tensor) -> torch.Tensor:
-    b, tab = problem.battery, tables(problem)
+    tab = tables(problem)
     x, r = bid[..., :HOURS], bid[..., HOURS:].unflatten(-1, (HOURS, N_PRODUCTS))
     r_t = r.repeat_interleave(problem.k, dim=-2)  # (B, T, 4)
-    s_up = _ratio(b.p_discharge_mw - x, r[..., UP_MASK].sum(-1))
-    s_down = _ratio(b.p_charge_mw + x, r[..., DOWN_INDEX])
+    s_up = _ratio(tab.t("accept_up_hi") - x, r[..., UP_MASK].sum(-1))
+    s_down = _ratio(tab.t("accept_down_hi") + x, r[..., DOWN_INDEX])
     x_t = x.repeat_interleave(problem.k, dim=-1)
-    for base, deploy in zip(tab.t("base"), tab.t("deploy"), strict=True):
+    for base, deploy, dis_hi, ch_hi in zip(tab.t("base"), tab.t("deploy"), tab.t("dis_hi"), tab.t("ch_hi"), strict=True):
         up = (r_t[..., UP_MASK] * deploy[:, UP_MASK]).sum(-1)  # (B, T), >= 0
         down = r_t[..., DOWN_INDEX] * deploy[:, DOWN_INDEX]  # <= 0
         room = base * x_t
-        s_up = torch.minimum(s_up, _ratio(b.p_discharge_mw - room, up).unflatten(-1, (HOURS, problem.k)).amin(-1))
-        s_down = torch.minimum(s_down, _ratio(b.p_charge_mw + room, -down).unflatten(-1, (HOURS, problem.k)).amin(-1))
+        s_up = torch.minimum(s_up, _ratio(dis_hi - room, up).unflatten(-1, (HOURS, problem.k)).amin(-1))
+        s_down = torch.minimum(s_down, _ratio(ch_hi + room, -down).unflatten(-1, (HOURS, problem.k)).amin(-1))
     return _scale(bid, x, s_up, s_down)
 
 

@@ -76,7 +76,7 @@ def splits(dataset: ProxyDataset, problem: ProxyProblem, val_fraction: float, se
     ok = dataset.status == "optimal"
     train, held = dataset.holdout(val_fraction, seed)
     bids = dataset.bids(problem)
-    trajectory = dataset.z[:, np.r_[problem.cols["e"][problem.k - 1::problem.k], problem.cols["ep"]]]
+    trajectory = dataset.z[:, problem.trajectory_cols]
 
     def take(mask: np.ndarray) -> Split:
         t = lambda a: torch.as_tensor(a[mask & ok], dtype=torch.float64)  # noqa: E731
@@ -96,6 +96,12 @@ def evaluate(model: torch.nn.Module, problem: ProxyProblem, data: Split) -> dict
             "raw_violation_mean": violation.mean().item(), "raw_infeasible_share": (violation > 1e-6).double().mean().item()}
 
 
+def dual_scale(model: torch.nn.Module, train: Split) -> torch.Tensor:
+    """The std of each dual the module predicts (its ``dual_rows``, by default every row's) over
+    the training split, at least 1e-3: the scale of the supervised dual loss."""
+    return train.duals[:, getattr(model, "dual_rows", slice(None))].std(0).clamp(min=1e-3)
+
+
 def fit(model: torch.nn.Module, problem: ProxyProblem, train: Split, val: Split, config: TrainConfig, progress: bool = True) -> list[dict]:
     """Both phases; returns the per-epoch log (losses and, every 10 epochs and at the end,
     validation figures)."""
@@ -103,8 +109,8 @@ def fit(model: torch.nn.Module, problem: ProxyProblem, train: Split, val: Split,
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     epochs = config.supervised_epochs + config.self_supervised_epochs
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(epochs, 1), eta_min=config.lr / 20)
-    dual_rows = getattr(model, "dual_rows", slice(None))  # the rows whose duals the module predicts
-    dual_std = train.duals[:, dual_rows].std(0).clamp(min=1e-3)
+    dual_rows = getattr(model, "dual_rows", slice(None))
+    dual_std = dual_scale(model, train)
     value_scale = train.objective.abs().mean()
     has_duals, has_trajectory = hasattr(model, "duals"), hasattr(model, "trajectory")
     log: list[dict] = []
@@ -162,7 +168,7 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
         model = MLPProxy(**kwargs)
     model.theta_mean.copy_(train_set.theta.mean(0))
     model.theta_std.copy_(train_set.theta.std(0).clamp(min=1e-3))
-    model.dual_scale.copy_(train_set.duals[:, getattr(model, "dual_rows", slice(None))].std(0).clamp(min=1e-3))
+    model.dual_scale.copy_(dual_scale(model, train_set))
     start = time.perf_counter()
     log = fit(model, problem, train_set, val_set, config, progress)
     seconds = time.perf_counter() - start

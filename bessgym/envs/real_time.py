@@ -12,11 +12,10 @@ from bessgym.actions import base_point, check_action, curve_from_action, curve_s
 from bessgym.config import ConfigLike
 from bessgym.envs.episodes import Episode, EpisodeSource, reset_options
 from bessgym.envs.render import check_render_mode, render_played
-from bessgym.observation import DEPLOYED, RT_FEATURES, SOC, rt_bounds
+from bessgym.observation import DEPLOYED, INTERVALS_LEFT, SOC, TIME_OF_DAY, rt_bounds
 from bessgym.settlement import LEDGER_LINES
 from bessgym.sim import DaySimulator
 
-TIME_OF_DAY, INTERVALS_LEFT = RT_FEATURES.index("time_of_day"), RT_FEATURES.index("intervals_left")
 ActionForm = Literal["base_point", "bid_curve"]
 ACTION_FORMS = ("base_point", "bid_curve")
 

@@ -20,16 +20,16 @@ from gymnasium.utils.seeding import np_random
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
-from bessgym.actions import BidCurve, base_point, check_actions, curve_from_action, curve_size
+from bessgym.actions import base_point, check_actions, cleared, curve_from_action, curve_size
 from bessgym.config import ConfigLike
-from bessgym.deployment import coverage, draw_deployments, draw_windows, regulation_pool
+from bessgym.deployment import contingency_fractions, draw_deployments, draw_windows, regulation_at, regulation_pool
 from bessgym.envs.day_ahead import DA_ACTION_SIZE, action_to_bid
 from bessgym.envs.episodes import Bank, EpisodeSource, reset_options, resolve
-from bessgym.envs.real_time import INTERVALS_LEFT, TIME_OF_DAY, ActionForm, check_action_form
+from bessgym.envs.real_time import ActionForm, check_action_form
 from bessgym.market import HOURS, DABid, accept_arrays
-from bessgym.observation import DEPLOYED, SOC, da_bounds, rt_bounds, rt_feature_table
+from bessgym.observation import DEPLOYED, INTERVALS_LEFT, SOC, TIME_OF_DAY, da_bounds, rt_bounds, rt_feature_table
 from bessgym.policies import RTEpisode
-from bessgym.settlement import BID_FIELDS, LEDGER_LINES, StepTerms, bid_terms, day_terms, interval_deployment_terms
+from bessgym.settlement import BID_FIELDS, LEDGER_LINES, StepTerms, bid_terms, capacity_usd, day_terms, interval_deployment_terms
 from bessgym.sim import BatchDaySimulator
 
 
@@ -146,14 +146,13 @@ class RealTimeVectorEnv(_BankVectorEnv):
         self._bank_features = np.ascontiguousarray(rt_feature_table(
             self.battery, market, arrays.rt_price, arrays.da_price, np.zeros_like(arrays.fraction), bank.energy_mw,
             bank.as_mw, bank.forecast_rt).swapaxes(0, 1))  # (T, S, F), no deployment
-        self._capacity = arrays.as_price * bank.as_mw * arrays.dt_h  # (S, 24, 4) $ per interval
+        self._capacity = capacity_usd(arrays.as_price, bank.as_mw, arrays.dt_h)  # (S, 24, 4) $ per interval
         self._da_interval = np.ascontiguousarray(np.repeat(arrays.da_price, self.per_hour, axis=-1).T)  # (T, S)
         self._rt_interval = np.ascontiguousarray(arrays.rt_price.T)
         self._mean_da = arrays.da_price.mean(-1)
         self._pool = regulation_pool(self.source.config.deployment, arrays.dt_h)
         self._window = np.zeros(self.num_envs, dtype=np.int64)
         self._contingency = np.zeros((self.n_intervals, self.num_envs, 2))  # spin, non-spin fractions
-        self._with_events = np.zeros(self.num_envs, dtype=bool)
         self._played = np.zeros((self.num_envs, 4))  # the deployment of each row's last interval
         self._totals = np.zeros((len(LEDGER_LINES), self.num_envs))
 
@@ -162,25 +161,14 @@ class RealTimeVectorEnv(_BankVectorEnv):
         starts, events = draw_windows(self.source.config.deployment, self.n_intervals, self.dt_h,
                                       [self._rngs[i] for i in rows])
         self._window[rows] = starts
-        cleared = rows[self._with_events[rows]]
-        self._contingency[:, cleared] = 0.0
-        self._with_events[rows] = False
-        for i, column, begin, end in events:
-            row = rows[i]
-            self._contingency[:, row, column - 2] += coverage(begin, end, self.n_intervals, self.dt_h)
-            self._with_events[row] = True
-        touched = rows[self._with_events[rows]]
-        self._contingency[:, touched] = np.minimum(self._contingency[:, touched], 1.0)
+        self._contingency[:, rows] = contingency_fractions(events, len(rows), self.n_intervals, self.dt_h).transpose(1, 0, 2)
         self._sim.start(rows, self._mean_da[days])
         self._totals[:, rows] = 0.0
 
     def _deployment(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The rows' deployment fractions (N, 4), up-time (N,) and mileage (N, 2) at interval ``t``."""
-        reg, at = self._pool, self._window + t
-        fraction = np.empty((self.num_envs, 4))
-        fraction[:, 0], fraction[:, 1] = reg.delta_up[at], reg.delta_down[at]
-        fraction[:, 2:] = self._contingency[t, np.arange(self.num_envs)]
-        return fraction, reg.up_time[at], np.stack([reg.mileage_up[at], reg.mileage_down[at]], axis=-1)
+        regulation, up_time, mileage = regulation_at(self._pool, self._window + t)
+        return np.concatenate([regulation, self._contingency[t, np.arange(self.num_envs)]], axis=-1), up_time, mileage
 
     def _observe(self) -> np.ndarray:
         t = self._sim.interval()
@@ -303,12 +291,8 @@ class DayAheadVectorEnv(_BankVectorEnv):
         bid curves cleared at the realised prices (which the policy never sees)."""
         if hasattr(self.policy, "reset_batch") and hasattr(self.policy, "act_batch"):
             self.policy.reset_batch(episodes)
-            return lambda obs, price: _cleared(self.policy.act_batch(obs), price)
+            return lambda obs, price: np.asarray(cleared(self.policy.act_batch(obs), price), dtype=float)
         policies = [copy.deepcopy(self.policy) for _ in episodes]
         for policy, episode in zip(policies, episodes):
             policy.reset(episode)
-        return lambda obs, price: np.array([_cleared(p.act(o), q) for p, o, q in zip(policies, obs, price)], dtype=float)
-
-
-def _cleared(action: Any, price: Any) -> Any:
-    return action.clear(price) if isinstance(action, BidCurve) else np.asarray(action, dtype=float)
+        return lambda obs, price: np.array([cleared(p.act(o), q) for p, o, q in zip(policies, obs, price)], dtype=float)
