@@ -214,7 +214,7 @@ class SignalStream:
         y, self.zi = lfilter(self.b, self.a, self.rng.standard_normal(n_steps), zi=self.zi)
         if self.model.level_sigma > 0:
             shocks = self.rng.standard_normal(n_steps) * self.model.level_sigma * np.sqrt(1 - self.phi**2)
-            level, zf = lfilter([1.0], [1.0, -self.phi], shocks, zi=[self.phi * self.level])
+            level, _ = lfilter([1.0], [1.0, -self.phi], shocks, zi=[self.phi * self.level])
             self.level = float(level[-1])
             y += level
         return np.clip(self.model.mean + y, -1.0, 1.0)
