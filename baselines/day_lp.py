@@ -54,7 +54,7 @@ from bessgym.battery import Battery
 from bessgym.deployment import sub_periods
 from bessgym.forecast import DAContext
 from bessgym.market import DOWN_INDEX, HOURS, N_PRODUCTS, PRODUCTS, UP_MASK, DABid, MarketProfile, backing_mwh_per_mw
-from bessgym.settlement import StepTerms, capacity_usd, leg_values, terminal_slopes
+from bessgym.settlement import StepTerms, capacity_usd, leg_values, penalty_price, terminal_slopes
 from bessgym.sim import ScenarioArrays
 
 LEGS = ("up_charge", "up_discharge", "down_charge", "down_discharge")  # the DER-VET legs block, per hour
@@ -214,6 +214,27 @@ class DayModel:
         return z[self.cols["b"]].copy()
 
 
+def rt_priced_costs(battery: Battery, market: MarketProfile, data: ScenarioArrays,
+                    terms: StepTerms | None = None) -> dict[str, np.ndarray]:
+    """The costs ($ per MW, per interval) of the day LP's columns that depend on the RT price:
+    each sub-period's legs (``dis_up``, ``ch_up``, ``dis_dn``, ``ch_dn``: RT imbalance and wear)
+    and, given a fixed bid's ``terms``, the shortfall columns (``su_up``, ``su_dn``, ``sd_dn``:
+    the penalty at ``data``'s RT prices and the no-pay). What the builder writes, and what an RT
+    re-plan rewrites when its price forecast changes."""
+    w_up = sub_periods(data.fraction, data.up_time)[0]
+    weights = {"up": w_up, "dn": 1.0 - w_up}
+    discharge_value, charge_value = leg_values(battery, data.rt_price, data.dt_h)
+    costs = {}
+    for s in SUB_PERIODS:
+        costs[f"dis_{s}"], costs[f"ch_{s}"] = weights[s] * discharge_value, weights[s] * charge_value
+    if terms is not None:
+        penalty = penalty_price(market, data.rt_price) * data.dt_h
+        for s in SUB_PERIODS:
+            costs[f"su_{s}"] = -weights[s] * (penalty + terms.cap_up_req_usd * terms.inv_up_req)
+        costs["sd_dn"] = -weights["dn"] * (penalty + terms.cap_down_req_usd * terms.inv_down_req)
+    return costs
+
+
 def build_day_model(
     battery: Battery,
     market: MarketProfile,
@@ -224,6 +245,7 @@ def build_day_model(
     allow_shortfall: bool = False,
     budget: DeploymentBudget | None = None,
     dervet: DervetProfile | None = None,
+    reserve_multiple: float = 1.0,
 ) -> DayModel:
     """Build the day LP over one day's (or period's) ``data`` (prices and deployment).
 
@@ -234,8 +256,15 @@ def build_day_model(
     the awards are known). ``budget`` makes the SoC bounds robust: they hold for every deployment
     path of the :class:`DeploymentBudget` set on top of the SoC the data's deployment gives (pass
     zero deployment for a nominal no-deployment trajectory); each block's worst case enters
-    through its LP dual (``lam``, ``mu`` columns).
+    through its LP dual (``lam``, ``mu`` columns). ``reserve_multiple`` (>= 1) scales the SoC
+    room the planned availability rows hold for each award (``reserve_multiple`` times its
+    duration; the market's acceptance rows keep the duration itself): a planner's margin for
+    deployment beyond the expected.
     """
+    if not reserve_multiple >= 1.0:
+        raise ValueError(f"reserve_multiple must be >= 1 (a multiple of each product's duration), got {reserve_multiple!r}")
+    if reserve_multiple != 1.0 and fixed_bid is not None:
+        raise ValueError("reserve_multiple applies to planning (no fixed_bid): with a fixed bid availability is a cost")
     if allow_shortfall and fixed_bid is None:
         raise ValueError("allow_shortfall needs fixed_bid: no-pay is linear in the shortfall only for known awards")
     n = data.rt_price.shape[-1]
@@ -299,10 +328,10 @@ def build_day_model(
         r_cost = r_cost.copy()
         r_cost[:, :2] += (data.mileage_price[hour] * data.mileage).reshape(hours, k, 2).sum(1)
     m.cost(r, r_cost.ravel())
-    discharge_value, charge_value = leg_values(battery, lam_rt, dt)
+    priced = rt_priced_costs(battery, market, data, terms if allow_shortfall else None)
     for s in SUB_PERIODS:
-        m.cost(legs[s][0], weights[s] * discharge_value)
-        m.cost(legs[s][1], weights[s] * charge_value)
+        m.cost(legs[s][0], priced[f"dis_{s}"])
+        m.cost(legs[s][1], priced[f"ch_{s}"])
     if dervet is None:
         value_above, cost_below = terminal_slopes(battery, float(lam_da.mean()))
         m.cost(above, value_above)
@@ -311,10 +340,9 @@ def build_day_model(
         m.cost(unavailable["up"], -terms.cap_up_usd)
         m.cost(unavailable["dn"], -terms.cap_down_usd)
         if allow_shortfall:  # the legs carry the energy; a shortfall adds the penalty and the no-pay
-            penalty = terms.penalty_price * dt
             for s in SUB_PERIODS:
-                m.cost(su[s], -weights[s] * (penalty + terms.cap_up_req_usd * terms.inv_up_req))
-            m.cost(sd, -weights["dn"] * (penalty + terms.cap_down_req_usd * terms.inv_down_req))
+                m.cost(su[s], priced[f"su_{s}"])
+            m.cost(sd, priced["sd_dn"])
 
     # --- rows ------------------------------------------------------------------------------------------
     h_all, t_all = np.arange(hours), np.arange(n)
@@ -361,7 +389,7 @@ def build_day_model(
     if follow_schedule:
         m.add_rows("follow", n, [(t_all, b, 1.0), (t_all, x[hour], -1.0)], 0.0, 0.0)
     if rules:
-        _availability_rows(m, battery, mwh, r_col, hour, terms if fixed_bid is not None else None, n)
+        _availability_rows(m, battery, mwh * reserve_multiple, r_col, hour, terms if fixed_bid is not None else None, n)
         intervals.update({name: t_all for name in m.rows if name.startswith("available_")})
     if dervet is not None:
         _dervet_rows(dervet, battery, m, r_col, hours, eta_c)

@@ -95,6 +95,37 @@ class SolveResult:
     messages: list[str] = field(default_factory=list)
 
 
+def side_by_side(lps: list[LinearProgram], shared: int, extra_cols: int = 0) -> tuple[LinearProgram, list[np.ndarray]]:
+    """Scenario LPs of one shape whose first ``shared`` columns are common (a two-stage model's
+    first stage), side by side: one LP maximising their mean objective (bounds of the shared
+    columns from the first), with ``extra_cols`` free columns appended at the end (cost 0,
+    bounds [0, 0]: the caller sets them). ``mappings[s]`` is the stacked column of each of
+    scenario s's columns; scenario s's rows follow scenario s - 1's."""
+    k, n_cols = len(lps), lps[0].A.shape[1]
+    second = n_cols - shared
+    width = shared + k * second + extra_cols
+    c, lower, upper = np.zeros(width), np.zeros(width), np.zeros(width)
+    lower[:shared], upper[:shared] = lps[0].lower[:shared], lps[0].upper[:shared]
+    blocks, mappings = [], []
+    for s, lp in enumerate(lps):
+        mapping = np.concatenate([np.arange(shared), shared + s * second + np.arange(second)])
+        A = lp.A.tocoo()
+        blocks.append(sp.csr_matrix((A.data, (A.row, mapping[A.col])), shape=(A.shape[0], width)))
+        np.add.at(c, mapping, lp.c / k)
+        lower[mapping[shared:]], upper[mapping[shared:]] = lp.lower[shared:], lp.upper[shared:]
+        mappings.append(mapping)
+    stacked = LinearProgram(c, sp.vstack(blocks).tocsc(), np.concatenate([lp.row_lower for lp in lps]),
+                            np.concatenate([lp.row_upper for lp in lps]), lower, upper,
+                            sum(lp.offset for lp in lps) / k)
+    return stacked, mappings
+
+
+def with_rows(lp: LinearProgram, rows: sp.spmatrix, lower: np.ndarray, upper: np.ndarray) -> LinearProgram:
+    """``lp`` with ``lower <= rows @ z <= upper`` appended."""
+    return LinearProgram(lp.c, sp.vstack([lp.A, rows]).tocsc(), np.concatenate([lp.row_lower, lower]),
+                         np.concatenate([lp.row_upper, upper]), lp.lower, lp.upper, lp.offset, lp.integer)
+
+
 def decision(energy_mw: np.ndarray | None, as_mw: np.ndarray | None, result: SolveResult) -> DABid:
     """The bid a solve gives, with the solve recorded in its ``note``; the idle bid (and
     ``fallback: True``) when the solve failed."""
@@ -142,9 +173,13 @@ def new_highs(time_limit_s: float | None = None, threads: int = 1, method: str =
     return h
 
 
-def run(h: highspy.Highs, solver: str, start: float | None = None) -> SolveResult:
-    """Run a loaded HiGHS instance and read its result."""
+def run(h: highspy.Highs, solver: str, start: float | None = None, time_limit_s: float | None = None) -> SolveResult:
+    """Run a loaded HiGHS instance and read its result. ``time_limit_s`` limits this run alone:
+    HiGHS's own ``time_limit`` counts the instance's total run time, so an instance solved again
+    and again (a re-planning policy's) needs its limit moved on before each run."""
     start = time.perf_counter() if start is None else start
+    if time_limit_s is not None:
+        h.setOptionValue("time_limit", h.getRunTime() + float(time_limit_s))
     threads = h.getOptionValue("threads")[1]
     if _scheduler_threads and _scheduler_threads[0] != threads:
         highspy.Highs.resetGlobalScheduler(True)

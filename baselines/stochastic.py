@@ -20,7 +20,7 @@ from bessgym.scenarios import stable_seed
 from bessgym.sim import ScenarioArrays
 
 from baselines.day_lp import DayModel, build_day_model, solve_pairs
-from baselines.solver import LinearProgram, decision, new_highs, run, solve, to_highs_lp
+from baselines.solver import LinearProgram, decision, new_highs, run, side_by_side, solve, to_highs_lp, with_rows
 
 
 class StochasticDA:
@@ -58,43 +58,20 @@ class StochasticDA:
         day_models = [build_day_model(ctx.battery, ctx.market, data, follow_schedule=self.follow_schedule)
                       for data in self.sample(ctx)]
         models = [d.lp for d in day_models]
-        first_stage = day_models[0].first_stage
         k = len(models)
-        n_cols = models[0].A.shape[1]
-        second = n_cols - first_stage
-        total = first_stage + k * second
         cvar = self.cvar_weight > 0
-        eta = total
-        z0 = total + 1
-        width = total + (1 + k if cvar else 0)
-        blocks, row_lo, row_hi = [], [], []
-        c = np.zeros(width)
-        lower, upper = np.zeros(width), np.zeros(width)
-        lower[:first_stage], upper[:first_stage] = models[0].lower[:first_stage], models[0].upper[:first_stage]
-        offset = 0.0
-        for s, lp in enumerate(models):
-            mapping = np.concatenate([np.arange(first_stage), first_stage + s * second + np.arange(second)])
-            A = lp.A.tocoo()
-            blocks.append(sp.csr_matrix((A.data, (A.row, mapping[A.col])), shape=(A.shape[0], width)))
-            row_lo.append(lp.row_lower)
-            row_hi.append(lp.row_upper)
-            np.add.at(c, mapping, lp.c / k)
-            lower[mapping[first_stage:]], upper[mapping[first_stage:]] = lp.lower[first_stage:], lp.upper[first_stage:]
-            offset += lp.offset / k
-            if cvar:  # z_s >= eta - profit_s  <=>  z_s - eta + c_s . z >= -offset_s
-                row = np.zeros(width)
-                row[mapping] = lp.c
-                row[eta], row[z0 + s] = -1.0, 1.0
-                blocks.append(sp.csr_matrix(row))
-                row_lo.append(np.array([-lp.offset]))
-                row_hi.append(np.array([np.inf]))
-        if cvar:
-            c[eta] = self.cvar_weight
-            c[z0:] = -self.cvar_weight / (self.alpha * k)
-            lower[eta], upper[eta] = -np.inf, np.inf
-            upper[z0:] = np.inf
-        lp = LinearProgram(c, sp.vstack(blocks).tocsc(), np.concatenate(row_lo), np.concatenate(row_hi), lower, upper, offset)
-        return lp, day_models[0]
+        lp, mappings = side_by_side(models, day_models[0].first_stage, 1 + k if cvar else 0)
+        if not cvar:
+            return lp, day_models[0]
+        eta = lp.A.shape[1] - 1 - k  # the profit quantile; then z_s, the shortfall below it
+        rows = np.zeros((k, lp.A.shape[1]))  # z_s >= eta - profit_s  <=>  z_s - eta + c_s . z >= -offset_s
+        for s, model in enumerate(models):
+            rows[s, mappings[s]] = model.c
+            rows[s, eta], rows[s, eta + 1 + s] = -1.0, 1.0
+        lp.c[eta], lp.c[eta + 1:] = self.cvar_weight, -self.cvar_weight / (self.alpha * k)
+        lp.lower[eta], lp.upper[eta] = -np.inf, np.inf
+        lp.upper[eta + 1:] = np.inf
+        return with_rows(lp, sp.csr_matrix(rows), -np.array([m.offset for m in models]), np.full(k, np.inf)), day_models[0]
 
     def bid(self, ctx: DAContext) -> DABid:
         lp, first = self.model(ctx)

@@ -84,9 +84,10 @@ class Suite(BaseModel):
     entries: list[Entry]
     prices_known: Entry = Field(
         default_factory=lambda: Entry(name="prices-known", da_bidder="baselines.reference:ForecastLP?follow_schedule=false",
-                                      rt_policy="baselines.mpc:MPCPolicy"),
-        description="the pipeline given the realised prices for the value ladder (default: the quick suite's best, "
-                    "ForecastLP + MPC, its DA plan free to trade the DA-RT spread it now knows)",
+                                      rt_policy="baselines.mpc:MPCPolicy?forecast=gate_closure"),
+        description="the pipeline given the realised prices for the value ladder (default: ForecastLP + MPC, its DA "
+                    "plan free to trade the DA-RT spread it now knows, its MPC planning on the gate-closure forecast: "
+                    "the realised RT prices)",
     )
 
 
@@ -164,7 +165,12 @@ def run_task(task: Task, config_json: str, split: str, budget_s: float) -> dict:
         if day.fallback:
             raise RuntimeError(f"the oracle's LP failed: {day.result.messages}")
         replay = simulate_day(config.battery, config.market_profile, scenario, day.bid, day.base_mw)
-        return {**replay.totals.as_dict(), "profit_total_usd": float(replay.profit)}
+        out = {**replay.totals.as_dict(), "profit_total_usd": float(replay.profit)}
+        if task.example:  # the example day's path, and its prices, for the trajectories plot
+            out["trajectory"] = {"soc_frac": (replay.e_mwh / config.battery.energy_mwh).tolist(),
+                                 "base_mw": replay.base_mw.tolist(), "schedule_mw": replay.energy_mw.tolist(),
+                                 "da_price": scenario.da_price.tolist(), "rt_price": scenario.rt_price.tolist()}
+        return out
 
     def entry() -> dict:
         assert task.entry is not None
@@ -175,7 +181,8 @@ def run_task(task: Task, config_json: str, split: str, budget_s: float) -> dict:
         record = play_episode(source, task.scenario_id, _BIDDERS[bidder_spec], policy)
         out = record.metrics()
         if task.example:
-            out["trajectory"] = {"soc_frac": record.soc_frac.tolist(), "base_mw": record.base_mw.tolist()}
+            out["trajectory"] = {"soc_frac": record.soc_frac.tolist(), "base_mw": record.base_mw.tolist(),
+                                 "schedule_mw": record.schedule_mw.tolist()}
         return out
 
     work = oracle if task.reference in (FULL_HINDSIGHT, ENERGY_ONLY) else entry
@@ -398,19 +405,23 @@ def main(argv: list[str] | None = None) -> None:
     # the prices-known rung: the same days and deployment, the realised prices as its forecasts
     perfect = {seed: config.model_copy(update={"seed": seed, "forecast": config.forecast.model_copy(update={"kind": "perfect"})})
                .model_dump_json() for seed in seeds}
-    todo = [(Task(i, s, suite.prices_known if ref == PRICES_KNOWN else None, reference=ref),
+    trajectories = json.loads(trajectories_path.read_text()) if trajectories_path.exists() else {}
+    todo = [(Task(i, s, suite.prices_known if ref == PRICES_KNOWN else None, reference=ref,
+                  example=(ref == FULL_HINDSIGHT and i == ids[0] and s == seeds[0])),
              perfect[s] if ref == PRICES_KNOWN else configs[s])
             for ref in REFERENCES for s in seeds for i in ids if (ref, i, s) not in reference_rows]
     if todo:
         appender = _Appender(oracle_path, ORACLE_COLUMNS)
         for row in execute(todo, "references"):
+            if "trajectory" in row:
+                trajectories[FULL_HINDSIGHT] = {"scenario_id": row["scenario_id"], **row.pop("trajectory")}
+                trajectories_path.write_text(json.dumps(trajectories))
             appender.write(row)
             reference_rows[(row["reference"], row["scenario_id"], int(row["seed"]))] = row
         appender.close()
     oracle_rows = {(i, s): row for (ref, i, s), row in reference_rows.items() if ref == FULL_HINDSIGHT}
 
     done = {(r["entry"], r["scenario_id"], int(r["seed"])) for r in _read_rows(episodes_path, EPISODE_COLUMNS)}
-    trajectories = json.loads(trajectories_path.read_text()) if trajectories_path.exists() else {}
     todo = [
         (Task(i, s, e, example=(i == ids[0] and s == seeds[0])), configs[s])
         for e in entries for s in seeds for i in ids if (e.name, i, s) not in done

@@ -133,7 +133,7 @@ def bench_baselines() -> dict[str, float]:
     from bessgym.forecast import da_context
 
     from baselines.chance import ChanceConstrainedDA
-    from baselines.mpc import MPCPolicy
+    from baselines.mpc import MPCPolicy, StochasticMPC
     from baselines.oracle import PerfectForesight
     from baselines.robust import RobustDA
     from baselines.stochastic import StochasticDA
@@ -155,9 +155,11 @@ def bench_baselines() -> dict[str, float]:
 
     oracle.solve(days[0])  # load HiGHS once
     ChanceConstrainedDA().bid(contexts[0])  # deployment moments, cached per process
-    policy = MPCPolicy()
+    policy, stochastic = MPCPolicy(), StochasticMPC()
     evaluate(config, "test", "baselines.reference:ForecastLP", policy, ids=ids[:5])
+    evaluate(config, "test", "baselines.reference:ForecastLP", stochastic, ids=ids[:5])
     decisions = np.array(policy.decision_seconds) * 1e3
+    stochastic_decisions = np.array(stochastic.decision_seconds) * 1e3
     year = bench_year()
     with_binaries = []
     oracle_ms = median_ms(lambda d: with_binaries.append(any("binaries" in m for m in oracle.solve(d).result.messages)), days)
@@ -168,6 +170,8 @@ def bench_baselines() -> dict[str, float]:
         "oracle_days_with_binaries_pct": 100.0 * float(np.mean(with_binaries)),
         "mpc_decision_ms_p50": float(np.percentile(decisions, 50)),
         "mpc_decision_ms_p95": float(np.percentile(decisions, 95)),
+        "stochastic_mpc_decision_ms_p50": float(np.percentile(stochastic_decisions, 50)),
+        "stochastic_mpc_decision_ms_p95": float(np.percentile(stochastic_decisions, 95)),
         "robust_da_ms": median_ms(RobustDA().bid, contexts),
         "stochastic_da_s": median_ms(StochasticDA().bid, contexts[:5]) / 1e3,
         "chance_da_ms": median_ms(ChanceConstrainedDA().bid, contexts[:5]),

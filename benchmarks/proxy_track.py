@@ -96,7 +96,8 @@ def run_track(proxies: Sequence[str | Any], config: ConfigLike = "caiso-sp15", s
     if not ids:
         raise ValueError(f"split {split!r} has no days")
     contexts = [da_context(days, days.get(i)) for i in ids]
-    models = [ForecastLP().model(ctx) for ctx in contexts]  # the LP the proxies imitate, as the bidder builds it
+    # the LP the proxies imitate, as the bidder builds it (at the reserve multiple 1 the shipped proxy was trained on)
+    models = [ForecastLP(reserve_multiple=1.0).model(ctx) for ctx in contexts]
     rows: list[dict] = []
     summary: list[dict] = []
     highs: dict[str, tuple[float, float]] = {}

@@ -233,25 +233,54 @@ def plots(out: Path, table: pd.DataFrame, episodes: pd.DataFrame, config: Config
 
     path = out / "trajectories.json"
     if path.exists():
-        trajectories = json.loads(path.read_text())
-        names = [e for e in ranked["entry"] if e in trajectories]
-        fig = Figure(figsize=(9, 1.6 * max(len(names), 1) + 0.5))
-        FigureCanvasAgg(fig)
-        axes = np.atleast_1d(fig.subplots(max(len(names), 1), 1, sharex=True))
-        for ax, name in zip(axes, names):
-            day = trajectories[name]
-            n = len(day["base_mw"])
-            hours = np.arange(n + 1) * 24 / n
-            ax.plot(hours, day["soc_frac"], color="tab:green")
-            ax.set_ylim(0, 1)
-            ax.set_ylabel("SoC", fontsize=7)
-            twin = ax.twinx()
-            twin.step(hours[:-1], day["base_mw"], where="post", color="tab:red", lw=0.8)
-            twin.set_ylabel("base MW", fontsize=7)
-            ax.set_title(f"{name}: {day['scenario_id']}", fontsize=8)
-        axes[-1].set_xlabel("hour of the operating day")
-        fig.tight_layout()
-        fig.savefig(out / "trajectories.png", dpi=100)
+        trajectory_plot(out, json.loads(path.read_text()), list(ranked["entry"]))
+
+
+TRAJECTORY_PANELS = 6  # the best entries shown beside the oracle
+
+
+def trajectory_plot(out: Path, trajectories: dict, ranked: list[str]) -> None:
+    """``trajectories.png``: the example day (first day, first seed): its DA and RT prices, then
+    the oracle's and the best ranked entries' SoC, base points and DA schedules, each entry's
+    panel with the oracle's SoC behind it."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    oracle = trajectories.get(FULL_HINDSIGHT)
+    names = ([FULL_HINDSIGHT] if oracle else []) + [e for e in ranked if e in trajectories][:TRAJECTORY_PANELS]
+    if not names:
+        return
+    fig = Figure(figsize=(9, 1.7 * (len(names) + bool(oracle)) + 0.6))
+    FigureCanvasAgg(fig)
+    axes = np.atleast_1d(fig.subplots(len(names) + bool(oracle), 1, sharex=True))
+    if oracle:
+        n = len(oracle["rt_price"])
+        hours = np.arange(n + 1) * 24 / n
+        axes[0].step(hours[:-1], oracle["rt_price"], where="post", color="tab:orange", lw=0.8, label="RT")
+        axes[0].step(np.arange(24), oracle["da_price"], where="post", color="k", lw=1.0, label="DA")
+        axes[0].set_ylabel("$/MWh", fontsize=7)
+        axes[0].legend(fontsize=7, loc="upper left")
+        axes[0].set_title(f"prices, {oracle['scenario_id']}", fontsize=8)
+    for ax, name in zip(axes[bool(oracle):], names):
+        day = trajectories[name]
+        n = len(day["base_mw"])
+        hours = np.arange(n + 1) * 24 / n
+        if oracle and name != FULL_HINDSIGHT:
+            ax.plot(hours, oracle["soc_frac"], color="0.7", lw=1.0, label="oracle SoC")
+        ax.plot(hours, day["soc_frac"], color="tab:green", label="SoC")
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("SoC", fontsize=7)
+        twin = ax.twinx()
+        twin.step(hours[:-1], day["base_mw"], where="post", color="tab:red", lw=0.8, label="base point")
+        if "schedule_mw" in day:
+            twin.step(np.arange(24), day["schedule_mw"], where="post", color="tab:blue", lw=0.8, ls="--", label="DA schedule")
+        twin.set_ylabel("MW (+ sell)", fontsize=7)
+        ax.set_title(f"{name}: {day['scenario_id']}", fontsize=8)
+    handles = axes[-1].get_legend_handles_labels()[0] + fig.axes[-1].get_legend_handles_labels()[0]
+    axes[-1].legend(handles, [h.get_label() for h in handles], fontsize=6, loc="lower left", ncol=4)
+    axes[-1].set_xlabel("hour of the operating day")
+    fig.tight_layout()
+    fig.savefig(out / "trajectories.png", dpi=100)
 
 
 def ladder_markdown(rungs: pd.DataFrame, prices_known: str) -> str:

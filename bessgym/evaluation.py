@@ -31,7 +31,8 @@ class EpisodeRecord:
     """One evaluated day. Money in $, energy in MWh, times in seconds (latencies in ms).
 
     ``shortfall_mwh`` per product in PRODUCTS order; ``repairs_mw`` the MW the market cut from
-    the submitted bid; ``soc_frac`` (T+1) and ``base_mw`` (T) the trajectory; ``bid_note`` how the
+    the submitted bid; ``soc_frac`` (T+1) and ``base_mw`` (T) the trajectory, ``schedule_mw`` (24)
+    the DA schedule as accepted (+ = sell); ``bid_note`` how the
     bidder made its bid (a solver fallback shows as ``bid_fallback`` in :meth:`metrics`);
     ``rt_fallbacks`` the decisions the RT policy reports as fallbacks (its ``fallbacks``
     attribute after the day; 0 for a policy without one).
@@ -47,6 +48,7 @@ class EpisodeRecord:
     decision_ms: np.ndarray
     soc_frac: np.ndarray
     base_mw: np.ndarray
+    schedule_mw: np.ndarray
     bid_note: dict
     rt_fallbacks: int = 0
 
@@ -114,6 +116,7 @@ def run_day(source: EpisodeSource, episode: Episode, policy: RTPolicy, bid_secon
         decision_ms=latency,
         soc_frac=soc,
         base_mw=base,
+        schedule_mw=episode.accepted.energy_mw.copy(),
         bid_note=dict(bid.note),
         rt_fallbacks=int(getattr(policy, "fallbacks", 0)),
     )

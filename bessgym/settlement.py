@@ -160,6 +160,11 @@ def day_terms(
     return DayTerms(dt_h, StepTerms(**fixed, **deployed), request, da_price.mean(-1))
 
 
+def penalty_price(market: MarketProfile, rt_price: np.ndarray) -> np.ndarray:
+    """$/MWh charged on undelivered deployment: ``kappa max(RT price, lambda_pen)``."""
+    return market.penalty_factor * np.maximum(rt_price, market.penalty_price_floor_usd_per_mwh)
+
+
 def bid_terms(
     battery: Battery, market: MarketProfile, dt_h: float, da_price: np.ndarray, rt_price: np.ndarray,
     as_price: np.ndarray, energy_mw: np.ndarray, as_mw: np.ndarray,
@@ -172,7 +177,7 @@ def bid_terms(
     return {
         "position_mw": np.repeat(energy_mw, per_hour, axis=-1),
         "rt_price": rt_price,
-        "penalty_price": market.penalty_factor * np.maximum(rt_price, market.penalty_price_floor_usd_per_mwh),
+        "penalty_price": penalty_price(market, rt_price),
         "cap_up_usd": _up(capacity),
         "cap_down_usd": capacity[..., DOWN_INDEX],
         "award_up_mw": _up(awards),

@@ -60,12 +60,12 @@ def rows(out: Path) -> list[dict]:
 
 def test_outputs_of_a_small_run(tmp_path):
     out = tmp_path / "run"
-    main(["--suite", "quick", "--entries", "idle,threshold,robust+greedy", "--limit", "3", "--workers", "2", "--out", str(out)])
+    main(["--suite", "quick", "--entries", "idle+follow,threshold+follow,robust+greedy", "--limit", "3", "--workers", "2", "--out", str(out)])
     episodes = pd.read_csv(out / "episodes.csv")
     assert list(episodes.columns) == EPISODE_COLUMNS
     assert len(episodes) == 9 and (episodes["status"] == "ok").all()
     assert np.allclose(episodes["capture_pct"], 100 * episodes["profit_total_usd"] / episodes["oracle_profit_usd"])
-    idle = episodes[episodes["entry"] == "idle"]
+    idle = episodes[episodes["entry"] == "idle+follow"]
     assert (idle["profit_total_usd"].abs() < 1e-9).all()
     run = json.loads((out / "run.json").read_text())
     assert run["data_sha256"] and run["versions"]["bessgym"] and run["seeds"] == [0] and run["finished_utc"]
@@ -82,7 +82,7 @@ def test_outputs_of_a_small_run(tmp_path):
     for png in ("capture_rates.png", "ledger_breakdown.png", "trajectories.png"):
         assert (out / png).stat().st_size > 5_000
     with pytest.raises(SystemExit, match="--resume"):
-        main(["--suite", "quick", "--entries", "idle", "--limit", "1", "--out", str(out)])
+        main(["--suite", "quick", "--entries", "idle+follow", "--limit", "1", "--out", str(out)])
 
 
 def test_user_csv_that_is_not_shipped(tmp_path):
@@ -102,7 +102,7 @@ def test_user_csv_that_is_not_shipped(tmp_path):
     path = tmp_path / "my_market.csv.gz"
     frame.to_csv(path, index=False)
     out = tmp_path / "mine"
-    main(["--data", str(path), "--node", "MYNODE", "--entries", "threshold,robust+greedy", "--limit", "4", "--workers", "1", "--out", str(out)])
+    main(["--data", str(path), "--node", "MYNODE", "--entries", "threshold+follow,robust+greedy", "--limit", "4", "--workers", "1", "--out", str(out)])
     episodes = pd.read_csv(out / "episodes.csv")
     assert len(episodes) == 8 and (episodes["status"] == "ok").all()
     assert episodes["scenario_id"].str.startswith("my_market-MYNODE-").all()
@@ -214,6 +214,6 @@ def test_resume_after_a_kill_loses_and_repeats_no_row(tmp_path):
 def test_ray_backend_on_a_local_instance(tmp_path):
     pytest.importorskip("ray")
     out = tmp_path / "ray"
-    main(["--suite", "quick", "--entries", "threshold", "--limit", "2", "--backend", "ray", "--out", str(out)])
+    main(["--suite", "quick", "--entries", "threshold+follow", "--limit", "2", "--backend", "ray", "--out", str(out)])
     episodes = pd.read_csv(out / "episodes.csv")
     assert len(episodes) == 2 and (episodes["status"] == "ok").all()

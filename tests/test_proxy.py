@@ -240,7 +240,7 @@ def test_shipped_proxy_bids_feasibly_and_refuses_other_problems(days, problem):
     bids = bidder.bid_batch(contexts_)
     for ctx, bid in zip(contexts_, bids, strict=True):
         assert isinstance(bid, DABid) and bid.note["solver"] == "proxy"
-        model = ForecastLP().model(ctx)
+        model = ForecastLP(reserve_multiple=1.0).model(ctx)
         assert check(model, np.concatenate([bid.energy_mw, bid.as_mw.ravel()]))[1] <= 1e-6
     other = ScenarioSet(load_config({"battery": {"p_charge_mw": 2.0, "p_discharge_mw": 2.0, "energy_mwh": 8.0}}))
     ctx = da_context(other, other.get(other.ids("test")[0]))

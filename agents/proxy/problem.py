@@ -2,7 +2,8 @@
 
 For a fixed battery, market profile, interval length and expected deployment (per-product
 fractions and the regulation signal's up share), the LP of :class:`baselines.reference.ForecastLP`
-(built by :func:`baselines.day_lp.build_day_model` with ``follow_schedule=True``) has fixed
+(built by :func:`baselines.day_lp.build_day_model` with ``follow_schedule=True``, at the reserve
+multiple 1: each award's own duration; ForecastLP's default holds more) has fixed
 constraints and an objective affine in the gate-closure forecasts. A DA context is encoded as the
 parameter vector ``theta`` ($/MWh, $/MW-h)::
 
