@@ -38,7 +38,7 @@ from bessgym.policies import RTEpisode, interval_index
 from bessgym.scenarios import stable_seed
 from bessgym.sim import ScenarioArrays
 
-from baselines.day_lp import DayModel, build_day_model, forecast_arrays, rt_priced_costs
+from baselines.day_lp import build_day_model, forecast_arrays, rt_priced_costs
 from baselines.solver import SolveStatus, new_highs, run, side_by_side, to_highs_lp, with_rows
 
 FORECASTS = ("intraday", "gate_closure")

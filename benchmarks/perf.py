@@ -126,8 +126,8 @@ def bench_env() -> dict[str, float]:
 def bench_baselines() -> dict[str, float]:
     """Solve times on real CAISO test days (HiGHS with 1 thread unless noted): the oracle day
     (build + exact solve, median; and the share of days whose relaxation charged and discharged at
-    once, so that the exact solve re-solved with binaries), MPC RT decisions (p50 / p95 over whole
-    days), RobustDA, StochasticDA and ChanceConstrainedDA (SOCP and LP variants) bids (median over
+    once, so that the exact solve re-solved with binaries), MPC and stochastic MPC RT decisions
+    (p50 / p95 over whole days after ForecastLP's bid), RobustDA, StochasticDA and ChanceConstrainedDA (SOCP and LP variants) bids (median over
     days, forecasts ready)."""
     from bessgym.evaluation import evaluate
     from bessgym.forecast import da_context

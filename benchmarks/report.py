@@ -98,37 +98,50 @@ def scored_profit(episodes: pd.DataFrame, entry: str) -> pd.DataFrame:
     return frame.sort_index()
 
 
-def paired(episodes: pd.DataFrame, table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
-    """Each ranked entry against the first: the difference of their capture rates (points) on the
-    day-seeds both were scored on, its 95% paired bootstrap interval (the same resampled day-seeds
-    for both, so the shared luck of a day and its deployment path cancels) and the share of
-    resamples in which the entry does better."""
-    ranked = [e for e in table["entry"] if not str(e).startswith("oracle")
-              and np.isfinite(table.set_index("entry").loc[e, "capture_pct"])]
-    if len(ranked) < 2:
-        return pd.DataFrame(columns=["entry", "difference", "ci_low", "ci_high", "p_better", "pairs"])
-    best = scored_profit(episodes, ranked[0])
+def ranked_entries(table: pd.DataFrame) -> list[str]:
+    """The entries of a :func:`summarise` table that have a capture rate, best first."""
+    return [e for e in table["entry"] if not str(e).startswith("oracle")
+            and np.isfinite(table.set_index("entry").loc[e, "capture_pct"])]
+
+
+def paired(episodes: pd.DataFrame, pairs: list[tuple[str, str]], seed: int = 0) -> pd.DataFrame:
+    """Each (entry, against) pair: the difference of their capture rates (points) on the day-seeds
+    both were scored on, its 95% paired bootstrap interval (the same resampled day-seeds for both,
+    so the shared luck of a day and its deployment path cancels) and the share of resamples in
+    which the entry does better."""
     rows = []
-    for entry in ranked[1:]:
-        mine = scored_profit(episodes, entry)
-        both = mine.index.intersection(best.index)
+    for entry, against in pairs:
+        mine, theirs = scored_profit(episodes, entry), scored_profit(episodes, against)
+        both = mine.index.intersection(theirs.index)
         if not len(both):
             continue
-        profits = np.stack([mine.loc[both, "profit"].to_numpy(), best.loc[both, "profit"].to_numpy()])
-        o = best.loc[both, "oracle"].to_numpy()
-        mine_draws, best_draws = _resampled_captures(profits, o, seed)
-        draws = mine_draws - best_draws
-        rows.append({"entry": entry, "difference": capture_rate(profits[0], o) - capture_rate(profits[1], o),
+        profits = np.stack([mine.loc[both, "profit"].to_numpy(), theirs.loc[both, "profit"].to_numpy()])
+        o = theirs.loc[both, "oracle"].to_numpy()
+        mine_draws, their_draws = _resampled_captures(profits, o, seed)
+        draws = mine_draws - their_draws
+        rows.append({"entry": entry, "against": against,
+                     "difference": capture_rate(profits[0], o) - capture_rate(profits[1], o),
                      "ci_low": float(np.percentile(draws, 2.5)), "ci_high": float(np.percentile(draws, 97.5)),
                      "p_better": float((draws > 0).mean()), "pairs": len(both)})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["entry", "against", "difference", "ci_low", "ci_high", "p_better", "pairs"])
 
 
-def paired_markdown(comparisons: pd.DataFrame, best: str) -> str:
-    lines = [f"| entry | capture points vs {best} [paired 95% CI] | P(better than {best}) | day-seeds |", "|---|---|---|---|"]
+def against_follow(episodes: pd.DataFrame, ranked: list[str]) -> list[tuple[str, str]]:
+    """(entry, the entry with the same DA bidder that follows the schedule) for every ranked entry
+    with another RT policy whose bidder also ran with ``follow_da``: the RT level read apart from
+    the DA level."""
+    specs = episodes.drop_duplicates("entry").set_index("entry")[["da_bidder", "rt_policy"]]
+    follow = {row.da_bidder: entry for entry, row in specs.iterrows() if row.rt_policy == "follow_da" and entry in ranked}
+    return [(e, follow[specs.loc[e, "da_bidder"]]) for e in ranked
+            if specs.loc[e, "rt_policy"] != "follow_da" and specs.loc[e, "da_bidder"] in follow]
+
+
+def paired_markdown(comparisons: pd.DataFrame, label: str) -> str:
+    """A table of :func:`paired` rows; ``label`` names what each entry is compared against."""
+    lines = [f"| entry | against | capture points vs {label} [paired 95% CI] | P(better) | day-seeds |", "|---|---|---|---|---|"]
     for _, row in comparisons.iterrows():
-        lines.append(f"| {row['entry']} | {row['difference']:+.1f} [{row['ci_low']:+.1f}, {row['ci_high']:+.1f}] | "
-                     f"{row['p_better']:.3f} | {int(row['pairs'])} |")
+        lines.append(f"| {row['entry']} | {row['against']} | {row['difference']:+.1f} [{row['ci_low']:+.1f}, "
+                     f"{row['ci_high']:+.1f}] | {row['p_better']:.3f} | {int(row['pairs'])} |")
     return "\n".join(lines)
 
 
@@ -275,7 +288,7 @@ def trajectory_plot(out: Path, trajectories: dict, ranked: list[str]) -> None:
         if "schedule_mw" in day:
             twin.step(np.arange(24), day["schedule_mw"], where="post", color="tab:blue", lw=0.8, ls="--", label="DA schedule")
         twin.set_ylabel("MW (+ sell)", fontsize=7)
-        ax.set_title(f"{name}: {day['scenario_id']}", fontsize=8)
+        ax.set_title(f"{LADDER[name][0] if name in LADDER else name}: {day['scenario_id']}", fontsize=8)
     handles = axes[-1].get_legend_handles_labels()[0] + fig.axes[-1].get_legend_handles_labels()[0]
     axes[-1].legend(handles, [h.get_label() for h in handles], fontsize=6, loc="lower left", ncol=4)
     axes[-1].set_xlabel("hour of the operating day")
@@ -304,11 +317,15 @@ def write_report(out: Path, config: Config, order: list[str], prices_known: obje
     table = summarise(episodes, oracle, config, order)
     pipeline = "" if prices_known is None else f"{prices_known.da_bidder} + {prices_known.rt_policy}"
     text = markdown(table)
-    comparisons = paired(episodes, table)
+    ranked = ranked_entries(table)
+    comparisons = paired(episodes, [(e, ranked[0]) for e in ranked[1:]])
     if len(comparisons):
-        best = table["entry"].iloc[0]
-        text += (f"\n\nPaired against the first ({best}; same days, seeds and deployment paths; a failed day "
-                 f"counts as zero profit):\n\n" + paired_markdown(comparisons, best))
+        text += (f"\n\nPaired against the first ({ranked[0]}; same days, seeds and deployment paths; a failed day "
+                 f"counts as zero profit):\n\n" + paired_markdown(comparisons, "the first"))
+    rt_levels = paired(episodes, against_follow(episodes, ranked))
+    if len(rt_levels):
+        text += ("\n\nThe RT level: each RT policy against following the schedule after the same DA bid (paired "
+                 "as above):\n\n" + paired_markdown(rt_levels, "following"))
     text += "\n\nValue ladder:\n\n" + ladder_markdown(ladder(references, config), pipeline)
     run = json.loads((out / "run.json").read_text())
     header = (f"# Leaderboard: suite {run['suite']['name']}, split {run['split']}, {run['days']} days x seeds {run['seeds']}\n\n"

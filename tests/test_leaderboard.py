@@ -79,6 +79,10 @@ def test_outputs_of_a_small_run(tmp_path):
         profit = references[references["reference"] == rung].set_index("scenario_id")["profit_total_usd"]
         assert (profit <= full.reindex(profit.index) + 1e-6).all()
     assert "Value ladder" in table and "prices known, deployment not" in table and "energy only (no AS)" in table
+    trajectories = json.loads((out / "trajectories.json").read_text())  # the first day: the oracle's path and prices too
+    assert set(trajectories) == {"full_hindsight", "idle+follow", "threshold+follow", "robust+greedy"}
+    assert len(trajectories["full_hindsight"]["rt_price"]) == 96 and len(trajectories["robust+greedy"]["schedule_mw"]) == 24
+    assert "The RT level" not in table  # robust+greedy's bidder never followed its schedule here: nothing to pair
     for png in ("capture_rates.png", "ledger_breakdown.png", "trajectories.png"):
         assert (out / png).stat().st_size > 5_000
     with pytest.raises(SystemExit, match="--resume"):
@@ -169,7 +173,7 @@ def test_a_failed_day_scores_zero_profit_so_failing_on_hard_days_never_pays():
 def test_paired_comparison_cancels_the_luck_both_entries_share():
     """Two entries whose daily profits swing together but differ by a steady $5 a day: their own
     intervals overlap, the paired interval does not cross zero."""
-    from benchmarks.report import bootstrap_capture, paired
+    from benchmarks.report import against_follow, bootstrap_capture, paired
 
     rng = np.random.default_rng(3)
     luck = rng.normal(100.0, 80.0, 60)  # $ per day, shared: the day's prices and deployment path
@@ -179,14 +183,16 @@ def test_paired_comparison_cancels_the_luck_both_entries_share():
                  "status": "ok"} for i, p in enumerate(profit)]
 
     episodes = pd.DataFrame(rows("a", luck + 5.0) + rows("b", luck) + rows("b_again", luck))
-    table = pd.DataFrame({"entry": ["a", "b", "b_again"], "capture_pct": [1.0, 0.5, 0.5]})
-    comparisons = paired(episodes, table).set_index("entry")
+    comparisons = paired(episodes, [("b", "a"), ("b_again", "a")]).set_index("entry")
     low_a, _ = bootstrap_capture(luck + 5.0, np.full(60, 400.0))
     _, high_b = bootstrap_capture(luck, np.full(60, 400.0))
     assert low_a < high_b  # unpaired intervals overlap
     assert comparisons.loc["b", "difference"] == pytest.approx(-100.0 * 5 / 400)
     assert comparisons.loc["b", "ci_high"] < 0 and comparisons.loc["b", "p_better"] == 0.0
-    assert comparisons.loc["b_again", "pairs"] == 60
+    assert comparisons.loc["b_again", "pairs"] == 60 and (comparisons["against"] == "a").all()
+    specs = {"a": ("lp", "mpc"), "b": ("lp", "follow_da"), "b_again": ("robust", "follow_da")}
+    episodes["da_bidder"], episodes["rt_policy"] = zip(*episodes["entry"].map(specs))
+    assert against_follow(episodes, ["a", "b", "b_again"]) == [("a", "b")]  # the same bid, followed
 
 
 def test_resume_after_a_kill_loses_and_repeats_no_row(tmp_path):
