@@ -54,6 +54,7 @@ from bessgym.battery import Battery
 from bessgym.deployment import sub_periods
 from bessgym.forecast import DAContext
 from bessgym.market import DOWN_INDEX, HOURS, N_PRODUCTS, PRODUCTS, UP_MASK, DABid, MarketProfile, backing_mwh_per_mw
+from bessgym.policies import checked
 from bessgym.settlement import StepTerms, capacity_usd, leg_values, penalty_price, terminal_slopes
 from bessgym.sim import ScenarioArrays
 
@@ -216,7 +217,8 @@ class DayModel:
 
 def rt_priced_costs(battery: Battery, market: MarketProfile, data: ScenarioArrays,
                     terms: StepTerms | None = None) -> dict[str, np.ndarray]:
-    """The costs ($ per MW, per interval) of the day LP's columns that depend on the RT price:
+    """The objective coefficients ($ per MW of the column, per interval; the LP maximises, so
+    revenue is positive and a penalty negative) of the day LP's columns that depend on the RT price:
     each sub-period's legs (``dis_up``, ``ch_up``, ``dis_dn``, ``ch_dn``: RT imbalance and wear)
     and, given a fixed bid's ``terms``, the shortfall columns (``su_up``, ``su_dn``, ``sd_dn``:
     the penalty at ``data``'s RT prices and the no-pay). What the builder writes, and what an RT
@@ -261,8 +263,7 @@ def build_day_model(
     duration; the market's acceptance rows keep the duration itself): a planner's margin for
     deployment beyond the expected.
     """
-    if not reserve_multiple >= 1.0:
-        raise ValueError(f"reserve_multiple must be >= 1 (a multiple of each product's duration), got {reserve_multiple!r}")
+    checked("reserve_multiple", reserve_multiple, at_least=1)
     if reserve_multiple != 1.0 and fixed_bid is not None:
         raise ValueError("reserve_multiple applies to planning (no fixed_bid): with a fixed bid availability is a cost")
     if allow_shortfall and fixed_bid is None:

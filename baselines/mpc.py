@@ -34,7 +34,7 @@ import scipy.sparse as sp
 from bessgym.deployment import draw_deployment
 from bessgym.intraday import IntradayForecaster, prior_path
 from bessgym.observation import PRICE_SCALE_USD_PER_MWH, RT_INDEX, SOC, TIME_OF_DAY
-from bessgym.policies import RTEpisode, interval_index
+from bessgym.policies import RTEpisode, checked, interval_index
 from bessgym.scenarios import stable_seed
 from bessgym.sim import ScenarioArrays
 
@@ -104,7 +104,7 @@ class MPCPolicy:
 
     def __init__(self, time_limit_s: float = 1.0, forecast: str = "intraday",
                  forecaster: IntradayForecaster | None = None) -> None:
-        self.time_limit_s = time_limit_s
+        self.time_limit_s = checked("time_limit_s", time_limit_s, above=0)
         self.prices = RTForecast(forecast, forecaster)
         self.decision_seconds: list[float] = []
         self.fallbacks = 0
@@ -146,6 +146,7 @@ class MPCPolicy:
         self.fallbacks = 0
 
     def act(self, obs: np.ndarray) -> float:
+        """The base point (MW, + = discharge) of the interval ``obs`` describes."""
         start = time.perf_counter()
         t = int(interval_index(obs[TIME_OF_DAY], self.n))
         self._set_aside(t)
@@ -208,8 +209,9 @@ class StochasticMPC(MPCPolicy):
     from the deployment model (once a day) and an RT price path sampled from the intraday
     forecaster (each interval; antithetic pairs, each price as known one interval before it),
     sharing the base point of the next ``shared`` intervals (1: the interval now, a two-stage
-    model). The price paths spread over the next ``price_horizon_h`` hours and are the point
-    forecast beyond: a scenario's LP sees its whole path at once, and noise far ahead, where
+    model). The price paths spread over the intervals after the one now that start within the
+    next ``price_horizon_h`` hours (three at 1 h of 15-minute intervals; none below two
+    intervals) and are the point forecast beyond: a scenario's LP sees its whole path at once, and noise far ahead, where
     the last price says little (CAISO: 0.56 of a deviation left after 15 minutes, 0.10 after
     an hour), would only give each scenario foresight no policy has (on 30 val days after
     RobustDA: $121.7 a day with paths over the whole day, $128.0 over the next hour, $129.6 for
@@ -218,14 +220,11 @@ class StochasticMPC(MPCPolicy):
 
     def __init__(self, scenarios: int = 8, shared: int = 1, price_horizon_h: float = 1.0, time_limit_s: float = 1.0,
                  forecaster: IntradayForecaster | None = None, seed: int = 0) -> None:
-        for name, value in (("scenarios", scenarios), ("shared", shared)):
-            if int(value) != value or value < 1:
-                raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
-        if not price_horizon_h >= 0:
-            raise ValueError(f"price_horizon_h must be >= 0 hours, got {price_horizon_h!r}")
         super().__init__(time_limit_s, "intraday", forecaster)
-        self.k, self.shared, self.seed = int(scenarios), int(shared), seed
-        self.price_horizon_h = float(price_horizon_h)
+        self.k = int(checked("scenarios", scenarios, at_least=1, whole=True))
+        self.shared = int(checked("shared", shared, at_least=1, whole=True))
+        self.price_horizon_h = checked("price_horizon_h", price_horizon_h, at_least=0)
+        self.seed = seed
 
     def scenarios(self, episode: RTEpisode, planned: ScenarioArrays) -> list[ScenarioArrays]:
         ctx = episode.context

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from bessgym.forecast import DAContext
 from bessgym.market import DABid
+from bessgym.policies import checked
 
 from baselines.day_lp import DayModel, build_day_model, forecast_arrays, solve_accepted
 
@@ -25,8 +26,10 @@ class Idle:
 
 class ForecastLP:
     """The day LP on the gate-closure point forecasts and the expected deployment, under the
-    market's rules: the awards backed by the schedule and by the expected SoC in every interval
-    (their durations), nothing more. ``follow_schedule`` (default) ties the planned base point to
+    market's rules: the awards backed by the schedule for their durations (the market's acceptance
+    rule) and, at every interval's start along the expected-deployment plan, for
+    ``reserve_multiple`` times their durations: room for deployment beyond the expected (default
+    :data:`RESERVE_MULTIPLE`, chosen on the val split). ``follow_schedule`` (default) ties the planned base point to
     the DA schedule (a physical schedule, no speculation on DA-RT spreads); without it the plan
     may trade the forecast spread between the DA and RT prices (sound only when the forecasts are
     the realised prices, as in the value ladder's prices-known rung).
@@ -37,9 +40,9 @@ class ForecastLP:
 
     def __init__(self, time_limit_s: float = 10.0, follow_schedule: bool = True,
                  reserve_multiple: float = RESERVE_MULTIPLE) -> None:
-        self.time_limit_s = time_limit_s
+        self.time_limit_s = checked("time_limit_s", time_limit_s, above=0)
         self.follow_schedule = follow_schedule
-        self.reserve_multiple = reserve_multiple
+        self.reserve_multiple = checked("reserve_multiple", reserve_multiple, at_least=1)
 
     def model(self, ctx: DAContext) -> DayModel:
         """The day LP this bidder solves for a gate-closure context."""

@@ -192,8 +192,9 @@ def run_task(task: Task, config_json: str, split: str, budget_s: float) -> dict:
     except Exception as exc:  # failure isolation: the row says what went wrong
         row["status"] = "error"
         row["error"] = f"{type(exc).__name__}: {exc}"[:500]
-        if not isinstance(exc, TimeBudgetExceeded):
-            row["error"] += " | " + traceback.format_exc(limit=2).splitlines()[-1][:200]
+        where = traceback.format_exc(limit=2).splitlines()[-1][:200]
+        if not isinstance(exc, TimeBudgetExceeded) and where != row["error"]:
+            row["error"] += " | " + where
     if task.reference is not None:
         row["reference"] = task.reference
     elif task.entry is not None:

@@ -270,7 +270,7 @@ def trajectory_plot(out: Path, trajectories: dict, ranked: list[str]) -> None:
         n = len(oracle["rt_price"])
         hours = np.arange(n + 1) * 24 / n
         axes[0].step(hours[:-1], oracle["rt_price"], where="post", color="tab:orange", lw=0.8, label="RT")
-        axes[0].step(np.arange(24), oracle["da_price"], where="post", color="k", lw=1.0, label="DA")
+        axes[0].step(np.arange(25), np.r_[oracle["da_price"], oracle["da_price"][-1]], where="post", color="k", lw=1.0, label="DA")
         axes[0].set_ylabel("$/MWh", fontsize=7)
         axes[0].legend(fontsize=7, loc="upper left")
         axes[0].set_title(f"prices, {oracle['scenario_id']}", fontsize=8)
@@ -286,7 +286,8 @@ def trajectory_plot(out: Path, trajectories: dict, ranked: list[str]) -> None:
         twin = ax.twinx()
         twin.step(hours[:-1], day["base_mw"], where="post", color="tab:red", lw=0.8, label="base point")
         if "schedule_mw" in day:
-            twin.step(np.arange(24), day["schedule_mw"], where="post", color="tab:blue", lw=0.8, ls="--", label="DA schedule")
+            twin.step(np.arange(25), np.r_[day["schedule_mw"], day["schedule_mw"][-1]], where="post", color="tab:blue", lw=0.8,
+                      ls="--", label="DA schedule")
         twin.set_ylabel("MW (+ sell)", fontsize=7)
         ax.set_title(f"{LADDER[name][0] if name in LADDER else name}: {day['scenario_id']}", fontsize=8)
     handles = axes[-1].get_legend_handles_labels()[0] + fig.axes[-1].get_legend_handles_labels()[0]

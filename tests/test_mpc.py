@@ -128,11 +128,35 @@ def test_stochastic_mpc_shares_the_base_point_and_counts_no_fallbacks(caiso):
     z = policy.highs.getSolution().col_value
     shared = [z[m[policy.model.cols["b"][95]]] for m in policy.mappings]
     assert np.ptp(shared) < 1e-7
-    for bad in (0, 2.5):
-        with pytest.raises(ValueError, match="scenarios must be a whole number"):
-            StochasticMPC(scenarios=bad)
     with pytest.raises(ValueError, match="forecast 'hindsight' is not one of"):
         MPCPolicy(forecast="hindsight")
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("baselines.mpc:StochasticMPC?scenarios=0", "scenarios must be a finite whole number >= 1, got 0"),
+    ("baselines.mpc:StochasticMPC?scenarios=2.5", "scenarios must be a finite whole number >= 1, got 2.5"),
+    ("baselines.mpc:StochasticMPC?shared=nan", "shared must be a finite whole number >= 1, got 'nan'"),
+    ("baselines.mpc:StochasticMPC?price_horizon_h=Infinity", "price_horizon_h must be a finite number >= 0, got inf"),
+    ("baselines.mpc:MPCPolicy?time_limit_s=-1", "time_limit_s must be a finite number > 0, got -1"),
+    ("baselines.reference:ForecastLP?reserve_multiple=nan", "reserve_multiple must be a finite number >= 1, got 'nan'"),
+    ("baselines.reference:ForecastLP?reserve_multiple=Infinity", "reserve_multiple must be a finite number >= 1, got inf"),
+    ("baselines.reference:ForecastLP?reserve_multiple=0.5", "reserve_multiple must be a finite number >= 1, got 0.5"),
+])
+def test_bad_arguments_are_refused_when_the_component_is_built(spec, message):
+    from bessgym.policies import load_component
+
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+        load_component(spec)
+
+
+def test_the_forecaster_refuses_non_finite_fields_and_rescales_to_other_interval_lengths(forecaster):
+    for field in ("mean_usd_per_mwh", "sigma_usd_per_mwh", "sigma_dt_h"):
+        with pytest.raises(ValueError, match=f"{field} must be a finite number"):
+            dataclasses.replace(forecaster, **{field: float("inf")})
+    with pytest.raises(ValueError, match="n_paths must be a finite whole number >= 1"):
+        forecaster.paths(np.zeros(96), 0, None, 0.25, 0, np.random.default_rng(0))
+    stationary = [forecaster.error_std(1, dt_h, seen=False)[0] for dt_h in (0.25, 1 / 12, 1.0)]
+    np.testing.assert_allclose(stationary, stationary[0])  # the deviation's spread does not depend on the interval
 
 
 def test_forecast_lp_reserve_multiple_backs_each_award_for_that_many_durations(caiso):
@@ -152,5 +176,5 @@ def test_forecast_lp_reserve_multiple_backs_each_award_for_that_many_durations(c
         assert np.all(e_start - battery.e_min_mwh >= need_up - 1e-6)
         assert np.all(battery.e_max_mwh - e_start >= need_down - 1e-6)
         assert r.sum() > 0
-    with pytest.raises(ValueError, match="reserve_multiple must be >= 1"):
-        ForecastLP(reserve_multiple=0.5).model(ctx)
+    with pytest.raises(ValueError, match="reserve_multiple must be a finite number >= 1"):
+        ForecastLP(reserve_multiple=0.5)
