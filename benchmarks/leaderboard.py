@@ -26,14 +26,17 @@ import argparse
 import csv
 import datetime as dt
 import hashlib
+import importlib
 import json
 import os
 import platform
 import signal
 import sys
 import threading
+import time
 import traceback
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, wait
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from importlib import metadata
 from multiprocessing import get_context
@@ -121,8 +124,14 @@ _SOURCES: dict[tuple[str, str], Any] = {}
 _BIDDERS: dict[str, Any] = {}
 
 
-class TimeBudgetExceeded(Exception):
-    pass
+class TimeBudgetExceeded(BaseException):
+    """A task past its time budget: a BaseException, so that a plug-in's or a library's
+    ``except Exception`` (the solver's around HiGHS) does not swallow it."""
+
+
+WORKER_GRACE_S = 30.0
+"""Seconds past a task's time budget after which the local pool stops its worker: room for a
+worker's first task to load the data, and for the timer inside it to end the work."""
 
 
 def _with_budget(seconds: float, work: Callable[[], dict]) -> dict:
@@ -143,7 +152,10 @@ def _with_budget(seconds: float, work: Callable[[], dict]) -> dict:
 
 
 def run_task(task: Task, config_json: str, split: str, budget_s: float) -> dict:
-    """Run one task in a worker; always returns a row (errors become ``status=error``)."""
+    """Run one task in a worker; always returns a row (errors become ``status=error``). The time
+    budget: a timer in the worker interrupts the work, and work that took longer is an error
+    whatever it returned (a plug-in that catches the timer's exception gains nothing); the local
+    pool also stops a worker that has not answered :data:`WORKER_GRACE_S` after the budget."""
     from bessgym.envs.episodes import EpisodeSource
     from bessgym.evaluation import play_episode
     from bessgym.policies import load_component
@@ -153,7 +165,7 @@ def run_task(task: Task, config_json: str, split: str, budget_s: float) -> dict:
     if key not in _SOURCES:
         _SOURCES[key] = EpisodeSource(config, split, da_bidder=None)
     source = _SOURCES[key]
-    row: dict[str, Any] = {"scenario_id": task.scenario_id, "seed": task.seed}
+    row = _identity(task, split)
 
     def oracle() -> dict:
         from bessgym.sim import simulate_day
@@ -186,15 +198,24 @@ def run_task(task: Task, config_json: str, split: str, budget_s: float) -> dict:
         return out
 
     work = oracle if task.reference in (FULL_HINDSIGHT, ENERGY_ONLY) else entry
+    start = time.perf_counter()
     try:
-        row.update(_with_budget(budget_s, work))
+        result = _with_budget(budget_s, work)
+        if time.perf_counter() - start > budget_s:
+            raise TimeBudgetExceeded(f"took {time.perf_counter() - start:.1f} s, past the time budget of {budget_s:g} s")
+        row.update(result)
         row["status"], row["error"] = "ok", ""
-    except Exception as exc:  # failure isolation: the row says what went wrong
-        row["status"] = "error"
-        row["error"] = f"{type(exc).__name__}: {exc}"[:500]
+    except (Exception, SystemExit, TimeBudgetExceeded) as exc:  # failure isolation (a plug-in's sys.exit too)
+        row.update(status="error", error=f"{type(exc).__name__}: {exc}"[:500])
         where = traceback.format_exc(limit=2).splitlines()[-1][:200]
         if not isinstance(exc, TimeBudgetExceeded) and where != row["error"]:
             row["error"] += " | " + where
+    return row
+
+
+def _identity(task: Task, split: str) -> dict[str, Any]:
+    """The fields that say which task a row is for."""
+    row: dict[str, Any] = {"scenario_id": task.scenario_id, "seed": task.seed}
     if task.reference is not None:
         row["reference"] = task.reference
     elif task.entry is not None:
@@ -202,20 +223,47 @@ def run_task(task: Task, config_json: str, split: str, budget_s: float) -> dict:
     return row
 
 
+def _error_row(task: Task, split: str, message: str) -> dict[str, Any]:
+    return {**_identity(task, split), "status": "error", "error": message[:500]}
+
+
 # --- backends ------------------------------------------------------------------------------------
 
+def _die_with_parent() -> None:
+    """A pool worker's initializer: on Linux, the kernel kills the worker when the main process
+    dies (even by SIGKILL), so no worker outlives an interrupted run. It also imports what every
+    task needs, so that no task's time budget pays for it (an import cut short by the budget's
+    timer would leave the next task to start it again)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    for module in ("baselines.oracle", "bessgym.envs.episodes", "bessgym.evaluation", "bessgym.sim"):
+        importlib.import_module(module)
+
+
 def run_local(tasks: list[tuple[Task, str]], split: str, budget_s: float, workers: int) -> Iterator[dict]:
-    """Rows as tasks finish, from a process pool (or in this process with one worker)."""
-    if workers <= 1:
-        for task, config_json in tasks:
-            yield run_task(task, config_json, split, budget_s)
-        return
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        pending = {pool.submit(run_task, task, config_json, split, budget_s) for task, config_json in tasks}
+    """Rows as tasks finish, from a pool of worker processes. A task that has not answered
+    :data:`WORKER_GRACE_S` after its time budget has its worker stopped and replaced (an error
+    row); a worker that dies (``os._exit``, a crash in C) gives an error row and is replaced; the
+    run goes on."""
+    from pebble import ProcessExpired, ProcessPool
+
+    with ProcessPool(max_workers=workers, context=get_context("spawn"), initializer=_die_with_parent) as pool:
+        futures = {pool.schedule(run_task, (task, config_json, split, budget_s), timeout=budget_s + WORKER_GRACE_S): task
+                   for task, config_json in tasks}
+        pending = set(futures)
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
-                yield future.result()
+                task = futures.pop(future)
+                try:
+                    yield future.result()
+                except FutureTimeout:
+                    yield _error_row(task, split, f"TimeBudgetExceeded: no answer {WORKER_GRACE_S:g} s past the time "
+                                                  f"budget of {budget_s:g} s (the worker was stopped)")
+                except ProcessExpired as exc:
+                    yield _error_row(task, split, f"WorkerDied: the worker process ended with exit code {exc.exitcode}")
 
 
 def run_ray(tasks: list[tuple[Task, str]], split: str, budget_s: float, address: str | None) -> Iterator[dict]:
@@ -244,13 +292,15 @@ def run_ray(tasks: list[tuple[Task, str]], split: str, budget_s: float, address:
 # --- the run -------------------------------------------------------------------------------------
 
 def _read_rows(path: Path, columns: list[str]) -> list[dict]:
-    """Rows of a results CSV; a last line cut short by an interruption is dropped (and rewritten)."""
+    """Rows of a results CSV; a last line cut short by an interruption is dropped, and one that
+    lost its line end (a full disk) rewritten whole, so that appending goes on a line of its own."""
     if not path.exists():
         return []
     with path.open(newline="") as f:
         rows = list(csv.DictReader(f))
     complete = [r for r in rows if None not in r.values() and r.get("status") in ("ok", "error")]
-    if len(complete) != len(rows):
+    torn = path.stat().st_size and not path.read_bytes().endswith(b"\n")  # a last line without its end
+    if len(complete) != len(rows) or torn:
         _write_rows(path, columns, complete)
     return complete
 
@@ -279,6 +329,24 @@ class _Appender:
 
     def close(self) -> None:
         self._file.close()
+
+
+RESUME_KEYS = ("suite", "config", "data_sha256", "split", "seeds", "limit")
+"""What a resumed run must share with the run it continues (``run.json``)."""
+
+
+def _check_resume(path: Path, run_info: dict) -> None:
+    """Refuse to continue the run in ``path``'s folder unless this command would run the same
+    suite, config, data, split, seeds and day limit; name the first difference."""
+    if not path.exists():
+        raise SystemExit(f"--resume: {path} is missing, so the rows in {path.parent} cannot be checked against this run; "
+                         "use another --out")
+    before = json.loads(path.read_text())
+    for key in RESUME_KEYS:
+        if before.get(key) != run_info[key]:
+            mine, theirs = json.dumps(run_info[key], sort_keys=True), json.dumps(before.get(key), sort_keys=True)
+            raise SystemExit(f"--resume: this run's {key} ({mine[:200]}) differs from the one in {path} ({theirs[:200]}); "
+                             "use another --out to start a new run")
 
 
 def _hash(path: Path) -> str:
@@ -342,15 +410,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--proxy", action="append",
                         help="a proxy bidder spec for --proxy-track (repeatable; default the shipped proxy)")
     parser.add_argument("--threads", type=_at_least(1), default=1, help="torch threads for --proxy-track timings")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error instead of its one line")
     args = parser.parse_args(argv)
+    try:
+        _run(args)
+    except (ConfigError, OSError, ValueError) as exc:  # DataError included: bad input, said in one line
+        if args.debug:
+            raise
+        raise SystemExit(f"error: {exc} (--debug shows the traceback)") from None
+
+
+def _run(args: argparse.Namespace) -> None:
+    """The run :func:`main` parsed the command line for."""
 
     suite = load_suite(args.suite)
     if args.timezone is not None and args.data is None:
         raise SystemExit("--timezone sets the operating days of --data; the suite's own data have the market's")
-    try:
-        config = resolve_config(suite, args.data, args.node, args.timezone)
-    except (ConfigError, ValueError) as exc:  # DataError included: a bad file or node
-        raise SystemExit(str(exc)) from None
+    config = resolve_config(suite, args.data, args.node, args.timezone)  # a bad file or node: ConfigError or DataError
     split = args.split or ("all" if args.data else suite.split)
     if args.proxy_track:
         try:
@@ -378,10 +454,7 @@ def main(argv: list[str] | None = None) -> None:
     from bessgym.scenarios import ScenarioSet
 
     scenarios = ScenarioSet(config)
-    try:
-        ids = scenarios.ids(split)[: args.limit]
-    except ValueError as exc:  # an unknown split, or data that cannot be read
-        raise SystemExit(str(exc)) from None
+    ids = scenarios.ids(split)[: args.limit]  # an unknown split, or data that cannot be read: ValueError
     if not ids:
         raise SystemExit(f"split {split!r} has no usable days")
     configs = {seed: config.model_copy(update={"seed": seed}).model_dump_json() for seed in seeds}
@@ -394,7 +467,11 @@ def main(argv: list[str] | None = None) -> None:
         "versions": _versions(), "python": sys.version.split()[0],
         "hardware": {"machine": platform.machine(), "processor": platform.processor(), "cpus": os.cpu_count(), "system": platform.platform()},
         "backend": args.backend, "workers": args.workers, "started_utc": started, "command": sys.argv,
+        "limit": args.limit,
     }
+    if args.resume and (out / "episodes.csv").exists():
+        _check_resume(out / "run.json", run_info)
+    (out / "run.json").write_text(json.dumps(run_info, indent=2) + "\n")  # before any row: what --resume checks
 
     def execute(tasks: list[tuple[Task, str]], label: str) -> Iterator[dict]:
         backend = run_ray(tasks, split, suite.time_budget_s, args.address) if args.backend == "ray" else \

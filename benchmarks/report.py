@@ -36,15 +36,21 @@ LADDER = {
 
 def _resampled_captures(profit: np.ndarray, oracle: np.ndarray, seed: int) -> np.ndarray:
     """:data:`BOOTSTRAP` capture rates (%) of ``profit`` (..., rows) over rows resampled with
-    replacement, the same rows for every leading slice."""
+    replacement, the same rows for every leading slice; rows whose oracle earned $0 count 0 in both
+    sums (as :func:`bessgym.evaluation.capture_rate` has it), a resample of only such rows is NaN."""
     picks = np.random.default_rng(seed).integers(0, oracle.shape[-1], (BOOTSTRAP, oracle.shape[-1]))
-    return 100.0 * profit[..., picks].sum(-1) / oracle[picks].sum(-1)
+    counted = np.where(oracle != 0, profit, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rates = 100.0 * counted[..., picks].sum(-1) / oracle[picks].sum(-1)
+    return np.where(np.isfinite(rates), rates, np.nan)
 
 
 def bootstrap_capture(profit: np.ndarray, oracle: np.ndarray, seed: int = 0) -> tuple[float, float]:
     """95% percentile interval of 100 x sum(profit) / sum(oracle) over resampled rows."""
     rates = _resampled_captures(profit, oracle, seed)
-    return float(np.percentile(rates, 2.5)), float(np.percentile(rates, 97.5))
+    if np.isnan(rates).all():
+        return float("nan"), float("nan")
+    return float(np.nanpercentile(rates, 2.5)), float(np.nanpercentile(rates, 97.5))
 
 
 def summarise(episodes: pd.DataFrame, oracle: pd.DataFrame, config: Config, order: list[str]) -> pd.DataFrame:
@@ -118,7 +124,9 @@ def paired(episodes: pd.DataFrame, pairs: list[tuple[str, str]], seed: int = 0) 
         profits = np.stack([mine.loc[both, "profit"].to_numpy(), theirs.loc[both, "profit"].to_numpy()])
         o = theirs.loc[both, "oracle"].to_numpy()
         mine_draws, their_draws = _resampled_captures(profits, o, seed)
-        draws = mine_draws - their_draws
+        draws = (mine_draws - their_draws)[np.isfinite(mine_draws - their_draws)]
+        if not len(draws):  # the oracle earned nothing on any shared day
+            continue
         rows.append({"entry": entry, "against": against,
                      "difference": capture_rate(profits[0], o) - capture_rate(profits[1], o),
                      "ci_low": float(np.percentile(draws, 2.5)), "ci_high": float(np.percentile(draws, 97.5)),

@@ -5,6 +5,9 @@ Two forms (DESIGN 1.7). A base point for interval t is decided on prices up to t
 monotone price-quantity curve submitted before the interval and cleared against its realised
 price. One codec serves the envs, the vector envs and the trained-agent adapters:
 
+* :func:`check_action`, :func:`check_base_action`, :func:`check_actions`: the one place actions
+  enter: exactly the action space's shape (a batch's for the vector envs; a Python float stands
+  for a (1,) base-point action), finite, clipped to [-1, 1];
 * :func:`base_point`: an action in [-1, 1] as a deviation from the DA position,
   ``b = x + a * (P_dis if a > 0 else P_ch)``;
 * :func:`curve_from_action`: ``2S + 1`` numbers in [-1, 1] as an S-step curve: S prices
@@ -13,6 +16,7 @@ price. One codec serves the envs, the vector envs and the trained-agent adapters
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,13 +25,18 @@ import numpy as np
 from bessgym.battery import Battery
 
 
+def _check_shape(a: np.ndarray, shape: tuple[int, ...]) -> None:
+    """Raise a one-line ValueError unless ``a`` has the action space's ``shape``."""
+    if a.shape != shape:
+        raise ValueError(f"action has {a.size} entries in shape {a.shape}, the action space {shape} needs "
+                         f"{int(np.prod(shape))} in exactly that shape")
+
+
 def check_action(action: Any, shape: tuple[int, ...]) -> tuple[np.ndarray, bool]:
-    """An action clipped to [-1, 1] and whether it was clipped; a wrong size, NaN or inf raise
-    ValueError."""
+    """An action of the action space's ``shape`` clipped to [-1, 1] and whether it was clipped;
+    any other shape (even of the same size), NaN or inf raise ValueError."""
     a = np.asarray(action, dtype=np.float64)
-    if a.size != int(np.prod(shape)):
-        raise ValueError(f"action has {a.size} entries, the action space {shape} needs {int(np.prod(shape))}")
-    a = a.reshape(shape)
+    _check_shape(a, shape)
     if not np.isfinite(a).all():
         bad = np.flatnonzero(~np.isfinite(a))
         raise ValueError(f"action entries {bad[:10].tolist()}{' ...' if len(bad) > 10 else ''} (of {a.size}) are NaN or inf; "
@@ -36,18 +45,33 @@ def check_action(action: Any, shape: tuple[int, ...]) -> tuple[np.ndarray, bool]
     return clipped, bool((clipped != a).any())
 
 
-def check_actions(actions: Any, n_envs: int, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """A batch of actions (n_envs, size) clipped to [-1, 1] and which envs' were clipped; a wrong
-    size, NaN or inf raise ValueError naming the envs."""
+def check_base_action(action: Any) -> tuple[float, bool]:
+    """A base-point action (shape (1,), or a Python float standing for one) clipped to [-1, 1],
+    and whether it was clipped: :func:`check_action` for the (1,) space, on floats (the RT env's
+    hot path)."""
+    if not isinstance(action, float):
+        a = np.asarray(action, dtype=np.float64)
+        _check_shape(a, (1,))
+        action = float(a[0])
+    if not math.isfinite(action):
+        raise ValueError(f"action {action} is NaN or inf; actions must be finite, within [-1, 1]")
+    clipped = min(max(action, -1.0), 1.0)
+    return clipped, clipped != action
+
+
+def check_actions(actions: Any, n_envs: int, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """A batch of actions (n_envs, *shape) clipped to [-1, 1] and which envs' were clipped; any
+    other shape, NaN or inf raise ValueError naming the envs."""
     a = np.asarray(actions, dtype=np.float64)
-    if a.size != n_envs * size:
-        raise ValueError(f"actions have {a.size} entries, {n_envs} envs of action size {size} need {n_envs * size}")
-    a = a.reshape(n_envs, size)
-    bad = ~np.isfinite(a).all(axis=1)
+    batch = (n_envs, *shape)
+    if a.shape != batch:
+        raise ValueError(f"actions have {a.size} entries in shape {a.shape}, {n_envs} envs of action size "
+                         f"{int(np.prod(shape))} need {int(np.prod(batch))} in shape {batch}")
+    bad = ~np.isfinite(a).reshape(n_envs, -1).all(axis=1)
     if bad.any():
         raise ValueError(f"actions of envs {np.flatnonzero(bad).tolist()} contain NaN or inf; actions must be finite")
     clipped = np.clip(a, -1.0, 1.0)
-    return clipped, (clipped != a).any(axis=1)
+    return clipped, (clipped != a).reshape(n_envs, -1).any(axis=1)
 
 
 def base_point(position_mw: Any, action: Any, battery: Battery) -> Any:

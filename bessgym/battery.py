@@ -6,6 +6,9 @@ Sign convention (declared once, used everywhere): net grid power ``g > 0`` is di
     e[t+1] = (1 - sigma*dt) * e[t] + eta_c * c * dt - d * dt / eta_d       (MWh)
 
 with ``c, d >= 0`` the charge and discharge the grid saw, averaged over the interval (MW).
+Self-discharge stops at the SoC floor: the stored energy the flows start from is
+``max((1 - sigma*dt) * e[t], min(e[t], E_min))`` (:func:`kept_energy`), so the SoC never leaves
+``[E_min, E_max]``.
 
 One power envelope (DESIGN 1.5): the net power ``p = b + deployed up - deployed down`` stays in
 ``[-P_ch, P_dis]``, and energy flows both ways within an interval only as far as the regulation
@@ -143,6 +146,13 @@ class Flows(NamedTuple):
     base_mw: Any  # base point kept (signed)
 
 
+def kept_energy(limits: Limits, e_mwh: Any, ops: Ops = SCALAR_OPS) -> Any:
+    """Stored energy (MWh) left after an interval's self-discharge, before its flows: a share
+    ``retention`` of ``e_mwh``, but never below the SoC floor ``E_min`` (nor below ``e_mwh``
+    itself, should it start lower): the floor is held, self-discharge stops there."""
+    return ops.maximum(limits.retention * e_mwh, ops.minimum(e_mwh, limits.e_min_mwh))
+
+
 def interval_flows(
     limits: Limits,
     e_mwh: Any,
@@ -159,21 +169,22 @@ def interval_flows(
     deployment requested in each sub-period (MW: reg up at its conditional mean plus contingency
     in the first, contingency only in the second); ``down_in_down``: the reg-down deployment
     requested in the down sub-period (MW). A sub-period of zero share must request nothing.
+    An SoC ``e_mwh`` (MWh) within [E_min, E_max] stays there (to 1e-9 MWh).
 
     Deployment has priority: where power or SoC limits bind, the base point is cut towards zero
     first (one value for the whole interval), then the up (or down) deployment, by one factor over
-    both sub-periods. The SoC floor (ceiling) binds flows only: self-discharge alone may sink the
-    SoC below it. Should the cuts still leave a limit broken (a contingency event, reg down and
-    the SoC floor at once), the interval delivers the base point alone.
+    both sub-periods. Self-discharge stops at the SoC floor (:func:`kept_energy`). Should the
+    cuts still leave a limit broken (a contingency event, reg down and the SoC floor at once),
+    the interval delivers the base point alone.
 
     Where nothing binds (the common case) the base point and the deployment go through as asked;
     the cuts (:func:`_with_cuts`) run only where something does, with the same arithmetic.
     """
-    p_ch, p_dis, e_min, e_max, eta_c, eta_d, keep, dt = limits
+    p_ch, p_dis, e_min, e_max, eta_c, eta_d, _, dt = limits
     mn, mx = ops.minimum, ops.maximum
     w_dn = 1.0 - w_up
     b = mn(mx(base_mw, -p_ch), p_dis)
-    e_kept = keep * e_mwh
+    e_kept = kept_energy(limits, e_mwh, ops)
     p_up = b + up_in_up
     p_dn = b + up_in_down - down_in_down
     discharge = w_up * mx(p_up, 0.0) + w_dn * mx(p_dn, 0.0)
@@ -218,11 +229,11 @@ def _with_cuts(
     limits: Limits, e_mwh: Any, base_mw: Any, w_up: Any, up_in_up: Any, up_in_down: Any, down_in_down: Any, ops: Ops,
 ) -> Flows:
     """:func:`interval_flows` where a limit binds: the base point cut first, then deployment."""
-    p_ch, p_dis, e_min, e_max, eta_c, eta_d, keep, dt = limits
+    p_ch, p_dis, e_min, e_max, eta_c, eta_d, _, dt = limits
     mn, mx = ops.minimum, ops.maximum
     w_dn = 1.0 - w_up
     b = mn(mx(base_mw, -p_ch), p_dis)
-    e_kept = keep * e_mwh
+    e_kept = kept_energy(limits, e_mwh, ops)
     room_dis = mx(e_kept - e_min, 0.0)  # MWh the flows may take out
     room_ch = mx(e_max - e_kept, 0.0)  # MWh the flows may put in
     net_up, net_dn = up_in_up, up_in_down - down_in_down

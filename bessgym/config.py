@@ -2,7 +2,8 @@
 
 One entry point, :func:`load_config`, takes a preset name (``caiso-sp15``, the default, or
 ``synthetic``), a path to a JSON file, a dict, or a :class:`Config`. Every error names the
-field, the value and what is allowed; an unknown field suggests the nearest valid name.
+field, the value and what is allowed; an unknown field suggests the nearest valid name. Numbers
+must be finite and numbers (``true`` is not a capacity, ``"4"`` not a price).
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ import datetime as dt
 import difflib
 import json
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Iterable, Literal, Union
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, ValidationError,
+                      field_validator, model_validator)
 
 from bessgym._paths import DATA_DIR
 from bessgym.battery import Battery
@@ -30,7 +32,7 @@ DEFAULT_TIMEZONES = {"caiso": "America/Los_Angeles", "ercot": "America/Chicago",
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class DateRange(_Strict):
@@ -77,6 +79,9 @@ class DataConfig(_Strict):
     synthetic_start: dt.date = dt.date(2023, 1, 1)
     synthetic_end: dt.date = dt.date(2024, 6, 30)
     synthetic_interval_minutes: Literal[5, 15, 60] = 5
+    allow_extreme_prices: StrictBool = Field(
+        False, description="accept prices outside the market profile's plausible band (bessgym.scenarios."
+        "plausible_prices: its floor and hard cap widened by ten times their spread); infinite ones never")
 
     @model_validator(mode="before")
     @classmethod
@@ -124,16 +129,16 @@ class ForecastConfig(_Strict):
     (AS, relative); ``perfect``: the realised day (privileged)."""
 
     kind: Literal["perfect", "noisy", "analog"] = "analog"
-    window_days: int = Field(14, ge=1, le=365)
+    window_days: StrictInt = Field(14, ge=1, le=365)
 
     @model_validator(mode="before")
     @classmethod
     def _from_kind(cls, raw: Any) -> Any:
         """``"perfect"`` is short for ``{"kind": "perfect"}``."""
         return {"kind": raw} if isinstance(raw, str) else raw
-    noise_usd_per_mwh: float = Field(10.0, ge=0)
-    as_noise_frac: float = Field(0.2, ge=0)
-    members: int = Field(14, ge=1, le=1000, description="ensemble size of the noisy forecaster")
+    noise_usd_per_mwh: StrictFloat = Field(10.0, ge=0)
+    as_noise_frac: StrictFloat = Field(0.2, ge=0)
+    members: StrictInt = Field(14, ge=1, le=1000, description="ensemble size of the noisy forecaster")
 
 
 class Config(_Strict):
@@ -144,7 +149,13 @@ class Config(_Strict):
     data: DataConfig = Field(default_factory=DataConfig)
     forecast: ForecastConfig = Field(default_factory=ForecastConfig)
     deployment: DeploymentConfig = Field(default_factory=DeploymentConfig)
-    seed: int = Field(0, ge=0, description="root seed for deployment and forecast noise")
+    seed: StrictInt = Field(0, ge=0, description="root seed for deployment and forecast noise")
+
+    @field_validator("battery", mode="before")
+    @classmethod
+    def _strict_battery(cls, raw: Any) -> Any:
+        """Battery fields are all numbers: refuse ``true`` or ``"4"`` for one, as the other sections do."""
+        return Battery.model_validate(raw, strict=True) if isinstance(raw, dict) else raw
 
     @model_validator(mode="before")
     @classmethod
@@ -203,16 +214,29 @@ def load_config(source: ConfigLike = None) -> Config:
                 )
             where = str(path)
         try:
-            source = json.loads(path.read_text())
+            source = json.loads(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{where}: not a JSON text file (byte {exc.start} is not UTF-8)") from None
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{where}: not valid JSON: {exc}") from None
+        if not isinstance(source, dict):
+            raise ConfigError(f"{where}: must hold a JSON object, got {type(source).__name__}")
     if not isinstance(source, dict):
         raise ConfigError(f"config must be a preset name, a path, a dict or a Config, got {type(source).__name__}")
     try:
         return Config.model_validate(source)
     except ValidationError as exc:
         errors = [e for e in exc.errors() if not _other_branch(e)] or exc.errors()
-        raise ConfigError(f"{where} is invalid:\n" + "\n".join(_describe(e) for e in errors)) from None
+        problems = [_describe(e) for e in errors]
+        if len(problems) == 1:
+            raise ConfigError(f"{where} is invalid: {problems[0]}") from None
+        raise ConfigError(f"{where} is invalid:\n" + "\n".join(f"  {p}" for p in problems)) from None
+
+
+def did_you_mean(name: str, valid: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` for the entry of ``valid`` nearest to ``name``, or ``""``."""
+    close = difflib.get_close_matches(name, list(valid), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def _other_branch(error: dict[str, Any]) -> bool:
@@ -228,11 +252,11 @@ def _describe(error: dict[str, Any]) -> str:
     if error["type"] == "extra_forbidden":
         parent, name = _parent_model(error["loc"]), str(error["loc"][-1])
         valid = sorted(parent.model_fields) if parent else []
-        close = difflib.get_close_matches(name, valid, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        return f"  {field}: unknown field{hint} (valid fields: {', '.join(valid)})"
+        return f"{field}: unknown field{did_you_mean(name, valid)} (valid fields: {', '.join(valid)})"
     value = error.get("input")
-    return f"  {field} = {value!r}: {error['msg']}"
+    if isinstance(value, bool) and error["type"] in ("float_type", "int_type"):
+        return f"{field} = {value!r}: a number is needed, not true/false"
+    return f"{field} = {value!r}: {error['msg']}"
 
 
 def _parent_model(loc: tuple) -> type[BaseModel] | None:

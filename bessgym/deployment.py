@@ -46,7 +46,7 @@ from typing import Literal, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, model_validator
 from scipy.optimize import minimize
 from scipy.signal import lfilter
 
@@ -327,13 +327,13 @@ class DeploymentConfig(BaseModel):
     the market profile's choice, resolved by :class:`bessgym.config.Config`). Event rates are per
     day, durations in minutes."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     regulation_signal: RegulationSignal | None = None
-    spin_events_per_day: float = Field(0.1, ge=0, allow_inf_nan=False)
-    nonspin_events_per_day: float = Field(0.05, ge=0, allow_inf_nan=False)
-    event_min_minutes: float = Field(10.0, gt=0, allow_inf_nan=False)
-    event_max_minutes: float = Field(60.0, gt=0, allow_inf_nan=False)
+    spin_events_per_day: StrictFloat = Field(0.1, ge=0)
+    nonspin_events_per_day: StrictFloat = Field(0.05, ge=0)
+    event_min_minutes: StrictFloat = Field(10.0, gt=0)
+    event_max_minutes: StrictFloat = Field(60.0, gt=0)
 
     @model_validator(mode="after")
     def _check(self) -> "DeploymentConfig":

@@ -132,5 +132,11 @@ def evaluate(
 
 
 def capture_rate(profits: np.ndarray | float, oracle_profits: np.ndarray | float) -> float:
-    """100 x sum of profits / sum of oracle profits on the same days (0 = idle, 100 = oracle)."""
-    return 100.0 * float(np.sum(profits)) / float(np.sum(oracle_profits))
+    """100 x sum of profits / sum of oracle profits on the same days (0 = idle, 100 = oracle). A
+    day on which the oracle earned exactly $0 (nothing to capture) contributes 0 to both sums;
+    NaN when no other day is left."""
+    profit, oracle = np.broadcast_arrays(np.asarray(profits, float), np.asarray(oracle_profits, float))
+    counted = oracle != 0
+    if not counted.any():
+        return float("nan")
+    return 100.0 * float(profit[counted].sum()) / float(oracle[counted].sum())

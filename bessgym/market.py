@@ -14,7 +14,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, model_validator
 
 from bessgym._paths import DATA_DIR
 from bessgym.battery import NUMPY_OPS, SCALAR_OPS, Battery
@@ -40,19 +40,20 @@ class MarketProfile(BaseModel):
     name: str
     description: str = ""
     products: tuple[Product, ...] = PRODUCTS
-    duration_h: dict[Product, float] = Field(
+    duration_h: dict[Product, StrictFloat] = Field(
         default_factory=lambda: {"reg_up": 1.0, "reg_down": 1.0, "spin": 0.5, "nonspin": 0.5},
-        description="hours of full deployment the SoC must sustain per product",
+        description="hours of full deployment the SoC must sustain per product: > 0 for an offered "
+        "product; a product not offered may say 0 (it is never awarded, so its duration is unused)",
     )
-    price_cap_soft_usd_per_mwh: float = 1000.0
-    price_cap_hard_usd_per_mwh: float = 2000.0
-    price_floor_usd_per_mwh: float = -150.0
-    penalty_factor: float = Field(1.0, ge=0, description="kappa: multiplier on the penalty price")
-    penalty_price_floor_usd_per_mwh: float = Field(
+    price_cap_soft_usd_per_mwh: StrictFloat = 1000.0
+    price_cap_hard_usd_per_mwh: StrictFloat = 2000.0
+    price_floor_usd_per_mwh: StrictFloat = -150.0
+    penalty_factor: StrictFloat = Field(1.0, ge=0, description="kappa: multiplier on the penalty price")
+    penalty_price_floor_usd_per_mwh: StrictFloat = Field(
         100.0, ge=0, description="lambda_pen: the penalty price is max(RT price, this)"
     )
-    mileage_paid: bool = False
-    energy_backing: bool = Field(
+    mileage_paid: StrictBool = False
+    energy_backing: StrictBool = Field(
         True,
         description="DA acceptance checks the schedule's SoC and each award's duration against it, "
         "and RT availability the SoC at each interval's start; off: power only",
@@ -67,11 +68,16 @@ class MarketProfile(BaseModel):
         missing = [p for p in self.products if p not in self.duration_h]
         if missing:
             raise ValueError(f"duration_h has no entry for offered products {missing}")
-        negative = {p: d for p, d in self.duration_h.items() if not d >= 0}
-        if negative:
-            raise ValueError(f"duration_h must be >= 0 hours, got {negative}")
+        offered = {p: d for p, d in self.duration_h.items() if p in self.products and not d > 0}
+        if offered:
+            raise ValueError(f"duration_h of an offered product must be > 0 hours, got {offered}")
+        unused = {p: d for p, d in self.duration_h.items() if not d >= 0}
+        if unused:
+            raise ValueError(f"duration_h of a product not offered must be >= 0 hours, got {unused}")
         if not self.price_floor_usd_per_mwh < self.price_cap_soft_usd_per_mwh <= self.price_cap_hard_usd_per_mwh:
-            raise ValueError("prices must satisfy floor < soft cap <= hard cap")
+            raise ValueError(
+                "prices must satisfy floor < soft cap <= hard cap, got "
+                f"{self.price_floor_usd_per_mwh} / {self.price_cap_soft_usd_per_mwh} / {self.price_cap_hard_usd_per_mwh} $/MWh")
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):
@@ -153,7 +159,7 @@ def planned_energy(battery: Battery, energy_mw: np.ndarray) -> np.ndarray:
 def accept_bid(bid: DABid, battery: Battery, market: MarketProfile) -> tuple[DABid, BidCuts]:
     """Project a submitted bid onto what the market accepts (see :func:`accept_arrays`)."""
     x, r = accept_arrays(bid.energy_mw, bid.as_mw, battery, market)
-    return DABid(x, r), BidCuts(np.abs(bid.energy_mw - x), np.maximum(bid.as_mw, 0.0) - r)
+    return DABid(x, r), BidCuts(np.abs(bid.energy_mw - x), np.abs(bid.as_mw - r))  # a negative award cut to 0 counts
 
 
 def accept_arrays(

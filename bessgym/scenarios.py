@@ -6,8 +6,10 @@ and ERCOT files use the same reader. A :class:`ScenarioSet` turns a config into 
 stable ids (``caiso-SP15-2024-04-17``) and :class:`Scenario` objects, each with its deployment
 drawn from the deployment model with the scenario's own seed.
 
-Days with missing RT or DA data, or with a daylight-saving change (23 or 25 hours), are skipped
-and counted, never filled.
+Days with missing RT or DA data, with a daylight-saving change (23 or 25 hours), or missing from
+the file altogether, are skipped and counted, never filled. A file that cannot be trusted (unknown
+columns, blank timestamps, conflicting repeats, AS prices missing where DA prices are given,
+implausible prices) is refused with a :class:`DataError`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
+import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -22,13 +26,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bessgym.config import Config, ConfigLike, DataConfig, load_config
+from bessgym.config import Config, ConfigLike, DataConfig, did_you_mean, load_config
 from bessgym.deployment import Deployment, draw_deployment
-from bessgym.market import HOURS, N_PRODUCTS
+from bessgym.market import HOURS, N_PRODUCTS, MarketProfile
 
 REQUIRED_COLUMNS = ("interval_start_utc", "hub", "da_lmp", "rt_lmp")
 AS_COLUMNS = ("as_regup", "as_regdown", "as_spin", "as_nonspin")
 MILEAGE_COLUMNS = ("as_reg_mileage_up", "as_reg_mileage_down")
+COLUMNS = REQUIRED_COLUMNS + AS_COLUMNS + MILEAGE_COLUMNS
 SCHEMA_HELP = (
     "the long schema has one row per interval and node: interval_start_utc (naive UTC, interval "
     "start), hub, da_lmp and rt_lmp ($/MWh), and optionally as_regup, as_regdown, as_spin, "
@@ -36,6 +41,8 @@ SCHEMA_HELP = (
 )
 OOD_SPLIT = "test_ood"
 SKIP_REASONS = ("dst", "missing_rt", "missing_da")  # why a day of the file is not usable
+MISSING_DAY = "missing_day"  # a day between the file's first and last that it has no row for
+PRICE_BAND_SPREADS = 10.0  # plausible prices: a profile's [floor, hard cap] widened by this many spreads
 
 
 class DataError(ValueError):
@@ -49,7 +56,8 @@ class History:
     Arrays have the day as first axis: ``da`` (D, 24) $/MWh, ``rt`` (D, T) $/MWh, ``as_price``
     (D, 24, 4) $/MW-h in PRODUCTS order, ``mileage_price`` (D, 24, 2) $/MW. ``usable`` marks days
     with complete DA and RT and 24 hours; ``reasons`` (D,) says why each other day is skipped
-    (one of :data:`SKIP_REASONS`; ``""`` for a usable day or a day absent from the file).
+    (one of :data:`SKIP_REASONS`, or :data:`MISSING_DAY` for a day absent from the file; ``""``
+    for a usable day).
     """
 
     node: str
@@ -64,7 +72,7 @@ class History:
 
     @property
     def skipped(self) -> dict[str, int]:
-        """Days of the whole history skipped, by reason."""
+        """Days of the file skipped, by reason (days it lacks: :class:`ScenarioSet` counts those)."""
         return {reason: int((self.reasons == reason).sum()) for reason in SKIP_REASONS}
 
     @property
@@ -85,16 +93,23 @@ class History:
         return i
 
 
-def read_long_csv(path: str | Path, node: str, timezone: str) -> History:
-    """Read one node of a long-schema CSV (optionally gzipped) into a :class:`History`."""
+def read_long_csv(
+    path: str | Path, node: str, timezone: str, price_band: tuple[float, float] = (-math.inf, math.inf)
+) -> History:
+    """Read one node of a long-schema CSV (optionally gzipped) into a :class:`History`. Prices
+    ($/MWh, AS $/MW-h) outside ``price_band`` (see :func:`plausible_prices`), or infinite, are refused."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"data file {str(path)!r} does not exist")
-    header = pd.read_csv(path, nrows=0).columns
+    header = _read_csv(path, nrows=0).columns
+    unknown = [f"{c!r}{did_you_mean(c, COLUMNS)}" for c in header if c not in COLUMNS]
+    if unknown:
+        raise DataError(f"{path.name}: unknown column(s) {', '.join(unknown)}; {SCHEMA_HELP}")
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
         raise DataError(f"{path.name}: missing required column(s) {missing}; found {list(header)}; {SCHEMA_HELP}")
-    frame = pd.read_csv(path, usecols=[c for c in header if c in REQUIRED_COLUMNS + AS_COLUMNS + MILEAGE_COLUMNS])
+    frame = _read_csv(path)
+    _refuse_blank(path.name, frame["hub"])
     nodes = frame["hub"].astype(str)
     if node not in set(nodes):
         raise DataError(f"{path.name}: node {node!r} is not in column 'hub'; available: {sorted(set(nodes))}")
@@ -111,6 +126,15 @@ def read_long_csv(path: str | Path, node: str, timezone: str) -> History:
         stamps = pd.to_datetime(frame["interval_start_utc"], utc=True)
     except (ValueError, TypeError) as exc:
         raise DataError(f"{path.name}: column 'interval_start_utc' has an unreadable timestamp: {exc}") from None
+    _refuse_blank(path.name, stamps)
+    repeat = frame.drop(columns="interval_start_utc").assign(stamp=stamps).duplicated().to_numpy()
+    frame, stamps = frame[~repeat], stamps[~repeat]  # a row repeating another exactly adds nothing
+    twice = stamps.duplicated(keep=False).to_numpy()
+    if twice.any():
+        raise DataError(f"{path.name}: node {node!r} has {int(twice.sum())} rows with different values on a repeated "
+                        f"interval_start_utc, first {frame['interval_start_utc'].iloc[int(np.argmax(twice))]!r}; "
+                        "one row per interval and node is allowed")
+    _check_prices(path.name, frame, price_band)
     _check_units(path.name, frame["da_lmp"])
 
     unique = np.unique(stamps.to_numpy())
@@ -129,10 +153,6 @@ def read_long_csv(path: str | Path, node: str, timezone: str) -> History:
     slot = (minute // step_min).astype(int)
     hour = slot // per_hour
 
-    twice = pd.Series(stamps.to_numpy()).duplicated(keep=False).to_numpy()
-    if twice.any():
-        raise DataError(f"{path.name}: node {node!r} has {int(twice.sum())} rows on a repeated interval_start_utc, "
-                        f"first {frame['interval_start_utc'].iloc[int(np.argmax(twice))]!r}; one row per interval and node is allowed")
     rt = np.full((n_days, per_day), np.nan)
     rt[day, slot] = frame["rt_lmp"].to_numpy(float)
     da = _hourly_mean(day, hour, frame["da_lmp"].to_numpy(float), n_days, complete=True)
@@ -152,8 +172,60 @@ def read_long_csv(path: str | Path, node: str, timezone: str) -> History:
     missing_rt = ~np.isfinite(rt).all(axis=1)
     missing_da = ~np.isfinite(da).all(axis=1)
     usable = present & ~dst & ~missing_rt & ~missing_da
-    reasons = np.select([present & dst, present & missing_rt, present & missing_da], list(SKIP_REASONS), "").astype(object)
+    reasons = np.select([~present, dst, missing_rt, missing_da], [MISSING_DAY, *SKIP_REASONS], "").astype(object)
     return History(node, start, step_min / 60.0, da, rt, as_price, mileage_price, usable, reasons)
+
+
+def _read_csv(path: Path, **kwargs: object) -> pd.DataFrame:
+    """:func:`pandas.read_csv`, with a file it cannot read (empty, binary, a broken gzip, ragged
+    rows) a :class:`DataError` naming it."""
+    try:
+        return pd.read_csv(path, **kwargs)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path.name}: the file is empty; {SCHEMA_HELP}") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path.name}: not a CSV text file (not UTF-8: {exc.reason})") from None
+    except (EOFError, OSError, zlib.error, pd.errors.ParserError) as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise DataError(f"{path.name}: cannot be read as a CSV file ({reason})") from None
+
+
+def _refuse_blank(name: str, column: pd.Series) -> None:
+    """A :class:`DataError` naming the first data row (from 1) of file ``name`` where ``column`` is blank."""
+    blank = column.isna().to_numpy()
+    if blank.any():
+        row = int(column.index[int(np.argmax(blank))]) + 1
+        raise DataError(f"{name}: column {column.name!r} is blank in {int(blank.sum())} row(s), first in data row {row}; "
+                        "every row needs one")
+
+
+def _check_prices(name: str, frame: pd.DataFrame, band: tuple[float, float]) -> None:
+    """Refuse a price that is infinite or outside ``band`` (every price column), and an AS or
+    mileage price missing where the DA price is given (it would read as $0)."""
+    low, high = band
+    for column in frame.columns.drop(["interval_start_utc", "hub"]):
+        values = frame[column].to_numpy(float)
+        outside = np.isinf(values) | (values < low) | (values > high)
+        if outside.any():
+            i = int(np.argmax(outside))
+            allowed = "finite prices" if math.isinf(low) and math.isinf(high) else (
+                f"the plausible band [{low:g}, {high:g}] of the market profile (data.allow_extreme_prices opts out)")
+            raise DataError(f"{name}: column {column!r} has {values[i]:g} at {frame['interval_start_utc'].iloc[i]!r}; "
+                            f"allowed: {allowed}")
+        if column in AS_COLUMNS + MILEAGE_COLUMNS:
+            gaps = np.isnan(values) & np.isfinite(frame["da_lmp"].to_numpy(float))
+            if gaps.any():
+                raise DataError(f"{name}: column {column!r} is blank in {int(gaps.sum())} row(s) that have a da_lmp, "
+                                f"first at {frame['interval_start_utc'].iloc[int(np.argmax(gaps))]!r}; "
+                                "fill them, or leave the column out")
+
+
+def plausible_prices(market: MarketProfile) -> tuple[float, float]:
+    """The prices ($/MWh; AS $/MW-h) a data file may hold under ``market``: its floor and hard
+    cap, each widened by :data:`PRICE_BAND_SPREADS` times their spread."""
+    floor, cap = market.price_floor_usd_per_mwh, market.price_cap_hard_usd_per_mwh
+    margin = PRICE_BAND_SPREADS * (cap - floor)
+    return floor - margin, cap + margin
 
 
 def _hourly_mean(day: np.ndarray, hour: np.ndarray, values: np.ndarray, n_days: int, complete: bool = False) -> np.ndarray:
@@ -183,18 +255,19 @@ def _check_units(name: str, da: pd.Series) -> None:
 
 
 @lru_cache(maxsize=16)
-def _history_cached(key: str) -> History:
-    data = DataConfig.model_validate_json(key.split("\n", 1)[1])
+def _history_cached(data_json: str, seed: int, price_band: tuple[float, float]) -> History:
+    data = DataConfig.model_validate_json(data_json)
     if data.source == "synthetic":
         from bessgym.synthetic import generate_history
 
-        return generate_history(data, seed=int(key.split("\n", 1)[0]))
-    return read_long_csv(data.file, data.node, data.tz)
+        return generate_history(data, seed=seed)
+    return read_long_csv(data.file, data.node, data.tz, price_band)
 
 
-def load_history(data: DataConfig, seed: int = 0) -> History:
-    """The :class:`History` of a data config (cached; synthetic data depends on ``seed``)."""
-    return _history_cached(f"{seed}\n{data.model_dump_json()}")
+def load_history(data: DataConfig, seed: int = 0, price_band: tuple[float, float] = (-math.inf, math.inf)) -> History:
+    """The :class:`History` of a data config (cached; synthetic data depends on ``seed``; a file's
+    prices must lie in ``price_band``, see :func:`read_long_csv`)."""
+    return _history_cached(data.model_dump_json(), seed, price_band)
 
 
 def stable_seed(*parts: object) -> int:
@@ -251,7 +324,11 @@ class ScenarioSet:
         return names + ([OOD_SPLIT] if self.config.data.ood is not None and OOD_SPLIT not in names else [])
 
     def history(self, split: str = "all") -> History:
-        return load_history(self._data(split), self.config.seed)
+        """The split's data; a file's prices must be plausible for the market profile unless
+        ``data.allow_extreme_prices``."""
+        data = self._data(split)
+        band = (-math.inf, math.inf) if data.allow_extreme_prices else plausible_prices(self.config.market_profile)
+        return load_history(data, self.config.seed, band)
 
     def _days(self, split: str) -> np.ndarray:
         """Indices (into the split's history) of the days in ``split``'s date range."""
@@ -270,10 +347,11 @@ class ScenarioSet:
         return [self._id(data, history.date(i)) for i in days if history.usable[i] and i >= first]
 
     def skipped(self, split: str = "all") -> dict[str, int]:
-        """Days of ``split`` in the file that are not among its ids, by reason: a daylight-saving
-        change, missing RT or DA prices, or no earlier day to forecast from (the file's first days)."""
+        """Days of ``split`` from the file's first to its last that are not among its ids, by
+        reason: a daylight-saving change, missing RT or DA prices, no row at all (``missing_day``),
+        or no earlier day to forecast from (the file's first days)."""
         history, days = self.history(split), self._days(split)
-        counts = {reason: int((history.reasons[days] == reason).sum()) for reason in SKIP_REASONS}
+        counts = {reason: int((history.reasons[days] == reason).sum()) for reason in (*SKIP_REASONS, MISSING_DAY)}
         early = days[days < _first_forecastable(history)]
         counts["no_forecast_history"] = int(history.usable[early].sum())
         return counts
@@ -295,7 +373,7 @@ class ScenarioSet:
                 history = self.history(split)
                 index = history.index(day)
                 if not history.usable[index]:
-                    raise KeyError(f"scenario {scenario_id!r} is a skipped day (incomplete data or DST)")
+                    raise KeyError(f"scenario {scenario_id!r} is a skipped day ({history.reasons[index]})")
                 return data, history, index
         raise KeyError(f"scenario id {scenario_id!r} does not belong to this config's data (ids look like {self.ids()[0]!r})")
 

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple, Sequence
 import numpy as np
 
 from bessgym.battery import NUMPY_OPS, SCALAR_OPS, Battery, Flows, Limits, Ops, interval_flows
-from bessgym.market import UP_MASK, BidCuts, DABid, MarketProfile, accept_arrays
+from bessgym.market import UP_MASK, DABid, MarketProfile, accept_arrays, accept_bid
 from bessgym.scenarios import Scenario
 from bessgym.settlement import DayTerms, Ledger, StepTerms, day_terms, interval_lines, terminal_value
 
@@ -187,10 +187,8 @@ class DaySimulator:
 
     def __init__(self, battery: Battery, market: MarketProfile, scenario: Scenario, bid: DABid) -> None:
         self.battery, self.market, self.scenario = battery, market, scenario
-        x, r = accept_arrays(bid.energy_mw, bid.as_mw, battery, market)
-        self.accepted = DABid(x, r)
-        self.cuts = BidCuts(np.abs(bid.energy_mw - x), np.maximum(bid.as_mw, 0.0) - r)
-        self.terms = ScenarioArrays.of(scenario).terms(battery, market, x, r)
+        self.accepted, self.cuts = accept_bid(bid, battery, market)
+        self.terms = ScenarioArrays.of(scenario).terms(battery, market, self.accepted.energy_mw, self.accepted.as_mw)
         self._limits = battery.limits(scenario.dt_h)
         self._rows = [StepTerms(*values) for values in zip(*(line.tolist() for line in self.terms.step))]
         self._mean_da = float(self.terms.mean_da_price)

@@ -302,7 +302,7 @@ def test_worked_example_runs_both_tracks(small_dataset, tmp_path):
     conv_proxy.main(["--dataset", str(small_dataset), "--out", str(tmp_path), "--supervised-epochs", "2",
                      "--self-supervised-epochs", "1", "--limit", "2", "--batch", "8"])
     track = _rows(tmp_path / "proxy-track" / "proxy_instances.csv")
-    assert {r["proxy"].rpartition("?")[2] for r in track} == {f"path={tmp_path / 'conv'}", "name=caiso-soc"}
+    assert {r["proxy"].rpartition("?")[2] for r in track} == {f"path={tmp_path / 'conv'}&arch={conv_proxy.ARCH}", "name=caiso-soc"}
     assert all(r["repaired_infeasible"] == "False" for r in track)
     episodes = _rows(tmp_path / "closed-loop" / "episodes.csv")
     assert {r["entry"] for r in episodes} == {"conv-proxy+mpc", "forecast-lp+mpc"}

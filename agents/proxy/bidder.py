@@ -2,12 +2,19 @@
 
 A checkpoint is two files: ``NAME.pt``, the module's state dict (read with
 ``torch.load(weights_only=True)``: tensors only, no code), and ``NAME.json``: ``arch``
-(``"package.module:Class"``, any importable ``nn.Module``, see :mod:`agents.proxy.models`),
-``kwargs`` (its constructor arguments), ``problem`` (the :class:`ProblemSpec` it was trained
-for) and free-form records (dataset, training). Spec strings::
+(``"package.module:Class"``), ``kwargs`` (its constructor arguments), ``problem`` (the
+:class:`ProblemSpec` it was trained for) and free-form records (dataset, training).
+
+A checkpoint is data: ``arch`` must be an allowed architecture, one of the package's own
+(:data:`ARCHITECTURES`) or the value of an entry point of group ``bessgym.architectures``, e.g.
+``[project.entry-points."bessgym.architectures"] my-proxy = "mypkg.models:MyProxy"`` in your
+package's ``pyproject.toml``, or the one the bidder's own ``arch`` argument names (a spec string
+is code: it may vouch for a class, which the checkpoint must then name exactly); any other
+``arch`` is refused before anything is imported or called. Spec strings::
 
     agents.proxy.bidder:TorchProxyBidder?name=caiso-soc                 # shipped
     agents.proxy.bidder:TorchProxyBidder?path=runs/my-proxy&fallback_gap=0.02
+    agents.proxy.bidder:TorchProxyBidder?path=runs/conv&arch=mypkg.models:MyProxy
 
 The bid is always the repaired network output (:func:`agents.proxy.repair.repair`), feasible by
 construction. ``refine_steps=N`` (SoC-trajectory proxies) first improves the predicted
@@ -23,6 +30,7 @@ import importlib
 import json
 import time
 from collections.abc import Sequence
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +40,15 @@ from torch import nn
 
 from agents.checkpoints import locate
 from agents.proxy.decode import decoder_for
+from agents.proxy.models import MLPProxy, SoCTrajectoryProxy
 from agents.proxy.problem import ProblemSpec, problem_for, solve_optimum
 from agents.proxy.repair import repair
 from bessgym.forecast import DAContext
 from bessgym.market import HOURS, N_PRODUCTS, DABid
 
 CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
+ENTRY_POINT_GROUP = "bessgym.architectures"
+ARCHITECTURES: dict[str, type[nn.Module]] = {f"{c.__module__}:{c.__qualname__}": c for c in (MLPProxy, SoCTrajectoryProxy)}
 
 
 def save_checkpoint(model: nn.Module, arch: str, kwargs: dict, spec: ProblemSpec, prefix: str | Path, **records: Any) -> Path:
@@ -50,17 +61,37 @@ def save_checkpoint(model: nn.Module, arch: str, kwargs: dict, spec: ProblemSpec
     return prefix
 
 
-def load_checkpoint(name: str | None = None, path: str | Path | None = None) -> tuple[nn.Module, dict]:
-    """The module (eval mode) and the JSON record of a shipped (``name``) or own (``path``) checkpoint."""
+def load_checkpoint(name: str | None = None, path: str | Path | None = None,
+                    arch: str | None = None) -> tuple[nn.Module, dict]:
+    """The module (eval mode) and the JSON record of a shipped (``name``) or own (``path``)
+    checkpoint; ``arch`` (from the caller's code, never from the file) vouches for one more
+    architecture, accepted only if the checkpoint names exactly it."""
     meta, weights = locate(CHECKPOINTS, name, path)
-    module_name, _, cls_name = meta.get("arch", "").partition(":")
-    try:
-        cls = getattr(importlib.import_module(module_name), cls_name)
-    except (ImportError, AttributeError, ValueError) as exc:
-        raise ValueError(f"checkpoint {name or path}: arch {meta.get('arch')!r} is not an importable 'package.module:Class' ({exc})") from None
+    cls = architecture(meta.get("arch"), weights.with_suffix(".json"), vouched=arch)
     model = cls(**meta.get("kwargs", {}))
     model.load_state_dict(torch.load(weights, weights_only=True))
     return model.eval(), meta
+
+
+def architecture(arch: Any, record: Path, vouched: str | None = None) -> type[nn.Module]:
+    """The allowed ``nn.Module`` class that ``arch`` (read from the checkpoint file ``record``)
+    names: the package's own, a registered entry point's, or the one the caller's code
+    ``vouched`` for. The name is checked first, so only an allowed module is ever imported."""
+    registered = {f"{ep.module}:{ep.attr}": ep.load for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    if vouched is not None:
+        module, _, attr = vouched.partition(":")
+        registered[vouched] = lambda: getattr(importlib.import_module(module), attr)
+    allowed = ARCHITECTURES.keys() | registered.keys()
+    if not isinstance(arch, str) or arch not in allowed:
+        raise ValueError(f"checkpoint {record}: arch {arch!r} is not an allowed architecture; allowed: "
+                         f"{sorted(allowed)} (add yours under entry point group {ENTRY_POINT_GROUP!r}, "
+                         "or name it in the bidder's arch argument)")
+    if arch in ARCHITECTURES:
+        return ARCHITECTURES[arch]
+    cls = registered[arch]()
+    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+        raise ValueError(f"checkpoint {record}: arch {arch!r} is not a torch.nn.Module class")
+    return cls
 
 
 class TorchProxyBidder:
@@ -72,12 +103,12 @@ class TorchProxyBidder:
     """
 
     def __init__(self, name: str | None = None, path: str | None = None, fallback_gap: float | None = None,
-                 time_limit_s: float = 10.0, refine_steps: int = 0) -> None:
+                 time_limit_s: float = 10.0, refine_steps: int = 0, arch: str | None = None) -> None:
         if not isinstance(refine_steps, int) or refine_steps < 0:
             raise ValueError(f"refine_steps must be a whole number >= 0, got {refine_steps!r}")
         if fallback_gap is not None and not fallback_gap >= 0:
             raise ValueError(f"fallback_gap must be a relative gap >= 0 (0.02 is 2%), got {fallback_gap}")
-        self.model, self.meta = load_checkpoint(name, path)
+        self.model, self.meta = load_checkpoint(name, path, arch)
         self.problem = problem_for(ProblemSpec.from_dict(self.meta["problem"]))
         if refine_steps and not (hasattr(self.model, "trajectory") and hasattr(self.model, "decoder")):
             raise ValueError(f"refine_steps needs a SoC-trajectory proxy (trajectory() and decoder); {self.meta['arch']} is not one")

@@ -9,8 +9,9 @@ Nothing in the packages changes. The example
    each hour a channel vector of its DA, RT and AS prices; it outputs raw bids, x then r);
 2. trains it with the package's loop (:func:`agents.proxy.train.fit`: supervised on the
    solver's bids, then self-supervised through the repair layers) on a dataset folder;
-3. exports a checkpoint whose ``arch`` names this module's class, so the package's
-   :class:`agents.proxy.bidder.TorchProxyBidder` loads it by path;
+3. exports a checkpoint whose ``arch`` names this module's class, which the package's
+   :class:`agents.proxy.bidder.TorchProxyBidder` loads by path once the spec string vouches for
+   that class (``&arch=...``: a checkpoint file alone never picks code to run);
 4. runs the static proxy track (:func:`benchmarks.proxy_track.run_track`) next to the shipped
    proxy, and the closed-loop leaderboard (its DA bids with the MPC real-time policy, next to
    the forecast LP with MPC) from a suite file it writes.
@@ -31,6 +32,9 @@ from agents.proxy.problem import problem_for
 from agents.proxy.train import TrainConfig, fit, splits
 from benchmarks import leaderboard
 from benchmarks.proxy_track import DEFAULT_PROXY, run_track
+
+
+ARCH = "benchmarks.examples.conv_proxy:HourConvProxy"  # how the checkpoint names the class (also when run with -m)
 
 
 class HourConvProxy(nn.Module):
@@ -86,9 +90,8 @@ def main(argv: list[str] | None = None) -> None:
     config = TrainConfig(dataset=args.dataset, supervised_epochs=args.supervised_epochs,
                          self_supervised_epochs=args.self_supervised_epochs, batch_size=128, lr=1e-3)
     log = fit(model, problem, train, val, config)
-    prefix = save_checkpoint(model, f"{__name__}:HourConvProxy", kwargs, data.spec, out / "conv",
-                             training={"log": log[-1:], "dataset": args.dataset})
-    mine = f"agents.proxy.bidder:TorchProxyBidder?path={prefix}"
+    prefix = save_checkpoint(model, ARCH, kwargs, data.spec, out / "conv", training={"log": log[-1:], "dataset": args.dataset})
+    mine = f"agents.proxy.bidder:TorchProxyBidder?path={prefix}&arch={ARCH}"  # the spec (code) vouches for the class
 
     run_track([mine, DEFAULT_PROXY], "caiso-sp15", "test", out / "proxy-track", args.limit, batch=args.batch)
 

@@ -46,7 +46,8 @@ class DayAheadEnv(gym.Env):
     `Box(-1, 1, (120,), float32)`, hour-major: for hour h, entries 5h..5h+4 are the energy
     position (`a * P_dis` if a > 0 else `a * P_ch`, MW, + = sell/discharge) and the awards of
     reg up, reg down, spin, non-spin (`(a + 1) / 2` of P_dis, or of P_ch for reg down; -1 = none).
-    Out-of-range values are clipped and reported (`info["action_clipped"]`); NaN raises.
+    Out-of-range values are clipped and reported (`info["action_clipped"]`); NaN, inf or any other
+    shape (a (24, 5) or (5, 24) array included) raise ValueError.
 
     ## Observation Space
     `Box((173,), float32)`, named in `bessgym.observation.DA_FEATURES`: the gate-closure forecast
@@ -101,7 +102,7 @@ class DayAheadEnv(gym.Env):
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
         if self._scenario_id is None:
             raise RuntimeError("call reset() before step()")
-        a, was_clipped = check_action(action, (DA_ACTION_SIZE,))
+        a, was_clipped = check_action(action, self.action_space.shape)
         scenario, context = self._scenario, self.source.day(self._scenario_id)[1]
         episode = self.source.prepare(scenario, context, DABid(*action_to_bid(a, self.battery)))
         played = run_day(self.source, episode, self.policy)

@@ -8,7 +8,7 @@ from typing import Any, Literal
 import gymnasium as gym
 import numpy as np
 
-from bessgym.actions import base_point, check_action, curve_from_action, curve_size
+from bessgym.actions import base_point, check_action, check_base_action, curve_from_action, curve_size
 from bessgym.config import ConfigLike
 from bessgym.envs.episodes import Episode, EpisodeSource, reset_options
 from bessgym.envs.render import check_render_mode, render_played
@@ -75,8 +75,9 @@ class RealTimeEnv(gym.Env):
     deviations as above; both are sorted, so every action is a valid curve. The battery runs at
     the k-th deviation, k the number of curve prices at or below the realised price.
 
-    Out-of-range values are clipped and reported in `info["action_clipped"]`; NaN, inf or a wrong
-    size raise ValueError.
+    Out-of-range values are clipped and reported in `info["action_clipped"]`; NaN, inf or any
+    other shape (even of the right size) raise ValueError. A Python float is accepted as the
+    base-point action (it stands for the (1,) array).
 
     ## Observation Space
     `Box((19,), float32)`, named in `bessgym.observation.RT_FEATURES` (table there): time of day,
@@ -164,15 +165,8 @@ class RealTimeEnv(gym.Env):
     def _base_point(self, action: Any, t: int) -> tuple[float, bool]:
         """The base point (MW) an action asks for in interval t, and whether it was clipped."""
         if self.action_form == "base_point":
-            if not isinstance(action, float):
-                values = np.asarray(action, dtype=np.float64)
-                if values.size != 1:
-                    raise ValueError(f"action has {values.size} entries, the action space (1,) needs 1")
-                action = float(values.reshape(-1)[0])
-            if not math.isfinite(action):
-                raise ValueError(f"action {action} is NaN or inf; actions must be finite, within [-1, 1]")
-            clipped = min(max(action, -1.0), 1.0)
-            return base_point(self._position[t], clipped, self.battery), clipped != action
+            a, was_clipped = check_base_action(action)
+            return base_point(self._position[t], a, self.battery), was_clipped
         a, was_clipped = check_action(action, self.action_space.shape)
         curve = curve_from_action(a, self._da_price[t], self._position[t], self.battery, self.price_span)
         return float(curve.clear(self._rt_price[t])), was_clipped

@@ -2,7 +2,8 @@
 
 Reached with ``gym.make_vec(id, num_envs=N, vectorization_mode="vector_entry_point")``. Every
 day of the split is prepared once (a :class:`~bessgym.envs.episodes.Bank`) and N days run in
-one :class:`~bessgym.sim.BatchDaySimulator`. Sub-env i behaves exactly like a scalar env reset
+one :class:`~bessgym.sim.BatchDaySimulator`. ``step`` before the first ``reset`` raises
+``gymnasium.error.ResetNeeded``. Sub-env i behaves exactly like a scalar env reset
 with seed ``seed + i``: it draws its days and each episode's deployment path with its own RNG. Autoreset follows Gymnasium 1.x:
 ``NEXT_STEP`` (default: the step after a termination resets that sub-env, reward 0) or
 ``SAME_STEP`` (the terminating step returns the new day's observation and puts the final one in
@@ -16,6 +17,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.error import ResetNeeded
 from gymnasium.utils.seeding import np_random
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
@@ -57,6 +59,7 @@ class _BankVectorEnv(gym.vector.VectorEnv):
         self._rngs = [np_random(None)[0] for _ in range(self.num_envs)]
         self._day = np.zeros(self.num_envs, dtype=np.int64)
         self._autoreset = np.zeros(self.num_envs, dtype=bool)
+        self._was_reset = False
         self.n_intervals = self.bank.arrays.rt_price.shape[1]
 
     def _seed(self, seed: int | list[int | None] | None) -> None:
@@ -87,7 +90,13 @@ class _BankVectorEnv(gym.vector.VectorEnv):
         rows = np.flatnonzero(mask)
         self._start(rows, self._pick(rows, options.get("scenario")))
         self._autoreset[rows] = False
+        self._was_reset = True
         return self._observe(), {"scenario_id": np.array([self.bank.ids[d] for d in self._day], dtype=object)}
+
+    def _check_reset(self) -> None:
+        """Refuse a step before the first reset (the envs would play a day nobody drew)."""
+        if not self._was_reset:
+            raise ResetNeeded("Cannot call step() before calling reset() on the vector env")
 
     def _finish(self, obs: np.ndarray, terminated: np.ndarray, info: dict) -> np.ndarray:
         """Apply the autoreset mode after a step; returns the observation to hand back."""
@@ -182,7 +191,8 @@ class RealTimeVectorEnv(_BankVectorEnv):
         return obs
 
     def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
-        a, was_clipped = check_actions(actions, self.num_envs, self.single_action_space.shape[0])
+        self._check_reset()
+        a, was_clipped = check_actions(actions, self.num_envs, self.single_action_space.shape)
         resetting = self._autoreset
         if resetting.any():
             rows = np.flatnonzero(resetting)
@@ -220,7 +230,8 @@ class DayAheadVectorEnv(_BankVectorEnv):
 
     The RT days are played together: an RT policy with ``reset_batch(episodes)`` and
     ``act_batch(obs)`` runs once per interval for all envs; any other policy is copied per env.
-    Either may answer with base points or bid curves.
+    Either may answer with base points or bid curves; a NaN or inf base point raises ValueError
+    naming the envs, for the whole batch, as the scalar env does.
     """
 
     def __init__(
@@ -247,7 +258,8 @@ class DayAheadVectorEnv(_BankVectorEnv):
         return self.bank.da_features[self._day]
 
     def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
-        a, was_clipped = check_actions(actions, self.num_envs, DA_ACTION_SIZE)
+        self._check_reset()
+        a, was_clipped = check_actions(actions, self.num_envs, self.single_action_space.shape)
         resetting = self._autoreset
         if resetting.any():
             rows = np.flatnonzero(resetting)
@@ -283,7 +295,12 @@ class DayAheadVectorEnv(_BankVectorEnv):
         for t in range(n):
             obs = features[:, t].copy()
             obs[:, SOC] = sim.e_mwh / self.battery.energy_mwh
-            totals += np.stack(sim.step(terms.at(t), act(obs, rt[:, t])).ledger)
+            base = act(obs, rt[:, t])
+            bad = ~np.isfinite(base)
+            if bad.any():
+                raise ValueError(f"rt_policy {self.policy!r} gave base points {base[bad][:3].tolist()} at interval {t} "
+                                 f"in envs {rows[bad].tolist()}; base points must be finite MW")
+            totals += np.stack(sim.step(terms.at(t), base).ledger)
         return totals
 
     def _batch_actor(self, episodes: list[RTEpisode]):
