@@ -8,8 +8,9 @@ import json
 from pathlib import Path
 
 
-def locate(shipped: Path, name: str | None, path: str | Path | None) -> tuple[dict, Path]:
-    """The JSON record and the weights file of checkpoint ``name`` in ``shipped`` or at ``path``."""
+def locate(shipped: Path, name: str | None, path: str | Path | None, needs: tuple[str, ...] = ()) -> tuple[dict, Path]:
+    """The JSON record and the weights file of checkpoint ``name`` in ``shipped`` or at ``path``;
+    a record that is not a JSON object holding the keys ``needs`` is a ValueError naming the file."""
     if (name is None) == (path is None):
         raise ValueError("give exactly one of name= (a shipped checkpoint) or path= (DIR/NAME of your own)")
     if name is not None and (not isinstance(name, str) or Path(name).name != name or name in ("", ".", "..")):
@@ -20,4 +21,12 @@ def locate(shipped: Path, name: str | None, path: str | Path | None) -> tuple[di
     if not record.is_file() or not weights.is_file():
         available = sorted(p.stem for p in shipped.glob("*.json"))
         raise FileNotFoundError(f"checkpoint {prefix} needs {record.name} and {weights.name}; shipped: {available}")
-    return json.loads(record.read_text()), weights
+    try:
+        meta = json.loads(record.read_bytes())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"checkpoint record {record} is not readable JSON ({exc})") from None
+    missing = [key for key in needs if key not in meta] if isinstance(meta, dict) else list(needs)
+    if not isinstance(meta, dict) or missing:
+        raise ValueError(f"checkpoint record {record} must be a JSON object with {list(needs)}; "
+                         + (f"it lacks {missing}" if isinstance(meta, dict) else f"it is a {type(meta).__name__}"))
+    return meta, weights

@@ -41,9 +41,9 @@ from dataclasses import dataclass
 from importlib import metadata
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Annotated, Any, Callable, Iterator
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from tqdm import tqdm
 
 from bessgym.config import Config, ConfigError, load_config
@@ -62,14 +62,23 @@ EPISODE_COLUMNS = [
 ]
 ORACLE_COLUMNS = ["reference", "scenario_id", "seed", *LEDGER_LINES, "profit_total_usd", "status", "error"]
 REFERENCES = (FULL_HINDSIGHT, ENERGY_ONLY, PRICES_KNOWN)
+MAX_SEED = 2**31 - 1
 
 
 class Entry(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
-    name: str
-    da_bidder: str
-    rt_policy: str
+    name: str = Field(min_length=1, pattern=r"^[^,]+$", description="unique in its suite; no comma (--entries "
+                      "splits on it), not starting with 'oracle' (the table's reference rows)")
+    da_bidder: str = Field(min_length=1)
+    rt_policy: str = Field(min_length=1)
+
+    @field_validator("name")
+    @classmethod
+    def _not_a_reference(cls, name: str) -> str:
+        if name.startswith("oracle"):
+            raise ValueError(f"entry name {name!r} starts with 'oracle', which the table keeps for its reference rows")
+        return name
 
 
 class Suite(BaseModel):
@@ -82,9 +91,9 @@ class Suite(BaseModel):
     description: str = ""
     config: str | dict = "caiso-sp15"
     split: str = "test"
-    seeds: list[int] = Field(default_factory=lambda: [0])
-    time_budget_s: float = Field(120.0, gt=0)
-    entries: list[Entry]
+    seeds: list[Annotated[int, Field(strict=True, ge=0, le=MAX_SEED)]] = Field(default_factory=lambda: [0], min_length=1)
+    time_budget_s: float = Field(120.0, gt=0, le=86400.0, allow_inf_nan=False)
+    entries: list[Entry] = Field(min_length=1)
     prices_known: Entry = Field(
         default_factory=lambda: Entry(name="prices-known", da_bidder="baselines.reference:ForecastLP?follow_schedule=false",
                                       rt_policy="baselines.mpc:MPCPolicy?forecast=gate_closure"),
@@ -94,6 +103,23 @@ class Suite(BaseModel):
     )
 
 
+    @field_validator("seeds")
+    @classmethod
+    def _distinct_seeds(cls, seeds: list[int]) -> list[int]:
+        if len(set(seeds)) != len(seeds):
+            raise ValueError(f"seeds {seeds} repeat a seed; each seed is run once")
+        return seeds
+
+    @field_validator("entries")
+    @classmethod
+    def _distinct_names(cls, entries: list[Entry]) -> list[Entry]:
+        names = [e.name for e in entries]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"entry names {twice} appear more than once; rows are told apart by name")
+        return entries
+
+
 def load_suite(name_or_path: str) -> Suite:
     """A shipped suite by name (``quick``, ``full``) or a suite JSON file."""
     path = SUITES_DIR / f"{name_or_path}.json" if not name_or_path.endswith(".json") else Path(name_or_path)
@@ -101,9 +127,12 @@ def load_suite(name_or_path: str) -> Suite:
         shipped = sorted(p.stem for p in SUITES_DIR.glob("*.json"))
         raise SystemExit(f"suite {name_or_path!r} is neither a shipped suite ({', '.join(shipped)}) nor a JSON file")
     try:
-        return Suite.model_validate_json(path.read_text())
+        return Suite.model_validate_json(path.read_bytes())
     except ValidationError as exc:
-        raise SystemExit(f"suite {path} is invalid:\n{exc}") from None
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'file'}: {e['msg']}"
+                             + (f" (got {str(e['input'])[:80]!r})" if e["type"] != "json_invalid" else "")
+                             for e in exc.errors())
+        raise SystemExit(f"error: suite {path} is invalid: {problems}") from None
 
 
 @dataclass(frozen=True)
@@ -205,12 +234,23 @@ def run_task(task: Task, config_json: str, split: str, budget_s: float) -> dict:
             raise TimeBudgetExceeded(f"took {time.perf_counter() - start:.1f} s, past the time budget of {budget_s:g} s")
         row.update(result)
         row["status"], row["error"] = "ok", ""
-    except (Exception, SystemExit, TimeBudgetExceeded) as exc:  # failure isolation (a plug-in's sys.exit too)
-        row.update(status="error", error=f"{type(exc).__name__}: {exc}"[:500])
-        where = traceback.format_exc(limit=2).splitlines()[-1][:200]
+    except BaseException as exc:  # failure isolation: a plug-in's sys.exit, KeyboardInterrupt or own class too
+        row.update(status="error", error=_describe(exc)[:500])
+        try:
+            where = traceback.format_exc(limit=2).splitlines()[-1][:200]
+        except BaseException:  # an exception whose text itself raises
+            where = row["error"]
         if not isinstance(exc, TimeBudgetExceeded) and where != row["error"]:
             row["error"] += " | " + where
     return row
+
+
+def _describe(exc: BaseException) -> str:
+    """``Type: message``, even for an exception whose ``str`` raises."""
+    try:
+        return f"{type(exc).__name__}: {exc}"
+    except BaseException:
+        return f"{type(exc).__name__}: (its message could not be read)"
 
 
 def _identity(task: Task, split: str) -> dict[str, Any]:
@@ -264,6 +304,8 @@ def run_local(tasks: list[tuple[Task, str]], split: str, budget_s: float, worker
                                                   f"budget of {budget_s:g} s (the worker was stopped)")
                 except ProcessExpired as exc:
                     yield _error_row(task, split, f"WorkerDied: the worker process ended with exit code {exc.exitcode}")
+                except BaseException as exc:  # whatever else reached the pool (e.g. a result it could not send back)
+                    yield _error_row(task, split, _describe(exc))
 
 
 def run_ray(tasks: list[tuple[Task, str]], split: str, budget_s: float, address: str | None) -> Iterator[dict]:
@@ -341,7 +383,10 @@ def _check_resume(path: Path, run_info: dict) -> None:
     if not path.exists():
         raise SystemExit(f"--resume: {path} is missing, so the rows in {path.parent} cannot be checked against this run; "
                          "use another --out")
-    before = json.loads(path.read_text())
+    try:
+        before = json.loads(path.read_bytes())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise SystemExit(f"--resume: {path} is not readable JSON ({exc}); use another --out") from None
     for key in RESUME_KEYS:
         if before.get(key) != run_info[key]:
             mine, theirs = json.dumps(run_info[key], sort_keys=True), json.dumps(before.get(key), sort_keys=True)
@@ -370,22 +415,22 @@ def resolve_config(suite: Suite, data: str | None, node: str | None, timezone: s
         return config
     raw = config.model_dump(mode="json")
     if data is not None:  # operating days in the market's time zone unless --timezone says otherwise
-        raw["data"] = {"source": "csv", "path": str(Path(data).resolve()), "node": node or raw["data"]["node"],
+        raw["data"] = {"source": "csv", "path": str(Path(data).resolve()), "node": raw["data"]["node"] if node is None else node,
                        "name": Path(data).name.split(".")[0], "timezone": timezone, "splits": {}}
     else:
         raw["data"]["node"] = node
     return load_config(raw)
 
 
-def _at_least(low: int):
-    """An argparse type: a whole number >= ``low``, refused with the option's value otherwise."""
+def _at_least(low: int, high: int = 1_000_000):
+    """An argparse type: a whole number in [``low``, ``high``], refused with the option's value otherwise."""
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"{value} is below {low}; give a whole number >= {low}")
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is outside [{low}, {high}]; give a whole number in that range")
         return value
     return parse
 
@@ -447,8 +492,9 @@ def _run(args: argparse.Namespace) -> None:
             raise SystemExit(f"--entries {unknown} are not in suite {suite.name!r}: {[e.name for e in entries]}")
         entries = [e for e in entries if e.name in wanted]
     out = Path(args.out or Path("leaderboard") / suite.name)
-    if (out / "episodes.csv").exists() and not args.resume:
-        raise SystemExit(f"{out}/episodes.csv exists: pass --resume to continue that run, or another --out")
+    earlier = [name for name in ("episodes.csv", "oracle.csv", "run.json") if (out / name).exists()]
+    if earlier and not args.resume:
+        raise SystemExit(f"{out} holds an earlier run ({', '.join(earlier)}): pass --resume to continue it, or another --out")
     out.mkdir(parents=True, exist_ok=True)
 
     from bessgym.scenarios import ScenarioSet
@@ -469,7 +515,7 @@ def _run(args: argparse.Namespace) -> None:
         "backend": args.backend, "workers": args.workers, "started_utc": started, "command": sys.argv,
         "limit": args.limit,
     }
-    if args.resume and (out / "episodes.csv").exists():
+    if args.resume and earlier:
         _check_resume(out / "run.json", run_info)
     (out / "run.json").write_text(json.dumps(run_info, indent=2) + "\n")  # before any row: what --resume checks
 

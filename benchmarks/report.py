@@ -86,7 +86,10 @@ def summarise(episodes: pd.DataFrame, oracle: pd.DataFrame, config: Config, orde
             "bid_s": ok["bid_seconds"].mean(),
             "fallbacks": f"{int(ok['bid_fallback'].astype(str).str.lower().eq('true').sum())} / {int(ok['rt_fallbacks'].sum())}",
         })
-    table = pd.DataFrame(rows).sort_values("capture_pct", ascending=False, na_position="last")
+    columns = ["entry", "days", "errors", "capture_pct", "ci_low", "ci_high", "profit_per_mw_day", "as_share_pct",
+               "shortfall_mwh_per_day", "penalties_per_day", "cycles_per_day", "latency_p50_ms", "latency_p95_ms", "bid_s",
+               "fallbacks"]
+    table = pd.DataFrame(rows, columns=columns).sort_values("capture_pct", ascending=False, na_position="last")
     good = oracle[oracle["status"] == "ok"]
     reference_row = {"entry": "oracle (perfect foresight, not ranked)", "days": len(good), "errors": int((oracle["status"] != "ok").sum()),
                      "capture_pct": 100.0, "profit_per_mw_day": good["profit_total_usd"].astype(float).mean() / power,
@@ -211,6 +214,8 @@ def plots(out: Path, table: pd.DataFrame, episodes: pd.DataFrame, config: Config
     from matplotlib.figure import Figure
 
     ranked = table[~table["entry"].str.startswith("oracle") & table["capture_pct"].notna()]
+    if ranked.empty:  # nothing to rank (no day the oracle earned on): the table says so, no plots
+        return
     fig = Figure(figsize=(8, 0.5 * len(ranked) + 1.5))
     FigureCanvasAgg(fig)
     ax = fig.subplots()

@@ -25,6 +25,15 @@ import numpy as np
 from bessgym.battery import Battery
 
 
+def _numbers(action: Any, what: str = "action") -> np.ndarray:
+    """``action`` as float64, refusing what is not made of real numbers (text, booleans, None,
+    complex) with a ValueError naming it."""
+    a = np.asarray(action)
+    if a.dtype.kind not in "iuf":
+        raise ValueError(f"{what} {action!r:.80} is not made of real numbers (dtype {a.dtype}); give floats")
+    return a.astype(np.float64)
+
+
 def _check_shape(a: np.ndarray, shape: tuple[int, ...]) -> None:
     """Raise a one-line ValueError unless ``a`` has the action space's ``shape``."""
     if a.shape != shape:
@@ -35,7 +44,7 @@ def _check_shape(a: np.ndarray, shape: tuple[int, ...]) -> None:
 def check_action(action: Any, shape: tuple[int, ...]) -> tuple[np.ndarray, bool]:
     """An action of the action space's ``shape`` clipped to [-1, 1] and whether it was clipped;
     any other shape (even of the same size), NaN or inf raise ValueError."""
-    a = np.asarray(action, dtype=np.float64)
+    a = _numbers(action)
     _check_shape(a, shape)
     if not np.isfinite(a).all():
         bad = np.flatnonzero(~np.isfinite(a))
@@ -50,7 +59,7 @@ def check_base_action(action: Any) -> tuple[float, bool]:
     and whether it was clipped: :func:`check_action` for the (1,) space, on floats (the RT env's
     hot path)."""
     if not isinstance(action, float):
-        a = np.asarray(action, dtype=np.float64)
+        a = _numbers(action)
         _check_shape(a, (1,))
         action = float(a[0])
     if not math.isfinite(action):
@@ -62,7 +71,7 @@ def check_base_action(action: Any) -> tuple[float, bool]:
 def check_actions(actions: Any, n_envs: int, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
     """A batch of actions (n_envs, *shape) clipped to [-1, 1] and which envs' were clipped; any
     other shape, NaN or inf raise ValueError naming the envs."""
-    a = np.asarray(actions, dtype=np.float64)
+    a = _numbers(actions, "actions")
     batch = (n_envs, *shape)
     if a.shape != batch:
         raise ValueError(f"actions have {a.size} entries in shape {a.shape}, {n_envs} envs of action size "
@@ -117,6 +126,8 @@ def cleared(decision: Any, rt_price_usd_per_mwh: Any) -> Any:
     interval's realised price (which the policy never saw)."""
     if isinstance(decision, BidCurve):
         return decision.clear(rt_price_usd_per_mwh)
+    if isinstance(decision, (bool, np.bool_)) or not isinstance(decision, (int, float, np.integer, np.floating, np.ndarray)):
+        raise ValueError(f"an RT decision must be a base point in MW (a number) or a BidCurve, got {decision!r:.80}")
     return decision
 
 

@@ -330,8 +330,8 @@ class DeploymentConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     regulation_signal: RegulationSignal | None = None
-    spin_events_per_day: StrictFloat = Field(0.1, ge=0)
-    nonspin_events_per_day: StrictFloat = Field(0.05, ge=0)
+    spin_events_per_day: StrictFloat = Field(0.1, ge=0, le=1000.0)
+    nonspin_events_per_day: StrictFloat = Field(0.05, ge=0, le=1000.0)
     event_min_minutes: StrictFloat = Field(10.0, gt=0)
     event_max_minutes: StrictFloat = Field(60.0, gt=0)
 

@@ -32,6 +32,9 @@ RULE_TOL = 1e-6
 Product = Literal["reg_up", "reg_down", "spin", "nonspin"]
 
 
+PRICE_LIMIT_USD_PER_MWH = 1e6  # no market's cap or floor is beyond; a profile's band of plausible prices derives from them
+
+
 class MarketProfile(BaseModel):
     """Rules of one market. Prices in $/MWh, SoC durations in hours."""
 
@@ -45,9 +48,9 @@ class MarketProfile(BaseModel):
         description="hours of full deployment the SoC must sustain per product: > 0 for an offered "
         "product; a product not offered may say 0 (it is never awarded, so its duration is unused)",
     )
-    price_cap_soft_usd_per_mwh: StrictFloat = 1000.0
-    price_cap_hard_usd_per_mwh: StrictFloat = 2000.0
-    price_floor_usd_per_mwh: StrictFloat = -150.0
+    price_cap_soft_usd_per_mwh: StrictFloat = Field(1000.0, le=PRICE_LIMIT_USD_PER_MWH)
+    price_cap_hard_usd_per_mwh: StrictFloat = Field(2000.0, le=PRICE_LIMIT_USD_PER_MWH)
+    price_floor_usd_per_mwh: StrictFloat = Field(-150.0, ge=-PRICE_LIMIT_USD_PER_MWH)
     penalty_factor: StrictFloat = Field(1.0, ge=0, description="kappa: multiplier on the penalty price")
     penalty_price_floor_usd_per_mwh: StrictFloat = Field(
         100.0, ge=0, description="lambda_pen: the penalty price is max(RT price, this)"

@@ -17,7 +17,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import lzma
 import math
+import zipfile
 import zlib
 from dataclasses import dataclass
 from functools import lru_cache
@@ -108,7 +110,7 @@ def read_long_csv(
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
         raise DataError(f"{path.name}: missing required column(s) {missing}; found {list(header)}; {SCHEMA_HELP}")
-    frame = _read_csv(path)
+    frame = _read_csv(path, dtype={"hub": str})  # a hub is a name, "007" not 7
     _refuse_blank(path.name, frame["hub"])
     nodes = frame["hub"].astype(str)
     if node not in set(nodes):
@@ -143,6 +145,11 @@ def read_long_csv(
         raise DataError(f"{path.name}: interval length {step_min} min does not divide an hour")
     per_hour = int(60 // step_min)
     per_day = HOURS * per_hour
+    off = (stamps.dt.minute * 60 + stamps.dt.second).to_numpy() % int(round(step_min * 60)) != 0
+    if off.any():
+        raise DataError(f"{path.name}: interval_start_utc {frame['interval_start_utc'].iloc[int(np.argmax(off))]!r} is off "
+                        f"the {step_min:g}-minute grid of the file ({int(off.sum())} such rows); every row must start "
+                        "an interval")
 
     local = stamps.dt.tz_convert(timezone)
     dates = local.dt.date.to_numpy()
@@ -185,7 +192,7 @@ def _read_csv(path: Path, **kwargs: object) -> pd.DataFrame:
         raise DataError(f"{path.name}: the file is empty; {SCHEMA_HELP}") from None
     except UnicodeDecodeError as exc:
         raise DataError(f"{path.name}: not a CSV text file (not UTF-8: {exc.reason})") from None
-    except (EOFError, OSError, zlib.error, pd.errors.ParserError) as exc:
+    except (EOFError, OSError, zlib.error, lzma.LZMAError, zipfile.BadZipFile, ValueError, pd.errors.ParserError) as exc:
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise DataError(f"{path.name}: cannot be read as a CSV file ({reason})") from None
 

@@ -128,3 +128,27 @@ def test_self_discharge_stops_at_the_soc_floor():
     assert [sim.step(b).e_mwh for b in base.tolist()] == day.e_mwh[1:].tolist()
     batch = simulate_batch(battery, market, ScenarioArrays.stack([scenario]), np.zeros((1, 24)), np.zeros((1, 24, 4)), base[None])
     assert np.array_equal(batch.e_mwh[0], day.e_mwh)
+
+
+class TextPolicy:
+    """Answers a base point as text."""
+
+    def reset(self, episode) -> None:
+        pass
+
+    def act(self, obs):
+        return "0.5"
+
+
+@pytest.mark.parametrize("action", [["0.5"], [True], [None], np.array([1 + 2j])])
+def test_actions_that_are_not_real_numbers_are_refused(action):
+    env = gym.make("bessgym/RealTime-v0", split="test")
+    env.reset(seed=0, options=DAY)
+    with pytest.raises(ValueError, match="is not made of real numbers"):
+        env.step(action)
+
+
+def test_an_rt_decision_that_is_not_a_number_is_refused():
+    source = EpisodeSource("caiso-sp15", "test", da_bidder=None)
+    with pytest.raises(ValueError, match="an RT decision must be a base point in MW"):
+        play_episode(source, DAY["scenario"], resolve("threshold", "da_bidder"), TextPolicy())

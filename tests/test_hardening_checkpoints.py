@@ -134,3 +134,19 @@ def test_shipped_ppo_checkpoints_load_and_act(name, context):
     assert action.shape == (policy.spec["action_dim"],) and np.all(np.abs(action) <= 1.0)
     if name.startswith("dayahead"):
         assert np.isfinite(PPODayAhead(name=name).bid(context).energy_mw).all()
+
+
+@pytest.mark.parametrize("record, message", [
+    ("[1, 2]", "must be a JSON object"),
+    ("{not json", "is not readable JSON"),
+    ('{"arch": "agents.proxy.models:MLPProxy"}', r"it lacks \['kwargs'\]"),
+])
+def test_a_malformed_record_is_named(tmp_path, record, message):
+    from agents.ppo.policy import LoadedPolicy
+
+    (tmp_path / "bad.json").write_text(record)
+    (tmp_path / "bad.pt").write_bytes(b"")
+    with pytest.raises(ValueError, match=f"bad.json.*{message}|{message}"):
+        load_checkpoint(path=str(tmp_path / "bad"))
+    with pytest.raises(ValueError, match="bad.json"):
+        LoadedPolicy(path=str(tmp_path / "bad"))

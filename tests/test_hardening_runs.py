@@ -62,6 +62,25 @@ class DeafBidder:
                 pass
 
 
+class InterruptingBidder:
+    """Raises what Ctrl-C raises."""
+
+    def bid(self, ctx):
+        raise KeyboardInterrupt
+
+
+class Unprintable(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("no text for you")
+
+
+class UnprintableBidder:
+    """Raises an exception whose message itself raises."""
+
+    def bid(self, ctx):
+        raise Unprintable()
+
+
 def parent_death_signal() -> int:
     """The signal this process gets when its parent dies (Linux prctl PR_GET_PDEATHSIG)."""
     import ctypes
@@ -87,6 +106,8 @@ def test_plug_ins_that_exit_kill_their_worker_or_catch_the_timer_get_error_rows(
         {"name": "exits", "da_bidder": "tests.test_hardening_runs:ExitingBidder", "rt_policy": "follow_da"},
         {"name": "kills", "da_bidder": "tests.test_hardening_runs:KillingBidder", "rt_policy": "follow_da"},
         {"name": "catches", "da_bidder": "tests.test_hardening_runs:CatchingBidder", "rt_policy": "follow_da"},
+        {"name": "interrupts", "da_bidder": "tests.test_hardening_runs:InterruptingBidder", "rt_policy": "follow_da"},
+        {"name": "unprintable", "da_bidder": "tests.test_hardening_runs:UnprintableBidder", "rt_policy": "follow_da"},
         {"name": "fine", "da_bidder": "threshold", "rt_policy": "follow_da"},
     ], budget=2.0)
     out = tmp_path / "run"
@@ -95,6 +116,8 @@ def test_plug_ins_that_exit_kill_their_worker_or_catch_the_timer_get_error_rows(
     assert got["exits"]["status"] == "error" and got["exits"]["error"].startswith("SystemExit: 3")
     assert got["kills"]["status"] == "error" and "exit code 7" in got["kills"]["error"]
     assert got["catches"]["status"] == "error" and "past the time budget of 2 s" in got["catches"]["error"]
+    assert got["interrupts"]["status"] == "error" and got["interrupts"]["error"].startswith("KeyboardInterrupt")
+    assert got["unprintable"]["status"] == "error" and "could not be read" in got["unprintable"]["error"]
     assert got["fine"]["status"] == "ok"
     assert " | " not in got["exits"]["error"]  # the message once, not twice
 
@@ -127,6 +150,48 @@ def test_resume_refuses_another_runs_folder_and_repairs_a_torn_last_line(tmp_pat
     (out / "run.json").unlink()
     with pytest.raises(SystemExit, match="run.json is missing"):
         main(["--suite", str(suite), "--limit", "1", "--workers", "1", "--out", str(out), "--resume"])
+    episodes.unlink()  # what a run killed among the references leaves: its oracle.csv must not be reused unchecked
+    with pytest.raises(SystemExit, match=r"holds an earlier run \(oracle.csv\): pass --resume"):
+        main(["--suite", str(suite), "--limit", "1", "--workers", "1", "--out", str(out)])
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"entries": []}, "entries: List should have at least 1 item"),
+    ({"seeds": []}, "seeds: List should have at least 1 item"),
+    ({"seeds": [-1]}, "seeds.0: Input should be greater than or equal to 0"),
+    ({"seeds": [True]}, "seeds.0: Input should be a valid integer"),
+    ({"seeds": [0, 0]}, "repeat a seed"),
+    ({"time_budget_s": 1e309}, "time_budget_s"),
+    ({"time_budget_s": 0}, "time_budget_s: Input should be greater than 0"),
+    ({"entries": [{"name": "a", "da_bidder": "threshold", "rt_policy": "follow_da"}] * 2}, "entry names \\['a'\\] appear more than once"),
+    ({"entries": [{"name": "oracle-beater", "da_bidder": "threshold", "rt_policy": "follow_da"}]}, "entries.0.name"),
+])
+def test_a_bad_suite_is_one_line_naming_the_field(tmp_path, change, message):
+    import json
+
+    suite = {"name": "t", "config": "caiso-sp15", "split": "test", "seeds": [0], "time_budget_s": 60,
+             "entries": [{"name": "fine", "da_bidder": "threshold", "rt_policy": "follow_da"}], **change}
+    path = tmp_path / "suite.json"
+    path.write_text(json.dumps(suite).replace("Infinity", "1e309"))
+    with pytest.raises(SystemExit, match=message) as caught:
+        main(["--suite", str(path), "--limit", "1", "--out", str(tmp_path / "out")])
+    assert str(caught.value).startswith("error: suite") and "\n" not in str(caught.value)
+
+
+def test_a_run_whose_oracle_earns_nothing_still_reports(tmp_path):
+    """Flat prices and no AS: the oracle earns $0 every day; capture is undefined (blank), the run
+    ends normally with its table."""
+    stamps = pd.date_range("2024-05-01", periods=12 * 96, freq="15min", tz="UTC")
+    frame = pd.DataFrame({"interval_start_utc": stamps.strftime("%Y-%m-%d %H:%M:%S"), "hub": "FLAT",
+                          "da_lmp": 30.0, "rt_lmp": 30.0, "as_regup": 0.0, "as_regdown": 0.0})
+    path = tmp_path / "flat.csv"
+    frame.to_csv(path, index=False)
+    out = tmp_path / "flat"
+    main(["--data", str(path), "--node", "FLAT", "--entries", "idle+follow,threshold+follow", "--limit", "2",
+          "--workers", "1", "--out", str(out)])
+    episodes = pd.read_csv(out / "episodes.csv")
+    assert (episodes["status"] == "ok").all() and episodes["capture_pct"].isna().all()
+    assert (out / "leaderboard.md").exists()
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux's")

@@ -48,11 +48,15 @@ def export(model: Any, normaliser: Any, prefix: Path, extra: dict | None = None)
     prefix.with_suffix(".json").write_text(json.dumps(spec, indent=1) + "\n")
 
 
+RECORD_KEYS = ("observation_low", "observation_high", "action_dim", "net_arch", "obs_mean", "obs_var", "epsilon", "clip_obs")
+"""What a PPO checkpoint's JSON record must hold (numbers and lists only: it names no code)."""
+
+
 class LoadedPolicy:
     """The deterministic actor of an exported checkpoint, with its observation normalisation."""
 
     def __init__(self, name: str | None = None, path: str | None = None) -> None:
-        self.spec, weights = locate(CHECKPOINTS, name, path)
+        self.spec, weights = locate(CHECKPOINTS, name, path, needs=RECORD_KEYS)
         observation_space = gym.spaces.Box(np.array(self.spec["observation_low"], np.float32),
                                            np.array(self.spec["observation_high"], np.float32), dtype=np.float32)
         action_space = gym.spaces.Box(-1.0, 1.0, (self.spec["action_dim"],), dtype=np.float32)

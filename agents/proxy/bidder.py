@@ -66,9 +66,12 @@ def load_checkpoint(name: str | None = None, path: str | Path | None = None,
     """The module (eval mode) and the JSON record of a shipped (``name``) or own (``path``)
     checkpoint; ``arch`` (from the caller's code, never from the file) vouches for one more
     architecture, accepted only if the checkpoint names exactly it."""
-    meta, weights = locate(CHECKPOINTS, name, path)
+    meta, weights = locate(CHECKPOINTS, name, path, needs=("arch", "kwargs"))
     cls = architecture(meta.get("arch"), weights.with_suffix(".json"), vouched=arch)
-    model = cls(**meta.get("kwargs", {}))
+    if not isinstance(meta["kwargs"], dict):
+        raise ValueError(f"checkpoint record {weights.with_suffix('.json')}: kwargs must be a JSON object, "
+                         f"got {type(meta['kwargs']).__name__}")
+    model = cls(**meta["kwargs"])
     model.load_state_dict(torch.load(weights, weights_only=True))
     return model.eval(), meta
 
@@ -109,6 +112,8 @@ class TorchProxyBidder:
         if fallback_gap is not None and not fallback_gap >= 0:
             raise ValueError(f"fallback_gap must be a relative gap >= 0 (0.02 is 2%), got {fallback_gap}")
         self.model, self.meta = load_checkpoint(name, path, arch)
+        if not isinstance(self.meta.get("problem"), dict):
+            raise ValueError(f"checkpoint {name or path}: its record has no 'problem' object (the ProblemSpec it was trained for)")
         self.problem = problem_for(ProblemSpec.from_dict(self.meta["problem"]))
         if refine_steps and not (hasattr(self.model, "trajectory") and hasattr(self.model, "decoder")):
             raise ValueError(f"refine_steps needs a SoC-trajectory proxy (trajectory() and decoder); {self.meta['arch']} is not one")
