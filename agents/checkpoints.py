@@ -8,6 +8,22 @@ import json
 from pathlib import Path
 
 
+def load_weights(path: Path) -> dict:
+    """The state dict in ``path``, read with ``torch.load(weights_only=True)`` (tensors only, never
+    code); a file that is not one is a ValueError naming it (never an invitation to load it
+    unsafely)."""
+    import torch
+
+    try:
+        state = torch.load(path, weights_only=True)
+    except Exception as exc:  # torch's unpickler errors have no common class
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"checkpoint weights {path} cannot be read as tensors only ({first[:200]})") from None
+    if not isinstance(state, dict):
+        raise ValueError(f"checkpoint weights {path} hold a {type(state).__name__}, not a state dict")
+    return state
+
+
 def locate(shipped: Path, name: str | None, path: str | Path | None, needs: tuple[str, ...] = ()) -> tuple[dict, Path]:
     """The JSON record and the weights file of checkpoint ``name`` in ``shipped`` or at ``path``;
     a record that is not a JSON object holding the keys ``needs`` is a ValueError naming the file."""

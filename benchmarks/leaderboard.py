@@ -87,8 +87,16 @@ class Suite(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: str
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="letters, digits, '_', '.', '-': it names the "
+                      "default output folder leaderboard/NAME")
     description: str = ""
+
+    @field_validator("name")
+    @classmethod
+    def _a_folder_name(cls, name: str) -> str:
+        if name in (".", ".."):
+            raise ValueError(f"suite name {name!r} is not a folder name")
+        return name
     config: str | dict = "caiso-sp15"
     split: str = "test"
     seeds: list[Annotated[int, Field(strict=True, ge=0, le=MAX_SEED)]] = Field(default_factory=lambda: [0], min_length=1)

@@ -219,6 +219,8 @@ def load_config(source: ConfigLike = None) -> Config:
             raise ConfigError(f"{where}: not a JSON text file (byte {exc.start} is not UTF-8)") from None
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{where}: not valid JSON: {exc}") from None
+        except RecursionError:
+            raise ConfigError(f"{where}: nested too deeply to be a config") from None
         if not isinstance(source, dict):
             raise ConfigError(f"{where}: must hold a JSON object, got {type(source).__name__}")
     if not isinstance(source, dict):

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from stable_baselines3.common.policies import ActorCriticPolicy
 
-from agents.checkpoints import locate
+from agents.checkpoints import load_weights, locate
 from bessgym.actions import base_point
 from bessgym.envs.day_ahead import action_to_bid
 from bessgym.forecast import DAContext
@@ -61,7 +61,7 @@ class LoadedPolicy:
                                            np.array(self.spec["observation_high"], np.float32), dtype=np.float32)
         action_space = gym.spaces.Box(-1.0, 1.0, (self.spec["action_dim"],), dtype=np.float32)
         self.policy = ActorCriticPolicy(observation_space, action_space, lambda _: 0.0, net_arch=self.spec["net_arch"])
-        self.policy.load_state_dict(torch.load(weights, weights_only=True))
+        self.policy.load_state_dict(load_weights(weights))
         self.policy.set_training_mode(False)
         self.mean = np.array(self.spec["obs_mean"], np.float32)
         self.std = np.sqrt(np.array(self.spec["obs_var"], np.float32) + self.spec["epsilon"])

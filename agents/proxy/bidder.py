@@ -38,13 +38,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from agents.checkpoints import locate
+from agents.checkpoints import load_weights, locate
 from agents.proxy.decode import decoder_for
 from agents.proxy.models import MLPProxy, SoCTrajectoryProxy
 from agents.proxy.problem import ProblemSpec, problem_for, solve_optimum
 from agents.proxy.repair import repair
 from bessgym.forecast import DAContext
 from bessgym.market import HOURS, N_PRODUCTS, DABid
+from bessgym.policies import checked
 
 CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
 ENTRY_POINT_GROUP = "bessgym.architectures"
@@ -72,7 +73,7 @@ def load_checkpoint(name: str | None = None, path: str | Path | None = None,
         raise ValueError(f"checkpoint record {weights.with_suffix('.json')}: kwargs must be a JSON object, "
                          f"got {type(meta['kwargs']).__name__}")
     model = cls(**meta["kwargs"])
-    model.load_state_dict(torch.load(weights, weights_only=True))
+    model.load_state_dict(load_weights(weights))
     return model.eval(), meta
 
 
@@ -107,10 +108,10 @@ class TorchProxyBidder:
 
     def __init__(self, name: str | None = None, path: str | None = None, fallback_gap: float | None = None,
                  time_limit_s: float = 10.0, refine_steps: int = 0, arch: str | None = None) -> None:
-        if not isinstance(refine_steps, int) or refine_steps < 0:
-            raise ValueError(f"refine_steps must be a whole number >= 0, got {refine_steps!r}")
-        if fallback_gap is not None and not fallback_gap >= 0:
-            raise ValueError(f"fallback_gap must be a relative gap >= 0 (0.02 is 2%), got {fallback_gap}")
+        refine_steps = int(checked("refine_steps", refine_steps, at_least=0, whole=True))
+        if fallback_gap is not None:
+            fallback_gap = checked("fallback_gap (a relative gap, 0.02 is 2%)", fallback_gap, at_least=0)
+        time_limit_s = checked("time_limit_s", time_limit_s, above=0)
         self.model, self.meta = load_checkpoint(name, path, arch)
         if not isinstance(self.meta.get("problem"), dict):
             raise ValueError(f"checkpoint {name or path}: its record has no 'problem' object (the ProblemSpec it was trained for)")

@@ -44,8 +44,8 @@ class _BankVectorEnv(gym.vector.VectorEnv):
     """Day selection, seeding and autoreset shared by the two vector envs."""
 
     def __init__(self, num_envs: int, source: EpisodeSource, autoreset_mode: AutoresetMode | str) -> None:
-        if int(num_envs) < 1:
-            raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+        if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
+            raise ValueError(f"num_envs must be a whole number >= 1, got {num_envs!r}")
         mode = AutoresetMode(autoreset_mode)
         if mode == AutoresetMode.DISABLED:
             raise ValueError("autoreset_mode DISABLED is not supported; use NEXT_STEP or SAME_STEP")
