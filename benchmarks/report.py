@@ -198,13 +198,14 @@ def markdown(table: pd.DataFrame) -> str:
         if ranked and not np.isnan(row.get("ci_low", np.nan)):
             capture += f" [{number(row['ci_low'])}, {number(row['ci_high'])}]"
         errors = int(row.get("errors", 0) or 0)
+        where = "oracle.csv" if str(row["entry"]).startswith("oracle") else "episodes.csv"
         lines.append(
             f"| {rank if ranked else '-'} | {row['entry']} | {capture} | {number(row.get('profit_per_mw_day'), 2)} "
             f"| {number(row.get('as_share_pct'))} | {number(row.get('shortfall_mwh_per_day'), 3)} "
             f"| {number(row.get('penalties_per_day'), 2)} | {number(row.get('cycles_per_day'), 2)} "
             f"| {number(row.get('latency_p50_ms'), 3)} / {number(row.get('latency_p95_ms'), 3)} | {number(row.get('bid_s'), 3)} "
             f"| {row.get('fallbacks') if isinstance(row.get('fallbacks'), str) else ''} "
-            f"| {int(row.get('days', 0) or 0)} | {f'**{errors} (see episodes.csv)**' if errors else 0} |"
+            f"| {int(row.get('days', 0) or 0)} | {f'**{errors} (see {where})**' if errors else 0} |"
         )
     return "\n".join(lines)
 

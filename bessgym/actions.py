@@ -28,7 +28,10 @@ from bessgym.battery import Battery
 def _numbers(action: Any, what: str = "action") -> np.ndarray:
     """``action`` as float64, refusing what is not made of real numbers (text, booleans, None,
     complex) with a ValueError naming it."""
-    a = np.asarray(action)
+    try:
+        a = np.asarray(action)
+    except ValueError:  # a ragged nesting
+        raise ValueError(f"{what} {action!r:.80} is not a rectangular array of numbers") from None
     if a.dtype.kind not in "iuf":
         raise ValueError(f"{what} {action!r:.80} is not made of real numbers (dtype {a.dtype}); give floats")
     return a.astype(np.float64)

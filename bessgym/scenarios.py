@@ -127,7 +127,12 @@ def read_long_csv(
     try:
         stamps = pd.to_datetime(frame["interval_start_utc"], utc=True)
     except (ValueError, TypeError) as exc:
-        raise DataError(f"{path.name}: column 'interval_start_utc' has an unreadable timestamp: {exc}") from None
+        first = " ".join(str(exc).split("\n")[0].split())
+        raise DataError(f"{path.name}: column 'interval_start_utc' has an unreadable timestamp ({first[:160]}); "
+                        "write them as 'YYYY-MM-DD HH:MM:SS' in UTC") from None
+    if pd.api.types.is_numeric_dtype(frame["interval_start_utc"]):
+        raise DataError(f"{path.name}: column 'interval_start_utc' holds numbers (e.g. "
+                        f"{frame['interval_start_utc'].iloc[0]!r}), not timestamps; write them as 'YYYY-MM-DD HH:MM:SS' in UTC")
     _refuse_blank(path.name, stamps)
     repeat = frame.drop(columns="interval_start_utc").assign(stamp=stamps).duplicated().to_numpy()
     frame, stamps = frame[~repeat], stamps[~repeat]  # a row repeating another exactly adds nothing

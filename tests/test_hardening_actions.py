@@ -152,3 +152,16 @@ def test_an_rt_decision_that_is_not_a_number_is_refused():
     source = EpisodeSource("caiso-sp15", "test", da_bidder=None)
     with pytest.raises(ValueError, match="an RT decision must be a base point in MW"):
         play_episode(source, DAY["scenario"], resolve("threshold", "da_bidder"), TextPolicy())
+
+
+def test_vector_reset_options_of_the_wrong_length_are_named():
+    env = make_vec("bessgym/RealTime-v0", 2)
+    env.reset(seed=np.int64(3))  # a numpy integer is a seed like any other
+    with pytest.raises(ValueError, match=r"reset_mask'\] must be 2 booleans"):
+        env.reset(options={"reset_mask": np.ones(5, bool)})
+    with pytest.raises(ValueError, match=r"reset_mask'\] must be 2 booleans"):
+        env.reset(options={"reset_mask": [True]})
+    with pytest.raises(ValueError, match=r"scenario'\] must be one id or 2"):
+        env.reset(options={"scenario": [DAY["scenario"]]})
+    with pytest.raises(ValueError, match="not a rectangular array"):
+        env.step([[1.0], [1.0, 2.0]])

@@ -168,3 +168,16 @@ def test_plain_numbers_still_load(tmp_path):
     path.write_text(json.dumps({"battery": {"energy_mwh": 8, "p_charge_mw": 2.5}, "seed": 3}))
     config = load_config(path)
     assert config.battery.energy_mwh == 8.0 and config.seed == 3
+
+
+def test_timestamps_that_are_numbers_or_off_the_grid_are_named(tmp_path):
+    frame = long_frame(2, UTC_START)
+    epoch = frame.assign(interval_start_utc=pd.to_datetime(frame["interval_start_utc"], utc=True).astype("int64") // 10**9)
+    with pytest.raises(DataError) as exc:
+        read_long_csv(write(tmp_path, epoch), "N1", "UTC")
+    assert "mine.csv: column 'interval_start_utc' holds numbers" in one_line(exc)
+    shifted = frame.copy()
+    shifted.loc[5, "interval_start_utc"] = str(pd.Timestamp(frame.loc[5, "interval_start_utc"]) + pd.Timedelta(minutes=5))
+    with pytest.raises(DataError) as exc:
+        read_long_csv(write(tmp_path, shifted, "shifted.csv"), "N1", "UTC")
+    assert "shifted.csv: interval_start_utc" in one_line(exc) and "is off the" in one_line(exc)

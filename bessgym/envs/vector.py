@@ -65,7 +65,8 @@ class _BankVectorEnv(gym.vector.VectorEnv):
     def _seed(self, seed: int | list[int | None] | None) -> None:
         if seed is None:
             return
-        seeds = [seed + i for i in range(self.num_envs)] if isinstance(seed, int) else list(seed)
+        whole = isinstance(seed, (int, np.integer)) and not isinstance(seed, (bool, np.bool_))
+        seeds = [int(seed) + i for i in range(self.num_envs)] if whole else list(seed)
         if len(seeds) != self.num_envs:
             raise ValueError(f"reset got {len(seeds)} seeds for {self.num_envs} envs")
         for i, s in enumerate(seeds):
@@ -76,6 +77,8 @@ class _BankVectorEnv(gym.vector.VectorEnv):
         """Day indices for ``rows``: pinned ids (one, or one per env) or each env's own draw."""
         if pinned is not None:
             ids = [pinned] * self.num_envs if isinstance(pinned, str) else list(pinned)
+            if len(ids) != self.num_envs:
+                raise ValueError(f"options['scenario'] must be one id or {self.num_envs} (one per env), got {len(ids)}")
             try:
                 return np.array([self._index[ids[i]] for i in rows], dtype=np.int64)
             except KeyError as exc:
@@ -86,7 +89,10 @@ class _BankVectorEnv(gym.vector.VectorEnv):
     def reset(self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
         self._seed(seed)
         options = reset_options(options, ("reset_mask", "scenario"))
-        mask = np.asarray(options.get("reset_mask", np.ones(self.num_envs, dtype=bool)), dtype=bool)
+        mask = np.asarray(options.get("reset_mask", np.ones(self.num_envs, dtype=bool)))
+        if mask.shape != (self.num_envs,) or mask.dtype != bool:
+            raise ValueError(f"options['reset_mask'] must be {self.num_envs} booleans (one per env), got "
+                             f"shape {mask.shape} of {mask.dtype}")
         rows = np.flatnonzero(mask)
         self._start(rows, self._pick(rows, options.get("scenario")))
         self._autoreset[rows] = False
