@@ -277,7 +277,7 @@ def _error_row(task: Task, split: str, message: str) -> dict[str, Any]:
 
 # --- backends ------------------------------------------------------------------------------------
 
-def _die_with_parent() -> None:
+def _init_worker() -> None:
     """A pool worker's initializer: on Linux, the kernel kills the worker when the main process
     dies (even by SIGKILL), so no worker outlives an interrupted run. It also imports what every
     task needs, so that no task's time budget pays for it (an import cut short by the budget's
@@ -297,7 +297,7 @@ def run_local(tasks: list[tuple[Task, str]], split: str, budget_s: float, worker
     run goes on."""
     from pebble import ProcessExpired, ProcessPool
 
-    with ProcessPool(max_workers=workers, context=get_context("spawn"), initializer=_die_with_parent) as pool:
+    with ProcessPool(max_workers=workers, context=get_context("spawn"), initializer=_init_worker) as pool:
         futures = {pool.schedule(run_task, (task, config_json, split, budget_s), timeout=budget_s + WORKER_GRACE_S): task
                    for task, config_json in tasks}
         pending = set(futures)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from bessgym.config import Config
-from bessgym.evaluation import capture_rate
+from bessgym.evaluation import capture_rate, capture_rates
 from bessgym.market import PRODUCTS
 from bessgym.settlement import LEDGER_LINES
 
@@ -39,10 +39,7 @@ def _resampled_captures(profit: np.ndarray, oracle: np.ndarray, seed: int) -> np
     replacement, the same rows for every leading slice; rows whose oracle earned $0 count 0 in both
     sums (as :func:`bessgym.evaluation.capture_rate` has it), a resample of only such rows is NaN."""
     picks = np.random.default_rng(seed).integers(0, oracle.shape[-1], (BOOTSTRAP, oracle.shape[-1]))
-    counted = np.where(oracle != 0, profit, 0.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rates = 100.0 * counted[..., picks].sum(-1) / oracle[picks].sum(-1)
-    return np.where(np.isfinite(rates), rates, np.nan)
+    return capture_rates(profit[..., picks], oracle[picks])
 
 
 def bootstrap_capture(profit: np.ndarray, oracle: np.ndarray, seed: int = 0) -> tuple[float, float]:

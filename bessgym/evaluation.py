@@ -131,12 +131,17 @@ def evaluate(
     return [play_episode(source, scenario_id, bidder, policy) for scenario_id in (ids or source.ids)[:limit]]
 
 
-def capture_rate(profits: np.ndarray | float, oracle_profits: np.ndarray | float) -> float:
-    """100 x sum of profits / sum of oracle profits on the same days (0 = idle, 100 = oracle). A
-    day on which the oracle earned exactly $0 (nothing to capture) contributes 0 to both sums;
-    NaN when no other day is left."""
+def capture_rates(profits: np.ndarray, oracle_profits: np.ndarray) -> np.ndarray:
+    """100 x sum of profits / sum of oracle profits over the last axis (days), for each leading
+    index (0 = idle, 100 = oracle). A day on which the oracle earned exactly $0 (nothing to
+    capture) contributes 0 to both sums; NaN where no other day is left."""
     profit, oracle = np.broadcast_arrays(np.asarray(profits, float), np.asarray(oracle_profits, float))
-    counted = oracle != 0
-    if not counted.any():
-        return float("nan")
-    return 100.0 * float(profit[counted].sum()) / float(oracle[counted].sum())
+    counted = np.where(oracle != 0, profit, 0.0).sum(-1)
+    total = oracle.sum(-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where((oracle != 0).any(-1), 100.0 * counted / total, np.nan)
+
+
+def capture_rate(profits: np.ndarray | float, oracle_profits: np.ndarray | float) -> float:
+    """:func:`capture_rates` of one series of days (or one day)."""
+    return float(capture_rates(np.atleast_1d(profits), np.atleast_1d(oracle_profits)))

@@ -42,8 +42,8 @@ SCHEMA_HELP = (
     "as_nonspin ($/MW-h) and as_reg_mileage_up, as_reg_mileage_down ($/MW of mileage)"
 )
 OOD_SPLIT = "test_ood"
-SKIP_REASONS = ("dst", "missing_rt", "missing_da")  # why a day of the file is not usable
 MISSING_DAY = "missing_day"  # a day between the file's first and last that it has no row for
+SKIP_REASONS = ("dst", "missing_rt", "missing_da", MISSING_DAY)  # why a day of the file is not usable
 PRICE_BAND_SPREADS = 10.0  # plausible prices: a profile's [floor, hard cap] widened by this many spreads
 
 
@@ -58,8 +58,7 @@ class History:
     Arrays have the day as first axis: ``da`` (D, 24) $/MWh, ``rt`` (D, T) $/MWh, ``as_price``
     (D, 24, 4) $/MW-h in PRODUCTS order, ``mileage_price`` (D, 24, 2) $/MW. ``usable`` marks days
     with complete DA and RT and 24 hours; ``reasons`` (D,) says why each other day is skipped
-    (one of :data:`SKIP_REASONS`, or :data:`MISSING_DAY` for a day absent from the file; ``""``
-    for a usable day).
+    (one of :data:`SKIP_REASONS`; ``""`` for a usable day).
     """
 
     node: str
@@ -74,7 +73,7 @@ class History:
 
     @property
     def skipped(self) -> dict[str, int]:
-        """Days of the file skipped, by reason (days it lacks: :class:`ScenarioSet` counts those)."""
+        """Days from the file's first to its last that are skipped, by reason."""
         return {reason: int((self.reasons == reason).sum()) for reason in SKIP_REASONS}
 
     @property
@@ -184,7 +183,7 @@ def read_long_csv(
     missing_rt = ~np.isfinite(rt).all(axis=1)
     missing_da = ~np.isfinite(da).all(axis=1)
     usable = present & ~dst & ~missing_rt & ~missing_da
-    reasons = np.select([~present, dst, missing_rt, missing_da], [MISSING_DAY, *SKIP_REASONS], "").astype(object)
+    reasons = np.select([~present, dst, missing_rt, missing_da], [MISSING_DAY, "dst", "missing_rt", "missing_da"], "").astype(object)
     return History(node, start, step_min / 60.0, da, rt, as_price, mileage_price, usable, reasons)
 
 
@@ -363,7 +362,7 @@ class ScenarioSet:
         reason: a daylight-saving change, missing RT or DA prices, no row at all (``missing_day``),
         or no earlier day to forecast from (the file's first days)."""
         history, days = self.history(split), self._days(split)
-        counts = {reason: int((history.reasons[days] == reason).sum()) for reason in (*SKIP_REASONS, MISSING_DAY)}
+        counts = {reason: int((history.reasons[days] == reason).sum()) for reason in SKIP_REASONS}
         early = days[days < _first_forecastable(history)]
         counts["no_forecast_history"] = int(history.usable[early].sum())
         return counts

@@ -75,7 +75,7 @@ def test_user_csv_with_gaps_skips_and_counts_days(tmp_path):
     frame.loc[96 * 30 + 1, "da_lmp"] = np.nan  # one missing DA value: its hour is not filled from the others
     frame.to_csv(path, index=False)
     history = read_long_csv(path, "N1", "America/Los_Angeles")
-    assert history.dt_h == 0.25 and history.skipped == {"dst": 0, "missing_rt": 2, "missing_da": 1}
+    assert history.dt_h == 0.25 and history.skipped == {"dst": 0, "missing_rt": 2, "missing_da": 1, "missing_day": 0}
     scenarios = ScenarioSet({"data": {"source": "csv", "path": str(path), "node": "N1", "name": "mine",
                                       "timezone": "America/Los_Angeles"}})
     assert scenarios.splits() == ["all"]

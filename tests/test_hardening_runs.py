@@ -200,7 +200,7 @@ def test_pool_workers_die_with_the_main_process():
 
     from pebble import ProcessPool
 
-    with ProcessPool(max_workers=1, context=get_context("spawn"), initializer=leaderboard._die_with_parent) as pool:
+    with ProcessPool(max_workers=1, context=get_context("spawn"), initializer=leaderboard._init_worker) as pool:
         assert pool.schedule(parent_death_signal).result(timeout=60) == 9  # SIGKILL
 
 
