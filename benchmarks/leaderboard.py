@@ -1,13 +1,17 @@
 """The leaderboard: every entry of a suite on real days, through the simulator only.
 
-    python -m benchmarks.leaderboard --suite quick
+    python -m benchmarks.leaderboard --suite quick       # or: bessgym-leaderboard --suite quick
+    python -m benchmarks.leaderboard --entry mine=mymodule:MyBidder,mymodule:MyPolicy
     python -m benchmarks.leaderboard --suite full --workers 2 --out results/full --resume
     python -m benchmarks.leaderboard --data my_market.csv.gz --node N1 --timezone America/New_York
     python -m benchmarks.leaderboard --backend ray --address ray://head:10001
     python -m benchmarks.leaderboard --proxy-track       # learned DA proxies vs HiGHS, see proxy_track
 
 An entry is a DA bidder and an RT policy (spec strings, see ``bessgym.policies.load_component``;
-``{seed}`` in a spec is replaced by the run's seed, for trained agents). Each task is one entry
+``{seed}`` in a spec is replaced by the run's seed, for trained agents), from the suite or from
+``--entry`` (the suite then gives only the config, split, seeds and budget). The current folder
+is on the import path of the run and its workers; every spec is imported, constructed and checked
+against its protocol before any day runs. Each task is one entry
 on one day and seed. The privileged references of the value ladder run once per day and seed,
 are shown and never ranked: full hindsight (the perfect-foresight oracle, the capture rate's
 denominator), energy only (the oracle without AS) and prices known (the suite's
@@ -16,13 +20,17 @@ deployment). Rows are written as tasks finish, so ``--resume`` continues an inte
 without losing or repeating any. An entry that raises or runs past the suite's time budget on a
 day gets a row with ``status=error`` and the message; the run goes on.
 
-Outputs in ``--out``: ``episodes.csv``, ``oracle.csv`` (the references), ``run.json``,
-``leaderboard.md`` and PNG plots (see :mod:`benchmarks.report`).
+Outputs in ``--out`` (default ``leaderboard/SUITE``; a new ``leaderboard/SUITE-2``, ``-3``, ...
+when that holds an earlier run, unless ``--resume`` or ``--overwrite``): ``episodes.csv``,
+``oracle.csv`` (the references), ``run.json``, ``trajectories.json`` (representative days
+replayed with their paths), ``leaderboard.md`` and PNG plots (see :mod:`benchmarks.report` and
+:mod:`benchmarks.plots`); the run ends by listing them with its wall time.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import datetime as dt
 import hashlib
@@ -51,6 +59,7 @@ from bessgym.evaluation import capture_rate
 from bessgym.market import PRODUCTS
 from bessgym.settlement import LEDGER_LINES
 
+from benchmarks.plots import PLOT_FILES
 from benchmarks.report import ENERGY_ONLY, FULL_HINDSIGHT, PRICES_KNOWN
 
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
@@ -137,16 +146,14 @@ def load_suite(name_or_path: str) -> Suite:
     try:
         return Suite.model_validate_json(path.read_bytes())
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'file'}: {e['msg']}"
-                             + (f" (got {str(e['input'])[:80]!r})" if e["type"] != "json_invalid" else "")
-                             for e in exc.errors())
-        raise SystemExit(f"error: suite {path} is invalid: {problems}") from None
+        raise SystemExit(f"error: suite {path} is invalid: {_problems(exc)}") from None
 
 
 @dataclass(frozen=True)
 class Task:
     """One unit of work on one day and seed: an entry, or a reference of the value ladder
-    (``reference`` set; ``entry`` is the pipeline of the prices-known reference)."""
+    (``reference`` set; ``entry`` is the pipeline of the prices-known reference). ``example``:
+    also return the day's path (SoC, base points, DA schedule; the oracle's with the prices)."""
 
     scenario_id: str
     seed: int
@@ -290,53 +297,85 @@ def _init_worker() -> None:
         importlib.import_module(module)
 
 
-def run_local(tasks: list[tuple[Task, str]], split: str, budget_s: float, workers: int) -> Iterator[dict]:
-    """Rows as tasks finish, from a pool of worker processes. A task that has not answered
+@contextlib.contextmanager
+def local_pool(workers: int) -> Iterator[Any]:
+    """A pebble pool of ``workers`` spawned processes (:func:`_init_worker`), shared by the phases
+    of a run so that each worker starts, imports and loads the data once. Spawned workers
+    inherit the main process's ``sys.path`` (the current folder included, see :func:`main`)."""
+    from pebble import ProcessPool
+
+    with ProcessPool(max_workers=workers, context=get_context("spawn"), initializer=_init_worker) as pool:
+        yield pool
+
+
+def run_local(tasks: list[tuple[Task, str]], split: str, budget_s: float, pool: Any) -> Iterator[dict]:
+    """Rows as tasks finish, from a :func:`local_pool`. A task that has not answered
     :data:`WORKER_GRACE_S` after its time budget has its worker stopped and replaced (an error
     row); a worker that dies (``os._exit``, a crash in C) gives an error row and is replaced; the
     run goes on."""
-    from pebble import ProcessExpired, ProcessPool
+    from pebble import ProcessExpired
 
-    with ProcessPool(max_workers=workers, context=get_context("spawn"), initializer=_init_worker) as pool:
-        futures = {pool.schedule(run_task, (task, config_json, split, budget_s), timeout=budget_s + WORKER_GRACE_S): task
-                   for task, config_json in tasks}
-        pending = set(futures)
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                task = futures.pop(future)
-                try:
-                    yield future.result()
-                except FutureTimeout:
-                    yield _error_row(task, split, f"TimeBudgetExceeded: no answer {WORKER_GRACE_S:g} s past the time "
-                                                  f"budget of {budget_s:g} s (the worker was stopped)")
-                except ProcessExpired as exc:
-                    yield _error_row(task, split, f"WorkerDied: the worker process ended with exit code {exc.exitcode}")
-                except BaseException as exc:  # whatever else reached the pool (e.g. a result it could not send back)
-                    yield _error_row(task, split, _describe(exc))
+    futures = {pool.schedule(run_task, (task, config_json, split, budget_s), timeout=budget_s + WORKER_GRACE_S): task
+               for task, config_json in tasks}
+    pending = set(futures)
+    while pending:
+        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+        for future in done:
+            task = futures.pop(future)
+            try:
+                yield future.result()
+            except FutureTimeout:
+                yield _error_row(task, split, f"TimeBudgetExceeded: no answer {WORKER_GRACE_S:g} s past the time "
+                                              f"budget of {budget_s:g} s (the worker was stopped)")
+            except ProcessExpired as exc:
+                yield _error_row(task, split, f"WorkerDied: the worker process ended with exit code {exc.exitcode}")
+            except BaseException as exc:  # whatever else reached the pool (e.g. a result it could not send back)
+                yield _error_row(task, split, _describe(exc))
 
 
-def run_ray(tasks: list[tuple[Task, str]], split: str, budget_s: float, address: str | None) -> Iterator[dict]:
-    """Rows as tasks finish, from a Ray cluster (``address``) or a local Ray instance."""
+@contextlib.contextmanager
+def ray_pool(address: str | None) -> Iterator[Any]:
+    """Ray for the whole run (its phases share it): a running cluster joined at ``address`` (the
+    head's ``HOST:PORT``, or ``auto``) or, without one, an instance started here and stopped at
+    the end. Yields :func:`run_task` as a remote function: one try per task (no retries: a day
+    that killed its worker is an error row, as in the local pool), spread over the nodes. Every
+    node needs bessgym installed and any module an entry's spec names importable; the current
+    folder is put on the workers' import path."""
     try:
         import ray
     except ImportError:
         raise SystemExit("--backend ray needs the dist extra: pip install 'bessgym[dist]'") from None
     started_here = not ray.is_initialized()
     if started_here:
-        # a local instance imports this repository's modules from here; a cluster needs bessgym,
-        # baselines and this folder installed on its nodes
-        env = None if address else {"env_vars": {"PYTHONPATH": str(Path(__file__).resolve().parent.parent)}}
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, runtime_env=env)
-    remote = ray.remote(run_task)
-    pending = [remote.remote(task, config_json, split, budget_s) for task, config_json in tasks]
+        paths = [os.getcwd()] + ([] if address else [str(Path(__file__).resolve().parent.parent)])
+        ray.init(address=address, include_dashboard=False, log_to_driver=False,
+                 runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(paths)}})
     try:
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            yield ray.get(done[0])
+        yield ray.remote(max_retries=0, scheduling_strategy="SPREAD")(run_task)
     finally:
         if started_here:
             ray.shutdown()
+
+
+def run_ray(tasks: list[tuple[Task, str]], split: str, budget_s: float, remote: Any) -> Iterator[dict]:
+    """Rows as tasks finish, from a :func:`ray_pool`. The time budget is kept by the timer inside
+    :func:`run_task` (a plug-in that blocks that timer in C is not stopped: the local pool's
+    outside stop has no Ray counterpart here); a task that raised past :func:`run_task` or whose
+    worker or node died gives an error row, and the run goes on."""
+    import ray
+    from ray.exceptions import RayError, RayTaskError
+
+    refs = {remote.remote(task, config_json, split, budget_s): task for task, config_json in tasks}
+    pending = list(refs)
+    while pending:
+        done, pending = ray.wait(pending, num_returns=1)
+        task = refs.pop(done[0])
+        try:
+            yield ray.get(done[0])
+        except RayTaskError as exc:
+            yield _error_row(task, split, _describe(exc.cause if isinstance(exc.cause, BaseException) else exc))
+        except RayError as exc:  # the worker died (os._exit, a crash in C) or its node was lost
+            yield _error_row(task, split, f"WorkerDied: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
 
 
 # --- the run -------------------------------------------------------------------------------------
@@ -443,20 +482,166 @@ def _at_least(low: int, high: int = 1_000_000):
     return parse
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.leaderboard", description=__doc__.splitlines()[0])
-    parser.add_argument("--suite", default="quick", help="quick, full or a suite JSON file")
+def _split_specs(text: str) -> list[str]:
+    """``text`` split at its commas outside brackets and quotes (a spec's JSON arguments may hold commas)."""
+    parts, depth, quote, start = [], 0, "", 0
+    for i, char in enumerate(text):
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "\"'":
+            quote = char
+        elif char in "[{(":
+            depth += 1
+        elif char in "]})":
+            depth -= 1
+        elif char == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    return parts + [text[start:]]
+
+
+def parse_entry(text: str) -> Entry:
+    """An entry from ``--entry NAME=DA_SPEC,RT_SPEC`` (the name without ``=``; the two specs
+    split at the comma outside brackets and quotes), validated as a suite's entries are."""
+    name, sep, specs = text.partition("=")
+    parts = [part.strip() for part in _split_specs(specs)]
+    if not sep or len(parts) != 2 or not all(parts):
+        raise SystemExit(f"error: --entry {text!r} is not NAME=DA_SPEC,RT_SPEC (e.g. mine=threshold,follow_da)")
+    try:
+        return Entry(name=name.strip(), da_bidder=parts[0], rt_policy=parts[1])
+    except ValidationError as exc:
+        raise SystemExit(f"error: --entry {text!r}: {_problems(exc)}") from None
+
+
+def _problems(exc: ValidationError) -> str:
+    """A pydantic error in one line: each field, its message and the value given."""
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'file'}: {e['msg']}"
+                     + (f" (got {str(e['input'])[:80]!r})" if e["type"] != "json_invalid" else "")
+                     for e in exc.errors())
+
+
+def select_entries(suite: Suite, names: str | None, own: list[Entry]) -> list[Entry]:
+    """The entries to run: the suite's named by ``names`` (comma-separated), then the ``own``
+    ones from ``--entry``; all the suite's when neither is given, none of them when only
+    ``own`` is. Names must be distinct across both."""
+    entries = [] if own and names is None else suite.entries
+    if names is not None:
+        wanted = [name.strip() for name in names.split(",") if name.strip()]
+        if not wanted:
+            raise SystemExit(f"--entries is empty; name entries of suite {suite.name!r}: {[e.name for e in entries]}")
+        unknown = sorted(set(wanted) - {e.name for e in entries})
+        if unknown:
+            raise SystemExit(f"--entries {unknown} are not in suite {suite.name!r}: {[e.name for e in entries]}")
+        entries = [e for e in entries if e.name in wanted]
+    try:
+        return Suite.model_validate({**suite.model_dump(), "entries": [e.model_dump() for e in entries + own]}).entries
+    except ValidationError as exc:
+        raise SystemExit(f"error: the entries to run: {_problems(exc)}") from None
+
+
+def check_specs(entries: list[Entry], seeds: list[int]) -> None:
+    """Import and construct every DA and RT spec of ``entries`` once (``{seed}`` filled in for
+    each seed) in this process, before any day runs, and check each component has the methods
+    of its protocol (:class:`bessgym.policies.DABidder`, :class:`bessgym.policies.RTPolicy`).
+    The first that fails ends the run with one line naming the entry, the spec and the error."""
+    from bessgym.policies import PROTOCOL_METHODS, load_component, missing_methods
+
+    checked: set[tuple[str, str]] = set()
+    for entry in entries:
+        for role, template in (("DA bidder", entry.da_bidder), ("RT policy", entry.rt_policy)):
+            for spec in dict.fromkeys(template.replace("{seed}", str(seed)) for seed in seeds):
+                if (role, spec) in checked:
+                    continue
+                try:
+                    component = load_component(spec)
+                except (Exception, SystemExit) as exc:  # a plug-in's import or constructor may raise anything
+                    message = _describe(exc).removeprefix(f"ValueError: spec {spec!r}: ")
+                    raise SystemExit(f"error: entry {entry.name!r}: {role} {spec!r} cannot be loaded: {message}") from None
+                missing = missing_methods(component, role)
+                if missing:
+                    needed = ", ".join(f"{name}()" for name in PROTOCOL_METHODS[role])
+                    raise SystemExit(f"error: entry {entry.name!r}: {role} {spec!r} gives a {type(component).__name__} "
+                                     f"without {', '.join(f'{name}()' for name in missing)}; the {role} protocol "
+                                     f"(bessgym.policies.{'DABidder' if role == 'DA bidder' else 'RTPolicy'}) needs {needed}")
+                checked.add((role, spec))
+
+
+def check_timezone(name: str) -> None:
+    """Refuse a ``--timezone`` that is not an IANA time zone name, in one line."""
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        raise SystemExit(f"error: --timezone {name!r} is not an IANA time zone name (e.g. America/Los_Angeles, "
+                         "America/New_York, UTC); list them with: python -c \"import zoneinfo; "
+                         "print(sorted(zoneinfo.available_timezones()))\"") from None
+
+
+RUN_FILES = ("episodes.csv", "oracle.csv", "run.json")
+"""The files that mark a folder as holding a run."""
+OUTPUT_FILES = (*RUN_FILES, "trajectories.json", "leaderboard.md", *PLOT_FILES)
+"""Every file a run writes (what ``--overwrite`` removes), in the order they are listed at the end."""
+
+
+def output_folder(out: str | None, suite: Suite, resume: bool, overwrite: bool) -> Path:
+    """Where this run writes: ``--out`` or ``leaderboard/SUITE``. A folder holding an earlier run
+    is continued with ``resume``, emptied of the run's files with ``overwrite``; otherwise the
+    default folder gives way to the first free ``leaderboard/SUITE-2``, ``-3``, ... (said on
+    stderr) and an explicit ``--out`` is refused."""
+    folder = Path(out) if out else Path("leaderboard") / suite.name
+    earlier = [name for name in RUN_FILES if (folder / name).exists()]
+    if not earlier or resume:
+        return folder
+    if overwrite:
+        for name in OUTPUT_FILES:
+            (folder / name).unlink(missing_ok=True)
+        print(f"--overwrite: removed the earlier run's files from {folder}", file=sys.stderr)
+        return folder
+    if out:
+        raise SystemExit(f"{folder} holds an earlier run ({', '.join(earlier)}): pass --resume to continue it, "
+                         "--overwrite to replace it, or another --out")
+    n = 2
+    while any((folder.with_name(f"{folder.name}-{n}") / name).exists() for name in RUN_FILES):
+        n += 1
+    new = folder.with_name(f"{folder.name}-{n}")
+    print(f"{folder} holds an earlier run; this run writes to {new} (--resume continues the earlier one, "
+          "--overwrite replaces it)", file=sys.stderr)
+    return new
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of :func:`main`."""
+    parser = argparse.ArgumentParser(prog="bessgym-leaderboard", description=__doc__.splitlines()[0],
+                                     epilog="Run 'python -m benchmarks.leaderboard' or 'bessgym-leaderboard' from any "
+                                            "folder: specs import modules from the current folder too.")
+    parser.add_argument("--suite", default="quick",
+                        help="a shipped suite (quick, full, agents, proxy, reserve) or a suite JSON file; with --entry "
+                             "it gives the config, split, seeds and time budget (default quick)")
+    parser.add_argument("--entry", action="append", metavar="NAME=DA_SPEC,RT_SPEC",
+                        help="an own entry, no suite file needed (repeatable), e.g. "
+                             "mine=benchmarks.examples.my_entry:QuantileBidder,benchmarks.examples.my_entry:IntradayRT; "
+                             "with --entry only these run, plus the suite entries named by --entries")
+    parser.add_argument("--entries", help="comma-separated names of the suite's entries to run (default all, or none "
+                                          "with --entry)")
     parser.add_argument("--data", help="a CSV in the long schema to evaluate on instead of the suite's data")
-    parser.add_argument("--node", help="node (hub) of the data")
-    parser.add_argument("--timezone", help="IANA time zone of the operating day for --data (default: the market profile's)")
+    parser.add_argument("--node", help="node (hub) of the data: a value of its 'hub' column")
+    parser.add_argument("--timezone", help="IANA time zone of the operating day for --data, e.g. America/New_York "
+                                           "(default: the market profile's)")
     parser.add_argument("--split", help="split to run (default: the suite's; 'all' with --data)")
-    parser.add_argument("--entries", help="comma-separated entry names to run (default all)")
     parser.add_argument("--seeds", type=_at_least(1), help="run seeds 0..N-1 instead of the suite's")
-    parser.add_argument("--backend", choices=("local", "ray"), default="local")
-    parser.add_argument("--address", help="Ray cluster address (with --backend ray)")
-    parser.add_argument("--workers", type=_at_least(1), default=os.cpu_count() or 1, help="local worker processes")
-    parser.add_argument("--out", help="output folder (default leaderboard/SUITE)")
-    parser.add_argument("--resume", action="store_true", help="continue the run in --out")
+    parser.add_argument("--backend", choices=("local", "ray"), default="local",
+                        help="local worker processes (default) or a Ray cluster")
+    parser.add_argument("--address", help="Ray cluster address (with --backend ray; default a local Ray instance)")
+    parser.add_argument("--workers", type=_at_least(1), default=os.cpu_count() or 1,
+                        help="local worker processes (default: the CPU count)")
+    parser.add_argument("--out", help="output folder (default leaderboard/SUITE, or leaderboard/SUITE-2, -3, ... "
+                                      "when it holds an earlier run)")
+    again = parser.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true",
+                       help="continue the run in the output folder (it must be the same suite, config, data, split, "
+                            "seeds and limit)")
+    again.add_argument("--overwrite", action="store_true", help="replace the run in the output folder")
     parser.add_argument("--limit", type=_at_least(1), help="only the first N days (a smoke run)")
     parser.add_argument("--proxy-track", action="store_true",
                         help="run the static proxy track instead (see benchmarks.proxy_track; needs the rl extra)")
@@ -464,7 +649,14 @@ def main(argv: list[str] | None = None) -> None:
                         help="a proxy bidder spec for --proxy-track (repeatable; default the shipped proxy)")
     parser.add_argument("--threads", type=_at_least(1), default=1, help="torch threads for --proxy-track timings")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error instead of its one line")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run a suite, or its config with own entries (``--entry``); see ``--help``."""
+    args = build_parser().parse_args(argv)
+    if os.getcwd() not in sys.path:  # specs import modules next to the user (spawned workers inherit sys.path)
+        sys.path.insert(0, os.getcwd())
     try:
         _run(args)
     except (ConfigError, OSError, ValueError) as exc:  # DataError included: bad input, said in one line
@@ -475,10 +667,14 @@ def main(argv: list[str] | None = None) -> None:
 
 def _run(args: argparse.Namespace) -> None:
     """The run :func:`main` parsed the command line for."""
-
+    wall_start = time.perf_counter()
     suite = load_suite(args.suite)
-    if args.timezone is not None and args.data is None:
-        raise SystemExit("--timezone sets the operating days of --data; the suite's own data have the market's")
+    if args.timezone is not None:
+        if args.data is None:
+            raise SystemExit("--timezone sets the operating days of --data; the suite's own data have the market's")
+        check_timezone(args.timezone)
+    if args.data is not None and Path(args.data).is_dir():
+        raise SystemExit(f"error: --data {args.data!r} is a folder; give a CSV file in the long schema (optionally .gz)")
     config = resolve_config(suite, args.data, args.node, args.timezone)  # a bad file or node: ConfigError or DataError
     split = args.split or ("all" if args.data else suite.split)
     if args.proxy_track:
@@ -490,32 +686,25 @@ def _run(args: argparse.Namespace) -> None:
                   args.limit, args.threads)
         return
     seeds = list(range(args.seeds)) if args.seeds else suite.seeds
-    entries = suite.entries
-    if args.entries is not None:
-        wanted = [name.strip() for name in args.entries.split(",") if name.strip()]
-        if not wanted:
-            raise SystemExit(f"--entries is empty; name entries of suite {suite.name!r}: {[e.name for e in entries]}")
-        unknown = sorted(set(wanted) - {e.name for e in entries})
-        if unknown:
-            raise SystemExit(f"--entries {unknown} are not in suite {suite.name!r}: {[e.name for e in entries]}")
-        entries = [e for e in entries if e.name in wanted]
-    out = Path(args.out or Path("leaderboard") / suite.name)
-    earlier = [name for name in ("episodes.csv", "oracle.csv", "run.json") if (out / name).exists()]
-    if earlier and not args.resume:
-        raise SystemExit(f"{out} holds an earlier run ({', '.join(earlier)}): pass --resume to continue it, or another --out")
-    out.mkdir(parents=True, exist_ok=True)
+    entries = select_entries(suite, args.entries, [parse_entry(text) for text in args.entry or []])
 
     from bessgym.scenarios import ScenarioSet
 
     scenarios = ScenarioSet(config)
     ids = scenarios.ids(split)[: args.limit]  # an unknown split, or data that cannot be read: ValueError
     if not ids:
-        raise SystemExit(f"split {split!r} has no usable days")
+        raise SystemExit(f"split {split!r} has no usable days (skipped: {_skipped_text(scenarios.skipped(split))})")
+    check_specs([*entries, suite.prices_known], seeds)  # before anything is written
+    out = output_folder(args.out, suite, args.resume, args.overwrite)
+    earlier = [name for name in RUN_FILES if (out / name).exists()]
+    out.mkdir(parents=True, exist_ok=True)
+
     configs = {seed: config.model_copy(update={"seed": seed}).model_dump_json() for seed in seeds}
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    skipped = scenarios.skipped(split)
     run_info = {
         "suite": suite.model_dump(mode="json"), "entries": [e.model_dump() for e in entries], "split": split,
-        "seeds": seeds, "days": len(ids), "config": json.loads(config.model_dump_json()),
+        "seeds": seeds, "days": len(ids), "skipped": skipped, "config": json.loads(config.model_dump_json()),
         "data_file": str(config.data.file) if config.data.source != "synthetic" else "synthetic",
         "data_sha256": _hash(config.data.file) if config.data.source != "synthetic" else "n/a (synthetic)",
         "versions": _versions(), "python": sys.version.split()[0],
@@ -526,38 +715,55 @@ def _run(args: argparse.Namespace) -> None:
     if args.resume and earlier:
         _check_resume(out / "run.json", run_info)
     (out / "run.json").write_text(json.dumps(run_info, indent=2) + "\n")  # before any row: what --resume checks
+    with local_pool(args.workers) if args.backend == "local" else ray_pool(args.address) as pool:
 
-    def execute(tasks: list[tuple[Task, str]], label: str) -> Iterator[dict]:
-        backend = run_ray(tasks, split, suite.time_budget_s, args.address) if args.backend == "ray" else \
-            run_local(tasks, split, suite.time_budget_s, args.workers)
-        yield from tqdm(backend, total=len(tasks), desc=label, unit="day", file=sys.stderr)
+        def execute(tasks: list[tuple[Task, str]], label: str) -> Iterator[dict]:
+            backend = run_ray(tasks, split, suite.time_budget_s, pool) if args.backend == "ray" else \
+                run_local(tasks, split, suite.time_budget_s, pool)
+            yield from tqdm(backend, total=len(tasks), desc=label, unit="day", file=sys.stderr)
 
-    oracle_path, episodes_path, trajectories_path = out / "oracle.csv", out / "episodes.csv", out / "trajectories.json"
+        _play(out, config, suite, entries, seeds, ids, configs, execute)
+    run_info["finished_utc"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    (out / "run.json").write_text(json.dumps(run_info, indent=2) + "\n")
+
+    from benchmarks.plots import write_plots
+    from benchmarks.report import write_report
+
+    names = [e.name for e in entries]
+    table = write_report(out, config, names, suite.prices_known)
+    write_plots(out, config, names)
+    print(table)
+    print(f"\n{len(ids)} {split} days x {len(seeds)} seed(s); days of the split skipped: {_skipped_text(skipped)}; "
+          f"wall time {time.perf_counter() - wall_start:.0f} s")
+    print(f"outputs in {out}:")
+    for name in OUTPUT_FILES:
+        if (out / name).exists():
+            print(f"  {out / name}")
+
+
+def _play(out: Path, config: Config, suite: Suite, entries: list[Entry], seeds: list[int], ids: list[str],
+          configs: dict[int, str], execute: Callable[[list[tuple[Task, str]], str], Iterator[dict]]) -> None:
+    """The run's three phases through ``execute``: the references, then the entries (each row
+    appended as it finishes, the tasks already in the folder's CSVs skipped), then the replay of
+    the representative days (:func:`benchmarks.plots.pick_days`) into ``trajectories.json``."""
+    oracle_path, episodes_path = out / "oracle.csv", out / "episodes.csv"
     reference_rows = {(r["reference"], r["scenario_id"], int(r["seed"])): r for r in _read_rows(oracle_path, ORACLE_COLUMNS)}
     # the prices-known rung: the same days and deployment, the realised prices as its forecasts
     perfect = {seed: config.model_copy(update={"seed": seed, "forecast": config.forecast.model_copy(update={"kind": "perfect"})})
                .model_dump_json() for seed in seeds}
-    trajectories = json.loads(trajectories_path.read_text()) if trajectories_path.exists() else {}
-    todo = [(Task(i, s, suite.prices_known if ref == PRICES_KNOWN else None, reference=ref,
-                  example=(ref == FULL_HINDSIGHT and i == ids[0] and s == seeds[0])),
+    todo = [(Task(i, s, suite.prices_known if ref == PRICES_KNOWN else None, reference=ref),
              perfect[s] if ref == PRICES_KNOWN else configs[s])
             for ref in REFERENCES for s in seeds for i in ids if (ref, i, s) not in reference_rows]
     if todo:
         appender = _Appender(oracle_path, ORACLE_COLUMNS)
         for row in execute(todo, "references"):
-            if "trajectory" in row:
-                trajectories[FULL_HINDSIGHT] = {"scenario_id": row["scenario_id"], **row.pop("trajectory")}
-                trajectories_path.write_text(json.dumps(trajectories))
             appender.write(row)
             reference_rows[(row["reference"], row["scenario_id"], int(row["seed"]))] = row
         appender.close()
     oracle_rows = {(i, s): row for (ref, i, s), row in reference_rows.items() if ref == FULL_HINDSIGHT}
 
     done = {(r["entry"], r["scenario_id"], int(r["seed"])) for r in _read_rows(episodes_path, EPISODE_COLUMNS)}
-    todo = [
-        (Task(i, s, e, example=(i == ids[0] and s == seeds[0])), configs[s])
-        for e in entries for s in seeds for i in ids if (e.name, i, s) not in done
-    ]
+    todo = [(Task(i, s, e), configs[s]) for e in entries for s in seeds for i in ids if (e.name, i, s) not in done]
     appender = _Appender(episodes_path, EPISODE_COLUMNS)
     for row in execute(todo, "entries"):
         oracle = oracle_rows.get((row["scenario_id"], int(row["seed"])), {})
@@ -565,19 +771,29 @@ def _run(args: argparse.Namespace) -> None:
             row["oracle_profit_usd"] = float(oracle["profit_total_usd"])
             if row.get("status") == "ok":
                 row["capture_pct"] = capture_rate(row["profit_total_usd"], row["oracle_profit_usd"])
-        if "trajectory" in row:
-            trajectories[row["entry"]] = {"scenario_id": row["scenario_id"], **row.pop("trajectory")}
-            trajectories_path.write_text(json.dumps(trajectories))
         appender.write(row)
     appender.close()
 
-    run_info["finished_utc"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    (out / "run.json").write_text(json.dumps(run_info, indent=2) + "\n")
+    from benchmarks.plots import pick_days
 
-    from benchmarks.report import write_report
+    shown, days = pick_days(out, config, [e.name for e in entries])  # replayed (same seeds, same rows) with their paths recorded
+    by_name = {e.name: e for e in entries}
+    tasks = [(Task(day["scenario_id"], day["seed"], by_name.get(name), example=True,
+                   reference=FULL_HINDSIGHT if name == FULL_HINDSIGHT else None), configs[day["seed"]])
+             for day in days for name in (FULL_HINDSIGHT, *shown)]
+    paths: dict[tuple[str, int], dict] = {}
+    for row in execute(tasks, "trajectories") if tasks else ():
+        if row.get("status") == "ok":
+            name = row.get("entry", FULL_HINDSIGHT)
+            paths.setdefault((row["scenario_id"], int(row["seed"])), {})[name] = {
+                "profit_usd": float(row["profit_total_usd"]), **row["trajectory"]}
+    (out / "trajectories.json").write_text(json.dumps(
+        {"entries": shown, "days": [{**day, "paths": paths.get((day["scenario_id"], day["seed"]), {})} for day in days]}))
 
-    table = write_report(out, config, [e.name for e in entries], suite.prices_known)
-    print(table)
+
+def _skipped_text(skipped: dict[str, int]) -> str:
+    """Skipped days by reason, the reasons with none left out: ``missing_rt 7, dst 1`` or ``none``."""
+    return ", ".join(f"{reason} {count}" for reason, count in skipped.items() if count) or "none"
 
 
 if __name__ == "__main__":

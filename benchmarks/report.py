@@ -17,7 +17,6 @@ import pandas as pd
 from bessgym.config import Config
 from bessgym.evaluation import capture_rate, capture_rates
 from bessgym.market import PRODUCTS
-from bessgym.settlement import LEDGER_LINES
 
 BOOTSTRAP = 2000
 FULL_HINDSIGHT, ENERGY_ONLY, PRICES_KNOWN = "full_hindsight", "energy_only", "prices_known"
@@ -32,6 +31,63 @@ LADDER = {
     ENERGY_ONLY: ("energy only (no AS)",
                     "the oracle without ancillary services: what energy arbitrage alone earns with full hindsight"),
 }
+
+
+GLOSSARY = """## Glossary
+
+The main table (one row per entry, best capture first; the oracle row is a reference, never ranked):
+
+- **rank**: by capture %.
+- **capture % [95% CI]**: 100 x the sum of the entry's profit / the sum of the full-hindsight oracle's
+  profit, over every day and seed the oracle solved; a day the entry failed on (an error row) counts as
+  zero profit. The interval: 2.5th and 97.5th percentiles over 2000 bootstrap resamples of the
+  day-seeds (with replacement, each paired with its oracle profit).
+- **$ per MW-day**: mean profit per day and seed ($, a failed day counts as 0) / the discharge power (MW).
+- **AS share %**: ancillary-service revenue (capacity + mileage) as a share of market revenue (DA
+  energy + RT imbalance + AS capacity + mileage) over the days that ran. It exceeds 100 when the energy
+  lines are negative in sum: an entry that earns mostly from reserves pays for the energy it buys to
+  charge, to cover losses and to hold the SoC its awards need, so AS revenue is more than all the market
+  revenue together. Negative when the market revenue is.
+- **shortfall MWh/day**: AS deployment requested but not delivered, summed over products, mean per day.
+- **penalties $/day**: no-pay (capacity payment rescinded for undelivered deployment) + unavailable
+  (capacity payment of awards the battery could not back) + the non-performance penalty, $ paid per
+  day (positive = paid).
+- **cycles/day**: equivalent full cycles, charge + discharge throughput (MWh) / (2 x energy capacity),
+  mean per day.
+- **decision ms p50 / p95**: RT decision time (`act`), ms: the median over days of each day's median,
+  and the mean over days of each day's 95th percentile.
+- **bid s**: seconds the DA bid (`bid`) took, mean per day.
+- **fallbacks bid / RT**: days whose bid says it fell back (`note["fallback"]`, e.g. a solver failure) /
+  RT decisions the policy counted as fallbacks (its `fallbacks` attribute, e.g. to the DA schedule).
+- **days**: days and seeds that ran without error and have an oracle profit; **errors**: day-seeds
+  with `status=error` (the message is in `episodes.csv`; for the oracle row, `oracle.csv`).
+
+The paired tables (each entry against the first, and the RT level: each RT policy against following the
+schedule after the same DA bid):
+
+- **capture points vs ...**: the entry's capture % minus the other's, on the day-seeds both were scored
+  on; the interval resamples the same day-seeds for both (paired bootstrap), so the luck a day gives
+  both cancels. An interval that excludes 0 means the difference is not luck of the days drawn.
+- **P(better)**: the share of resamples in which the entry's capture is higher.
+- **day-seeds**: how many day-seeds both were scored on.
+
+The value ladder (references, not ranked): what foresight is worth.
+
+- **full hindsight**: the oracle, one LP over the realised day (prices and deployment known) under the
+  same market rules; the capture rate's denominator, so 100 %.
+- **prices known, deployment not**: the suite's `prices_known` pipeline given the realised DA, AS and RT
+  prices as its forecasts but only the expected deployment; the gap to full hindsight is what
+  deployment foresight is worth, the gap to the entries what price forecasting could still gain.
+- **energy only (no AS)**: the oracle without ancillary services: energy arbitrage alone with full
+  hindsight.
+- Their columns: capture % of full hindsight (on the days both ran), $ per MW-day, AS share %, days,
+  errors, as above.
+
+Ledger lines (`episodes.csv` and `ledger_breakdown.png`; $, + earned, - paid): `da_energy` (DA price x
+DA position), `rt_imbalance` (RT price x deviation from the DA position), `as_capacity`, `mileage`,
+`no_pay`, `unavailable`, `penalty` (as above), `degradation` (wear per MWh of throughput) and `terminal`
+(the value of the final SoC against its target)."""
+"""What each column and rung of ``leaderboard.md`` means; written under its tables."""
 
 
 def _resampled_captures(profit: np.ndarray, oracle: np.ndarray, seed: int) -> np.ndarray:
@@ -207,107 +263,6 @@ def markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def plots(out: Path, table: pd.DataFrame, episodes: pd.DataFrame, config: Config) -> None:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    ranked = table[~table["entry"].str.startswith("oracle") & table["capture_pct"].notna()]
-    if ranked.empty:  # nothing to rank (no day the oracle earned on): the table says so, no plots
-        return
-    fig = Figure(figsize=(8, 0.5 * len(ranked) + 1.5))
-    FigureCanvasAgg(fig)
-    ax = fig.subplots()
-    y = np.arange(len(ranked))[::-1]
-    ax.barh(y, ranked["capture_pct"], xerr=[ranked["capture_pct"] - ranked["ci_low"], ranked["ci_high"] - ranked["capture_pct"]], color="tab:blue")
-    ax.set_yticks(y, ranked["entry"])
-    ax.axvline(0, color="k", lw=0.8)
-    ax.set_xlabel("capture rate % (100 = perfect foresight), 95% bootstrap CI")
-    fig.tight_layout()
-    fig.savefig(out / "capture_rates.png", dpi=100)
-
-    ok = episodes[episodes["status"] == "ok"]
-    means = ok.groupby("entry")[list(LEDGER_LINES)].mean().reindex(ranked["entry"])
-    fig = Figure(figsize=(9, 0.5 * len(ranked) + 2))
-    FigureCanvasAgg(fig)
-    ax = fig.subplots()
-    left_pos, left_neg = np.zeros(len(means)), np.zeros(len(means))
-    y = np.arange(len(means))[::-1]
-    for line in LEDGER_LINES:
-        values = means[line].to_numpy(float)
-        left = np.where(values >= 0, left_pos, left_neg)
-        ax.barh(y, values, left=left, label=line)
-        left_pos += np.where(values >= 0, values, 0)
-        left_neg += np.where(values < 0, values, 0)
-    ax.set_yticks(y, means.index)
-    ax.axvline(0, color="k", lw=0.8)
-    ax.set_xlabel("$ per day, mean over days (ledger lines)")
-    ax.legend(fontsize=7, ncol=4, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(out / "ledger_breakdown.png", dpi=100)
-
-    daily = [scored_profit(episodes, e)["profit"].to_numpy() / config.battery.p_discharge_mw for e in ranked["entry"]]
-    fig = Figure(figsize=(8, 0.5 * len(ranked) + 1.5))
-    FigureCanvasAgg(fig)
-    ax = fig.subplots()
-    ax.boxplot(daily[::-1], orientation="horizontal", tick_labels=list(ranked["entry"])[::-1], flierprops={"markersize": 2})
-    ax.axvline(0, color="k", lw=0.8)
-    ax.set_xlabel("$ per MW-day, one point per day and seed (a failed day counts as 0)")
-    fig.tight_layout()
-    fig.savefig(out / "daily_profit.png", dpi=100)
-
-    path = out / "trajectories.json"
-    if path.exists():
-        trajectory_plot(out, json.loads(path.read_text()), list(ranked["entry"]))
-
-
-TRAJECTORY_PANELS = 6  # the best entries shown beside the oracle
-
-
-def trajectory_plot(out: Path, trajectories: dict, ranked: list[str]) -> None:
-    """``trajectories.png``: the example day (first day, first seed): its DA and RT prices, then
-    the oracle's and the best ranked entries' SoC, base points and DA schedules, each entry's
-    panel with the oracle's SoC behind it."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    oracle = trajectories.get(FULL_HINDSIGHT)
-    names = ([FULL_HINDSIGHT] if oracle else []) + [e for e in ranked if e in trajectories][:TRAJECTORY_PANELS]
-    if not names:
-        return
-    fig = Figure(figsize=(9, 1.7 * (len(names) + bool(oracle)) + 0.6))
-    FigureCanvasAgg(fig)
-    axes = np.atleast_1d(fig.subplots(len(names) + bool(oracle), 1, sharex=True))
-    if oracle:
-        n = len(oracle["rt_price"])
-        hours = np.arange(n + 1) * 24 / n
-        axes[0].step(hours[:-1], oracle["rt_price"], where="post", color="tab:orange", lw=0.8, label="RT")
-        axes[0].step(np.arange(25), np.r_[oracle["da_price"], oracle["da_price"][-1]], where="post", color="k", lw=1.0, label="DA")
-        axes[0].set_ylabel("$/MWh", fontsize=7)
-        axes[0].legend(fontsize=7, loc="upper left")
-        axes[0].set_title(f"prices, {oracle['scenario_id']}", fontsize=8)
-    for ax, name in zip(axes[bool(oracle):], names):
-        day = trajectories[name]
-        n = len(day["base_mw"])
-        hours = np.arange(n + 1) * 24 / n
-        if oracle and name != FULL_HINDSIGHT:
-            ax.plot(hours, oracle["soc_frac"], color="0.7", lw=1.0, label="oracle SoC")
-        ax.plot(hours, day["soc_frac"], color="tab:green", label="SoC")
-        ax.set_ylim(0, 1)
-        ax.set_ylabel("SoC", fontsize=7)
-        twin = ax.twinx()
-        twin.step(hours[:-1], day["base_mw"], where="post", color="tab:red", lw=0.8, label="base point")
-        if "schedule_mw" in day:
-            twin.step(np.arange(25), np.r_[day["schedule_mw"], day["schedule_mw"][-1]], where="post", color="tab:blue", lw=0.8,
-                      ls="--", label="DA schedule")
-        twin.set_ylabel("MW (+ sell)", fontsize=7)
-        ax.set_title(f"{LADDER[name][0] if name in LADDER else name}: {day['scenario_id']}", fontsize=8)
-    handles = axes[-1].get_legend_handles_labels()[0] + fig.axes[-1].get_legend_handles_labels()[0]
-    axes[-1].legend(handles, [h.get_label() for h in handles], fontsize=6, loc="lower left", ncol=4)
-    axes[-1].set_xlabel("hour of the operating day")
-    fig.tight_layout()
-    fig.savefig(out / "trajectories.png", dpi=100)
-
-
 def ladder_markdown(rungs: pd.DataFrame, prices_known: str) -> str:
     """The value ladder as a table, with what each rung means."""
     lines = ["| reference (not ranked) | capture % of full hindsight | $ per MW-day | AS share % | days | errors |",
@@ -322,7 +277,7 @@ def ladder_markdown(rungs: pd.DataFrame, prices_known: str) -> str:
 
 
 def write_report(out: Path, config: Config, order: list[str], prices_known: object | None = None) -> str:
-    """Write ``leaderboard.md`` and the plots; return the table and the value ladder."""
+    """Write ``leaderboard.md`` (the tables, then :data:`GLOSSARY`); return the tables."""
     episodes = pd.read_csv(out / "episodes.csv")
     references = pd.read_csv(out / "oracle.csv")
     oracle = references[references["reference"] == FULL_HINDSIGHT]
@@ -347,6 +302,7 @@ def write_report(out: Path, config: Config, order: list[str], prices_known: obje
               "sum of the full-hindsight oracle's profit over the same days and seeds. Penalties include no-pay, "
               "unavailable capacity and the non-performance penalty. Fallbacks: days whose bid fell back to idle / "
               "RT decisions that fell back to the DA schedule.\n\n")
-    (out / "leaderboard.md").write_text(header + text + "\n")
-    plots(out, table, episodes, config)
+    skipped = ", ".join(f"{reason} {count}" for reason, count in run.get("skipped", {}).items() if count) or "none"
+    header += f"Days of split {run['split']} skipped (not usable), by reason: {skipped}.\n\n"
+    (out / "leaderboard.md").write_text(header + text + "\n\n" + GLOSSARY + "\n")
     return text

@@ -22,7 +22,7 @@ from bessgym.sim import simulate_day
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bessgym", description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="caiso-sp15", help=f"preset ({', '.join(PRESETS)}) or JSON path")
-    parser.add_argument("--split", default="test")
+    parser.add_argument("--split", default="test", help="split of the config to simulate: train, val or test (default test)")
     parser.add_argument("--limit", type=int, default=None, help="simulate at most N days")
     args = parser.parse_args(argv)
 

@@ -101,9 +101,10 @@ class DataConfig(_Strict):
         if self.timezone is not None:
             try:
                 ZoneInfo(self.timezone)
-            except (ZoneInfoNotFoundError, ValueError):
+            except (ZoneInfoNotFoundError, ValueError, OSError):  # 'Pacific' names a folder of zones: OSError
                 raise ValueError(
-                    f"data.timezone {self.timezone!r} is not an IANA time zone (e.g. 'America/Los_Angeles')"
+                    f"data.timezone {self.timezone!r} is not an IANA time zone (e.g. 'America/Los_Angeles'; all names: "
+                    "python -c 'import zoneinfo; print(sorted(zoneinfo.available_timezones()))')"
                 ) from None
         return self
 

@@ -34,7 +34,40 @@ from bessgym.observation import TIME_OF_DAY
 
 @runtime_checkable
 class DABidder(Protocol):
-    def bid(self, ctx: DAContext) -> DABid: ...
+    """A day-ahead bidder: one bid per operating day, made at gate closure (the day before).
+
+    ``bid(ctx)`` receives a :class:`bessgym.forecast.DAContext`, everything known at gate
+    closure and nothing realised of the day itself:
+
+    * ``battery`` (:class:`bessgym.battery.Battery`: power in MW, energy in MWh, efficiencies,
+      SoC limits, wear in $/MWh) and ``market`` (:class:`bessgym.market.MarketProfile`: price
+      floor and caps, AS product durations, penalties);
+    * ``scenario_id``, ``date`` and ``dt_h`` (the RT interval, h; ``n_intervals`` = T per day);
+    * point forecasts ``da_price`` (24,) and ``rt_price`` (T,) in $/MWh, ``as_price`` (24, 4)
+      in $/MW-h, products in :data:`bessgym.market.PRODUCTS` order (reg_up, reg_down, spin,
+      nonspin);
+    * equally likely ensemble members ``da_scenarios`` (K, 24), ``rt_scenarios`` (K, T),
+      ``as_scenarios`` (K, 24, 4), and ``ctx.quantiles(q)`` over them;
+    * ``expected_deployment`` (4,), the long-run mean share of an award that is deployed, per
+      product; ``expected_up_time``, the long-run share of time regulation is deployed up;
+      ``deployment``, the config's deployment model;
+    * ``privileged``: True when the forecasts start from the realised day (the ``perfect`` and
+      ``noisy`` forecasters); the leaderboard's entries get the config's forecaster, ``analog``
+      (from earlier days only) in the shipped suites.
+
+    It returns a :class:`bessgym.market.DABid`: ``energy_mw`` (24,), the net energy position
+    of each hour in MW (+ = sell/discharge, - = buy/charge), and ``as_mw`` (24, 4), the AS
+    capacity offered per hour and product in MW (>= 0). The market accepts the part that the
+    battery can back (power envelope, SoC for each product's duration) and cuts the rest
+    (``repairs_mw`` in the leaderboard). A bid that could not be computed as intended may say so
+    with ``note={"fallback": True}`` (the leaderboard's ``bid_fallback``); an exception is an
+    error row for the day. Optional: ``bid_batch(contexts) -> list[DABid]`` for many days at once
+    (the static proxy track uses it).
+    """
+
+    def bid(self, ctx: DAContext) -> DABid:
+        """The day's bid from the gate-closure context (see the class docstring)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -54,9 +87,57 @@ class RTEpisode:
 
 @runtime_checkable
 class RTPolicy(Protocol):
-    def reset(self, episode: RTEpisode) -> None: ...
+    """A real-time policy: the battery's base point in every RT interval of the day.
 
-    def act(self, obs: np.ndarray) -> float | BidCurve: ...
+    ``reset(episode)`` is called once at the start of the day with an :class:`RTEpisode`: the
+    battery, the market, the DA bid as accepted (``accepted.energy_mw`` (24,) MW, + = sell;
+    ``accepted.as_mw`` (24, 4) MW), the cleared DA prices ``da_price`` (24,) $/MWh, the
+    gate-closure :class:`~bessgym.forecast.DAContext` (the RT forecast ``context.rt_price``
+    included), ``dt_h`` and ``n_intervals`` (T). No realised RT price.
+
+    ``act(obs)`` is called for each interval t = 0 .. T-1 with the RealTime-v0 observation (a
+    float32 vector of :data:`bessgym.observation.RT_FEATURES`; prices scaled by 100 $/MWh,
+    powers by ``max(P_charge, P_discharge)``; see :mod:`bessgym.observation`). It holds no RT
+    price of t or later. It returns either
+
+    * the base point in MW (+ = discharge/sell, - = charge/buy), a finite float: the battery's
+      net output in interval t before any AS deployment, whatever the DA schedule says (to
+      follow the schedule, return the hour's ``accepted.energy_mw``; the simulator limits a base
+      point to what power and SoC allow), or
+    * a :class:`bessgym.actions.BidCurve`, a monotone step curve of base points against price,
+      cleared against the interval's realised RT price.
+
+    The difference from the env: RealTime-v0's action is a deviation from the DA position as a
+    fraction in [-1, 1] of the discharge (a > 0) or charge (a < 0) power, and
+    :func:`bessgym.actions.base_point` converts it: ``base_point(position_mw, a, battery)`` is
+    ``position_mw + a * P_discharge`` for a > 0 and ``position_mw + a * P_charge`` for a < 0,
+    ``position_mw`` being this hour's accepted energy (observation feature ``da_position``
+    times the power scale). So an agent trained on the env is wrapped as an RTPolicy by
+    converting its action with ``base_point``.
+
+    Optional: ``reset_batch(episodes)`` and ``act_batch(obs)`` (obs (N, F); MW (N,) or a batched
+    curve) to play N days at once, and a ``fallbacks`` attribute, reset to 0 in ``reset`` and
+    counted up on each decision that fell back (e.g. to the DA schedule after a solver failure):
+    the leaderboard reports it as ``rt_fallbacks``.
+    """
+
+    def reset(self, episode: RTEpisode) -> None:
+        """Prepare for the day (see the class docstring)."""
+        ...
+
+    def act(self, obs: np.ndarray) -> float | BidCurve:
+        """The base point (MW, + = discharge) or a bid curve for the interval ``obs`` describes."""
+        ...
+
+
+PROTOCOL_METHODS: dict[str, tuple[str, ...]] = {"DA bidder": ("bid",), "RT policy": ("reset", "act")}
+"""The methods a component of each role must have (:func:`missing_methods`)."""
+
+
+def missing_methods(component: Any, role: str) -> list[str]:
+    """The methods of ``role`` (a key of :data:`PROTOCOL_METHODS`) that ``component`` lacks or
+    has as something that is not callable."""
+    return [name for name in PROTOCOL_METHODS[role] if not callable(getattr(component, name, None))]
 
 
 class ThresholdBidder:

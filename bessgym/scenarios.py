@@ -6,8 +6,9 @@ and ERCOT files use the same reader. A :class:`ScenarioSet` turns a config into 
 stable ids (``caiso-SP15-2024-04-17``) and :class:`Scenario` objects, each with its deployment
 drawn from the deployment model with the scenario's own seed.
 
-Days with missing RT or DA data, with a daylight-saving change (23 or 25 hours), or missing from
-the file altogether, are skipped and counted, never filled. A file that cannot be trusted (unknown
+Days with missing RT or DA data, with a daylight-saving change (23 or 25 hours), only partly
+covered by the file's rows, or missing from the file altogether, are skipped and counted by
+reason, never filled. A file that cannot be trusted (unknown
 columns, blank timestamps, conflicting repeats, AS prices missing where DA prices are given,
 implausible prices) is refused with a :class:`DataError`.
 """
@@ -43,7 +44,8 @@ SCHEMA_HELP = (
 )
 OOD_SPLIT = "test_ood"
 MISSING_DAY = "missing_day"  # a day between the file's first and last that it has no row for
-SKIP_REASONS = ("dst", "missing_rt", "missing_da", MISSING_DAY)  # why a day of the file is not usable
+PARTIAL_DAY = "partial_day"  # a day with no row for some of its intervals (cut by the file's start or end, or a gap)
+SKIP_REASONS = ("dst", "missing_rt", "missing_da", PARTIAL_DAY, MISSING_DAY)  # why a day of the file is not usable
 PRICE_BAND_SPREADS = 10.0  # plausible prices: a profile's [floor, hard cap] widened by this many spreads
 
 
@@ -180,10 +182,14 @@ def read_long_csv(
     day_hours = np.asarray((midnights[1:] - midnights[:-1]) / pd.Timedelta(hours=1))
     dst = day_hours != 24
     present = np.bincount(day, minlength=n_days) > 0
+    rows = np.zeros((n_days, per_day), dtype=bool)
+    rows[day, slot] = True
+    partial = ~rows.all(axis=1)  # intervals without a row: neither price is known there
     missing_rt = ~np.isfinite(rt).all(axis=1)
     missing_da = ~np.isfinite(da).all(axis=1)
     usable = present & ~dst & ~missing_rt & ~missing_da
-    reasons = np.select([~present, dst, missing_rt, missing_da], [MISSING_DAY, "dst", "missing_rt", "missing_da"], "").astype(object)
+    reasons = np.select([~present, dst, partial, missing_rt, missing_da],
+                        [MISSING_DAY, "dst", PARTIAL_DAY, "missing_rt", "missing_da"], "").astype(object)
     return History(node, start, step_min / 60.0, da, rt, as_price, mileage_price, usable, reasons)
 
 
@@ -359,8 +365,10 @@ class ScenarioSet:
 
     def skipped(self, split: str = "all") -> dict[str, int]:
         """Days of ``split`` from the file's first to its last that are not among its ids, by
-        reason: a daylight-saving change, missing RT or DA prices, no row at all (``missing_day``),
-        or no earlier day to forecast from (the file's first days)."""
+        reason: a daylight-saving change, missing RT or DA prices on rows that are there, rows
+        missing for some intervals (``partial_day``: the file's first or last day cut by the time
+        zone, or a gap), no row at all (``missing_day``), or no earlier day to forecast from (the
+        file's first days)."""
         history, days = self.history(split), self._days(split)
         counts = {reason: int((history.reasons[days] == reason).sum()) for reason in SKIP_REASONS}
         early = days[days < _first_forecastable(history)]

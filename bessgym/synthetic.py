@@ -12,6 +12,7 @@ from the shipped CAISO file by ``python -m bessgym.synthetic``.
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 
@@ -165,6 +166,9 @@ def stylised_facts(history: History) -> dict[str, float]:
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(prog="python -m bessgym.synthetic",
+                            description="re-estimate the synthetic market's data-derived parameters from the shipped "
+                                        f"CAISO SP15 file and write them to {CALIBRATION_FILE.name}").parse_args()
     real = load_history(load_config("caiso-sp15").data)
     CALIBRATION_FILE.write_text(json.dumps(calibrate(real), indent=1) + "\n")
     print(f"wrote {CALIBRATION_FILE}")

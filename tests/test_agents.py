@@ -13,11 +13,10 @@ from agents.ppo.policy import LoadedPolicy  # noqa: E402
 from agents.ppo.train import TrainConfig, train  # noqa: E402
 from bessgym.evaluation import evaluate  # noqa: E402
 
-TINY = {
-    "bessgym/RealTime-v0": {"policy_kwargs": {"net_arch": [16, 16]},
-                            "ppo": {"n_steps": 32, "batch_size": 64, "n_epochs": 2, "learning_rate": 3e-4, "gamma": 0.99}},
-    "bessgym/DayAhead-v0": {"policy_kwargs": {"net_arch": [16, 16]},
-                            "ppo": {"n_steps": 8, "batch_size": 16, "n_epochs": 2, "learning_rate": 3e-4, "gamma": 0.0, "gae_lambda": 0.0}},
+TINY = {  # overrides of hyperparams.yml's blocks (rl-zoo3 keys, PPO arguments flat)
+    "bessgym/RealTime-v0": {"policy_kwargs": "dict(net_arch=[16, 16])", "n_steps": 32, "batch_size": 32, "n_epochs": 2,
+                            "gamma": 0.99},
+    "bessgym/DayAhead-v0": {"policy_kwargs": "dict(net_arch=[16, 16])", "n_steps": 8, "batch_size": 8, "n_epochs": 2},
 }
 
 
@@ -27,13 +26,13 @@ TINY = {
 ])
 def test_tiny_training_export_and_adapter(tmp_path, env_id, fixed, adapter):
     cfg = TrainConfig(env=env_id, seed=3, timesteps=256, n_envs=4, split="val", eval_split="val", fixed=fixed,
-                      out=tmp_path / "runs", export_to=tmp_path / "export", evaluations=1, hyperparams=TINY[env_id])
+                      out=tmp_path / "run", evaluations=1, eval_days=1, hyperparams=TINY[env_id])
     record = train(cfg)
     assert record["timesteps"] >= 256 and record["env_steps_per_s"] > 0
-    prefix = tmp_path / "export" / record["name"]
+    prefix = tmp_path / "run" / record["name"]
     spec = json.loads(prefix.with_suffix(".json").read_text())
     assert spec["training"]["seed"] == 3 and len(spec["obs_mean"]) == len(spec["observation_low"])
-    assert (tmp_path / "runs" / "tensorboard").exists()
+    assert (tmp_path / "run" / "tensorboard").exists()
 
     policy = LoadedPolicy(path=str(prefix))
     obs = np.array(spec["observation_low"], np.float32) * 0.5 + np.array(spec["observation_high"], np.float32) * 0.5

@@ -41,9 +41,10 @@ def test_forecast_kind_alone_is_short_for_its_section():
         load_config({"forecast": "perfekt"})
 
 
-def test_bad_timezone_is_named():
-    with pytest.raises(ConfigError, match="'Mars/Olympus' is not an IANA time zone"):
-        load_config({"data": {"timezone": "Mars/Olympus"}})
+@pytest.mark.parametrize("zone", ["Mars/Olympus", "Pacific", "America"])  # the last two name folders of zones
+def test_bad_timezone_is_named(zone):
+    with pytest.raises(ConfigError, match=f"'{zone}' is not an IANA time zone"):
+        load_config({"data": {"timezone": zone}})
 
 
 def test_config_from_path_and_missing_path(tmp_path):
@@ -75,7 +76,7 @@ def test_user_csv_with_gaps_skips_and_counts_days(tmp_path):
     frame.loc[96 * 30 + 1, "da_lmp"] = np.nan  # one missing DA value: its hour is not filled from the others
     frame.to_csv(path, index=False)
     history = read_long_csv(path, "N1", "America/Los_Angeles")
-    assert history.dt_h == 0.25 and history.skipped == {"dst": 0, "missing_rt": 2, "missing_da": 1, "missing_day": 0}
+    assert history.dt_h == 0.25 and history.skipped == {"dst": 0, "missing_rt": 1, "missing_da": 1, "partial_day": 1, "missing_day": 0}
     scenarios = ScenarioSet({"data": {"source": "csv", "path": str(path), "node": "N1", "name": "mine",
                                       "timezone": "America/Los_Angeles"}})
     assert scenarios.splits() == ["all"]

@@ -130,7 +130,7 @@ def test_shipped_proxy_loads_and_bids(context):
 @pytest.mark.parametrize("name", sorted(p.stem for p in PPO_CHECKPOINTS.glob("*.json")))
 def test_shipped_ppo_checkpoints_load_and_act(name, context):
     policy = LoadedPolicy(name=name)
-    action = policy.action(policy.mean)
+    action = policy.action(policy.normaliser.mean)
     assert action.shape == (policy.spec["action_dim"],) and np.all(np.abs(action) <= 1.0)
     if name.startswith("dayahead"):
         assert np.isfinite(PPODayAhead(name=name).bid(context).energy_mw).all()

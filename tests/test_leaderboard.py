@@ -79,12 +79,24 @@ def test_outputs_of_a_small_run(tmp_path):
         profit = references[references["reference"] == rung].set_index("scenario_id")["profit_total_usd"]
         assert (profit <= full.reindex(profit.index) + 1e-6).all()
     assert "Value ladder" in table and "prices known, deployment not" in table and "energy only (no AS)" in table
-    trajectories = json.loads((out / "trajectories.json").read_text())  # the first day: the oracle's path and prices too
-    assert set(trajectories) == {"full_hindsight", "idle+follow", "threshold+follow", "robust+greedy"}
-    assert len(trajectories["full_hindsight"]["rt_price"]) == 96 and len(trajectories["robust+greedy"]["schedule_mw"]) == 24
+    trajectories = json.loads((out / "trajectories.json").read_text())  # the winner's best, median and worst day, replayed
+    top = trajectories["entries"]
+    assert len(top) == 2 and "| 1 | " + top[0] + " |" in table and len(trajectories["days"]) == 3
+    profit = episodes.set_index(["entry", "scenario_id"])["profit_total_usd"]
+    oracle = references[references["reference"] == "full_hindsight"].set_index("scenario_id")["profit_total_usd"]
+    gaps = [oracle[d["scenario_id"]] - profit[top[0], d["scenario_id"]] for d in trajectories["days"]]
+    assert gaps == sorted(gaps) and [d["label"].split("'s ")[1].split()[0] for d in trajectories["days"]] == ["best", "median", "worst"]
+    for day in trajectories["days"]:
+        paths = day["paths"]
+        assert set(paths) == {"full_hindsight", *top}
+        assert len(paths["full_hindsight"]["rt_price"]) == 96 and len(paths[top[1]]["schedule_mw"]) == 24
+        for name in top:  # the replay is the run's day: same seed, same profit
+            assert paths[name]["profit_usd"] == pytest.approx(profit[name, day["scenario_id"]], abs=1e-6)
+        assert paths["full_hindsight"]["profit_usd"] == pytest.approx(oracle[day["scenario_id"]], abs=1e-6)
     assert "The RT level" not in table  # robust+greedy's bidder never followed its schedule here: nothing to pair
-    for png in ("capture_rates.png", "ledger_breakdown.png", "trajectories.png"):
+    for png in ("capture_rates.png", "ledger_breakdown.png", "daily_profit.png", "trajectories.png"):
         assert (out / png).stat().st_size > 5_000
+    assert "## Glossary" in table and "AS share %" in table.split("## Glossary")[1]
     with pytest.raises(SystemExit, match="--resume"):
         main(["--suite", "quick", "--entries", "idle+follow", "--limit", "1", "--out", str(out)])
 

@@ -181,9 +181,9 @@ def test_dataset_round_trip(small_dataset, problem):
     assert data.spec == problem.spec and data.config.perturbations == 1
     # the stored primal is the exact solve's: it reproduces the stored objective and follows the
     # pairs (the completion of its bid is itself); the relaxation is at least as good
-    z = torch.as_tensor(data.z)
+    z = torch.as_tensor(data.primal)
     assert torch.allclose(problem.objective(torch.as_tensor(data.theta), z), torch.as_tensor(data.objective), rtol=1e-9)
-    assert np.allclose(problem.completion(data.bids(problem)), data.z, atol=1e-6)
+    assert np.allclose(problem.completion(data.bids(problem)), data.primal, atol=1e-6)
     assert np.all(data.relaxation_objective >= data.objective - 1e-6)
     # and labelling a stored instance again gives its stored label
     z_again, objective_again, *_ = label(problem, data.theta[-1], 10.0)
@@ -302,7 +302,8 @@ def test_worked_example_runs_both_tracks(small_dataset, tmp_path):
     conv_proxy.main(["--dataset", str(small_dataset), "--out", str(tmp_path), "--supervised-epochs", "2",
                      "--self-supervised-epochs", "1", "--limit", "2", "--batch", "8"])
     track = _rows(tmp_path / "proxy-track" / "proxy_instances.csv")
-    assert {r["proxy"].rpartition("?")[2] for r in track} == {f"path={tmp_path / 'conv'}&arch={conv_proxy.ARCH}", "name=caiso-soc"}
+    arch = "benchmarks.examples.conv_proxy:HourConvProxy"
+    assert {r["proxy"].rpartition("?")[2] for r in track} == {f"path={tmp_path / 'conv'}&arch={arch}", "name=caiso-soc"}
     assert all(r["repaired_infeasible"] == "False" for r in track)
     episodes = _rows(tmp_path / "closed-loop" / "episodes.csv")
     assert {r["entry"] for r in episodes} == {"conv-proxy+mpc", "forecast-lp+mpc"}

@@ -8,10 +8,23 @@ import pytest
 from gymnasium.vector import AutoresetMode
 
 import bessgym  # noqa: F401
+from bessgym.envs.vector import per_env_infos
 
 
 def make_vec(env_id: str, n: int, **kwargs):
     return gym.make_vec(env_id, num_envs=n, vectorization_mode="vector_entry_point", **kwargs)
+
+
+def assert_same_info(got: dict, expected: dict) -> None:
+    """The same keys, nested dicts alike; numbers equal to 1e-12 relative, others exactly."""
+    assert sorted(got) == sorted(expected)
+    for key, value in expected.items():
+        if isinstance(value, dict):
+            assert_same_info(got[key], value)
+        elif isinstance(value, (str, bool, np.bool_)):
+            assert got[key] == value and type(got[key]) is type(value), key
+        else:
+            assert got[key] == pytest.approx(value, rel=1e-12, abs=1e-9), key
 
 
 @pytest.mark.parametrize("form", ["base_point", "bid_curve"])
@@ -28,15 +41,17 @@ def test_realtime_vector_equals_scalar_envs_across_autoreset(form):
     for _ in range(2 * 97 + 5):  # two days and an autoreset each (a new deployment path each)
         actions = rng.uniform(-1.3, 1.3, (n, size)).astype(np.float32)
         obs, reward, terminated, truncated, info = vec.step(actions)
+        infos = per_env_infos(info, n)
         for i, env in enumerate(envs):
             if needs_reset[i]:
-                scalar_obs, _ = env.reset()
-                scalar_reward, scalar_done = 0.0, False
+                scalar_obs, scalar_info = env.reset()
+                scalar_info.pop("da_cuts_mw")  # the vector env's reset info holds the day's id only
+                scalar_reward, scalar_done, scalar_truncated = 0.0, False, False
             else:
-                scalar_obs, scalar_reward, scalar_done, _, scalar_info = env.step(actions[i])
-                assert info["action_clipped"][i] == scalar_info["action_clipped"]
+                scalar_obs, scalar_reward, scalar_done, scalar_truncated, scalar_info = env.step(actions[i])
+            assert_same_info(infos[i], scalar_info)
             assert np.array_equal(obs[i], scalar_obs)
-            assert reward[i] == scalar_reward and terminated[i] == scalar_done and not truncated[i]
+            assert reward[i] == scalar_reward and terminated[i] == scalar_done and truncated[i] == scalar_truncated
             needs_reset[i] = scalar_done
     assert terminated.dtype == bool
 
@@ -48,7 +63,9 @@ def test_same_step_autoreset_reports_the_final_observation():
         obs, reward, terminated, _, info = vec.step(np.zeros((2, 1), dtype=np.float32))
     assert terminated.all() and info["_final_obs"].all()
     assert info["final_obs"][0][0] == 1.0 and obs[0][0] == 0.0  # the day ended; a new one began
-    assert np.isfinite(info["profit_usd"]).all()
+    final = info["final_info"]  # the last step's info, as gymnasium's SyncVectorEnv puts it
+    assert np.isfinite(final["profit_usd"]).all() and final["_profit_usd"].all() and "profit_usd" not in info
+    assert final["day_totals"]["penalty"].shape == (2,) and final["scenario_id"][0] != info["scenario_id"][0]
 
 
 def test_partial_reset_pinned_days_and_bad_actions():

@@ -1,50 +1,128 @@
-"""Train PPO (stable-baselines3) on bessgym, top to bottom.
+"""Train PPO (stable-baselines3) on bessgym into a run folder.
 
     python -m agents.ppo.train --env bessgym/RealTime-v0 --seed 0
-    python -m agents.ppo.train --env bessgym/DayAhead-v0 --seed 0 --timesteps 50000
+    python -m agents.ppo.train --env bessgym/DayAhead-v0 --seed 0 --timesteps 50000 --out runs/da0
 
-RealTime-v0 runs with its DA position fixed by a named bidder, DayAhead-v0 with its RT day
-played by a fixed policy (both from ``hyperparams.yml``, overridable). Training runs on the
-native vector env through the SB3 adapter, with observation (and reward) normalisation,
-TensorBoard logs, a progress bar, checkpoints, evaluation on the val split, and writes the
-exported policy (``agents/ppo/policy.py`` loads it for the leaderboard).
+Hyper-parameters come from ``agents/ppo/hyperparams.yml``, an rl-zoo3 file (``-conf`` of
+``python -m rl_zoo3.train``): ``n_envs``, ``n_timesteps``, ``policy_kwargs``, ``normalize``,
+``env_kwargs`` (the fixed other level: ``da_bidder`` for RealTime-v0, ``rt_policy`` for
+DayAhead-v0), ``callback`` and the PPO arguments. Training runs on the native vector env
+through the SB3 adapter, with VecNormalize, TensorBoard logs (SB3's scalars, ``bessgym/``
+domain metrics, ``eval/`` capture rates), a progress bar, checkpoints and evaluations on the
+val split. Everything goes to the run folder (default
+``runs/<env>-seed<seed>-<YYYYmmdd-HHMMSS>/``): the exported policy ``NAME.pt`` + ``NAME.json``
+(:mod:`agents.ppo.policy` loads it), ``model.zip`` + ``vecnormalize.pkl``, ``tensorboard/``,
+``checkpoints/``, ``eval/evaluations.csv``, ``best/``, ``oracle_profits.json`` and
+``training.json``. The shipped checkpoints (``agents/ppo/checkpoints``) are read-only data:
+training refuses to write there; to replace one, a maintainer copies ``NAME.pt`` and
+``NAME.json`` from a run folder into it by hand.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
+import datetime as dt
+import inspect
 import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 from stable_baselines3 import PPO
-from stable_baselines3.common.callbacks import BaseCallback, CallbackList, CheckpointCallback, EvalCallback
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList, CheckpointCallback
 from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
 from tqdm import tqdm
 
+from agents.callbacks import CaptureEval
 from agents.ppo.policy import CHECKPOINTS, export
 from bessgym.envs.sb3 import make_sb3_vec_env
 
 HYPERPARAMS = Path(__file__).resolve().parent / "hyperparams.yml"
 SHORT = {"bessgym/RealTime-v0": "realtime", "bessgym/DayAhead-v0": "dayahead"}
+FIXED = {"bessgym/RealTime-v0": "da_bidder", "bessgym/DayAhead-v0": "rt_policy"}
+ADAPTER = {"bessgym/RealTime-v0": "PPORealTime", "bessgym/DayAhead-v0": "PPODayAhead"}
+ZOO_KEYS = ("n_envs", "n_timesteps", "policy", "policy_kwargs", "normalize", "env_kwargs", "callback")
+"""The keys of an rl-zoo3 block this script reads besides the PPO arguments."""
 
 
 @dataclass
 class TrainConfig:
+    """One training run. ``None`` takes the value of the env's block in ``hyperparams_file``;
+    ``hyperparams`` overrides entries of that block (rl-zoo3 keys, PPO arguments flat)."""
+
     env: str = "bessgym/RealTime-v0"
     seed: int = 0
-    timesteps: int | None = None  # default: the env's n_timesteps in hyperparams.yml
+    timesteps: int | None = None
     n_envs: int | None = None
-    config: str = "caiso-sp15"
-    split: str = "train"
-    eval_split: str = "val"
+    config: str | None = None
+    split: str | None = None
     fixed: str | None = None  # the other level's spec: da_bidder (RealTime) or rt_policy (DayAhead)
-    out: Path = Path("runs/ppo")
-    export_to: Path = CHECKPOINTS
+    out: Path | None = None  # default runs/<env>-seed<seed>-<YYYYmmdd-HHMMSS>
     evaluations: int = 5
+    eval_split: str = "val"
+    eval_seeds: list[int] = field(default_factory=lambda: [0])
+    eval_days: int | None = 20
+    hyperparams_file: Path = HYPERPARAMS
     hyperparams: dict = field(default_factory=dict)
+
+
+def literal_kwargs(name: str, value: Any) -> dict:
+    """A zoo-style keyword dict (``policy_kwargs``, ``normalize``): a mapping, or a string
+    holding a Python dict literal or ``dict(key=literal, ...)``, read without running code."""
+    if isinstance(value, dict):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be a mapping or a string such as \"dict(net_arch=[64, 64])\", got {value!r}")
+    try:
+        tree = ast.parse(value, mode="eval").body
+        if isinstance(tree, ast.Call) and isinstance(tree.func, ast.Name) and tree.func.id == "dict" and not tree.args:
+            return {kw.arg: ast.literal_eval(kw.value) for kw in tree.keywords if kw.arg is not None}
+        parsed = ast.literal_eval(tree)
+    except (SyntaxError, ValueError) as exc:
+        raise ValueError(f"{name} {value!r} is not a dict of literals (this script does not run code; rl-zoo3 "
+                         f"would): {exc}") from None
+    if not isinstance(parsed, dict):
+        raise ValueError(f"{name} {value!r} is not a dict")
+    return parsed
+
+
+def load_hyperparams(env_id: str, path: Path = HYPERPARAMS, overrides: dict | None = None) -> dict:
+    """The env's block of an rl-zoo3 hyper-parameter file, with ``overrides``, checked:
+    ``policy_kwargs`` and ``normalize`` as dicts, the PPO arguments under ``"ppo"``."""
+    blocks = yaml.safe_load(Path(path).read_text())
+    if not isinstance(blocks, dict) or env_id not in blocks:
+        raise ValueError(f"hyper-parameter file {path} has no block for {env_id!r}; it has {sorted(blocks or {})}")
+    block = {**blocks[env_id], **(overrides or {})}
+    if block.get("policy", "MlpPolicy") != "MlpPolicy":
+        raise ValueError(f"{path}: policy {block['policy']!r}: this script trains MlpPolicy (rl-zoo3 trains others)")
+    normalize = block.get("normalize", False)
+    ppo = {key: value for key, value in block.items() if key not in ZOO_KEYS}
+    unknown = sorted(set(ppo) - set(inspect.signature(PPO).parameters) - {"policy", "env"})
+    if unknown:
+        raise ValueError(f"{path}: {unknown} are neither PPO arguments nor rl-zoo3 keys this script reads {list(ZOO_KEYS)}")
+    return {
+        "n_envs": int(block["n_envs"]), "n_timesteps": int(block["n_timesteps"]),
+        "policy_kwargs": literal_kwargs("policy_kwargs", block.get("policy_kwargs", {})),
+        "normalize": literal_kwargs("normalize", normalize) if not isinstance(normalize, bool) else
+        ({"norm_obs": True, "norm_reward": True} if normalize else None),
+        "env_kwargs": dict(block.get("env_kwargs") or {}), "callback": block.get("callback"), "ppo": ppo,
+    }
+
+
+def run_folder(cfg: TrainConfig) -> Path:
+    """The run folder: ``cfg.out`` or ``runs/<env>-seed<seed>-<time>``; refused inside the shipped
+    checkpoints or when it holds an earlier run."""
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = Path(cfg.out) if cfg.out is not None else Path("runs") / f"{SHORT[cfg.env]}-seed{cfg.seed}-{stamp}"
+    if out.resolve().is_relative_to(CHECKPOINTS):
+        raise ValueError(f"--out {out} is inside {CHECKPOINTS}, the shipped checkpoints (read-only data): train into "
+                         "a run folder elsewhere; to replace a shipped checkpoint, copy NAME.pt and NAME.json into it by hand")
+    if (out / "training.json").exists():
+        raise ValueError(f"--out {out} holds an earlier run (training.json): choose another folder")
+    return out
 
 
 class ProgressBar(BaseCallback):
@@ -62,75 +140,148 @@ class ProgressBar(BaseCallback):
         self.bar.close()
 
 
-def parse() -> TrainConfig:
-    parser = argparse.ArgumentParser(prog="python -m agents.ppo.train", description=__doc__.splitlines()[0])
-    parser.add_argument("--env", default="bessgym/RealTime-v0", choices=sorted(SHORT))
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--timesteps", type=int)
-    parser.add_argument("--n-envs", type=int)
-    parser.add_argument("--config", default="caiso-sp15")
-    parser.add_argument("--fixed", help="spec of the fixed other level (default from hyperparams.yml)")
-    parser.add_argument("--out", type=Path, default=Path("runs/ppo"), help="logs and checkpoints")
-    parser.add_argument("--export-to", type=Path, default=CHECKPOINTS, help="where the exported policy goes")
-    parser.add_argument("--evaluations", type=int, default=5, help="evaluations on the val split during training")
-    args = parser.parse_args()
-    return TrainConfig(env=args.env, seed=args.seed, timesteps=args.timesteps, n_envs=args.n_envs, config=args.config,
-                       fixed=args.fixed, out=args.out, export_to=args.export_to, evaluations=args.evaluations)
-
-
 def train(cfg: TrainConfig) -> dict:
-    """Train, evaluate and export; returns the training record written next to the policy."""
-    # 1. hyper-parameters: the env's block of hyperparams.yml, overridden by the config
-    hp = {**yaml.safe_load(HYPERPARAMS.read_text())[cfg.env], **cfg.hyperparams}
-    n_envs = cfg.n_envs or hp["n_envs"]
-    timesteps = cfg.timesteps or hp["n_timesteps"]
-    fixed_key = "da_bidder" if cfg.env == "bessgym/RealTime-v0" else "rt_policy"
-    fixed = {fixed_key: cfg.fixed or hp[fixed_key]}
-    name = f"{SHORT[cfg.env]}-seed{cfg.seed}"
-    run_dir = cfg.out / name
+    """Train, evaluate and export into the run folder; returns the record written to
+    ``training.json`` (with ``out``, ``policy`` and ``spec``: where things went)."""
+    from rl_zoo3.utils import get_callback_list
 
-    # 2. environments: the native vector env, monitored, with normalised observations and rewards
-    train_env = VecNormalize(VecMonitor(make_sb3_vec_env(cfg.env, n_envs, config=cfg.config, split=cfg.split, **fixed)),
-                             norm_obs=True, norm_reward=True, gamma=hp["ppo"]["gamma"] or 0.99)
-    train_env.seed(cfg.seed)
-    eval_env = VecNormalize(VecMonitor(make_sb3_vec_env(cfg.env, 8, config=cfg.config, split=cfg.eval_split, **fixed)),
-                            training=False, norm_reward=False)
-    eval_env.seed(10_000 + cfg.seed)
+    if cfg.env not in SHORT:
+        raise ValueError(f"env {cfg.env!r} is not one this script trains; allowed: {sorted(SHORT)}")
+    # 1. hyper-parameters: the env's block of the rl-zoo3 file, overridden by the config
+    hp = load_hyperparams(cfg.env, cfg.hyperparams_file, cfg.hyperparams)
+    n_envs, timesteps = cfg.n_envs or hp["n_envs"], cfg.timesteps or hp["n_timesteps"]
+    env_kwargs = {**hp["env_kwargs"], **{key: value for key, value in
+                                         (("config", cfg.config), ("split", cfg.split), (FIXED[cfg.env], cfg.fixed))
+                                         if value is not None}}
+    out = run_folder(cfg)
+    name = f"{SHORT[cfg.env]}-seed{cfg.seed}"
+    out.mkdir(parents=True, exist_ok=True)
+
+    # 2. the training env: the native vector env, monitored, normalised as the file says
+    env = VecMonitor(make_sb3_vec_env(cfg.env, n_envs, **env_kwargs))
+    if hp["normalize"] is not None:
+        env = VecNormalize(env, **{"gamma": hp["ppo"].get("gamma", 0.99), **hp["normalize"]})
+    env.seed(cfg.seed)
 
     # 3. the agent
-    model = PPO("MlpPolicy", train_env, seed=cfg.seed, device="cpu", tensorboard_log=str(cfg.out / "tensorboard"),
-                policy_kwargs=hp.get("policy_kwargs"), verbose=0, **hp["ppo"])
+    model = PPO("MlpPolicy", env, seed=cfg.seed, device="cpu", tensorboard_log=str(out / "tensorboard"),
+                policy_kwargs=hp["policy_kwargs"], verbose=0, **hp["ppo"])
 
-    # 4. callbacks: progress, checkpoints, evaluation on the val split
-    rollout = n_envs * hp["ppo"]["n_steps"]
-    every = max(rollout, timesteps // max(cfg.evaluations, 1)) // n_envs
+    # 4. callbacks: the file's (domain metrics), progress, checkpoints, capture on the eval split
+    every = max(timesteps // max(cfg.evaluations, 1), n_envs * hp["ppo"].get("n_steps", 2048)) // n_envs
+    fixed = {FIXED[cfg.env]: env_kwargs.get(FIXED[cfg.env])} if FIXED[cfg.env] in env_kwargs else {}
+    evaluation = CaptureEval(cfg.env, every, cfg.eval_split, env_kwargs.get("config", "caiso-sp15"), cfg.eval_seeds,
+                             cfg.eval_days, fixed, out / "oracle_profits.json", out / "eval" / "evaluations.csv",
+                             out / "best")
     callbacks = CallbackList([
-        ProgressBar(timesteps),
-        CheckpointCallback(every, str(run_dir / "checkpoints"), name_prefix=name, save_vecnormalize=True),
-        EvalCallback(eval_env, eval_freq=every, n_eval_episodes=16, best_model_save_path=str(run_dir / "best"),
-                     log_path=str(run_dir / "eval"), deterministic=True, verbose=0),
+        *get_callback_list({"callback": hp["callback"]}), ProgressBar(timesteps),
+        CheckpointCallback(every, str(out / "checkpoints"), name_prefix=name, save_vecnormalize=True), evaluation,
     ])
 
-    # 5. learn, timing the steps per second
+    # 5. learn, timing the steps per second; a last evaluation of the final policy
     start = time.perf_counter()
     model.learn(total_timesteps=timesteps, callback=callbacks, tb_log_name=name)
     seconds = time.perf_counter() - start
+    final = evaluation.run()
+    model.logger.dump(model.num_timesteps)
 
-    # 6. export the final policy with its normalisation statistics
+    # 6. the run folder: exported policy, SB3 model, record
+    normaliser = env if isinstance(env, VecNormalize) else None
+    policy = out / name
+    spec = f"agents.ppo.policy:{ADAPTER[cfg.env]}?path={policy}"
     record = {
         "env": cfg.env, "name": name, "seed": cfg.seed, "timesteps": int(model.num_timesteps), "n_envs": n_envs,
-        "train_seconds": seconds, "env_steps_per_s": model.num_timesteps / seconds, "config": cfg.config,
-        "split": cfg.split, **fixed, "hyperparams": hp,
-        "command": f"python -m agents.ppo.train --env {cfg.env} --seed {cfg.seed} --timesteps {timesteps}",
+        "train_seconds": seconds, "env_steps_per_s": model.num_timesteps / seconds, "env_kwargs": env_kwargs,
+        "hyperparams": hp, "hyperparams_file": str(cfg.hyperparams_file), "final_eval": final,
+        "out": str(out), "policy": str(policy), "spec": spec,
+        "command": f"python -m agents.ppo.train --env {cfg.env} --seed {cfg.seed} --timesteps {timesteps} --n-envs {n_envs}",
     }
-    export(model, train_env, cfg.export_to / name, {"training": record})
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "training.json").write_text(json.dumps({**record, "config": asdict(cfg) | {"out": str(cfg.out), "export_to": str(cfg.export_to)}}, indent=1, default=str))
+    export(model, normaliser, policy, {"training": record})
+    model.save(out / "model")
+    if normaliser is not None:
+        normaliser.save(str(out / "vecnormalize.pkl"))
+    run = {**record, "train_config": asdict(cfg)}
+    (out / "training.json").write_text(json.dumps(run, indent=1, default=str) + "\n")
     return record
 
 
-if __name__ == "__main__":
-    cfg = parse()
-    result = train(cfg)
+def _eval_days(text: str) -> int | None:
+    if text == "all":
+        return None
+    days = int(text)
+    if days < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1 or 'all', got {text}")
+    return days
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text}")
+    return value
+
+
+def _seed(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line, every option with its help (choices, defaults, units)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m agents.ppo.train", description=__doc__.split("\n\n")[0],
+        epilog="'from the file': the env's block of --hyperparams (rl-zoo3 format).")
+    parser.add_argument("--env", default="bessgym/RealTime-v0", choices=sorted(SHORT),
+                        help="env to train on (RealTime-v0: an RT policy; DayAhead-v0: a DA bidder; default: %(default)s)")
+    parser.add_argument("--seed", type=_seed, default=0, metavar="SEED", help="seed of PPO and the training envs (whole number >= 0; default: %(default)s)")
+    parser.add_argument("--timesteps", type=_positive, metavar="N", help="env steps to train for (default: n_timesteps from the file)")
+    parser.add_argument("--n-envs", type=_positive, metavar="N", help="parallel envs of the native vector env (default: n_envs from the file)")
+    parser.add_argument("--config", metavar="PRESET|JSON", help="config preset name or JSON path (default: env_kwargs.config from the file)")
+    parser.add_argument("--split", metavar="SPLIT", help="split to train on: train, val, test, test_ood or all (default: env_kwargs.split from the file)")
+    parser.add_argument("--fixed", metavar="SPEC", help="spec string of the fixed other level: the DA bidder for RealTime-v0, the RT "
+                                        "policy for DayAhead-v0 (default: env_kwargs.da_bidder / rt_policy from the file)")
+    parser.add_argument("--out", type=Path, metavar="DIR", help="run folder (default: runs/<env>-seed<seed>-<YYYYmmdd-HHMMSS> in the "
+                                                 "current folder); refused inside the shipped checkpoints")
+    parser.add_argument("--hyperparams", type=Path, default=HYPERPARAMS, metavar="YAML", help="rl-zoo3 hyper-parameter file (default: agents/ppo/hyperparams.yml of the package)")
+    parser.add_argument("--evaluations", type=_positive, default=5, metavar="N",
+                        help="evaluations during training, at most one per rollout, plus one after it (default: %(default)s)")
+    parser.add_argument("--eval-split", default="val", metavar="SPLIT", help="split of the evaluations (default: %(default)s)")
+    parser.add_argument("--eval-seeds", type=_seed, nargs="+", default=[0], metavar="SEED",
+                        help="deployment seeds of the evaluations, as the leaderboard's seeds (default: %(default)s)")
+    parser.add_argument("--eval-days", type=_eval_days, default=20, metavar="N|all",
+                        help="first N days of the eval split per evaluation, or 'all' (default: %(default)s)")
+    return parser
+
+
+def parse(argv: list[str] | None = None) -> TrainConfig:
+    args = build_parser().parse_args(argv)
+    return TrainConfig(env=args.env, seed=args.seed, timesteps=args.timesteps, n_envs=args.n_envs, config=args.config,
+                       split=args.split, fixed=args.fixed, out=args.out, evaluations=args.evaluations,
+                       eval_split=args.eval_split, eval_seeds=args.eval_seeds, eval_days=args.eval_days,
+                       hyperparams_file=args.hyperparams)
+
+
+def main(argv: list[str] | None = None) -> None:
+    cfg = parse(argv)
+    try:
+        result = train(cfg)
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    out, final = Path(result["out"]), result["final_eval"]
     print(f"{result['name']}: {result['timesteps']} steps in {result['train_seconds']:.0f} s "
-          f"({result['env_steps_per_s']:.0f} env-steps/s); exported to {cfg.export_to / result['name']}.pt/.json")
+          f"({result['env_steps_per_s']:.0f} env-steps/s); on {int(final['days'])} {cfg.eval_split} day-seeds "
+          f"{final['profit_usd']:.2f} $/day, capture {final['capture_pct']:.1f}%\n"
+          f"run folder {out}/:\n"
+          f"  policy       {result['name']}.pt + {result['name']}.json (tensors and JSON, no code)\n"
+          f"  SB3 model    model.zip{' + vecnormalize.pkl' if (out / 'vecnormalize.pkl').exists() else ''}\n"
+          f"  TensorBoard  tensorboard --logdir {out / 'tensorboard'}\n"
+          f"  checkpoints  checkpoints/, best model (by capture) in best/\n"
+          f"  evaluations  eval/evaluations.csv (oracle profits cached in oracle_profits.json)\n"
+          f"  record       training.json\n"
+          f"leaderboard spec: {result['spec']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -5,7 +5,10 @@
 * :mod:`agents.proxy.completion`: the LP vector of a bid, every column as the LP fills it;
 * :mod:`agents.proxy.repair`: layers that make any output a feasible bid;
 * :mod:`agents.proxy.decode`: exact decoding of the two SoC trajectories into the best bid following them;
-* :mod:`agents.proxy.dataset`: solver-labelled instances (``python -m agents.proxy.dataset``);
+* :mod:`agents.proxy.dataset`: solver-labelled instances, their file schema and a torch Dataset
+  (``python -m agents.proxy.dataset``);
+* :mod:`agents.proxy.instances`: fixed train/val/test instance files and their export as MPS and
+  (c, A, bounds) arrays (``python -m agents.proxy.instances``);
 * :mod:`agents.proxy.models`, :mod:`agents.proxy.train`: networks and their training
   (``python -m agents.proxy.train``);
 * :mod:`agents.proxy.bidder`: checkpoints and :class:`TorchProxyBidder`, the leaderboard entry.

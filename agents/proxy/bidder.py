@@ -5,6 +5,9 @@ A checkpoint is two files: ``NAME.pt``, the module's state dict (read with
 (``"package.module:Class"``), ``kwargs`` (its constructor arguments), ``problem`` (the
 :class:`ProblemSpec` it was trained for) and free-form records (dataset, training).
 
+:func:`save_checkpoint` records the model's class by its importable name (:func:`importable_name`,
+also when its module runs as ``__main__``) and refuses one no later process could import.
+
 A checkpoint is data: ``arch`` must be an allowed architecture, one of the package's own
 (:data:`ARCHITECTURES`) or the value of an entry point of group ``bessgym.architectures``, e.g.
 ``[project.entry-points."bessgym.architectures"] my-proxy = "mypkg.models:MyProxy"`` in your
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import sys
 import time
 from collections.abc import Sequence
 from importlib.metadata import entry_points
@@ -52,8 +56,46 @@ ENTRY_POINT_GROUP = "bessgym.architectures"
 ARCHITECTURES: dict[str, type[nn.Module]] = {f"{c.__module__}:{c.__qualname__}": c for c in (MLPProxy, SoCTrajectoryProxy)}
 
 
-def save_checkpoint(model: nn.Module, arch: str, kwargs: dict, spec: ProblemSpec, prefix: str | Path, **records: Any) -> Path:
-    """Write ``prefix.pt`` and ``prefix.json``; returns the prefix."""
+def importable_name(cls: type) -> str:
+    """``"package.module:Class"`` naming ``cls`` so that a later process can import it: the
+    module's real name where it runs as ``__main__`` (``python -m package.module``: its
+    ``__spec__.name``). A class that no import can reach (defined in a script run by path, at
+    the prompt, or inside a function) is a ValueError saying what to do."""
+    module, qualname = cls.__module__, cls.__qualname__
+    if module == "__main__":
+        spec = getattr(sys.modules["__main__"], "__spec__", None)
+        if spec is None or not spec.name or spec.name == "__main__":
+            raise ValueError(f"architecture {qualname} is defined in a script run by path or at the prompt, which no later "
+                             "process can import: move it into an importable module (or run the script with python -m "
+                             "package.module) and save again")
+        module = spec.name
+    if "<locals>" in qualname:
+        raise ValueError(f"architecture {module}:{qualname} is defined inside a function, which no later process can "
+                         "import: define it at a module's top level")
+    return f"{module}:{qualname}"
+
+
+def _check_importable(arch: str) -> None:
+    """Import ``arch`` as a later process would: it must reach a class of that very name."""
+    module, _, attr = arch.partition(":")
+    try:
+        found = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"arch {arch!r} cannot be imported back ({exc}); a checkpoint must name an importable "
+                         "'package.module:Class'") from None
+    if not (isinstance(found, type) and importable_name(found) == arch):
+        raise ValueError(f"arch {arch!r} imports as {found!r}, not as a class of that name")
+
+
+def save_checkpoint(model: nn.Module, arch: str | None, kwargs: dict, spec: ProblemSpec, prefix: str | Path, **records: Any) -> Path:
+    """Write ``prefix.pt`` and ``prefix.json``; returns the prefix. ``arch`` (None: the model's
+    class, :func:`importable_name`) must be importable as ``package.module:Class`` and name the
+    model's class; anything else is a ValueError before a file is written."""
+    derived = importable_name(type(model))
+    arch = derived if arch is None else arch
+    if arch != derived:
+        raise ValueError(f"arch {arch!r} does not name the saved model's class, {derived!r}")
+    _check_importable(arch)
     prefix = Path(prefix)
     prefix.parent.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), prefix.with_suffix(".pt"))

@@ -2,6 +2,7 @@
 
     python -m agents.proxy.dataset --out data/proxy-caiso
     python -m agents.proxy.train --dataset data/proxy-caiso --out runs/proxy/soc
+    python -m agents.proxy.train --dataset data/da-lp/train.npz --val data/da-lp/val.npz --out runs/proxy/fixed
     cp runs/proxy/soc.pt agents/proxy/checkpoints/caiso-soc.pt   # to ship it, the .json likewise
 
 ``--arch soc`` (default) trains :class:`agents.proxy.models.SoCTrajectoryProxy`, ``--arch mlp``
@@ -16,8 +17,10 @@ takes any module with ``forward(theta)`` and, optionally, ``trajectory(theta)`` 
    constraint violations, keeping a small share of the supervised loss as an anchor.
 
 Days are split between training and validation by scenario id (a day and its perturbed copies
-stay together). The exported checkpoint records the dataset's generating config and the
-validation figures.
+stay together), or ``--val`` names a separate instance file (the fixed val split of
+``python -m agents.proxy.instances splits``). Both are read through
+:class:`agents.proxy.dataset.InstanceDataset`. The exported checkpoint records the dataset's
+generating config and the validation figures.
 """
 
 from __future__ import annotations
@@ -25,15 +28,14 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
 from agents.proxy.bidder import save_checkpoint
-from agents.proxy.dataset import ProxyDataset
+from agents.proxy.dataset import HelpFormatter, InstanceDataset, ProxyDataset
 from agents.proxy.models import MLPProxy, SoCTrajectoryProxy
 from agents.proxy.problem import BID_SIZE, ProxyProblem, problem_for
 from agents.proxy.repair import repair
@@ -41,25 +43,35 @@ from agents.proxy.repair import repair
 ARCHS = {"soc": "agents.proxy.models:SoCTrajectoryProxy", "mlp": "agents.proxy.models:MLPProxy"}
 
 
+def _opt(default: object, text: str):  # noqa: ANN202
+    """A config field with its command-line help."""
+    return field(default=default, metadata={"help": text})
+
+
 @dataclass
 class TrainConfig:
-    dataset: str
-    out: str = "runs/proxy/soc"
-    arch: str = "soc"
-    hidden: int = 256
-    depth: int = 3
-    relative: bool = True  # soc arch: day-relative energy prices as extra inputs
-    supervised_epochs: int = 100
-    self_supervised_epochs: int = 40
-    batch_size: int = 128
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    dual_weight: float = 0.1
-    penalty: float = 1.0  # per MW or MWh of mean raw violation, in units of the mean optimum
-    anchor_weight: float = 0.1
-    val_fraction: float = 0.1
-    seed: int = 0
-    threads: int = 1
+    """Training options (each is a command-line option of the same name)."""
+
+    dataset: str = _opt("", "instance file (.npz) or dataset folder to train on (python -m agents.proxy.dataset, "
+                            "or a split file of python -m agents.proxy.instances)")
+    val: str = _opt("", "instance file to validate on (e.g. the fixed val split); default: hold out --val-fraction of "
+                        "--dataset's real days")
+    out: str = _opt("runs/proxy/soc", "checkpoint prefix: writes OUT.pt (state dict) and OUT.json (record)")
+    arch: str = _opt("soc", "network: soc (SoC-trajectory proxy, exact decoder) or mlp (plain bid network)")
+    hidden: int = _opt(256, "hidden units per layer")
+    depth: int = _opt(3, "hidden layers")
+    relative: bool = _opt(True, "soc arch: also feed the day's energy prices relative to the day's mean and spread (true/false)")
+    supervised_epochs: int = _opt(100, "epochs of phase 1 (supervised on the solver's trajectories or bids, and duals)")
+    self_supervised_epochs: int = _opt(40, "epochs of phase 2 (the LP objective of the repaired bid, a violation penalty)")
+    batch_size: int = _opt(128, "instances per gradient step")
+    lr: float = _opt(1e-3, "AdamW learning rate (cosine-annealed to lr/20)")
+    weight_decay: float = _opt(1e-4, "AdamW weight decay")
+    dual_weight: float = _opt(0.1, "weight of the dual loss (duals standardised per row)")
+    penalty: float = _opt(1.0, "phase 2: weight per MW or MWh of mean raw violation, in units of the mean optimum ($)")
+    anchor_weight: float = _opt(0.1, "phase 2: share of the supervised loss kept as an anchor")
+    val_fraction: float = _opt(0.1, "share of --dataset's real days held out for validation (without --val)")
+    seed: int = _opt(0, "seed of the holdout, the initialisation and the batch order")
+    threads: int = _opt(1, "torch threads")
 
 
 @dataclass
@@ -71,18 +83,22 @@ class Split:
     objective: torch.Tensor
 
 
-def splits(dataset: ProxyDataset, problem: ProxyProblem, val_fraction: float, seed: int) -> tuple[Split, Split]:
-    """Optimal instances split by day into training and validation tensors (float64)."""
-    ok = dataset.status == "optimal"
-    train, held = dataset.holdout(val_fraction, seed)
-    bids = dataset.bids(problem)
-    trajectory = dataset.z[:, problem.trajectory_cols]
-
-    def take(mask: np.ndarray) -> Split:
-        t = lambda a: torch.as_tensor(a[mask & ok], dtype=torch.float64)  # noqa: E731
-        return Split(t(dataset.theta), t(bids), t(trajectory), t(dataset.duals), t(dataset.objective))
-
-    return take(train), take(held)
+def splits(dataset: ProxyDataset, problem: ProxyProblem, val_fraction: float, seed: int,
+           val: ProxyDataset | None = None) -> tuple[Split, Split]:
+    """Optimal instances as training and validation tensors (float64): ``val``'s, or a
+    share of ``dataset``'s days held out (:meth:`ProxyDataset.holdout`)."""
+    if val is None:
+        train_mask, val_mask = dataset.holdout(val_fraction, seed)
+        parts = InstanceDataset(dataset, train_mask, dtype=torch.float64), InstanceDataset(dataset, val_mask, dtype=torch.float64)
+    else:
+        mismatch = dataset.spec.mismatch(val.spec)
+        if mismatch:
+            raise ValueError(f"the validation file's problem differs from the training set's: {mismatch}")
+        parts = InstanceDataset(dataset, dtype=torch.float64), InstanceDataset(val, dtype=torch.float64)
+    bid_cols = torch.as_tensor(problem.completion.bid_cols)
+    trajectory_cols = torch.as_tensor(problem.trajectory_cols)
+    return tuple(Split(d.theta, d.primal[:, bid_cols], d.primal[:, trajectory_cols], d.dual, d.objective)
+                 for d in parts)  # type: ignore[return-value]
 
 
 def evaluate(model: torch.nn.Module, problem: ProxyProblem, data: Split) -> dict[str, float]:
@@ -158,7 +174,8 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
     torch.manual_seed(config.seed)
     dataset = ProxyDataset.load(config.dataset)
     problem = problem_for(dataset.spec)
-    train_set, val_set = splits(dataset, problem, config.val_fraction, config.seed)
+    val = ProxyDataset.load(config.val) if config.val else None
+    train_set, val_set = splits(dataset, problem, config.val_fraction, config.seed, val)
     if config.arch == "soc":
         kwargs = {"problem": dataset.spec.to_dict(), "hidden": config.hidden, "depth": config.depth, "relative": config.relative}
         model: torch.nn.Module = SoCTrajectoryProxy(**kwargs)
@@ -189,15 +206,20 @@ def _flag(text: str) -> bool:
     return text.lower() in ("true", "1", "yes")
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m agents.proxy.train", description=__doc__.splitlines()[0])
+def parser() -> argparse.ArgumentParser:
+    out = argparse.ArgumentParser(prog="python -m agents.proxy.train", description=__doc__.splitlines()[0],
+                                  formatter_class=HelpFormatter)
     for f in fields(TrainConfig):
         required = f.name == "dataset"
-        kind = str if required else type(f.default)
-        parser.add_argument(f"--{f.name.replace('_', '-')}", type=_flag if kind is bool else kind,
-                            required=required, default=None if required else f.default,
-                            **({"choices": sorted(ARCHS)} if f.name == "arch" else {}))
-    train(TrainConfig(**vars(parser.parse_args(argv))))
+        kind = type(f.default)
+        out.add_argument(f"--{f.name.replace('_', '-')}", type=_flag if kind is bool else kind, required=required,
+                         default=argparse.SUPPRESS if required else f.default, help=f.metadata["help"],
+                         **({"choices": sorted(ARCHS)} if f.name == "arch" else {}))
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    train(TrainConfig(**vars(parser().parse_args(argv))))
 
 
 if __name__ == "__main__":

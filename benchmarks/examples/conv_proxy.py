@@ -2,6 +2,7 @@
 
     python -m agents.proxy.dataset --out data/proxy-caiso
     python -m benchmarks.examples.conv_proxy --dataset data/proxy-caiso --out runs/conv-proxy
+    python -m benchmarks.examples.conv_proxy --dataset data/da-lp/train.npz --val data/da-lp/val.npz --tracks none
 
 Nothing in the packages changes. The example
 
@@ -9,7 +10,9 @@ Nothing in the packages changes. The example
    each hour a channel vector of its DA, RT and AS prices; it outputs raw bids, x then r);
 2. trains it with the package's loop (:func:`agents.proxy.train.fit`: supervised on the
    solver's bids, then self-supervised through the repair layers) on a dataset folder;
-3. exports a checkpoint whose ``arch`` names this module's class, which the package's
+3. exports a checkpoint whose ``arch`` names this module's class by its importable name
+   (``benchmarks.examples.conv_proxy:HourConvProxy``, also when run with ``python -m``:
+   :func:`agents.proxy.bidder.importable_name`), which the package's
    :class:`agents.proxy.bidder.TorchProxyBidder` loads by path once the spec string vouches for
    that class (``&arch=...``: a checkpoint file alone never picks code to run);
 4. runs the static proxy track (:func:`benchmarks.proxy_track.run_track`) next to the shipped
@@ -26,15 +29,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from agents.proxy.bidder import save_checkpoint
-from agents.proxy.dataset import ProxyDataset
+from agents.proxy.bidder import importable_name, save_checkpoint
+from agents.proxy.dataset import HelpFormatter, ProxyDataset
 from agents.proxy.problem import problem_for
 from agents.proxy.train import TrainConfig, fit, splits
 from benchmarks import leaderboard
 from benchmarks.proxy_track import DEFAULT_PROXY, run_track
-
-
-ARCH = "benchmarks.examples.conv_proxy:HourConvProxy"  # how the checkpoint names the class (also when run with -m)
 
 
 class HourConvProxy(nn.Module):
@@ -68,21 +68,33 @@ class HourConvProxy(nn.Module):
         return torch.cat([out[:, 0], out[:, 1:].transpose(1, 2).flatten(1)], -1)
 
 
+def parser() -> argparse.ArgumentParser:
+    out = argparse.ArgumentParser(prog="python -m benchmarks.examples.conv_proxy", description=__doc__.splitlines()[0],
+                                  formatter_class=HelpFormatter)
+    out.add_argument("--dataset", required=True, help="instance file or dataset folder to train on (python -m "
+                     "agents.proxy.dataset, or a split file of python -m agents.proxy.instances)")
+    out.add_argument("--val", help="instance file to validate on (e.g. the fixed val split); default: hold out "
+                     "10%% of --dataset's real days")
+    out.add_argument("--out", default="runs/conv-proxy", help="output folder: conv.pt/conv.json, proxy-track/, "
+                     "suite.json, closed-loop/")
+    out.add_argument("--supervised-epochs", type=int, default=40, help="epochs supervised on the solver's bids")
+    out.add_argument("--self-supervised-epochs", type=int, default=40, help="epochs on the LP objective through the repair layers")
+    out.add_argument("--tracks", choices=("both", "static", "none"), default="both",
+                     help="what to run after training: the static proxy track and the closed-loop leaderboard, the static "
+                     "track only, or nothing (train and save)")
+    out.add_argument("--limit", type=int, help="evaluate on the first N test days only (a smoke run; default: all 84)")
+    out.add_argument("--batch", type=int, default=1024, help="the static track's timing batch, instances")
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.examples.conv_proxy", description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", required=True, help="a dataset folder from python -m agents.proxy.dataset")
-    parser.add_argument("--out", default="runs/conv-proxy")
-    parser.add_argument("--supervised-epochs", type=int, default=40)
-    parser.add_argument("--self-supervised-epochs", type=int, default=40)
-    parser.add_argument("--limit", type=int, help="evaluate on the first N test days only (a smoke run)")
-    parser.add_argument("--batch", type=int, default=1024, help="the static track's timing batch (default 1,024)")
-    args = parser.parse_args(argv)
+    args = parser().parse_args(argv)
     out = Path(args.out)
 
     torch.manual_seed(0)
     data = ProxyDataset.load(args.dataset)
     problem = problem_for(data.spec)
-    train, val = splits(data, problem, 0.1, 0)
+    train, val = splits(data, problem, 0.1, 0, ProxyDataset.load(args.val) if args.val else None)
     kwargs = {"n_intervals": problem.n_intervals}
     model = HourConvProxy(**kwargs)
     model.theta_mean.copy_(train.theta.mean(0))
@@ -90,11 +102,16 @@ def main(argv: list[str] | None = None) -> None:
     config = TrainConfig(dataset=args.dataset, supervised_epochs=args.supervised_epochs,
                          self_supervised_epochs=args.self_supervised_epochs, batch_size=128, lr=1e-3)
     log = fit(model, problem, train, val, config)
-    prefix = save_checkpoint(model, ARCH, kwargs, data.spec, out / "conv", training={"log": log[-1:], "dataset": args.dataset})
-    mine = f"agents.proxy.bidder:TorchProxyBidder?path={prefix}&arch={ARCH}"  # the spec (code) vouches for the class
+    arch = importable_name(HourConvProxy)  # this module's real name, also when it runs as __main__
+    prefix = save_checkpoint(model, arch, kwargs, data.spec, out / "conv", training={"log": log[-1:], "dataset": args.dataset})
+    mine = f"agents.proxy.bidder:TorchProxyBidder?path={prefix}&arch={arch}"  # the spec (code) vouches for the class
+    print(f"checkpoint {prefix}.pt/.json; its leaderboard spec: {mine}")
+    if args.tracks == "none":
+        return
 
     run_track([mine, DEFAULT_PROXY], "caiso-sp15", "test", out / "proxy-track", args.limit, batch=args.batch)
-
+    if args.tracks == "static":
+        return
     suite = {"name": "conv-proxy", "config": "caiso-sp15", "split": "test", "seeds": [0], "entries": [
         {"name": "conv-proxy+mpc", "da_bidder": mine, "rt_policy": "baselines.mpc:MPCPolicy"},
         {"name": "forecast-lp+mpc", "da_bidder": "baselines.reference:ForecastLP", "rt_policy": "baselines.mpc:MPCPolicy"},

@@ -10,7 +10,7 @@ import numpy as np
 from bessgym.actions import check_action
 from bessgym.battery import Battery
 from bessgym.config import ConfigLike
-from bessgym.envs.episodes import Episode, EpisodeSource, reset_options, resolve
+from bessgym.envs.episodes import Episode, EpisodeSource, day_info, reset_options, resolve, with_day_limit
 from bessgym.evaluation import EpisodeRecord, run_day
 from bessgym.envs.render import check_render_mode, render_forecast, render_played
 from bessgym.market import HOURS, N_PRODUCTS, UP_MASK, DABid
@@ -55,15 +55,24 @@ class DayAheadEnv(gym.Env):
     the ensemble's hourly RT spread (24), day of year and of week (sine/cosine), initial SoC.
 
     ## Rewards
-    The day's profit in $: the sum of every ledger line over the day (`unavailable` included) (`info` has each line and
-    what the market cut from the bid, `da_cut_energy_mw` and `da_cut_as_mw`).
+    The day's profit in $: the sum of every ledger line over the day (`unavailable` included).
+
+    ## Info
+    The step is the episode's last, so `info` holds each ledger line over the day in $
+    (`da_energy`, `rt_imbalance`, `as_capacity`, `mileage`, `no_pay`, `unavailable`, `penalty`,
+    `degradation`, `terminal`), `action_clipped`, `day_totals` (the same lines as a dict),
+    `profit_usd`, `day_shortfall_mwh` (deployment not delivered over the day, MWh),
+    `scenario_id`, and what the market cut from the bid, summed over the day:
+    `da_cut_energy_mw` and `da_cut_as_mw` (MW). `reset` returns `scenario_id`.
 
     ## Starting State
-    A day drawn from `split` with the env's RNG, or pinned with `reset(options={"scenario": id})`;
-    its deployment path is drawn with the env's RNG at every reset.
+    A day drawn from `split` with the env's RNG, or pinned with `reset(options={"scenario": id})`
+    (the only reset option); its deployment path is drawn with the env's RNG at every reset.
 
     ## Episode End
-    `terminated` after the single step. Never truncated.
+    `terminated` after the single step. `gym.make` wraps the env in `TimeLimit(1)`
+    (`env.spec.max_episode_steps == 1`), which sets `truncated` on that step too; the env
+    itself never truncates.
 
     ## Arguments
     `gym.make("bessgym/DayAhead-v0", config="caiso-sp15", split="train", rt_policy="follow_da",
@@ -89,6 +98,7 @@ class DayAheadEnv(gym.Env):
         self._scenario_id: str | None = None
         self._shown: tuple[Episode, EpisodeRecord] | None = None
         self.step_hours = 24.0
+        self.episode_steps = 1
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
         super().reset(seed=seed)
@@ -107,8 +117,9 @@ class DayAheadEnv(gym.Env):
         episode = self.source.prepare(scenario, context, DABid(*action_to_bid(a, self.battery)))
         played = run_day(self.source, episode, self.policy)
         totals = played.ledger
+        shortfall = float(played.shortfall_mwh.sum())
         info: dict[str, Any] = totals.as_dict()
-        info.update(action_clipped=was_clipped, scenario_id=scenario.id,
+        info.update(action_clipped=was_clipped, **day_info(totals, shortfall, scenario.id),
                     da_cut_energy_mw=float(episode.cuts.energy_mw.sum()), da_cut_as_mw=float(episode.cuts.as_mw.sum()))
         self._shown = (episode, played)
         self._scenario_id = None
@@ -122,3 +133,12 @@ class DayAheadEnv(gym.Env):
             return render_forecast(self.source, self._scenario_id, self.render_mode)
         episode, played = self._shown
         return render_played(episode, list(played.soc_frac), list(played.base_mw), played.profit, self.render_mode)
+
+
+def make_day_ahead(**kwargs: Any) -> gym.wrappers.TimeLimit:
+    """The registered entry point of DayAhead-v0: ``DayAheadEnv(**kwargs)`` in a
+    ``TimeLimit`` of one step."""
+    return with_day_limit(DayAheadEnv(**kwargs))
+
+
+make_day_ahead.metadata = DayAheadEnv.metadata  # gym.make reads the render modes off the entry point

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, Sequence
 
+import gymnasium as gym
 import numpy as np
 
 from bessgym.config import Config, ConfigLike, load_config
@@ -21,6 +22,7 @@ from bessgym.market import BidCuts, DABid, accept_bid
 from bessgym.observation import da_features, rt_feature_table
 from bessgym.policies import DABidder, load_component
 from bessgym.scenarios import Scenario, ScenarioSet
+from bessgym.settlement import LEDGER_LINES
 from bessgym.sim import ScenarioArrays
 
 
@@ -74,6 +76,24 @@ def resolve(component: Any, role: str = "rt_policy") -> Any:
         raise ValueError(f"{role} {component!r} has no {' or '.join(m + '()' for m in missing)}: give a spec string "
                          f"(a short name, 'package.module:attr' or an entry point) or an object with {', '.join(needs)}")
     return found
+
+
+def day_info(totals: Sequence[float], shortfall_mwh: float, scenario_id: str) -> dict[str, Any]:
+    """The keys every env adds to the info of an episode's last step: ``day_totals`` (ledger
+    line -> $ over the day), ``profit_usd`` (their sum, $), ``day_shortfall_mwh`` (deployment
+    not delivered over the day, MWh) and ``scenario_id``."""
+    day_totals = {line: float(value) for line, value in zip(LEDGER_LINES, totals)}
+    return {"day_totals": day_totals, "profit_usd": float(sum(day_totals.values())),
+            "day_shortfall_mwh": float(shortfall_mwh), "scenario_id": scenario_id}
+
+
+def with_day_limit(env: gym.Env) -> gym.wrappers.TimeLimit:
+    """``env`` in Gymnasium's ``TimeLimit`` of its own episode length (``env.episode_steps``,
+    which depends on the config's interval length): the registered entry points use it, so
+    that ``env.spec.max_episode_steps`` is right for every config and the limit never cuts a
+    day short. Like every ``TimeLimit`` it also sets ``truncated`` on the step that reaches
+    the limit, the day's last, where ``terminated`` is set too."""
+    return gym.wrappers.TimeLimit(env, int(env.episode_steps))
 
 
 def reset_options(options: dict[str, Any] | None, allowed: tuple[str, ...] = ("scenario",)) -> dict[str, Any]:

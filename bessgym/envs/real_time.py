@@ -10,7 +10,7 @@ import numpy as np
 
 from bessgym.actions import base_point, check_action, check_base_action, curve_from_action, curve_size
 from bessgym.config import ConfigLike
-from bessgym.envs.episodes import Episode, EpisodeSource, reset_options
+from bessgym.envs.episodes import Episode, EpisodeSource, day_info, reset_options, with_day_limit
 from bessgym.envs.render import check_render_mode, render_played
 from bessgym.observation import DEPLOYED, INTERVALS_LEFT, SOC, TIME_OF_DAY, rt_bounds
 from bessgym.settlement import LEDGER_LINES
@@ -90,19 +90,29 @@ class RealTimeEnv(gym.Env):
     ## Rewards
     The interval's settlement in $: DA energy + RT imbalance + AS capacity + mileage - no-pay -
     unavailable capacity - penalty - degradation, plus the terminal value of the SoC on the last
-    interval. `info` carries each line (`da_energy`, `rt_imbalance`, `as_capacity`, `mileage`,
-    `no_pay`, `unavailable`, `penalty`, `degradation`, `terminal`), the base point run
-    (`base_mw`), and `info["day_totals"]` on the last interval.
+    interval.
+
+    ## Info
+    Every step: each ledger line of the interval in $ (`da_energy`, `rt_imbalance`,
+    `as_capacity`, `mileage`, `no_pay`, `unavailable`, `penalty`, `degradation`, `terminal`;
+    costs are negative, their sum is the reward), `action_clipped` (bool) and `base_mw` (the
+    base point run, MW, + = discharge). The last step adds `day_totals` (ledger line -> $ over
+    the day), `profit_usd` (their sum), `day_shortfall_mwh` (deployment not delivered over the
+    day, up and down, MWh) and `scenario_id`. `reset` returns `scenario_id` and `da_cuts_mw`
+    (MW the market cut from the DA bid, summed).
 
     ## Starting State
     SoC at the battery's `soc_initial_frac`; the day is drawn from `split` with the env's RNG or
-    pinned with `reset(options={"scenario": id})`. The seed never selects the day by itself, but
-    every reset draws the day's deployment path with the env's RNG: a new seed, a new path; the
-    same seed, the same path.
+    pinned with `reset(options={"scenario": id})` (the only reset option; a day of `split`,
+    else KeyError). The seed never selects the day by itself, but every reset draws the day's
+    deployment path with the env's RNG: a new seed, a new path; the same seed, the same path.
 
     ## Episode End
-    `terminated` after the day's last interval (96 on the 15-minute real data, 288 at 5 minutes).
-    Never truncated.
+    `terminated` after the day's last interval: `episode_steps` steps, 96 on the 15-minute real
+    data, 288 on the 5-minute `synthetic` preset. `gym.make` wraps the env in a `TimeLimit` of
+    its own config's `episode_steps` (`env.spec.max_episode_steps`), which sets `truncated` on
+    that same last step, as Gymnasium's `TimeLimit` does when the limit is reached; the env
+    itself never truncates. Bootstrap on `terminated`.
 
     ## Arguments
     `gym.make("bessgym/RealTime-v0", config="caiso-sp15", split="train", da_bidder="threshold",
@@ -111,12 +121,12 @@ class RealTimeEnv(gym.Env):
     `test_ood`, `all`); `da_bidder` a spec string (`bessgym.policies.load_component`) or an
     object with `bid(context)`; `action` the action form; `segments` and
     `price_span_usd_per_mwh` (defaults 3 and 100) for `action="bid_curve"` only; `render_mode`
-    `"rgb_array"` or `"ansi"`.
+    `"rgb_array"` or `"ansi"`. `gym.make(..., max_episode_steps=k)` adds a shorter limit.
 
     ## Version History
     * v0: initial version; revised before release: the observation lost the current interval's
-      RT price, the bid-curve form was added, deployment is drawn per episode, and the ledger has
-      the `unavailable` line.
+      RT price, the bid-curve form was added, deployment is drawn per episode, the ledger has
+      the `unavailable` line, and the info keys are those of every bessgym env.
     """
 
     metadata = {"render_modes": ["rgb_array", "ansi"], "render_fps": 4}
@@ -139,7 +149,9 @@ class RealTimeEnv(gym.Env):
         self.action_space = gym.spaces.Box(-1.0, 1.0, (size,), dtype=np.float32)
         self._energy = self.battery.energy_mwh
         self._episode: Episode | None = None
-        self.step_hours = self.source.scenarios.history(split).dt_h
+        history = self.source.scenarios.history(split)
+        self.step_hours = history.dt_h
+        self.episode_steps = history.intervals_per_day
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
         super().reset(seed=seed)
@@ -156,6 +168,7 @@ class RealTimeEnv(gym.Env):
         self._da_price = np.repeat(episode.scenario.da_price, episode.scenario.n_intervals // 24).tolist()
         self._rt_price = episode.scenario.rt_price.tolist()
         self._totals = [0.0] * len(LEDGER_LINES)
+        self._shortfall = 0.0
         self._soc = [self._sim.e_mwh / self._energy]
         self._base: list[float] = []
         obs = self._rows[0].copy()
@@ -184,14 +197,14 @@ class RealTimeEnv(gym.Env):
         soc = out.e_mwh / self._energy
         self._soc.append(soc)
         self._base.append(out.base_mw)
+        self._shortfall += (out.up_short_mw + out.down_short_mw) * self.step_hours
         info = dict(zip(LEDGER_LINES, ledger))
         info["action_clipped"] = was_clipped
         info["base_mw"] = out.base_mw
         terminated = self._sim.done
         if terminated:
             obs = terminal_observation(self._rows[-1], soc, self._episode.scenario.deployment.fraction[-1])
-            info["day_totals"] = {line: float(value) for line, value in zip(LEDGER_LINES, totals)}
-            info["profit_usd"] = float(sum(totals))
+            info.update(day_info(totals, self._shortfall, self._episode.scenario.id))
         else:
             obs = self._rows[t + 1].copy()
             obs[SOC] = soc
@@ -201,3 +214,12 @@ class RealTimeEnv(gym.Env):
         if self.render_mode is None or self._episode is None:
             return None
         return render_played(self._episode, self._soc, self._base, sum(self._totals), self.render_mode)
+
+
+def make_real_time(**kwargs: Any) -> gym.wrappers.TimeLimit:
+    """The registered entry point of RealTime-v0: ``RealTimeEnv(**kwargs)`` in a
+    ``TimeLimit`` of its own config's day (``episode_steps`` intervals)."""
+    return with_day_limit(RealTimeEnv(**kwargs))
+
+
+make_real_time.metadata = RealTimeEnv.metadata  # gym.make reads the render modes off the entry point

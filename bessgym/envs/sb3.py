@@ -6,6 +6,13 @@ the adapter builds the vector env in ``SAME_STEP`` mode and translates. Use::
     from bessgym.envs.sb3 import make_sb3_vec_env
     venv = make_sb3_vec_env("bessgym/RealTime-v0", n_envs=64, split="train")
     PPO("MlpPolicy", venv).learn(100_000)
+
+``step`` hands SB3 one info dict per env (:func:`bessgym.envs.vector.per_env_infos` of the vector env's info)
+with the scalar env's keys: the ledger lines in $ (floats), ``action_clipped`` (bool),
+``base_mw`` (RealTime-v0); on an episode's last step ``day_totals`` as a dict,
+``profit_usd``, ``day_shortfall_mwh`` and ``scenario_id``; plus SB3's
+``terminal_observation`` and ``TimeLimit.truncated``. The next day's ``scenario_id`` is in
+``venv.reset_infos[i]``, where SB3's own VecEnvs keep what a reset returns.
 """
 
 from __future__ import annotations
@@ -17,9 +24,16 @@ import numpy as np
 from gymnasium.vector import AutoresetMode
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
 
+from bessgym.envs.vector import per_env_infos
 
 class SB3VecEnv(VecEnv):
-    """Adapter from a bessgym vector env (in ``SAME_STEP`` autoreset mode) to SB3's VecEnv."""
+    """Adapter from a bessgym vector env (in ``SAME_STEP`` autoreset mode) to SB3's VecEnv.
+
+    The native vector env is one batched object, not N env objects: ``get_attr`` returns its
+    attribute (shared by every sub-env) once per index, ``set_attr`` sets it for all envs
+    only, and ``env_method`` refuses (call the method on ``venv.env``, which acts on the
+    batch).
+    """
 
     def __init__(self, env: gym.vector.VectorEnv) -> None:
         if env.metadata.get("autoreset_mode") != AutoresetMode.SAME_STEP:
@@ -33,7 +47,8 @@ class SB3VecEnv(VecEnv):
         options = [o for o in self._options if o]
         if any(o != options[0] for o in options):
             raise ValueError("SB3VecEnv passes one options dict to all envs; got different ones per env")
-        obs, _ = self.env.reset(seed=seeds, options=options[0] if options else None)
+        obs, info = self.env.reset(seed=seeds, options=options[0] if options else None)
+        self.reset_infos = per_env_infos(info, self.num_envs)
         self._reset_seeds()
         self._reset_options()
         return obs
@@ -43,25 +58,34 @@ class SB3VecEnv(VecEnv):
 
     def step_wait(self) -> VecEnvStepReturn:
         obs, reward, terminated, truncated, info = self.env.step(self._actions)
+        infos = per_env_infos(info, self.num_envs)
         dones = terminated | truncated
-        infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
         for i in np.flatnonzero(dones):
-            infos[i]["terminal_observation"] = info["final_obs"][i]
-            infos[i]["TimeLimit.truncated"] = bool(truncated[i] and not terminated[i])
+            ended = infos[i].pop("final_info")
+            ended["terminal_observation"] = infos[i].pop("final_obs")
+            ended["TimeLimit.truncated"] = bool(truncated[i] and not terminated[i])
+            self.reset_infos[i], infos[i] = infos[i], ended
         return obs, reward.astype(np.float32), dones, infos
 
     def close(self) -> None:
         self.env.close()
 
     def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
+        """The batched env's attribute, one reference per index (every sub-env shares it)."""
         return [getattr(self.env, attr_name)] * len(self._get_indices(indices))
 
     def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
+        """Set the batched env's attribute; ``indices`` must name every env (or be None)."""
+        if sorted(self._get_indices(indices)) != list(range(self.num_envs)):
+            raise ValueError(f"set_attr({attr_name!r}) for envs {list(self._get_indices(indices))}: the native vector env "
+                             f"is one batched object whose attributes all {self.num_envs} envs share; set it for all "
+                             "(indices=None)")
         setattr(self.env, attr_name, value)
 
     def env_method(self, method_name: str, *method_args: Any, indices: VecEnvIndices = None, **method_kwargs: Any) -> list[Any]:
-        result = getattr(self.env, method_name)(*method_args, **method_kwargs)
-        return [result] * len(self._get_indices(indices))
+        """Refused: there are no per-env objects to call ``method_name`` on."""
+        raise TypeError(f"env_method({method_name!r}): the native vector env is one batched object, not "
+                        f"{self.num_envs} envs; call venv.env.{method_name}(...) on it (it acts on all envs at once)")
 
     def env_is_wrapped(self, wrapper_class: type[gym.Wrapper], indices: VecEnvIndices = None) -> list[bool]:
         return [False] * len(self._get_indices(indices))

@@ -10,7 +10,7 @@ import numpy as np
 from bessgym.config import ConfigLike
 from bessgym.envs.day_ahead import DA_ACTION_SIZE, action_to_bid
 from bessgym.envs.render import render_forecast
-from bessgym.envs.episodes import EpisodeSource, reset_options
+from bessgym.envs.episodes import EpisodeSource, reset_options, with_day_limit
 from bessgym.envs.real_time import RealTimeEnv
 from bessgym.actions import check_action
 from bessgym.market import DABid
@@ -31,7 +31,8 @@ class TwoSettlementEnv(gym.Env):
     `Box(-1, 1, (121,), float32)`: in phase 0 the first 120 entries are the DA bid exactly as in
     DayAhead-v0 (the last is ignored); in phase 1 only the last entry is read, the base-point
     deviation exactly as in RealTime-v0. (A flat Box rather than a Dict, so stable-baselines3
-    trains on it.) Out-of-range values are clipped and reported; NaN raises.
+    trains on it.) Out-of-range values are clipped and reported; NaN or inf
+    raise ValueError.
 
     ## Observation Space
     `Dict(phase=Discrete(2), da=Box((173,)), rt=Box((19,)))`: the phase flag, the DayAhead-v0
@@ -40,15 +41,25 @@ class TwoSettlementEnv(gym.Env):
 
     ## Rewards
     0 for the DA step; then each interval's settlement in $, as in RealTime-v0 (the DA energy is
-    settled interval by interval). `info` carries the ledger lines; the DA step's `info` what the
-    market cut from the bid; the last step's `info["day_totals"]`.
+    settled interval by interval).
+
+    ## Info
+    Every step: the ledger lines in $ (0 on the DA step) and `action_clipped`; the RT steps
+    also `base_mw`, as in RealTime-v0. The DA step adds
+    `scenario_id` and what the market cut from the bid (`da_cut_energy_mw`, `da_cut_as_mw`,
+    MW); the last step `day_totals`, `profit_usd`, `day_shortfall_mwh` and `scenario_id`.
+    `reset` returns `scenario_id`.
 
     ## Starting State
     Phase 0 of a day drawn from `split` with the env's RNG, or pinned with
-    `reset(options={"scenario": id})`; its deployment path is drawn with the env's RNG.
+    `reset(options={"scenario": id})` (the only reset option); its deployment path is drawn
+    with the env's RNG.
 
     ## Episode End
-    `terminated` after the day's last RT interval (1 + 96 steps on the real data). Never truncated.
+    `terminated` after the day's last RT interval: `episode_steps` = 1 + the intervals (97 on
+    the 15-minute real data, 289 on the 5-minute `synthetic` preset). `gym.make` wraps the env
+    in a `TimeLimit` of its own `episode_steps`, which sets `truncated` on that same last step;
+    the env itself never truncates.
 
     ## Arguments
     `gym.make("bessgym/TwoSettlement-v0", config="caiso-sp15", split="train", render_mode=None)`.
@@ -76,6 +87,7 @@ class TwoSettlementEnv(gym.Env):
         self._scenario_id: str | None = None
         self._da_obs = np.zeros(da_low.shape, dtype=np.float32)
         self.step_hours = self._rt.step_hours
+        self.episode_steps = 1 + self._rt.episode_steps
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict, dict]:
         super().reset(seed=seed)
@@ -102,7 +114,7 @@ class TwoSettlementEnv(gym.Env):
         episode = self.source.prepare(scenario, context, DABid(*action_to_bid(a[:-1], self.source.config.battery)))
         rt_obs, _ = self._rt.begin_day(episode)
         self._phase = RT_PHASE
-        info = {name: 0.0 for name in LEDGER_LINES}
+        info: dict[str, Any] = {name: 0.0 for name in LEDGER_LINES}
         info.update(action_clipped=was_clipped, scenario_id=scenario.id,
                     da_cut_energy_mw=float(episode.cuts.energy_mw.sum()), da_cut_as_mw=float(episode.cuts.as_mw.sum()))
         return self._obs(rt_obs), 0.0, False, False, info
@@ -113,3 +125,12 @@ class TwoSettlementEnv(gym.Env):
         if self._phase == RT_PHASE:
             return self._rt.render()
         return render_forecast(self.source, self._scenario_id, self.render_mode)
+
+
+def make_two_settlement(**kwargs: Any) -> gym.wrappers.TimeLimit:
+    """The registered entry point of TwoSettlement-v0: ``TwoSettlementEnv(**kwargs)`` in a
+    ``TimeLimit`` of 1 + its config's intervals a day."""
+    return with_day_limit(TwoSettlementEnv(**kwargs))
+
+
+make_two_settlement.metadata = TwoSettlementEnv.metadata  # gym.make reads the render modes off the entry point

@@ -8,6 +8,17 @@ with seed ``seed + i``: it draws its days and each episode's deployment path wit
 ``NEXT_STEP`` (default: the step after a termination resets that sub-env, reward 0) or
 ``SAME_STEP`` (the terminating step returns the new day's observation and puts the final one in
 ``info["final_obs"]``).
+
+Info is Gymnasium's vector form: each key holds an array over the envs and ``info["_key"]`` the
+mask of the envs it applies to; dicts nest with their own masks. A step's keys are those of
+the scalar env's step (see :mod:`bessgym.envs.episodes` for the last step's ``day_totals``,
+``profit_usd``, ``day_shortfall_mwh``, ``scenario_id``), ``scenario_id`` also for envs that
+started a day in the step; with ``SAME_STEP``, an ending env's last-step info moves to
+``info["final_info"]`` and the top level holds its new day's ``scenario_id``, as in
+``gymnasium.vector.SyncVectorEnv``. ``max_episode_steps`` mirrors the ``TimeLimit`` that
+``gym.make`` puts on the scalar envs: by default the episode's own length, so ``truncated``
+is set together with ``terminated`` on the episode's last step; a smaller value ends (and
+autoresets) an episode early with ``truncated`` alone.
 """
 
 from __future__ import annotations
@@ -40,12 +51,56 @@ def _refuse_render(render_mode: str | None, scalar_id: str) -> None:
         raise ValueError(f"the vector env does not render; render a scalar {scalar_id}")
 
 
+def _masked(values: dict[str, Any], mask: np.ndarray) -> dict[str, Any]:
+    """Gymnasium's vector info: each key with its ``_key`` mask."""
+    info: dict[str, Any] = {}
+    for key, value in values.items():
+        info[key], info["_" + key] = value, mask
+    return info
+
+
+def per_env_infos(info: dict[str, Any], num_envs: int) -> list[dict[str, Any]]:
+    """Gymnasium's vector info (arrays with ``_key`` masks, dicts nested) as one dict per env,
+    each with the keys its masks select, values as Python floats, bools and strs. What
+    ``gymnasium.wrappers.vector.DictInfoToList`` does, at about two thirds of its cost per
+    step: that one indexes the arrays element by element and hands out numpy scalars
+    (``np.bool_`` is not JSON-serialisable)."""
+    dense_keys: list[str] = []
+    columns: list[list[Any]] = []
+    sparse: list[tuple[str, list[Any], np.ndarray]] = []
+    whole: dict[int, bool] = {}  # a step's keys share one mask array: test it once
+    for key, value in info.items():
+        if key.startswith("_"):
+            continue
+        mask = info.get("_" + key)
+        if mask is not None and id(mask) not in whole:
+            whole[id(mask)] = bool(mask.all())
+        items = per_env_infos(value, num_envs) if isinstance(value, dict) else value.tolist()
+        if mask is None or whole[id(mask)]:
+            dense_keys.append(key)
+            columns.append(items)
+        elif mask.any():
+            sparse.append((key, items, mask))
+    infos = [dict(zip(dense_keys, row)) for row in zip(*columns)] if columns else [{} for _ in range(num_envs)]
+    for key, items, mask in sparse:
+        for i in np.flatnonzero(mask):
+            infos[i][key] = items[i]
+    return infos
+
+
 class _BankVectorEnv(gym.vector.VectorEnv):
     """Day selection, seeding and autoreset shared by the two vector envs."""
 
-    def __init__(self, num_envs: int, source: EpisodeSource, autoreset_mode: AutoresetMode | str) -> None:
+    def __init__(self, num_envs: int, source: EpisodeSource, autoreset_mode: AutoresetMode | str, episode_steps: int,
+                 max_episode_steps: int | None) -> None:
         if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
             raise ValueError(f"num_envs must be a whole number >= 1, got {num_envs!r}")
+        if max_episode_steps is not None and (isinstance(max_episode_steps, bool)
+                                              or not isinstance(max_episode_steps, (int, np.integer)) or max_episode_steps < 1):
+            raise ValueError(f"max_episode_steps must be a whole number >= 1 or None (the episode's {episode_steps} "
+                             f"steps), got {max_episode_steps!r}")
+        self.episode_steps = episode_steps
+        self.max_episode_steps = episode_steps if max_episode_steps is None else int(max_episode_steps)
         mode = AutoresetMode(autoreset_mode)
         if mode == AutoresetMode.DISABLED:
             raise ValueError("autoreset_mode DISABLED is not supported; use NEXT_STEP or SAME_STEP")
@@ -97,28 +152,57 @@ class _BankVectorEnv(gym.vector.VectorEnv):
         self._start(rows, self._pick(rows, options.get("scenario")))
         self._autoreset[rows] = False
         self._was_reset = True
-        return self._observe(), {"scenario_id": np.array([self.bank.ids[d] for d in self._day], dtype=object)}
+        return self._observe(), {"scenario_id": self._ids(mask), "_scenario_id": mask}
+
+    def _ids(self, mask: np.ndarray) -> np.ndarray:
+        """The current day's id of the envs in ``mask`` (None elsewhere)."""
+        ids = np.full(self.num_envs, None, dtype=object)
+        for i in np.flatnonzero(mask):
+            ids[i] = self.bank.ids[self._day[i]]
+        return ids
 
     def _check_reset(self) -> None:
         """Refuse a step before the first reset (the envs would play a day nobody drew)."""
         if not self._was_reset:
             raise ResetNeeded("Cannot call step() before calling reset() on the vector env")
 
-    def _finish(self, obs: np.ndarray, terminated: np.ndarray, info: dict) -> np.ndarray:
-        """Apply the autoreset mode after a step; returns the observation to hand back."""
-        if self.metadata["autoreset_mode"] == AutoresetMode.NEXT_STEP:
-            self._autoreset = terminated.copy()
-            return obs
+    def _finish(self, obs: np.ndarray, started: np.ndarray, terminated: np.ndarray, truncated: np.ndarray, info: dict,
+                totals: np.ndarray, shortfall_mwh: np.ndarray) -> tuple[np.ndarray, dict]:
+        """Add the episode-end keys for ``terminated`` envs (``totals`` (lines, N) $ and
+        ``shortfall_mwh`` (N,) of their days) and the ids of the days that ``started`` or ended,
+        then apply the autoreset mode; returns the observation and info to hand back."""
+        done = terminated | truncated
         if terminated.any():
-            rows = np.flatnonzero(terminated)
-            final = np.empty(self.num_envs, dtype=object)
-            for i in rows:
-                final[i] = obs[i].copy()
-            info["final_obs"], info["_final_obs"] = final, terminated.copy()
-            info["final_info"], info["_final_info"] = {}, terminated.copy()
-            self._start(rows, self._pick(rows))
-            obs = self._observe()
-        return obs
+            day = np.where(terminated, totals, 0.0)
+            day_totals = _masked(dict(zip(LEDGER_LINES, day)), terminated)
+            info.update(_masked({"day_totals": day_totals, "profit_usd": day.sum(axis=0),
+                                 "day_shortfall_mwh": np.where(terminated, shortfall_mwh, 0.0)}, terminated))
+        named = started | terminated
+        if named.any():
+            info["scenario_id"], info["_scenario_id"] = self._ids(named), named
+        if self.metadata["autoreset_mode"] == AutoresetMode.NEXT_STEP:
+            self._autoreset = done.copy()
+            return obs, info
+        if not done.any():
+            return obs, info
+        rows = np.flatnonzero(done)
+        final_obs = np.full(self.num_envs, None, dtype=object)
+        for i in rows:
+            final_obs[i] = obs[i].copy()
+        final_info: dict[str, Any] = {}
+        running = ~done
+        for key in [k for k in info if not k.startswith("_")]:
+            mask = info["_" + key]
+            final_info[key], final_info["_" + key] = info[key], mask & done
+            if (mask & running).any():
+                info["_" + key] = mask & running
+            else:
+                del info[key], info["_" + key]
+        self._start(rows, self._pick(rows))
+        info["scenario_id"], info["_scenario_id"] = self._ids(done), done
+        info["final_obs"], info["_final_obs"] = final_obs, done
+        info["final_info"], info["_final_info"] = final_info, done
+        return self._observe(), info
 
     def _start(self, rows: np.ndarray, days: np.ndarray) -> None:
         raise NotImplementedError
@@ -135,16 +219,22 @@ class RealTimeVectorEnv(_BankVectorEnv):
     feature table) is computed once per day of the split; an episode keeps only where its
     deployment window starts in the model's long signal and its contingency events, and each step
     computes the rows' deployment terms for their current interval.
+
+    Arguments: those of ``RealTimeEnv`` (but ``render_mode``, refused) plus ``num_envs``,
+    ``autoreset_mode`` and ``max_episode_steps`` (see the module). Info: the scalar env's keys
+    in vector form, every step's with the mask of the envs that stepped.
     """
 
     def __init__(
         self, num_envs: int = 1, config: ConfigLike = "caiso-sp15", split: str = "train", da_bidder: Any = "threshold",
         action: ActionForm = "base_point", segments: int | None = None, price_span_usd_per_mwh: float | None = None,
-        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP, render_mode: str | None = None,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP, max_episode_steps: int | None = None,
+        render_mode: str | None = None,
     ) -> None:
         _refuse_render(render_mode, "RealTime-v0")
         segments, price_span_usd_per_mwh = check_action_form(action, segments, price_span_usd_per_mwh)
-        super().__init__(num_envs, EpisodeSource(config, split, da_bidder), autoreset_mode)
+        source = EpisodeSource(config, split, da_bidder)
+        super().__init__(num_envs, source, autoreset_mode, source.scenarios.history(split).intervals_per_day, max_episode_steps)
         low, high = rt_bounds(self.source.config.market_profile)
         self.action_form, self.price_span = action, float(price_span_usd_per_mwh)
         self.single_observation_space = gym.spaces.Box(low, high, dtype=np.float32)
@@ -170,6 +260,7 @@ class RealTimeVectorEnv(_BankVectorEnv):
         self._contingency = np.zeros((self.n_intervals, self.num_envs, 2))  # spin, non-spin fractions
         self._played = np.zeros((self.num_envs, 4))  # the deployment of each row's last interval
         self._totals = np.zeros((len(LEDGER_LINES), self.num_envs))
+        self._shortfall = np.zeros(self.num_envs)
 
     def _start(self, rows: np.ndarray, days: np.ndarray) -> None:
         self._day[rows] = days
@@ -179,6 +270,7 @@ class RealTimeVectorEnv(_BankVectorEnv):
         self._contingency[:, rows] = contingency_fractions(events, len(rows), self.n_intervals, self.dt_h).transpose(1, 0, 2)
         self._sim.start(rows, self._mean_da[days])
         self._totals[:, rows] = 0.0
+        self._shortfall[rows] = 0.0
 
     def _deployment(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The rows' deployment fractions (N, 4), up-time (N,) and mileage (N, 2) at interval ``t``."""
@@ -221,14 +313,13 @@ class RealTimeVectorEnv(_BankVectorEnv):
         out = self._sim.step(row, base, active)
         lines = np.stack(out.ledger) * active
         self._totals += lines
+        self._shortfall += (out.up_short_mw + out.down_short_mw) * self.dt_h * active
         reward = lines.sum(axis=0)
         terminated = active & (self._sim.t >= self.n_intervals)
-        info: dict[str, Any] = dict(zip(LEDGER_LINES, lines))
-        info["action_clipped"], info["_action_clipped"] = was_clipped, active
-        if terminated.any():
-            info["profit_usd"], info["_profit_usd"] = self._totals.sum(axis=0), terminated
-        obs = self._finish(self._observe(), terminated, info)
-        return obs, reward, terminated, np.zeros(self.num_envs, dtype=bool), info
+        truncated = active & (self._sim.t >= self.max_episode_steps)
+        info = _masked({**dict(zip(LEDGER_LINES, lines)), "action_clipped": was_clipped, "base_mw": out.base_mw}, active)
+        obs, info = self._finish(self._observe(), resetting, terminated, truncated, info, self._totals, self._shortfall)
+        return obs, reward, terminated, truncated, info
 
 
 class DayAheadVectorEnv(_BankVectorEnv):
@@ -238,14 +329,19 @@ class DayAheadVectorEnv(_BankVectorEnv):
     ``act_batch(obs)`` runs once per interval for all envs; any other policy is copied per env.
     Either may answer with base points or bid curves; a NaN or inf base point raises ValueError
     naming the envs, for the whole batch, as the scalar env does.
+
+    Arguments: those of ``DayAheadEnv`` (but ``render_mode``, refused) plus ``num_envs``,
+    ``autoreset_mode`` and ``max_episode_steps`` (see the module). Info: the scalar env's keys
+    in vector form, with the mask of the envs that played a day in the step.
     """
 
     def __init__(
         self, num_envs: int = 1, config: ConfigLike = "caiso-sp15", split: str = "train", rt_policy: Any = "follow_da",
-        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP, render_mode: str | None = None,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP, max_episode_steps: int | None = None,
+        render_mode: str | None = None,
     ) -> None:
         _refuse_render(render_mode, "DayAhead-v0")
-        super().__init__(num_envs, EpisodeSource(config, split, da_bidder=None), autoreset_mode)
+        super().__init__(num_envs, EpisodeSource(config, split, da_bidder=None), autoreset_mode, 1, max_episode_steps)
         self.policy = resolve(rt_policy)
         low, high = da_bounds(self.source.config.market_profile)
         self.single_observation_space = gym.spaces.Box(low, high, dtype=np.float32)
@@ -272,17 +368,23 @@ class DayAheadVectorEnv(_BankVectorEnv):
             self._start(rows, self._pick(rows))
         played = np.flatnonzero(~resetting)
         lines = np.zeros((len(LEDGER_LINES), self.num_envs))
+        shortfall, cut_energy, cut_as = np.zeros(self.num_envs), np.zeros(self.num_envs), np.zeros(self.num_envs)
         if len(played):
-            lines[:, played] = self._play(played, *action_to_bid(a[played], self.battery))
+            lines[:, played], shortfall[played], cut_energy[played], cut_as[played] = self._play(
+                played, *action_to_bid(a[played], self.battery))
         reward = lines.sum(axis=0)
         terminated = ~resetting
-        info: dict[str, Any] = dict(zip(LEDGER_LINES, lines))
-        info["action_clipped"], info["_action_clipped"] = was_clipped, terminated
-        obs = self._finish(self._observe(), terminated, info)
-        return obs, reward, terminated, np.zeros(self.num_envs, dtype=bool), info
+        truncated = terminated & (self.max_episode_steps <= 1)
+        info = _masked({**dict(zip(LEDGER_LINES, lines)), "action_clipped": was_clipped, "da_cut_energy_mw": cut_energy,
+                        "da_cut_as_mw": cut_as}, terminated)
+        obs, info = self._finish(self._observe(), resetting, terminated, truncated, info, lines, shortfall)
+        return obs, reward, terminated, truncated, info
 
-    def _play(self, rows: np.ndarray, energy: np.ndarray, awards: np.ndarray) -> np.ndarray:
-        """Ledger totals (lines, k) of the RT days of ``rows`` under the submitted bids."""
+    def _play(self, rows: np.ndarray, energy: np.ndarray, awards: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The RT days of ``rows`` under the submitted bids: ledger totals (lines, k) in $, the
+        shortfall (k,) in MWh, and what the market cut from the energy bids and the AS offers
+        (k,) in MW summed over the day."""
         config, days, bank = self.source.config, self._day[rows], self.bank
         market, arrays = config.market_profile, bank.arrays
         x, r = accept_arrays(energy, awards, self.battery, market)
@@ -297,7 +399,7 @@ class DayAheadVectorEnv(_BankVectorEnv):
         episodes = [RTEpisode(self.battery, market, DABid(x[k], r[k]), da[k], bank.contexts[d], arrays.dt_h, n)
                     for k, d in enumerate(days)]
         act = self._batch_actor(episodes)
-        totals = np.zeros((len(LEDGER_LINES), len(rows)))
+        totals, shortfall = np.zeros((len(LEDGER_LINES), len(rows))), np.zeros(len(rows))
         for t in range(n):
             obs = features[:, t].copy()
             obs[:, SOC] = sim.e_mwh / self.battery.energy_mwh
@@ -306,8 +408,12 @@ class DayAheadVectorEnv(_BankVectorEnv):
             if bad.any():
                 raise ValueError(f"rt_policy {self.policy!r} gave base points {base[bad][:3].tolist()} at interval {t} "
                                  f"in envs {rows[bad].tolist()}; base points must be finite MW")
-            totals += np.stack(sim.step(terms.at(t), base).ledger)
-        return totals
+            out = sim.step(terms.at(t), base)
+            totals += np.stack(out.ledger)
+            shortfall += (out.up_short_mw + out.down_short_mw) * arrays.dt_h
+        cut_energy = np.abs(energy - x).sum(axis=-1)
+        cut_as = np.abs(awards - r).sum(axis=(-2, -1))
+        return totals, shortfall, cut_energy, cut_as
 
     def _batch_actor(self, episodes: list[RTEpisode]):
         """``act(obs (k, F), realised prices (k,)) -> base points (k,)``: the policy's decisions,

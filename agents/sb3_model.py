@@ -1,0 +1,97 @@
+"""Any stable-baselines3 model saved with ``model.save()`` as a leaderboard entry.
+
+    agents.sb3_model:SB3RealTime?path=model.zip&algo=sac&trust=true
+    agents.sb3_model:SB3RealTime?path=model.zip&algo=ppo&vecnormalize=vecnormalize.pkl&trust=true
+    agents.sb3_model:SB3DayAhead?path=model.zip&algo=td3&trust=true
+
+``algo`` is rl-zoo3's name of the algorithm (``ppo``, ``a2c``, ``sac``, ``td3``, ``ddpg``,
+``tqc``, ``trpo``, ``crossq``, ``ars``); the model must have a Box action space of the env's
+size and the env's observation size (RealTime-v0 with ``action="base_point"``: 19 -> 1;
+DayAhead-v0: 173 -> 120). ``vecnormalize`` is the ``VecNormalize.save()`` file of a model
+trained on normalised observations. Actions are mapped as the envs map them, by the same code
+as the exported checkpoints (:class:`agents.ppo.policy.RealTimeActions`,
+:class:`agents.ppo.policy.DayAheadActions`).
+
+Trust: an SB3 zip and a VecNormalize pickle can hold pickled Python objects, and unpickling
+them runs whatever code they name. They are loaded only with ``trust=true``, which says that
+you trust whoever wrote the files as you would trust a script of theirs. To share a policy as
+data instead, export it (:func:`agents.ppo.policy.export`: tensors and JSON, loaded without
+running code).
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+
+from agents.ppo.policy import Actor, DayAheadActions, ObsNormaliser, RealTimeActions
+from bessgym.envs.day_ahead import DA_ACTION_SIZE
+from bessgym.observation import DA_FEATURES, RT_FEATURES
+
+SIZES = {"SB3RealTime": (len(RT_FEATURES), 1), "SB3DayAhead": (len(DA_FEATURES), DA_ACTION_SIZE)}
+"""(observation size, action size) of the env each loader serves."""
+
+UNSUPPORTED = {"dqn": "a discrete action space", "qrdqn": "a discrete action space",
+               "ppo_lstm": "a recurrent state that a one-step predict drops"}
+
+
+def untrusted(path: Path | str, what: str) -> ValueError:
+    """The error for a pickle-bearing file loaded without the trust flag."""
+    return ValueError(
+        f"{what} {path} was not loaded: SB3 zips and VecNormalize pickles can hold pickled objects, and loading "
+        "them runs whatever code they name. Load only files you trust, and say so with trust=true (spec string: "
+        "'...?path=model.zip&algo=ppo&trust=true'). To share a policy as data, export it with "
+        "agents.ppo.policy.export(model, vecnormalize, prefix) and load it with agents.ppo.policy:PPORealTime?path=prefix")
+
+
+def load_model(path: Path | str, algo: str, trust: bool = False) -> Any:
+    """The SB3 model in the zip at ``path`` (on the CPU), saved by rl-zoo3's algorithm ``algo``."""
+    if trust is not True:
+        raise untrusted(path, "model")
+    from rl_zoo3.utils import ALGOS
+
+    if not isinstance(algo, str) or algo.lower() not in ALGOS or algo.lower() in UNSUPPORTED:
+        allowed = sorted(set(ALGOS) - set(UNSUPPORTED))
+        reason = f" (it has {UNSUPPORTED[algo.lower()]})" if isinstance(algo, str) and algo.lower() in UNSUPPORTED else ""
+        raise ValueError(f"algo={algo!r} is not an algorithm these loaders play{reason}; allowed: {allowed}")
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"model zip {path} does not exist (model.save(PATH) writes PATH.zip)")
+    return ALGOS[algo.lower()].load(str(path), device="cpu")
+
+
+def load_vecnormalize(path: Path | str, size: int, trust: bool = False) -> ObsNormaliser:
+    """The observation statistics of a ``VecNormalize.save()`` file (a pickle)."""
+    if trust is not True:
+        raise untrusted(path, "VecNormalize file")
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"VecNormalize file {path} does not exist")
+    with open(path, "rb") as handle:
+        vecnormalize = pickle.load(handle)
+    return ObsNormaliser.of(vecnormalize, size)
+
+
+class SB3Policy(Actor):
+    """The deterministic actor of a ``model.save()`` zip (and its VecNormalize file)."""
+
+    def __init__(self, path: str, algo: str, vecnormalize: str | None = None, trust: bool = False) -> None:
+        model = load_model(path, algo, trust)
+        observations, actions = SIZES[type(self).__name__]
+        obs_space, action_space = model.observation_space, model.action_space
+        if not isinstance(action_space, gym.spaces.Box) or action_space.shape != (actions,):
+            raise ValueError(f"model {path} has action space {action_space}; {type(self).__name__} needs Box(({actions},))")
+        if not isinstance(obs_space, gym.spaces.Box) or obs_space.shape != (observations,):
+            raise ValueError(f"model {path} has observation space {obs_space}; {type(self).__name__} needs Box(({observations},))")
+        normaliser = ObsNormaliser.identity(observations) if vecnormalize is None else \
+            load_vecnormalize(vecnormalize, observations, trust)
+        super().__init__(model, normaliser)
+
+
+class SB3RealTime(RealTimeActions, SB3Policy):
+    """RTPolicy from a RealTime-v0 (``action="base_point"``) model zip."""
+
+
+class SB3DayAhead(DayAheadActions, SB3Policy):
+    """DABidder from a DayAhead-v0 model zip."""
