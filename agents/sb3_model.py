@@ -21,6 +21,7 @@ running code).
 
 from __future__ import annotations
 
+import importlib
 import pickle
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,13 @@ SIZES = {"SB3RealTime": (len(RT_FEATURES), 1), "SB3DayAhead": (len(DA_FEATURES),
 UNSUPPORTED = {"dqn": "a discrete action space", "qrdqn": "a discrete action space",
                "ppo_lstm": "a recurrent state that a one-step predict drops"}
 
+ALGOS = {"a2c": "stable_baselines3:A2C", "ddpg": "stable_baselines3:DDPG", "dqn": "stable_baselines3:DQN",
+         "ppo": "stable_baselines3:PPO", "sac": "stable_baselines3:SAC", "td3": "stable_baselines3:TD3",
+         "ars": "sb3_contrib:ARS", "crossq": "sb3_contrib:CrossQ", "ppo_lstm": "sb3_contrib:RecurrentPPO",
+         "qrdqn": "sb3_contrib:QRDQN", "tqc": "sb3_contrib:TQC", "trpo": "sb3_contrib:TRPO"}
+"""rl-zoo3's algorithm names and the classes they name (as ``rl_zoo3.utils.ALGOS``, without
+importing rl_zoo3, which patches Gymnasium's ``TimeLimit`` for the whole process on import)."""
+
 
 def untrusted(path: Path | str, what: str) -> ValueError:
     """The error for a pickle-bearing file loaded without the trust flag."""
@@ -51,15 +59,14 @@ def load_model(path: Path | str, algo: str, trust: bool = False) -> Any:
     """The SB3 model in the zip at ``path`` (on the CPU), saved by rl-zoo3's algorithm ``algo``."""
     if trust is not True:
         raise untrusted(path, "model")
-    from rl_zoo3.utils import ALGOS
-
     if not isinstance(algo, str) or algo.lower() not in ALGOS or algo.lower() in UNSUPPORTED:
         allowed = sorted(set(ALGOS) - set(UNSUPPORTED))
         reason = f" (it has {UNSUPPORTED[algo.lower()]})" if isinstance(algo, str) and algo.lower() in UNSUPPORTED else ""
         raise ValueError(f"algo={algo!r} is not an algorithm these loaders play{reason}; allowed: {allowed}")
     if not Path(path).is_file():
         raise FileNotFoundError(f"model zip {path} does not exist (model.save(PATH) writes PATH.zip)")
-    return ALGOS[algo.lower()].load(str(path), device="cpu")
+    module, name = ALGOS[algo.lower()].split(":")
+    return getattr(importlib.import_module(module), name).load(str(path), device="cpu")
 
 
 def load_vecnormalize(path: Path | str, size: int, trust: bool = False) -> ObsNormaliser:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import importlib.util
 import subprocess
 import sys
 import warnings
@@ -17,7 +18,8 @@ import numpy as np
 import pytest
 
 sb3 = pytest.importorskip("stable_baselines3")
-pytest.importorskip("rl_zoo3")
+if importlib.util.find_spec("rl_zoo3") is None:  # found, not imported: importing it patches Gymnasium for every later test
+    pytest.skip("rl_zoo3 is not installed (the rl extra)", allow_module_level=True)
 
 from stable_baselines3.common.env_util import make_vec_env  # noqa: E402
 from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize  # noqa: E402
@@ -229,3 +231,13 @@ def test_train_help_describes_every_option():
     text = build_parser().format_help()
     for words in ("default: 0", "default: 20", "default: val", "bessgym/DayAhead-v0", "env steps", "rl-zoo3"):
         assert words in text, words
+
+
+def test_training_and_loading_never_import_rl_zoo3():
+    """rl_zoo3 patches Gymnasium's TimeLimit for the whole process when imported (its info gains
+    'TimeLimit.truncated'); only the zoo's own command may bring it in."""
+    code = ("import sys, agents.ppo.train, agents.sb3_model, agents.evaluate, agents.callbacks; "
+            "assert not any(m.split('.')[0] == 'rl_zoo3' for m in sys.modules), 'rl_zoo3 was imported'; "
+            "print(agents.ppo.train.callbacks_of(['agents.callbacks.DomainMetrics']))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0 and "DomainMetrics" in out.stdout, out.stderr[-2000:]

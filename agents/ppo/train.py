@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import ast
 import datetime as dt
+import importlib
 import inspect
 import json
 import time
@@ -140,11 +141,25 @@ class ProgressBar(BaseCallback):
         self.bar.close()
 
 
+def callbacks_of(spec: Any) -> list[BaseCallback]:
+    """The callbacks of the file's ``callback`` key, read as rl-zoo3 reads it (a dotted class
+    path, a ``{path: kwargs}`` dict or a list of either; none when absent), without importing
+    rl_zoo3 (which patches Gymnasium's ``TimeLimit`` for the whole process on import)."""
+    if spec is None:
+        return []
+    callbacks = []
+    for item in spec if isinstance(spec, list) else [spec]:
+        path, kwargs = next(iter(item.items())) if isinstance(item, dict) else (item, {})
+        if not isinstance(path, str) or "." not in path:
+            raise ValueError(f"callback {item!r} is not a dotted class path (e.g. agents.callbacks.DomainMetrics)")
+        module, name = path.rsplit(".", 1)
+        callbacks.append(getattr(importlib.import_module(module), name)(**(kwargs or {})))
+    return callbacks
+
+
 def train(cfg: TrainConfig) -> dict:
     """Train, evaluate and export into the run folder; returns the record written to
     ``training.json`` (with ``out``, ``policy`` and ``spec``: where things went)."""
-    from rl_zoo3.utils import get_callback_list
-
     if cfg.env not in SHORT:
         raise ValueError(f"env {cfg.env!r} is not one this script trains; allowed: {sorted(SHORT)}")
     # 1. hyper-parameters: the env's block of the rl-zoo3 file, overridden by the config
@@ -174,7 +189,7 @@ def train(cfg: TrainConfig) -> dict:
                              cfg.eval_days, fixed, out / "oracle_profits.json", out / "eval" / "evaluations.csv",
                              out / "best")
     callbacks = CallbackList([
-        *get_callback_list({"callback": hp["callback"]}), ProgressBar(timesteps),
+        *callbacks_of(hp["callback"]), ProgressBar(timesteps),
         CheckpointCallback(every, str(out / "checkpoints"), name_prefix=name, save_vecnormalize=True), evaluation,
     ])
 
