@@ -217,7 +217,7 @@ def bench_agents() -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         for env, key, steps in (("bessgym/RealTime-v0", "ppo_train_env_steps_per_s_realtime", 200_000),
                                 ("bessgym/DayAhead-v0", "ppo_train_env_steps_per_s_dayahead", 20_000)):
-            record = train(TrainConfig(env=env, seed=0, timesteps=steps, out=Path(tmp), export_to=Path(tmp), evaluations=1))
+            record = train(TrainConfig(env=env, seed=0, timesteps=steps, out=Path(tmp) / key, evaluations=1))
             figures[key] = record["env_steps_per_s"]
     figures["ppo_torch_threads"] = __import__("torch").get_num_threads()
     return figures

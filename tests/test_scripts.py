@@ -41,7 +41,18 @@ def test_every_option_has_a_help_text(module, monkeypatch):
     with pytest.raises(_Parsed) as parsed:
         runpy.run_module(module, run_name="__main__", alter_sys=False)
     parser = parsed.value.parser
-    undocumented = [action.option_strings or [action.dest] for action in parser._actions
-                    if action.help in (None, "") and not isinstance(action, argparse._HelpAction)]
-    assert not undocumented, f"python -m {module}: options without a help text: {undocumented}"
     assert parser.description, f"python -m {module} has no description"
+    assert not _undocumented(parser), f"python -m {module}: options without a help text: {_undocumented(parser)}"
+
+
+def _undocumented(parser: argparse.ArgumentParser, prefix: str = "") -> list[str]:
+    """The options and positionals of ``parser`` and its sub-commands that have no help text."""
+    missing = []
+    for action in parser._actions:
+        name = prefix + "/".join(action.option_strings or [action.dest])
+        if action.help in (None, "") and not isinstance(action, argparse._HelpAction):
+            missing.append(name)
+        if isinstance(action, argparse._SubParsersAction):
+            for command, sub in action.choices.items():
+                missing += _undocumented(sub, f"{prefix}{command} ")
+    return missing

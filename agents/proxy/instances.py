@@ -155,7 +155,8 @@ def export(file: str | Path, out: str | Path, forms: tuple[str, ...] = FORMS, mp
 def parser() -> argparse.ArgumentParser:
     out = argparse.ArgumentParser(prog="python -m agents.proxy.instances", description=__doc__.splitlines()[0],
                                   formatter_class=argparse.RawDescriptionHelpFormatter, epilog="\n\n".join(__doc__.split("\n\n")[1:3]))
-    commands = out.add_subparsers(dest="command", required=True, metavar="{splits,export}")
+    commands = out.add_subparsers(dest="command", required=True, metavar="{splits,export}",
+                                  help="splits: write the fixed split files; export: write them for other solvers")
     fmt = HelpFormatter
     splits = commands.add_parser("splits", help="solve the config's train/val/test days and write OUT/<split>.npz",
                                  formatter_class=fmt, description="Solve every usable day of each split and write OUT/<split>.npz "
