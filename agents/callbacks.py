@@ -6,10 +6,11 @@
   shortfall (MWh) and the share of steps whose action was clipped; averages over the episodes
   that ended since the last log dump, under ``bessgym/``. Training days draw random deployment
   paths, so they have no oracle profit: the capture rate is :class:`CaptureEval`'s.
-* :class:`CaptureEval`: every ``eval_freq`` calls, plays the model deterministically on fixed
-  days and seeds of a split with :func:`agents.evaluate.evaluate` (the leaderboard's numbers,
-  the oracle's profit cached), logs ``eval/`` profit, capture rate, penalties and ledger lines,
-  appends them to a CSV and saves the best model by capture rate.
+* :class:`CaptureEval`: every ``eval_freq`` calls, once the policy has been updated on the
+  steps collected so far, plays the model deterministically on fixed days and seeds of a split
+  with :func:`agents.evaluate.evaluate` (the leaderboard's numbers, the oracle's profit
+  cached), logs ``eval/`` profit, capture rate, penalties and ledger lines, appends them to a
+  CSV and saves the best model by capture rate.
 
 Use them in your own script::
 
@@ -77,7 +78,12 @@ class DomainMetrics(BaseCallback):
 
 class CaptureEval(BaseCallback):
     """Every ``eval_freq`` calls (vector steps: ``eval_freq x n_envs`` env steps) evaluates the
-    model with :func:`agents.evaluate.evaluate` on the first ``limit`` days of ``split`` under
+    model, as it stands after the update that follows those steps: at the start of the next
+    rollout, or at the end of training (SB3 updates the policy between rollouts). Each evaluation
+    is labelled with the env steps the model has been trained on (``num_timesteps``: the CSV's
+    ``timesteps`` and the TensorBoard step, the logger being dumped at once); a final call of
+    :meth:`run` is needed only when ``last["timesteps"]`` is not the model's ``num_timesteps``.
+    It uses :func:`agents.evaluate.evaluate` on the first ``limit`` days of ``split`` under
     ``seeds``, with the model's current VecNormalize statistics; ``fixed`` is the other level
     (``{"da_bidder": spec}`` or ``{"rt_policy": spec}``). Logs ``eval/profit_usd``,
     ``eval/oracle_profit_usd``, ``eval/penalties_usd`` ($ per day), ``eval/capture_pct`` (over
@@ -101,14 +107,25 @@ class CaptureEval(BaseCallback):
         self.best_path = Path(best_path) if best_path is not None else None
         self.best_capture = -np.inf
         self.last: dict[str, float] = {}
+        self.due = False
 
     def _on_step(self) -> bool:
         if self.n_calls % self.eval_freq == 0:
-            self.run()
+            self.due = True
         return True
 
+    def _on_rollout_start(self) -> None:
+        if self.due:
+            self.run()
+
+    def _on_training_end(self) -> None:
+        if self.due:
+            self.run()
+
     def run(self) -> dict[str, float]:
-        """Evaluate now; returns the logged figures (also in ``last``)."""
+        """Evaluate the model now, log the figures under ``eval/`` and dump the logger at
+        ``num_timesteps``; returns the figures (also in ``last``)."""
+        self.due = False
         days = evaluate(self.model, self.env_id, self.split, self.config, self.seeds, self.limit,
                         oracle_cache=self.cache, **self.fixed)
         summary = days.attrs["summary"]["all"]
@@ -119,6 +136,7 @@ class CaptureEval(BaseCallback):
         for key, value in figures.items():
             if key not in ("timesteps", "days"):
                 self.logger.record(f"eval/{key}", value)
+        self.logger.dump(self.num_timesteps)
         self.last = figures
         if self.log_path is not None:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)

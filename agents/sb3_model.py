@@ -5,9 +5,11 @@
     agents.sb3_model:SB3DayAhead?path=model.zip&algo=td3&trust=true
 
 ``algo`` is rl-zoo3's name of the algorithm (``ppo``, ``a2c``, ``sac``, ``td3``, ``ddpg``,
-``tqc``, ``trpo``, ``crossq``, ``ars``); the model must have a Box action space of the env's
-size and the env's observation size (RealTime-v0 with ``action="base_point"``: 19 -> 1;
-DayAhead-v0: 173 -> 120). ``vecnormalize`` is the ``VecNormalize.save()`` file of a model
+``tqc``, ``trpo``, ``crossq``, ``ars``): the zip's policy class must be one that algorithm
+builds (a PPO zip loads as ``ppo``, ``a2c`` or ``trpo``, which share SB3's
+``ActorCriticPolicy``; a SAC zip only as ``sac``), else the error names the algorithms that fit.
+The model must have a Box action space of the env's size and the env's observation size
+(RealTime-v0 with ``action="base_point"``: 19 -> 1; DayAhead-v0: 173 -> 120). ``vecnormalize`` is the ``VecNormalize.save()`` file of a model
 trained on normalised observations. Actions are mapped as the envs map them, by the same code
 as the exported checkpoints (:class:`agents.ppo.policy.RealTimeActions`,
 :class:`agents.ppo.policy.DayAheadActions`).
@@ -22,18 +24,15 @@ running code).
 from __future__ import annotations
 
 import importlib
+import json
 import pickle
+import zipfile
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
+from stable_baselines3.common.save_util import json_to_data
 
 from agents.ppo.policy import Actor, DayAheadActions, ObsNormaliser, RealTimeActions
-from bessgym.envs.day_ahead import DA_ACTION_SIZE
-from bessgym.observation import DA_FEATURES, RT_FEATURES
-
-SIZES = {"SB3RealTime": (len(RT_FEATURES), 1), "SB3DayAhead": (len(DA_FEATURES), DA_ACTION_SIZE)}
-"""(observation size, action size) of the env each loader serves."""
 
 UNSUPPORTED = {"dqn": "a discrete action space", "qrdqn": "a discrete action space",
                "ppo_lstm": "a recurrent state that a one-step predict drops"}
@@ -56,7 +55,8 @@ def untrusted(path: Path | str, what: str) -> ValueError:
 
 
 def load_model(path: Path | str, algo: str, trust: bool = False) -> Any:
-    """The SB3 model in the zip at ``path`` (on the CPU), saved by rl-zoo3's algorithm ``algo``."""
+    """The SB3 model in the zip at ``path`` (on the CPU), saved by rl-zoo3's algorithm ``algo``;
+    refused when the zip's policy class is not one ``algo`` builds."""
     if trust is not True:
         raise untrusted(path, "model")
     if not isinstance(algo, str) or algo.lower() not in ALGOS or algo.lower() in UNSUPPORTED:
@@ -65,8 +65,48 @@ def load_model(path: Path | str, algo: str, trust: bool = False) -> Any:
         raise ValueError(f"algo={algo!r} is not an algorithm these loaders play{reason}; allowed: {allowed}")
     if not Path(path).is_file():
         raise FileNotFoundError(f"model zip {path} does not exist (model.save(PATH) writes PATH.zip)")
-    module, name = ALGOS[algo.lower()].split(":")
-    return getattr(importlib.import_module(module), name).load(str(path), device="cpu")
+    algorithm = algorithm_class(algo.lower())
+    saved = saved_policy_class(path)
+    if not issubclass(saved, policy_classes(algorithm)):
+        fitting = [name for name in ALGOS if fits(saved, name)]
+        raise ValueError(
+            f"model {path} was saved with policy class {saved.__name__} ({saved.__module__}), which "
+            f"{' / '.join(fitting) or 'none of ' + str(sorted(ALGOS))} build; algo={algo!r} ({algorithm.__name__}) builds "
+            f"{sorted({cls.__name__ for cls in policy_classes(algorithm)})}: give the algo the model was trained with")
+    return algorithm.load(str(path), device="cpu")
+
+
+def algorithm_class(algo: str) -> type:
+    """The SB3 / sb3-contrib class of rl-zoo3's algorithm name ``algo`` (a key of :data:`ALGOS`)."""
+    module, name = ALGOS[algo].split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def policy_classes(algorithm: type) -> tuple[type, ...]:
+    """The policy classes ``algorithm`` builds (its ``policy_aliases``: MlpPolicy, CnnPolicy, ...)."""
+    return tuple(set(algorithm.policy_aliases.values()))
+
+
+def fits(policy: type, algo: str) -> bool:
+    """Whether rl-zoo3's algorithm ``algo`` builds ``policy`` (False where its package is missing)."""
+    try:
+        return issubclass(policy, policy_classes(algorithm_class(algo)))
+    except ImportError:
+        return False
+
+
+def saved_policy_class(path: Path | str) -> type:
+    """The policy class a ``model.save()`` zip was saved with: the ``policy_class`` of its ``data``
+    entry (cloudpickled: read only for a trusted file)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            saved = json.loads(archive.read("data"))
+    except (zipfile.BadZipFile, KeyError, UnicodeDecodeError, ValueError) as exc:
+        raise ValueError(f"model zip {path} is not a model.save() zip of stable-baselines3: {exc}") from None
+    policy = json_to_data(json.dumps({"policy_class": saved.get("policy_class") if isinstance(saved, dict) else None}))["policy_class"]
+    if not isinstance(policy, type):
+        raise ValueError(f"model zip {path} names no policy class in its data (policy_class: {policy!r})")
+    return policy
 
 
 def load_vecnormalize(path: Path | str, size: int, trust: bool = False) -> ObsNormaliser:
@@ -85,14 +125,9 @@ class SB3Policy(Actor):
 
     def __init__(self, path: str, algo: str, vecnormalize: str | None = None, trust: bool = False) -> None:
         model = load_model(path, algo, trust)
-        observations, actions = SIZES[type(self).__name__]
-        obs_space, action_space = model.observation_space, model.action_space
-        if not isinstance(action_space, gym.spaces.Box) or action_space.shape != (actions,):
-            raise ValueError(f"model {path} has action space {action_space}; {type(self).__name__} needs Box(({actions},))")
-        if not isinstance(obs_space, gym.spaces.Box) or obs_space.shape != (observations,):
-            raise ValueError(f"model {path} has observation space {obs_space}; {type(self).__name__} needs Box(({observations},))")
-        normaliser = ObsNormaliser.identity(observations) if vecnormalize is None else \
-            load_vecnormalize(vecnormalize, observations, trust)
+        self.check_spaces(model, f"model {path}")
+        normaliser = ObsNormaliser.identity(self.observation_size) if vecnormalize is None else \
+            load_vecnormalize(vecnormalize, self.observation_size, trust)
         super().__init__(model, normaliser)
 
 

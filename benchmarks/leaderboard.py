@@ -38,6 +38,7 @@ import importlib
 import json
 import os
 import platform
+import re
 import signal
 import sys
 import threading
@@ -142,7 +143,7 @@ def load_suite(name_or_path: str) -> Suite:
     path = SUITES_DIR / f"{name_or_path}.json" if not name_or_path.endswith(".json") else Path(name_or_path)
     if not path.is_file():
         shipped = sorted(p.stem for p in SUITES_DIR.glob("*.json"))
-        raise SystemExit(f"suite {name_or_path!r} is neither a shipped suite ({', '.join(shipped)}) nor a JSON file")
+        raise SystemExit(f"error: suite {name_or_path!r} is neither a shipped suite ({', '.join(shipped)}) nor a JSON file")
     try:
         return Suite.model_validate_json(path.read_bytes())
     except ValidationError as exc:
@@ -286,13 +287,16 @@ def _error_row(task: Task, split: str, message: str) -> dict[str, Any]:
 
 def _init_worker() -> None:
     """A pool worker's initializer: on Linux, the kernel kills the worker when the main process
-    dies (even by SIGKILL), so no worker outlives an interrupted run. It also imports what every
+    dies (even by SIGKILL), so no worker outlives an interrupted run; a Ctrl-C reaches the whole
+    process group, and the workers leave it to the main process (an interrupted day must not
+    become an error row that ``--resume`` would keep). It also imports what every
     task needs, so that no task's time budget pays for it (an import cut short by the budget's
     timer would leave the next task to start it again)."""
     if sys.platform.startswith("linux"):
         import ctypes
 
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle: it stops the pool
     for module in ("baselines.oracle", "bessgym.envs.episodes", "bessgym.evaluation", "bessgym.sim"):
         importlib.import_module(module)
 
@@ -304,8 +308,15 @@ def local_pool(workers: int) -> Iterator[Any]:
     inherit the main process's ``sys.path`` (the current folder included, see :func:`main`)."""
     from pebble import ProcessPool
 
-    with ProcessPool(max_workers=workers, context=get_context("spawn"), initializer=_init_worker) as pool:
+    pool = ProcessPool(max_workers=workers, context=get_context("spawn"), initializer=_init_worker)
+    try:
         yield pool
+        pool.close()
+    except BaseException:  # interrupted: stop the workers at once instead of waiting for their days
+        pool.stop()
+        raise
+    finally:
+        pool.join()
 
 
 def run_local(tasks: list[tuple[Task, str]], split: str, budget_s: float, pool: Any) -> Iterator[dict]:
@@ -323,14 +334,15 @@ def run_local(tasks: list[tuple[Task, str]], split: str, budget_s: float, pool: 
         for future in done:
             task = futures.pop(future)
             try:
-                yield future.result()
+                row = future.result()
             except FutureTimeout:
-                yield _error_row(task, split, f"TimeBudgetExceeded: no answer {WORKER_GRACE_S:g} s past the time "
+                row = _error_row(task, split, f"TimeBudgetExceeded: no answer {WORKER_GRACE_S:g} s past the time "
                                               f"budget of {budget_s:g} s (the worker was stopped)")
             except ProcessExpired as exc:
-                yield _error_row(task, split, f"WorkerDied: the worker process ended with exit code {exc.exitcode}")
-            except BaseException as exc:  # whatever else reached the pool (e.g. a result it could not send back)
-                yield _error_row(task, split, _describe(exc))
+                row = _error_row(task, split, f"WorkerDied: the worker process ended with exit code {exc.exitcode}")
+            except Exception as exc:  # whatever else reached the pool (e.g. a result it could not send back)
+                row = _error_row(task, split, _describe(exc))
+            yield row  # outside the handlers: closing this generator (an interrupted run) must not become a row
 
 
 @contextlib.contextmanager
@@ -344,7 +356,7 @@ def ray_pool(address: str | None) -> Iterator[Any]:
     try:
         import ray
     except ImportError:
-        raise SystemExit("--backend ray needs the dist extra: pip install 'bessgym[dist]'") from None
+        raise SystemExit("error: --backend ray needs the dist extra: pip install 'bessgym[dist]'") from None
     started_here = not ray.is_initialized()
     if started_here:
         paths = [os.getcwd()] + ([] if address else [str(Path(__file__).resolve().parent.parent)])
@@ -371,11 +383,12 @@ def run_ray(tasks: list[tuple[Task, str]], split: str, budget_s: float, remote: 
         done, pending = ray.wait(pending, num_returns=1)
         task = refs.pop(done[0])
         try:
-            yield ray.get(done[0])
+            row = ray.get(done[0])
         except RayTaskError as exc:
-            yield _error_row(task, split, _describe(exc.cause if isinstance(exc.cause, BaseException) else exc))
+            row = _error_row(task, split, _describe(exc.cause if isinstance(exc.cause, BaseException) else exc))
         except RayError as exc:  # the worker died (os._exit, a crash in C) or its node was lost
-            yield _error_row(task, split, f"WorkerDied: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
+            row = _error_row(task, split, f"WorkerDied: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
+        yield row
 
 
 # --- the run -------------------------------------------------------------------------------------
@@ -428,16 +441,16 @@ def _check_resume(path: Path, run_info: dict) -> None:
     """Refuse to continue the run in ``path``'s folder unless this command would run the same
     suite, config, data, split, seeds and day limit; name the first difference."""
     if not path.exists():
-        raise SystemExit(f"--resume: {path} is missing, so the rows in {path.parent} cannot be checked against this run; "
+        raise SystemExit(f"error: --resume: {path} is missing, so the rows in {path.parent} cannot be checked against this run; "
                          "use another --out")
     try:
         before = json.loads(path.read_bytes())
     except (ValueError, UnicodeDecodeError) as exc:
-        raise SystemExit(f"--resume: {path} is not readable JSON ({exc}); use another --out") from None
+        raise SystemExit(f"error: --resume: {path} is not readable JSON ({exc}); use another --out") from None
     for key in RESUME_KEYS:
         if before.get(key) != run_info[key]:
             mine, theirs = json.dumps(run_info[key], sort_keys=True), json.dumps(before.get(key), sort_keys=True)
-            raise SystemExit(f"--resume: this run's {key} ({mine[:200]}) differs from the one in {path} ({theirs[:200]}); "
+            raise SystemExit(f"error: --resume: this run's {key} ({mine[:200]}) differs from the one in {path} ({theirs[:200]}); "
                              "use another --out to start a new run")
 
 
@@ -528,10 +541,10 @@ def select_entries(suite: Suite, names: str | None, own: list[Entry]) -> list[En
     if names is not None:
         wanted = [name.strip() for name in names.split(",") if name.strip()]
         if not wanted:
-            raise SystemExit(f"--entries is empty; name entries of suite {suite.name!r}: {[e.name for e in entries]}")
+            raise SystemExit(f"error: --entries is empty; name entries of suite {suite.name!r}: {[e.name for e in entries]}")
         unknown = sorted(set(wanted) - {e.name for e in entries})
         if unknown:
-            raise SystemExit(f"--entries {unknown} are not in suite {suite.name!r}: {[e.name for e in entries]}")
+            raise SystemExit(f"error: --entries {unknown} are not in suite {suite.name!r}: {[e.name for e in entries]}")
         entries = [e for e in entries if e.name in wanted]
     try:
         return Suite.model_validate({**suite.model_dump(), "entries": [e.model_dump() for e in entries + own]}).entries
@@ -584,29 +597,60 @@ OUTPUT_FILES = (*RUN_FILES, "trajectories.json", "leaderboard.md", *PLOT_FILES)
 """Every file a run writes (what ``--overwrite`` removes), in the order they are listed at the end."""
 
 
-def output_folder(out: str | None, suite: Suite, resume: bool, overwrite: bool) -> Path:
-    """Where this run writes: ``--out`` or ``leaderboard/SUITE``. A folder holding an earlier run
-    is continued with ``resume``, emptied of the run's files with ``overwrite``; otherwise the
-    default folder gives way to the first free ``leaderboard/SUITE-2``, ``-3``, ... (said on
-    stderr) and an explicit ``--out`` is refused."""
-    folder = Path(out) if out else Path("leaderboard") / suite.name
-    earlier = [name for name in RUN_FILES if (folder / name).exists()]
-    if not earlier or resume:
-        return folder
-    if overwrite:
-        for name in OUTPUT_FILES:
-            (folder / name).unlink(missing_ok=True)
-        print(f"--overwrite: removed the earlier run's files from {folder}", file=sys.stderr)
-        return folder
-    if out:
-        raise SystemExit(f"{folder} holds an earlier run ({', '.join(earlier)}): pass --resume to continue it, "
-                         "--overwrite to replace it, or another --out")
+_LOCKS: dict[Path, Any] = {}
+"""The folders this process writes, with their open lock files (released when it exits)."""
+
+
+def _lock(folder: Path) -> bool:
+    """Take ``folder``'s lock (``.lock``, an exclusive ``flock``) for this process, or say False
+    if another run holds it: two runs appending to one folder would interleave their rows."""
+    if folder.resolve() in _LOCKS:
+        return True
+    try:
+        import fcntl
+    except ImportError:  # not on Unix: no lock
+        return True
+    folder.mkdir(parents=True, exist_ok=True)
+    handle = open(folder / ".lock", "w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return False
+    _LOCKS[folder.resolve()] = handle
+    return True
+
+
+def output_folder(out: str | None, suite: Suite, resume: bool, overwrite: bool, name: str | None = None) -> Path:
+    """Where this run writes, locked for it: ``--out`` or ``leaderboard/NAME`` (the suite's name
+    unless given). A folder holding an earlier run is continued with ``resume``, emptied of the
+    run's files with ``overwrite``; otherwise the default folder gives way to the first free
+    ``leaderboard/NAME-2``, ``-3``, ... (said on stderr) and an explicit ``--out`` is refused. A
+    folder another run is writing is refused (``--out``) or passed over (the default)."""
+    folder = Path(out) if out else Path("leaderboard") / (name or suite.name)
+    earlier = [file for file in RUN_FILES if (folder / file).exists()]
+    if out or resume or overwrite or not earlier:
+        if not _lock(folder):
+            if out or resume or overwrite:
+                raise SystemExit(f"error: another run is writing to {folder} (it holds {folder / '.lock'}); wait for it "
+                                 "to end, or choose another --out")
+        elif not earlier or resume:
+            return folder
+        elif overwrite:
+            for file in OUTPUT_FILES:
+                (folder / file).unlink(missing_ok=True)
+            print(f"--overwrite: removed the earlier run's files from {folder}", file=sys.stderr)
+            return folder
+        else:
+            raise SystemExit(f"error: {folder} holds an earlier run ({', '.join(earlier)}): pass --resume to continue it, "
+                             "--overwrite to replace it, or another --out")
     n = 2
-    while any((folder.with_name(f"{folder.name}-{n}") / name).exists() for name in RUN_FILES):
+    while any((folder.with_name(f"{folder.name}-{n}") / file).exists() for file in RUN_FILES) \
+            or not _lock(folder.with_name(f"{folder.name}-{n}")):
         n += 1
     new = folder.with_name(f"{folder.name}-{n}")
-    print(f"{folder} holds an earlier run; this run writes to {new} (--resume continues the earlier one, "
-          "--overwrite replaces it)", file=sys.stderr)
+    print(f"{folder} holds an earlier run or another run is writing it; this run writes to {new} (--resume continues "
+          "the earlier one, --overwrite replaces it)", file=sys.stderr)
     return new
 
 
@@ -670,9 +714,10 @@ def _run(args: argparse.Namespace) -> None:
     wall_start = time.perf_counter()
     suite = load_suite(args.suite)
     if args.timezone is not None:
-        if args.data is None:
-            raise SystemExit("--timezone sets the operating days of --data; the suite's own data have the market's")
         check_timezone(args.timezone)
+        if args.data is None:
+            raise SystemExit(f"error: --timezone {args.timezone!r} applies only with --data (the time zone of your own CSV's "
+                             "operating days); the suite's own data use the market profile's time zone, so leave it out")
     if args.data is not None and Path(args.data).is_dir():
         raise SystemExit(f"error: --data {args.data!r} is a folder; give a CSV file in the long schema (optionally .gz)")
     config = resolve_config(suite, args.data, args.node, args.timezone)  # a bad file or node: ConfigError or DataError
@@ -681,9 +726,9 @@ def _run(args: argparse.Namespace) -> None:
         try:
             from benchmarks.proxy_track import DEFAULT_PROXY, run_track
         except ImportError as exc:
-            raise SystemExit(f"--proxy-track needs torch: pip install -e '.[rl]' ({exc})") from None
+            raise SystemExit(f"error: --proxy-track needs torch: pip install -e '.[rl]' ({exc})") from None
         run_track(args.proxy or [DEFAULT_PROXY], config, split, args.out or Path("leaderboard") / "proxy-track",
-                  args.limit, args.threads)
+                  args.limit, args.threads, overwrite=args.overwrite)
         return
     seeds = list(range(args.seeds)) if args.seeds else suite.seeds
     entries = select_entries(suite, args.entries, [parse_entry(text) for text in args.entry or []])
@@ -693,9 +738,11 @@ def _run(args: argparse.Namespace) -> None:
     scenarios = ScenarioSet(config)
     ids = scenarios.ids(split)[: args.limit]  # an unknown split, or data that cannot be read: ValueError
     if not ids:
-        raise SystemExit(f"split {split!r} has no usable days (skipped: {_skipped_text(scenarios.skipped(split))})")
+        raise SystemExit(f"error: split {split!r} has no usable days (skipped: {_skipped_text(scenarios.skipped(split))})")
     check_specs([*entries, suite.prices_known], seeds)  # before anything is written
-    out = output_folder(args.out, suite, args.resume, args.overwrite)
+    own = [e.name for e in entries if args.entry and not args.entries]  # --entry alone: the folder is named after them
+    folder_name = re.sub(r"[^A-Za-z0-9_.+-]", "_", "-".join(own))[:60] if own else None
+    out = output_folder(args.out, suite, args.resume, args.overwrite, name=folder_name)
     earlier = [name for name in RUN_FILES if (out / name).exists()]
     out.mkdir(parents=True, exist_ok=True)
 
@@ -715,14 +762,18 @@ def _run(args: argparse.Namespace) -> None:
     if args.resume and earlier:
         _check_resume(out / "run.json", run_info)
     (out / "run.json").write_text(json.dumps(run_info, indent=2) + "\n")  # before any row: what --resume checks
-    with local_pool(args.workers) if args.backend == "local" else ray_pool(args.address) as pool:
+    try:
+        with local_pool(args.workers) if args.backend == "local" else ray_pool(args.address) as pool:
 
-        def execute(tasks: list[tuple[Task, str]], label: str) -> Iterator[dict]:
-            backend = run_ray(tasks, split, suite.time_budget_s, pool) if args.backend == "ray" else \
-                run_local(tasks, split, suite.time_budget_s, pool)
-            yield from tqdm(backend, total=len(tasks), desc=label, unit="day", file=sys.stderr)
+            def execute(tasks: list[tuple[Task, str]], label: str) -> Iterator[dict]:
+                backend = run_ray(tasks, split, suite.time_budget_s, pool) if args.backend == "ray" else \
+                    run_local(tasks, split, suite.time_budget_s, pool)
+                yield from tqdm(backend, total=len(tasks), desc=label, unit="day", file=sys.stderr)
 
-        _play(out, config, suite, entries, seeds, ids, configs, execute)
+            _play(out, config, suite, entries, seeds, ids, configs, execute)
+    except KeyboardInterrupt:
+        raise SystemExit(f"\ninterrupted: the rows of the days that finished are in {out}; the same command with "
+                         f"--out {out} --resume continues the run") from None
     run_info["finished_utc"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     (out / "run.json").write_text(json.dumps(run_info, indent=2) + "\n")
 
@@ -739,6 +790,8 @@ def _run(args: argparse.Namespace) -> None:
     for name in OUTPUT_FILES:
         if (out / name).exists():
             print(f"  {out / name}")
+    for entry, first_error in _failed_every_day(out / "episodes.csv", names).items():
+        print(f"warning: entry {entry!r} failed on every day; its first error: {first_error}", file=sys.stderr)
 
 
 def _play(out: Path, config: Config, suite: Suite, entries: list[Entry], seeds: list[int], ids: list[str],
@@ -789,6 +842,17 @@ def _play(out: Path, config: Config, suite: Suite, entries: list[Entry], seeds: 
                 "profit_usd": float(row["profit_total_usd"]), **row["trajectory"]}
     (out / "trajectories.json").write_text(json.dumps(
         {"entries": shown, "days": [{**day, "paths": paths.get((day["scenario_id"], day["seed"]), {})} for day in days]}))
+
+
+def _failed_every_day(episodes: Path, names: list[str]) -> dict[str, str]:
+    """The entries of ``names`` with no day that ran, and the first error of each."""
+    rows = _read_rows(episodes, EPISODE_COLUMNS)
+    failed: dict[str, str] = {}
+    for name in names:
+        mine = [r for r in rows if r["entry"] == name]
+        if mine and all(r["status"] != "ok" for r in mine):
+            failed[name] = mine[0]["error"][:300]
+    return failed
 
 
 def _skipped_text(skipped: dict[str, int]) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -129,6 +130,12 @@ def _hours(n: int) -> np.ndarray:
     return np.arange(n + 1) * HOURS / n
 
 
+def _steps(ax: Any, values: Any, **style: Any) -> None:
+    """``values`` (one per interval) as a step line over the day, the last interval drawn to its end."""
+    values = np.asarray(values, float)
+    ax.step(_hours(len(values)), np.append(values, values[-1]), where="post", **style)
+
+
 def trajectory_plot(out: Path, trajectories: dict, config: Config) -> None:
     """``trajectories.png`` from ``trajectories.json`` (``entries``, and ``days`` each with its
     ``label`` and the replayed ``paths`` by name): a column per day; rows: the day's prices, the
@@ -146,8 +153,8 @@ def trajectory_plot(out: Path, trajectories: dict, config: Config) -> None:
         oracle = day["paths"][FULL_HINDSIGHT]
         prices = axes[0, column]
         rt = np.asarray(oracle["rt_price"])
-        prices.step(_hours(len(rt))[:-1], rt, where="post", color="tab:orange", lw=0.8, label="RT price")
-        prices.step(_hours(HOURS)[:-1], oracle["da_price"], where="post", color="k", lw=1.2, label="DA price")
+        _steps(prices, rt, color="tab:orange", lw=0.8, label="RT price")
+        _steps(prices, oracle["da_price"], color="k", lw=1.2, label="DA price")
         prices.set_ylabel("$/MWh")
         prices.set_title(f"{day['label']}\n{day['scenario_id']}, seed {day['seed']}", fontsize=9)
         for row, name in enumerate(rows, start=1):
@@ -160,11 +167,11 @@ def trajectory_plot(out: Path, trajectories: dict, config: Config) -> None:
             if name != FULL_HINDSIGHT:
                 ax.plot(_hours(len(oracle["soc_frac"]) - 1), oracle["soc_frac"], color="0.75", lw=1.6, label="oracle SoC")
             ax.plot(_hours(len(path["soc_frac"]) - 1), path["soc_frac"], color="tab:green", lw=1.4, label="SoC")
-            ax.set_ylim(0, 1)
+            ax.set_ylim(-0.03, 1.03)  # a full or empty battery stays in view
             ax.set_ylabel("SoC")
             mw = ax.twinx()
-            mw.step(_hours(len(path["base_mw"]))[:-1], path["base_mw"], where="post", color="tab:red", lw=0.8, label="base point")
-            mw.step(_hours(HOURS)[:-1], path["schedule_mw"], where="post", color="tab:blue", lw=1.0, ls="--", label="DA schedule")
+            _steps(mw, path["base_mw"], color="tab:red", lw=0.8, label="base point")
+            _steps(mw, path["schedule_mw"], color="tab:blue", lw=1.0, ls="--", label="DA schedule")
             mw.axhline(0, color="k", lw=0.4)
             mw.set_ylim(*mw_limits)
             mw.set_ylabel("MW (+ discharge)")

@@ -14,7 +14,12 @@ bid, numpy), measures every row and bound of that LP, and the objective with its
 a model reports about itself is used.
 
 Outputs in ``--out``: ``proxy_instances.csv`` (one row per proxy and instance) and
-``proxy_track.md`` / ``proxy_track.json`` (the summary, also printed).
+``proxy_track.md`` / ``proxy_track.json`` (the summary, also printed); where one exists the track
+refuses before any work, unless ``overwrite``.
+
+A proxy is a bidder spec (or object) with ``problem`` (its :class:`agents.proxy.problem.ProxyProblem`),
+``raw(theta)`` (the network's output, a tensor), ``predict(theta)`` and ``bid_batch(contexts)``,
+as :class:`agents.proxy.bidder.TorchProxyBidder` has; any other spec is a ValueError before any work.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from agents.proxy import cli
 from agents.proxy.completion import Completion
 from agents.proxy.problem import solve_optimum
 from baselines.day_lp import DayModel
@@ -38,6 +44,8 @@ from bessgym.forecast import da_context
 from bessgym.policies import load_component
 from bessgym.scenarios import ScenarioSet
 
+TRACK_FILES = ("proxy_instances.csv", "proxy_track.md", "proxy_track.json")
+PROXY_MEMBERS = ("problem", "raw", "predict", "bid_batch")
 FEASIBILITY_TOL = 1e-6  # MW or MWh: the largest violation still counted feasible
 DEFAULT_PROXY = "agents.proxy.bidder:TorchProxyBidder?name=caiso-soc"
 INSTANCE_COLUMNS = [
@@ -84,12 +92,32 @@ def inference_ms(bidder: Any, theta: np.ndarray, batch: int = 1024) -> tuple[flo
     return ms_1, _median_ms(lambda: bidder.predict(tiled), 7)
 
 
+def load_proxy(proxy: str | Any) -> Any:
+    """The bidder of a spec string (or the object itself), ValueError unless it is a proxy
+    (has every one of :data:`PROXY_MEMBERS`)."""
+    bidder = load_component(proxy) if isinstance(proxy, str) else proxy
+    missing = [name for name in PROXY_MEMBERS if not hasattr(bidder, name)]
+    if missing:
+        raise ValueError(
+            f"proxy {proxy if isinstance(proxy, str) else type(proxy).__name__!r} gives a {type(bidder).__name__}, not a proxy "
+            f"bidder (it lacks {', '.join(missing)}): a proxy has problem (its ProxyProblem), raw(theta), predict(theta) and "
+            f"bid_batch(contexts), as {DEFAULT_PROXY.partition('?')[0]} has; score other DA bidders on the closed-loop "
+            "leaderboard (--entry NAME=DA_SPEC,RT_SPEC)")
+    return bidder
+
+
 def run_track(proxies: Sequence[str | Any], config: ConfigLike = "caiso-sp15", split: str = "test", out: str | Path = "leaderboard/proxy-track",
-              limit: int | None = None, threads: int = 1, batch: int = 1024) -> list[dict]:
+              limit: int | None = None, threads: int = 1, batch: int = 1024, overwrite: bool = False) -> list[dict]:
     """Evaluate every proxy (a bidder spec string, or a bidder object with ``problem``, ``raw``,
-    ``predict`` and ``bid_batch``) on the split's instances; write the files; return the summary."""
-    torch.set_num_threads(threads)
+    ``predict`` and ``bid_batch``) on the split's instances; write the files; return the summary.
+    A spec that is not a proxy, or (without ``overwrite``) an earlier run's files in ``out``: an
+    error before any work."""
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be at least 1 (or None: every day), got {limit}")
     out = Path(out)
+    cli.refuse_existing([out / name for name in TRACK_FILES], overwrite)
+    bidders = [load_proxy(proxy) for proxy in proxies]
+    torch.set_num_threads(threads)
     out.mkdir(parents=True, exist_ok=True)
     days = ScenarioSet(config)
     ids = days.ids(split)[:limit]
@@ -101,8 +129,7 @@ def run_track(proxies: Sequence[str | Any], config: ConfigLike = "caiso-sp15", s
     rows: list[dict] = []
     summary: list[dict] = []
     highs: dict[str, tuple[float, float]] = {}
-    for proxy in proxies:
-        bidder = load_component(proxy) if isinstance(proxy, str) else proxy
+    for proxy, bidder in zip(proxies, bidders, strict=True):
         spec = proxy if isinstance(proxy, str) else type(proxy).__name__
         problem = bidder.problem
         theta = np.stack([problem.params(ctx) for ctx in contexts])

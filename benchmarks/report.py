@@ -280,6 +280,13 @@ def write_report(out: Path, config: Config, order: list[str], prices_known: obje
     """Write ``leaderboard.md`` (the tables, then :data:`GLOSSARY`); return the tables."""
     episodes = pd.read_csv(out / "episodes.csv")
     references = pd.read_csv(out / "oracle.csv")
+    for frame, key, name in ((episodes, "entry", "episodes.csv"), (references, "reference", "oracle.csv")):
+        repeated = frame[frame.duplicated([key, "scenario_id", "seed"], keep=False)]
+        if len(repeated):  # two runs wrote one folder: the paired tables would pair the wrong rows
+            first = repeated.iloc[0]
+            raise ValueError(f"{out / name} holds {len(repeated)} rows for the same {key}, day and seed (first: "
+                             f"{first[key]}, {first['scenario_id']}, seed {first['seed']}); keep one of each or rerun "
+                             "into a new folder")
     oracle = references[references["reference"] == FULL_HINDSIGHT]
     table = summarise(episodes, oracle, config, order)
     pipeline = "" if prices_known is None else f"{prices_known.da_bidder} + {prices_known.rt_policy}"

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -127,19 +129,19 @@ def test_output_folder_default_gives_way_explicit_is_refused_overwrite_empties(t
     quick = load_suite("quick")
     first = output_folder(None, quick, resume=False, overwrite=False)
     assert first == Path("leaderboard/quick")
-    first.mkdir(parents=True)
+    first.mkdir(parents=True, exist_ok=True)  # output_folder made it, to hold its lock
     (first / "run.json").write_text("{}")
     (first / "trajectories.png").write_bytes(b"png")
     second = output_folder(None, quick, resume=False, overwrite=False)
     assert second == Path("leaderboard/quick-2") and "this run writes to leaderboard/quick-2" in capsys.readouterr().err
-    second.mkdir()
+    second.mkdir(exist_ok=True)
     (second / "episodes.csv").write_text("")
     assert output_folder(None, quick, resume=False, overwrite=False) == Path("leaderboard/quick-3")
     assert output_folder(None, quick, resume=True, overwrite=False) == first
     with pytest.raises(SystemExit, match=r"holds an earlier run \(run.json\): pass --resume to continue it, --overwrite"):
         output_folder(str(first), quick, resume=False, overwrite=False)
     assert output_folder(str(first), quick, resume=False, overwrite=True) == first
-    assert not list(first.iterdir())
+    assert [path.name for path in first.iterdir()] == [".lock"]  # this run's lock, nothing of the earlier run
 
 
 @pytest.mark.slow  # two whole runs in subprocesses: 14-23 s on this 2-core machine
@@ -153,12 +155,79 @@ def test_cli_from_another_folder_with_a_module_there_runs_twice(tmp_path):
     entry = ["--entry", "mine=mymodule:MyBidder,mymodule:MyPolicy?margin=25", "--limit", "1", "--workers", "1"]
     commands = [[str(VENV_BIN / "bessgym-leaderboard"), *entry], [sys.executable, "-m", "benchmarks.leaderboard", *entry]]
     done = [subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300) for command in commands]
-    for run, folder in zip(done, ("quick", "quick-2")):
+    for run, folder in zip(done, ("mine", "mine-2")):  # own entries alone: a folder named after them
         assert run.returncode == 0, run.stderr[-2000:]
         assert f"outputs in leaderboard/{folder}:" in run.stdout and f"leaderboard/{folder}/trajectories.png" in run.stdout
         assert "wall time" in run.stdout and "days of the split skipped: missing_rt 7" in run.stdout
         episodes = (tmp_path / "leaderboard" / folder / "episodes.csv").read_text()
         assert "mine,mymodule:MyBidder,mymodule:MyPolicy?margin=25" in episodes and ",error," not in episodes
         assert json.loads((tmp_path / "leaderboard" / folder / "run.json").read_text())["skipped"]["missing_rt"] == 7
-    assert "leaderboard/quick holds an earlier run; this run writes to leaderboard/quick-2" in done[1].stderr
-    assert "by reason: missing_rt 7" in (tmp_path / "leaderboard" / "quick-2" / "leaderboard.md").read_text()
+    assert "leaderboard/mine holds an earlier run or another run is writing it; this run writes to leaderboard/mine-2" \
+        in done[1].stderr
+    assert "by reason: missing_rt 7" in (tmp_path / "leaderboard" / "mine-2" / "leaderboard.md").read_text()
+
+
+def test_a_folder_another_run_writes_is_refused_or_passed_over(tmp_path, monkeypatch):
+    """Two runs appending to one folder would interleave their rows: its lock refuses the second
+    (--out, --resume, --overwrite), and the default folder gives way to the next free one."""
+    monkeypatch.chdir(tmp_path)
+    busy = Path("leaderboard/quick")
+    busy.mkdir(parents=True)
+    holder = subprocess.Popen([sys.executable, "-c", "import fcntl, sys, time; f = open(sys.argv[1], 'w'); "
+                               "fcntl.flock(f, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(60)",
+                               str(busy / ".lock")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        quick = load_suite("quick")
+        for resume, overwrite in ((False, False), (True, False), (False, True)):
+            with pytest.raises(SystemExit, match="error: another run is writing to leaderboard/quick"):
+                output_folder(str(busy), quick, resume=resume, overwrite=overwrite)
+        assert output_folder(None, quick, resume=False, overwrite=False) == Path("leaderboard/quick-2")
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_timezone_without_data_is_one_line():
+    with pytest.raises(SystemExit) as caught:
+        main(["--timezone", "Pacific"])
+    assert "--timezone 'Pacific' is not an IANA time zone name" in one_line(caught)
+    with pytest.raises(SystemExit) as caught:
+        main(["--timezone", "America/New_York"])
+    assert one_line(caught).startswith("error: --timezone 'America/New_York' applies only with --data")
+
+
+def test_own_entries_get_a_folder_of_their_own_and_an_entry_that_always_fails_is_named(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    main(["--entry", "broken=threshold,tests.test_leaderboard:RaisingPolicy", "--limit", "1"])
+    out, err = capsys.readouterr()
+    assert "outputs in leaderboard/broken:" in out
+    assert "warning: entry 'broken' failed on every day; its first error: RuntimeError: boom on decision 10" in err
+
+
+def test_the_report_refuses_repeated_rows(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    main(["--entries", "threshold+follow", "--limit", "1", "--out", "run"])
+    episodes = Path("run/episodes.csv")
+    lines = episodes.read_text().splitlines()
+    episodes.write_text("\n".join([*lines, lines[-1]]) + "\n")  # what two runs writing one folder left
+    with pytest.raises(SystemExit, match="rows for the same entry, day and seed"):
+        main(["--entries", "threshold+follow", "--limit", "1", "--out", "run", "--resume"])
+
+
+def test_ctrl_c_says_how_to_resume_in_one_line(tmp_path):
+    """Ctrl-C mid-run (SIGINT to the whole process group, as a terminal sends it): the workers are
+    stopped, no day becomes an error row, no traceback, and the message says how to go on."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    run = subprocess.Popen([sys.executable, "-m", "benchmarks.leaderboard", "--entries", "forecast-lp+mpc", "--limit", "20",
+                            "--workers", "1", "--out", "run"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, start_new_session=True)
+    oracle = tmp_path / "run" / "oracle.csv"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and (not oracle.exists() or len(oracle.read_text().splitlines()) < 3):
+        time.sleep(0.2)
+    os.killpg(run.pid, signal.SIGINT)
+    _, err = run.communicate(timeout=120)
+    assert run.returncode == 1 and "Traceback" not in err, err[-2000:]
+    assert "interrupted: the rows of the days that finished are in run; the same command with --out run --resume" in err
+    assert "KeyboardInterrupt" not in oracle.read_text()

@@ -212,6 +212,79 @@ def test_an_arch_that_cannot_be_imported_back_is_refused(tmp_path):
     assert done.returncode != 0 and "script run by path or at the prompt" in done.stderr
 
 
+def _refused(main, argv, capsys) -> str:
+    """The one line a script's ``main(argv)`` says on bad input, after checking it exits with 2."""
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.strip().splitlines()[-1].startswith(("error: ", "python -m"))
+    return err.strip().splitlines()[-1]
+
+
+def test_scripts_refuse_to_replace_earlier_outputs(split_files, tmp_path, capsys):
+    """Each script names the files that exist and says how to go on, before any work."""
+    folder, test = split_files["test"].parent, split_files["test"]
+    before = test.read_bytes()
+    line = _refused(instances.main, ["splits", "--out", str(folder), "--splits", "test", "--days", "1"], capsys)
+    assert line.startswith("error: ") and str(test) in line and "--overwrite" in line and "another --out" in line
+    assert test.read_bytes() == before
+    for name in ("instances.npz", "mlp.pt", "conv/conv.pt", "export/test.lp.npz"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_bytes(b"earlier")
+    cases = [
+        (dataset_module.main, ["--out", str(tmp_path), "--split", "val", "--days", "1"], "instances.npz"),
+        (train.main, ["--dataset", str(test), "--out", str(tmp_path / "mlp")], "mlp.pt"),
+        (conv_proxy.main, ["--dataset", str(test), "--out", str(tmp_path / "conv"), "--tracks", "none"], "conv/conv.pt"),
+        (instances.main, ["export", str(test), "--out", str(tmp_path / "export"), "--forms", "lp"], "export/test.lp.npz"),
+    ]
+    for main, argv, name in cases:
+        line = _refused(main, argv, capsys)
+        assert str(tmp_path / name) in line and "--overwrite" in line, line
+        assert (tmp_path / name).read_bytes() == b"earlier"
+    # --overwrite replaces, and an export's earlier MPS files go with it (a shorter --limit leaves none behind)
+    out = tmp_path / "export"
+    instances.main(["export", str(test), "--out", str(out), "--forms", "lp", "--mps", "--overwrite"])
+    assert len(list((out / "mps" / "test").glob("*.lp.mps"))) == 2
+    _refused(instances.main, ["export", str(test), "--out", str(out), "--forms", "lp", "--mps", "--limit", "1"], capsys)
+    instances.main(["export", str(test), "--out", str(out), "--forms", "lp", "--mps", "--limit", "1", "--overwrite"])
+    assert len(list((out / "mps" / "test").glob("*.lp.mps"))) == 1
+    with np.load(out / "test.lp.npz") as arrays:
+        assert arrays["c"].shape[0] == 1
+
+
+@pytest.mark.parametrize("script, argv, says", [
+    (instances, ["export", "data/nope.npz", "--out", "OUT"], "is not a proxy dataset"),
+    (instances, ["export", "TEST", "--out", "OUT", "--limit", "0"], "--limit: must be at least 1, got '0'"),
+    (instances, ["splits", "--out", "OUT", "--config", "nosuch"], "config 'nosuch' is neither a preset"),
+    (instances, ["splits", "--out", "OUT", "--days", "-1"], "--days: must be at least 0"),
+    (train, ["--dataset", "data/nope.npz", "--out", "OUT/p"], "is not a proxy dataset"),
+    (train, ["--dataset", "TEST", "--val", "data/nope.npz", "--out", "OUT/p"], "data/nope.npz is not a proxy dataset"),
+    (train, ["--dataset", "TEST", "--out", "OUT/p", "--val-fraction", "1"], "--val-fraction: must be below 1"),
+    (train, ["--dataset", "TEST", "--out", "OUT/p", "--batch-size", "0"], "--batch-size: must be at least 1"),
+    (train, ["--dataset", "TEST", "--out", "OUT/p", "--lr", "nan"], "--lr: expected a finite number"),
+    (dataset_module, ["--out", "OUT", "--split", "nosplit"], "split 'nosplit' is unknown"),
+    (dataset_module, ["--out", "OUT", "--level-spread", "1.5"], "--level-spread: must be below 1"),
+    (dataset_module, ["--out", "OUT", "--mixtures", "-2"], "--mixtures: must be at least 0"),
+    (conv_proxy, ["--dataset", "data/nope.npz", "--out", "OUT"], "is not a proxy dataset"),
+    (conv_proxy, ["--dataset", "TEST", "--out", "OUT", "--limit", "0"], "--limit: must be at least 1"),
+])
+def test_ordinary_mistakes_are_one_line_without_a_traceback(script, argv, says, split_files, tmp_path, capsys):
+    argv = [str(split_files["test"]) if a == "TEST" else a.replace("OUT", str(tmp_path / "out")) for a in argv]
+    line = _refused(script.main, argv, capsys)
+    assert says in line, line
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_script_says_a_missing_file_in_one_line_in_its_own_process(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "agents.proxy.train", "--dataset", "data/nope.npz", "--out", str(tmp_path / "p")],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()] and done.stderr.startswith("error: data/nope.npz")
+    with pytest.raises(FileNotFoundError):  # --debug: the exception itself, for its traceback
+        train.main(["--dataset", "data/nope.npz", "--out", str(tmp_path / "p"), "--debug"])
+
+
 def _spec() -> ProblemSpec:
     return ProblemSpec.from_config(load_config("caiso-sp15"), 0.25)
 

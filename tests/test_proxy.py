@@ -296,6 +296,28 @@ def test_leaderboard_proxy_track_cli(tmp_path, capsys, monkeypatch):
     assert "speed-up" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("spec", ["threshold", "baselines.reference:ForecastLP"])
+def test_the_track_refuses_a_bidder_that_is_not_a_proxy_in_one_line(spec, tmp_path):
+    from benchmarks.leaderboard import main
+
+    with pytest.raises(ValueError, match="not a proxy bidder.*problem.*raw.*predict.*bid_batch"):
+        run_track([spec], split="test", out=tmp_path / "direct", limit=2)
+    with pytest.raises(SystemExit) as exc:
+        main(["--proxy-track", "--limit", "2", "--proxy", spec, "--out", str(tmp_path / "cli")])
+    message = str(exc.value.code)
+    assert message.startswith("error: ") and "not a proxy bidder" in message and "\n" not in message
+    assert not (tmp_path / "direct").exists() and not (tmp_path / "cli").exists()  # refused before any work
+
+
+def test_the_track_refuses_to_replace_an_earlier_run(tmp_path):
+    (tmp_path / "proxy_track.md").write_text("earlier\n")
+    with pytest.raises(FileExistsError, match="proxy_track.md.*--overwrite"):
+        run_track([LyingBidder()], split="test", out=tmp_path, limit=1, batch=8)
+    assert (tmp_path / "proxy_track.md").read_text() == "earlier\n"
+    run_track([LyingBidder()], split="test", out=tmp_path, limit=1, batch=8, overwrite=True)
+    assert "LyingBidder" in (tmp_path / "proxy_track.md").read_text()
+
+
 def test_worked_example_runs_both_tracks(small_dataset, tmp_path):
     from benchmarks.examples import conv_proxy
 

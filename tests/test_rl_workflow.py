@@ -15,6 +15,7 @@ from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
+import pandas as pd
 import pytest
 
 sb3 = pytest.importorskip("stable_baselines3")
@@ -82,6 +83,58 @@ def test_training_writes_a_run_folder_never_the_package(tmp_path, monkeypatch, c
     checkpoint = evaluate_model(out / "realtime-seed4", split="val", limit=2)  # the path, the fixed bidder threshold
     assert record["final_eval"]["profit_usd"] == pytest.approx(checkpoint["profit_usd"].mean())
     assert record["final_eval"]["capture_pct"] == pytest.approx(checkpoint.attrs["summary"].loc["capture %", "all"])
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["--eval-split", "nosplit"], "--eval-split 'nosplit': split 'nosplit' is unknown; choose one of"),
+    (["--split", "nosplit"], "--split 'nosplit': split 'nosplit' is unknown"),
+    (["--fixed", "nosuch:X"], "--fixed (da_bidder): spec 'nosuch:X': cannot import module 'nosuch'"),
+    (["--env", "bessgym/DayAhead-v0", "--fixed", "threshold"], "--fixed (rt_policy): rt_policy 'threshold' has no reset()"),
+    (["--config", "nosuch.json"], "config 'nosuch.json' is neither a preset"),
+    (["--hyperparams", "nosuch.yml"], "hyper-parameter file nosuch.yml does not exist"),
+])
+def test_train_checks_every_argument_before_writing_anything(tmp_path, monkeypatch, argv, says):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as refused:
+        main(argv)
+    message = str(refused.value)
+    assert message.startswith(f"error: {says}") and "\n" not in message, message
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_train_checks_the_numbers_of_a_config(tmp_path):
+    for field, value, says in (("evaluations", 0, "--evaluations must be a whole number >= 1, got 0"),
+                               ("eval_days", 0, "--eval-days must be a whole number >= 1"),
+                               ("timesteps", -5, "--timesteps must be"), ("n_envs", 1.5, "--n-envs must be"),
+                               ("eval_seeds", [], "--eval-seeds must be whole numbers >= 0")):
+        with pytest.raises(ValueError, match=says):
+            train(TrainConfig(out=tmp_path / "run", **{field: value}))
+    assert not (tmp_path / "run").exists()
+
+
+def test_each_evaluation_scores_the_updated_policy_once_per_step(tmp_path, monkeypatch):
+    import agents.callbacks
+
+    seen, real = [], agents.callbacks.evaluate
+
+    def spy(model, *args, **kwargs):
+        seen.append((model.num_timesteps, model._n_updates))  # PPO adds n_epochs (1 here) per update
+        return real(model, *args, **kwargs)
+
+    monkeypatch.setattr(agents.callbacks, "evaluate", spy)
+    hp = {**TINY_RT, "n_steps": 32, "batch_size": 32}  # a rollout: 2 envs x 32 steps = 64 env steps
+    record = train(TrainConfig(timesteps=100, n_envs=2, split="val", fixed="threshold", out=tmp_path / "run",
+                               evaluations=2, eval_days=1, hyperparams=hp))
+    assert record["timesteps"] == 128  # 100 rounded up to whole rollouts
+    assert seen == [(64, 1), (128, 2)]  # after each rollout's update; the final one not repeated
+    rows = pd.read_csv(tmp_path / "run" / "eval" / "evaluations.csv")
+    assert rows["timesteps"].tolist() == [64, 128] and record["final_eval"]["timesteps"] == 128
+    (events,) = (tmp_path / "run" / "tensorboard").rglob("events.out.tfevents.*")
+    accumulator = EventAccumulator(str(events))
+    accumulator.Reload()
+    logged = accumulator.Scalars("eval/capture_pct")
+    assert [e.step for e in logged] == [64, 128]
+    assert [e.value for e in logged] == pytest.approx(rows["capture_pct"].tolist())
 
 
 def test_training_refuses_the_shipped_checkpoints(tmp_path):
@@ -169,6 +222,14 @@ def test_the_readme_model_reaches_the_leaderboard_only_when_trusted(tmp_path):
     assert exported.profit == pytest.approx(in_env, abs=1e-6)
     assert evaluate_model(model, split="val", limit=1)["profit_usd"].item() == pytest.approx(in_env, abs=1e-6)
 
+    # a wrong pairing is refused at once, naming what the model is and what is needed
+    with pytest.raises(ValueError, match=r"model PPO has observation space Box\(19,\) and action space Box\(1,\); ModelDayAhead plays it on "
+                                         r"bessgym/DayAhead-v0, which needs Box\(173,\) observations and Box\(120,\) actions"):
+        evaluate_model(model, "bessgym/DayAhead-v0", split="val", limit=1)
+    with pytest.raises(ValueError, match=r"saved with policy class ActorCriticPolicy .*which a2c / ppo / trpo build; "
+                                         r"algo='sac' \(SAC\) builds \[.*SACPolicy"):
+        load_component(spec.replace("algo=ppo", "algo=sac") + "&trust=true")
+
 
 @pytest.mark.parametrize("algo", ["a2c", "sac", "td3"])
 def test_any_sb3_algorithm_with_vecnormalize_loads_through_a_spec(tmp_path, algo):
@@ -198,8 +259,10 @@ def test_a_day_ahead_zip_bids_through_a_spec(tmp_path):
     (day,) = evaluate("caiso-sp15", "val", spec, "follow_da", limit=1)
     ours = evaluate_model(model, "bessgym/DayAhead-v0", split="val", limit=1)
     assert ours["profit_usd"].item() == pytest.approx(day.profit, abs=1e-6)
-    with pytest.raises(ValueError, match="needs Box"):
+    with pytest.raises(ValueError, match=r"bidder.zip has observation space Box\(173,\) and action space Box\(120,\); SB3RealTime .* needs Box\(19,\)"):
         load_component(f"agents.sb3_model:SB3RealTime?path={tmp_path / 'bidder.zip'}&algo=ppo&trust=true")
+    with pytest.raises(ValueError, match=r"ModelRealTime plays it on bessgym/RealTime-v0, which needs Box\(19,\) observations and Box\(1,\)"):
+        evaluate_model(model, "bessgym/RealTime-v0", split="val", limit=1)
     with pytest.raises(ValueError, match="algo='dqn'.*discrete"):
         load_component(f"agents.sb3_model:SB3DayAhead?path={tmp_path / 'bidder.zip'}&algo=dqn&trust=true")
 
@@ -228,8 +291,9 @@ def test_evaluate_gives_the_leaderboards_numbers():
 def test_train_help_describes_every_option():
     for action in build_parser()._actions:
         assert action.help and len(action.help) > 10, action.option_strings
-    text = build_parser().format_help()
-    for words in ("default: 0", "default: 20", "default: val", "bessgym/DayAhead-v0", "env steps", "rl-zoo3"):
+    text = " ".join(build_parser().format_help().split())  # argparse wraps lines
+    for words in ("default: 0", "default: 20", "default: val", "bessgym/DayAhead-v0", "env steps", "rl-zoo3",
+                  "rounded up to whole rollouts of n_envs x n_steps"):
         assert words in text, words
 
 

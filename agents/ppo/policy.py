@@ -29,10 +29,10 @@ from stable_baselines3.common.policies import ActorCriticPolicy
 
 from agents.checkpoints import load_weights, locate
 from bessgym.actions import base_point
-from bessgym.envs.day_ahead import action_to_bid
+from bessgym.envs.day_ahead import DA_ACTION_SIZE, action_to_bid
 from bessgym.forecast import DAContext
 from bessgym.market import DABid
-from bessgym.observation import TIME_OF_DAY, da_features
+from bessgym.observation import DA_FEATURES, RT_FEATURES, TIME_OF_DAY, da_features
 from bessgym.policies import RTEpisode, follow_da, interval_index
 
 CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
@@ -88,12 +88,38 @@ class ObsNormaliser:
 
 class Actor:
     """Deterministic actions in [-1, 1] from anything with SB3's ``predict(obs,
-    deterministic=True)`` (a model or its policy), behind an observation normalisation."""
+    deterministic=True)`` (a model or its policy), behind an observation normalisation. The
+    action mixin (:class:`RealTimeActions`, :class:`DayAheadActions`) sets ``env_id`` and the
+    ``observation_size`` and ``action_size`` the model's spaces must have (a bare Actor checks none)."""
+
+    env_id: str
+    observation_size: int
+    action_size: int
 
     def __init__(self, model: Any, normaliser: ObsNormaliser) -> None:
         if not callable(getattr(model, "predict", None)):
             raise ValueError(f"model must have SB3's predict(obs, deterministic=True); got {type(model).__name__}")
+        self.check_spaces(model, f"model {type(model).__name__}")
         self.model, self.normaliser = model, normaliser
+
+    @classmethod
+    def check_spaces(cls, model: Any, what: str) -> None:
+        """Refuse a model (anything with SB3's ``observation_space`` and ``action_space``) whose
+        spaces are not the env's: ``Box((observation_size,))`` -> ``Box((action_size,))``."""
+        obs_space, action_space = getattr(model, "observation_space", None), getattr(model, "action_space", None)
+        if not hasattr(cls, "env_id") or (obs_space is None and action_space is None):
+            return  # an actor without an action mixin, or a model without SB3's spaces
+        fits = all(isinstance(space, gym.spaces.Box) and space.shape == (size,)
+                   for space, size in ((obs_space, cls.observation_size), (action_space, cls.action_size)))
+        if not fits:
+            def shape(space: Any) -> str:
+                return f"Box{space.shape}" if isinstance(space, gym.spaces.Box) else str(space)
+
+            raise ValueError(
+                f"{what} has observation space {shape(obs_space)} and action space {shape(action_space)}; "
+                f"{cls.__name__} plays it on {cls.env_id}, which needs Box{(cls.observation_size,)} observations and "
+                f"Box{(cls.action_size,)} actions: was it trained on the other env? (RealTime-v0 with "
+                f"action='base_point': {len(RT_FEATURES)} -> 1; DayAhead-v0: {len(DA_FEATURES)} -> {DA_ACTION_SIZE})")
 
     def action(self, obs: np.ndarray) -> np.ndarray:
         """Deterministic actions in [-1, 1] for observations (F,) or (N, F)."""
@@ -104,6 +130,8 @@ class Actor:
 class RealTimeActions:
     """RTPolicy from the ``action`` of the :class:`Actor` it is mixed into: the base point of the
     action around the accepted schedule, as RealTime-v0 maps it (:func:`bessgym.actions.base_point`)."""
+
+    env_id, observation_size, action_size = "bessgym/RealTime-v0", len(RT_FEATURES), 1
 
     def reset(self, episode: RTEpisode) -> None:
         self._battery, self._schedule = episode.battery, follow_da(episode.accepted, episode.n_intervals)
@@ -116,6 +144,8 @@ class RealTimeActions:
 class DayAheadActions:
     """DABidder from the ``action`` of the :class:`Actor` it is mixed into: the DayAhead-v0
     action mapped to a bid."""
+
+    env_id, observation_size, action_size = "bessgym/DayAhead-v0", len(DA_FEATURES), DA_ACTION_SIZE
 
     def bid(self, ctx: DAContext) -> DABid:
         energy, awards = action_to_bid(np.ravel(self.action(da_features(ctx))).astype(float), ctx.battery)

@@ -9,7 +9,8 @@ Hyper-parameters come from ``agents/ppo/hyperparams.yml``, an rl-zoo3 file (``-c
 DayAhead-v0), ``callback`` and the PPO arguments. Training runs on the native vector env
 through the SB3 adapter, with VecNormalize, TensorBoard logs (SB3's scalars, ``bessgym/``
 domain metrics, ``eval/`` capture rates), a progress bar, checkpoints and evaluations on the
-val split. Everything goes to the run folder (default
+val split (each of the policy after the PPO update that precedes it). Every argument is
+checked before anything is written. Everything goes to the run folder (default
 ``runs/<env>-seed<seed>-<YYYYmmdd-HHMMSS>/``): the exported policy ``NAME.pt`` + ``NAME.json``
 (:mod:`agents.ppo.policy` loads it), ``model.zip`` + ``vecnormalize.pkl``, ``tensorboard/``,
 ``checkpoints/``, ``eval/evaluations.csv``, ``best/``, ``oracle_profits.json`` and
@@ -39,6 +40,8 @@ from tqdm import tqdm
 
 from agents.callbacks import CaptureEval
 from agents.ppo.policy import CHECKPOINTS, export
+from bessgym.config import load_config
+from bessgym.envs.episodes import EpisodeSource, resolve
 from bessgym.envs.sb3 import make_sb3_vec_env
 
 HYPERPARAMS = Path(__file__).resolve().parent / "hyperparams.yml"
@@ -93,6 +96,8 @@ def literal_kwargs(name: str, value: Any) -> dict:
 def load_hyperparams(env_id: str, path: Path = HYPERPARAMS, overrides: dict | None = None) -> dict:
     """The env's block of an rl-zoo3 hyper-parameter file, with ``overrides``, checked:
     ``policy_kwargs`` and ``normalize`` as dicts, the PPO arguments under ``"ppo"``."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"hyper-parameter file {path} does not exist")
     blocks = yaml.safe_load(Path(path).read_text())
     if not isinstance(blocks, dict) or env_id not in blocks:
         raise ValueError(f"hyper-parameter file {path} has no block for {env_id!r}; it has {sorted(blocks or {})}")
@@ -111,6 +116,21 @@ def load_hyperparams(env_id: str, path: Path = HYPERPARAMS, overrides: dict | No
         ({"norm_obs": True, "norm_reward": True} if normalize else None),
         "env_kwargs": dict(block.get("env_kwargs") or {}), "callback": block.get("callback"), "ppo": ppo,
     }
+
+
+def check(cfg: TrainConfig) -> None:
+    """Refuse an env this script does not train and numbers out of range, naming the option."""
+    if cfg.env not in SHORT:
+        raise ValueError(f"env {cfg.env!r} is not one this script trains; allowed: {sorted(SHORT)}")
+    for option, value, low in (("--seed", cfg.seed, 0), ("--timesteps", cfg.timesteps, 1), ("--n-envs", cfg.n_envs, 1),
+                               ("--evaluations", cfg.evaluations, 1), ("--eval-days", cfg.eval_days, 1)):
+        if value is None and option in ("--timesteps", "--n-envs", "--eval-days"):
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{option} must be a whole number >= {low}, got {value!r}")
+    seeds = cfg.eval_seeds
+    if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
+        raise ValueError(f"--eval-seeds must be whole numbers >= 0 (at least one), got {seeds!r}")
 
 
 def run_folder(cfg: TrainConfig) -> Path:
@@ -159,20 +179,41 @@ def callbacks_of(spec: Any) -> list[BaseCallback]:
 
 def train(cfg: TrainConfig) -> dict:
     """Train, evaluate and export into the run folder; returns the record written to
-    ``training.json`` (with ``out``, ``policy`` and ``spec``: where things went)."""
-    if cfg.env not in SHORT:
-        raise ValueError(f"env {cfg.env!r} is not one this script trains; allowed: {sorted(SHORT)}")
+    ``training.json`` (with ``out``, ``policy`` and ``spec``: where things went). Every argument
+    is checked (the env, the config, both splits, the fixed level's spec, the hyper-parameters)
+    before the run folder is created."""
+    check(cfg)
     # 1. hyper-parameters: the env's block of the rl-zoo3 file, overridden by the config
     hp = load_hyperparams(cfg.env, cfg.hyperparams_file, cfg.hyperparams)
     n_envs, timesteps = cfg.n_envs or hp["n_envs"], cfg.timesteps or hp["n_timesteps"]
+    if n_envs < 1 or timesteps < 1:
+        raise ValueError(f"{cfg.hyperparams_file}: n_envs ({n_envs}) and n_timesteps ({timesteps}) must be >= 1")
     env_kwargs = {**hp["env_kwargs"], **{key: value for key, value in
                                          (("config", cfg.config), ("split", cfg.split), (FIXED[cfg.env], cfg.fixed))
                                          if value is not None}}
     out = run_folder(cfg)
-    name = f"{SHORT[cfg.env]}-seed{cfg.seed}"
-    out.mkdir(parents=True, exist_ok=True)
+    name, role = f"{SHORT[cfg.env]}-seed{cfg.seed}", FIXED[cfg.env]
+
+    def where(option: str, key: str, given: Any) -> str:
+        """The option that set ``key``, or the file's ``env_kwargs`` entry."""
+        return option if given is not None else f"{cfg.hyperparams_file}: env_kwargs.{key}"
+
+    eval_config = env_kwargs.get("config", "caiso-sp15")
+    config = load_config(eval_config)
+    for option, split in ((where("--split", "split", cfg.split), env_kwargs.get("split")), ("--eval-split", cfg.eval_split)):
+        try:
+            if split is not None:
+                EpisodeSource(config, split, da_bidder=None)
+        except ValueError as exc:
+            raise ValueError(f"{option} {split!r}: {exc}") from None
+    if role in env_kwargs:
+        try:
+            resolve(env_kwargs[role], role)
+        except (ValueError, FileNotFoundError) as exc:
+            raise ValueError(f"{where('--fixed', role, cfg.fixed)} ({role}): {exc}") from None
 
     # 2. the training env: the native vector env, monitored, normalised as the file says
+    # (nothing is written before out.mkdir below)
     env = VecMonitor(make_sb3_vec_env(cfg.env, n_envs, **env_kwargs))
     if hp["normalize"] is not None:
         env = VecNormalize(env, **{"gamma": hp["ppo"].get("gamma", 0.99), **hp["normalize"]})
@@ -184,21 +225,23 @@ def train(cfg: TrainConfig) -> dict:
 
     # 4. callbacks: the file's (domain metrics), progress, checkpoints, capture on the eval split
     every = max(timesteps // max(cfg.evaluations, 1), n_envs * hp["ppo"].get("n_steps", 2048)) // n_envs
-    fixed = {FIXED[cfg.env]: env_kwargs.get(FIXED[cfg.env])} if FIXED[cfg.env] in env_kwargs else {}
-    evaluation = CaptureEval(cfg.env, every, cfg.eval_split, env_kwargs.get("config", "caiso-sp15"), cfg.eval_seeds,
+    fixed = {role: env_kwargs[role]} if role in env_kwargs else {}
+    evaluation = CaptureEval(cfg.env, every, cfg.eval_split, eval_config, cfg.eval_seeds,
                              cfg.eval_days, fixed, out / "oracle_profits.json", out / "eval" / "evaluations.csv",
                              out / "best")
+    user_callbacks = callbacks_of(hp["callback"])
+    out.mkdir(parents=True, exist_ok=True)
     callbacks = CallbackList([
-        *callbacks_of(hp["callback"]), ProgressBar(timesteps),
+        *user_callbacks, ProgressBar(timesteps),
         CheckpointCallback(every, str(out / "checkpoints"), name_prefix=name, save_vecnormalize=True), evaluation,
     ])
 
-    # 5. learn, timing the steps per second; a last evaluation of the final policy
+    # 5. learn (SB3 rounds the budget up to whole rollouts of n_envs x n_steps), timing the steps
+    # per second; the final policy is evaluated unless the last periodic evaluation already did
     start = time.perf_counter()
     model.learn(total_timesteps=timesteps, callback=callbacks, tb_log_name=name)
     seconds = time.perf_counter() - start
-    final = evaluation.run()
-    model.logger.dump(model.num_timesteps)
+    final = evaluation.last if evaluation.last.get("timesteps") == model.num_timesteps else evaluation.run()
 
     # 6. the run folder: exported policy, SB3 model, record
     normaliser = env if isinstance(env, VecNormalize) else None
@@ -251,7 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--env", default="bessgym/RealTime-v0", choices=sorted(SHORT),
                         help="env to train on (RealTime-v0: an RT policy; DayAhead-v0: a DA bidder; default: %(default)s)")
     parser.add_argument("--seed", type=_seed, default=0, metavar="SEED", help="seed of PPO and the training envs (whole number >= 0; default: %(default)s)")
-    parser.add_argument("--timesteps", type=_positive, metavar="N", help="env steps to train for (default: n_timesteps from the file)")
+    parser.add_argument("--timesteps", type=_positive, metavar="N",
+                        help="env steps to train for, rounded up to whole rollouts of n_envs x n_steps (the run "
+                             "prints the steps it took; default: n_timesteps from the file)")
     parser.add_argument("--n-envs", type=_positive, metavar="N", help="parallel envs of the native vector env (default: n_envs from the file)")
     parser.add_argument("--config", metavar="PRESET|JSON", help="config preset name or JSON path (default: env_kwargs.config from the file)")
     parser.add_argument("--split", metavar="SPLIT", help="split to train on: train, val, test, test_ood or all (default: env_kwargs.split from the file)")
@@ -261,7 +306,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "current folder); refused inside the shipped checkpoints")
     parser.add_argument("--hyperparams", type=Path, default=HYPERPARAMS, metavar="YAML", help="rl-zoo3 hyper-parameter file (default: agents/ppo/hyperparams.yml of the package)")
     parser.add_argument("--evaluations", type=_positive, default=5, metavar="N",
-                        help="evaluations during training, at most one per rollout, plus one after it (default: %(default)s)")
+                        help="evaluations during training, at most one per rollout, each of the policy after the "
+                             "update that follows its rollout, and one of the final policy unless the last "
+                             "already was (default: %(default)s)")
     parser.add_argument("--eval-split", default="val", metavar="SPLIT", help="split of the evaluations (default: %(default)s)")
     parser.add_argument("--eval-seeds", type=_seed, nargs="+", default=[0], metavar="SEED",
                         help="deployment seeds of the evaluations, as the leaderboard's seeds (default: %(default)s)")
@@ -282,7 +329,7 @@ def main(argv: list[str] | None = None) -> None:
     cfg = parse(argv)
     try:
         result = train(cfg)
-    except ValueError as exc:
+    except (ValueError, FileNotFoundError) as exc:
         raise SystemExit(f"error: {exc}") from None
     out, final = Path(result["out"]), result["final_eval"]
     print(f"{result['name']}: {result['timesteps']} steps in {result['train_seconds']:.0f} s "

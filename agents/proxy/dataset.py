@@ -55,6 +55,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from tqdm import tqdm
 
+from agents.proxy import cli
 from agents.proxy.problem import ProblemSpec, ProxyProblem, encode, problem_for, solve_optimum
 from baselines.solver import solve
 from bessgym.config import load_config
@@ -339,17 +340,25 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 def parser() -> argparse.ArgumentParser:
     out = argparse.ArgumentParser(prog="python -m agents.proxy.dataset", description=__doc__.split("\n\n")[0],
                                   formatter_class=HelpFormatter)
-    out.add_argument("--out", required=True, help="dataset folder to write (its instances.npz, schema " + SCHEMA + ")")
+    out.add_argument("--out", required=True, help="dataset folder to write (its instances.npz, schema " + SCHEMA + "), "
+                     "or the .npz file itself")
     for name, field in DatasetConfig.model_fields.items():
-        out.add_argument(f"--{name.replace('_', '-')}", type=str if name == "config" else type(field.default),
-                         default=field.default, help=field.description)
+        out.add_argument(f"--{name.replace('_', '-')}", default=field.default, help=field.description,
+                         type=cli.number_from(type(field.default), field.metadata)
+                         if isinstance(field.default, int | float) else str)
+    cli.add_common(out, "the instance file")
     return out
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = vars(parser().parse_args(argv))
-    out = args.pop("out")
-    dataset = generate(DatasetConfig(**args))
+    cli.run(parser(), argv, _main)
+
+
+def _main(args: argparse.Namespace) -> None:
+    options = vars(args)
+    out, overwrite = Path(options.pop("out")), options.pop("overwrite")
+    cli.refuse_existing([out if out.suffix == ".npz" else out / FILE], overwrite)
+    dataset = generate(DatasetConfig(**options))
     file = dataset.save(out)
     print(f"{len(dataset)} instances ({(dataset.status == 'optimal').sum()} optimal), HiGHS "
           f"{np.median(dataset.solve_seconds) * 1e3:.1f} ms median, {dataset.solve_seconds.sum():.0f} s in all -> {file}")

@@ -44,6 +44,7 @@ import highspy
 import numpy as np
 import scipy.sparse as sp
 
+from agents.proxy import cli
 from agents.proxy.dataset import SCHEMA, DatasetConfig, HelpFormatter, ProxyDataset, generate
 from agents.proxy.problem import ProxyProblem, problem_for
 from baselines.day_lp import DayModel, with_binaries
@@ -61,8 +62,10 @@ def split_config(config: str, split: str, days: int = 0, time_limit_s: float = 1
 
 
 def write_splits(config: str, out: str | Path, splits: tuple[str, ...] = SPLITS, days: int = 0,
-                 progress: bool = True) -> dict[str, Path]:
-    """Solve and write ``OUT/<split>.npz`` for each split; returns the files."""
+                 progress: bool = True, overwrite: bool = False) -> dict[str, Path]:
+    """Solve and write ``OUT/<split>.npz`` for each split; returns the files. Where one exists:
+    FileExistsError before any solve, unless ``overwrite``."""
+    cli.refuse_existing([Path(out) / f"{split}.npz" for split in splits], overwrite)
     files = {}
     for split in splits:
         start = time.perf_counter()
@@ -133,12 +136,21 @@ def write_mps(lp: LinearProgram, col_names: np.ndarray, row_names: np.ndarray, p
 
 
 def export(file: str | Path, out: str | Path, forms: tuple[str, ...] = FORMS, mps: bool = False,
-           limit: int | None = None) -> list[Path]:
+           limit: int | None = None, overwrite: bool = False) -> list[Path]:
     """Write the arrays of every form (and with ``mps`` the MPS files) of the first ``limit``
-    instances of an instance file; returns the files written."""
+    instances of an instance file; returns the files written. Where those files exist (for the
+    MPS files: any of the forms' in ``OUT/mps/<file>/``): FileExistsError before anything is
+    written, unless ``overwrite``, which also removes the earlier MPS files of the forms."""
     file, out = Path(file), Path(out)
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be at least 1 (or None: all instances), got {limit}")
     data = ProxyDataset.load(file)
     problem = problem_for(data.spec)
+    folder = out / "mps" / file.stem
+    earlier_mps = sorted(p for form in forms for p in folder.glob(f"*.{form}.mps")) if mps else []
+    cli.refuse_existing([*(out / f"{file.stem}.{form}.npz" for form in forms), *earlier_mps], overwrite)
+    for path in earlier_mps:  # a shorter --limit must not leave the earlier run's files among the new
+        path.unlink()
     written = []
     for form in forms:
         target = out / f"{file.stem}.{form}.npz"
@@ -148,7 +160,7 @@ def export(file: str | Path, out: str | Path, forms: tuple[str, ...] = FORMS, mp
         if mps:
             for i, (theta, sid) in enumerate(zip(data.theta[:limit], data.scenario_id[:limit], strict=True)):
                 model, lp = instance_lp(problem, theta, form)
-                written.append(write_mps(lp, *names(model, form), out / "mps" / file.stem / f"{i:05d}_{sid}.{form}.mps"))
+                written.append(write_mps(lp, *names(model, form), folder / f"{i:05d}_{sid}.{form}.mps"))
     return written
 
 
@@ -164,7 +176,9 @@ def parser() -> argparse.ArgumentParser:
     splits.add_argument("--config", default="caiso-sp15", help="preset name or config file (the days, battery and market)")
     splits.add_argument("--out", required=True, help="folder for the split files")
     splits.add_argument("--splits", nargs="+", choices=SPLITS, default=list(SPLITS), help="which splits to write")
-    splits.add_argument("--days", type=int, default=0, help="only each split's first N days (0: all of them)")
+    splits.add_argument("--days", type=cli.number(int, at_least=0), default=0,
+                        help="only each split's first N days (0: all of them)")
+    cli.add_common(splits, "the split files")
     exporter = commands.add_parser("export", help="write an instance file's LPs as (c, A, bounds) arrays and MPS files",
                                    formatter_class=fmt, description=f"Write an instance file's LPs as arrays (schema {EXPORT_SCHEMA}) "
                                    "and, with --mps, MPS files.")
@@ -174,17 +188,21 @@ def parser() -> argparse.ArgumentParser:
                           help="lp: the LP as built (optimum: relaxation_objective); mip: one binary per column pair "
                           "(optimum: objective)")
     exporter.add_argument("--mps", action="store_true", help="also write one MPS file per instance and form (about 0.25 MB each)")
-    exporter.add_argument("--limit", type=int, help="only the file's first N instances (default: all)")
+    exporter.add_argument("--limit", type=cli.number(int, at_least=1), help="only the file's first N instances (default: all)")
+    cli.add_common(exporter, "the forms' array files (and, with --mps, their earlier MPS files)")
     return out
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parser().parse_args(argv)
+    cli.run(parser(), argv, _main)
+
+
+def _main(args: argparse.Namespace) -> None:
     if args.command == "splits":
-        write_splits(args.config, args.out, tuple(args.splits), args.days)
+        write_splits(args.config, args.out, tuple(args.splits), args.days, overwrite=args.overwrite)
         return
     start = time.perf_counter()
-    written = export(args.file, args.out, tuple(args.forms), args.mps, args.limit)
+    written = export(args.file, args.out, tuple(args.forms), args.mps, args.limit, args.overwrite)
     size = sum(p.stat().st_size for p in written) / 1e6
     print(f"{len(written)} files, {size:.1f} MB in {time.perf_counter() - start:.0f} s -> {args.out}")
 

@@ -34,6 +34,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from agents.proxy import cli
 from agents.proxy.bidder import save_checkpoint
 from agents.proxy.dataset import HelpFormatter, InstanceDataset, ProxyDataset
 from agents.proxy.models import MLPProxy, SoCTrajectoryProxy
@@ -43,9 +44,10 @@ from agents.proxy.repair import repair
 ARCHS = {"soc": "agents.proxy.models:SoCTrajectoryProxy", "mlp": "agents.proxy.models:MLPProxy"}
 
 
-def _opt(default: object, text: str):  # noqa: ANN202
-    """A config field with its command-line help."""
-    return field(default=default, metadata={"help": text})
+def _opt(default: object, text: str, **bounds: float):  # noqa: ANN202
+    """A config field with its command-line help and, for a number, its range (``at_least``,
+    ``above``, ``below``: :func:`agents.proxy.cli.number`)."""
+    return field(default=default, metadata={"help": text, "bounds": bounds})
 
 
 @dataclass
@@ -58,20 +60,24 @@ class TrainConfig:
                         "--dataset's real days")
     out: str = _opt("runs/proxy/soc", "checkpoint prefix: writes OUT.pt (state dict) and OUT.json (record)")
     arch: str = _opt("soc", "network: soc (SoC-trajectory proxy, exact decoder) or mlp (plain bid network)")
-    hidden: int = _opt(256, "hidden units per layer")
-    depth: int = _opt(3, "hidden layers")
+    hidden: int = _opt(256, "hidden units per layer", at_least=1)
+    depth: int = _opt(3, "hidden layers", at_least=1)
     relative: bool = _opt(True, "soc arch: also feed the day's energy prices relative to the day's mean and spread (true/false)")
-    supervised_epochs: int = _opt(100, "epochs of phase 1 (supervised on the solver's trajectories or bids, and duals)")
-    self_supervised_epochs: int = _opt(40, "epochs of phase 2 (the LP objective of the repaired bid, a violation penalty)")
-    batch_size: int = _opt(128, "instances per gradient step")
-    lr: float = _opt(1e-3, "AdamW learning rate (cosine-annealed to lr/20)")
-    weight_decay: float = _opt(1e-4, "AdamW weight decay")
-    dual_weight: float = _opt(0.1, "weight of the dual loss (duals standardised per row)")
-    penalty: float = _opt(1.0, "phase 2: weight per MW or MWh of mean raw violation, in units of the mean optimum ($)")
-    anchor_weight: float = _opt(0.1, "phase 2: share of the supervised loss kept as an anchor")
-    val_fraction: float = _opt(0.1, "share of --dataset's real days held out for validation (without --val)")
+    supervised_epochs: int = _opt(100, "epochs of phase 1 (supervised on the solver's trajectories or bids, and duals)",
+                                  at_least=0)
+    self_supervised_epochs: int = _opt(40, "epochs of phase 2 (the LP objective of the repaired bid, a violation penalty)",
+                                       at_least=0)
+    batch_size: int = _opt(128, "instances per gradient step", at_least=1)
+    lr: float = _opt(1e-3, "AdamW learning rate (cosine-annealed to lr/20)", above=0)
+    weight_decay: float = _opt(1e-4, "AdamW weight decay", at_least=0)
+    dual_weight: float = _opt(0.1, "weight of the dual loss (duals standardised per row)", at_least=0)
+    penalty: float = _opt(1.0, "phase 2: weight per MW or MWh of mean raw violation, in units of the mean optimum ($)",
+                          at_least=0)
+    anchor_weight: float = _opt(0.1, "phase 2: share of the supervised loss kept as an anchor", at_least=0)
+    val_fraction: float = _opt(0.1, "share of --dataset's real days held out for validation (without --val)",
+                               at_least=0, below=1)
     seed: int = _opt(0, "seed of the holdout, the initialisation and the batch order")
-    threads: int = _opt(1, "torch threads")
+    threads: int = _opt(1, "torch threads", at_least=1)
 
 
 @dataclass
@@ -166,10 +172,13 @@ def fit(model: torch.nn.Module, problem: ProxyProblem, train: Split, val: Split,
     return log
 
 
-def train(config: TrainConfig, progress: bool = True) -> Path:
-    """Train ``config.arch`` on ``config.dataset`` and export it to ``config.out``."""
+def train(config: TrainConfig, progress: bool = True, overwrite: bool = False) -> Path:
+    """Train ``config.arch`` on ``config.dataset`` and export it to ``config.out``; where
+    ``OUT.pt`` or ``OUT.json`` exists, FileExistsError before training, unless ``overwrite``."""
     if config.arch not in ARCHS:
         raise ValueError(f"arch must be one of {sorted(ARCHS)}, got {config.arch!r}")
+    prefix = Path(config.out)
+    cli.refuse_existing([prefix.with_suffix(".pt"), prefix.with_suffix(".json")], overwrite)
     torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     dataset = ProxyDataset.load(config.dataset)
@@ -212,14 +221,22 @@ def parser() -> argparse.ArgumentParser:
     for f in fields(TrainConfig):
         required = f.name == "dataset"
         kind = type(f.default)
-        out.add_argument(f"--{f.name.replace('_', '-')}", type=_flag if kind is bool else kind, required=required,
+        parse = _flag if kind is bool else cli.number(kind, **f.metadata["bounds"]) if kind in (int, float) else kind
+        out.add_argument(f"--{f.name.replace('_', '-')}", type=parse, required=required,
                          default=argparse.SUPPRESS if required else f.default, help=f.metadata["help"],
                          **({"choices": sorted(ARCHS)} if f.name == "arch" else {}))
+    cli.add_common(out, "OUT.pt and OUT.json")
     return out
 
 
 def main(argv: list[str] | None = None) -> None:
-    train(TrainConfig(**vars(parser().parse_args(argv))))
+    cli.run(parser(), argv, _main)
+
+
+def _main(args: argparse.Namespace) -> None:
+    options = vars(args)
+    overwrite = options.pop("overwrite")
+    train(TrainConfig(**options), overwrite=overwrite)
 
 
 if __name__ == "__main__":

@@ -29,12 +29,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from agents.proxy import cli
 from agents.proxy.bidder import importable_name, save_checkpoint
 from agents.proxy.dataset import HelpFormatter, ProxyDataset
 from agents.proxy.problem import problem_for
 from agents.proxy.train import TrainConfig, fit, splits
 from benchmarks import leaderboard
-from benchmarks.proxy_track import DEFAULT_PROXY, run_track
+from benchmarks.proxy_track import DEFAULT_PROXY, TRACK_FILES, run_track
 
 
 class HourConvProxy(nn.Module):
@@ -77,19 +78,37 @@ def parser() -> argparse.ArgumentParser:
                      "10%% of --dataset's real days")
     out.add_argument("--out", default="runs/conv-proxy", help="output folder: conv.pt/conv.json, proxy-track/, "
                      "suite.json, closed-loop/")
-    out.add_argument("--supervised-epochs", type=int, default=40, help="epochs supervised on the solver's bids")
-    out.add_argument("--self-supervised-epochs", type=int, default=40, help="epochs on the LP objective through the repair layers")
+    out.add_argument("--supervised-epochs", type=cli.number(int, at_least=0), default=40,
+                     help="epochs supervised on the solver's bids")
+    out.add_argument("--self-supervised-epochs", type=cli.number(int, at_least=0), default=40,
+                     help="epochs on the LP objective through the repair layers")
     out.add_argument("--tracks", choices=("both", "static", "none"), default="both",
                      help="what to run after training: the static proxy track and the closed-loop leaderboard, the static "
                      "track only, or nothing (train and save)")
-    out.add_argument("--limit", type=int, help="evaluate on the first N test days only (a smoke run; default: all 84)")
-    out.add_argument("--batch", type=int, default=1024, help="the static track's timing batch, instances")
+    out.add_argument("--limit", type=cli.number(int, at_least=1),
+                     help="evaluate on the first N test days only (a smoke run; default: all 84)")
+    out.add_argument("--batch", type=cli.number(int, at_least=1), default=1024, help="the static track's timing batch, instances")
+    cli.add_common(out, "the files of OUT this run writes (the checkpoint, and the tracks' results with --tracks)")
     return out
 
 
+def outputs(out: Path, tracks: str) -> list[Path]:
+    """The files a run with ``--tracks tracks`` writes in ``out``."""
+    files = [out / "conv.pt", out / "conv.json"]
+    if tracks != "none":
+        files += [out / "proxy-track" / name for name in TRACK_FILES]
+    if tracks == "both":
+        files += [out / "suite.json", *(out / "closed-loop" / name for name in leaderboard.RUN_FILES)]
+    return files
+
+
 def main(argv: list[str] | None = None) -> None:
-    args = parser().parse_args(argv)
+    cli.run(parser(), argv, _main)
+
+
+def _main(args: argparse.Namespace) -> None:
     out = Path(args.out)
+    cli.refuse_existing(outputs(out, args.tracks), args.overwrite)  # before training, not after
 
     torch.manual_seed(0)
     data = ProxyDataset.load(args.dataset)
@@ -109,7 +128,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.tracks == "none":
         return
 
-    run_track([mine, DEFAULT_PROXY], "caiso-sp15", "test", out / "proxy-track", args.limit, batch=args.batch)
+    run_track([mine, DEFAULT_PROXY], "caiso-sp15", "test", out / "proxy-track", args.limit, batch=args.batch,
+              overwrite=args.overwrite)
     if args.tracks == "static":
         return
     suite = {"name": "conv-proxy", "config": "caiso-sp15", "split": "test", "seeds": [0], "entries": [
@@ -118,7 +138,7 @@ def main(argv: list[str] | None = None) -> None:
     ]}
     (out / "suite.json").write_text(json.dumps(suite, indent=1) + "\n")
     leaderboard.main(["--suite", str(out / "suite.json"), "--out", str(out / "closed-loop")]
-                     + (["--limit", str(args.limit)] if args.limit else []))
+                     + (["--limit", str(args.limit)] if args.limit else []) + (["--overwrite"] if args.overwrite else []))
 
 
 if __name__ == "__main__":

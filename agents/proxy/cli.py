@@ -1,0 +1,85 @@
+"""The command-line conventions of the ML4OPT scripts (``agents.proxy.dataset``, ``.instances``,
+``.train``, ``benchmarks.examples.conv_proxy``): numeric options range-checked by argparse, no
+earlier output replaced without ``--overwrite``, and bad input (a missing file, an unknown
+config or split, an output that exists) said in one line, ``error: ...``, exit status 2
+(``--debug`` shows the traceback instead)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import annotated_types
+
+EXIT_BAD_INPUT = 2  # argparse's status for a bad command line
+
+
+def number(kind: type[int] | type[float], at_least: float | None = None, above: float | None = None,
+           below: float | None = None) -> Callable[[str], int | float]:
+    """An argparse ``type``: ``kind`` (int or float, finite) within the bounds given."""
+
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, got {text!r}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+        for bound, fails, words in ((at_least, lambda b: value < b, "at least"), (above, lambda b: value <= b, "above"),
+                                    (below, lambda b: value >= b, "below")):
+            if bound is not None and fails(bound):
+                raise argparse.ArgumentTypeError(f"must be {words} {bound}, got {text!r}")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def number_from(kind: type[int] | type[float], constraints: Iterable[object]) -> Callable[[str], int | float]:
+    """:func:`number` with the bounds of a pydantic field's constraints (``ge``, ``gt``, ``lt``)."""
+    bounds: dict[str, float] = {}
+    for constraint in constraints:
+        if isinstance(constraint, annotated_types.Ge):
+            bounds["at_least"] = constraint.ge
+        elif isinstance(constraint, annotated_types.Gt):
+            bounds["above"] = constraint.gt
+        elif isinstance(constraint, annotated_types.Lt):
+            bounds["below"] = constraint.lt
+        else:
+            raise TypeError(f"no command-line check for the constraint {constraint!r}")
+    return number(kind, **bounds)
+
+
+def add_common(parser: argparse.ArgumentParser, writes: str) -> None:
+    """Add ``--overwrite`` (replace ``writes``, the files the command would write) and ``--debug``."""
+    parser.add_argument("--overwrite", action="store_true",
+                        help=f"replace {writes} where they exist (without it the command refuses before any work)")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error instead of its one line")
+
+
+def refuse_existing(files: Iterable[str | Path], overwrite: bool) -> None:
+    """FileExistsError naming those of ``files`` that exist, unless ``overwrite``."""
+    there = [str(f) for f in files if Path(f).exists()]
+    if there and not overwrite:
+        shown = ", ".join(there[:5]) + (f" and {len(there) - 5} more" if len(there) > 5 else "")
+        raise FileExistsError(f"{shown} {'exists' if len(there) == 1 else 'exist'} from an earlier run; "
+                              "give another --out, or --overwrite to replace")
+
+
+def run(parser: argparse.ArgumentParser, argv: list[str] | None, command: Callable[[argparse.Namespace], object]) -> None:
+    """Parse ``argv`` and run ``command`` on the options (without ``debug``); a ValueError or
+    OSError it raises (bad input; ConfigError, DataError and pydantic's errors included) is
+    printed as one line ``error: ...`` with exit status 2, unless ``--debug``."""
+    args = parser.parse_args(argv)
+    debug = vars(args).pop("debug", False)
+    try:
+        command(args)
+    except (ValueError, OSError) as exc:
+        if debug:
+            raise
+        text = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        print(f"error: {text} (--debug shows the traceback)", file=sys.stderr)
+        raise SystemExit(EXIT_BAD_INPUT) from None
