@@ -703,6 +703,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.path.insert(0, os.getcwd())
     try:
         _run(args)
+    except KeyboardInterrupt:  # before any row (the run's phases say where the rows are themselves)
+        raise SystemExit("\ninterrupted before any day ran") from None
     except (ConfigError, OSError, ValueError) as exc:  # DataError included: bad input, said in one line
         if args.debug:
             raise
@@ -761,6 +763,8 @@ def _run(args: argparse.Namespace) -> None:
     }
     if args.resume and earlier:
         _check_resume(out / "run.json", run_info)
+    elif args.resume:
+        print(f"--resume: {out} holds no earlier run; this run starts one", file=sys.stderr)
     (out / "run.json").write_text(json.dumps(run_info, indent=2) + "\n")  # before any row: what --resume checks
     try:
         with local_pool(args.workers) if args.backend == "local" else ray_pool(args.address) as pool:
@@ -781,8 +785,12 @@ def _run(args: argparse.Namespace) -> None:
     from benchmarks.report import write_report
 
     names = [e.name for e in entries]
-    table = write_report(out, config, names, suite.prices_known)
-    write_plots(out, config, names)
+    try:
+        table = write_report(out, config, names, suite.prices_known)
+        write_plots(out, config, names)
+    except KeyboardInterrupt:
+        raise SystemExit(f"\ninterrupted while writing the report: every row is in {out}; the same command with "
+                         f"--out {out} --resume writes the report and plots") from None
     print(table)
     print(f"\n{len(ids)} {split} days x {len(seeds)} seed(s); days of the split skipped: {_skipped_text(skipped)}; "
           f"wall time {time.perf_counter() - wall_start:.0f} s")
