@@ -57,7 +57,7 @@ from tqdm import tqdm
 
 from bessgym.config import Config, ConfigError, load_config
 from bessgym.evaluation import capture_rate
-from bessgym.market import PRODUCTS
+from bessgym.market import PRODUCTS, check_timezone
 from bessgym.settlement import LEDGER_LINES
 
 from benchmarks.plots import PLOT_FILES
@@ -579,18 +579,6 @@ def check_specs(entries: list[Entry], seeds: list[int]) -> None:
                 checked.add((role, spec))
 
 
-def check_timezone(name: str) -> None:
-    """Refuse a ``--timezone`` that is not an IANA time zone name, in one line."""
-    import zoneinfo
-
-    try:
-        zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
-        raise SystemExit(f"error: --timezone {name!r} is not an IANA time zone name (e.g. America/Los_Angeles, "
-                         "America/New_York, UTC); list them with: python -c \"import zoneinfo; "
-                         "print(sorted(zoneinfo.available_timezones()))\"") from None
-
-
 RUN_FILES = ("episodes.csv", "oracle.csv", "run.json")
 """The files that mark a folder as holding a run."""
 OUTPUT_FILES = (*RUN_FILES, "trajectories.json", "leaderboard.md", *PLOT_FILES)
@@ -716,7 +704,7 @@ def _run(args: argparse.Namespace) -> None:
     wall_start = time.perf_counter()
     suite = load_suite(args.suite)
     if args.timezone is not None:
-        check_timezone(args.timezone)
+        check_timezone(args.timezone, "--timezone")  # a ValueError: one line, even without --data
         if args.data is None:
             raise SystemExit(f"error: --timezone {args.timezone!r} applies only with --data (the time zone of your own CSV's "
                              "operating days); the suite's own data use the market profile's time zone, so leave it out")

@@ -78,10 +78,10 @@ def _figure(width: float, height: float):
 def write_plots(out: Path, config: Config, order: list[str]) -> None:
     """Write the PNGs of :data:`PLOT_FILES` that the run has data for into ``out``."""
     table, episodes = _ranked(out, config, order)
-    ranked = table[~table["entry"].str.startswith("oracle") & table["capture_pct"].notna()]
-    if ranked.empty:  # nothing to rank (no day the oracle earned on): the table says so, no plots
+    names = ranked_entries(table)
+    if not names:  # nothing to rank (no day the oracle earned on): the table says so, no plots
         return
-    names = list(ranked["entry"])
+    ranked = table.set_index("entry").loc[names]
     height = 0.45 * len(names) + 1.4
 
     fig = _figure(8, height)

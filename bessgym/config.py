@@ -13,7 +13,6 @@ import difflib
 import json
 from pathlib import Path
 from typing import Any, Iterable, Literal, Union
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, ValidationError,
                       field_validator, model_validator)
@@ -21,7 +20,7 @@ from pydantic import (BaseModel, ConfigDict, Field, StrictBool, StrictFloat, Str
 from bessgym._paths import DATA_DIR
 from bessgym.battery import Battery
 from bessgym.deployment import DeploymentConfig
-from bessgym.market import MarketProfile, load_profile
+from bessgym.market import MarketProfile, check_timezone, load_profile
 
 DataSource = Literal["caiso", "ercot", "csv", "synthetic"]
 SHIPPED_FILES = {
@@ -99,13 +98,7 @@ class DataConfig(_Strict):
         if "all" in self.splits:
             raise ValueError("split name 'all' is reserved (it means every day)")
         if self.timezone is not None:
-            try:
-                ZoneInfo(self.timezone)
-            except (ZoneInfoNotFoundError, ValueError, OSError):  # 'Pacific' names a folder of zones: OSError
-                raise ValueError(
-                    f"data.timezone {self.timezone!r} is not an IANA time zone (e.g. 'America/Los_Angeles'; all names: "
-                    "python -c 'import zoneinfo; print(sorted(zoneinfo.available_timezones()))')"
-                ) from None
+            check_timezone(self.timezone, "data.timezone")
         return self
 
     @property

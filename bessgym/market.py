@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+import zoneinfo
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, model_validator
@@ -33,6 +33,16 @@ Product = Literal["reg_up", "reg_down", "spin", "nonspin"]
 
 
 PRICE_LIMIT_USD_PER_MWH = 1e6  # no market's cap or floor is beyond; a profile's band of plausible prices derives from them
+
+
+def check_timezone(name: str, field: str) -> None:
+    """Refuse ``name`` unless it is an IANA time zone, with a ValueError naming ``field``."""
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # 'Pacific' names a folder of zones: OSError
+        raise ValueError(f"{field} {name!r} is not an IANA time zone name (e.g. America/Los_Angeles, America/New_York, "
+                         "UTC); list them with: python -c \"import zoneinfo; print(sorted(zoneinfo.available_timezones()))\"") \
+            from None
 
 
 class MarketProfile(BaseModel):
@@ -81,10 +91,7 @@ class MarketProfile(BaseModel):
             raise ValueError(
                 "prices must satisfy floor < soft cap <= hard cap, got "
                 f"{self.price_floor_usd_per_mwh} / {self.price_cap_soft_usd_per_mwh} / {self.price_cap_hard_usd_per_mwh} $/MWh")
-        try:
-            ZoneInfo(self.timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"timezone {self.timezone!r} is not an IANA time zone (e.g. 'America/Los_Angeles')") from None
+        check_timezone(self.timezone, "timezone")
         return self
 
     @property

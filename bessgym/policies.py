@@ -27,7 +27,7 @@ import numpy as np
 from bessgym.actions import BidCurve
 from bessgym.battery import Battery
 from bessgym.forecast import DAContext
-from bessgym.market import HOURS, N_PRODUCTS, PRODUCTS, DABid, MarketProfile, planned_energy
+from bessgym.market import HOURS, N_PRODUCTS, PRODUCTS, DABid, MarketProfile, backing_mwh_per_mw, planned_energy
 from bessgym.observation import TIME_OF_DAY
 
 
@@ -140,6 +140,28 @@ def missing_methods(component: Any, role: str) -> list[str]:
     return [name for name in PROTOCOL_METHODS[role] if not callable(getattr(component, name, None))]
 
 
+def regulation_offer(ctx: DAContext, x: np.ndarray, share: float) -> np.ndarray:
+    """Regulation awards (HOURS, N_PRODUCTS) MW for a DA energy schedule ``x`` (MW, + = sell):
+    ``share`` of each hour's room for regulation up and down, in the hours whose forecast AS
+    price beats the wear of the expected deployment. The room is the power the schedule leaves
+    (``P_dis - x`` up, ``P_ch + x`` down), limited by the SoC room of the schedule's planned path in
+    the hour (above the floor up, below the ceiling down) over what a MW of the product needs
+    (:func:`bessgym.market.backing_mwh_per_mw`, the acceptance rule's own figure)."""
+    battery = ctx.battery
+    e = planned_energy(battery, x)
+    soc_room = {"reg_up": np.minimum(e[:-1], e[1:]) - battery.e_min_mwh,
+                "reg_down": battery.e_max_mwh - np.maximum(e[:-1], e[1:])}
+    power_room = {"reg_up": battery.p_discharge_mw - x, "reg_down": battery.p_charge_mw + x}
+    mwh = backing_mwh_per_mw(battery, ctx.market)
+    worth = ctx.as_price > battery.degradation_usd_per_mwh * ctx.expected_deployment
+    r = np.zeros((HOURS, N_PRODUCTS))
+    for product in ("reg_up", "reg_down"):
+        k = PRODUCTS.index(product)
+        room = power_room[product] if mwh[k] == 0 else np.minimum(power_room[product], soc_room[product] / mwh[k])
+        r[:, k] = worth[:, k] * share * np.clip(room, 0.0, None)
+    return r
+
+
 class ThresholdBidder:
     """Forecast-threshold DA bidder.
 
@@ -168,20 +190,7 @@ class ThresholdBidder:
             e = planned_energy(battery, trial)
             if e.min() >= battery.e_min_mwh - 1e-9 and e.max() <= battery.e_max_mwh + 1e-9:
                 x = trial
-        e = planned_energy(battery, x)
-        e_low = np.minimum(e[:-1], e[1:])
-        e_high = np.maximum(e[:-1], e[1:])
-        durations = ctx.market.durations
-        r = np.zeros((HOURS, N_PRODUCTS))
-        up, down = PRODUCTS.index("reg_up"), PRODUCTS.index("reg_down")
-        worth = ctx.as_price > battery.degradation_usd_per_mwh * ctx.expected_deployment
-        if durations[up] > 0:
-            sustain = (e_low - battery.e_min_mwh) * battery.eta_discharge / durations[up]
-            r[:, up] = worth[:, up] * self.as_share * np.clip(np.minimum(battery.p_discharge_mw - x, sustain), 0.0, None)
-        if durations[down] > 0:
-            sustain = (battery.e_max_mwh - e_high) / (battery.eta_charge * durations[down])
-            r[:, down] = worth[:, down] * self.as_share * np.clip(np.minimum(battery.p_charge_mw + x, sustain), 0.0, None)
-        return DABid(x, r)
+        return DABid(x, regulation_offer(ctx, x, self.as_share))
 
 
 class FollowDA:

@@ -103,5 +103,6 @@ def test_bad_bid_shape_and_nan_are_named():
 def test_profiles_choose_regulation_and_time_zone():
     assert load_profile("caiso").regulation_signal == "rega" and load_profile("pjm").regulation_signal == "regd"
     assert load_profile("caiso").timezone == "America/Los_Angeles"
-    with pytest.raises(ValueError, match="not an IANA time zone"):
-        MarketProfile(name="x", timezone="Mars/Olympus")
+    for zone in ("Mars/Olympus", "Pacific"):  # the second names a folder of zones
+        with pytest.raises(ValueError, match=f"timezone '{zone}' is not an IANA time zone"):
+            MarketProfile(name="x", timezone=zone)

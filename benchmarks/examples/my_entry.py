@@ -26,9 +26,9 @@ from __future__ import annotations
 import numpy as np
 
 from bessgym.forecast import DAContext
-from bessgym.market import DOWN_INDEX, HOURS, PRODUCTS, UP_MASK, DABid, planned_energy
+from bessgym.market import DOWN_INDEX, HOURS, UP_MASK, DABid, planned_energy
 from bessgym.observation import PRICE_SCALE_USD_PER_MWH, RT_INDEX, SOC
-from bessgym.policies import RTEpisode, checked, interval_index
+from bessgym.policies import RTEpisode, checked, interval_index, regulation_offer
 
 
 class QuantileBidder:
@@ -60,19 +60,7 @@ class QuantileBidder:
                 elif price[h] >= dear:
                     x[h] = min(b.p_discharge_mw, (e - b.e_min_mwh) * b.eta_discharge)
                 e = planned_energy(b, x)[h + 1]
-        e = planned_energy(b, x)
-        low, high = np.minimum(e[:-1], e[1:]), np.maximum(e[:-1], e[1:])
-        durations = ctx.market.durations
-        up, down = PRODUCTS.index("reg_up"), DOWN_INDEX
-        worth = ctx.as_price > b.degradation_usd_per_mwh * ctx.expected_deployment
-        r = np.zeros((HOURS, len(PRODUCTS)))
-        if durations[up] > 0:
-            sustain = (low - b.e_min_mwh) * b.eta_discharge / durations[up]
-            r[:, up] = worth[:, up] * self.reserve_share * np.clip(np.minimum(b.p_discharge_mw - x, sustain), 0.0, None)
-        if durations[down] > 0:
-            sustain = (b.e_max_mwh - high) / (b.eta_charge * durations[down])
-            r[:, down] = worth[:, down] * self.reserve_share * np.clip(np.minimum(b.p_charge_mw + x, sustain), 0.0, None)
-        return DABid(x, r)
+        return DABid(x, regulation_offer(ctx, x, self.reserve_share))
 
 
 class IntradayRT:
