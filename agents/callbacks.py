@@ -29,18 +29,19 @@ import numpy as np
 import pandas as pd
 from stable_baselines3.common.callbacks import BaseCallback
 
-from agents.evaluate import PENALTY_LINES, OracleCache, evaluate
-from bessgym.settlement import LEDGER_LINES
+from agents.evaluate import OracleCache, evaluate
+from bessgym.settlement import LEDGER_LINES, PENALTY_LINES
 
 
 class DomainMetrics(BaseCallback):
     """Logs, averaged over the episodes that ended since the last dump: ``bessgym/profit_usd``
     (the day's profit, $), ``bessgym/penalties_usd`` (no-pay + unavailable + penalty, $ >= 0),
     ``bessgym/<line>_usd`` for each ledger line of ``info["day_totals"]`` (signed as in the ledger:
-    + earns), ``bessgym/shortfall_mwh`` (deployment not delivered over the day, MWh, where the
-    env reports ``day_shortfall_mwh``), ``bessgym/action_clipped_share`` (share of the
-    episode's steps whose action was clipped, 0-1); and ``bessgym/episodes``, the episodes
-    ended so far."""
+    + earns), ``bessgym/shortfall_mwh`` (deployment not delivered over the day, MWh),
+    ``bessgym/action_clipped_share`` (share of the episode's steps whose action was clipped,
+    0-1); and ``bessgym/episodes``, the episodes ended so far. Every bessgym env puts
+    ``day_totals``, ``profit_usd`` and ``day_shortfall_mwh`` in an episode's last info
+    (:func:`bessgym.envs.episodes.day_info`)."""
 
     def __init__(self, verbose: int = 0) -> None:
         super().__init__(verbose)
@@ -63,10 +64,9 @@ class DomainMetrics(BaseCallback):
 
     def _record(self, info: dict[str, Any], i: int) -> None:
         record, totals = self.logger.record_mean, info["day_totals"]
-        record("bessgym/profit_usd", float(info.get("profit_usd", sum(totals.values()))))
-        if "day_shortfall_mwh" in info:
-            record("bessgym/shortfall_mwh", float(info["day_shortfall_mwh"]))
-        record("bessgym/penalties_usd", -sum(float(totals.get(line, 0.0)) for line in PENALTY_LINES))
+        record("bessgym/profit_usd", float(info["profit_usd"]))
+        record("bessgym/shortfall_mwh", float(info["day_shortfall_mwh"]))
+        record("bessgym/penalties_usd", -sum(float(totals[line]) for line in PENALTY_LINES))
         for line, value in totals.items():
             record(f"bessgym/{line}_usd", float(value))
         if self._steps[i]:

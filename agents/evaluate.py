@@ -28,10 +28,9 @@ from agents.ppo.policy import ModelDayAhead, ModelRealTime, ObsNormaliser, PPODa
 from bessgym.config import ConfigLike, load_config
 from bessgym.envs.episodes import EpisodeSource, resolve
 from bessgym.evaluation import capture_rate, capture_rates, play_episode
-from bessgym.settlement import LEDGER_LINES
+from bessgym.settlement import LEDGER_LINES, PENALTY_LINES
 
 ENV_IDS = ("bessgym/RealTime-v0", "bessgym/DayAhead-v0")
-PENALTY_LINES = ("no_pay", "unavailable", "penalty")
 """The ledger lines that make up "penalties" (as the leaderboard's penalties $/day)."""
 
 
@@ -52,12 +51,12 @@ class OracleCache:
         known = self.profits.setdefault(key, {})
         if scenario_id not in known:
             from baselines.oracle import PerfectForesight
-            from bessgym.sim import simulate_day
 
             config, (scenario, _) = source.config, source.day(scenario_id)
-            day = PerfectForesight(config.battery, config.market_profile).solve(scenario)
-            known[scenario_id] = float("nan") if day.fallback else \
-                float(simulate_day(config.battery, config.market_profile, scenario, day.bid, day.base_mw).profit)
+            try:
+                known[scenario_id] = float(PerfectForesight(config.battery, config.market_profile).replay(scenario).profit)
+            except RuntimeError:  # the LP failed: no oracle profit, the day is not scored
+                known[scenario_id] = float("nan")
             if self.path is not None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self.path.write_text(json.dumps(self.profits, indent=1))
@@ -77,8 +76,7 @@ def as_component(model_or_policy: Any, env_id: str, vecnormalize: Any = None) ->
         size = int(np.prod(model_or_policy.observation_space.shape))
         if vecnormalize is None and callable(getattr(model_or_policy, "get_vec_normalize_env", None)):
             vecnormalize = model_or_policy.get_vec_normalize_env()
-        normaliser = vecnormalize if isinstance(vecnormalize, ObsNormaliser) else ObsNormaliser.of(vecnormalize, size)
-        return (ModelRealTime if realtime else ModelDayAhead)(model_or_policy, normaliser)
+        return (ModelRealTime if realtime else ModelDayAhead)(model_or_policy, ObsNormaliser.of(vecnormalize, size))
     if isinstance(model_or_policy, (str, Path)) and _is_checkpoint(model_or_policy):
         return (PPORealTime if realtime else PPODayAhead)(path=str(_prefix(model_or_policy)))
     return resolve(str(model_or_policy) if isinstance(model_or_policy, Path) else model_or_policy, role)
@@ -111,7 +109,8 @@ def evaluate(
 
     RealTime-v0: the model is the RT policy, after ``da_bidder`` (a spec or object; default the
     env's registered default, ``threshold``). DayAhead-v0: the model bids, ``rt_policy`` (default
-    ``follow_da``) runs the day. Columns: ``scenario_id``, ``seed``, the ledger lines ($),
+    ``follow_da``) runs the day. ``vecnormalize``: the SB3 ``VecNormalize`` a model in memory was
+    trained behind (default: the model's own, if it has one). Columns: ``scenario_id``, ``seed``, the ledger lines ($),
     ``profit_usd``, ``penalties_usd`` (no-pay + unavailable + penalty, as a positive $),
     ``oracle_profit_usd``, ``capture_pct`` (100 x profit / oracle profit), then the
     leaderboard's other per-day figures (cycles, shortfall per product, fallbacks, decision

@@ -18,7 +18,7 @@ from bessgym.battery import NUMPY_OPS, Battery, Flows
 from bessgym.market import DABid, MarketProfile
 from bessgym.scenarios import Scenario
 from bessgym.settlement import Ledger, interval_lines, terminal_value
-from bessgym.sim import ScenarioArrays
+from bessgym.sim import DayResult, ScenarioArrays, simulate_day
 
 from baselines.day_lp import SUB_PERIODS, build_day_model, solve_exact
 from baselines.solver import SolveResult, new_highs, run, to_highs_lp
@@ -48,7 +48,7 @@ class PerfectForesight:
     privileged = True
 
     def __init__(self, battery: Battery, market: MarketProfile, time_limit_s: float = 30.0, energy_only: bool = False) -> None:
-        self.battery, self.time_limit_s = battery, time_limit_s
+        self.battery, self.time_limit_s, self.rules = battery, time_limit_s, market
         self.market = without_as(market) if energy_only else market
 
     def solve(self, scenario: Scenario) -> OracleDay:
@@ -57,6 +57,15 @@ class PerfectForesight:
         if not result.status.ok:
             return OracleDay(DABid.idle(), np.zeros(scenario.n_intervals), float("nan"), result, True)
         return OracleDay(model.bid(result.z), model.base_mw(result.z), result.objective, result, False)
+
+    def replay(self, scenario: Scenario) -> DayResult:
+        """The day solved, its decisions played through the simulator under the market's rules:
+        what the oracle earns, by the one settlement. RuntimeError, with the solver's messages,
+        when the LP failed (no fallback is ever scored as the oracle's profit)."""
+        day = self.solve(scenario)
+        if day.fallback:
+            raise RuntimeError(f"the oracle's LP failed: {day.result.messages}")
+        return simulate_day(self.battery, self.rules, scenario, day.bid, day.base_mw)
 
 
 @dataclass(frozen=True)

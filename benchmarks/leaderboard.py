@@ -55,6 +55,7 @@ from typing import Annotated, Any, Callable, Iterator
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from tqdm import tqdm
 
+from bessgym.cli import number
 from bessgym.config import Config, ConfigError, load_config
 from bessgym.evaluation import capture_rate
 from bessgym.market import PRODUCTS, check_timezone
@@ -64,6 +65,8 @@ from benchmarks.plots import PLOT_FILES
 from benchmarks.report import ENERGY_ONLY, FULL_HINDSIGHT, PRICES_KNOWN
 
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
+COUNT = number(int, at_least=1, below=1_000_001)
+"""The argparse type of a count option (seeds, workers, days, threads): a whole number from 1 to a million."""
 EPISODE_COLUMNS = [
     "entry", "da_bidder", "rt_policy", "split", "scenario_id", "seed", *LEDGER_LINES, "profit_total_usd",
     "oracle_profit_usd", "capture_pct", "throughput_mwh", "equivalent_cycles",
@@ -213,15 +216,10 @@ def run_task(task: Task, config_json: str, split: str, budget_s: float) -> dict:
     row = _identity(task, split)
 
     def oracle() -> dict:
-        from bessgym.sim import simulate_day
-
         from baselines.oracle import PerfectForesight
 
         scenario, _ = source.day(task.scenario_id)
-        day = PerfectForesight(config.battery, config.market_profile, energy_only=task.reference == ENERGY_ONLY).solve(scenario)
-        if day.fallback:
-            raise RuntimeError(f"the oracle's LP failed: {day.result.messages}")
-        replay = simulate_day(config.battery, config.market_profile, scenario, day.bid, day.base_mw)
+        replay = PerfectForesight(config.battery, config.market_profile, energy_only=task.reference == ENERGY_ONLY).replay(scenario)
         out = {**replay.totals.as_dict(), "profit_total_usd": float(replay.profit)}
         if task.example:  # the example day's path, and its prices, for the trajectories plot
             out["trajectory"] = {"soc_frac": (replay.e_mwh / config.battery.energy_mwh).tolist(),
@@ -482,19 +480,6 @@ def resolve_config(suite: Suite, data: str | None, node: str | None, timezone: s
     return load_config(raw)
 
 
-def _at_least(low: int, high: int = 1_000_000):
-    """An argparse type: a whole number in [``low``, ``high``], refused with the option's value otherwise."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{value} is outside [{low}, {high}]; give a whole number in that range")
-        return value
-    return parse
-
-
 def _split_specs(text: str) -> list[str]:
     """``text`` split at its commas outside brackets and quotes (a spec's JSON arguments may hold commas)."""
     parts, depth, quote, start = [], 0, "", 0
@@ -661,11 +646,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--timezone", help="IANA time zone of the operating day for --data, e.g. America/New_York "
                                            "(default: the market profile's)")
     parser.add_argument("--split", help="split to run (default: the suite's; 'all' with --data)")
-    parser.add_argument("--seeds", type=_at_least(1), help="run seeds 0..N-1 instead of the suite's")
+    parser.add_argument("--seeds", type=COUNT, help="run seeds 0..N-1 instead of the suite's")
     parser.add_argument("--backend", choices=("local", "ray"), default="local",
                         help="local worker processes (default) or a Ray cluster")
     parser.add_argument("--address", help="Ray cluster address (with --backend ray; default a local Ray instance)")
-    parser.add_argument("--workers", type=_at_least(1), default=os.cpu_count() or 1,
+    parser.add_argument("--workers", type=COUNT, default=os.cpu_count() or 1,
                         help="local worker processes (default: the CPU count)")
     parser.add_argument("--out", help="output folder (default leaderboard/SUITE, or leaderboard/SUITE-2, -3, ... "
                                       "when it holds an earlier run)")
@@ -674,12 +659,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="continue the run in the output folder (it must be the same suite, config, data, split, "
                             "seeds and limit)")
     again.add_argument("--overwrite", action="store_true", help="replace the run in the output folder")
-    parser.add_argument("--limit", type=_at_least(1), help="only the first N days (a smoke run)")
+    parser.add_argument("--limit", type=COUNT, help="only the first N days (a smoke run)")
     parser.add_argument("--proxy-track", action="store_true",
                         help="run the static proxy track instead (see benchmarks.proxy_track; needs the rl extra)")
     parser.add_argument("--proxy", action="append",
                         help="a proxy bidder spec for --proxy-track (repeatable; default the shipped proxy)")
-    parser.add_argument("--threads", type=_at_least(1), default=1, help="torch threads for --proxy-track timings")
+    parser.add_argument("--threads", type=COUNT, default=1, help="torch threads for --proxy-track timings")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error instead of its one line")
     return parser
 

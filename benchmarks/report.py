@@ -17,6 +17,7 @@ import pandas as pd
 from bessgym.config import Config
 from bessgym.evaluation import capture_rate, capture_rates
 from bessgym.market import PRODUCTS
+from bessgym.settlement import PENALTY_LINES
 
 BOOTSTRAP = 2000
 FULL_HINDSIGHT, ENERGY_ONLY, PRICES_KNOWN = "full_hindsight", "energy_only", "prices_known"
@@ -133,7 +134,7 @@ def summarise(episodes: pd.DataFrame, oracle: pd.DataFrame, config: Config, orde
             "profit_per_mw_day": profit.mean() / power,
             "as_share_pct": _as_share(ok),
             "shortfall_mwh_per_day": shortfall.mean(),
-            "penalties_per_day": -(ok["no_pay"] + ok["unavailable"] + ok["penalty"]).mean(),
+            "penalties_per_day": -ok[list(PENALTY_LINES)].sum(axis=1).mean(),
             "cycles_per_day": ok["equivalent_cycles"].mean(),
             "latency_p50_ms": ok["decision_ms_p50"].median(), "latency_p95_ms": ok["decision_ms_p95"].mean(),
             "bid_s": ok["bid_seconds"].mean(),

@@ -47,6 +47,8 @@ LEDGER_LINES: tuple[str, ...] = (
     "degradation",
     "terminal",
 )
+PENALTY_LINES: tuple[str, ...] = ("no_pay", "unavailable", "penalty")
+"""The ledger lines that are penalties: what a table's "penalties" sums (negated: $ paid)."""
 
 
 class Ledger(NamedTuple):

@@ -104,6 +104,11 @@ class IntervalOutcome(NamedTuple):
     def reward(self) -> Any:
         return self.ledger.total
 
+    @property
+    def shortfall_mw(self) -> Any:
+        """Deployment not delivered, up and down together (MW; x the interval's hours: MWh)."""
+        return self.up_short_mw + self.down_short_mw
+
 
 def advance(
     battery: Battery, limits: Limits, e_mwh: Any, base_mw: Any, row: StepTerms, last: Any, mean_da: Any, ops: Ops = SCALAR_OPS,

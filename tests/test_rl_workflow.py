@@ -92,6 +92,10 @@ def test_training_writes_a_run_folder_never_the_package(tmp_path, monkeypatch, c
     (["--env", "bessgym/DayAhead-v0", "--fixed", "threshold"], "--fixed (rt_policy): rt_policy 'threshold' has no reset()"),
     (["--config", "nosuch.json"], "config 'nosuch.json' is neither a preset"),
     (["--hyperparams", "nosuch.yml"], "hyper-parameter file nosuch.yml does not exist"),
+    (["--timesteps", "0"], "--timesteps must be a whole number >= 1, got 0"),
+    (["--seed", "-1"], "--seed must be a whole number >= 0, got -1"),
+    (["--eval-days", "0"], "--eval-days must be a whole number >= 1, got 0"),
+    (["--eval-seeds", "0", "-2"], "--eval-seeds must be whole numbers >= 0 (at least one), got [0, -2]"),
 ])
 def test_train_checks_every_argument_before_writing_anything(tmp_path, monkeypatch, argv, says):
     monkeypatch.chdir(tmp_path)
@@ -141,8 +145,10 @@ def test_training_refuses_the_shipped_checkpoints(tmp_path):
     with pytest.raises(ValueError, match="shipped checkpoints"):
         train(TrainConfig(out=CHECKPOINTS / "mine", timesteps=96))
     model = sb3.PPO("MlpPolicy", gym.make("bessgym/RealTime-v0", split="val"), n_steps=8, batch_size=8, device="cpu")
-    with pytest.raises(ValueError, match="read-only data"):
-        export(model, None, CHECKPOINTS / "realtime-seed0")
+    for prefix in (CHECKPOINTS / "realtime-seed0", CHECKPOINTS / "mine" / "policy"):
+        with pytest.raises(ValueError, match="read-only data"):
+            export(model, None, prefix)
+    assert not (CHECKPOINTS / "mine").exists()
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "training.json").write_text("{}")
     with pytest.raises(ValueError, match="holds an earlier run"):

@@ -190,10 +190,11 @@ def export(model: Any, normaliser: Any, prefix: Path | str, extra: dict | None =
 
 
 def check_not_shipped(folder: Path | str) -> None:
-    """Refuse to write into the shipped checkpoint folder (read-only data of the package)."""
-    if Path(folder).resolve() == CHECKPOINTS:
-        raise ValueError(f"{CHECKPOINTS} holds the shipped checkpoints, read-only data: write your policy elsewhere "
-                         "(python -m agents.ppo.train writes to runs/ by default; --out DIR)")
+    """Refuse to write into the shipped checkpoint folder or below it (read-only data of the package)."""
+    if Path(folder).resolve().is_relative_to(CHECKPOINTS):
+        raise ValueError(f"{folder} is inside {CHECKPOINTS}, the shipped checkpoints (read-only data): write your policy "
+                         "elsewhere (python -m agents.ppo.train writes to runs/ by default; --out DIR); to replace a "
+                         "shipped checkpoint, a maintainer copies NAME.pt and NAME.json into it by hand")
 
 
 def load_checkpoint(name: str | None = None, path: str | None = None) -> tuple[ActorCriticPolicy, ObsNormaliser, dict]:

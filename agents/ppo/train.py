@@ -39,7 +39,7 @@ from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
 from tqdm import tqdm
 
 from agents.callbacks import CaptureEval
-from agents.ppo.policy import CHECKPOINTS, export
+from agents.ppo.policy import check_not_shipped, export
 from bessgym.config import load_config
 from bessgym.envs.episodes import EpisodeSource, resolve
 from bessgym.envs.sb3 import make_sb3_vec_env
@@ -135,19 +135,18 @@ def check(cfg: TrainConfig) -> None:
 
 def run_folder(cfg: TrainConfig) -> Path:
     """The run folder: ``cfg.out`` or ``runs/<env>-seed<seed>-<time>``; refused inside the shipped
-    checkpoints or when it holds an earlier run."""
+    checkpoints (:func:`agents.ppo.policy.check_not_shipped`) or when it holds an earlier run."""
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = Path(cfg.out) if cfg.out is not None else Path("runs") / f"{SHORT[cfg.env]}-seed{cfg.seed}-{stamp}"
-    if out.resolve().is_relative_to(CHECKPOINTS):
-        raise ValueError(f"--out {out} is inside {CHECKPOINTS}, the shipped checkpoints (read-only data): train into "
-                         "a run folder elsewhere; to replace a shipped checkpoint, copy NAME.pt and NAME.json into it by hand")
+    check_not_shipped(out)
     if (out / "training.json").exists():
         raise ValueError(f"--out {out} holds an earlier run (training.json): choose another folder")
     return out
 
 
 class ProgressBar(BaseCallback):
-    """A tqdm bar over environment steps."""
+    """A tqdm bar over environment steps (SB3's ``progress_bar=True`` uses tqdm's experimental
+    rich bar, which warns on every run)."""
 
     def __init__(self, total: int) -> None:
         super().__init__()
@@ -224,7 +223,7 @@ def train(cfg: TrainConfig) -> dict:
                 policy_kwargs=hp["policy_kwargs"], verbose=0, **hp["ppo"])
 
     # 4. callbacks: the file's (domain metrics), progress, checkpoints, capture on the eval split
-    every = max(timesteps // max(cfg.evaluations, 1), n_envs * hp["ppo"].get("n_steps", 2048)) // n_envs
+    every = max(timesteps // cfg.evaluations, n_envs * hp["ppo"].get("n_steps", 2048)) // n_envs
     fixed = {role: env_kwargs[role]} if role in env_kwargs else {}
     evaluation = CaptureEval(cfg.env, every, cfg.eval_split, eval_config, cfg.eval_seeds,
                              cfg.eval_days, fixed, out / "oracle_profits.json", out / "eval" / "evaluations.csv",
@@ -264,26 +263,8 @@ def train(cfg: TrainConfig) -> dict:
 
 
 def _eval_days(text: str) -> int | None:
-    if text == "all":
-        return None
-    days = int(text)
-    if days < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 1 or 'all', got {text}")
-    return days
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text}")
-    return value
-
-
-def _seed(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text}")
-    return value
+    """``all`` (None) or a whole number; :func:`check` refuses one out of range."""
+    return None if text == "all" else int(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -293,11 +274,11 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="'from the file': the env's block of --hyperparams (rl-zoo3 format).")
     parser.add_argument("--env", default="bessgym/RealTime-v0", choices=sorted(SHORT),
                         help="env to train on (RealTime-v0: an RT policy; DayAhead-v0: a DA bidder; default: %(default)s)")
-    parser.add_argument("--seed", type=_seed, default=0, metavar="SEED", help="seed of PPO and the training envs (whole number >= 0; default: %(default)s)")
-    parser.add_argument("--timesteps", type=_positive, metavar="N",
+    parser.add_argument("--seed", type=int, default=0, metavar="SEED", help="seed of PPO and the training envs (whole number >= 0; default: %(default)s)")
+    parser.add_argument("--timesteps", type=int, metavar="N",
                         help="env steps to train for, rounded up to whole rollouts of n_envs x n_steps (the run "
                              "prints the steps it took; default: n_timesteps from the file)")
-    parser.add_argument("--n-envs", type=_positive, metavar="N", help="parallel envs of the native vector env (default: n_envs from the file)")
+    parser.add_argument("--n-envs", type=int, metavar="N", help="parallel envs of the native vector env (default: n_envs from the file)")
     parser.add_argument("--config", metavar="PRESET|JSON", help="config preset name or JSON path (default: env_kwargs.config from the file)")
     parser.add_argument("--split", metavar="SPLIT", help="split to train on: train, val, test, test_ood or all (default: env_kwargs.split from the file)")
     parser.add_argument("--fixed", metavar="SPEC", help="spec string of the fixed other level: the DA bidder for RealTime-v0, the RT "
@@ -305,12 +286,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, metavar="DIR", help="run folder (default: runs/<env>-seed<seed>-<YYYYmmdd-HHMMSS> in the "
                                                  "current folder); refused inside the shipped checkpoints")
     parser.add_argument("--hyperparams", type=Path, default=HYPERPARAMS, metavar="YAML", help="rl-zoo3 hyper-parameter file (default: agents/ppo/hyperparams.yml of the package)")
-    parser.add_argument("--evaluations", type=_positive, default=5, metavar="N",
+    parser.add_argument("--evaluations", type=int, default=5, metavar="N",
                         help="evaluations during training, at most one per rollout, each of the policy after the "
                              "update that follows its rollout, and one of the final policy unless the last "
                              "already was (default: %(default)s)")
     parser.add_argument("--eval-split", default="val", metavar="SPLIT", help="split of the evaluations (default: %(default)s)")
-    parser.add_argument("--eval-seeds", type=_seed, nargs="+", default=[0], metavar="SEED",
+    parser.add_argument("--eval-seeds", type=int, nargs="+", default=[0], metavar="SEED",
                         help="deployment seeds of the evaluations, as the leaderboard's seeds (default: %(default)s)")
     parser.add_argument("--eval-days", type=_eval_days, default=20, metavar="N|all",
                         help="first N days of the eval split per evaluation, or 'all' (default: %(default)s)")

@@ -75,16 +75,18 @@ def importable_name(cls: type) -> str:
     return f"{module}:{qualname}"
 
 
-def _check_importable(arch: str) -> None:
-    """Import ``arch`` as a later process would: it must reach a class of that very name."""
+def import_class(arch: str) -> type:
+    """The class ``arch`` (``"package.module:Class"``) names, imported as a later process would;
+    a ValueError unless it reaches a class of that very name."""
     module, _, attr = arch.partition(":")
     try:
         found = getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError) as exc:
-        raise ValueError(f"arch {arch!r} cannot be imported back ({exc}); a checkpoint must name an importable "
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ValueError(f"arch {arch!r} cannot be imported ({exc}); a checkpoint must name an importable "
                          "'package.module:Class'") from None
     if not (isinstance(found, type) and importable_name(found) == arch):
         raise ValueError(f"arch {arch!r} imports as {found!r}, not as a class of that name")
+    return found
 
 
 def save_checkpoint(model: nn.Module, arch: str | None, kwargs: dict, spec: ProblemSpec, prefix: str | Path, **records: Any) -> Path:
@@ -95,7 +97,7 @@ def save_checkpoint(model: nn.Module, arch: str | None, kwargs: dict, spec: Prob
     arch = derived if arch is None else arch
     if arch != derived:
         raise ValueError(f"arch {arch!r} does not name the saved model's class, {derived!r}")
-    _check_importable(arch)
+    import_class(arch)
     prefix = Path(prefix)
     prefix.parent.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), prefix.with_suffix(".pt"))
@@ -125,8 +127,7 @@ def architecture(arch: Any, record: Path, vouched: str | None = None) -> type[nn
     ``vouched`` for. The name is checked first, so only an allowed module is ever imported."""
     registered = {f"{ep.module}:{ep.attr}": ep.load for ep in entry_points(group=ENTRY_POINT_GROUP)}
     if vouched is not None:
-        module, _, attr = vouched.partition(":")
-        registered[vouched] = lambda: getattr(importlib.import_module(module), attr)
+        registered[vouched] = lambda: import_class(vouched)
     allowed = ARCHITECTURES.keys() | registered.keys()
     if not isinstance(arch, str) or arch not in allowed:
         raise ValueError(f"checkpoint {record}: arch {arch!r} is not an allowed architecture; allowed: "

@@ -1,5 +1,6 @@
 """The command-line conventions of the ML4OPT scripts (``agents.proxy.dataset``, ``.instances``,
-``.train``, ``benchmarks.examples.conv_proxy``): numeric options range-checked by argparse, no
+``.train``, ``benchmarks.examples.conv_proxy``): options made from a config model's fields
+(:func:`add_fields`), numeric options range-checked by argparse, no
 earlier output replaced without ``--overwrite``, and bad input (a missing file, an unknown
 config or split, an output that exists) said in one line, ``error: ...``, exit status 2
 (``--debug`` shows the traceback instead)."""
@@ -7,35 +8,17 @@ config or split, an output that exists) said in one line, ``error: ...``, exit s
 from __future__ import annotations
 
 import argparse
-import math
 import sys
+import typing
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import annotated_types
+from pydantic import BaseModel
+
+from bessgym.cli import number
 
 EXIT_BAD_INPUT = 2  # argparse's status for a bad command line
-
-
-def number(kind: type[int] | type[float], at_least: float | None = None, above: float | None = None,
-           below: float | None = None) -> Callable[[str], int | float]:
-    """An argparse ``type``: ``kind`` (int or float, finite) within the bounds given."""
-
-    def parse(text: str) -> int | float:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, got {text!r}") from None
-        if not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
-        for bound, fails, words in ((at_least, lambda b: value < b, "at least"), (above, lambda b: value <= b, "above"),
-                                    (below, lambda b: value >= b, "below")):
-            if bound is not None and fails(bound):
-                raise argparse.ArgumentTypeError(f"must be {words} {bound}, got {text!r}")
-        return value
-
-    parse.__name__ = kind.__name__
-    return parse
 
 
 def number_from(kind: type[int] | type[float], constraints: Iterable[object]) -> Callable[[str], int | float]:
@@ -51,6 +34,35 @@ def number_from(kind: type[int] | type[float], constraints: Iterable[object]) ->
         else:
             raise TypeError(f"no command-line check for the constraint {constraint!r}")
     return number(kind, **bounds)
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Adds ``(default: X)`` to an option's help where there is a default to show."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.required or action.default is None or action.default is False or action.default in ("", argparse.SUPPRESS):
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
+def add_fields(parser: argparse.ArgumentParser, model: type[BaseModel], required: Iterable[str] = ()) -> None:
+    """One option ``--field-name`` per field of ``model``: its description as help, its default
+    (none for the ``required`` ones), its range for a number (:func:`number_from`), its values
+    for a ``Literal``, ``--name``/``--no-name`` for a bool, text otherwise."""
+    required = set(required)
+    for name, field in model.model_fields.items():
+        options: dict = {"help": field.description}
+        options.update({"required": True, "default": argparse.SUPPRESS} if name in required else {"default": field.default})
+        kind = type(field.default)
+        if kind is bool:
+            options["action"] = argparse.BooleanOptionalAction
+        elif kind in (int, float):
+            options["type"] = number_from(kind, field.metadata)
+        elif typing.get_origin(field.annotation) is typing.Literal:
+            options["choices"] = typing.get_args(field.annotation)
+        else:
+            options["type"] = str
+        parser.add_argument(f"--{name.replace('_', '-')}", **options)
 
 
 def add_common(parser: argparse.ArgumentParser, writes: str) -> None:

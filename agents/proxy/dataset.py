@@ -116,6 +116,12 @@ def theta_blocks(problem: ProxyProblem) -> dict[str, list]:
             "as_price": [HOURS + n, problem.n_params, f"$/MW-h, hour-major, products {list(PRODUCTS)}"]}
 
 
+def instance_file(path: str | Path) -> Path:
+    """The instance file of ``path``: ``path`` itself if it ends in ``.npz``, else ``path/instances.npz``."""
+    path = Path(path)
+    return path if path.suffix == ".npz" else path / FILE
+
+
 @dataclass
 class ProxyDataset:
     """Instances (arrays with a leading instance axis, see the module docstring) and where they
@@ -166,9 +172,8 @@ class ProxyDataset:
         }
 
     def save(self, path: str | Path) -> Path:
-        """Write the instance file: ``path`` itself if it ends in ``.npz``, else ``path/instances.npz``."""
-        path = Path(path)
-        file = path if path.suffix == ".npz" else path / FILE
+        """Write the instance file (:func:`instance_file`) of ``path``; returns it."""
+        file = instance_file(path)
         file.parent.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(file, **{name: getattr(self, name) for name in ARRAYS}, meta=np.array(json.dumps(self.meta())))
         return file
@@ -176,8 +181,7 @@ class ProxyDataset:
     @classmethod
     def load(cls, path: str | Path) -> ProxyDataset:
         """Read an instance file (``.npz``) or a dataset folder holding ``instances.npz``."""
-        path = Path(path)
-        file = path if path.suffix == ".npz" else path / FILE
+        file = instance_file(path)
         if not file.is_file():
             raise FileNotFoundError(f"{path} is not a proxy dataset: no {file.name} (make one with "
                                     "python -m agents.proxy.dataset --out DIR or python -m agents.proxy.instances splits --out DIR)")
@@ -195,7 +199,7 @@ class ProxyDataset:
 
 def perturb(theta: np.ndarray, problem: ProxyProblem, config: DatasetConfig, rng: np.random.Generator) -> np.ndarray:
     """A perturbed copy of ``theta``: level factor, AR(1) energy-price noise, log-normal AS noise."""
-    h, n = 24, problem.n_intervals
+    h, n = HOURS, problem.n_intervals
     level = rng.uniform(1 - config.level_spread, 1 + config.level_spread)
     noise = ar1(rng.normal(0.0, config.price_noise_usd_per_mwh, h + n), config.noise_phi)
     out = theta.copy()
@@ -328,24 +332,12 @@ class InstanceDataset(torch.utils.data.Dataset):
         return item if self.stats is None else {k: self.stats.normalise(k, v) for k, v in item.items()}
 
 
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Adds ``(default: X)`` to an option's help where there is a default to show."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        if action.default in (None, "", False, argparse.SUPPRESS) or action.required:
-            return action.help or ""
-        return super()._get_help_string(action)
-
-
 def parser() -> argparse.ArgumentParser:
     out = argparse.ArgumentParser(prog="python -m agents.proxy.dataset", description=__doc__.split("\n\n")[0],
-                                  formatter_class=HelpFormatter)
+                                  formatter_class=cli.HelpFormatter)
     out.add_argument("--out", required=True, help="dataset folder to write (its instances.npz, schema " + SCHEMA + "), "
                      "or the .npz file itself")
-    for name, field in DatasetConfig.model_fields.items():
-        out.add_argument(f"--{name.replace('_', '-')}", default=field.default, help=field.description,
-                         type=cli.number_from(type(field.default), field.metadata)
-                         if isinstance(field.default, int | float) else str)
+    cli.add_fields(out, DatasetConfig)
     cli.add_common(out, "the instance file")
     return out
 
@@ -357,7 +349,7 @@ def main(argv: list[str] | None = None) -> None:
 def _main(args: argparse.Namespace) -> None:
     options = vars(args)
     out, overwrite = Path(options.pop("out")), options.pop("overwrite")
-    cli.refuse_existing([out if out.suffix == ".npz" else out / FILE], overwrite)
+    cli.refuse_existing([instance_file(out)], overwrite)
     dataset = generate(DatasetConfig(**options))
     file = dataset.save(out)
     print(f"{len(dataset)} instances ({(dataset.status == 'optimal').sum()} optimal), HiGHS "

@@ -45,7 +45,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from agents.proxy import cli
-from agents.proxy.dataset import SCHEMA, DatasetConfig, HelpFormatter, ProxyDataset, generate
+from agents.proxy.dataset import SCHEMA, DatasetConfig, ProxyDataset, generate
 from agents.proxy.problem import ProxyProblem, problem_for
 from baselines.day_lp import DayModel, with_binaries
 from baselines.solver import LinearProgram, new_highs, to_highs_lp
@@ -169,7 +169,7 @@ def parser() -> argparse.ArgumentParser:
                                   formatter_class=argparse.RawDescriptionHelpFormatter, epilog="\n\n".join(__doc__.split("\n\n")[1:3]))
     commands = out.add_subparsers(dest="command", required=True, metavar="{splits,export}",
                                   help="splits: write the fixed split files; export: write them for other solvers")
-    fmt = HelpFormatter
+    fmt = cli.HelpFormatter
     splits = commands.add_parser("splits", help="solve the config's train/val/test days and write OUT/<split>.npz",
                                  formatter_class=fmt, description="Solve every usable day of each split and write OUT/<split>.npz "
                                  f"(instance schema {SCHEMA}).")

@@ -28,56 +28,52 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import torch
+from pydantic import BaseModel, ConfigDict, Field
 from tqdm import tqdm
 
 from agents.proxy import cli
 from agents.proxy.bidder import save_checkpoint
-from agents.proxy.dataset import HelpFormatter, InstanceDataset, ProxyDataset
+from agents.proxy.dataset import InstanceDataset, ProxyDataset
 from agents.proxy.models import MLPProxy, SoCTrajectoryProxy
 from agents.proxy.problem import BID_SIZE, ProxyProblem, problem_for
 from agents.proxy.repair import repair
 
-ARCHS = {"soc": "agents.proxy.models:SoCTrajectoryProxy", "mlp": "agents.proxy.models:MLPProxy"}
-
-
-def _opt(default: object, text: str, **bounds: float):  # noqa: ANN202
-    """A config field with its command-line help and, for a number, its range (``at_least``,
-    ``above``, ``below``: :func:`agents.proxy.cli.number`)."""
-    return field(default=default, metadata={"help": text, "bounds": bounds})
-
-
-@dataclass
-class TrainConfig:
+class TrainConfig(BaseModel):
     """Training options (each is a command-line option of the same name)."""
 
-    dataset: str = _opt("", "instance file (.npz) or dataset folder to train on (python -m agents.proxy.dataset, "
-                            "or a split file of python -m agents.proxy.instances)")
-    val: str = _opt("", "instance file to validate on (e.g. the fixed val split); default: hold out --val-fraction of "
-                        "--dataset's real days")
-    out: str = _opt("runs/proxy/soc", "checkpoint prefix: writes OUT.pt (state dict) and OUT.json (record)")
-    arch: str = _opt("soc", "network: soc (SoC-trajectory proxy, exact decoder) or mlp (plain bid network)")
-    hidden: int = _opt(256, "hidden units per layer", at_least=1)
-    depth: int = _opt(3, "hidden layers", at_least=1)
-    relative: bool = _opt(True, "soc arch: also feed the day's energy prices relative to the day's mean and spread (true/false)")
-    supervised_epochs: int = _opt(100, "epochs of phase 1 (supervised on the solver's trajectories or bids, and duals)",
-                                  at_least=0)
-    self_supervised_epochs: int = _opt(40, "epochs of phase 2 (the LP objective of the repaired bid, a violation penalty)",
-                                       at_least=0)
-    batch_size: int = _opt(128, "instances per gradient step", at_least=1)
-    lr: float = _opt(1e-3, "AdamW learning rate (cosine-annealed to lr/20)", above=0)
-    weight_decay: float = _opt(1e-4, "AdamW weight decay", at_least=0)
-    dual_weight: float = _opt(0.1, "weight of the dual loss (duals standardised per row)", at_least=0)
-    penalty: float = _opt(1.0, "phase 2: weight per MW or MWh of mean raw violation, in units of the mean optimum ($)",
-                          at_least=0)
-    anchor_weight: float = _opt(0.1, "phase 2: share of the supervised loss kept as an anchor", at_least=0)
-    val_fraction: float = _opt(0.1, "share of --dataset's real days held out for validation (without --val)",
-                               at_least=0, below=1)
-    seed: int = _opt(0, "seed of the holdout, the initialisation and the batch order")
-    threads: int = _opt(1, "torch threads", at_least=1)
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: str = Field("", description="instance file (.npz) or dataset folder to train on (python -m "
+                         "agents.proxy.dataset, or a split file of python -m agents.proxy.instances)")
+    val: str = Field("", description="instance file to validate on (e.g. the fixed val split); default: hold out "
+                     "--val-fraction of --dataset's real days")
+    out: str = Field("runs/proxy/soc", description="checkpoint prefix: writes OUT.pt (state dict) and OUT.json (record)")
+    arch: Literal["soc", "mlp"] = Field("soc", description="network: soc (SoC-trajectory proxy, exact decoder) or mlp "
+                                        "(plain bid network)")
+    hidden: int = Field(256, ge=1, description="hidden units per layer")
+    depth: int = Field(3, ge=1, description="hidden layers")
+    relative: bool = Field(True, description="soc arch: also feed the day's energy prices relative to the day's mean "
+                           "and spread")
+    supervised_epochs: int = Field(100, ge=0, description="epochs of phase 1 (supervised on the solver's trajectories "
+                                   "or bids, and duals)")
+    self_supervised_epochs: int = Field(40, ge=0, description="epochs of phase 2 (the LP objective of the repaired bid, "
+                                        "a violation penalty)")
+    batch_size: int = Field(128, ge=1, description="instances per gradient step")
+    lr: float = Field(1e-3, gt=0, description="AdamW learning rate (cosine-annealed to lr/20)")
+    weight_decay: float = Field(1e-4, ge=0, description="AdamW weight decay")
+    dual_weight: float = Field(0.1, ge=0, description="weight of the dual loss (duals standardised per row)")
+    penalty: float = Field(1.0, ge=0, description="phase 2: weight per MW or MWh of mean raw violation, in units of "
+                           "the mean optimum ($)")
+    anchor_weight: float = Field(0.1, ge=0, description="phase 2: share of the supervised loss kept as an anchor")
+    val_fraction: float = Field(0.1, ge=0, lt=1, description="share of --dataset's real days held out for validation "
+                                "(without --val)")
+    seed: int = Field(0, description="seed of the holdout, the initialisation and the batch order")
+    threads: int = Field(1, ge=1, description="torch threads")
 
 
 @dataclass
@@ -175,8 +171,6 @@ def fit(model: torch.nn.Module, problem: ProxyProblem, train: Split, val: Split,
 def train(config: TrainConfig, progress: bool = True, overwrite: bool = False) -> Path:
     """Train ``config.arch`` on ``config.dataset`` and export it to ``config.out``; where
     ``OUT.pt`` or ``OUT.json`` exists, FileExistsError before training, unless ``overwrite``."""
-    if config.arch not in ARCHS:
-        raise ValueError(f"arch must be one of {sorted(ARCHS)}, got {config.arch!r}")
     prefix = Path(config.out)
     cli.refuse_existing([prefix.with_suffix(".pt"), prefix.with_suffix(".json")], overwrite)
     torch.set_num_threads(config.threads)
@@ -200,31 +194,19 @@ def train(config: TrainConfig, progress: bool = True, overwrite: bool = False) -
     seconds = time.perf_counter() - start
     final = evaluate(model, problem, val_set) if len(val_set.theta) else {}
     prefix = save_checkpoint(
-        model, ARCHS[config.arch], kwargs, dataset.spec, config.out,
+        model, None, kwargs, dataset.spec, config.out,
         dataset={"path": str(config.dataset), "count": len(dataset), "generator": dataset.config.model_dump()},
-        training={"config": asdict(config), "seconds": round(seconds, 1), "train_instances": len(train_set.theta),
+        training={"config": config.model_dump(), "seconds": round(seconds, 1), "train_instances": len(train_set.theta),
                   "val_instances": len(val_set.theta), "val": final, "log": log[-1:]},
     )
     print(f"trained in {seconds:.0f} s; validation {json.dumps({k: round(v, 4) for k, v in final.items()})} -> {prefix}.pt/.json")
     return prefix
 
 
-def _flag(text: str) -> bool:
-    if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
-        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
-    return text.lower() in ("true", "1", "yes")
-
-
 def parser() -> argparse.ArgumentParser:
     out = argparse.ArgumentParser(prog="python -m agents.proxy.train", description=__doc__.splitlines()[0],
-                                  formatter_class=HelpFormatter)
-    for f in fields(TrainConfig):
-        required = f.name == "dataset"
-        kind = type(f.default)
-        parse = _flag if kind is bool else cli.number(kind, **f.metadata["bounds"]) if kind in (int, float) else kind
-        out.add_argument(f"--{f.name.replace('_', '-')}", type=parse, required=required,
-                         default=argparse.SUPPRESS if required else f.default, help=f.metadata["help"],
-                         **({"choices": sorted(ARCHS)} if f.name == "arch" else {}))
+                                  formatter_class=cli.HelpFormatter)
+    cli.add_fields(out, TrainConfig, required=("dataset",))
     cli.add_common(out, "OUT.pt and OUT.json")
     return out
 

@@ -31,7 +31,7 @@ from torch import nn
 
 from agents.proxy import cli
 from agents.proxy.bidder import importable_name, save_checkpoint
-from agents.proxy.dataset import HelpFormatter, ProxyDataset
+from agents.proxy.dataset import ProxyDataset
 from agents.proxy.problem import problem_for
 from agents.proxy.train import TrainConfig, fit, splits
 from benchmarks import leaderboard
@@ -71,7 +71,7 @@ class HourConvProxy(nn.Module):
 
 def parser() -> argparse.ArgumentParser:
     out = argparse.ArgumentParser(prog="python -m benchmarks.examples.conv_proxy", description=__doc__.splitlines()[0],
-                                  formatter_class=HelpFormatter)
+                                  formatter_class=cli.HelpFormatter)
     out.add_argument("--dataset", required=True, help="instance file or dataset folder to train on (python -m "
                      "agents.proxy.dataset, or a split file of python -m agents.proxy.instances)")
     out.add_argument("--val", help="instance file to validate on (e.g. the fixed val split); default: hold out "
@@ -119,7 +119,7 @@ def _main(args: argparse.Namespace) -> None:
     model.theta_mean.copy_(train.theta.mean(0))
     model.theta_std.copy_(train.theta.std(0).clamp(min=1e-3))
     config = TrainConfig(dataset=args.dataset, supervised_epochs=args.supervised_epochs,
-                         self_supervised_epochs=args.self_supervised_epochs, batch_size=128, lr=1e-3)
+                         self_supervised_epochs=args.self_supervised_epochs)
     log = fit(model, problem, train, val, config)
     arch = importable_name(HourConvProxy)  # this module's real name, also when it runs as __main__
     prefix = save_checkpoint(model, arch, kwargs, data.spec, out / "conv", training={"log": log[-1:], "dataset": args.dataset})

@@ -10,7 +10,7 @@ import numpy as np
 from bessgym.actions import check_action
 from bessgym.battery import Battery
 from bessgym.config import ConfigLike
-from bessgym.envs.episodes import Episode, EpisodeSource, day_info, reset_options, resolve, with_day_limit
+from bessgym.envs.episodes import DayLimited, Episode, EpisodeSource, day_info, reset_options, resolve
 from bessgym.evaluation import EpisodeRecord, run_day
 from bessgym.envs.render import check_render_mode, render_forecast, render_played
 from bessgym.market import HOURS, N_PRODUCTS, UP_MASK, DABid
@@ -117,9 +117,8 @@ class DayAheadEnv(gym.Env):
         episode = self.source.prepare(scenario, context, DABid(*action_to_bid(a, self.battery)))
         played = run_day(self.source, episode, self.policy)
         totals = played.ledger
-        shortfall = float(played.shortfall_mwh.sum())
         info: dict[str, Any] = totals.as_dict()
-        info.update(action_clipped=was_clipped, **day_info(totals, shortfall, scenario.id),
+        info.update(action_clipped=was_clipped, scenario_id=scenario.id, **day_info(totals, float(played.shortfall_mwh.sum())),
                     da_cut_energy_mw=float(episode.cuts.energy_mw.sum()), da_cut_as_mw=float(episode.cuts.as_mw.sum()))
         self._shown = (episode, played)
         self._scenario_id = None
@@ -135,10 +134,4 @@ class DayAheadEnv(gym.Env):
         return render_played(episode, list(played.soc_frac), list(played.base_mw), played.profit, self.render_mode)
 
 
-def make_day_ahead(**kwargs: Any) -> gym.wrappers.TimeLimit:
-    """The registered entry point of DayAhead-v0: ``DayAheadEnv(**kwargs)`` in a
-    ``TimeLimit`` of one step."""
-    return with_day_limit(DayAheadEnv(**kwargs))
-
-
-make_day_ahead.metadata = DayAheadEnv.metadata  # gym.make reads the render modes off the entry point
+make_day_ahead = DayLimited(DayAheadEnv)  # the registered entry point of DayAhead-v0: a TimeLimit of one step

@@ -78,22 +78,31 @@ def resolve(component: Any, role: str = "rt_policy") -> Any:
     return found
 
 
-def day_info(totals: Sequence[float], shortfall_mwh: float, scenario_id: str) -> dict[str, Any]:
-    """The keys every env adds to the info of an episode's last step: ``day_totals`` (ledger
-    line -> $ over the day), ``profit_usd`` (their sum, $), ``day_shortfall_mwh`` (deployment
-    not delivered over the day, MWh) and ``scenario_id``."""
-    day_totals = {line: float(value) for line, value in zip(LEDGER_LINES, totals)}
-    return {"day_totals": day_totals, "profit_usd": float(sum(day_totals.values())),
-            "day_shortfall_mwh": float(shortfall_mwh), "scenario_id": scenario_id}
+def day_info(totals: Sequence[Any], shortfall_mwh: Any) -> dict[str, Any]:
+    """The keys every env adds to the info of an episode's last step (besides ``scenario_id``),
+    from the ledger lines summed over the day (``totals``, $) and the deployment not delivered
+    over the day (``shortfall_mwh``, MWh): ``day_totals`` (ledger line -> $), ``profit_usd``
+    (their sum, $) and ``day_shortfall_mwh``. Floats for a scalar env, (N,) arrays for a vector
+    env (which adds the masks)."""
+    return {"day_totals": dict(zip(LEDGER_LINES, totals)), "profit_usd": sum(totals), "day_shortfall_mwh": shortfall_mwh}
 
 
-def with_day_limit(env: gym.Env) -> gym.wrappers.TimeLimit:
-    """``env`` in Gymnasium's ``TimeLimit`` of its own episode length (``env.episode_steps``,
-    which depends on the config's interval length): the registered entry points use it, so
-    that ``env.spec.max_episode_steps`` is right for every config and the limit never cuts a
-    day short. Like every ``TimeLimit`` it also sets ``truncated`` on the step that reaches
-    the limit, the day's last, where ``terminated`` is set too."""
-    return gym.wrappers.TimeLimit(env, int(env.episode_steps))
+class DayLimited:
+    """A registered entry point: called with an env's kwargs, ``env_class(**kwargs)`` in
+    Gymnasium's ``TimeLimit`` of the env's own episode length (``env.episode_steps``, which
+    depends on the config's interval length), so that ``env.spec.max_episode_steps`` is right
+    for every config and the limit never cuts a day short. Like every ``TimeLimit`` it also
+    sets ``truncated`` on the step that reaches the limit, the day's last, where
+    ``terminated`` is set too. It carries ``env_class.metadata``: ``gym.make`` reads the render
+    modes off the entry point."""
+
+    def __init__(self, env_class: type[gym.Env]) -> None:
+        self.env_class = env_class
+        self.metadata = env_class.metadata
+
+    def __call__(self, **kwargs: Any) -> gym.wrappers.TimeLimit:
+        env = self.env_class(**kwargs)
+        return gym.wrappers.TimeLimit(env, int(env.episode_steps))
 
 
 def reset_options(options: dict[str, Any] | None, allowed: tuple[str, ...] = ("scenario",)) -> dict[str, Any]:

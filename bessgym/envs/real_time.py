@@ -10,7 +10,7 @@ import numpy as np
 
 from bessgym.actions import base_point, check_action, check_base_action, curve_from_action, curve_size
 from bessgym.config import ConfigLike
-from bessgym.envs.episodes import Episode, EpisodeSource, day_info, reset_options, with_day_limit
+from bessgym.envs.episodes import DayLimited, Episode, EpisodeSource, day_info, reset_options
 from bessgym.envs.render import check_render_mode, render_played
 from bessgym.observation import DEPLOYED, INTERVALS_LEFT, SOC, TIME_OF_DAY, rt_bounds
 from bessgym.settlement import LEDGER_LINES
@@ -197,14 +197,15 @@ class RealTimeEnv(gym.Env):
         soc = out.e_mwh / self._energy
         self._soc.append(soc)
         self._base.append(out.base_mw)
-        self._shortfall += (out.up_short_mw + out.down_short_mw) * self.step_hours
+        self._shortfall += out.shortfall_mw * self.step_hours
         info = dict(zip(LEDGER_LINES, ledger))
         info["action_clipped"] = was_clipped
         info["base_mw"] = out.base_mw
         terminated = self._sim.done
         if terminated:
             obs = terminal_observation(self._rows[-1], soc, self._episode.scenario.deployment.fraction[-1])
-            info.update(day_info(totals, self._shortfall, self._episode.scenario.id))
+            info.update(day_info([float(value) for value in totals], float(self._shortfall)),
+                        scenario_id=self._episode.scenario.id)
         else:
             obs = self._rows[t + 1].copy()
             obs[SOC] = soc
@@ -216,10 +217,4 @@ class RealTimeEnv(gym.Env):
         return render_played(self._episode, self._soc, self._base, sum(self._totals), self.render_mode)
 
 
-def make_real_time(**kwargs: Any) -> gym.wrappers.TimeLimit:
-    """The registered entry point of RealTime-v0: ``RealTimeEnv(**kwargs)`` in a
-    ``TimeLimit`` of its own config's day (``episode_steps`` intervals)."""
-    return with_day_limit(RealTimeEnv(**kwargs))
-
-
-make_real_time.metadata = RealTimeEnv.metadata  # gym.make reads the render modes off the entry point
+make_real_time = DayLimited(RealTimeEnv)  # the registered entry point of RealTime-v0

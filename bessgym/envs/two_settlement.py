@@ -10,7 +10,7 @@ import numpy as np
 from bessgym.config import ConfigLike
 from bessgym.envs.day_ahead import DA_ACTION_SIZE, action_to_bid
 from bessgym.envs.render import render_forecast
-from bessgym.envs.episodes import EpisodeSource, reset_options, with_day_limit
+from bessgym.envs.episodes import DayLimited, EpisodeSource, reset_options
 from bessgym.envs.real_time import RealTimeEnv
 from bessgym.actions import check_action
 from bessgym.market import DABid
@@ -127,10 +127,4 @@ class TwoSettlementEnv(gym.Env):
         return render_forecast(self.source, self._scenario_id, self.render_mode)
 
 
-def make_two_settlement(**kwargs: Any) -> gym.wrappers.TimeLimit:
-    """The registered entry point of TwoSettlement-v0: ``TwoSettlementEnv(**kwargs)`` in a
-    ``TimeLimit`` of 1 + its config's intervals a day."""
-    return with_day_limit(TwoSettlementEnv(**kwargs))
-
-
-make_two_settlement.metadata = TwoSettlementEnv.metadata  # gym.make reads the render modes off the entry point
+make_two_settlement = DayLimited(TwoSettlementEnv)  # the registered entry point of TwoSettlement-v0

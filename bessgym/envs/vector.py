@@ -11,9 +11,9 @@ with seed ``seed + i``: it draws its days and each episode's deployment path wit
 
 Info is Gymnasium's vector form: each key holds an array over the envs and ``info["_key"]`` the
 mask of the envs it applies to; dicts nest with their own masks. A step's keys are those of
-the scalar env's step (see :mod:`bessgym.envs.episodes` for the last step's ``day_totals``,
-``profit_usd``, ``day_shortfall_mwh``, ``scenario_id``), ``scenario_id`` also for envs that
-started a day in the step; with ``SAME_STEP``, an ending env's last-step info moves to
+the scalar env's step (the last step's ``day_totals``, ``profit_usd`` and ``day_shortfall_mwh``
+from the same :func:`bessgym.envs.episodes.day_info`, and ``scenario_id``), ``scenario_id``
+also for envs that started a day in the step; with ``SAME_STEP``, an ending env's last-step info moves to
 ``info["final_info"]`` and the top level holds its new day's ``scenario_id``, as in
 ``gymnasium.vector.SyncVectorEnv``. ``max_episode_steps`` mirrors the ``TimeLimit`` that
 ``gym.make`` puts on the scalar envs: by default the episode's own length, so ``truncated``
@@ -37,7 +37,7 @@ from bessgym.actions import base_point, check_actions, cleared, curve_from_actio
 from bessgym.config import ConfigLike
 from bessgym.deployment import contingency_fractions, draw_deployments, draw_windows, regulation_at, regulation_pool
 from bessgym.envs.day_ahead import DA_ACTION_SIZE, action_to_bid
-from bessgym.envs.episodes import Bank, EpisodeSource, reset_options, resolve
+from bessgym.envs.episodes import Bank, EpisodeSource, day_info, reset_options, resolve
 from bessgym.envs.real_time import ActionForm, check_action_form
 from bessgym.market import HOURS, DABid, accept_arrays
 from bessgym.observation import DEPLOYED, INTERVALS_LEFT, SOC, TIME_OF_DAY, da_bounds, rt_bounds, rt_feature_table
@@ -173,10 +173,8 @@ class _BankVectorEnv(gym.vector.VectorEnv):
         then apply the autoreset mode; returns the observation and info to hand back."""
         done = terminated | truncated
         if terminated.any():
-            day = np.where(terminated, totals, 0.0)
-            day_totals = _masked(dict(zip(LEDGER_LINES, day)), terminated)
-            info.update(_masked({"day_totals": day_totals, "profit_usd": day.sum(axis=0),
-                                 "day_shortfall_mwh": np.where(terminated, shortfall_mwh, 0.0)}, terminated))
+            end = day_info(np.where(terminated, totals, 0.0), np.where(terminated, shortfall_mwh, 0.0))
+            info.update(_masked({**end, "day_totals": _masked(end["day_totals"], terminated)}, terminated))
         named = started | terminated
         if named.any():
             info["scenario_id"], info["_scenario_id"] = self._ids(named), named
@@ -313,7 +311,7 @@ class RealTimeVectorEnv(_BankVectorEnv):
         out = self._sim.step(row, base, active)
         lines = np.stack(out.ledger) * active
         self._totals += lines
-        self._shortfall += (out.up_short_mw + out.down_short_mw) * self.dt_h * active
+        self._shortfall += out.shortfall_mw * self.dt_h * active
         reward = lines.sum(axis=0)
         terminated = active & (self._sim.t >= self.n_intervals)
         truncated = active & (self._sim.t >= self.max_episode_steps)
@@ -410,7 +408,7 @@ class DayAheadVectorEnv(_BankVectorEnv):
                                  f"in envs {rows[bad].tolist()}; base points must be finite MW")
             out = sim.step(terms.at(t), base)
             totals += np.stack(out.ledger)
-            shortfall += (out.up_short_mw + out.down_short_mw) * arrays.dt_h
+            shortfall += out.shortfall_mw * arrays.dt_h
         cut_energy = np.abs(energy - x).sum(axis=-1)
         cut_as = np.abs(awards - r).sum(axis=(-2, -1))
         return totals, shortfall, cut_energy, cut_as
