@@ -85,7 +85,8 @@ class CaptureEval(BaseCallback):
     :meth:`run` is needed only when ``last["timesteps"]`` is not the model's ``num_timesteps``.
     It uses :func:`agents.evaluate.evaluate` on the first ``limit`` days of ``split`` under
     ``seeds``, with the model's current VecNormalize statistics; ``fixed`` is the other level
-    (``{"da_bidder": spec}`` or ``{"rt_policy": spec}``). Logs ``eval/profit_usd``,
+    (``{"da_bidder": spec}`` or ``{"rt_policy": spec}``) and the action form the model is
+    trained on (``"action_form"``, the record of its ``RTActionForm`` or ``DAActionForm``). Logs ``eval/profit_usd``,
     ``eval/oracle_profit_usd``, ``eval/penalties_usd`` ($ per day), ``eval/capture_pct`` (over
     the days) and ``eval/<line>_usd``; appends a row per evaluation to ``log_path`` (CSV); saves
     the model (``best_model.zip``, and ``vecnormalize.pkl`` if it has one) in ``best_path``

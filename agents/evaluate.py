@@ -27,6 +27,8 @@ import pandas as pd
 from agents.ppo.policy import ModelDayAhead, ModelRealTime, ObsNormaliser, PPODayAhead, PPORealTime
 from bessgym.config import ConfigLike, load_config
 from bessgym.envs.episodes import EpisodeSource, resolve
+from bessgym.envs.day_ahead import DAActionForm
+from bessgym.envs.real_time import RTActionForm
 from bessgym.evaluation import capture_rate, capture_rates, play_episode
 from bessgym.settlement import LEDGER_LINES, PENALTY_LINES
 
@@ -63,11 +65,12 @@ class OracleCache:
         return known[scenario_id]
 
 
-def as_component(model_or_policy: Any, env_id: str, vecnormalize: Any = None) -> Any:
+def as_component(model_or_policy: Any, env_id: str, vecnormalize: Any = None, action_form: dict | None = None) -> Any:
     """The RTPolicy (RealTime-v0) or DABidder (DayAhead-v0) that plays ``model_or_policy``: an
     object with SB3's ``predict`` (with ``vecnormalize``, else the model's own VecNormalize if it
-    has one), a checkpoint path (``DIR/NAME`` of ``NAME.pt`` + ``NAME.json``), a spec string or
-    an RTPolicy / DABidder object."""
+    has one; ``action_form`` the env's action form it was trained on, as
+    :meth:`RTActionForm.record` or :meth:`DAActionForm.record`), a checkpoint path (``DIR/NAME`` of ``NAME.pt`` + ``NAME.json``),
+    a spec string or an RTPolicy / DABidder object."""
     if env_id not in ENV_IDS:
         raise ValueError(f"env_id {env_id!r} is not one evaluate() plays; allowed: {list(ENV_IDS)}")
     realtime = env_id == ENV_IDS[0]
@@ -76,7 +79,10 @@ def as_component(model_or_policy: Any, env_id: str, vecnormalize: Any = None) ->
         size = int(np.prod(model_or_policy.observation_space.shape))
         if vecnormalize is None and callable(getattr(model_or_policy, "get_vec_normalize_env", None)):
             vecnormalize = model_or_policy.get_vec_normalize_env()
-        return (ModelRealTime if realtime else ModelDayAhead)(model_or_policy, ObsNormaliser.of(vecnormalize, size))
+        normaliser = ObsNormaliser.of(vecnormalize, size)
+        if realtime:
+            return ModelRealTime(model_or_policy, normaliser, RTActionForm.from_record(action_form))
+        return ModelDayAhead(model_or_policy, normaliser, DAActionForm.from_record(action_form))
     if isinstance(model_or_policy, (str, Path)) and _is_checkpoint(model_or_policy):
         return (PPORealTime if realtime else PPODayAhead)(path=str(_prefix(model_or_policy)))
     return resolve(str(model_or_policy) if isinstance(model_or_policy, Path) else model_or_policy, role)
@@ -103,6 +109,7 @@ def evaluate(
     rt_policy: Any = None,
     vecnormalize: Any = None,
     oracle_cache: OracleCache | Path | str | None = None,
+    action_form: dict | None = None,
 ) -> pd.DataFrame:
     """Play ``model_or_policy`` on the first ``limit`` days of ``split`` (all by default) under
     each seed; one row per day and seed.
@@ -110,7 +117,8 @@ def evaluate(
     RealTime-v0: the model is the RT policy, after ``da_bidder`` (a spec or object; default the
     env's registered default, ``threshold``). DayAhead-v0: the model bids, ``rt_policy`` (default
     ``follow_da``) runs the day. ``vecnormalize``: the SB3 ``VecNormalize`` a model in memory was
-    trained behind (default: the model's own, if it has one). Columns: ``scenario_id``, ``seed``, the ledger lines ($),
+    trained behind (default: the model's own, if it has one); ``action_form``: the action form
+    a model in memory was trained on (:meth:`RTActionForm.record`, :meth:`DAActionForm.record`). Columns: ``scenario_id``, ``seed``, the ledger lines ($),
     ``profit_usd``, ``penalties_usd`` (no-pay + unavailable + penalty, as a positive $),
     ``oracle_profit_usd``, ``capture_pct`` (100 x profit / oracle profit), then the
     leaderboard's other per-day figures (cycles, shortfall per product, fallbacks, decision
@@ -126,7 +134,7 @@ def evaluate(
     def pair(seed: int) -> tuple[Any, Any]:
         """(bidder, policy) for a seed: ``{seed}`` in a spec string is the seed, as in suites."""
         own = model_or_policy.replace("{seed}", str(seed)) if isinstance(model_or_policy, str) else model_or_policy
-        component = as_component(own, env_id, vecnormalize)
+        component = as_component(own, env_id, vecnormalize, action_form)
         if env_id == ENV_IDS[0]:
             return resolve(defaults["da_bidder"] if da_bidder is None else da_bidder, "da_bidder"), component
         return component, resolve(defaults["rt_policy"] if rt_policy is None else rt_policy)

@@ -33,6 +33,7 @@ from typing import Any
 from stable_baselines3.common.save_util import json_to_data
 
 from agents.ppo.policy import Actor, DayAheadActions, ObsNormaliser, RealTimeActions
+from bessgym.envs.real_time import RTActionForm
 
 UNSUPPORTED = {"dqn": "a discrete action space", "qrdqn": "a discrete action space",
                "ppo_lstm": "a recurrent state that a one-step predict drops"}
@@ -132,7 +133,15 @@ class SB3Policy(Actor):
 
 
 class SB3RealTime(RealTimeActions, SB3Policy):
-    """RTPolicy from a RealTime-v0 (``action="base_point"``) model zip."""
+    """RTPolicy from a RealTime-v0 model zip, in the action form it was trained on (the env's
+    arguments: ``action``, ``segments``, ``price_span_usd_per_mwh``, ``residual``,
+    ``residual_band``; the base point by default)."""
+
+    def __init__(self, path: str, algo: str, vecnormalize: str | None = None, trust: bool = False,
+                 action: str = "base_point", segments: int | None = None, price_span_usd_per_mwh: float | None = None,
+                 residual: str | None = None, residual_band: float | None = None) -> None:
+        self.form = RTActionForm.of(action, segments, price_span_usd_per_mwh, residual, residual_band)
+        super().__init__(path, algo, vecnormalize, trust)
 
 
 class SB3DayAhead(DayAheadActions, SB3Policy):

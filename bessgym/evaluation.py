@@ -20,7 +20,7 @@ from bessgym.actions import cleared
 from bessgym.config import ConfigLike
 from bessgym.envs.episodes import Episode, EpisodeSource, resolve
 from bessgym.market import PRODUCTS
-from bessgym.observation import SOC
+from bessgym.observation import set_soc
 from bessgym.policies import DABidder, RTEpisode, RTPolicy
 from bessgym.settlement import LEDGER_LINES, Ledger
 from bessgym.sim import DaySimulator, shortfall_by_product
@@ -94,8 +94,7 @@ def run_day(source: EpisodeSource, episode: Episode, policy: RTPolicy, bid_secon
     up_short, down_short, legs, latency = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
     soc[0] = sim.e_mwh / battery.energy_mwh
     for t in range(n):
-        obs = episode.features[t].copy()
-        obs[SOC] = soc[t]
+        obs = set_soc(episode.features[t].copy(), soc[t])
         tick = time.perf_counter()
         action = policy.act(obs)
         latency[t] = (time.perf_counter() - tick) * 1e3

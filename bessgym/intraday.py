@@ -38,7 +38,7 @@ import numpy as np
 from scipy.stats import norm
 
 from bessgym._paths import DATA_DIR
-from bessgym.config import load_config
+from bessgym.config import Config, load_config
 from bessgym.forecast import da_context
 from bessgym.policies import checked
 from bessgym.scenarios import ScenarioSet
@@ -54,16 +54,17 @@ FITTED_ON: dict[str, tuple[str | dict, str]] = {  # market profile -> (config, d
 
 
 def prior_path(prior: str, da_price: np.ndarray, gate_rt: np.ndarray) -> np.ndarray:
-    """The prior ($/MWh, (n,)) of a day from its cleared DA prices (24,) and gate-closure RT
-    forecast (n,)."""
+    """The prior ($/MWh, (..., n)) of a day from its cleared DA prices (..., 24) and gate-closure
+    RT forecast (..., n); any leading batch axes."""
     if prior not in PRIORS:
         raise ValueError(f"prior {prior!r} is not one of {list(PRIORS)}")
-    gate = np.asarray(gate_rt, float)
-    da = np.repeat(np.asarray(da_price, float), len(gate) // len(da_price))
+    gate, da_price = np.asarray(gate_rt, float), np.asarray(da_price, float)
+    per_hour = gate.shape[-1] // da_price.shape[-1]
+    da = np.repeat(da_price, per_hour, axis=-1)
     if prior == "da":
         return da
-    hourly = gate.reshape(len(da_price), -1)
-    return da + (hourly - hourly.mean(axis=1, keepdims=True)).ravel()
+    hourly = gate.reshape(gate.shape[:-1] + (da_price.shape[-1], per_hour))
+    return da + (hourly - hourly.mean(axis=-1, keepdims=True)).reshape(gate.shape)
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,18 @@ class IntradayForecaster:
                              "'baselines.mpc:MPCPolicy?forecast=gate_closure'), or fit one on your train split "
                              "(IntradayForecaster.fit) and pass it as the policy's forecaster")
         return cls(**table[market]["model"])
+
+    def prior_of(self, da_price: np.ndarray, gate_rt: np.ndarray) -> np.ndarray:
+        """This forecaster's prior path (:func:`prior_path`) of days (..., 24) and (..., n)."""
+        return prior_path(self.prior, da_price, gate_rt)
+
+    @classmethod
+    def of_config(cls, config: Config, scenarios: ScenarioSet) -> IntradayForecaster:
+        """The forecaster of a config: its market's shipped fit, or (a market without one) the
+        fit on the config's own train split."""
+        if config.market_profile.name in _table():
+            return cls.shipped(config.market_profile.name)
+        return cls.fit(scenarios, "train")
 
     def _phi(self, dt_h: float) -> float:
         return self.phi_per_hour**dt_h

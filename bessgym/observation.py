@@ -21,15 +21,31 @@ the bid-curve action is how a policy responds to the price of t itself):
 | 11-13 | forecast_rest_mean / _max / _min | gate-closure RT forecast over the rest of the day | price |
 | 14-17 | deployed_reg_up .. deployed_nonspin | deployment fraction of the previous interval | [0, 1] |
 | 18 | intervals_left | share of the day still to run | [0, 1] |
+| 19 | price_deviation_prev | RT price of the previous interval minus its intraday prior (0 at t = 0) | price difference |
+| 20 | intraday_next_hour | intraday forecast given prices up to t - 1, mean over the next hour from t | price |
+| 21 | intraday_rest_mean | the same forecast, mean over the rest of the day | price |
+| 22 | soc_vs_plan | soc minus the SoC the DA schedule plans at the interval start | [-1, 1] |
+| 23 | headroom_up | SoC above the floor minus what the up awards need for their durations (fraction of E; < 0: not all backed) | [-3, 1] |
+| 24 | headroom_down | room below the ceiling minus what the reg-down award needs | [-3, 1] |
+
+Features 19-21 are the intraday forecast the re-planning baselines plan on
+(:class:`bessgym.intraday.IntradayForecaster`, the market's shipped fit); 22-24 move with the SoC:
+the table holds their part that does not (the plan, the needs), and :func:`set_soc` adds the SoC,
+the one way an observation row is completed (envs, vector envs, the leaderboard's loop).
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from bessgym.battery import Battery
 from bessgym.forecast import DAContext
-from bessgym.market import HOURS, N_PRODUCTS, PRODUCTS, MarketProfile
+from bessgym.market import HOURS, N_PRODUCTS, PRODUCTS, UP_MASK, MarketProfile, backing_mwh_per_mw, planned_energy
+
+if TYPE_CHECKING:
+    from bessgym.intraday import IntradayForecaster
 
 PRICE_SCALE_USD_PER_MWH = 100.0
 AS_PRICE_SCALE_USD_PER_MW_H = 10.0
@@ -39,6 +55,8 @@ RT_FEATURES: tuple[str, ...] = (
     "rt_price_prev", "rt_price_last_hour", "da_price",
     "forecast_next_hour", "forecast_rest_mean", "forecast_rest_max", "forecast_rest_min",
     *(f"deployed_{p}" for p in PRODUCTS), "intervals_left",
+    "price_deviation_prev", "intraday_next_hour", "intraday_rest_mean",
+    "soc_vs_plan", "headroom_up", "headroom_down",
 )
 RT_INDEX = {name: i for i, name in enumerate(RT_FEATURES)}
 TIME_OF_DAY = RT_INDEX["time_of_day"]
@@ -47,6 +65,9 @@ SOC = RT_INDEX["soc"]
 DA_POSITION = RT_INDEX["da_position"]
 _PRICES = slice(RT_INDEX["rt_price_prev"], RT_INDEX["forecast_rest_min"] + 1)
 DEPLOYED = slice(RT_INDEX["deployed_reg_up"], RT_INDEX["deployed_nonspin"] + 1)
+_INTRADAY = slice(RT_INDEX["intraday_next_hour"], RT_INDEX["intraday_rest_mean"] + 1)
+SOC_LINKED = np.array([RT_INDEX["soc_vs_plan"], RT_INDEX["headroom_up"], RT_INDEX["headroom_down"]])
+_SOC_SIGN = np.array([1.0, 1.0, -1.0])  # how each SoC-linked feature moves with the SoC
 
 
 def p_scale(battery: Battery) -> float:
@@ -67,7 +88,22 @@ def rt_bounds(market: MarketProfile) -> tuple[np.ndarray, np.ndarray]:
     low[DA_POSITION] = -1.0
     high[RT_INDEX["award_reg_up"] : RT_INDEX["award_nonspin"] + 1] = 2.0
     low[_PRICES], high[_PRICES] = _price_bounds(market)
+    low[_INTRADAY], high[_INTRADAY] = _price_bounds(market)
+    lo, hi = _price_bounds(market)
+    deviation = RT_INDEX["price_deviation_prev"]
+    low[deviation], high[deviation] = lo - hi, hi - lo
+    low[SOC_LINKED] = [-1.0, -3.0, -3.0]
     return low, high
+
+
+def set_soc(obs: np.ndarray, soc_frac: Any) -> np.ndarray:
+    """Complete observation rows (..., F) of the feature table (their ``soc`` at 0, in place) with
+    the SoC (fraction, a float or (...,)); returns ``obs``. Call once per row copied from the
+    table: the SoC-linked features are the table's part plus (or minus) the SoC."""
+    soc = np.asarray(soc_frac, dtype=obs.dtype)
+    obs[..., SOC] = soc
+    obs[..., SOC_LINKED] += soc[..., None] * _SOC_SIGN.astype(obs.dtype)
+    return obs
 
 
 def rt_feature_table(
@@ -79,11 +115,14 @@ def rt_feature_table(
     energy_mw: np.ndarray,
     as_mw: np.ndarray,
     forecast_rt: np.ndarray,
+    intraday: IntradayForecaster,
 ) -> np.ndarray:
-    """The day's RealTime observations (..., T, F) float32 with ``soc`` left at 0.
+    """The day's RealTime observations (..., T, F) float32 with ``soc`` left at 0 (fill it with
+    :func:`set_soc`).
 
     Inputs with an optional leading batch axis: ``rt_price`` (T,), ``da_price`` (24,),
-    ``fraction`` (T, 4), accepted ``energy_mw`` (24,) and ``as_mw`` (24, 4), ``forecast_rt`` (T,).
+    ``fraction`` (T, 4), accepted ``energy_mw`` (24,) and ``as_mw`` (24, 4), ``forecast_rt`` (T,);
+    ``intraday`` the forecaster of features 19-21.
     """
     n = rt_price.shape[-1]
     per_hour = n // HOURS
@@ -111,9 +150,55 @@ def rt_feature_table(
     table[..., column["forecast_rest_min"]] = np.minimum.accumulate(forecast_rt[..., ::-1], axis=-1)[..., ::-1]
     set_deployed(table, fraction)
     table[..., column["intervals_left"]] = (n - t) / n
+    _intraday_columns(table, intraday, rt_price, da_price, forecast_rt)
+    _soc_offsets(table, battery, market, energy_mw, as_mw)
     table[..., _PRICES] /= PRICE_SCALE_USD_PER_MWH
+    table[..., column["price_deviation_prev"]] /= PRICE_SCALE_USD_PER_MWH
+    table[..., _INTRADAY] /= PRICE_SCALE_USD_PER_MWH
     low, high = rt_bounds(market)
     return np.clip(table, low, high).astype(np.float32)
+
+
+def _intraday_columns(table: np.ndarray, intraday: IntradayForecaster, rt_price: np.ndarray, da_price: np.ndarray,
+                      forecast_rt: np.ndarray) -> None:
+    """Features 19-21 ($/MWh): :meth:`IntradayForecaster.point` at every interval t, given the
+    deviation of interval t - 1 (none at t = 0), reduced to the next hour's and the rest of the
+    day's means in closed form."""
+    n = rt_price.shape[-1]
+    per_hour, dt_h = n // HOURS, 24.0 / n
+    prior = intraday.prior_of(da_price, forecast_rt)
+    deviation = np.concatenate([np.zeros(rt_price.shape[:-1] + (1,)), (rt_price - prior)[..., :-1]], axis=-1)
+    seen = np.arange(n) > 0
+    mean, phi = intraday.mean_usd_per_mwh, intraday.phi_per_hour**dt_h
+    excess = np.where(seen, deviation - mean, 0.0)  # the forecast is prior + mean + phi^(k+1) excess
+    table[..., RT_INDEX["price_deviation_prev"]] = np.where(seen, deviation, 0.0)
+    t = np.arange(n)
+    padded = np.concatenate([prior, np.repeat(prior[..., -1:], per_hour, axis=-1)], axis=-1)
+    ahead = np.cumsum(padded[..., ::-1], axis=-1)[..., ::-1]
+    next_prior = (ahead[..., :n] - ahead[..., per_hour : per_hour + n]) / per_hour
+    next_decay = sum(phi ** (k + 1) for k in range(per_hour)) / per_hour
+    table[..., RT_INDEX["intraday_next_hour"]] = next_prior + mean + next_decay * excess
+    rest = np.cumsum(prior[..., ::-1], axis=-1)[..., ::-1] / (n - t)
+    left = n - t
+    rest_decay = phi * (1 - phi**left) / ((1 - phi) * left)  # mean of phi^(k+1) over the intervals left
+    table[..., RT_INDEX["intraday_rest_mean"]] = rest + mean + rest_decay * excess
+
+
+def _soc_offsets(table: np.ndarray, battery: Battery, market: MarketProfile, energy_mw: np.ndarray,
+                 as_mw: np.ndarray) -> None:
+    """The SoC-free part of features 22-24 (fractions of E): minus the planned SoC at each
+    interval start (linear within the hour), the up needs plus the floor (negated) and the
+    ceiling minus the down need (:func:`bessgym.market.backing_mwh_per_mw`)."""
+    n = table.shape[-2]
+    per_hour = n // HOURS
+    e = planned_energy(battery, energy_mw) / battery.energy_mwh  # (..., 25)
+    within = (np.arange(n) % per_hour) / per_hour
+    hour = np.arange(n) // per_hour
+    plan = e[..., hour] + (e[..., hour + 1] - e[..., hour]) * within
+    need = np.repeat(as_mw * backing_mwh_per_mw(battery, market), per_hour, axis=-2) / battery.energy_mwh  # (..., T, 4)
+    table[..., RT_INDEX["soc_vs_plan"]] = -plan
+    table[..., RT_INDEX["headroom_up"]] = -battery.soc_min_frac - need[..., UP_MASK].sum(-1)
+    table[..., RT_INDEX["headroom_down"]] = battery.soc_max_frac - need[..., ~UP_MASK].sum(-1)
 
 
 def set_deployed(table: np.ndarray, fraction: np.ndarray) -> None:

@@ -52,3 +52,128 @@ def test_adapter_errors_name_the_checkpoint(tmp_path):
         LoadedPolicy()
     with pytest.raises(ValueError, match=r"name='../../etc/passwd' is not a shipped checkpoint's name"):
         LoadedPolicy(name="../../etc/passwd")
+
+
+@pytest.mark.parametrize("form", [
+    {"action": "bid_curve"},
+    {"residual": "baselines.mpc:MPCPolicy"},
+])
+def test_each_rt_action_form_plays_the_same_day_in_the_env_and_through_the_adapter(tmp_path, form):
+    """A checkpoint of each RealTime-v0 action form (a bid curve; a correction of the MPC's base
+    points, the MPC run beside the agent) records its form; the leaderboard's adapter then plays
+    a day to the cent of what the env pays the same network's actions on the same episode."""
+    import gymnasium as gym
+
+    from agents.ppo.policy import PPORealTime
+    from bessgym.evaluation import run_day
+
+    cfg = TrainConfig(env="bessgym/RealTime-v0", seed=1, timesteps=64, n_envs=2, split="val", eval_split="val",
+                      fixed="threshold", out=tmp_path / "run", evaluations=1, eval_days=1,
+                      hyperparams=TINY["bessgym/RealTime-v0"], **form)
+    record = train(cfg)
+    prefix = str(tmp_path / "run" / record["name"])
+    policy = PPORealTime(path=prefix)
+    assert policy.form.record() == {**{"action": "base_point"}, **form} | (
+        {"segments": 3, "price_span_usd_per_mwh": 100.0} if "segments" in policy.form.record() else {}) | (
+        {"residual_band": 0.25} if "residual" in form else {})
+    env = gym.make("bessgym/RealTime-v0", split="val", da_bidder="threshold", **form)
+    obs, _ = env.reset(seed=5)
+    assert obs.shape == (policy.observation_size,)
+    episode, played = env.unwrapped._episode, 0.0
+    for _ in range(env.unwrapped.episode_steps):
+        obs, reward, terminated, _, _ = env.step(policy.action(obs))
+        played += reward
+    assert terminated
+    assert run_day(env.unwrapped.source, episode, PPORealTime(path=prefix)).profit == pytest.approx(played, rel=1e-9)
+
+
+def test_the_residual_form_runs_the_proposal_at_zero_and_corrects_within_its_band():
+    """Action 0 runs the proposing policy's day exactly (the MPC's, as the leaderboard plays it);
+    a correction reaches band x the power: around follow_da, a = 0.5 in a band of 0.5 is the
+    plain form's a = 0.25."""
+    import gymnasium as gym
+
+    from baselines.mpc import MPCPolicy
+    from bessgym.evaluation import run_day
+
+    env = gym.make("bessgym/RealTime-v0", split="val", residual="baselines.mpc:MPCPolicy")
+    env.reset(seed=2)
+    zero = sum(env.step(np.zeros(1, np.float32))[1] for _ in range(96))
+    assert run_day(env.unwrapped.source, env.unwrapped._episode, MPCPolicy()).profit == pytest.approx(zero, rel=1e-9)
+
+    def day(a, **kwargs):
+        env = gym.make("bessgym/RealTime-v0", split="val", **kwargs)
+        env.reset(seed=2)
+        return [env.step(np.full(1, a, np.float32))[1] for _ in range(96)]
+
+    assert day(a=0.5, residual="follow_da", residual_band=0.5) == pytest.approx(day(a=0.25), rel=1e-12)
+    with pytest.raises(ValueError, match="residual applies to action='base_point'"):
+        gym.make("bessgym/RealTime-v0", action="bid_curve", residual="follow_da")
+    with pytest.raises(ValueError, match=r"residual_band must be a number in \(0, 2\], got 3"):
+        gym.make("bessgym/RealTime-v0", residual="follow_da", residual_band=3)
+    with pytest.raises(ValueError, match="residual_band applies with a residual"):
+        gym.make("bessgym/RealTime-v0", residual_band=0.1)
+    with pytest.raises(ValueError, match="residual runs its RT policy per env"):
+        gym.make_vec("bessgym/RealTime-v0", 2, vectorization_mode="vector_entry_point", residual="follow_da")
+
+
+def test_the_day_ahead_residual_corrects_the_bidder_and_its_checkpoint_bids_as_the_env(tmp_path):
+    """DayAhead-v0 with a residual: action 0 submits the bidder's bid (scalar and vector envs
+    pay the same day); a tiny training's checkpoint records the form, and its adapter bids on
+    a day exactly what the env's mapping of the same network's action submits."""
+    import gymnasium as gym
+
+    from agents.ppo.policy import PPODayAhead
+    from bessgym.envs.day_ahead import DAActionForm
+    from bessgym.evaluation import play_episode
+    from bessgym.policies import FollowDA
+
+    robust = "baselines.robust:RobustDA"
+    env = gym.make("bessgym/DayAhead-v0", split="val", residual=robust)
+    obs, _ = env.reset(seed=3)
+    assert obs.shape == (293,) and env.observation_space.contains(obs)
+    source = env.unwrapped.source
+    day = env.unwrapped._scenario_id
+    reward = env.step(np.zeros(120, np.float32))[1]
+    vec = gym.make_vec("bessgym/DayAhead-v0", 2, vectorization_mode="vector_entry_point", split="val", residual=robust)
+    vec.reset(seed=2)  # sub-env 1 is seeded 3: the scalar env's day and deployment
+    assert vec.step(np.zeros((2, 120), np.float32))[1][1] == pytest.approx(reward, rel=1e-12)
+    robust_alone = play_episode(source, day, source.bidder, FollowDA())
+    assert robust_alone.schedule_mw == pytest.approx(env.unwrapped._shown[0].accepted.energy_mw)
+
+    form = DAActionForm.of(robust, 0.5)
+    battery = source.config.battery
+    energy, awards = form.bid(np.full(120, 1.0), np.zeros(24), np.zeros((24, 4)), battery)
+    assert energy == pytest.approx(np.full(24, 0.5 * battery.p_discharge_mw)) and awards == pytest.approx(np.full((24, 4), 0.5))
+
+    cfg = TrainConfig(env="bessgym/DayAhead-v0", seed=2, timesteps=16, n_envs=2, split="val", eval_split="val",
+                      out=tmp_path / "run", evaluations=1, eval_days=1, residual=robust,
+                      hyperparams=TINY["bessgym/DayAhead-v0"])
+    record = train(cfg)
+    assert record["name"] == "dayahead-residual-seed2"
+    policy = PPODayAhead(path=str(tmp_path / "run" / record["name"]))
+    assert policy.form == DAActionForm(robust, 0.25)
+    _, context = source.day(day)
+    bid = policy.bid(context)
+    base = source.fixed_bid(day)[0]
+    expected = policy.form.bid(policy.action(policy.form.observe(obs[:173], base.energy_mw, base.as_mw, battery)),
+                               base.energy_mw, base.as_mw, battery)
+    assert bid.energy_mw == pytest.approx(expected[0], abs=1e-12) and bid.as_mw == pytest.approx(expected[1], abs=1e-12)
+
+
+def test_lagrangian_ppo_prices_the_cost_signal_by_dual_ascent(tmp_path):
+    """--cost-limit trains on reward - lambda x cost, lambda rising while the days' shortfall
+    exceeds the limit (a limit of 0 MWh: it only rises) and recorded in the run."""
+    from agents.ppo.lagrangian import LagrangeMultiplier
+
+    cfg = TrainConfig(env="bessgym/RealTime-v0", seed=0, timesteps=3 * 8 * 96, n_envs=8, split="val", eval_split="val",
+                      fixed="threshold", out=tmp_path / "run", evaluations=1, eval_days=1, cost_limit=0.0, lambda_lr=10.0,
+                      hyperparams={**TINY["bessgym/RealTime-v0"], "n_steps": 96, "batch_size": 96})
+    record = train(cfg)
+    assert record["name"] == "realtime-lagrangian-seed0"
+    history = record["lagrangian"]["history"]
+    assert len(history) == 3 and all(cost >= 0 for _, cost, _ in history)
+    multipliers = [m for _, _, m in history]
+    assert multipliers == sorted(multipliers) and multipliers[-1] == pytest.approx(10.0 * sum(c for _, c, _ in history))
+    with pytest.raises(ValueError, match="cost_limit must be a number >= 0"):
+        LagrangeMultiplier(-1.0)

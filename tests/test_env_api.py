@@ -21,7 +21,7 @@ from bessgym.envs.wrappers import DiscreteActions, ScaleReward
 from bessgym.settlement import LEDGER_LINES
 from tests.test_vector import assert_same_info, make_vec
 
-LAST_STEP_KEYS = {"day_totals", "profit_usd", "day_shortfall_mwh", "scenario_id", "action_clipped", *LEDGER_LINES}
+LAST_STEP_KEYS = {"day_totals", "profit_usd", "day_shortfall_mwh", "scenario_id", "action_clipped", "cost", *LEDGER_LINES}
 
 
 def play(env, actions, seed=None, options=None):
@@ -56,6 +56,8 @@ def test_realtime_scalar_and_vector_last_info_agree(mode):
     assert last["profit_usd"] == pytest.approx(sum(s[0] for s in steps), rel=1e-12)
     assert last["profit_usd"] == pytest.approx(sum(last["day_totals"].values()), rel=1e-12)
     assert last["day_shortfall_mwh"] >= 0.0 and last["scenario_id"].startswith("caiso-SP15-2024-")
+    assert sum(s[3]["cost"] for s in steps) == pytest.approx(last["day_shortfall_mwh"], rel=1e-12, abs=1e-12)
+    assert all(s[3]["cost"] >= 0.0 for s in steps)
 
 
 def test_day_ahead_scalar_and_vector_info_agree():
@@ -67,13 +69,14 @@ def test_day_ahead_scalar_and_vector_info_agree():
     info = vec.step(actions)[4]
     assert_same_info(per_env_infos(info, 2)[1], scalar_info)
     assert LAST_STEP_KEYS | {"da_cut_energy_mw", "da_cut_as_mw"} == set(scalar_info)
+    assert scalar_info["cost"] == scalar_info["day_shortfall_mwh"]
 
 
 def test_two_settlement_last_info_has_the_same_keys():
     env = gym.make("bessgym/TwoSettlement-v0", split="test")
     steps = play(env, np.zeros((97, 121), dtype=np.float32), seed=0)
     first, last = steps[0][3], steps[-1][3]
-    assert set(first) == {*LEDGER_LINES, "action_clipped", "scenario_id", "da_cut_energy_mw", "da_cut_as_mw"}
+    assert set(first) == {*LEDGER_LINES, "action_clipped", "cost", "scenario_id", "da_cut_energy_mw", "da_cut_as_mw"}
     assert set(last) == LAST_STEP_KEYS | {"base_mw"} and last["scenario_id"] == first["scenario_id"]
 
 

@@ -168,12 +168,46 @@ def test_the_rt_observation_holds_no_price_of_the_interval_or_later():
     env.reset(seed=0, options={"scenario": "caiso-SP15-2024-05-02"})
     episode = env.unwrapped._episode
     s, c = episode.scenario, env.unwrapped.source.config
-    args = (s.da_price, s.deployment.fraction, episode.accepted.energy_mw, episode.accepted.as_mw, episode.context.rt_price)
+    args = (s.da_price, s.deployment.fraction, episode.accepted.energy_mw, episode.accepted.as_mw, episode.context.rt_price,
+            env.unwrapped.source.intraday)
     table = rt_feature_table(c.battery, c.market_profile, s.rt_price, *args)
     for t in (0, 1, 37, 95):
         corrupted = s.rt_price.copy()
         corrupted[t:] = np.random.default_rng(t).uniform(-150, 2000, len(corrupted) - t)
         assert np.array_equal(rt_feature_table(c.battery, c.market_profile, corrupted, *args)[: t + 1], table[: t + 1])
+
+
+def test_the_operator_features_are_the_mpc_forecast_and_the_soc_against_plan_and_needs():
+    """Features 19-21 are the intraday forecast the MPC plans on (its point forecast's next-hour
+    and rest-of-day means); 22-24 the SoC against the DA plan and the awards' duration needs,
+    moving with the SoC the agent leaves."""
+    from baselines.mpc import RTForecast
+    from bessgym.market import UP_MASK, backing_mwh_per_mw, planned_energy
+    from bessgym.observation import PRICE_SCALE_USD_PER_MWH, RT_INDEX
+    from bessgym.policies import RTEpisode
+
+    env = gym.make("bessgym/RealTime-v0", split="test", da_bidder="baselines.robust:RobustDA")
+    obs, _ = env.reset(seed=0, options={"scenario": "caiso-SP15-2024-05-02"})
+    core = env.unwrapped
+    episode, b, market = core._episode, core.battery, core.market
+    s = episode.scenario
+    forecast = RTForecast("intraday", None)
+    forecast.reset(RTEpisode(b, market, episode.accepted, s.da_price, episode.context, s.dt_h, s.n_intervals))
+    plan = planned_energy(b, episode.accepted.energy_mw) / b.energy_mwh
+    need = episode.accepted.as_mw * backing_mwh_per_mw(b, market) / b.energy_mwh
+    rng = np.random.default_rng(0)
+    for t in range(s.n_intervals):
+        point = forecast.point(obs, t)
+        point = forecast.forecaster.point(forecast.prior, 0, None, s.dt_h) if point is None else point
+        if t <= s.n_intervals - 4:  # the last hour's next hour runs past the day
+            assert obs[RT_INDEX["intraday_next_hour"]] * PRICE_SCALE_USD_PER_MWH == pytest.approx(point[:4].mean(), abs=1e-2)
+        assert obs[RT_INDEX["intraday_rest_mean"]] * PRICE_SCALE_USD_PER_MWH == pytest.approx(point.mean(), abs=1e-2)
+        soc, h = obs[RT_INDEX["soc"]], t // 4
+        assert obs[RT_INDEX["soc_vs_plan"]] == pytest.approx(soc - (plan[h] + (plan[h + 1] - plan[h]) * (t % 4) / 4), abs=1e-5)
+        assert obs[RT_INDEX["headroom_up"]] == pytest.approx(soc - b.soc_min_frac - need[h, UP_MASK].sum(), abs=1e-5)
+        assert obs[RT_INDEX["headroom_down"]] == pytest.approx(b.soc_max_frac - soc - need[h, ~UP_MASK].sum(), abs=1e-5)
+        assert core.observation_space.contains(obs)
+        obs, *_ = env.step(rng.uniform(-1, 1, 1).astype(np.float32))
 
 
 def test_reset_seeds_draw_the_deployment_path():

@@ -229,7 +229,7 @@ def test_the_readme_model_reaches_the_leaderboard_only_when_trusted(tmp_path):
     assert evaluate_model(model, split="val", limit=1)["profit_usd"].item() == pytest.approx(in_env, abs=1e-6)
 
     # a wrong pairing is refused at once, naming what the model is and what is needed
-    with pytest.raises(ValueError, match=r"model PPO has observation space Box\(19,\) and action space Box\(1,\); ModelDayAhead plays it on "
+    with pytest.raises(ValueError, match=r"model PPO has observation space Box\(25,\) and action space Box\(1,\); ModelDayAhead plays it on "
                                          r"bessgym/DayAhead-v0, which needs Box\(173,\) observations and Box\(120,\) actions"):
         evaluate_model(model, "bessgym/DayAhead-v0", split="val", limit=1)
     with pytest.raises(ValueError, match=r"saved with policy class ActorCriticPolicy .*which a2c / ppo / trpo build; "
@@ -265,9 +265,9 @@ def test_a_day_ahead_zip_bids_through_a_spec(tmp_path):
     (day,) = evaluate("caiso-sp15", "val", spec, "follow_da", limit=1)
     ours = evaluate_model(model, "bessgym/DayAhead-v0", split="val", limit=1)
     assert ours["profit_usd"].item() == pytest.approx(day.profit, abs=1e-6)
-    with pytest.raises(ValueError, match=r"bidder.zip has observation space Box\(173,\) and action space Box\(120,\); SB3RealTime .* needs Box\(19,\)"):
+    with pytest.raises(ValueError, match=r"bidder.zip has observation space Box\(173,\) and action space Box\(120,\); SB3RealTime .* needs Box\(25,\)"):
         load_component(f"agents.sb3_model:SB3RealTime?path={tmp_path / 'bidder.zip'}&algo=ppo&trust=true")
-    with pytest.raises(ValueError, match=r"ModelRealTime plays it on bessgym/RealTime-v0, which needs Box\(19,\) observations and Box\(1,\)"):
+    with pytest.raises(ValueError, match=r"ModelRealTime plays it on bessgym/RealTime-v0, with \{'action': 'base_point'\}, which needs Box\(25,\) observations and Box\(1,\)"):
         evaluate_model(model, "bessgym/RealTime-v0", split="val", limit=1)
     with pytest.raises(ValueError, match="algo='dqn'.*discrete"):
         load_component(f"agents.sb3_model:SB3DayAhead?path={tmp_path / 'bidder.zip'}&algo=dqn&trust=true")

@@ -9,9 +9,10 @@ architecture, observation normalisation statistics and how it was trained). Spec
 model. ``model.save()`` zips of any SB3 algorithm load through :mod:`agents.sb3_model`.
 
 The action mapping is shared by every loader: :class:`RealTimeActions` turns the RealTime-v0
-action into a base point exactly as the env does (:func:`bessgym.actions.base_point`),
+action into a decision exactly as the env does (:class:`bessgym.envs.real_time.RTActionForm`),
 :class:`DayAheadActions` turns the DayAhead-v0 action into a bid
-(:func:`bessgym.envs.day_ahead.action_to_bid`).
+(:class:`bessgym.envs.day_ahead.DAActionForm`); a checkpoint records its form (``rt_action``
+or ``da_action`` in its JSON).
 """
 
 from __future__ import annotations
@@ -28,11 +29,13 @@ import torch
 from stable_baselines3.common.policies import ActorCriticPolicy
 
 from agents.checkpoints import load_weights, locate
-from bessgym.actions import base_point
-from bessgym.envs.day_ahead import DA_ACTION_SIZE, action_to_bid
+from bessgym.actions import BidCurve
+from bessgym.envs.day_ahead import DA_ACTION_SIZE, DAActionForm
+from bessgym.envs.real_time import Proposer, RTActionForm
 from bessgym.forecast import DAContext
 from bessgym.market import DABid
 from bessgym.observation import DA_FEATURES, RT_FEATURES, TIME_OF_DAY, da_features
+from bessgym.envs.episodes import resolve
 from bessgym.policies import RTEpisode, follow_da, interval_index
 
 CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
@@ -102,24 +105,29 @@ class Actor:
         self.check_spaces(model, f"model {type(model).__name__}")
         self.model, self.normaliser = model, normaliser
 
-    @classmethod
-    def check_spaces(cls, model: Any, what: str) -> None:
+    def check_spaces(self, model: Any, what: str) -> None:
         """Refuse a model (anything with SB3's ``observation_space`` and ``action_space``) whose
         spaces are not the env's: ``Box((observation_size,))`` -> ``Box((action_size,))``."""
         obs_space, action_space = getattr(model, "observation_space", None), getattr(model, "action_space", None)
-        if not hasattr(cls, "env_id") or (obs_space is None and action_space is None):
+        if not hasattr(self, "env_id") or (obs_space is None and action_space is None):
             return  # an actor without an action mixin, or a model without SB3's spaces
         fits = all(isinstance(space, gym.spaces.Box) and space.shape == (size,)
-                   for space, size in ((obs_space, cls.observation_size), (action_space, cls.action_size)))
+                   for space, size in ((obs_space, self.observation_size), (action_space, self.action_size)))
         if not fits:
             def shape(space: Any) -> str:
                 return f"Box{space.shape}" if isinstance(space, gym.spaces.Box) else str(space)
 
             raise ValueError(
                 f"{what} has observation space {shape(obs_space)} and action space {shape(action_space)}; "
-                f"{cls.__name__} plays it on {cls.env_id}, which needs Box{(cls.observation_size,)} observations and "
-                f"Box{(cls.action_size,)} actions: was it trained on the other env? (RealTime-v0 with "
-                f"action='base_point': {len(RT_FEATURES)} -> 1; DayAhead-v0: {len(DA_FEATURES)} -> {DA_ACTION_SIZE})")
+                f"{type(self).__name__} plays it on {self.env_id}{self.form_note()}, which needs "
+                f"Box{(self.observation_size,)} observations and Box{(self.action_size,)} actions: was it trained on "
+                f"another env or action form? (RealTime-v0 with action='base_point': {len(RT_FEATURES)} -> 1, "
+                f"'bid_curve' with S segments: {len(RT_FEATURES)} -> 2S + 1, a residual: {len(RT_FEATURES) + 1} -> 1; "
+                f"DayAhead-v0: {len(DA_FEATURES)} -> {DA_ACTION_SIZE})")
+
+    def form_note(self) -> str:
+        """What the action mixin adds to the env's name in messages (the RT action form)."""
+        return ""
 
     def action(self, obs: np.ndarray) -> np.ndarray:
         """Deterministic actions in [-1, 1] for observations (F,) or (N, F)."""
@@ -128,43 +136,93 @@ class Actor:
 
 
 class RealTimeActions:
-    """RTPolicy from the ``action`` of the :class:`Actor` it is mixed into: the base point of the
-    action around the accepted schedule, as RealTime-v0 maps it (:func:`bessgym.actions.base_point`)."""
+    """RTPolicy from the ``action`` of the :class:`Actor` it is mixed into, mapped by its
+    :class:`~bessgym.envs.real_time.RTActionForm` ``form`` exactly as RealTime-v0 maps it: a
+    base point around the accepted schedule, a bid curve, or (a residual form) a correction of
+    the proposing RT policy's base point, that policy run beside the agent."""
 
-    env_id, observation_size, action_size = "bessgym/RealTime-v0", len(RT_FEATURES), 1
+    env_id = "bessgym/RealTime-v0"
+    form = RTActionForm()
+
+    @property
+    def observation_size(self) -> int:
+        return self.form.observation_size
+
+    @property
+    def action_size(self) -> int:
+        return self.form.size
+
+    def form_note(self) -> str:
+        return f" with {self.form.record()}"
 
     def reset(self, episode: RTEpisode) -> None:
         self._battery, self._schedule = episode.battery, follow_da(episode.accepted, episode.n_intervals)
+        self._da_price = np.repeat(episode.da_price, episode.n_intervals // len(episode.da_price))
+        self._proposer = Proposer(self.form.residual, episode.battery) if self.form.residual is not None else None
+        if self._proposer is not None:
+            self._proposer.reset(episode)
 
-    def act(self, obs: np.ndarray) -> float:
+    def act(self, obs: np.ndarray) -> float | BidCurve:
         t = int(interval_index(obs[TIME_OF_DAY], len(self._schedule)))
-        return float(base_point(float(self._schedule[t]), float(np.ravel(self.action(obs))[0]), self._battery))
+        around = float(self._schedule[t])
+        if self._proposer is not None:
+            obs = self._proposer.observe(obs, around)
+            around = self._proposer.proposal_mw
+        return self.form.decision(self.action(obs), around, float(self._da_price[t]), self._battery)
 
 
 class DayAheadActions:
     """DABidder from the ``action`` of the :class:`Actor` it is mixed into: the DayAhead-v0
-    action mapped to a bid."""
+    action mapped to a bid by its :class:`~bessgym.envs.day_ahead.DAActionForm` ``form``
+    exactly as DayAhead-v0 maps it (with a residual, a correction of that bidder's bid, the
+    bidder run first)."""
 
-    env_id, observation_size, action_size = "bessgym/DayAhead-v0", len(DA_FEATURES), DA_ACTION_SIZE
+    env_id, action_size = "bessgym/DayAhead-v0", DA_ACTION_SIZE
+    form = DAActionForm()
+
+    @property
+    def observation_size(self) -> int:
+        return self.form.observation_size
+
+    def form_note(self) -> str:
+        return f" with {self.form.record()}" if self.form.residual else ""
 
     def bid(self, ctx: DAContext) -> DABid:
-        energy, awards = action_to_bid(np.ravel(self.action(da_features(ctx))).astype(float), ctx.battery)
+        energy, awards = None, None
+        if self.form.residual is not None:
+            if getattr(self, "_bidder", None) is None:
+                self._bidder = resolve(self.form.residual, "da_bidder")
+            base = self._bidder.bid(ctx)
+            energy, awards = base.energy_mw, base.as_mw
+        obs = self.form.observe(da_features(ctx), energy, awards, ctx.battery)
+        energy, awards = self.form.bid(np.ravel(self.action(obs)).astype(float), energy, awards, ctx.battery)
         return DABid(energy, awards, {"model": type(self).__name__})
 
 
 class ModelRealTime(RealTimeActions, Actor):
-    """An SB3 model in memory as an RTPolicy (``normaliser``: its VecNormalize's statistics)."""
+    """An SB3 model in memory as an RTPolicy (``normaliser``: its VecNormalize's statistics;
+    ``form``: the RealTime-v0 action form it was trained on, base point by default)."""
+
+    def __init__(self, model: Any, normaliser: ObsNormaliser, form: RTActionForm | None = None) -> None:
+        self.form = form or RTActionForm()
+        super().__init__(model, normaliser)
 
 
 class ModelDayAhead(DayAheadActions, Actor):
-    """An SB3 model in memory as a DABidder (``normaliser``: its VecNormalize's statistics)."""
+    """An SB3 model in memory as a DABidder (``normaliser``: its VecNormalize's statistics;
+    ``form``: the DayAhead-v0 action form it was trained on, the plain one by default)."""
+
+    def __init__(self, model: Any, normaliser: ObsNormaliser, form: DAActionForm | None = None) -> None:
+        self.form = form or DAActionForm()
+        super().__init__(model, normaliser)
 
 
 def export(model: Any, normaliser: Any, prefix: Path | str, extra: dict | None = None) -> None:
     """Write ``prefix.pt`` and ``prefix.json`` from an SB3 PPO or A2C ``MlpPolicy`` model and its
     ``VecNormalize`` (None: the model saw raw observations). ``prefix`` must lie outside the
-    shipped checkpoint folder. Other policies (SAC, TD3, custom networks): ``model.save()`` and
-    :mod:`agents.sb3_model`."""
+    shipped checkpoint folder. A RealTime-v0 model of another action form than the base point
+    says so in ``extra={"rt_action": RTActionForm(...).record()}``. Other policies (SAC, TD3,
+    custom networks): ``model.save()`` and :mod:`agents.sb3_model`."""
     prefix = Path(prefix)
     check_not_shipped(prefix.parent)
     policy = model.policy
@@ -229,8 +287,20 @@ class LoadedPolicy(Actor):
 
 
 class PPORealTime(RealTimeActions, LoadedPolicy):
-    """RTPolicy from a RealTime-v0 checkpoint (``name=`` shipped, ``path=DIR/NAME`` your own)."""
+    """RTPolicy from a RealTime-v0 checkpoint (``name=`` shipped, ``path=DIR/NAME`` your own), in
+    the action form its record's ``rt_action`` names (the base-point form when it names none)."""
+
+    def __init__(self, name: str | None = None, path: str | None = None) -> None:
+        policy, normaliser, self.spec = load_checkpoint(name, path)
+        self.form = RTActionForm.from_record(self.spec.get("rt_action"))
+        Actor.__init__(self, policy, normaliser)
 
 
 class PPODayAhead(DayAheadActions, LoadedPolicy):
-    """DABidder from a DayAhead-v0 checkpoint (``name=`` shipped, ``path=DIR/NAME`` your own)."""
+    """DABidder from a DayAhead-v0 checkpoint (``name=`` shipped, ``path=DIR/NAME`` your own), in
+    the action form its record's ``da_action`` names (the plain form when it names none)."""
+
+    def __init__(self, name: str | None = None, path: str | None = None) -> None:
+        policy, normaliser, self.spec = load_checkpoint(name, path)
+        self.form = DAActionForm.from_record(self.spec.get("da_action"))
+        Actor.__init__(self, policy, normaliser)

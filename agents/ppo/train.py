@@ -29,19 +29,24 @@ import inspect
 import json
 import time
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import yaml
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList, CheckpointCallback
-from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
+from stable_baselines3.common.vec_env import SubprocVecEnv, VecMonitor, VecNormalize
 from tqdm import tqdm
 
 from agents.callbacks import CaptureEval
+from agents.ppo.lagrangian import CostPenalty, LagrangeMultiplier
 from agents.ppo.policy import check_not_shipped, export
 from bessgym.config import load_config
 from bessgym.envs.episodes import EpisodeSource, resolve
+from bessgym.envs.day_ahead import DAActionForm
+from bessgym.envs.real_time import RTActionForm
 from bessgym.envs.sb3 import make_sb3_vec_env
 
 HYPERPARAMS = Path(__file__).resolve().parent / "hyperparams.yml"
@@ -64,6 +69,11 @@ class TrainConfig:
     config: str | None = None
     split: str | None = None
     fixed: str | None = None  # the other level's spec: da_bidder (RealTime) or rt_policy (DayAhead)
+    action: str | None = None  # RealTime-v0's action form: base_point or bid_curve
+    residual: str | None = None  # RealTime-v0: the RT policy whose base points the agent corrects
+    residual_band: float | None = None
+    cost_limit: float | None = None  # Lagrangian PPO: the mean shortfall a day (MWh) to stay at or below
+    lambda_lr: float = 50.0  # its multiplier's dual-ascent step ($/MWh per MWh of excess)
     out: Path | None = None  # default runs/<env>-seed<seed>-<YYYYmmdd-HHMMSS>
     evaluations: int = 5
     eval_split: str = "val"
@@ -176,6 +186,11 @@ def callbacks_of(spec: Any) -> list[BaseCallback]:
     return callbacks
 
 
+def scalar_env(env_id: str, env_kwargs: dict) -> gym.Env:
+    """One scalar env (a subprocess's: importing this module registers bessgym's envs)."""
+    return gym.make(env_id, **env_kwargs)
+
+
 def train(cfg: TrainConfig) -> dict:
     """Train, evaluate and export into the run folder; returns the record written to
     ``training.json`` (with ``out``, ``policy`` and ``spec``: where things went). Every argument
@@ -187,11 +202,22 @@ def train(cfg: TrainConfig) -> dict:
     n_envs, timesteps = cfg.n_envs or hp["n_envs"], cfg.timesteps or hp["n_timesteps"]
     if n_envs < 1 or timesteps < 1:
         raise ValueError(f"{cfg.hyperparams_file}: n_envs ({n_envs}) and n_timesteps ({timesteps}) must be >= 1")
-    env_kwargs = {**hp["env_kwargs"], **{key: value for key, value in
-                                         (("config", cfg.config), ("split", cfg.split), (FIXED[cfg.env], cfg.fixed))
-                                         if value is not None}}
+    given = (("config", cfg.config), ("split", cfg.split), (FIXED[cfg.env], cfg.fixed), ("action", cfg.action),
+             ("residual", cfg.residual), ("residual_band", cfg.residual_band))
+    env_kwargs = {**hp["env_kwargs"], **{key: value for key, value in given if value is not None}}
+    if cfg.env == "bessgym/RealTime-v0":
+        form: RTActionForm | DAActionForm = RTActionForm.of(
+            **{key: env_kwargs.get(key) for key in ("segments", "price_span_usd_per_mwh", "residual", "residual_band")},
+            action=env_kwargs.get("action", "base_point"))
+    elif cfg.action is not None:
+        raise ValueError("--action applies to bessgym/RealTime-v0 only")
+    else:
+        form = DAActionForm.of(env_kwargs.get("residual"), env_kwargs.get("residual_band"))
     out = run_folder(cfg)
-    name, role = f"{SHORT[cfg.env]}-seed{cfg.seed}", FIXED[cfg.env]
+    kind = "-residual" if form.residual else "-curve" if form != RTActionForm() and cfg.env == "bessgym/RealTime-v0" else ""
+    kind += "-lagrangian" if cfg.cost_limit is not None else ""
+    multiplier = LagrangeMultiplier(cfg.cost_limit, cfg.lambda_lr) if cfg.cost_limit is not None else None
+    name, role = f"{SHORT[cfg.env]}{kind}-seed{cfg.seed}", FIXED[cfg.env]
 
     def where(option: str, key: str, given: Any) -> str:
         """The option that set ``key``, or the file's ``env_kwargs`` entry."""
@@ -211,9 +237,15 @@ def train(cfg: TrainConfig) -> dict:
         except (ValueError, FileNotFoundError) as exc:
             raise ValueError(f"{where('--fixed', role, cfg.fixed)} ({role}): {exc}") from None
 
-    # 2. the training env: the native vector env, monitored, normalised as the file says
-    # (nothing is written before out.mkdir below)
-    env = VecMonitor(make_sb3_vec_env(cfg.env, n_envs, **env_kwargs))
+    # 2. the training env: the native vector env (a residual form: scalar envs in subprocesses,
+    # each running its proposing policy), monitored, normalised as the file says (nothing is
+    # written before out.mkdir below)
+    if isinstance(form, RTActionForm) and form.residual is not None:
+        env = VecMonitor(SubprocVecEnv([partial(scalar_env, cfg.env, env_kwargs)] * n_envs))
+    else:
+        env = VecMonitor(make_sb3_vec_env(cfg.env, n_envs, **env_kwargs))
+    if multiplier is not None:
+        env = CostPenalty(env)
     if hp["normalize"] is not None:
         env = VecNormalize(env, **{"gamma": hp["ppo"].get("gamma", 0.99), **hp["normalize"]})
     env.seed(cfg.seed)
@@ -225,13 +257,14 @@ def train(cfg: TrainConfig) -> dict:
     # 4. callbacks: the file's (domain metrics), progress, checkpoints, capture on the eval split
     every = max(timesteps // cfg.evaluations, n_envs * hp["ppo"].get("n_steps", 2048)) // n_envs
     fixed = {role: env_kwargs[role]} if role in env_kwargs else {}
+    fixed["action_form"] = form.record()
     evaluation = CaptureEval(cfg.env, every, cfg.eval_split, eval_config, cfg.eval_seeds,
                              cfg.eval_days, fixed, out / "oracle_profits.json", out / "eval" / "evaluations.csv",
                              out / "best")
     user_callbacks = callbacks_of(hp["callback"])
     out.mkdir(parents=True, exist_ok=True)
     callbacks = CallbackList([
-        *user_callbacks, ProgressBar(timesteps),
+        *user_callbacks, *([multiplier] if multiplier is not None else []), ProgressBar(timesteps),
         CheckpointCallback(every, str(out / "checkpoints"), name_prefix=name, save_vecnormalize=True), evaluation,
     ])
 
@@ -251,15 +284,28 @@ def train(cfg: TrainConfig) -> dict:
         "train_seconds": seconds, "env_steps_per_s": model.num_timesteps / seconds, "env_kwargs": env_kwargs,
         "hyperparams": hp, "hyperparams_file": str(cfg.hyperparams_file), "final_eval": final,
         "out": str(out), "policy": str(policy), "spec": spec,
-        "command": f"python -m agents.ppo.train --env {cfg.env} --seed {cfg.seed} --timesteps {timesteps} --n-envs {n_envs}",
+        **({"lagrangian": {"cost_limit_mwh": cfg.cost_limit, "lr": cfg.lambda_lr, "history": multiplier.history}}
+           if multiplier is not None else {}),
+        "command": f"python -m agents.ppo.train --env {cfg.env} --seed {cfg.seed} --timesteps {timesteps} --n-envs {n_envs}"
+                   + "".join(f" --{key.replace('_', '-')} {value}" for key, value in given[3:] if value is not None)
+                   + (f" --cost-limit {cfg.cost_limit} --lambda-lr {cfg.lambda_lr}" if multiplier is not None else "")
+                   + (" --params " + " ".join(f"'{key}={value}'" for key, value in cfg.hyperparams.items()) if cfg.hyperparams else ""),
     }
-    export(model, normaliser, policy, {"training": record})
+    export(model, normaliser, policy, {"training": record, ("rt_action" if isinstance(form, RTActionForm) else "da_action"): form.record()})
     model.save(out / "model")
     if normaliser is not None:
         normaliser.save(str(out / "vecnormalize.pkl"))
     run = {**record, "train_config": asdict(cfg)}
     (out / "training.json").write_text(json.dumps(run, indent=1, default=str) + "\n")
     return record
+
+
+def _param(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` of ``--params``, the value read as YAML (numbers, booleans, text)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE (e.g. n_steps=256)")
+    return key, yaml.safe_load(value)
 
 
 def _eval_days(text: str) -> int | None:
@@ -283,9 +329,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--split", metavar="SPLIT", help="split to train on: train, val, test, test_ood or all (default: env_kwargs.split from the file)")
     parser.add_argument("--fixed", metavar="SPEC", help="spec string of the fixed other level: the DA bidder for RealTime-v0, the RT "
                                         "policy for DayAhead-v0 (default: env_kwargs.da_bidder / rt_policy from the file)")
+    parser.add_argument("--action", choices=("base_point", "bid_curve"),
+                        help="RealTime-v0's action form: a base-point deviation decided on past prices, or a bid curve "
+                             "cleared at the interval's price (default: env_kwargs.action from the file, else base_point)")
+    parser.add_argument("--residual", metavar="SPEC", help="train a correction: of this RT policy's base points on RealTime-v0 "
+                        "(e.g. baselines.mpc:MPCPolicy; scalar envs in subprocesses, one per --n-envs), of this DA "
+                        "bidder's bid on DayAhead-v0 (e.g. baselines.robust:RobustDA)")
+    parser.add_argument("--residual-band", type=float, metavar="FRACTION",
+                        help="the correction's reach, a fraction of the power in (0, 2] (default: 0.25)")
+    parser.add_argument("--cost-limit", type=float, metavar="MWH",
+                        help="Lagrangian PPO: keep the mean shortfall a day (info['cost'] summed, MWh) at or below this")
+    parser.add_argument("--lambda-lr", type=float, default=50.0, metavar="USD_PER_MWH",
+                        help="the Lagrange multiplier's dual-ascent step per rollout, $/MWh per MWh of excess (default: %(default)s)")
     parser.add_argument("--out", type=Path, metavar="DIR", help="run folder (default: runs/<env>-seed<seed>-<YYYYmmdd-HHMMSS> in the "
                                                  "current folder); refused inside the shipped checkpoints")
     parser.add_argument("--hyperparams", type=Path, default=HYPERPARAMS, metavar="YAML", help="rl-zoo3 hyper-parameter file (default: agents/ppo/hyperparams.yml of the package)")
+    parser.add_argument("--params", type=_param, nargs="+", default=[], metavar="KEY=VALUE",
+                        help="override entries of the env's block (rl-zoo3 keys or PPO arguments; VALUE read as YAML), "
+                             "e.g. --params n_steps=256 batch_size=256 \"policy_kwargs=dict(log_std_init=-1.0)\"")
     parser.add_argument("--evaluations", type=int, default=5, metavar="N",
                         help="evaluations during training, at most one per rollout, each of the policy after the "
                              "update that follows its rollout, and one of the final policy unless the last "
@@ -301,9 +362,10 @@ def build_parser() -> argparse.ArgumentParser:
 def parse(argv: list[str] | None = None) -> TrainConfig:
     args = build_parser().parse_args(argv)
     return TrainConfig(env=args.env, seed=args.seed, timesteps=args.timesteps, n_envs=args.n_envs, config=args.config,
-                       split=args.split, fixed=args.fixed, out=args.out, evaluations=args.evaluations,
+                       split=args.split, fixed=args.fixed, action=args.action, residual=args.residual,
+                       residual_band=args.residual_band, cost_limit=args.cost_limit, lambda_lr=args.lambda_lr, out=args.out, evaluations=args.evaluations,
                        eval_split=args.eval_split, eval_seeds=args.eval_seeds, eval_days=args.eval_days,
-                       hyperparams_file=args.hyperparams)
+                       hyperparams_file=args.hyperparams, hyperparams=dict(args.params))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
@@ -13,8 +14,8 @@ from bessgym.config import ConfigLike
 from bessgym.envs.episodes import DayLimited, Episode, EpisodeSource, day_info, reset_options, resolve
 from bessgym.evaluation import EpisodeRecord, run_day
 from bessgym.envs.render import check_render_mode, render_forecast, render_played
-from bessgym.market import HOURS, N_PRODUCTS, UP_MASK, DABid
-from bessgym.observation import da_bounds, da_features
+from bessgym.market import HOURS, N_PRODUCTS, UP_MASK, DABid, MarketProfile
+from bessgym.observation import DA_FEATURES, da_bounds, da_features
 from bessgym.policies import RTPolicy
 
 DA_ACTION_SIZE = HOURS * (1 + N_PRODUCTS)
@@ -33,6 +34,81 @@ def action_to_bid(action: np.ndarray, battery: Battery) -> tuple[np.ndarray, np.
     return energy, (a[..., 1:] + 1.0) / 2.0 * power
 
 
+DEFAULT_DA_RESIDUAL_BAND = 0.25
+
+
+@dataclass(frozen=True)
+class DAActionForm:
+    """How a DayAhead-v0 action becomes a bid: one mapping for the env, the vector env and the
+    trained-agent adapters (:mod:`agents.ppo.policy`).
+
+    Without ``residual``: :func:`action_to_bid`. With ``residual`` (a DA bidder's spec, e.g.
+    ``"baselines.robust:RobustDA"``): the action corrects that bidder's bid by at most
+    ``residual_band`` of the power, hour by hour and product by product (same layout as the
+    plain action): energy ``x + band * a * (P_dis if a > 0 else P_ch)`` within [-P_ch, P_dis],
+    awards ``r + band * a * P`` within [0, P]; action 0 submits the bidder's bid. The
+    observation gains the bidder's bid: energy (24) and awards (24 x 4, hour-major) as fractions
+    of the power.
+    """
+
+    residual: str | None = None
+    residual_band: float = DEFAULT_DA_RESIDUAL_BAND
+
+    @classmethod
+    def of(cls, residual: Any = None, residual_band: float | None = None) -> DAActionForm:
+        """The form of the DayAhead envs' constructor arguments, checked (a ValueError names the argument)."""
+        if residual is None:
+            if residual_band is not None:
+                raise ValueError("residual_band applies with a residual (the DA bidder whose bid the action corrects) only")
+            return cls()
+        if not isinstance(residual, str) or not residual.strip():
+            raise ValueError(f"residual must be a DA bidder's spec string (e.g. 'baselines.robust:RobustDA'), got {residual!r}")
+        band = DEFAULT_DA_RESIDUAL_BAND if residual_band is None else residual_band
+        if isinstance(band, bool) or not isinstance(band, (int, float)) or not np.isfinite(band) or not 0 < band <= 2:
+            raise ValueError(f"residual_band must be a number in (0, 2], got {band!r}")
+        return cls(residual, float(band))
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any] | None) -> DAActionForm:
+        return cls.of(**(record or {}))
+
+    def record(self) -> dict[str, Any]:
+        return {} if self.residual is None else {"residual": self.residual, "residual_band": self.residual_band}
+
+    @property
+    def observation_size(self) -> int:
+        return len(DA_FEATURES) + (DA_ACTION_SIZE if self.residual is not None else 0)
+
+    def observation_bounds(self, market: MarketProfile) -> tuple[np.ndarray, np.ndarray]:
+        low, high = da_bounds(market)
+        if self.residual is None:
+            return low, high
+        extra_low = np.tile(np.r_[-1.0, np.zeros(N_PRODUCTS)], HOURS).astype(np.float32)
+        return np.r_[low, extra_low].astype(np.float32), np.r_[high, np.ones(DA_ACTION_SIZE)].astype(np.float32)
+
+    def observe(self, features: np.ndarray, energy_mw: np.ndarray, as_mw: np.ndarray, battery: Battery) -> np.ndarray:
+        """The observation (..., F): the DayAhead features and, with a residual, the bidder's
+        bid (energy (..., 24), awards (..., 24, 4)) as fractions of the power."""
+        if self.residual is None:
+            return features
+        scale = max(battery.p_charge_mw, battery.p_discharge_mw)
+        bid = np.concatenate([energy_mw[..., None], as_mw], axis=-1) / scale
+        bid = bid.reshape(bid.shape[:-2] + (DA_ACTION_SIZE,))
+        return np.concatenate([features, np.clip(bid, -1.0, 1.0)], axis=-1).astype(np.float32)
+
+    def bid(self, action: np.ndarray, energy_mw: np.ndarray | None, as_mw: np.ndarray | None,
+            battery: Battery) -> tuple[np.ndarray, np.ndarray]:
+        """Energy (..., 24) and awards (..., 24, 4) in MW of checked actions (..., 120); with a
+        residual, around the bidder's ``energy_mw`` and ``as_mw``."""
+        if self.residual is None:
+            return action_to_bid(action, battery)
+        a = action.reshape(action.shape[:-1] + (HOURS, 1 + N_PRODUCTS)) * self.residual_band
+        step = np.where(a[..., 0] > 0, a[..., 0] * battery.p_discharge_mw, a[..., 0] * battery.p_charge_mw)
+        energy = np.clip(energy_mw + step, -battery.p_charge_mw, battery.p_discharge_mw)
+        power = np.where(UP_MASK, battery.p_discharge_mw, battery.p_charge_mw)
+        return energy, np.clip(as_mw + a[..., 1:] * power, 0.0, power)
+
+
 class DayAheadEnv(gym.Env):
     """
     ## Description
@@ -46,7 +122,8 @@ class DayAheadEnv(gym.Env):
     `Box(-1, 1, (120,), float32)`, hour-major: for hour h, entries 5h..5h+4 are the energy
     position (`a * P_dis` if a > 0 else `a * P_ch`, MW, + = sell/discharge) and the awards of
     reg up, reg down, spin, non-spin (`(a + 1) / 2` of P_dis, or of P_ch for reg down; -1 = none).
-    Out-of-range values are clipped and reported (`info["action_clipped"]`); NaN, inf or any other
+    With `residual`, the same layout corrects a DA bidder's bid (`DAActionForm`): action 0
+    submits its bid. Out-of-range values are clipped and reported (`info["action_clipped"]`); NaN, inf or any other
     shape (a (24, 5) or (5, 24) array included) raise ValueError.
 
     ## Observation Space
@@ -61,7 +138,8 @@ class DayAheadEnv(gym.Env):
     The step is the episode's last, so `info` holds each ledger line over the day in $
     (`da_energy`, `rt_imbalance`, `as_capacity`, `mileage`, `no_pay`, `unavailable`, `penalty`,
     `degradation`, `terminal`), `action_clipped`, `day_totals` (the same lines as a dict),
-    `profit_usd`, `day_shortfall_mwh` (deployment not delivered over the day, MWh),
+    `profit_usd`, `day_shortfall_mwh` (deployment not delivered over the day, MWh; also as
+    `cost`, the Safety-Gymnasium cost signal),
     `scenario_id`, and what the market cut from the bid, summed over the day:
     `da_cut_energy_mw` and `da_cut_as_mw` (MW). `reset` returns `scenario_id`.
 
@@ -76,7 +154,10 @@ class DayAheadEnv(gym.Env):
 
     ## Arguments
     `gym.make("bessgym/DayAhead-v0", config="caiso-sp15", split="train", rt_policy="follow_da",
-    render_mode=None)`; `rt_policy` is a spec string (`bessgym.policies.load_component`).
+    residual=None, residual_band=None, render_mode=None)`; `rt_policy` is a spec string
+    (`bessgym.policies.load_component`); `residual` a DA bidder's spec whose bid the action
+    corrects by at most `residual_band` (default 0.25) of the power (`DAActionForm`; the
+    observation then gains that bid, 120 more features).
 
     ## Version History
     * v0: initial version.
@@ -85,14 +166,16 @@ class DayAheadEnv(gym.Env):
     metadata = {"render_modes": ["rgb_array", "ansi"], "render_fps": 1}
 
     def __init__(
-        self, config: ConfigLike = "caiso-sp15", split: str = "train", rt_policy: Any = "follow_da", render_mode: str | None = None
+        self, config: ConfigLike = "caiso-sp15", split: str = "train", rt_policy: Any = "follow_da",
+        residual: str | None = None, residual_band: float | None = None, render_mode: str | None = None,
     ) -> None:
         check_render_mode(render_mode, self.metadata)
-        self.source = EpisodeSource(config, split, da_bidder=None)
+        self.form = DAActionForm.of(residual, residual_band)
+        self.source = EpisodeSource(config, split, da_bidder=residual)
         self.policy: RTPolicy = resolve(rt_policy)
         self.battery = self.source.config.battery
         self.render_mode = render_mode
-        low, high = da_bounds(self.source.config.market_profile)
+        low, high = self.form.observation_bounds(self.source.config.market_profile)
         self.observation_space = gym.spaces.Box(low, high, dtype=np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (DA_ACTION_SIZE,), dtype=np.float32)
         self._scenario_id: str | None = None
@@ -107,22 +190,35 @@ class DayAheadEnv(gym.Env):
         _, context = self.source.day(self._scenario_id)
         self._scenario = self.source.scenario(self._scenario_id, deployment=self.np_random)
         self._shown = None
-        return da_features(context), {"scenario_id": self._scenario_id}
+        return self._observe(context), {"scenario_id": self._scenario_id}
+
+    def _base(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The residual's bidder's bid for the day (as submitted), or (None, None)."""
+        if self.form.residual is None:
+            return None, None
+        bid = self.source.fixed_bid(self._scenario_id)[0]
+        return bid.energy_mw, bid.as_mw
+
+    def _observe(self, context: Any) -> np.ndarray:
+        energy, awards = self._base()
+        return self.form.observe(da_features(context), energy, awards, self.battery)
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
         if self._scenario_id is None:
             raise RuntimeError("call reset() before step()")
         a, was_clipped = check_action(action, self.action_space.shape)
         scenario, context = self._scenario, self.source.day(self._scenario_id)[1]
-        episode = self.source.prepare(scenario, context, DABid(*action_to_bid(a, self.battery)))
+        obs = self._observe(context)
+        episode = self.source.prepare(scenario, context, DABid(*self.form.bid(a, *self._base(), self.battery)))
         played = run_day(self.source, episode, self.policy)
         totals = played.ledger
         info: dict[str, Any] = totals.as_dict()
-        info.update(action_clipped=was_clipped, scenario_id=scenario.id, **day_info(totals, float(played.shortfall_mwh.sum())),
+        info.update(action_clipped=was_clipped, scenario_id=scenario.id, cost=float(played.shortfall_mwh.sum()),
+                    **day_info(totals, float(played.shortfall_mwh.sum())),
                     da_cut_energy_mw=float(episode.cuts.energy_mw.sum()), da_cut_as_mw=float(episode.cuts.as_mw.sum()))
         self._shown = (episode, played)
         self._scenario_id = None
-        return da_features(context), float(totals.total), True, False, info
+        return obs, float(totals.total), True, False, info
 
     def render(self) -> np.ndarray | str | None:
         """Before the step: the gate-closure forecast; after it: the day as played."""

@@ -18,6 +18,7 @@ import numpy as np
 
 from bessgym.config import Config, ConfigLike, load_config
 from bessgym.forecast import DAContext, da_context
+from bessgym.intraday import IntradayForecaster
 from bessgym.market import BidCuts, DABid, accept_bid
 from bessgym.observation import da_features, rt_feature_table
 from bessgym.policies import DABidder, load_component
@@ -130,6 +131,14 @@ class EpisodeSource:
         self._bids: dict[str, tuple[DABid, DABid, BidCuts]] = {}
         self._known = set(self.ids)
         self._split_ids = frozenset(self.ids)
+        self._intraday: IntradayForecaster | None = None
+
+    @property
+    def intraday(self) -> IntradayForecaster:
+        """The intraday RT price forecaster of the RealTime observation (features 19-21)."""
+        if self._intraday is None:
+            self._intraday = IntradayForecaster.of_config(self.config, self.scenarios)
+        return self._intraday
 
     def draw(self, pinned: str | None, rng: np.random.Generator) -> str:
         """An env's day: ``pinned`` (a day of this split; a KeyError names any other), or one
@@ -177,7 +186,7 @@ class EpisodeSource:
         config = self.config
         features = rt_feature_table(
             config.battery, config.market_profile, scenario.rt_price, scenario.da_price,
-            scenario.deployment.fraction, accepted.energy_mw, accepted.as_mw, context.rt_price,
+            scenario.deployment.fraction, accepted.energy_mw, accepted.as_mw, context.rt_price, self.intraday,
         )
         return Episode(scenario, context, bid, accepted, cuts, features)
 

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import gymnasium as gym
 import numpy as np
 
-from bessgym.actions import base_point, check_action, check_base_action, curve_from_action, curve_size
+from bessgym.actions import BidCurve, base_point, check_action, check_base_action, cleared, curve_from_action, curve_size
+from bessgym.battery import Battery
 from bessgym.config import ConfigLike
-from bessgym.envs.episodes import DayLimited, Episode, EpisodeSource, day_info, reset_options
+from bessgym.envs.episodes import DayLimited, Episode, EpisodeSource, day_info, reset_options, resolve
 from bessgym.envs.render import check_render_mode, render_played
-from bessgym.observation import DEPLOYED, INTERVALS_LEFT, SOC, TIME_OF_DAY, rt_bounds
+from bessgym.market import MarketProfile
+from bessgym.observation import DEPLOYED, INTERVALS_LEFT, RT_FEATURES, TIME_OF_DAY, rt_bounds, set_soc
+from bessgym.policies import RTEpisode
 from bessgym.settlement import LEDGER_LINES
 from bessgym.sim import DaySimulator
 
@@ -21,31 +25,131 @@ ACTION_FORMS = ("base_point", "bid_curve")
 
 
 DEFAULT_SEGMENTS, DEFAULT_PRICE_SPAN = 3, 100.0  # the bid-curve form's steps and $/MWh span
+DEFAULT_RESIDUAL_BAND = 0.25  # the residual form's band: a fraction of the power the correction may reach
+PROPOSAL_FEATURE = "proposal_vs_position"  # the residual form's extra observation feature
 
 
-def check_action_form(action: str, segments: int | None, price_span_usd_per_mwh: float | None) -> tuple[int, float]:
-    """The bid-curve form's (segments, price span), defaults filled; a ValueError naming the
-    argument, for the RealTime envs' constructors."""
-    if action not in ACTION_FORMS:
-        raise ValueError(f"action {action!r} is not one of {list(ACTION_FORMS)}")
-    if action == "base_point":
-        given = [name for name, value in (("segments", segments), ("price_span_usd_per_mwh", price_span_usd_per_mwh)) if value is not None]
-        if given:
-            raise ValueError(f"{' and '.join(given)} apply to action='bid_curve' only (action is 'base_point')")
-    segments = DEFAULT_SEGMENTS if segments is None else segments
-    span = DEFAULT_PRICE_SPAN if price_span_usd_per_mwh is None else price_span_usd_per_mwh
-    if isinstance(segments, bool) or not isinstance(segments, (int, float)) or int(segments) != segments or segments < 1:
-        raise ValueError(f"segments must be a whole number >= 1, got {segments!r}")
-    if isinstance(span, bool) or not isinstance(span, (int, float)) or not math.isfinite(span) or span <= 0:
-        raise ValueError(f"price_span_usd_per_mwh must be a positive number, got {span!r}")
-    return int(segments), float(span)
+def _whole(name: str, value: Any, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value or value < low:
+        raise ValueError(f"{name} must be a whole number >= {low}, got {value!r}")
+    return int(value)
+
+
+def _positive(name: str, value: Any, high: float = math.inf) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not 0 < value <= high:
+        raise ValueError(f"{name} must be a number in (0, {high:g}], got {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class RTActionForm:
+    """How a RealTime-v0 action becomes the interval's decision: one mapping for the env, the
+    vector env and the trained-agent adapters (:mod:`agents.ppo.policy`).
+
+    ``action="base_point"``: a deviation in [-1, 1] around ``around_mw`` (the DA position), as a
+    fraction of the discharge (> 0) or charge (< 0) power. ``"bid_curve"``: ``2 segments + 1``
+    numbers, a monotone curve cleared at the interval's price (:func:`curve_from_action`).
+    ``residual``: an RT policy (a spec string, e.g. ``"baselines.mpc:MPCPolicy"``) that proposes
+    each base point; the action (base-point form only) corrects it by at most ``residual_band``
+    of the power: ``base = proposal + band * a * (P_dis if a > 0 else P_ch)``, and the
+    observation gains :data:`PROPOSAL_FEATURE` ((proposal - DA position) / max power).
+    """
+
+    action: ActionForm = "base_point"
+    segments: int = DEFAULT_SEGMENTS
+    price_span_usd_per_mwh: float = DEFAULT_PRICE_SPAN
+    residual: str | None = None
+    residual_band: float = DEFAULT_RESIDUAL_BAND
+
+    @classmethod
+    def of(cls, action: str = "base_point", segments: int | None = None, price_span_usd_per_mwh: float | None = None,
+           residual: Any = None, residual_band: float | None = None) -> RTActionForm:
+        """The form of the RealTime envs' constructor arguments, checked (a ValueError names the
+        argument); ``None`` takes the default where the argument applies."""
+        if action not in ACTION_FORMS:
+            raise ValueError(f"action {action!r} is not one of {list(ACTION_FORMS)}")
+        if action == "base_point":
+            given = [name for name, value in (("segments", segments), ("price_span_usd_per_mwh", price_span_usd_per_mwh))
+                     if value is not None]
+            if given:
+                raise ValueError(f"{' and '.join(given)} apply to action='bid_curve' only (action is 'base_point')")
+        if residual is None and residual_band is not None:
+            raise ValueError("residual_band applies with a residual (the RT policy whose base points the action corrects) only")
+        if residual is not None:
+            if action != "base_point":
+                raise ValueError("residual applies to action='base_point' (a correction of the proposed base point) only")
+            if not isinstance(residual, str) or not residual.strip():
+                raise ValueError(f"residual must be an RT policy's spec string (e.g. 'baselines.mpc:MPCPolicy'), got {residual!r}")
+        return cls(
+            action, _whole("segments", DEFAULT_SEGMENTS if segments is None else segments, 1),
+            _positive("price_span_usd_per_mwh", DEFAULT_PRICE_SPAN if price_span_usd_per_mwh is None else price_span_usd_per_mwh),
+            residual, _positive("residual_band", DEFAULT_RESIDUAL_BAND if residual_band is None else residual_band, 2.0),
+        )
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any] | None) -> RTActionForm:
+        """The form of :meth:`record` (the default form for ``None``: older checkpoints)."""
+        return cls.of(**{key: value for key, value in (record or {}).items() if value is not None})
+
+    def record(self) -> dict[str, Any]:
+        """The form as JSON-able constructor arguments (those that apply)."""
+        if self.residual is not None:
+            return {"action": self.action, "residual": self.residual, "residual_band": self.residual_band}
+        if self.action == "bid_curve":
+            return {"action": self.action, "segments": self.segments, "price_span_usd_per_mwh": self.price_span_usd_per_mwh}
+        return {"action": self.action}
+
+    @property
+    def size(self) -> int:
+        """Entries of the action."""
+        return 1 if self.action == "base_point" else curve_size(self.segments)
+
+    @property
+    def observation_size(self) -> int:
+        return len(RT_FEATURES) + (self.residual is not None)
+
+    def observation_bounds(self, market: MarketProfile) -> tuple[np.ndarray, np.ndarray]:
+        low, high = rt_bounds(market)
+        if self.residual is None:
+            return low, high
+        return np.append(low, np.float32(-2.0)), np.append(high, np.float32(2.0))
+
+    def decision(self, action: np.ndarray, around_mw: float, da_price_usd_per_mwh: float, battery: Battery) -> float | BidCurve:
+        """The decision of a checked action in [-1, 1]: a base point (MW, + = discharge) around
+        ``around_mw`` (the DA position, or the proposal of a residual form), or the bid curve."""
+        if self.action == "base_point":
+            a = float(np.ravel(action)[0])
+            return float(base_point(around_mw, a * self.residual_band if self.residual is not None else a, battery))
+        return curve_from_action(action, da_price_usd_per_mwh, around_mw, battery, self.price_span_usd_per_mwh)
+
+
+class Proposer:
+    """The residual form's proposing RT policy, run beside the agent: its base point for each
+    interval, and the observation the agent sees (the RealTime row plus the proposal)."""
+
+    def __init__(self, spec: str, battery: Battery) -> None:
+        self.policy, self.scale = resolve(spec), max(battery.p_charge_mw, battery.p_discharge_mw)
+
+    def reset(self, episode: RTEpisode) -> None:
+        self.policy.reset(episode)
+        self.proposal_mw = math.nan
+
+    def observe(self, obs: np.ndarray, position_mw: float) -> np.ndarray:
+        """The agent's observation of the interval ``obs`` describes; the proposal is kept."""
+        decision = self.policy.act(obs)
+        if isinstance(decision, BidCurve):
+            raise ValueError(f"residual policy {self.policy!r} gave a bid curve: a residual corrects base points (MW)")
+        self.proposal_mw = float(cleared(decision, math.nan))
+        if not math.isfinite(self.proposal_mw):
+            raise ValueError(f"residual policy {self.policy!r} proposed {self.proposal_mw} MW: it must give finite base points")
+        return np.append(obs, np.float32(np.clip((self.proposal_mw - position_mw) / self.scale, -2.0, 2.0)))
 
 
 def terminal_observation(row: np.ndarray, soc_frac: float, deployed: np.ndarray) -> np.ndarray:
     """The observation after the last interval: the last row with the day marked as over and the
     last interval's deployment."""
-    obs = row.copy()
-    obs[TIME_OF_DAY], obs[INTERVALS_LEFT], obs[SOC] = 1.0, 0.0, soc_frac
+    obs = set_soc(row.copy(), soc_frac)
+    obs[TIME_OF_DAY], obs[INTERVALS_LEFT] = 1.0, 0.0
     obs[DEPLOYED] = deployed
     return obs
 
@@ -75,17 +179,27 @@ class RealTimeEnv(gym.Env):
     deviations as above; both are sorted, so every action is a valid curve. The battery runs at
     the k-th deviation, k the number of curve prices at or below the realised price.
 
+    Residual form (`residual="baselines.mpc:MPCPolicy"`, say): an RT policy proposes each base
+    point and the `(1,)` action corrects it by at most `residual_band` (default 0.25) of the
+    power: `base_mw = proposal + band * a * (P_dis if a > 0 else P_ch)`; 0 runs the proposal.
+    The observation gains one feature, `proposal_vs_position` ((proposal - DA position) / max
+    power). The standard way RL earns a place beside MPC: the optimisation proposes, the agent
+    adjusts (`RTActionForm`).
+
     Out-of-range values are clipped and reported in `info["action_clipped"]`; NaN, inf or any
     other shape (even of the right size) raise ValueError. A Python float is accepted as the
     base-point action (it stands for the (1,) array).
 
     ## Observation Space
-    `Box((19,), float32)`, named in `bessgym.observation.RT_FEATURES` (table there): time of day,
+    `Box((25,), float32)`, named in `bessgym.observation.RT_FEATURES` (table there): time of day,
     SoC (fraction), this hour's DA position and AS awards (fraction of max power), the previous
     interval's and the last hour's RT price, the DA price, the gate-closure RT forecast for the
     next hour and the rest of the day (100 $/MWh units), the previous interval's deployment per
-    product, and the share of the day left. No price of the interval itself or later. Sign:
-    positive power is discharge.
+    product, the share of the day left; then what an operator watches: the last price's
+    deviation from the intraday prior, the intraday forecast (the re-planning baselines') for the
+    next hour and the rest of the day, the SoC against the DA schedule's plan, and the SoC
+    headroom up and down left after the awards' duration needs. No price of the interval itself
+    or later. Sign: positive power is discharge.
 
     ## Rewards
     The interval's settlement in $: DA energy + RT imbalance + AS capacity + mileage - no-pay -
@@ -95,8 +209,9 @@ class RealTimeEnv(gym.Env):
     ## Info
     Every step: each ledger line of the interval in $ (`da_energy`, `rt_imbalance`,
     `as_capacity`, `mileage`, `no_pay`, `unavailable`, `penalty`, `degradation`, `terminal`;
-    costs are negative, their sum is the reward), `action_clipped` (bool) and `base_mw` (the
-    base point run, MW, + = discharge). The last step adds `day_totals` (ledger line -> $ over
+    costs are negative, their sum is the reward), `action_clipped` (bool), `base_mw` (the
+    base point run, MW, + = discharge) and `cost`: the deployment not delivered in the
+    interval (MWh, up and down; Safety-Gymnasium's cost signal, for constrained RL). The last step adds `day_totals` (ledger line -> $ over
     the day), `profit_usd` (their sum), `day_shortfall_mwh` (deployment not delivered over the
     day, up and down, MWh) and `scenario_id`. `reset` returns `scenario_id` and `da_cuts_mw`
     (MW the market cut from the DA bid, summed).
@@ -116,11 +231,13 @@ class RealTimeEnv(gym.Env):
 
     ## Arguments
     `gym.make("bessgym/RealTime-v0", config="caiso-sp15", split="train", da_bidder="threshold",
-    action="base_point", segments=None, price_span_usd_per_mwh=None, render_mode=None)`: `config`
+    action="base_point", segments=None, price_span_usd_per_mwh=None, residual=None, residual_band=None,
+    render_mode=None)`: `config`
     a preset name, JSON path or dict; `split` one of the config's splits (`train`, `val`, `test`,
     `test_ood`, `all`); `da_bidder` a spec string (`bessgym.policies.load_component`) or an
     object with `bid(context)`; `action` the action form; `segments` and
-    `price_span_usd_per_mwh` (defaults 3 and 100) for `action="bid_curve"` only; `render_mode`
+    `price_span_usd_per_mwh` (defaults 3 and 100) for `action="bid_curve"` only; `residual`
+    (an RT policy spec) and `residual_band` (in (0, 2]) for the residual form; `render_mode`
     `"rgb_array"` or `"ansi"`. `gym.make(..., max_episode_steps=k)` adds a shorter limit.
 
     ## Version History
@@ -134,19 +251,18 @@ class RealTimeEnv(gym.Env):
     def __init__(
         self, config: ConfigLike = "caiso-sp15", split: str = "train", da_bidder: Any = "threshold",
         action: ActionForm = "base_point", segments: int | None = None, price_span_usd_per_mwh: float | None = None,
-        render_mode: str | None = None,
+        residual: str | None = None, residual_band: float | None = None, render_mode: str | None = None,
     ) -> None:
         check_render_mode(render_mode, self.metadata)
-        segments, price_span_usd_per_mwh = check_action_form(action, segments, price_span_usd_per_mwh)
+        self.form = RTActionForm.of(action, segments, price_span_usd_per_mwh, residual, residual_band)
         self.source = EpisodeSource(config, split, da_bidder)
         self.battery = self.source.config.battery
         self.market = self.source.config.market_profile
         self.render_mode = render_mode
-        low, high = rt_bounds(self.market)
+        low, high = self.form.observation_bounds(self.market)
         self.observation_space = gym.spaces.Box(low, high, dtype=np.float32)
-        self.action_form, self.price_span = action, float(price_span_usd_per_mwh)
-        size = 1 if action == "base_point" else curve_size(int(segments))
-        self.action_space = gym.spaces.Box(-1.0, 1.0, (size,), dtype=np.float32)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (self.form.size,), dtype=np.float32)
+        self._proposer = Proposer(residual, self.battery) if residual is not None else None
         self._energy = self.battery.energy_mwh
         self._episode: Episode | None = None
         history = self.source.scenarios.history(split)
@@ -171,18 +287,22 @@ class RealTimeEnv(gym.Env):
         self._shortfall = 0.0
         self._soc = [self._sim.e_mwh / self._energy]
         self._base: list[float] = []
-        obs = self._rows[0].copy()
-        obs[SOC] = self._soc[0]
+        obs = set_soc(self._rows[0].copy(), self._soc[0])
+        if self._proposer is not None:
+            s = episode.scenario
+            self._proposer.reset(RTEpisode(self.battery, self.market, episode.accepted, s.da_price, episode.context, s.dt_h,
+                                           s.n_intervals))
+            obs = self._proposer.observe(obs, self._position[0])
         return obs, {"scenario_id": episode.scenario.id, "da_cuts_mw": float(episode.cuts.energy_mw.sum() + episode.cuts.as_mw.sum())}
 
     def _base_point(self, action: Any, t: int) -> tuple[float, bool]:
         """The base point (MW) an action asks for in interval t, and whether it was clipped."""
-        if self.action_form == "base_point":
+        if self.form.action == "base_point" and self._proposer is None:  # the hot path, on floats
             a, was_clipped = check_base_action(action)
             return base_point(self._position[t], a, self.battery), was_clipped
         a, was_clipped = check_action(action, self.action_space.shape)
-        curve = curve_from_action(a, self._da_price[t], self._position[t], self.battery, self.price_span)
-        return float(curve.clear(self._rt_price[t])), was_clipped
+        around = self._position[t] if self._proposer is None else self._proposer.proposal_mw
+        return float(cleared(self.form.decision(a, around, self._da_price[t], self.battery), self._rt_price[t])), was_clipped
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
         if self._episode is None or self._sim.done:
@@ -197,18 +317,23 @@ class RealTimeEnv(gym.Env):
         soc = out.e_mwh / self._energy
         self._soc.append(soc)
         self._base.append(out.base_mw)
-        self._shortfall += out.shortfall_mw * self.step_hours
+        cost = out.shortfall_mw * self.step_hours
+        self._shortfall += cost
         info = dict(zip(LEDGER_LINES, ledger))
         info["action_clipped"] = was_clipped
         info["base_mw"] = out.base_mw
+        info["cost"] = cost
         terminated = self._sim.done
         if terminated:
             obs = terminal_observation(self._rows[-1], soc, self._episode.scenario.deployment.fraction[-1])
+            if self._proposer is not None:
+                obs = np.append(obs, np.float32(0.0))
             info.update(day_info([float(value) for value in totals], float(self._shortfall)),
                         scenario_id=self._episode.scenario.id)
         else:
-            obs = self._rows[t + 1].copy()
-            obs[SOC] = soc
+            obs = set_soc(self._rows[t + 1].copy(), soc)
+            if self._proposer is not None:
+                obs = self._proposer.observe(obs, self._position[t + 1])
         return obs, ledger.total, terminated, False, info
 
     def render(self) -> np.ndarray | str | None:

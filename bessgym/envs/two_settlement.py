@@ -44,8 +44,9 @@ class TwoSettlementEnv(gym.Env):
     settled interval by interval).
 
     ## Info
-    Every step: the ledger lines in $ (0 on the DA step) and `action_clipped`; the RT steps
-    also `base_mw`, as in RealTime-v0. The DA step adds
+    Every step: the ledger lines in $ (0 on the DA step), `action_clipped` and `cost` (the
+    deployment not delivered, MWh; 0 on the DA step); the RT steps also `base_mw`, as in
+    RealTime-v0. The DA step adds
     `scenario_id` and what the market cut from the bid (`da_cut_energy_mw`, `da_cut_as_mw`,
     MW); the last step `day_totals`, `profit_usd`, `day_shortfall_mwh` and `scenario_id`.
     `reset` returns `scenario_id`.
@@ -115,7 +116,7 @@ class TwoSettlementEnv(gym.Env):
         rt_obs, _ = self._rt.begin_day(episode)
         self._phase = RT_PHASE
         info: dict[str, Any] = {name: 0.0 for name in LEDGER_LINES}
-        info.update(action_clipped=was_clipped, scenario_id=scenario.id,
+        info.update(action_clipped=was_clipped, cost=0.0, scenario_id=scenario.id,
                     da_cut_energy_mw=float(episode.cuts.energy_mw.sum()), da_cut_as_mw=float(episode.cuts.as_mw.sum()))
         return self._obs(rt_obs), 0.0, False, False, info
 

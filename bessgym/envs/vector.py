@@ -33,14 +33,14 @@ from gymnasium.utils.seeding import np_random
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
-from bessgym.actions import base_point, check_actions, cleared, curve_from_action, curve_size
+from bessgym.actions import base_point, check_actions, cleared, curve_from_action
 from bessgym.config import ConfigLike
 from bessgym.deployment import contingency_fractions, draw_deployments, draw_windows, regulation_at, regulation_pool
-from bessgym.envs.day_ahead import DA_ACTION_SIZE, action_to_bid
+from bessgym.envs.day_ahead import DA_ACTION_SIZE, DAActionForm
 from bessgym.envs.episodes import Bank, EpisodeSource, day_info, reset_options, resolve
-from bessgym.envs.real_time import ActionForm, check_action_form
+from bessgym.envs.real_time import ActionForm, RTActionForm
 from bessgym.market import HOURS, DABid, accept_arrays
-from bessgym.observation import DEPLOYED, INTERVALS_LEFT, SOC, TIME_OF_DAY, da_bounds, rt_bounds, rt_feature_table
+from bessgym.observation import DEPLOYED, INTERVALS_LEFT, TIME_OF_DAY, rt_bounds, rt_feature_table, set_soc
 from bessgym.policies import RTEpisode
 from bessgym.settlement import BID_FIELDS, LEDGER_LINES, StepTerms, bid_terms, capacity_usd, day_terms, interval_deployment_terms
 from bessgym.sim import BatchDaySimulator
@@ -218,7 +218,7 @@ class RealTimeVectorEnv(_BankVectorEnv):
     deployment window starts in the model's long signal and its contingency events, and each step
     computes the rows' deployment terms for their current interval.
 
-    Arguments: those of ``RealTimeEnv`` (but ``render_mode``, refused) plus ``num_envs``,
+    Arguments: those of ``RealTimeEnv`` (but ``render_mode`` and ``residual``, refused) plus ``num_envs``,
     ``autoreset_mode`` and ``max_episode_steps`` (see the module). Info: the scalar env's keys
     in vector form, every step's with the mask of the envs that stepped.
     """
@@ -227,17 +227,19 @@ class RealTimeVectorEnv(_BankVectorEnv):
         self, num_envs: int = 1, config: ConfigLike = "caiso-sp15", split: str = "train", da_bidder: Any = "threshold",
         action: ActionForm = "base_point", segments: int | None = None, price_span_usd_per_mwh: float | None = None,
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP, max_episode_steps: int | None = None,
-        render_mode: str | None = None,
+        render_mode: str | None = None, residual: str | None = None, residual_band: float | None = None,
     ) -> None:
         _refuse_render(render_mode, "RealTime-v0")
-        segments, price_span_usd_per_mwh = check_action_form(action, segments, price_span_usd_per_mwh)
+        if residual is not None or residual_band is not None:
+            raise ValueError("residual runs its RT policy per env and interval, which this numpy batch does not: make "
+                             "the scalar envs side by side (gym.make_vec(..., vectorization_mode='sync' or 'async'), "
+                             "or SB3's SubprocVecEnv)")
+        self.form = RTActionForm.of(action, segments, price_span_usd_per_mwh)
         source = EpisodeSource(config, split, da_bidder)
         super().__init__(num_envs, source, autoreset_mode, source.scenarios.history(split).intervals_per_day, max_episode_steps)
         low, high = rt_bounds(self.source.config.market_profile)
-        self.action_form, self.price_span = action, float(price_span_usd_per_mwh)
         self.single_observation_space = gym.spaces.Box(low, high, dtype=np.float32)
-        size = 1 if action == "base_point" else curve_size(int(segments))
-        self.single_action_space = gym.spaces.Box(-1.0, 1.0, (size,), dtype=np.float32)
+        self.single_action_space = gym.spaces.Box(-1.0, 1.0, (self.form.size,), dtype=np.float32)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         bank, market, arrays = self.bank, self.source.config.market_profile, self.bank.arrays
@@ -248,7 +250,7 @@ class RealTimeVectorEnv(_BankVectorEnv):
         self._bank_terms = np.ascontiguousarray(np.stack([fixed[name].T for name in BID_FIELDS]))  # (fields, T, S)
         self._bank_features = np.ascontiguousarray(rt_feature_table(
             self.battery, market, arrays.rt_price, arrays.da_price, np.zeros_like(arrays.fraction), bank.energy_mw,
-            bank.as_mw, bank.forecast_rt).swapaxes(0, 1))  # (T, S, F), no deployment
+            bank.as_mw, bank.forecast_rt, self.source.intraday).swapaxes(0, 1))  # (T, S, F), no deployment
         self._capacity = capacity_usd(arrays.as_price, bank.as_mw, arrays.dt_h)  # (S, 24, 4) $ per interval
         self._da_interval = np.ascontiguousarray(np.repeat(arrays.da_price, self.per_hour, axis=-1).T)  # (T, S)
         self._rt_interval = np.ascontiguousarray(arrays.rt_price.T)
@@ -279,7 +281,7 @@ class RealTimeVectorEnv(_BankVectorEnv):
         t = self._sim.interval()
         obs = self._bank_features[t, self._day]
         obs[:, DEPLOYED] = self._played * (self._sim.t > 0)[:, None]
-        obs[:, SOC] = self._sim.e_mwh / self.battery.energy_mwh
+        set_soc(obs, self._sim.e_mwh / self.battery.energy_mwh)
         over = self._sim.t >= self.n_intervals
         if over.any():
             obs[over, TIME_OF_DAY] = 1.0
@@ -297,10 +299,10 @@ class RealTimeVectorEnv(_BankVectorEnv):
         t, day = self._sim.interval(), self._day
         fixed = self._bank_terms[:, t, day]  # (fields, N)
         position = fixed[BID_FIELDS.index("position_mw")]
-        if self.action_form == "base_point":
+        if self.form.action == "base_point":
             base = base_point(position, a[:, 0], self.battery)
         else:
-            curve = curve_from_action(a, self._da_interval[t, day], position, self.battery, self.price_span)
+            curve = curve_from_action(a, self._da_interval[t, day], position, self.battery, self.form.price_span_usd_per_mwh)
             base = curve.clear(self._rt_interval[t, day])
         fraction, up_time, mileage = self._deployment(t)
         self._played = np.where(active[:, None], fraction, self._played)
@@ -311,11 +313,13 @@ class RealTimeVectorEnv(_BankVectorEnv):
         out = self._sim.step(row, base, active)
         lines = np.stack(out.ledger) * active
         self._totals += lines
-        self._shortfall += out.shortfall_mw * self.dt_h * active
+        cost = out.shortfall_mw * self.dt_h * active
+        self._shortfall += cost
         reward = lines.sum(axis=0)
         terminated = active & (self._sim.t >= self.n_intervals)
         truncated = active & (self._sim.t >= self.max_episode_steps)
-        info = _masked({**dict(zip(LEDGER_LINES, lines)), "action_clipped": was_clipped, "base_mw": out.base_mw}, active)
+        info = _masked({**dict(zip(LEDGER_LINES, lines)), "action_clipped": was_clipped, "base_mw": out.base_mw,
+                        "cost": cost}, active)
         obs, info = self._finish(self._observe(), resetting, terminated, truncated, info, self._totals, self._shortfall)
         return obs, reward, terminated, truncated, info
 
@@ -336,12 +340,19 @@ class DayAheadVectorEnv(_BankVectorEnv):
     def __init__(
         self, num_envs: int = 1, config: ConfigLike = "caiso-sp15", split: str = "train", rt_policy: Any = "follow_da",
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP, max_episode_steps: int | None = None,
-        render_mode: str | None = None,
+        render_mode: str | None = None, residual: str | None = None, residual_band: float | None = None,
     ) -> None:
         _refuse_render(render_mode, "DayAhead-v0")
-        super().__init__(num_envs, EpisodeSource(config, split, da_bidder=None), autoreset_mode, 1, max_episode_steps)
+        self.form = DAActionForm.of(residual, residual_band)
+        super().__init__(num_envs, EpisodeSource(config, split, da_bidder=residual), autoreset_mode, 1, max_episode_steps)
         self.policy = resolve(rt_policy)
-        low, high = da_bounds(self.source.config.market_profile)
+        low, high = self.form.observation_bounds(self.source.config.market_profile)
+        self._base_energy, self._base_as = None, None
+        if residual is not None:  # the bidder's bids as submitted, one per day of the split
+            bids = [self.source.fixed_bid(scenario_id)[0] for scenario_id in self.bank.ids]
+            self._base_energy = np.stack([bid.energy_mw for bid in bids])
+            self._base_as = np.stack([bid.as_mw for bid in bids])
+        self._features = self.form.observe(self.bank.da_features, self._base_energy, self._base_as, self.battery)
         self.single_observation_space = gym.spaces.Box(low, high, dtype=np.float32)
         self.single_action_space = gym.spaces.Box(-1.0, 1.0, (DA_ACTION_SIZE,), dtype=np.float32)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
@@ -355,7 +366,7 @@ class DayAheadVectorEnv(_BankVectorEnv):
             self.source.config.deployment, self.n_intervals, self.bank.arrays.dt_h, [self._rngs[i] for i in rows])
 
     def _observe(self) -> np.ndarray:
-        return self.bank.da_features[self._day]
+        return self._features[self._day]
 
     def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
         self._check_reset()
@@ -369,14 +380,21 @@ class DayAheadVectorEnv(_BankVectorEnv):
         shortfall, cut_energy, cut_as = np.zeros(self.num_envs), np.zeros(self.num_envs), np.zeros(self.num_envs)
         if len(played):
             lines[:, played], shortfall[played], cut_energy[played], cut_as[played] = self._play(
-                played, *action_to_bid(a[played], self.battery))
+                played, *self.form.bid(a[played], *self._base(played), self.battery))
         reward = lines.sum(axis=0)
         terminated = ~resetting
         truncated = terminated & (self.max_episode_steps <= 1)
         info = _masked({**dict(zip(LEDGER_LINES, lines)), "action_clipped": was_clipped, "da_cut_energy_mw": cut_energy,
-                        "da_cut_as_mw": cut_as}, terminated)
+                        "da_cut_as_mw": cut_as, "cost": shortfall}, terminated)
         obs, info = self._finish(self._observe(), resetting, terminated, truncated, info, lines, shortfall)
         return obs, reward, terminated, truncated, info
+
+    def _base(self, rows: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The residual's bidder's bids of the rows' days, or (None, None)."""
+        if self._base_energy is None:
+            return None, None
+        days = self._day[rows]
+        return self._base_energy[days], self._base_as[days]
 
     def _play(self, rows: np.ndarray, energy: np.ndarray, awards: np.ndarray
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -390,7 +408,7 @@ class DayAheadVectorEnv(_BankVectorEnv):
         fraction = self._fraction[rows]
         terms = day_terms(self.battery, market, arrays.dt_h, da, rt, arrays.as_price[days], arrays.mileage_price[days],
                           fraction, self._mileage[rows], self._up_time[rows], x, r)
-        features = rt_feature_table(self.battery, market, rt, da, fraction, x, r, bank.forecast_rt[days])
+        features = rt_feature_table(self.battery, market, rt, da, fraction, x, r, bank.forecast_rt[days], self.source.intraday)
         n = self.n_intervals
         sim = BatchDaySimulator(self.battery, arrays.dt_h, n, len(rows))
         sim.start(np.arange(len(rows)), terms.mean_da_price)
@@ -400,7 +418,7 @@ class DayAheadVectorEnv(_BankVectorEnv):
         totals, shortfall = np.zeros((len(LEDGER_LINES), len(rows))), np.zeros(len(rows))
         for t in range(n):
             obs = features[:, t].copy()
-            obs[:, SOC] = sim.e_mwh / self.battery.energy_mwh
+            set_soc(obs, sim.e_mwh / self.battery.energy_mwh)
             base = act(obs, rt[:, t])
             bad = ~np.isfinite(base)
             if bad.any():

@@ -1,0 +1,114 @@
+"""Rolling-origin evaluation of a learned DA agent: each quarter of the shipped CAISO data held
+out in turn, the agent trained only on the days before it.
+
+    python -m benchmarks.rolling_origin --out runs/rolling --timesteps 50000
+
+For every fold (test quarter 2023-Q2 .. 2024-Q2; train from the data's first day to the day
+before the quarter) it writes the fold's config, trains the DayAhead-v0 agent with
+:mod:`agents.ppo.train` (by default the residual on RobustDA, the shipped default's recipe; RT
+fixed to ``follow_da``), and plays the quarter with the learned bidder and with its reference
+(the bidder it corrects) under the same deployment seed. It reports each fold's captures and the
+paired difference (learned minus reference, capture points) with a 95% paired bootstrap
+interval over the quarter's days (:func:`benchmarks.report.paired`'s resampling), as a markdown
+table and ``rolling_origin.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from agents.evaluate import OracleCache, evaluate
+from agents.ppo.train import TrainConfig, train
+from bessgym._paths import DATA_DIR
+from bessgym.cli import number
+from bessgym.envs.episodes import EpisodeSource
+
+FOLDS = (  # (test quarter, its first and last day); training runs from the data's first day
+    ("2023-Q2", "2023-04-01", "2023-06-30"),
+    ("2023-Q3", "2023-07-01", "2023-09-30"),
+    ("2023-Q4", "2023-10-01", "2023-12-31"),
+    ("2024-Q1", "2024-01-01", "2024-03-31"),
+    ("2024-Q2", "2024-04-01", "2024-06-30"),
+)
+DATA_START = "2023-01-01"
+REFERENCE = "baselines.robust:RobustDA"
+
+
+def fold_config(start: str, end: str) -> dict:
+    """The caiso-sp15 preset with ``train`` the days before ``start`` and ``test`` the quarter."""
+    config = json.loads((DATA_DIR / "presets" / "caiso-sp15.json").read_text())
+    before = (pd.Timestamp(start) - pd.Timedelta(days=1)).strftime("%Y-%m-%d")
+    config["data"]["splits"] = {"train": {"start": DATA_START, "end": before}, "test": {"start": start, "end": end}}
+    config["data"].pop("ood", None)
+    return config
+
+
+def paired_interval(difference: np.ndarray, oracle: np.ndarray, reps: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """95% bootstrap interval of a capture difference (points): days resampled with replacement,
+    the same days for both entries (``difference`` the daily profit difference, ``oracle`` the
+    daily oracle profit)."""
+    rng = np.random.default_rng(seed)
+    pick = rng.integers(0, len(difference), (reps, len(difference)))
+    draws = 100 * difference[pick].sum(1) / oracle[pick].sum(1)
+    low, high = np.percentile(draws, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def run_fold(name: str, start: str, end: str, out: Path, timesteps: int, seed: int, residual: str | None) -> dict:
+    folder = out / name
+    folder.mkdir(parents=True, exist_ok=True)
+    config_path = folder / "config.json"
+    config_path.write_text(json.dumps(fold_config(start, end), indent=1) + "\n")
+    record = train(TrainConfig(env="bessgym/DayAhead-v0", seed=seed, timesteps=timesteps, config=str(config_path),
+                               split="train", residual=residual, out=folder / "run", evaluations=1,
+                               eval_split="test", eval_days=10))
+    cache = OracleCache(folder / "oracle_profits.json")
+    learned = evaluate(record["policy"], "bessgym/DayAhead-v0", "test", str(config_path), seeds=[seed], oracle_cache=cache)
+    reference = evaluate(REFERENCE, "bessgym/DayAhead-v0", "test", str(config_path), seeds=[seed], oracle_cache=cache)
+    oracle = learned["oracle_profit_usd"].to_numpy()
+    difference = learned["profit_usd"].to_numpy() - reference["profit_usd"].to_numpy()
+    low, high = paired_interval(difference, oracle)
+    return {
+        "fold": name, "train_days": len(EpisodeSource(str(config_path), "train", da_bidder=None).ids),
+        "test_days": len(learned), "learned_capture_pct": float(100 * learned["profit_usd"].sum() / oracle.sum()),
+        "reference_capture_pct": float(100 * reference["profit_usd"].sum() / oracle.sum()),
+        "difference_pts": float(100 * difference.sum() / oracle.sum()), "ci_low": low, "ci_high": high,
+        "train_seconds": record["train_seconds"], "policy": record["policy"],
+    }
+
+
+def markdown(rows: list[dict]) -> str:
+    lines = ["| fold (test quarter) | train days | test days | learned capture % | reference capture % | "
+             "difference [paired 95% CI] |", "|---|---|---|---|---|---|"]
+    lines += [f"| {r['fold']} | {r['train_days']} | {r['test_days']} | {r['learned_capture_pct']:.1f} | {r['reference_capture_pct']:.1f} | "
+              f"{r['difference_pts']:+.1f} [{r['ci_low']:+.1f}, {r['ci_high']:+.1f}] |" for r in rows]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.rolling_origin", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=Path("runs/rolling-origin"), metavar="DIR",
+                        help="folder of the folds' configs, runs and results (default: %(default)s)")
+    parser.add_argument("--timesteps", type=number(int, at_least=1), default=50_000, metavar="N",
+                        help="training steps per fold (default: %(default)s)")
+    parser.add_argument("--seed", type=number(int, at_least=0), default=0, metavar="SEED",
+                        help="PPO's seed and the deployment seed of the evaluation (default: %(default)s)")
+    parser.add_argument("--residual", default=REFERENCE, metavar="SPEC",
+                        help="the DA bidder the agent corrects, also the reference ('none': the plain action; default: %(default)s)")
+    args = parser.parse_args(argv)
+    residual = None if args.residual == "none" else args.residual
+    rows = []
+    for name, start, end in FOLDS:
+        rows.append(run_fold(name, start, end, args.out, args.timesteps, args.seed, residual))
+        print(markdown(rows[-1:]).splitlines()[-1], flush=True)
+    (args.out / "rolling_origin.json").write_text(json.dumps(rows, indent=1) + "\n")
+    print(markdown(rows))
+
+
+if __name__ == "__main__":
+    main()
