@@ -5,11 +5,12 @@
     agents.sb3_model:SB3DayAhead?path=model.zip&algo=td3&trust=true
 
 ``algo`` is rl-zoo3's name of the algorithm (``ppo``, ``a2c``, ``sac``, ``td3``, ``ddpg``,
-``tqc``, ``trpo``, ``crossq``, ``ars``): the zip's policy class must be one that algorithm
+``tqc``, ``trpo``, ``crossq``, ``ars``, ``ppo_lstm``: RecurrentPPO, its LSTM state carried
+through the day): the zip's policy class must be one that algorithm
 builds (a PPO zip loads as ``ppo``, ``a2c`` or ``trpo``, which share SB3's
 ``ActorCriticPolicy``; a SAC zip only as ``sac``), else the error names the algorithms that fit.
 The model must have a Box action space of the env's size and the env's observation size
-(RealTime-v0 with ``action="base_point"``: 19 -> 1; DayAhead-v0: 173 -> 120). ``vecnormalize`` is the ``VecNormalize.save()`` file of a model
+(RealTime-v0 with ``action="base_point"``: 25 -> 1; DayAhead-v0: 173 -> 120). ``vecnormalize`` is the ``VecNormalize.save()`` file of a model
 trained on normalised observations. Actions are mapped as the envs map them, by the same code
 as the exported checkpoints (:class:`agents.ppo.policy.RealTimeActions`,
 :class:`agents.ppo.policy.DayAheadActions`).
@@ -35,8 +36,7 @@ from stable_baselines3.common.save_util import json_to_data
 from agents.ppo.policy import Actor, DayAheadActions, ObsNormaliser, RealTimeActions
 from bessgym.envs.real_time import RTActionForm
 
-UNSUPPORTED = {"dqn": "a discrete action space", "qrdqn": "a discrete action space",
-               "ppo_lstm": "a recurrent state that a one-step predict drops"}
+UNSUPPORTED = {"dqn": "a discrete action space", "qrdqn": "a discrete action space"}
 
 ALGOS = {"a2c": "stable_baselines3:A2C", "ddpg": "stable_baselines3:DDPG", "dqn": "stable_baselines3:DQN",
          "ppo": "stable_baselines3:PPO", "sac": "stable_baselines3:SAC", "td3": "stable_baselines3:TD3",

@@ -177,3 +177,29 @@ def test_lagrangian_ppo_prices_the_cost_signal_by_dual_ascent(tmp_path):
     assert multipliers == sorted(multipliers) and multipliers[-1] == pytest.approx(10.0 * sum(c for _, c, _ in history))
     with pytest.raises(ValueError, match="cost_limit must be a number >= 0"):
         LagrangeMultiplier(-1.0)
+
+
+def test_a_recurrent_policy_carries_its_lstm_state_through_the_day(tmp_path):
+    """--recurrent trains sb3-contrib's RecurrentPPO; its spec plays a day to the cent of the env
+    stepped with the LSTM state carried from interval to interval (and refuses DayAhead-v0)."""
+    import gymnasium as gym
+
+    from bessgym.evaluation import run_day
+    from bessgym.policies import load_component
+
+    cfg = TrainConfig(env="bessgym/RealTime-v0", seed=0, timesteps=384, n_envs=4, split="val", eval_split="val",
+                      fixed="threshold", out=tmp_path / "run", evaluations=1, eval_days=1, recurrent=True,
+                      hyperparams={**TINY["bessgym/RealTime-v0"], "n_steps": 96, "batch_size": 96})
+    record = train(cfg)
+    assert record["name"] == "realtime-lstm-seed0" and "algo=ppo_lstm" in record["spec"]
+    policy = load_component(record["spec"])
+    env = gym.make("bessgym/RealTime-v0", split="val")
+    obs, _ = env.reset(seed=1)
+    episode, played, state, start = env.unwrapped._episode, 0.0, None, np.array([True])
+    for _ in range(96):
+        action, state = policy.model.predict(policy.normaliser(obs), state=state, episode_start=start, deterministic=True)
+        obs, reward, *_ = env.step(action)
+        played, start = played + reward, np.array([False])
+    assert run_day(env.unwrapped.source, episode, policy).profit == pytest.approx(played, rel=1e-9)
+    with pytest.raises(ValueError, match="--action and --recurrent apply to bessgym/RealTime-v0 only"):
+        train(TrainConfig(env="bessgym/DayAhead-v0", recurrent=True, out=tmp_path / "da"))

@@ -93,7 +93,9 @@ class Actor:
     """Deterministic actions in [-1, 1] from anything with SB3's ``predict(obs,
     deterministic=True)`` (a model or its policy), behind an observation normalisation. The
     action mixin (:class:`RealTimeActions`, :class:`DayAheadActions`) sets ``env_id`` and the
-    ``observation_size`` and ``action_size`` the model's spaces must have (a bare Actor checks none)."""
+    ``observation_size`` and ``action_size`` the model's spaces must have (a bare Actor checks none).
+    A recurrent model (sb3-contrib's RecurrentPPO) keeps its LSTM state from one call to the next
+    within an episode; :meth:`reset_memory` starts a new one."""
 
     env_id: str
     observation_size: int
@@ -104,6 +106,13 @@ class Actor:
             raise ValueError(f"model must have SB3's predict(obs, deterministic=True); got {type(model).__name__}")
         self.check_spaces(model, f"model {type(model).__name__}")
         self.model, self.normaliser = model, normaliser
+        self.recurrent = getattr(getattr(model, "policy", model), "lstm_actor", None) is not None
+        self.reset_memory()
+
+    def reset_memory(self) -> None:
+        """Start a new episode: a recurrent model's state is dropped."""
+        self._state: Any = None
+        self._episode_start = True
 
     def check_spaces(self, model: Any, what: str) -> None:
         """Refuse a model (anything with SB3's ``observation_space`` and ``action_space``) whose
@@ -131,7 +140,12 @@ class Actor:
 
     def action(self, obs: np.ndarray) -> np.ndarray:
         """Deterministic actions in [-1, 1] for observations (F,) or (N, F)."""
-        action, _ = self.model.predict(self.normaliser(obs), deterministic=True)
+        if self.recurrent:
+            action, self._state = self.model.predict(self.normaliser(obs), state=self._state, deterministic=True,
+                                                     episode_start=np.array([self._episode_start]))
+            self._episode_start = False
+        else:
+            action, _ = self.model.predict(self.normaliser(obs), deterministic=True)
         return np.clip(np.asarray(action, np.float32), -1.0, 1.0)
 
 
@@ -156,6 +170,7 @@ class RealTimeActions:
         return f" with {self.form.record()}"
 
     def reset(self, episode: RTEpisode) -> None:
+        self.reset_memory()
         self._battery, self._schedule = episode.battery, follow_da(episode.accepted, episode.n_intervals)
         self._da_price = np.repeat(episode.da_price, episode.n_intervals // len(episode.da_price))
         self._proposer = Proposer(self.form.residual, episode.battery) if self.form.residual is not None else None
@@ -195,6 +210,7 @@ class DayAheadActions:
             base = self._bidder.bid(ctx)
             energy, awards = base.energy_mw, base.as_mw
         obs = self.form.observe(da_features(ctx), energy, awards, ctx.battery)
+        self.reset_memory()  # every bid is an episode of its own
         energy, awards = self.form.bid(np.ravel(self.action(obs)).astype(float), energy, awards, ctx.battery)
         return DABid(energy, awards, {"model": type(self).__name__})
 

@@ -72,6 +72,7 @@ class TrainConfig:
     action: str | None = None  # RealTime-v0's action form: base_point or bid_curve
     residual: str | None = None  # RealTime-v0: the RT policy whose base points the agent corrects
     residual_band: float | None = None
+    recurrent: bool = False  # sb3-contrib's RecurrentPPO with an LSTM policy instead of the MLP
     cost_limit: float | None = None  # Lagrangian PPO: the mean shortfall a day (MWh) to stay at or below
     lambda_lr: float = 50.0  # its multiplier's dual-ascent step ($/MWh per MWh of excess)
     out: Path | None = None  # default runs/<env>-seed<seed>-<YYYYmmdd-HHMMSS>
@@ -209,12 +210,14 @@ def train(cfg: TrainConfig) -> dict:
         form: RTActionForm | DAActionForm = RTActionForm.of(
             **{key: env_kwargs.get(key) for key in ("segments", "price_span_usd_per_mwh", "residual", "residual_band")},
             action=env_kwargs.get("action", "base_point"))
-    elif cfg.action is not None:
-        raise ValueError("--action applies to bessgym/RealTime-v0 only")
+    elif cfg.action is not None or cfg.recurrent:
+        raise ValueError("--action and --recurrent apply to bessgym/RealTime-v0 only (a DayAhead-v0 episode is one "
+                         "step: an LSTM would have nothing to remember)")
     else:
         form = DAActionForm.of(env_kwargs.get("residual"), env_kwargs.get("residual_band"))
     out = run_folder(cfg)
     kind = "-residual" if form.residual else "-curve" if form != RTActionForm() and cfg.env == "bessgym/RealTime-v0" else ""
+    kind += "-lstm" if cfg.recurrent else ""
     kind += "-lagrangian" if cfg.cost_limit is not None else ""
     multiplier = LagrangeMultiplier(cfg.cost_limit, cfg.lambda_lr) if cfg.cost_limit is not None else None
     name, role = f"{SHORT[cfg.env]}{kind}-seed{cfg.seed}", FIXED[cfg.env]
@@ -251,8 +254,14 @@ def train(cfg: TrainConfig) -> dict:
     env.seed(cfg.seed)
 
     # 3. the agent
-    model = PPO("MlpPolicy", env, seed=cfg.seed, device="cpu", tensorboard_log=str(out / "tensorboard"),
-                policy_kwargs=hp["policy_kwargs"], verbose=0, **hp["ppo"])
+    if cfg.recurrent:
+        from sb3_contrib import RecurrentPPO
+
+        model = RecurrentPPO("MlpLstmPolicy", env, seed=cfg.seed, device="cpu", tensorboard_log=str(out / "tensorboard"),
+                             policy_kwargs=hp["policy_kwargs"], verbose=0, **hp["ppo"])
+    else:
+        model = PPO("MlpPolicy", env, seed=cfg.seed, device="cpu", tensorboard_log=str(out / "tensorboard"),
+                    policy_kwargs=hp["policy_kwargs"], verbose=0, **hp["ppo"])
 
     # 4. callbacks: the file's (domain metrics), progress, checkpoints, capture on the eval split
     every = max(timesteps // cfg.evaluations, n_envs * hp["ppo"].get("n_steps", 2048)) // n_envs
@@ -279,6 +288,12 @@ def train(cfg: TrainConfig) -> dict:
     normaliser = env if isinstance(env, VecNormalize) else None
     policy = out / name
     spec = f"agents.ppo.policy:{ADAPTER[cfg.env]}?path={policy}"
+    if cfg.recurrent:  # no tensors-only export of an LSTM policy: the SB3 zip, loaded with trust
+        loader = "SB3RealTime" if cfg.env == "bessgym/RealTime-v0" else "SB3DayAhead"
+        arguments = {key: value for key, value in form.record().items() if (key, value) != ("action", "base_point")}
+        spec = (f"agents.sb3_model:{loader}?path={out / 'model.zip'}&algo=ppo_lstm&trust=true"
+                + (f"&vecnormalize={out / 'vecnormalize.pkl'}" if normaliser is not None else "")
+                + "".join(f"&{key}={value}" for key, value in arguments.items()))
     record = {
         "env": cfg.env, "name": name, "seed": cfg.seed, "timesteps": int(model.num_timesteps), "n_envs": n_envs,
         "train_seconds": seconds, "env_steps_per_s": model.num_timesteps / seconds, "env_kwargs": env_kwargs,
@@ -289,9 +304,12 @@ def train(cfg: TrainConfig) -> dict:
         "command": f"python -m agents.ppo.train --env {cfg.env} --seed {cfg.seed} --timesteps {timesteps} --n-envs {n_envs}"
                    + "".join(f" --{key.replace('_', '-')} {value}" for key, value in given[3:] if value is not None)
                    + (f" --cost-limit {cfg.cost_limit} --lambda-lr {cfg.lambda_lr}" if multiplier is not None else "")
+                   + (" --recurrent" if cfg.recurrent else "")
                    + (" --params " + " ".join(f"'{key}={value}'" for key, value in cfg.hyperparams.items()) if cfg.hyperparams else ""),
     }
-    export(model, normaliser, policy, {"training": record, ("rt_action" if isinstance(form, RTActionForm) else "da_action"): form.record()})
+    if not cfg.recurrent:
+        export(model, normaliser, policy, {"training": record,
+                                           ("rt_action" if isinstance(form, RTActionForm) else "da_action"): form.record()})
     model.save(out / "model")
     if normaliser is not None:
         normaliser.save(str(out / "vecnormalize.pkl"))
@@ -337,6 +355,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "bidder's bid on DayAhead-v0 (e.g. baselines.robust:RobustDA)")
     parser.add_argument("--residual-band", type=float, metavar="FRACTION",
                         help="the correction's reach, a fraction of the power in (0, 2] (default: 0.25)")
+    parser.add_argument("--recurrent", action="store_true",
+                        help="an LSTM policy (sb3-contrib's RecurrentPPO, MlpLstmPolicy) instead of the MLP; the run "
+                             "folder's model.zip is the policy (no tensors-only export), its spec loads it with trust=true")
     parser.add_argument("--cost-limit", type=float, metavar="MWH",
                         help="Lagrangian PPO: keep the mean shortfall a day (info['cost'] summed, MWh) at or below this")
     parser.add_argument("--lambda-lr", type=float, default=50.0, metavar="USD_PER_MWH",
@@ -363,7 +384,7 @@ def parse(argv: list[str] | None = None) -> TrainConfig:
     args = build_parser().parse_args(argv)
     return TrainConfig(env=args.env, seed=args.seed, timesteps=args.timesteps, n_envs=args.n_envs, config=args.config,
                        split=args.split, fixed=args.fixed, action=args.action, residual=args.residual,
-                       residual_band=args.residual_band, cost_limit=args.cost_limit, lambda_lr=args.lambda_lr, out=args.out, evaluations=args.evaluations,
+                       residual_band=args.residual_band, recurrent=args.recurrent, cost_limit=args.cost_limit, lambda_lr=args.lambda_lr, out=args.out, evaluations=args.evaluations,
                        eval_split=args.eval_split, eval_seeds=args.eval_seeds, eval_days=args.eval_days,
                        hyperparams_file=args.hyperparams, hyperparams=dict(args.params))
 
@@ -379,7 +400,8 @@ def main(argv: list[str] | None = None) -> None:
           f"({result['env_steps_per_s']:.0f} env-steps/s); on {int(final['days'])} {cfg.eval_split} day-seeds "
           f"{final['profit_usd']:.2f} $/day, capture {final['capture_pct']:.1f}%\n"
           f"run folder {out}/:\n"
-          f"  policy       {result['name']}.pt + {result['name']}.json (tensors and JSON, no code)\n"
+          + (f"  policy       {result['name']}.pt + {result['name']}.json (tensors and JSON, no code)\n"
+             if (out / f"{result['name']}.json").exists() else "  policy       model.zip (an LSTM policy: an SB3 zip)\n") +
           f"  SB3 model    model.zip{' + vecnormalize.pkl' if (out / 'vecnormalize.pkl').exists() else ''}\n"
           f"  TensorBoard  tensorboard --logdir {out / 'tensorboard'}\n"
           f"  checkpoints  checkpoints/, best model (by capture) in best/\n"
