@@ -21,6 +21,8 @@ rl-zoo3 adds :class:`DomainMetrics` from the hyper-parameter file's ``callback``
 
 from __future__ import annotations
 
+import time
+
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -109,6 +111,7 @@ class CaptureEval(BaseCallback):
         self.best_capture = -np.inf
         self.last: dict[str, float] = {}
         self.due = False
+        self.seconds = 0.0  # wall time spent evaluating (s)
 
     def _on_step(self) -> bool:
         if self.n_calls % self.eval_freq == 0:
@@ -127,6 +130,7 @@ class CaptureEval(BaseCallback):
         """Evaluate the model now, log the figures under ``eval/`` and dump the logger at
         ``num_timesteps``; returns the figures (also in ``last``)."""
         self.due = False
+        start = time.perf_counter()
         days = evaluate(self.model, self.env_id, self.split, self.config, self.seeds, self.limit,
                         oracle_cache=self.cache, **self.fixed)
         summary = days.attrs["summary"]["all"]
@@ -139,6 +143,7 @@ class CaptureEval(BaseCallback):
                 self.logger.record(f"eval/{key}", value)
         self.logger.dump(self.num_timesteps)
         self.last = figures
+        self.seconds += time.perf_counter() - start
         if self.log_path is not None:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             pd.DataFrame([figures]).to_csv(self.log_path, mode="a", header=not self.log_path.exists(), index=False)

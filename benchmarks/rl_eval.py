@@ -16,6 +16,8 @@ env steps of every training run under the folder (its ``eval/evaluations.csv``),
 from __future__ import annotations
 
 import argparse
+import glob
+import json
 from pathlib import Path
 
 import numpy as np
@@ -29,20 +31,33 @@ def learned(spec: str) -> bool:
     return str(spec).startswith("agents.")
 
 
+def scored(episodes: pd.DataFrame) -> pd.DataFrame:
+    """The rows as the leaderboard scores them: a failed day (status not ``ok``) counts as zero
+    profit against its oracle profit; a repeated (entry, day, seed) row is refused."""
+    repeated = episodes.duplicated(["entry", "scenario_id", "seed"])
+    if repeated.any():
+        raise ValueError(f"{int(repeated.sum())} rows repeat an (entry, day, seed): two runs wrote one folder")
+    failed = episodes["status"].fillna("ok") != "ok"
+    return episodes.assign(profit_total_usd=episodes["profit_total_usd"].where(~failed, 0.0))
+
+
 def per_seed(episodes: pd.DataFrame) -> pd.DataFrame:
-    """Capture % of each entry (rows) under each seed (columns), and over all seeds."""
-    scored = episodes[episodes["status"].fillna("ok") == "ok"]
-    grouped = scored.groupby(["entry", "seed"])
+    """Capture % of each entry (rows) under each seed (columns), and over all seeds; failed days
+    count as zero profit, as in the leaderboard, and their number is the ``failed days`` column."""
+    rows = scored(episodes)
+    grouped = rows.groupby(["entry", "seed"])
     table = (100 * grouped["profit_total_usd"].sum() / grouped["oracle_profit_usd"].sum()).unstack("seed")
     table.columns = [f"seed {s}" for s in table.columns]
-    totals = scored.groupby("entry")
+    table["failed days"] = (episodes["status"].fillna("ok") != "ok").groupby(episodes["entry"]).sum().astype(int)
+    totals = rows.groupby("entry")
     table["all"] = 100 * totals["profit_total_usd"].sum() / totals["oracle_profit_usd"].sum()
     return table.sort_values("all", ascending=False)
 
 
 def score_matrix(episodes: pd.DataFrame, entry: str) -> np.ndarray:
     """Day scores (profit / oracle profit) of an entry, (seeds, days); days in a fixed order."""
-    rows = episodes[(episodes["entry"] == entry) & (episodes["oracle_profit_usd"] > 0)]
+    rows = scored(episodes)
+    rows = rows[(rows["entry"] == entry) & (rows["oracle_profit_usd"] > 0)]
     table = rows.pivot(index="seed", columns="scenario_id", values="profit_total_usd") / rows.pivot(
         index="seed", columns="scenario_id", values="oracle_profit_usd")
     return table.sort_index(axis=1).to_numpy()
@@ -114,27 +129,29 @@ def rliable_table(episodes: pd.DataFrame) -> pd.DataFrame:
 
 
 def learning_curves(root: Path, out: Path) -> Path:
-    """One PNG of val capture % against env steps for every run folder under ``root`` (grouped
-    by the exported policy's name without its seed)."""
+    """One PNG of the evaluation capture % against env steps (log scale) of every run folder under
+    ``root`` (symbolic links followed), one colour per policy name without its seed."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    runs = sorted(path.parent.parent for path in root.glob("**/eval/evaluations.csv"))
+    runs = sorted(Path(path).parent.parent for path in glob.glob(str(root / "**" / "eval" / "evaluations.csv"), recursive=True))
     if not runs:
         raise FileNotFoundError(f"no training run (a folder with eval/evaluations.csv) under {root}")
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = plt.subplots(figsize=(8, 4.5))
     colours: dict[str, str] = {}
     for run in runs:
         frame = pd.read_csv(run / "eval" / "evaluations.csv")
-        record = pd.read_json(run / "training.json", typ="series")
+        record = json.loads((run / "training.json").read_text())
         kind = str(record["name"]).rsplit("-seed", 1)[0]
+        first = kind not in colours
         colour = colours.setdefault(kind, f"C{len(colours)}")
-        ax.plot(frame["timesteps"], frame["capture_pct"], color=colour, alpha=0.8,
-                label=kind if list(colours).index(kind) == len(colours) - 1 and kind not in ax.get_legend_handles_labels()[1] else None)
+        ax.plot(frame["timesteps"], frame["capture_pct"], color=colour, alpha=0.8, marker=".",
+                label=f"{kind} ({record['train_config']['eval_split']})" if first else None)
+    ax.set_xscale("log")
     ax.set_xlabel("env steps")
-    ax.set_ylabel("val capture % (first days of val)")
+    ax.set_ylabel("capture % on the eval split's first days")
     ax.set_title("Learning curves, one line per seed")
     ax.grid(alpha=0.3)
     ax.legend()
@@ -153,7 +170,7 @@ def markdown(frame: pd.DataFrame, digits: int) -> str:
             "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
 
     lines = ["| " + " | ".join(["entry", *map(str, frame.columns)]) + " |", "|---" * (len(frame.columns) + 1) + "|"]
-    lines += ["| " + " | ".join([str(index), *map(cell, row)]) + " |" for index, row in zip(frame.index, frame.to_numpy())]
+    lines += ["| " + " | ".join([str(index), *map(cell, row)]) + " |" for index, row in zip(frame.index, frame.astype(object).to_numpy())]
     return "\n".join(lines)
 
 
@@ -163,16 +180,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--curves", type=Path, metavar="DIR", help="plot the learning curves of the training runs under DIR")
     parser.add_argument("--out", type=Path, default=Path("."), metavar="DIR", help="where the PNG goes (default: here)")
     args = parser.parse_args(argv)
-    for folder in args.folders:
-        path = folder / "episodes.csv"
-        if not path.is_file():
-            raise SystemExit(f"error: {folder} holds no episodes.csv (a leaderboard result folder has one)")
-        episodes = pd.read_csv(path)
-        print(f"## {folder}\n\nCapture % by seed:\n\n{markdown(per_seed(episodes), 1)}\n")
-        print(f"rliable (day scores = profit / oracle profit; IQM and P(improvement) with 95% stratified bootstrap "
-              f"intervals):\n\n{markdown(rliable_table(episodes), 3)}\n")
-    if args.curves is not None:
-        print(f"learning curves: {learning_curves(args.curves, args.out)}")
+    try:
+        for folder in args.folders:
+            path = folder / "episodes.csv"
+            if not path.is_file():
+                raise FileNotFoundError(f"{folder} holds no episodes.csv (give a leaderboard result folder)")
+            episodes = pd.read_csv(path)
+            if episodes.empty:
+                raise ValueError(f"{path} has no rows")
+            print(f"## {folder}\n\nCapture % by seed (a failed day counts as zero profit):\n\n"
+                  f"{markdown(per_seed(episodes), 1)}\n")
+            print(f"rliable (day scores = profit / oracle profit; IQM and P(improvement) with 95% stratified bootstrap "
+                  f"intervals):\n\n{markdown(rliable_table(episodes), 3)}\n")
+        if args.curves is not None:
+            print(f"learning curves: {learning_curves(args.curves, args.out)}")
+    except (FileNotFoundError, ValueError) as exc:
+        raise SystemExit(f"error: {exc}") from None
 
 
 if __name__ == "__main__":

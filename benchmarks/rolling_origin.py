@@ -1,13 +1,14 @@
 """Rolling-origin evaluation of a learned DA agent: each quarter of the shipped CAISO data held
 out in turn, the agent trained only on the days before it.
 
-    python -m benchmarks.rolling_origin --out runs/rolling --timesteps 50000
+    python -m benchmarks.rolling_origin --out runs/rolling
 
 For every fold (test quarter 2023-Q2 .. 2024-Q2; train from the data's first day to the day
 before the quarter) it writes the fold's config, trains the DayAhead-v0 agent with
 :mod:`agents.ppo.train` (by default the residual on RobustDA, the shipped default's recipe; RT
 fixed to ``follow_da``), and plays the quarter with the learned bidder and with its reference
-(the bidder it corrects) under the same deployment seed. It reports each fold's captures and the
+(the bidder it corrects; RobustDA for the plain action) under the same deployment seed. The training recipe is the shipped
+default's (the DayAhead-v0 block of ``agents/ppo/hyperparams.yml``, 100k steps). It reports each fold's captures and the
 paired difference (learned minus reference, capture points) with a 95% paired bootstrap
 interval over the quarter's days (:func:`benchmarks.report.paired`'s resampling), as a markdown
 table and ``rolling_origin.json``.
@@ -26,7 +27,7 @@ from agents.evaluate import OracleCache, evaluate
 from agents.ppo.train import TrainConfig, train
 from bessgym._paths import DATA_DIR
 from bessgym.cli import number
-from bessgym.envs.episodes import EpisodeSource
+from bessgym.envs.episodes import EpisodeSource, resolve
 
 FOLDS = (  # (test quarter, its first and last day); training runs from the data's first day
     ("2023-Q2", "2023-04-01", "2023-06-30"),
@@ -69,7 +70,8 @@ def run_fold(name: str, start: str, end: str, out: Path, timesteps: int, seed: i
                                eval_split="test", eval_days=10))
     cache = OracleCache(folder / "oracle_profits.json")
     learned = evaluate(record["policy"], "bessgym/DayAhead-v0", "test", str(config_path), seeds=[seed], oracle_cache=cache)
-    reference = evaluate(REFERENCE, "bessgym/DayAhead-v0", "test", str(config_path), seeds=[seed], oracle_cache=cache)
+    reference = evaluate(residual or REFERENCE, "bessgym/DayAhead-v0", "test", str(config_path), seeds=[seed],
+                         oracle_cache=cache)
     oracle = learned["oracle_profit_usd"].to_numpy()
     difference = learned["profit_usd"].to_numpy() - reference["profit_usd"].to_numpy()
     low, high = paired_interval(difference, oracle)
@@ -94,19 +96,25 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.rolling_origin", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("runs/rolling-origin"), metavar="DIR",
                         help="folder of the folds' configs, runs and results (default: %(default)s)")
-    parser.add_argument("--timesteps", type=number(int, at_least=1), default=50_000, metavar="N",
+    parser.add_argument("--timesteps", type=number(int, at_least=1), default=100_000, metavar="N",
                         help="training steps per fold (default: %(default)s)")
     parser.add_argument("--seed", type=number(int, at_least=0), default=0, metavar="SEED",
                         help="PPO's seed and the deployment seed of the evaluation (default: %(default)s)")
     parser.add_argument("--residual", default=REFERENCE, metavar="SPEC",
-                        help="the DA bidder the agent corrects, also the reference ('none': the plain action; default: %(default)s)")
+                        help="the DA bidder the agent corrects, also its reference ('none': the plain action, against "
+                             f"{REFERENCE}; default: %(default)s)")
     args = parser.parse_args(argv)
     residual = None if args.residual == "none" else args.residual
+    if residual is not None:
+        try:
+            resolve(residual, "da_bidder")
+        except (ValueError, FileNotFoundError) as exc:
+            raise SystemExit(f"error: --residual: {exc}") from None
     rows = []
     for name, start, end in FOLDS:
         rows.append(run_fold(name, start, end, args.out, args.timesteps, args.seed, residual))
         print(markdown(rows[-1:]).splitlines()[-1], flush=True)
-    (args.out / "rolling_origin.json").write_text(json.dumps(rows, indent=1) + "\n")
+        (args.out / "rolling_origin.json").write_text(json.dumps(rows, indent=1) + "\n")  # each fold as it ends
     print(markdown(rows))
 
 

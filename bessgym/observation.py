@@ -66,8 +66,7 @@ DA_POSITION = RT_INDEX["da_position"]
 _PRICES = slice(RT_INDEX["rt_price_prev"], RT_INDEX["forecast_rest_min"] + 1)
 DEPLOYED = slice(RT_INDEX["deployed_reg_up"], RT_INDEX["deployed_nonspin"] + 1)
 _INTRADAY = slice(RT_INDEX["intraday_next_hour"], RT_INDEX["intraday_rest_mean"] + 1)
-SOC_LINKED = np.array([RT_INDEX["soc_vs_plan"], RT_INDEX["headroom_up"], RT_INDEX["headroom_down"]])
-_SOC_SIGN = np.array([1.0, 1.0, -1.0])  # how each SoC-linked feature moves with the SoC
+SOC_VS_PLAN, HEADROOM_UP, HEADROOM_DOWN = RT_INDEX["soc_vs_plan"], RT_INDEX["headroom_up"], RT_INDEX["headroom_down"]
 
 
 def p_scale(battery: Battery) -> float:
@@ -92,7 +91,7 @@ def rt_bounds(market: MarketProfile) -> tuple[np.ndarray, np.ndarray]:
     lo, hi = _price_bounds(market)
     deviation = RT_INDEX["price_deviation_prev"]
     low[deviation], high[deviation] = lo - hi, hi - lo
-    low[SOC_LINKED] = [-1.0, -3.0, -3.0]
+    low[[SOC_VS_PLAN, HEADROOM_UP, HEADROOM_DOWN]] = [-1.0, -3.0, -3.0]
     return low, high
 
 
@@ -100,9 +99,20 @@ def set_soc(obs: np.ndarray, soc_frac: Any) -> np.ndarray:
     """Complete observation rows (..., F) of the feature table (their ``soc`` at 0, in place) with
     the SoC (fraction, a float or (...,)); returns ``obs``. Call once per row copied from the
     table: the SoC-linked features are the table's part plus (or minus) the SoC."""
+    # in the rows' own precision, one row or a batch alike; a row by plain item access (the
+    # scalar env's hot path), a batch column by column (no gather and scatter)
+    if obs.ndim == 1:
+        soc = obs.dtype.type(soc_frac)
+        obs[SOC] = soc
+        obs[SOC_VS_PLAN] += soc
+        obs[HEADROOM_UP] += soc
+        obs[HEADROOM_DOWN] -= soc
+        return obs
     soc = np.asarray(soc_frac, dtype=obs.dtype)
     obs[..., SOC] = soc
-    obs[..., SOC_LINKED] += soc[..., None] * _SOC_SIGN.astype(obs.dtype)
+    obs[..., SOC_VS_PLAN] += soc
+    obs[..., HEADROOM_UP] += soc
+    obs[..., HEADROOM_DOWN] -= soc
     return obs
 
 

@@ -203,3 +203,17 @@ def test_a_recurrent_policy_carries_its_lstm_state_through_the_day(tmp_path):
     assert run_day(env.unwrapped.source, episode, policy).profit == pytest.approx(played, rel=1e-9)
     with pytest.raises(ValueError, match="--action and --recurrent apply to bessgym/RealTime-v0 only"):
         train(TrainConfig(env="bessgym/DayAhead-v0", recurrent=True, out=tmp_path / "da"))
+
+
+def test_a_checkpoint_whose_form_record_is_malformed_is_named(tmp_path):
+    import shutil
+
+    from agents.ppo.policy import CHECKPOINTS, PPORealTime
+
+    for record, says in (("bid_curve", "an action form's record is a dict"), ({"action": "curve"}, "action 'curve' is not one of"),
+                         ({"band": 1}, r"action form record has \['band'\]")):
+        shutil.copy(CHECKPOINTS / "realtime-seed0.pt", tmp_path / "c.pt")
+        spec = json.loads((CHECKPOINTS / "realtime-seed0.json").read_text())
+        (tmp_path / "c.json").write_text(json.dumps({**spec, "rt_action": record}))
+        with pytest.raises(ValueError, match=f"checkpoint record of {tmp_path / 'c'}: rt_action: {says}"):
+            PPORealTime(path=str(tmp_path / "c"))

@@ -53,3 +53,15 @@ def test_every_fold_trains_only_on_the_days_before_its_quarter():
         assert max(train) < min(test) and len(test) > 20, name  # 2023-Q3 has 27 complete days
         assert all(start <= day[-10:] <= end for day in test)
     assert paired_interval(np.zeros(30), np.full(30, 100.0)) == (0.0, 0.0)
+
+
+def test_a_failed_day_counts_as_zero_profit_as_in_the_leaderboard():
+    frame = episodes()
+    failed = (frame["entry"] == "ppo") & (frame["scenario_id"] == "d0") & (frame["seed"] == 0)
+    frame.loc[failed, ["status", "profit_total_usd"]] = ["error", np.nan]
+    table = per_seed(frame)
+    assert table.loc["ppo", "failed days"] == 1 and table.loc["mpc", "failed days"] == 0
+    assert table.loc["ppo", "seed 0"] == pytest.approx(100 * (36 + 37 + 38) / 400)
+    assert np.isfinite(rliable_table(frame).loc["ppo", "IQM day score"])
+    with pytest.raises(ValueError, match="rows repeat an"):
+        per_seed(pd.concat([frame, frame.iloc[:1]]))

@@ -96,6 +96,15 @@ def test_training_writes_a_run_folder_never_the_package(tmp_path, monkeypatch, c
     (["--seed", "-1"], "--seed must be a whole number >= 0, got -1"),
     (["--eval-days", "0"], "--eval-days must be a whole number >= 1, got 0"),
     (["--eval-seeds", "0", "-2"], "--eval-seeds must be whole numbers >= 0 (at least one), got [0, -2]"),
+    (["--residual", "baselines.nope:X"], "--residual: spec 'baselines.nope:X': cannot import module 'baselines.nope'"),
+    (["--env", "bessgym/DayAhead-v0", "--residual", "baselines.mpc:MPCPolicy"],
+     "--residual: da_bidder 'baselines.mpc:MPCPolicy' has no bid()"),
+    (["--action", "bid_curve", "--residual", "follow_da"], "the action form (--action, --residual, --residual-band or the "
+                                                           "file's env_kwargs): residual applies to action='base_point'"),
+    (["--lambda-lr", "5"], "--lambda-lr 5.0 applies with --cost-limit (Lagrangian PPO) only"),
+    (["--cost-limit", "-1"], "--cost-limit / --lambda-lr: cost_limit must be a number >= 0"),
+    (["--recurrent", "--env", "bessgym/DayAhead-v0"], "--action and --recurrent apply to bessgym/RealTime-v0 only"),
+    (["--params", "n_steps=abc"], "PPO refused the hyper-parameters"),
 ])
 def test_train_checks_every_argument_before_writing_anything(tmp_path, monkeypatch, argv, says):
     monkeypatch.chdir(tmp_path)
@@ -267,7 +276,7 @@ def test_a_day_ahead_zip_bids_through_a_spec(tmp_path):
     assert ours["profit_usd"].item() == pytest.approx(day.profit, abs=1e-6)
     with pytest.raises(ValueError, match=r"bidder.zip has observation space Box\(173,\) and action space Box\(120,\); SB3RealTime .* needs Box\(25,\)"):
         load_component(f"agents.sb3_model:SB3RealTime?path={tmp_path / 'bidder.zip'}&algo=ppo&trust=true")
-    with pytest.raises(ValueError, match=r"ModelRealTime plays it on bessgym/RealTime-v0, with \{'action': 'base_point'\}, which needs Box\(25,\) observations and Box\(1,\)"):
+    with pytest.raises(ValueError, match=r"ModelRealTime plays it on bessgym/RealTime-v0 with \{'action': 'base_point'\}, which needs Box\(25,\) observations and Box\(1,\)"):
         evaluate_model(model, "bessgym/RealTime-v0", split="val", limit=1)
     with pytest.raises(ValueError, match="algo='dqn'.*discrete"):
         load_component(f"agents.sb3_model:SB3DayAhead?path={tmp_path / 'bidder.zip'}&algo=dqn&trust=true")

@@ -294,6 +294,15 @@ def load_checkpoint(name: str | None = None, path: str | None = None) -> tuple[A
     return policy, normaliser, spec
 
 
+def checkpoint_form(form: Any, spec: dict, key: str, checkpoint: str | None) -> Any:
+    """The action form (``RTActionForm`` or ``DAActionForm``) a checkpoint's record names under
+    ``key``; a ValueError names the checkpoint and the key."""
+    try:
+        return form.from_record(spec.get(key))
+    except ValueError as exc:
+        raise ValueError(f"checkpoint record of {checkpoint}: {key}: {exc}") from None
+
+
 class LoadedPolicy(Actor):
     """The deterministic actor of an exported checkpoint, with its observation normalisation."""
 
@@ -308,7 +317,7 @@ class PPORealTime(RealTimeActions, LoadedPolicy):
 
     def __init__(self, name: str | None = None, path: str | None = None) -> None:
         policy, normaliser, self.spec = load_checkpoint(name, path)
-        self.form = RTActionForm.from_record(self.spec.get("rt_action"))
+        self.form = checkpoint_form(RTActionForm, self.spec, "rt_action", name or path)
         Actor.__init__(self, policy, normaliser)
 
 
@@ -318,5 +327,5 @@ class PPODayAhead(DayAheadActions, LoadedPolicy):
 
     def __init__(self, name: str | None = None, path: str | None = None) -> None:
         policy, normaliser, self.spec = load_checkpoint(name, path)
-        self.form = DAActionForm.from_record(self.spec.get("da_action"))
+        self.form = checkpoint_form(DAActionForm, self.spec, "da_action", name or path)
         Actor.__init__(self, policy, normaliser)

@@ -125,7 +125,7 @@ def load_hyperparams(env_id: str, path: Path = HYPERPARAMS, overrides: dict | No
         "policy_kwargs": literal_kwargs("policy_kwargs", block.get("policy_kwargs", {})),
         "normalize": literal_kwargs("normalize", normalize) if not isinstance(normalize, bool) else
         ({"norm_obs": True, "norm_reward": True} if normalize else None),
-        "env_kwargs": dict(block.get("env_kwargs") or {}), "callback": block.get("callback"), "ppo": ppo,
+        "env_kwargs": literal_kwargs("env_kwargs", block.get("env_kwargs") or {}), "callback": block.get("callback"), "ppo": ppo,
     }
 
 
@@ -206,20 +206,31 @@ def train(cfg: TrainConfig) -> dict:
     given = (("config", cfg.config), ("split", cfg.split), (FIXED[cfg.env], cfg.fixed), ("action", cfg.action),
              ("residual", cfg.residual), ("residual_band", cfg.residual_band))
     env_kwargs = {**hp["env_kwargs"], **{key: value for key, value in given if value is not None}}
-    if cfg.env == "bessgym/RealTime-v0":
-        form: RTActionForm | DAActionForm = RTActionForm.of(
-            **{key: env_kwargs.get(key) for key in ("segments", "price_span_usd_per_mwh", "residual", "residual_band")},
-            action=env_kwargs.get("action", "base_point"))
-    elif cfg.action is not None or cfg.recurrent:
+    if cfg.env != "bessgym/RealTime-v0" and (cfg.action is not None or cfg.recurrent):
         raise ValueError("--action and --recurrent apply to bessgym/RealTime-v0 only (a DayAhead-v0 episode is one "
                          "step: an LSTM would have nothing to remember)")
+    if cfg.cost_limit is None and cfg.lambda_lr != TrainConfig.lambda_lr:
+        raise ValueError(f"--lambda-lr {cfg.lambda_lr} applies with --cost-limit (Lagrangian PPO) only")
+    try:
+        if cfg.env == "bessgym/RealTime-v0":
+            form: RTActionForm | DAActionForm = RTActionForm.of(
+                **{key: env_kwargs.get(key) for key in ("segments", "price_span_usd_per_mwh", "residual", "residual_band")},
+                action=env_kwargs.get("action", "base_point"))
+        else:
+            form = DAActionForm.of(env_kwargs.get("residual"), env_kwargs.get("residual_band"))
+    except ValueError as exc:
+        raise ValueError(f"the action form (--action, --residual, --residual-band or the file's env_kwargs): {exc}") from None
+    if cfg.cost_limit is not None:
+        try:
+            multiplier: LagrangeMultiplier | None = LagrangeMultiplier(cfg.cost_limit, cfg.lambda_lr)
+        except ValueError as exc:
+            raise ValueError(f"--cost-limit / --lambda-lr: {exc}") from None
     else:
-        form = DAActionForm.of(env_kwargs.get("residual"), env_kwargs.get("residual_band"))
+        multiplier = None
     out = run_folder(cfg)
     kind = "-residual" if form.residual else "-curve" if form != RTActionForm() and cfg.env == "bessgym/RealTime-v0" else ""
     kind += "-lstm" if cfg.recurrent else ""
     kind += "-lagrangian" if cfg.cost_limit is not None else ""
-    multiplier = LagrangeMultiplier(cfg.cost_limit, cfg.lambda_lr) if cfg.cost_limit is not None else None
     name, role = f"{SHORT[cfg.env]}{kind}-seed{cfg.seed}", FIXED[cfg.env]
 
     def where(option: str, key: str, given: Any) -> str:
@@ -239,6 +250,11 @@ def train(cfg: TrainConfig) -> dict:
             resolve(env_kwargs[role], role)
         except (ValueError, FileNotFoundError) as exc:
             raise ValueError(f"{where('--fixed', role, cfg.fixed)} ({role}): {exc}") from None
+    if form.residual is not None:  # the proposing RT policy, or the DA bidder corrected
+        try:
+            resolve(form.residual, "rt_policy" if isinstance(form, RTActionForm) else "da_bidder")
+        except (ValueError, FileNotFoundError) as exc:
+            raise ValueError(f"{where('--residual', 'residual', cfg.residual)}: {exc}") from None
 
     # 2. the training env: the native vector env (a residual form: scalar envs in subprocesses,
     # each running its proposing policy), monitored, normalised as the file says (nothing is
@@ -255,13 +271,16 @@ def train(cfg: TrainConfig) -> dict:
 
     # 3. the agent
     if cfg.recurrent:
-        from sb3_contrib import RecurrentPPO
-
-        model = RecurrentPPO("MlpLstmPolicy", env, seed=cfg.seed, device="cpu", tensorboard_log=str(out / "tensorboard"),
-                             policy_kwargs=hp["policy_kwargs"], verbose=0, **hp["ppo"])
+        from sb3_contrib import RecurrentPPO as algorithm
     else:
-        model = PPO("MlpPolicy", env, seed=cfg.seed, device="cpu", tensorboard_log=str(out / "tensorboard"),
-                    policy_kwargs=hp["policy_kwargs"], verbose=0, **hp["ppo"])
+        algorithm = PPO
+    try:
+        model = algorithm("MlpLstmPolicy" if cfg.recurrent else "MlpPolicy", env, seed=cfg.seed, device="cpu",
+                          tensorboard_log=str(out / "tensorboard"), policy_kwargs=hp["policy_kwargs"], verbose=0, **hp["ppo"])
+    except (TypeError, ValueError, AssertionError) as exc:  # SB3 checks its arguments with asserts and comparisons
+        env.close()
+        raise ValueError(f"{algorithm.__name__} refused the hyper-parameters ({cfg.hyperparams_file} and --params) "
+                         f"{hp['ppo']} / policy_kwargs {hp['policy_kwargs']}: {exc or type(exc).__name__}") from None
 
     # 4. callbacks: the file's (domain metrics), progress, checkpoints, capture on the eval split
     every = max(timesteps // cfg.evaluations, n_envs * hp["ppo"].get("n_steps", 2048)) // n_envs
@@ -281,7 +300,7 @@ def train(cfg: TrainConfig) -> dict:
     # per second; the final policy is evaluated unless the last periodic evaluation already did
     start = time.perf_counter()
     model.learn(total_timesteps=timesteps, callback=callbacks, tb_log_name=name)
-    seconds = time.perf_counter() - start
+    seconds = time.perf_counter() - start - evaluation.seconds  # learning: rollouts and updates, not evaluations
     final = evaluation.last if evaluation.last.get("timesteps") == model.num_timesteps else evaluation.run()
 
     # 6. the run folder: exported policy, SB3 model, record
@@ -296,7 +315,8 @@ def train(cfg: TrainConfig) -> dict:
                 + "".join(f"&{key}={value}" for key, value in arguments.items()))
     record = {
         "env": cfg.env, "name": name, "seed": cfg.seed, "timesteps": int(model.num_timesteps), "n_envs": n_envs,
-        "train_seconds": seconds, "env_steps_per_s": model.num_timesteps / seconds, "env_kwargs": env_kwargs,
+        "train_seconds": seconds, "eval_seconds": evaluation.seconds, "env_steps_per_s": model.num_timesteps / seconds,
+        "env_kwargs": env_kwargs,
         "hyperparams": hp, "hyperparams_file": str(cfg.hyperparams_file), "final_eval": final,
         "out": str(out), "policy": str(policy), "spec": spec,
         **({"lagrangian": {"cost_limit_mwh": cfg.cost_limit, "lr": cfg.lambda_lr, "history": multiplier.history}}
@@ -359,9 +379,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="an LSTM policy (sb3-contrib's RecurrentPPO, MlpLstmPolicy) instead of the MLP; the run "
                              "folder's model.zip is the policy (no tensors-only export), its spec loads it with trust=true")
     parser.add_argument("--cost-limit", type=float, metavar="MWH",
-                        help="Lagrangian PPO: keep the mean shortfall a day (info['cost'] summed, MWh) at or below this")
+                        help="Lagrangian PPO: keep the mean shortfall a day (info['cost'] summed, MWh; a finite number "
+                             ">= 0) at or below this")
     parser.add_argument("--lambda-lr", type=float, default=50.0, metavar="USD_PER_MWH",
-                        help="the Lagrange multiplier's dual-ascent step per rollout, $/MWh per MWh of excess (default: %(default)s)")
+                        help="the Lagrange multiplier's dual-ascent step per rollout, $/MWh per MWh of excess (> 0; "
+                             "with --cost-limit only; default: %(default)s)")
     parser.add_argument("--out", type=Path, metavar="DIR", help="run folder (default: runs/<env>-seed<seed>-<YYYYmmdd-HHMMSS> in the "
                                                  "current folder); refused inside the shipped checkpoints")
     parser.add_argument("--hyperparams", type=Path, default=HYPERPARAMS, metavar="YAML", help="rl-zoo3 hyper-parameter file (default: agents/ppo/hyperparams.yml of the package)")

@@ -12,6 +12,7 @@ from bessgym.actions import check_action
 from bessgym.battery import Battery
 from bessgym.config import ConfigLike
 from bessgym.envs.episodes import DayLimited, Episode, EpisodeSource, day_info, reset_options, resolve
+from bessgym.envs.real_time import form_arguments
 from bessgym.evaluation import EpisodeRecord, run_day
 from bessgym.envs.render import check_render_mode, render_forecast, render_played
 from bessgym.market import HOURS, N_PRODUCTS, UP_MASK, DABid, MarketProfile
@@ -70,7 +71,8 @@ class DAActionForm:
 
     @classmethod
     def from_record(cls, record: dict[str, Any] | None) -> DAActionForm:
-        return cls.of(**(record or {}))
+        """The form of :meth:`record` (the plain form for ``None``: older checkpoints)."""
+        return cls.of(**form_arguments(record, ("residual", "residual_band")))
 
     def record(self) -> dict[str, Any]:
         return {} if self.residual is None else {"residual": self.residual, "residual_band": self.residual_band}
@@ -107,6 +109,18 @@ class DAActionForm:
         energy = np.clip(energy_mw + step, -battery.p_charge_mw, battery.p_discharge_mw)
         power = np.where(UP_MASK, battery.p_discharge_mw, battery.p_charge_mw)
         return energy, np.clip(as_mw + a[..., 1:] * power, 0.0, power)
+
+
+def residual_source(config: ConfigLike, split: str, residual: str | None) -> EpisodeSource:
+    """The DayAhead envs' days, with the residual's DA bidder (if any) as the source's fixed
+    bidder; a bad spec is a ValueError naming ``residual``."""
+    bidder = None
+    if residual is not None:
+        try:
+            bidder = resolve(residual, "da_bidder")
+        except (ValueError, FileNotFoundError) as exc:
+            raise ValueError(f"residual {residual!r}: {exc}") from None
+    return EpisodeSource(config, split, da_bidder=bidder)
 
 
 class DayAheadEnv(gym.Env):
@@ -171,7 +185,7 @@ class DayAheadEnv(gym.Env):
     ) -> None:
         check_render_mode(render_mode, self.metadata)
         self.form = DAActionForm.of(residual, residual_band)
-        self.source = EpisodeSource(config, split, da_bidder=residual)
+        self.source = residual_source(config, split, residual)
         self.policy: RTPolicy = resolve(rt_policy)
         self.battery = self.source.config.battery
         self.render_mode = render_mode

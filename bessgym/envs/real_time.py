@@ -37,8 +37,22 @@ def _whole(name: str, value: Any, low: int) -> int:
 
 def _positive(name: str, value: Any, high: float = math.inf) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not 0 < value <= high:
-        raise ValueError(f"{name} must be a number in (0, {high:g}], got {value!r}")
+        allowed = "a finite number > 0" if math.isinf(high) else f"a number in (0, {high:g}]"
+        raise ValueError(f"{name} must be {allowed}, got {value!r}")
     return float(value)
+
+
+def form_arguments(record: Any, allowed: tuple[str, ...]) -> dict[str, Any]:
+    """An action form's record (a dict of constructor arguments, or None) checked: a ValueError
+    names what is not a dict or not an argument."""
+    if record is None:
+        return {}
+    if not isinstance(record, dict):
+        raise ValueError(f"an action form's record is a dict of the env's arguments {list(allowed)}, got {record!r:.80}")
+    unknown = sorted(set(record) - set(allowed))
+    if unknown:
+        raise ValueError(f"action form record has {unknown}, which are not among the env's arguments {list(allowed)}")
+    return {key: value for key, value in record.items() if value is not None}
 
 
 @dataclass(frozen=True)
@@ -89,7 +103,7 @@ class RTActionForm:
     @classmethod
     def from_record(cls, record: dict[str, Any] | None) -> RTActionForm:
         """The form of :meth:`record` (the default form for ``None``: older checkpoints)."""
-        return cls.of(**{key: value for key, value in (record or {}).items() if value is not None})
+        return cls.of(**form_arguments(record, ("action", "segments", "price_span_usd_per_mwh", "residual", "residual_band")))
 
     def record(self) -> dict[str, Any]:
         """The form as JSON-able constructor arguments (those that apply)."""
@@ -114,11 +128,11 @@ class RTActionForm:
             return low, high
         return np.append(low, np.float32(-2.0)), np.append(high, np.float32(2.0))
 
-    def decision(self, action: np.ndarray, around_mw: float, da_price_usd_per_mwh: float, battery: Battery) -> float | BidCurve:
+    def decision(self, action: np.ndarray | float, around_mw: float, da_price_usd_per_mwh: float, battery: Battery) -> float | BidCurve:
         """The decision of a checked action in [-1, 1]: a base point (MW, + = discharge) around
         ``around_mw`` (the DA position, or the proposal of a residual form), or the bid curve."""
         if self.action == "base_point":
-            a = float(np.ravel(action)[0])
+            a = float(action) if isinstance(action, float) else float(np.ravel(action)[0])
             return float(base_point(around_mw, a * self.residual_band if self.residual is not None else a, battery))
         return curve_from_action(action, da_price_usd_per_mwh, around_mw, battery, self.price_span_usd_per_mwh)
 
@@ -128,7 +142,11 @@ class Proposer:
     interval, and the observation the agent sees (the RealTime row plus the proposal)."""
 
     def __init__(self, spec: str, battery: Battery) -> None:
-        self.policy, self.scale = resolve(spec), max(battery.p_charge_mw, battery.p_discharge_mw)
+        try:
+            self.policy = resolve(spec, "rt_policy")
+        except (ValueError, FileNotFoundError) as exc:
+            raise ValueError(f"residual {spec!r}: {exc}") from None
+        self.scale = max(battery.p_charge_mw, battery.p_discharge_mw)
 
     def reset(self, episode: RTEpisode) -> None:
         self.policy.reset(episode)
@@ -297,12 +315,13 @@ class RealTimeEnv(gym.Env):
 
     def _base_point(self, action: Any, t: int) -> tuple[float, bool]:
         """The base point (MW) an action asks for in interval t, and whether it was clipped."""
-        if self.form.action == "base_point" and self._proposer is None:  # the hot path, on floats
+        if self.form.action == "base_point":  # the hot path, on floats
             a, was_clipped = check_base_action(action)
-            return base_point(self._position[t], a, self.battery), was_clipped
+            if self._proposer is None:
+                return base_point(self._position[t], a, self.battery), was_clipped
+            return self.form.decision(a, self._proposer.proposal_mw, self._da_price[t], self.battery), was_clipped
         a, was_clipped = check_action(action, self.action_space.shape)
-        around = self._position[t] if self._proposer is None else self._proposer.proposal_mw
-        return float(cleared(self.form.decision(a, around, self._da_price[t], self.battery), self._rt_price[t])), was_clipped
+        return float(cleared(self.form.decision(a, self._position[t], self._da_price[t], self.battery), self._rt_price[t])), was_clipped
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
         if self._episode is None or self._sim.done:

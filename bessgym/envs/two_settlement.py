@@ -35,7 +35,7 @@ class TwoSettlementEnv(gym.Env):
     raise ValueError.
 
     ## Observation Space
-    `Dict(phase=Discrete(2), da=Box((173,)), rt=Box((19,)))`: the phase flag, the DayAhead-v0
+    `Dict(phase=Discrete(2), da=Box((173,)), rt=Box((25,)))`: the phase flag, the DayAhead-v0
     observation of the day (constant over the episode) and the RealTime-v0 observation (zeros in
     phase 0).
 

@@ -36,7 +36,7 @@ from gymnasium.vector.utils import batch_space
 from bessgym.actions import base_point, check_actions, cleared, curve_from_action
 from bessgym.config import ConfigLike
 from bessgym.deployment import contingency_fractions, draw_deployments, draw_windows, regulation_at, regulation_pool
-from bessgym.envs.day_ahead import DA_ACTION_SIZE, DAActionForm
+from bessgym.envs.day_ahead import DA_ACTION_SIZE, DAActionForm, residual_source
 from bessgym.envs.episodes import Bank, EpisodeSource, day_info, reset_options, resolve
 from bessgym.envs.real_time import ActionForm, RTActionForm
 from bessgym.market import HOURS, DABid, accept_arrays
@@ -230,7 +230,9 @@ class RealTimeVectorEnv(_BankVectorEnv):
         render_mode: str | None = None, residual: str | None = None, residual_band: float | None = None,
     ) -> None:
         _refuse_render(render_mode, "RealTime-v0")
-        if residual is not None or residual_band is not None:
+        if residual is None and residual_band is not None:
+            raise ValueError("residual_band applies with a residual (the RT policy whose base points the action corrects) only")
+        if residual is not None:
             raise ValueError("residual runs its RT policy per env and interval, which this numpy batch does not: make "
                              "the scalar envs side by side (gym.make_vec(..., vectorization_mode='sync' or 'async'), "
                              "or SB3's SubprocVecEnv)")
@@ -344,7 +346,7 @@ class DayAheadVectorEnv(_BankVectorEnv):
     ) -> None:
         _refuse_render(render_mode, "DayAhead-v0")
         self.form = DAActionForm.of(residual, residual_band)
-        super().__init__(num_envs, EpisodeSource(config, split, da_bidder=residual), autoreset_mode, 1, max_episode_steps)
+        super().__init__(num_envs, residual_source(config, split, residual), autoreset_mode, 1, max_episode_steps)
         self.policy = resolve(rt_policy)
         low, high = self.form.observation_bounds(self.source.config.market_profile)
         self._base_energy, self._base_as = None, None
