@@ -31,11 +31,11 @@ from stable_baselines3.common.policies import ActorCriticPolicy
 from agents.checkpoints import load_weights, locate
 from bessgym.actions import BidCurve
 from bessgym.envs.day_ahead import DA_ACTION_SIZE, DAActionForm
+from bessgym.envs.episodes import resolve
 from bessgym.envs.real_time import Proposer, RTActionForm
 from bessgym.forecast import DAContext
 from bessgym.market import DABid
 from bessgym.observation import DA_FEATURES, RT_FEATURES, TIME_OF_DAY, da_features
-from bessgym.envs.episodes import resolve
 from bessgym.policies import RTEpisode, follow_da, interval_index
 
 CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"

@@ -14,7 +14,10 @@ checked before anything is written. Everything goes to the run folder (default
 ``runs/<env>-seed<seed>-<YYYYmmdd-HHMMSS>/``): the exported policy ``NAME.pt`` + ``NAME.json``
 (:mod:`agents.ppo.policy` loads it), ``model.zip`` + ``vecnormalize.pkl``, ``tensorboard/``,
 ``checkpoints/``, ``eval/evaluations.csv``, ``best/``, ``oracle_profits.json`` and
-``training.json``. The shipped checkpoints (``agents/ppo/checkpoints``) are read-only data:
+``training.json``. ``--action``, ``--residual`` and ``--residual-band`` choose the action form
+(:class:`bessgym.envs.real_time.RTActionForm`, :class:`bessgym.envs.day_ahead.DAActionForm`),
+``--recurrent`` an LSTM policy (sb3-contrib's RecurrentPPO), ``--cost-limit`` Lagrangian PPO
+(:mod:`agents.ppo.lagrangian`). The shipped checkpoints (``agents/ppo/checkpoints``) are read-only data:
 training refuses to write there; to replace one, a maintainer copies ``NAME.pt`` and
 ``NAME.json`` from a run folder into it by hand.
 """
@@ -44,8 +47,8 @@ from agents.callbacks import CaptureEval
 from agents.ppo.lagrangian import CostPenalty, LagrangeMultiplier
 from agents.ppo.policy import check_not_shipped, export
 from bessgym.config import load_config
-from bessgym.envs.episodes import EpisodeSource, resolve
 from bessgym.envs.day_ahead import DAActionForm
+from bessgym.envs.episodes import EpisodeSource, resolve
 from bessgym.envs.real_time import RTActionForm
 from bessgym.envs.sb3 import make_sb3_vec_env
 
@@ -70,8 +73,8 @@ class TrainConfig:
     split: str | None = None
     fixed: str | None = None  # the other level's spec: da_bidder (RealTime) or rt_policy (DayAhead)
     action: str | None = None  # RealTime-v0's action form: base_point or bid_curve
-    residual: str | None = None  # RealTime-v0: the RT policy whose base points the agent corrects
-    residual_band: float | None = None
+    residual: str | None = None  # the RT policy (RealTime-v0) or DA bidder (DayAhead-v0) the agent corrects
+    residual_band: float | None = None  # the correction's reach, a fraction of the power
     recurrent: bool = False  # sb3-contrib's RecurrentPPO with an LSTM policy instead of the MLP
     cost_limit: float | None = None  # Lagrangian PPO: the mean shortfall a day (MWh) to stay at or below
     lambda_lr: float = 50.0  # its multiplier's dual-ascent step ($/MWh per MWh of excess)
@@ -308,9 +311,8 @@ def train(cfg: TrainConfig) -> dict:
     policy = out / name
     spec = f"agents.ppo.policy:{ADAPTER[cfg.env]}?path={policy}"
     if cfg.recurrent:  # no tensors-only export of an LSTM policy: the SB3 zip, loaded with trust
-        loader = "SB3RealTime" if cfg.env == "bessgym/RealTime-v0" else "SB3DayAhead"
         arguments = {key: value for key, value in form.record().items() if (key, value) != ("action", "base_point")}
-        spec = (f"agents.sb3_model:{loader}?path={out / 'model.zip'}&algo=ppo_lstm&trust=true"
+        spec = (f"agents.sb3_model:SB3RealTime?path={out / 'model.zip'}&algo=ppo_lstm&trust=true"
                 + (f"&vecnormalize={out / 'vecnormalize.pkl'}" if normaliser is not None else "")
                 + "".join(f"&{key}={value}" for key, value in arguments.items()))
     record = {
