@@ -24,6 +24,9 @@ import numpy as np
 import pandas as pd
 from scipy.stats import trim_mean
 
+from benchmarks.report import scored_profit
+from bessgym.evaluation import capture_rate
+
 REPS = 2000  # bootstrap resamples
 
 
@@ -31,36 +34,36 @@ def learned(spec: str) -> bool:
     return str(spec).startswith("agents.")
 
 
-def scored(episodes: pd.DataFrame) -> pd.DataFrame:
-    """The rows as the leaderboard scores them: a failed day (status not ``ok``) counts as zero
-    profit against its oracle profit; a repeated (entry, day, seed) row is refused."""
+def _check(episodes: pd.DataFrame) -> None:
+    """Refuse repeated (entry, day, seed) rows (two runs wrote one folder)."""
     repeated = episodes.duplicated(["entry", "scenario_id", "seed"])
     if repeated.any():
         raise ValueError(f"{int(repeated.sum())} rows repeat an (entry, day, seed): two runs wrote one folder")
-    failed = episodes["status"].fillna("ok") != "ok"
-    return episodes.assign(profit_total_usd=episodes["profit_total_usd"].where(~failed, 0.0))
 
 
 def per_seed(episodes: pd.DataFrame) -> pd.DataFrame:
-    """Capture % of each entry (rows) under each seed (columns), and over all seeds; failed days
-    count as zero profit, as in the leaderboard, and their number is the ``failed days`` column."""
-    rows = scored(episodes)
-    grouped = rows.groupby(["entry", "seed"])
-    table = (100 * grouped["profit_total_usd"].sum() / grouped["oracle_profit_usd"].sum()).unstack("seed")
-    table.columns = [f"seed {s}" for s in table.columns]
-    table["failed days"] = (episodes["status"].fillna("ok") != "ok").groupby(episodes["entry"]).sum().astype(int)
-    totals = rows.groupby("entry")
-    table["all"] = 100 * totals["profit_total_usd"].sum() / totals["oracle_profit_usd"].sum()
+    """Capture % of each entry (rows) under each seed (columns), and over all seeds, scored as the
+    leaderboard scores them (:func:`benchmarks.report.scored_profit`: a failed day is zero
+    profit); the ``failed days`` column counts those days."""
+    _check(episodes)
+    rows = {}
+    for entry in episodes["entry"].unique():
+        days = scored_profit(episodes, entry)
+        rows[entry] = {f"seed {seed}": capture_rate(group["profit"].to_numpy(), group["oracle"].to_numpy())
+                       for seed, group in days.groupby(level="seed")}
+        rows[entry]["failed days"] = int((episodes.loc[episodes["entry"] == entry, "status"] != "ok").sum())
+        rows[entry]["all"] = capture_rate(days["profit"].to_numpy(), days["oracle"].to_numpy())
+    table = pd.DataFrame(rows).T.astype(float)
+    table["failed days"] = table["failed days"].astype(int)
     return table.sort_values("all", ascending=False)
 
 
 def score_matrix(episodes: pd.DataFrame, entry: str) -> np.ndarray:
-    """Day scores (profit / oracle profit) of an entry, (seeds, days); days in a fixed order."""
-    rows = scored(episodes)
-    rows = rows[(rows["entry"] == entry) & (rows["oracle_profit_usd"] > 0)]
-    table = rows.pivot(index="seed", columns="scenario_id", values="profit_total_usd") / rows.pivot(
-        index="seed", columns="scenario_id", values="oracle_profit_usd")
-    return table.sort_index(axis=1).to_numpy()
+    """Day scores (profit / oracle profit; a failed day scores 0) of an entry, (seeds, days),
+    days in a fixed order; days whose oracle earned nothing are left out."""
+    days = scored_profit(episodes, entry)
+    days = days[days["oracle"] > 0]
+    return (days["profit"] / days["oracle"]).unstack("scenario_id").sort_index(axis=1).to_numpy()
 
 
 def references(episodes: pd.DataFrame) -> dict[str, str]:

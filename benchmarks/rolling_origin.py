@@ -10,7 +10,7 @@ fixed to ``follow_da``), and plays the quarter with the learned bidder and with 
 (the bidder it corrects; RobustDA for the plain action) under the same deployment seed. The training recipe is the shipped
 default's (the DayAhead-v0 block of ``agents/ppo/hyperparams.yml``, 100k steps). It reports each fold's captures and the
 paired difference (learned minus reference, capture points) with a 95% paired bootstrap
-interval over the quarter's days (:func:`benchmarks.report.paired`'s resampling), as a markdown
+interval over the quarter's days (:func:`benchmarks.report.paired`), as a markdown
 table and ``rolling_origin.json``.
 """
 
@@ -20,11 +20,11 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from agents.evaluate import OracleCache, evaluate
 from agents.ppo.train import TrainConfig, train
+from benchmarks.report import paired
 from bessgym._paths import DATA_DIR
 from bessgym.cli import number
 from bessgym.envs.episodes import EpisodeSource, resolve
@@ -49,17 +49,6 @@ def fold_config(start: str, end: str) -> dict:
     return config
 
 
-def paired_interval(difference: np.ndarray, oracle: np.ndarray, reps: int = 2000, seed: int = 0) -> tuple[float, float]:
-    """95% bootstrap interval of a capture difference (points): days resampled with replacement,
-    the same days for both entries (``difference`` the daily profit difference, ``oracle`` the
-    daily oracle profit)."""
-    rng = np.random.default_rng(seed)
-    pick = rng.integers(0, len(difference), (reps, len(difference)))
-    draws = 100 * difference[pick].sum(1) / oracle[pick].sum(1)
-    low, high = np.percentile(draws, [2.5, 97.5])
-    return float(low), float(high)
-
-
 def run_fold(name: str, start: str, end: str, out: Path, timesteps: int, seed: int, residual: str | None) -> dict:
     folder = out / name
     folder.mkdir(parents=True, exist_ok=True)
@@ -68,19 +57,27 @@ def run_fold(name: str, start: str, end: str, out: Path, timesteps: int, seed: i
     record = train(TrainConfig(env="bessgym/DayAhead-v0", seed=seed, timesteps=timesteps, config=str(config_path),
                                split="train", residual=residual, out=folder / "run", evaluations=1,
                                eval_split="test", eval_days=10))
+    return {"fold": name, **compare(folder, record["policy"], seed, residual), "train_seconds": record["train_seconds"]}
+
+
+def compare(folder: Path, policy: str, seed: int, residual: str | None) -> dict:
+    """A fold's quarter played by the learned bidder (checkpoint ``policy``) and its reference."""
+    config_path = folder / "config.json"
     cache = OracleCache(folder / "oracle_profits.json")
-    learned = evaluate(record["policy"], "bessgym/DayAhead-v0", "test", str(config_path), seeds=[seed], oracle_cache=cache)
+    learned = evaluate(policy, "bessgym/DayAhead-v0", "test", str(config_path), seeds=[seed], oracle_cache=cache)
     reference = evaluate(residual or REFERENCE, "bessgym/DayAhead-v0", "test", str(config_path), seeds=[seed],
                          oracle_cache=cache)
-    oracle = learned["oracle_profit_usd"].to_numpy()
-    difference = learned["profit_usd"].to_numpy() - reference["profit_usd"].to_numpy()
-    low, high = paired_interval(difference, oracle)
+    episodes = pd.concat([pd.DataFrame({"entry": entry, "status": "ok", "scenario_id": rows["scenario_id"].to_numpy(),
+                                        "seed": rows["seed"].to_numpy(), "profit_total_usd": rows["profit_usd"].to_numpy(),
+                                        "oracle_profit_usd": rows["oracle_profit_usd"].to_numpy()})
+                          for entry, rows in (("learned", learned), ("reference", reference))])
+    (comparison,) = paired(episodes, [("learned", "reference")]).to_dict("records")
     return {
-        "fold": name, "train_days": len(EpisodeSource(str(config_path), "train", da_bidder=None).ids),
-        "test_days": len(learned), "learned_capture_pct": float(100 * learned["profit_usd"].sum() / oracle.sum()),
-        "reference_capture_pct": float(100 * reference["profit_usd"].sum() / oracle.sum()),
-        "difference_pts": float(100 * difference.sum() / oracle.sum()), "ci_low": low, "ci_high": high,
-        "train_seconds": record["train_seconds"], "policy": record["policy"],
+        "train_days": len(EpisodeSource(str(config_path), "train", da_bidder=None).ids),
+        "test_days": len(learned), "learned_capture_pct": float(learned.attrs["summary"].loc["capture %", "all"]),
+        "reference_capture_pct": float(reference.attrs["summary"].loc["capture %", "all"]),
+        "difference_pts": comparison["difference"], "ci_low": comparison["ci_low"], "ci_high": comparison["ci_high"],
+        "policy": policy,
     }
 
 

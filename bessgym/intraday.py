@@ -147,6 +147,24 @@ class IntradayForecaster:
         decay = self._phi(dt_h) ** np.arange(1, len(ahead) + 1)
         return ahead + decay * (last_deviation - self.mean_usd_per_mwh)
 
+    def day_means(self, prior: np.ndarray, rt_price: np.ndarray, dt_h: float,
+                  width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For every interval t of days (..., n), as a policy deciding t knows them: the deviation
+        ``rt - prior`` of interval t - 1 (0 at t = 0), and the mean of :meth:`point` over the next
+        ``width`` intervals (the prior's last value past the day's end) and over the rest of the
+        day, in closed form for all t at once ($/MWh, each (..., n))."""
+        from bessgym.observation import rest_means, window_means  # observation imports nothing of this module
+
+        n = prior.shape[-1]
+        seen = np.arange(n) > 0
+        deviation = np.where(seen, np.concatenate([np.zeros(prior.shape[:-1] + (1,)), (rt_price - prior)[..., :-1]], axis=-1), 0.0)
+        excess = np.where(seen, deviation - self.mean_usd_per_mwh, 0.0)  # point = prior + mean + phi^(k + 1) excess
+        decay = np.cumsum(self._phi(dt_h) ** np.arange(1, max(n, width) + 1))  # decay[k]: sum of phi^(j + 1), j <= k
+        left = n - np.arange(n)
+        return (deviation,
+                window_means(prior, width) + self.mean_usd_per_mwh + decay[width - 1] / width * excess,
+                rest_means(prior) + self.mean_usd_per_mwh + decay[left - 1] / left * excess)
+
     def error_std(self, n_ahead: int, dt_h: float, seen: bool = True) -> np.ndarray:
         """Std ($/MWh) of the forecast error 1 .. n_ahead intervals after the last price seen
         (``seen=False``: none seen, the deviation's stationary std throughout)."""

@@ -151,11 +151,8 @@ def rt_feature_table(
     table[..., column["rt_price_last_hour"]] = (cumulative[..., per_hour - 1 : -1] - np.concatenate(
         [np.zeros(lead + (1,)), cumulative[..., : n - 1]], axis=-1)) / per_hour
     table[..., column["da_price"]] = da
-    ahead = np.concatenate([forecast_rt, np.repeat(forecast_rt[..., -1:], per_hour, axis=-1)], axis=-1)
-    ahead_sum = np.cumsum(ahead[..., ::-1], axis=-1)[..., ::-1]
-    table[..., column["forecast_next_hour"]] = (ahead_sum[..., :n] - ahead_sum[..., per_hour : per_hour + n]) / per_hour
-    rest = np.cumsum(forecast_rt[..., ::-1], axis=-1)[..., ::-1]
-    table[..., column["forecast_rest_mean"]] = rest / (n - t)
+    table[..., column["forecast_next_hour"]] = window_means(forecast_rt, per_hour)
+    table[..., column["forecast_rest_mean"]] = rest_means(forecast_rt)
     table[..., column["forecast_rest_max"]] = np.maximum.accumulate(forecast_rt[..., ::-1], axis=-1)[..., ::-1]
     table[..., column["forecast_rest_min"]] = np.minimum.accumulate(forecast_rt[..., ::-1], axis=-1)[..., ::-1]
     set_deployed(table, fraction)
@@ -169,29 +166,29 @@ def rt_feature_table(
     return np.clip(table, low, high).astype(np.float32)
 
 
+def window_means(path: np.ndarray, width: int) -> np.ndarray:
+    """The mean of ``path[..., t : t + width]`` for every t (the last value repeated past the end)."""
+    n = path.shape[-1]
+    padded = np.concatenate([path, np.repeat(path[..., -1:], width, axis=-1)], axis=-1)
+    ahead = np.cumsum(padded[..., ::-1], axis=-1)[..., ::-1]
+    return (ahead[..., :n] - ahead[..., width : width + n]) / width
+
+
+def rest_means(path: np.ndarray) -> np.ndarray:
+    """The mean of ``path[..., t:]`` for every t."""
+    n = path.shape[-1]
+    return np.cumsum(path[..., ::-1], axis=-1)[..., ::-1] / (n - np.arange(n))
+
+
 def _intraday_columns(table: np.ndarray, intraday: IntradayForecaster, rt_price: np.ndarray, da_price: np.ndarray,
                       forecast_rt: np.ndarray) -> None:
-    """Features 19-21 ($/MWh): :meth:`IntradayForecaster.point` at every interval t, given the
-    deviation of interval t - 1 (none at t = 0), reduced to the next hour's and the rest of the
-    day's means in closed form."""
+    """Features 19-21 ($/MWh): :meth:`IntradayForecaster.day_means` of the day's prices."""
     n = rt_price.shape[-1]
-    per_hour, dt_h = n // HOURS, 24.0 / n
     prior = intraday.prior_of(da_price, forecast_rt)
-    deviation = np.concatenate([np.zeros(rt_price.shape[:-1] + (1,)), (rt_price - prior)[..., :-1]], axis=-1)
-    seen = np.arange(n) > 0
-    mean, phi = intraday.mean_usd_per_mwh, intraday.phi_per_hour**dt_h
-    excess = np.where(seen, deviation - mean, 0.0)  # the forecast is prior + mean + phi^(k+1) excess
-    table[..., RT_INDEX["price_deviation_prev"]] = np.where(seen, deviation, 0.0)
-    t = np.arange(n)
-    padded = np.concatenate([prior, np.repeat(prior[..., -1:], per_hour, axis=-1)], axis=-1)
-    ahead = np.cumsum(padded[..., ::-1], axis=-1)[..., ::-1]
-    next_prior = (ahead[..., :n] - ahead[..., per_hour : per_hour + n]) / per_hour
-    next_decay = sum(phi ** (k + 1) for k in range(per_hour)) / per_hour
-    table[..., RT_INDEX["intraday_next_hour"]] = next_prior + mean + next_decay * excess
-    rest = np.cumsum(prior[..., ::-1], axis=-1)[..., ::-1] / (n - t)
-    left = n - t
-    rest_decay = phi * (1 - phi**left) / ((1 - phi) * left)  # mean of phi^(k+1) over the intervals left
-    table[..., RT_INDEX["intraday_rest_mean"]] = rest + mean + rest_decay * excess
+    deviation, next_hour, rest = intraday.day_means(prior, rt_price, HOURS / n, n // HOURS)
+    table[..., RT_INDEX["price_deviation_prev"]] = deviation
+    table[..., RT_INDEX["intraday_next_hour"]] = next_hour
+    table[..., RT_INDEX["intraday_rest_mean"]] = rest
 
 
 def _soc_offsets(table: np.ndarray, battery: Battery, market: MarketProfile, energy_mw: np.ndarray,

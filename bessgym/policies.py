@@ -229,18 +229,20 @@ ENTRY_POINT_GROUP = "bessgym.policies"
 
 
 def checked(name: str, value: Any, *, at_least: float | None = None, above: float | None = None,
-            whole: bool = False) -> float:
+            at_most: float | None = None, whole: bool = False) -> float:
     """``value`` as a finite number (a whole one with ``whole``) at least ``at_least`` / above
-    ``above``, or a ValueError naming the argument, the value and what is allowed: for the
-    arguments of components built from spec strings, where ``nan`` arrives as text."""
-    allowed = " and ".join(([f">= {at_least:g}"] if at_least is not None else []) + ([f"> {above:g}"] if above is not None else []))
+    ``above`` / at most ``at_most``, or a ValueError naming the argument, the value and what is
+    allowed: for the arguments of components built from spec strings, where ``nan`` arrives as text."""
+    allowed = " and ".join(([f">= {at_least:g}"] if at_least is not None else []) + ([f"> {above:g}"] if above is not None else [])
+                           + ([f"<= {at_most:g}"] if at_most is not None else []))
     what = f"a finite {'whole ' if whole else ''}number{' ' + allowed if allowed else ''}"
     try:
         number = float(value)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be {what}, got {value!r}") from None
     if isinstance(value, bool) or not np.isfinite(number) or (whole and number != int(number)) \
-            or (at_least is not None and number < at_least) or (above is not None and number <= above):
+            or (at_least is not None and number < at_least) or (above is not None and number <= above) \
+            or (at_most is not None and number > at_most):
         raise ValueError(f"{name} must be {what}, got {value!r}")
     return float(int(number)) if whole else number
 

@@ -109,7 +109,7 @@ def test_the_residual_form_runs_the_proposal_at_zero_and_corrects_within_its_ban
     assert day(a=0.5, residual="follow_da", residual_band=0.5) == pytest.approx(day(a=0.25), rel=1e-12)
     with pytest.raises(ValueError, match="residual applies to action='base_point'"):
         gym.make("bessgym/RealTime-v0", action="bid_curve", residual="follow_da")
-    with pytest.raises(ValueError, match=r"residual_band must be a number in \(0, 2\], got 3"):
+    with pytest.raises(ValueError, match=r"residual_band must be a finite number > 0 and <= 2, got 3"):
         gym.make("bessgym/RealTime-v0", residual="follow_da", residual_band=3)
     with pytest.raises(ValueError, match="residual_band applies with a residual"):
         gym.make("bessgym/RealTime-v0", residual_band=0.1)
@@ -175,7 +175,7 @@ def test_lagrangian_ppo_prices_the_cost_signal_by_dual_ascent(tmp_path):
     assert len(history) == 3 and all(cost >= 0 for _, cost, _ in history)
     multipliers = [m for _, _, m in history]
     assert multipliers == sorted(multipliers) and multipliers[-1] == pytest.approx(10.0 * sum(c for _, c, _ in history))
-    with pytest.raises(ValueError, match="cost_limit must be a number >= 0"):
+    with pytest.raises(ValueError, match="cost_limit must be a finite number >= 0, got -1"):
         LagrangeMultiplier(-1.0)
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from benchmarks.rl_eval import iqm, per_seed, probability_of_improvement, references, rliable_table, stratified_bootstrap
-from benchmarks.rolling_origin import FOLDS, fold_config, paired_interval
+from benchmarks.rolling_origin import FOLDS, fold_config
 from bessgym.envs.episodes import EpisodeSource
 
 
@@ -52,7 +52,6 @@ def test_every_fold_trains_only_on_the_days_before_its_quarter():
         test = EpisodeSource(config, "test", da_bidder=None).ids
         assert max(train) < min(test) and len(test) > 20, name  # 2023-Q3 has 27 complete days
         assert all(start <= day[-10:] <= end for day in test)
-    assert paired_interval(np.zeros(30), np.full(30, 100.0)) == (0.0, 0.0)
 
 
 def test_a_failed_day_counts_as_zero_profit_as_in_the_leaderboard():

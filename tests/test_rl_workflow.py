@@ -102,7 +102,7 @@ def test_training_writes_a_run_folder_never_the_package(tmp_path, monkeypatch, c
     (["--action", "bid_curve", "--residual", "follow_da"], "the action form (--action, --residual, --residual-band or the "
                                                            "file's env_kwargs): residual applies to action='base_point'"),
     (["--lambda-lr", "5"], "--lambda-lr 5.0 applies with --cost-limit (Lagrangian PPO) only"),
-    (["--cost-limit", "-1"], "--cost-limit / --lambda-lr: cost_limit must be a number >= 0"),
+    (["--cost-limit", "-1"], "--cost-limit / --lambda-lr: cost_limit must be a finite number >= 0, got -1.0"),
     (["--recurrent", "--env", "bessgym/DayAhead-v0"], "--action and --recurrent apply to bessgym/RealTime-v0 only"),
     (["--params", "n_steps=abc"], "PPO refused the hyper-parameters"),
 ])

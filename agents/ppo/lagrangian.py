@@ -19,6 +19,8 @@ import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 
+from bessgym.policies import checked
+
 
 class CostPenalty(VecEnvWrapper):
     """``reward - multiplier * info["cost"]`` per env and step ($ - $/MWh x MWh); the multiplier
@@ -48,11 +50,8 @@ class LagrangeMultiplier(BaseCallback):
 
     def __init__(self, cost_limit: float, lr: float = 50.0, verbose: int = 0) -> None:
         super().__init__(verbose)
-        if not (np.isfinite(cost_limit) and cost_limit >= 0):
-            raise ValueError(f"cost_limit must be a number >= 0 (MWh of shortfall a day), got {cost_limit!r}")
-        if not (np.isfinite(lr) and lr > 0):
-            raise ValueError(f"lr (the multiplier's step, $/MWh per MWh) must be a positive number, got {lr!r}")
-        self.cost_limit, self.lr = float(cost_limit), float(lr)
+        self.cost_limit = checked("cost_limit", cost_limit, at_least=0)  # MWh of shortfall a day
+        self.lr = checked("lr", lr, above=0)  # the multiplier's step, $/MWh per MWh
         self.history: list[tuple[int, float, float]] = []  # (env steps, mean day cost, multiplier after)
 
     def _penalty(self) -> CostPenalty:

@@ -17,7 +17,7 @@ from bessgym.evaluation import EpisodeRecord, run_day
 from bessgym.envs.render import check_render_mode, render_forecast, render_played
 from bessgym.market import HOURS, N_PRODUCTS, UP_MASK, DABid, MarketProfile
 from bessgym.observation import DA_FEATURES, da_bounds, da_features
-from bessgym.policies import RTPolicy
+from bessgym.policies import RTPolicy, checked
 
 DA_ACTION_SIZE = HOURS * (1 + N_PRODUCTS)
 
@@ -64,10 +64,9 @@ class DAActionForm:
             return cls()
         if not isinstance(residual, str) or not residual.strip():
             raise ValueError(f"residual must be a DA bidder's spec string (e.g. 'baselines.robust:RobustDA'), got {residual!r}")
-        band = DEFAULT_DA_RESIDUAL_BAND if residual_band is None else residual_band
-        if isinstance(band, bool) or not isinstance(band, (int, float)) or not np.isfinite(band) or not 0 < band <= 2:
-            raise ValueError(f"residual_band must be a number in (0, 2], got {band!r}")
-        return cls(residual, float(band))
+        band = checked("residual_band", DEFAULT_DA_RESIDUAL_BAND if residual_band is None else residual_band,
+                       above=0, at_most=2)
+        return cls(residual, band)
 
     @classmethod
     def from_record(cls, record: dict[str, Any] | None) -> DAActionForm:

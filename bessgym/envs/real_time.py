@@ -16,7 +16,7 @@ from bessgym.envs.episodes import DayLimited, Episode, EpisodeSource, day_info, 
 from bessgym.envs.render import check_render_mode, render_played
 from bessgym.market import MarketProfile
 from bessgym.observation import DEPLOYED, INTERVALS_LEFT, RT_FEATURES, TIME_OF_DAY, rt_bounds, set_soc
-from bessgym.policies import RTEpisode
+from bessgym.policies import RTEpisode, checked
 from bessgym.settlement import LEDGER_LINES
 from bessgym.sim import DaySimulator
 
@@ -27,19 +27,6 @@ ACTION_FORMS = ("base_point", "bid_curve")
 DEFAULT_SEGMENTS, DEFAULT_PRICE_SPAN = 3, 100.0  # the bid-curve form's steps and $/MWh span
 DEFAULT_RESIDUAL_BAND = 0.25  # the residual form's band: a fraction of the power the correction may reach
 PROPOSAL_FEATURE = "proposal_vs_position"  # the residual form's extra observation feature
-
-
-def _whole(name: str, value: Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value or value < low:
-        raise ValueError(f"{name} must be a whole number >= {low}, got {value!r}")
-    return int(value)
-
-
-def _positive(name: str, value: Any, high: float = math.inf) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not 0 < value <= high:
-        allowed = "a finite number > 0" if math.isinf(high) else f"a number in (0, {high:g}]"
-        raise ValueError(f"{name} must be {allowed}, got {value!r}")
-    return float(value)
 
 
 def form_arguments(record: Any, allowed: tuple[str, ...]) -> dict[str, Any]:
@@ -95,9 +82,11 @@ class RTActionForm:
             if not isinstance(residual, str) or not residual.strip():
                 raise ValueError(f"residual must be an RT policy's spec string (e.g. 'baselines.mpc:MPCPolicy'), got {residual!r}")
         return cls(
-            action, _whole("segments", DEFAULT_SEGMENTS if segments is None else segments, 1),
-            _positive("price_span_usd_per_mwh", DEFAULT_PRICE_SPAN if price_span_usd_per_mwh is None else price_span_usd_per_mwh),
-            residual, _positive("residual_band", DEFAULT_RESIDUAL_BAND if residual_band is None else residual_band, 2.0),
+            action, int(checked("segments", DEFAULT_SEGMENTS if segments is None else segments, at_least=1, whole=True)),
+            checked("price_span_usd_per_mwh", DEFAULT_PRICE_SPAN if price_span_usd_per_mwh is None else price_span_usd_per_mwh,
+                    above=0),
+            residual, checked("residual_band", DEFAULT_RESIDUAL_BAND if residual_band is None else residual_band,
+                              above=0, at_most=2),
         )
 
     @classmethod
