@@ -217,3 +217,19 @@ def test_a_checkpoint_whose_form_record_is_malformed_is_named(tmp_path):
         (tmp_path / "c.json").write_text(json.dumps({**spec, "rt_action": record}))
         with pytest.raises(ValueError, match=f"checkpoint record of {tmp_path / 'c'}: rt_action: {says}"):
             PPORealTime(path=str(tmp_path / "c"))
+
+
+def test_a_residual_agent_reports_its_proposers_fallbacks_to_the_leaderboard():
+    """The MPC's solver fallbacks inside a residual agent count as the agent's (rt_fallbacks)."""
+    from agents.ppo.policy import PPORealTime
+    from bessgym.envs.episodes import EpisodeSource
+    from bessgym.evaluation import play_episode
+    from bessgym.policies import load_component
+
+    source = EpisodeSource("caiso-sp15", "val", da_bidder=None)
+    day = source.ids[0]
+    policy = PPORealTime(name="realtime-residual-seed0")
+    record = play_episode(source, day, load_component("baselines.robust:RobustDA"), policy)
+    assert record.rt_fallbacks == policy._proposer.policy.fallbacks == 0
+    policy._proposer.policy.fallbacks = 3  # as a day of failed solves would leave it
+    assert policy.fallbacks == 3 and PPORealTime(name="realtime-seed0").fallbacks == 0

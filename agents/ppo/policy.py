@@ -177,6 +177,13 @@ class RealTimeActions:
         if self._proposer is not None:
             self._proposer.reset(episode)
 
+    @property
+    def fallbacks(self) -> int:
+        """The day's fallbacks of the proposing policy (a residual form; 0 otherwise), which the
+        leaderboard counts as this policy's (``rt_fallbacks``)."""
+        proposer = getattr(self, "_proposer", None)
+        return int(getattr(proposer.policy, "fallbacks", 0)) if proposer is not None else 0
+
     def act(self, obs: np.ndarray) -> float | BidCurve:
         t = int(interval_index(obs[TIME_OF_DAY], len(self._schedule)))
         around = float(self._schedule[t])
