@@ -10,7 +10,8 @@
   steps collected so far, plays the model deterministically on fixed days and seeds of a split
   with :func:`agents.evaluate.evaluate` (the leaderboard's numbers, the oracle's profit
   cached), logs ``eval/`` profit, capture rate, penalties and ledger lines, appends them to a
-  CSV and saves the best model by capture rate.
+  CSV and saves the best model by capture rate (and keeps it in memory for
+  :meth:`CaptureEval.restore_best`: early stopping on the eval split).
 
 Use them in your own script::
 
@@ -21,6 +22,7 @@ rl-zoo3 adds :class:`DomainMetrics` from the hyper-parameter file's ``callback``
 
 from __future__ import annotations
 
+import copy
 import time
 
 from collections.abc import Sequence
@@ -92,13 +94,16 @@ class CaptureEval(BaseCallback):
     ``eval/oracle_profit_usd``, ``eval/penalties_usd`` ($ per day), ``eval/capture_pct`` (over
     the days) and ``eval/<line>_usd``; appends a row per evaluation to ``log_path`` (CSV); saves
     the model (``best_model.zip``, and ``vecnormalize.pkl`` if it has one) in ``best_path``
-    when its capture rate is the best so far. The oracle's profits are cached in
+    when its capture rate is the best so far, and keeps that policy's weights and observation
+    statistics in memory (:meth:`restore_best`). ``at_start`` also evaluates the untrained model
+    before the first rollout (for a residual form: the proposer's own decisions, near enough), so
+    that early stopping can keep "no correction". The oracle's profits are cached in
     ``oracle_cache`` (a JSON file, see :class:`agents.evaluate.OracleCache`)."""
 
     def __init__(
         self, env_id: str, eval_freq: int, split: str = "val", config: Any = "caiso-sp15", seeds: Sequence[int] = (0,),
         limit: int | None = None, fixed: dict[str, Any] | None = None, oracle_cache: Path | str | None = None,
-        log_path: Path | str | None = None, best_path: Path | str | None = None, verbose: int = 0,
+        log_path: Path | str | None = None, best_path: Path | str | None = None, at_start: bool = False, verbose: int = 0,
     ) -> None:
         super().__init__(verbose)
         if isinstance(eval_freq, bool) or not isinstance(eval_freq, int) or eval_freq < 1:
@@ -109,14 +114,20 @@ class CaptureEval(BaseCallback):
         self.log_path = Path(log_path) if log_path is not None else None
         self.best_path = Path(best_path) if best_path is not None else None
         self.best_capture = -np.inf
+        self.best: dict[str, float] = {}  # the figures of the best evaluation
+        self._best_state: tuple[dict, Any] | None = None  # its policy weights and observation statistics
         self.last: dict[str, float] = {}
-        self.due = False
+        self.due = at_start
         self.seconds = 0.0  # wall time spent evaluating (s)
 
     def _on_step(self) -> bool:
         if self.n_calls % self.eval_freq == 0:
             self.due = True
         return True
+
+    def _on_training_start(self) -> None:
+        if self.due:
+            self.run()
 
     def _on_rollout_start(self) -> None:
         if self.due:
@@ -147,11 +158,26 @@ class CaptureEval(BaseCallback):
         if self.log_path is not None:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             pd.DataFrame([figures]).to_csv(self.log_path, mode="a", header=not self.log_path.exists(), index=False)
-        if self.best_path is not None and figures["capture_pct"] > self.best_capture:
-            self.best_capture = figures["capture_pct"]
-            self.best_path.mkdir(parents=True, exist_ok=True)
-            self.model.save(self.best_path / "best_model")
+        if figures["capture_pct"] > self.best_capture:
+            self.best_capture, self.best = figures["capture_pct"], figures
             normaliser = self.model.get_vec_normalize_env()
-            if normaliser is not None:
-                normaliser.save(str(self.best_path / "vecnormalize.pkl"))
+            self._best_state = (copy.deepcopy(self.model.policy.state_dict()),
+                                copy.deepcopy(normaliser.obs_rms) if normaliser is not None else None)
+            if self.best_path is not None:
+                self.best_path.mkdir(parents=True, exist_ok=True)
+                self.model.save(self.best_path / "best_model")
+                if normaliser is not None:
+                    normaliser.save(str(self.best_path / "vecnormalize.pkl"))
         return figures
+
+    def restore_best(self) -> dict[str, float]:
+        """Put the best evaluated policy's weights and observation statistics back into the model
+        and its VecNormalize (early stopping); returns that evaluation's figures."""
+        if self._best_state is None:
+            raise RuntimeError("restore_best: no evaluation has run yet")
+        weights, obs_rms = self._best_state
+        self.model.policy.load_state_dict(weights)
+        normaliser = self.model.get_vec_normalize_env()
+        if normaliser is not None:
+            normaliser.obs_rms = copy.deepcopy(obs_rms)
+        return self.best

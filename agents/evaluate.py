@@ -24,7 +24,8 @@ import gymnasium as gym
 import numpy as np
 import pandas as pd
 
-from agents.ppo.policy import ModelDayAhead, ModelRealTime, ObsNormaliser, PPODayAhead, PPORealTime
+from agents.ppo.policy import (ModelDayAhead, ModelRealTime, ModelTwoSettlement, ObsNormaliser, PPODayAhead, PPORealTime,
+                               PPOTwoSettlement)
 from bessgym.config import ConfigLike, load_config
 from bessgym.envs.episodes import EpisodeSource, resolve
 from bessgym.envs.day_ahead import DAActionForm
@@ -32,8 +33,8 @@ from bessgym.envs.real_time import RTActionForm
 from bessgym.evaluation import capture_rate, capture_rates, play_episode
 from bessgym.settlement import LEDGER_LINES, PENALTY_LINES
 
-ENV_IDS = ("bessgym/RealTime-v0", "bessgym/DayAhead-v0")
-"""The ledger lines that make up "penalties" (as the leaderboard's penalties $/day)."""
+ENV_IDS = ("bessgym/RealTime-v0", "bessgym/DayAhead-v0", "bessgym/TwoSettlement-v0")
+"""The envs whose trained models evaluate() plays."""
 
 
 class OracleCache:
@@ -66,26 +67,30 @@ class OracleCache:
 
 
 def as_component(model_or_policy: Any, env_id: str, vecnormalize: Any = None, action_form: dict | None = None) -> Any:
-    """The RTPolicy (RealTime-v0) or DABidder (DayAhead-v0) that plays ``model_or_policy``: an
-    object with SB3's ``predict`` (with ``vecnormalize``, else the model's own VecNormalize if it
-    has one; ``action_form`` the env's action form it was trained on, as
-    :meth:`RTActionForm.record` or :meth:`DAActionForm.record`), a checkpoint path (``DIR/NAME`` of ``NAME.pt`` + ``NAME.json``),
-    a spec string or an RTPolicy / DABidder object."""
+    """The RTPolicy (RealTime-v0), DABidder (DayAhead-v0) or both at once (TwoSettlement-v0) that
+    plays ``model_or_policy``: an object with SB3's ``predict`` (with ``vecnormalize``, else the
+    model's own VecNormalize if it has one; ``action_form`` the env's action form it was trained
+    on, as :meth:`RTActionForm.record` or :meth:`DAActionForm.record`, for TwoSettlement-v0
+    ``{"da_action": ..., "rt_action": ...}``), a checkpoint path (``DIR/NAME`` of ``NAME.pt`` +
+    ``NAME.json``), a spec string or an RTPolicy / DABidder object."""
     if env_id not in ENV_IDS:
         raise ValueError(f"env_id {env_id!r} is not one evaluate() plays; allowed: {list(ENV_IDS)}")
-    realtime = env_id == ENV_IDS[0]
-    role = "rt_policy" if realtime else "da_bidder"
     if callable(getattr(model_or_policy, "predict", None)):
         size = int(np.prod(model_or_policy.observation_space.shape))
         if vecnormalize is None and callable(getattr(model_or_policy, "get_vec_normalize_env", None)):
             vecnormalize = model_or_policy.get_vec_normalize_env()
         normaliser = ObsNormaliser.of(vecnormalize, size)
-        if realtime:
+        if env_id == ENV_IDS[0]:
             return ModelRealTime(model_or_policy, normaliser, RTActionForm.from_record(action_form))
-        return ModelDayAhead(model_or_policy, normaliser, DAActionForm.from_record(action_form))
+        if env_id == ENV_IDS[1]:
+            return ModelDayAhead(model_or_policy, normaliser, DAActionForm.from_record(action_form))
+        forms = action_form or {}
+        return ModelTwoSettlement(model_or_policy, normaliser, DAActionForm.from_record(forms.get("da_action")),
+                                  RTActionForm.from_record(forms.get("rt_action")))
     if isinstance(model_or_policy, (str, Path)) and _is_checkpoint(model_or_policy):
-        return (PPORealTime if realtime else PPODayAhead)(path=str(_prefix(model_or_policy)))
-    return resolve(str(model_or_policy) if isinstance(model_or_policy, Path) else model_or_policy, role)
+        return dict(zip(ENV_IDS, (PPORealTime, PPODayAhead, PPOTwoSettlement)))[env_id](path=str(_prefix(model_or_policy)))
+    return resolve(str(model_or_policy) if isinstance(model_or_policy, Path) else model_or_policy,
+                   "rt_policy" if env_id == ENV_IDS[0] else "da_bidder")
 
 
 def _prefix(path: str | Path) -> Path:
@@ -116,10 +121,12 @@ def evaluate(
 
     RealTime-v0: the model is the RT policy, after ``da_bidder`` (a spec or object; default the
     env's registered default, ``threshold``). DayAhead-v0: the model bids, ``rt_policy`` (default
-    ``follow_da``) runs the day. ``vecnormalize``: the SB3 ``VecNormalize`` a model in memory was
-    trained behind (default: the model's own, if it has one); ``action_form``: the action form
-    a model in memory was trained on (:meth:`RTActionForm.record`, :meth:`DAActionForm.record`). Columns: ``scenario_id``, ``seed``, the ledger lines ($),
-    ``profit_usd``, ``penalties_usd`` (no-pay + unavailable + penalty, as a positive $),
+    ``follow_da``) runs the day. TwoSettlement-v0: the model bids and runs the day.
+    ``vecnormalize``: the SB3 ``VecNormalize`` a model in memory was trained behind (default:
+    the model's own, if it has one); ``action_form``: the action form a model in memory was
+    trained on (:meth:`RTActionForm.record`, :meth:`DAActionForm.record`; TwoSettlement-v0
+    ``{"da_action": ..., "rt_action": ...}``). Columns: ``scenario_id``, ``seed``, the ledger
+    lines ($), ``profit_usd``, ``penalties_usd`` (no-pay + unavailable + penalty, as a positive $),
     ``oracle_profit_usd``, ``capture_pct`` (100 x profit / oracle profit), then the
     leaderboard's other per-day figures (cycles, shortfall per product, fallbacks, decision
     latency). ``frame.attrs["summary"]`` holds :func:`summarise` of the rows.
@@ -135,6 +142,8 @@ def evaluate(
         """(bidder, policy) for a seed: ``{seed}`` in a spec string is the seed, as in suites."""
         own = model_or_policy.replace("{seed}", str(seed)) if isinstance(model_or_policy, str) else model_or_policy
         component = as_component(own, env_id, vecnormalize, action_form)
+        if env_id == ENV_IDS[2]:  # both levels
+            return component, component
         if env_id == ENV_IDS[0]:
             return resolve(defaults["da_bidder"] if da_bidder is None else da_bidder, "da_bidder"), component
         return component, resolve(defaults["rt_policy"] if rt_policy is None else rt_policy)

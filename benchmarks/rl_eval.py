@@ -132,7 +132,7 @@ def rliable_table(episodes: pd.DataFrame) -> pd.DataFrame:
 
 
 def learning_curves(root: Path, out: Path) -> Path:
-    """One PNG of the evaluation capture % against env steps (log scale) of every run folder under
+    """One PNG of the evaluation capture % against env steps (symmetric log scale) of every run folder under
     ``root`` (symbolic links followed), one colour per policy name without its seed."""
     import matplotlib
 
@@ -152,8 +152,8 @@ def learning_curves(root: Path, out: Path) -> Path:
         colour = colours.setdefault(kind, f"C{len(colours)}")
         ax.plot(frame["timesteps"], frame["capture_pct"], color=colour, alpha=0.8, marker=".",
                 label=f"{kind} ({record['train_config']['eval_split']})" if first else None)
-    ax.set_xscale("log")
-    ax.set_xlabel("env steps")
+    ax.set_xscale("symlog", linthresh=1e4)  # logarithmic above 10k steps, linear below: step 0 (the untrained policy) shows
+    ax.set_xlabel("env steps (logarithmic above 10,000)")
     ax.set_ylabel("capture % on the eval split's first days")
     ax.set_title("Learning curves, one line per seed")
     ax.grid(alpha=0.3)

@@ -201,7 +201,7 @@ def test_a_recurrent_policy_carries_its_lstm_state_through_the_day(tmp_path):
         obs, reward, *_ = env.step(action)
         played, start = played + reward, np.array([False])
     assert run_day(env.unwrapped.source, episode, policy).profit == pytest.approx(played, rel=1e-9)
-    with pytest.raises(ValueError, match="--action and --recurrent apply to bessgym/RealTime-v0 only"):
+    with pytest.raises(ValueError, match="--recurrent applies to bessgym/RealTime-v0 only"):
         train(TrainConfig(env="bessgym/DayAhead-v0", recurrent=True, out=tmp_path / "da"))
 
 
@@ -233,3 +233,103 @@ def test_a_residual_agent_reports_its_proposers_fallbacks_to_the_leaderboard():
     assert record.rt_fallbacks == policy._proposer.policy.fallbacks == 0
     policy._proposer.policy.fallbacks = 3  # as a day of failed solves would leave it
     assert policy.fallbacks == 3 and PPORealTime(name="realtime-seed0").fallbacks == 0
+
+
+def test_two_settlement_learns_both_levels_and_its_checkpoint_plays_both_as_the_env(tmp_path):
+    """TwoSettlement-v0 with a DA residual: action 0 bids RobustDA's bid and follows it (the
+    leaderboard's robust+follow day, to the cent); a tiny joint training records both forms, and
+    one checkpoint, as the bidder and the RT policy of an entry, pays a day to the cent of what
+    the env pays the same network's actions; the correction starts at zero."""
+    import gymnasium as gym
+
+    from agents.ppo.policy import PPOTwoSettlement
+    from bessgym.envs.day_ahead import DAActionForm
+    from bessgym.envs.real_time import RTActionForm
+    from bessgym.evaluation import run_day
+    from bessgym.policies import FollowDA
+
+    robust = "baselines.robust:RobustDA"
+    env = gym.wrappers.FlattenObservation(gym.make("bessgym/TwoSettlement-v0", split="val", da_residual=robust))
+    obs, _ = env.reset(seed=4)
+    inner = env.unwrapped
+    assert obs.shape == (293 + 2 + 25 + 120,) and not obs[-120:].any()  # the schedule: zeros before the DA market
+    scenario, context = inner._scenario, inner.source.day(inner._scenario_id)[1]
+    zero, played = np.zeros(env.action_space.shape, np.float32), 0.0
+    obs, played, *_ = env.step(zero)
+    accepted = inner._accepted
+    assert obs[-120:].reshape(24, 5)[:, 0] == pytest.approx(accepted.energy_mw / inner.battery.p_discharge_mw, abs=1e-6)
+    terminated = False
+    while not terminated:
+        obs, reward, terminated, _, _ = env.step(zero)
+        played += reward
+    robust_bid = inner.source.fixed_bid(scenario.id)[0]
+    followed = run_day(inner.source, inner.source.prepare(scenario, context, robust_bid), FollowDA())
+    assert followed.profit == pytest.approx(played, rel=1e-9)
+
+    hyperparams = {"policy_kwargs": "dict(net_arch=[16, 16])", "n_steps": 97, "batch_size": 97, "n_epochs": 2}
+    cfg = TrainConfig(env="bessgym/TwoSettlement-v0", seed=1, timesteps=194, n_envs=2, split="val", eval_split="val",
+                      out=tmp_path / "run", evaluations=1, eval_days=1, residual=robust, keep="best",
+                      hyperparams=hyperparams)
+    record = train(cfg)
+    assert record["name"] == "twosettlement-residual-seed1" and record["kept"] == "best"
+    prefix = str(tmp_path / "run" / record["name"])
+    agent = PPOTwoSettlement(path=prefix)
+    assert agent.da_form == DAActionForm(robust, 0.25) and agent.rt_form == RTActionForm()
+    obs, _ = env.reset(seed=6)
+    scenario, context = inner._scenario, inner.source.day(inner._scenario_id)[1]
+    played, terminated = 0.0, False
+    while not terminated:
+        obs, reward, terminated, _, _ = env.step(agent.action(obs))
+        played += reward
+    episode = inner.source.prepare(scenario, context, agent.bid(context))
+    assert run_day(inner.source, episode, PPOTwoSettlement(path=prefix)).profit == pytest.approx(played, rel=1e-9)
+
+
+def test_keep_best_exports_the_best_evaluated_policy_the_untrained_one_among_them(tmp_path):
+    """--keep best: the untrained policy is evaluated first, and the exported checkpoint is the
+    one whose evaluation was best (here the CSV's best row; its capture is the record's)."""
+    import pandas as pd
+
+    cfg = TrainConfig(env="bessgym/DayAhead-v0", seed=0, timesteps=32, n_envs=2, split="val", eval_split="val",
+                      out=tmp_path / "run", evaluations=2, eval_days=2, residual="baselines.robust:RobustDA",
+                      keep="best", hyperparams=TINY["bessgym/DayAhead-v0"])
+    record = train(cfg)
+    evaluations = pd.read_csv(tmp_path / "run" / "eval" / "evaluations.csv")
+    assert evaluations["timesteps"].iloc[0] == 0 and len(evaluations) >= 2
+    best = evaluations.loc[evaluations["capture_pct"].idxmax()]
+    assert record["kept_timesteps"] == best["timesteps"] and record["final_eval"]["capture_pct"] == best["capture_pct"]
+    from agents.evaluate import evaluate as evaluate_days
+
+    days = evaluate_days(str(tmp_path / "run" / record["name"]), "bessgym/DayAhead-v0", "val", seeds=[0], limit=2)
+    assert days.attrs["summary"].loc["capture %", "all"] == pytest.approx(best["capture_pct"], abs=1e-9)
+
+
+def test_the_joint_policy_scores_each_step_on_the_action_entries_its_phase_reads():
+    """PhaseMaskedPolicy: an RT step's log-probability and entropy ignore the DA entries, a DA
+    step's the RT entries (normalised phase columns included); its network is SB3's MLP."""
+    import gymnasium as gym
+    import torch
+
+    from agents.ppo.joint import PhaseMaskedPolicy, phase_columns
+    from bessgym.envs.two_settlement import two_settlement_space
+    from bessgym.envs.day_ahead import DAActionForm
+    from bessgym.envs.real_time import RTActionForm
+    from bessgym.config import load_config
+
+    space = two_settlement_space(DAActionForm(), RTActionForm(), load_config("caiso-sp15").market_profile)
+    assert phase_columns(space) == (173, 174)
+    obs_space = gym.spaces.Box(-10, 10, (5,), np.float32)
+    policy = PhaseMaskedPolicy(obs_space, gym.spaces.Box(-1, 1, (3,), np.float32), lambda _: 1e-3, net_arch=[8],
+                               phase_columns=(1, 2), da_size=2)
+    da_obs = torch.tensor([[0.3, 9.8, -9.8, 0.1, 0.0]])  # the phase one-hot after VecNormalize: DA step
+    rt_obs = torch.tensor([[0.3, -0.1, 0.1, 0.1, 0.0]])  # an RT step
+    a, b = torch.tensor([[0.5, -0.5, 0.2]]), torch.tensor([[-0.9, 0.9, 0.2]])  # the same RT entry
+    _, rt_a, rt_entropy = policy.evaluate_actions(rt_obs, a)
+    _, rt_b, _ = policy.evaluate_actions(rt_obs, b)
+    assert rt_a.item() == pytest.approx(rt_b.item())
+    _, da_a, da_entropy = policy.evaluate_actions(da_obs, a)
+    _, da_c, _ = policy.evaluate_actions(da_obs, torch.tensor([[0.5, -0.5, -0.7]]))
+    assert da_a.item() == pytest.approx(da_c.item()) and da_a.item() != pytest.approx(policy.evaluate_actions(da_obs, b)[1].item())
+    assert da_entropy.item() == pytest.approx(2 * rt_entropy.item())  # state-independent std: 2 entries against 1
+    actions, _, log_prob = policy(torch.cat([da_obs, rt_obs]))
+    assert actions.shape == (2, 3) and log_prob.shape == (2,)

@@ -135,6 +135,10 @@ def test_shipped_ppo_checkpoints_load_and_act(name, context):
     assert action.shape == (policy.spec["action_dim"],) and np.all(np.abs(action) <= 1.0)
     if name.startswith("dayahead"):
         assert np.isfinite(PPODayAhead(name=name).bid(context).energy_mw).all()
+    if name.startswith("twosettlement"):
+        from agents.ppo.policy import PPOTwoSettlement
+
+        assert np.isfinite(PPOTwoSettlement(name=name).bid(context).energy_mw).all()
 
 
 @pytest.mark.parametrize("record, message", [

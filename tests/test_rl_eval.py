@@ -52,6 +52,9 @@ def test_every_fold_trains_only_on_the_days_before_its_quarter():
         test = EpisodeSource(config, "test", da_bidder=None).ids
         assert max(train) < min(test) and len(test) > 20, name  # 2023-Q3 has 27 complete days
         assert all(start <= day[-10:] <= end for day in test)
+        held = fold_config(start, end, holdout=0.25)  # early stopping: the latest quarter of those days held out
+        fit, val = (EpisodeSource(held, split, da_bidder=None).ids for split in ("train", "val"))
+        assert fit + val == train and max(fit) < min(val) and len(val) == pytest.approx(0.25 * len(train), abs=1), name
 
 
 def test_a_failed_day_counts_as_zero_profit_as_in_the_leaderboard():

@@ -103,7 +103,11 @@ def test_training_writes_a_run_folder_never_the_package(tmp_path, monkeypatch, c
                                                            "file's env_kwargs): residual applies to action='base_point'"),
     (["--lambda-lr", "5"], "--lambda-lr 5.0 applies with --cost-limit (Lagrangian PPO) only"),
     (["--cost-limit", "-1"], "--cost-limit / --lambda-lr: cost_limit must be a finite number >= 0, got -1.0"),
-    (["--recurrent", "--env", "bessgym/DayAhead-v0"], "--action and --recurrent apply to bessgym/RealTime-v0 only"),
+    (["--recurrent", "--env", "bessgym/DayAhead-v0"], "--recurrent applies to bessgym/RealTime-v0 only"),
+    (["--action", "bid_curve", "--env", "bessgym/DayAhead-v0"], "--action applies to bessgym/RealTime-v0 and TwoSettlement-v0"),
+    (["--env", "bessgym/TwoSettlement-v0", "--fixed", "follow_da"], "--fixed does not apply to bessgym/TwoSettlement-v0"),
+    (["--env", "bessgym/TwoSettlement-v0", "--also-config", "synthetic"], "--also-config trains on the native vector envs"),
+    (["--env", "bessgym/DayAhead-v0", "--also-config", "no-such-preset"], "--also-config 'no-such-preset':"),
     (["--params", "n_steps=abc"], "PPO refused the hyper-parameters"),
 ])
 def test_train_checks_every_argument_before_writing_anything(tmp_path, monkeypatch, argv, says):

@@ -87,3 +87,25 @@ def test_adapter_is_honest_about_being_one_batched_env():
         venv.set_attr("policy", None, indices=[0])
     venv.set_attr("marker", 7)
     assert venv.env.marker == 7 and venv.env_is_wrapped(gym.Wrapper) == [False, False]
+
+
+def test_concatenated_regimes_step_side_by_side_as_their_parts_alone():
+    """ConcatVecEnv (agents.ppo.train --also-config): two configs' vector envs as one; env i
+    of the whole is env i - offset of its part, seeded and stepped as that part alone would be."""
+    from bessgym.envs.sb3 import ConcatVecEnv
+
+    parts = [make_sb3_vec_env("bessgym/DayAhead-v0", n_envs=2, split="val"),
+             make_sb3_vec_env("bessgym/DayAhead-v0", n_envs=3, config="synthetic", split="val")]
+    whole = ConcatVecEnv(parts)
+    assert whole.num_envs == 5
+    whole.seed(7)
+    obs = whole.reset()
+    alone = make_sb3_vec_env("bessgym/DayAhead-v0", n_envs=3, config="synthetic", split="val")
+    alone.seed(9)  # the second part starts at offset 2
+    assert np.array_equal(obs[2:], alone.reset())
+    actions = np.zeros((5, 120), np.float32)
+    obs, reward, done, infos = whole.step(actions)
+    assert reward.shape == (5,) and done.all() and len(infos) == 5
+    assert reward[2:] == pytest.approx(alone.step(actions[2:])[1])
+    assert [info["scenario_id"][:3] for info in infos] == ["cai", "cai", "syn", "syn", "syn"]
+    assert len(whole.get_attr("num_envs", [0, 4])) == 2

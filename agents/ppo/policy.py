@@ -11,8 +11,9 @@ model. ``model.save()`` zips of any SB3 algorithm load through :mod:`agents.sb3_
 The action mapping is shared by every loader: :class:`RealTimeActions` turns the RealTime-v0
 action into a decision exactly as the env does (:class:`bessgym.envs.real_time.RTActionForm`),
 :class:`DayAheadActions` turns the DayAhead-v0 action into a bid
-(:class:`bessgym.envs.day_ahead.DAActionForm`); a checkpoint records its form (``rt_action``
-or ``da_action`` in its JSON).
+(:class:`bessgym.envs.day_ahead.DAActionForm`), :class:`TwoSettlementActions` does both for a
+policy trained on TwoSettlement-v0 (one object is the entry's bidder and its RT policy); a
+checkpoint records its forms (``rt_action`` and/or ``da_action`` in its JSON).
 """
 
 from __future__ import annotations
@@ -29,10 +30,12 @@ import torch
 from stable_baselines3.common.policies import ActorCriticPolicy
 
 from agents.checkpoints import load_weights, locate
+from agents.ppo.joint import PhaseMaskedPolicy  # TwoSettlement-v0's training policy: the ActorCriticPolicy's network
 from bessgym.actions import BidCurve
 from bessgym.envs.day_ahead import DA_ACTION_SIZE, DAActionForm
 from bessgym.envs.episodes import resolve
 from bessgym.envs.real_time import Proposer, RTActionForm
+from bessgym.envs.two_settlement import DA_PHASE, RT_PHASE, da_observation, two_settlement_obs, two_settlement_space
 from bessgym.forecast import DAContext
 from bessgym.market import DABid
 from bessgym.observation import DA_FEATURES, RT_FEATURES, TIME_OF_DAY, da_features
@@ -222,6 +225,70 @@ class DayAheadActions:
         return DABid(energy, awards, {"model": type(self).__name__})
 
 
+class TwoSettlementActions:
+    """A DABidder and an RTPolicy at once from the ``action`` of the :class:`Actor` it is mixed
+    into, trained on TwoSettlement-v0 behind ``gym.wrappers.FlattenObservation``: ``bid`` builds
+    the phase-0 observation and maps the first 120 entries of the action by its ``da_form``,
+    ``act`` the phase-1 observation (the day's DA observation, the accepted bid, the RT row) and
+    maps the rest by its ``rt_form``, each exactly as the env does. The bidder is the entry's
+    first half, the RT policy its second (``SPEC+SPEC``), as two objects or one."""
+
+    env_id = "bessgym/TwoSettlement-v0"
+    da_form = DAActionForm()
+    rt_form = RTActionForm()
+
+    @property
+    def observation_size(self) -> int:
+        return self.da_form.observation_size + 2 + DA_ACTION_SIZE + self.rt_form.observation_size
+
+    @property
+    def action_size(self) -> int:
+        return DA_ACTION_SIZE + self.rt_form.size
+
+    def form_note(self) -> str:
+        return f" with da_action {self.da_form.record()} and rt_action {self.rt_form.record()}"
+
+    def _da_part(self, ctx: DAContext) -> tuple[np.ndarray, DABid | None]:
+        """The day's DA observation and the DA residual's bid (None without one)."""
+        base = None
+        if self.da_form.residual is not None:
+            if getattr(self, "_bidder", None) is None:
+                self._bidder, self._last = resolve(self.da_form.residual, "da_bidder"), (None, None)
+            if self._last[0] is not ctx:  # one object as bidder and RT policy solves the day's bid once
+                self._last = (ctx, self._bidder.bid(ctx))
+            base = self._last[1]
+        return da_observation(self.da_form, ctx, base, ctx.battery), base
+
+    def _flat(self, phase: int, da: np.ndarray, schedule: DABid | None, rt: np.ndarray | None,
+              space: gym.spaces.Dict, battery: Any) -> np.ndarray:
+        """The observation as FlattenObservation gives it to the network."""
+        return gym.spaces.flatten(space, two_settlement_obs(phase, da, schedule, rt, space, battery))
+
+    def bid(self, ctx: DAContext) -> DABid:
+        self.reset_memory()
+        da, base = self._da_part(ctx)
+        space = two_settlement_space(self.da_form, self.rt_form, ctx.market)
+        action = np.ravel(self.action(self._flat(DA_PHASE, da, None, None, space, ctx.battery))).astype(float)
+        energy, awards = self.da_form.bid(action[:DA_ACTION_SIZE], *((base.energy_mw, base.as_mw) if base is not None
+                                                                     else (None, None)), ctx.battery)
+        return DABid(energy, awards, {"model": type(self).__name__})
+
+    def reset(self, episode: RTEpisode) -> None:
+        self.reset_memory()
+        self._episode = episode
+        self._da, _ = self._da_part(episode.context)
+        self._space = two_settlement_space(self.da_form, self.rt_form, episode.market)
+        self._schedule = follow_da(episode.accepted, episode.n_intervals)
+        self._da_price = np.repeat(episode.da_price, episode.n_intervals // len(episode.da_price))
+
+    def act(self, obs: np.ndarray) -> float | BidCurve:
+        t = int(interval_index(obs[TIME_OF_DAY], len(self._schedule)))
+        episode = self._episode
+        action = np.ravel(self.action(self._flat(RT_PHASE, self._da, episode.accepted, obs, self._space, episode.battery)))
+        return self.rt_form.decision(action[DA_ACTION_SIZE:], float(self._schedule[t]), float(self._da_price[t]),
+                                     episode.battery)
+
+
 class ModelRealTime(RealTimeActions, Actor):
     """An SB3 model in memory as an RTPolicy (``normaliser``: its VecNormalize's statistics;
     ``form``: the RealTime-v0 action form it was trained on, base point by default)."""
@@ -240,6 +307,16 @@ class ModelDayAhead(DayAheadActions, Actor):
         super().__init__(model, normaliser)
 
 
+class ModelTwoSettlement(TwoSettlementActions, Actor):
+    """An SB3 model in memory, trained on the flattened TwoSettlement-v0, as both a DABidder
+    and an RTPolicy (``da_form``, ``rt_form``: the env's action forms; default plain and base point)."""
+
+    def __init__(self, model: Any, normaliser: ObsNormaliser, da_form: DAActionForm | None = None,
+                 rt_form: RTActionForm | None = None) -> None:
+        self.da_form, self.rt_form = da_form or DAActionForm(), rt_form or RTActionForm()
+        super().__init__(model, normaliser)
+
+
 def export(model: Any, normaliser: Any, prefix: Path | str, extra: dict | None = None) -> None:
     """Write ``prefix.pt`` and ``prefix.json`` from an SB3 PPO or A2C ``MlpPolicy`` model and its
     ``VecNormalize`` (None: the model saw raw observations). ``prefix`` must lie outside the
@@ -249,7 +326,7 @@ def export(model: Any, normaliser: Any, prefix: Path | str, extra: dict | None =
     prefix = Path(prefix)
     check_not_shipped(prefix.parent)
     policy = model.policy
-    if type(policy) is not ActorCriticPolicy or getattr(policy, "use_sde", False):
+    if type(policy) not in (ActorCriticPolicy, PhaseMaskedPolicy) or getattr(policy, "use_sde", False):
         raise ValueError(f"export handles an ActorCriticPolicy MlpPolicy (PPO, A2C) without gSDE; got "
                          f"{type(policy).__name__}: save it with model.save() and load it with agents.sb3_model")
     activation = policy.activation_fn.__name__
@@ -335,4 +412,16 @@ class PPODayAhead(DayAheadActions, LoadedPolicy):
     def __init__(self, name: str | None = None, path: str | None = None) -> None:
         policy, normaliser, self.spec = load_checkpoint(name, path)
         self.form = checkpoint_form(DAActionForm, self.spec, "da_action", name or path)
+        Actor.__init__(self, policy, normaliser)
+
+
+class PPOTwoSettlement(TwoSettlementActions, LoadedPolicy):
+    """DABidder and RTPolicy from a TwoSettlement-v0 checkpoint (``name=`` shipped, ``path=DIR/NAME``
+    your own), in the action forms its record's ``da_action`` and ``rt_action`` name. A
+    leaderboard entry names it twice: ``agents.ppo.policy:PPOTwoSettlement?name=N+agents.ppo.policy:PPOTwoSettlement?name=N``."""
+
+    def __init__(self, name: str | None = None, path: str | None = None) -> None:
+        policy, normaliser, self.spec = load_checkpoint(name, path)
+        self.da_form = checkpoint_form(DAActionForm, self.spec, "da_action", name or path)
+        self.rt_form = checkpoint_form(RTActionForm, self.spec, "rt_action", name or path)
         Actor.__init__(self, policy, normaliser)

@@ -40,22 +40,27 @@ import gymnasium as gym
 import yaml
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList, CheckpointCallback
-from stable_baselines3.common.vec_env import SubprocVecEnv, VecMonitor, VecNormalize
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecMonitor, VecNormalize
 from tqdm import tqdm
 
 from agents.callbacks import CaptureEval
+from agents.ppo.joint import PhaseMaskedPolicy, phase_columns
 from agents.ppo.lagrangian import CostPenalty, LagrangeMultiplier
 from agents.ppo.policy import check_not_shipped, export
 from bessgym.config import load_config
-from bessgym.envs.day_ahead import DAActionForm
+from bessgym.envs.day_ahead import DA_ACTION_SIZE, DAActionForm
 from bessgym.envs.episodes import EpisodeSource, resolve
 from bessgym.envs.real_time import RTActionForm
-from bessgym.envs.sb3 import make_sb3_vec_env
+from bessgym.envs.sb3 import ConcatVecEnv, make_sb3_vec_env
+from bessgym.envs.two_settlement import two_settlement_space
 
 HYPERPARAMS = Path(__file__).resolve().parent / "hyperparams.yml"
-SHORT = {"bessgym/RealTime-v0": "realtime", "bessgym/DayAhead-v0": "dayahead"}
-FIXED = {"bessgym/RealTime-v0": "da_bidder", "bessgym/DayAhead-v0": "rt_policy"}
-ADAPTER = {"bessgym/RealTime-v0": "PPORealTime", "bessgym/DayAhead-v0": "PPODayAhead"}
+SHORT = {"bessgym/RealTime-v0": "realtime", "bessgym/DayAhead-v0": "dayahead", "bessgym/TwoSettlement-v0": "twosettlement"}
+FIXED = {"bessgym/RealTime-v0": "da_bidder", "bessgym/DayAhead-v0": "rt_policy"}  # TwoSettlement-v0 learns both levels
+ADAPTER = {"bessgym/RealTime-v0": "PPORealTime", "bessgym/DayAhead-v0": "PPODayAhead",
+           "bessgym/TwoSettlement-v0": "PPOTwoSettlement"}
+KEEP = ("final", "best")
+"""The policy a run exports: the final one, or the one with the best capture on the eval split."""
 ZOO_KEYS = ("n_envs", "n_timesteps", "policy", "policy_kwargs", "normalize", "env_kwargs", "callback")
 """The keys of an rl-zoo3 block this script reads besides the PPO arguments."""
 
@@ -70,10 +75,11 @@ class TrainConfig:
     timesteps: int | None = None
     n_envs: int | None = None
     config: str | None = None
+    also_configs: list[str] = field(default_factory=list)  # more regimes trained on, each with n_envs envs of its own
     split: str | None = None
     fixed: str | None = None  # the other level's spec: da_bidder (RealTime) or rt_policy (DayAhead)
-    action: str | None = None  # RealTime-v0's action form: base_point or bid_curve
-    residual: str | None = None  # the RT policy (RealTime-v0) or DA bidder (DayAhead-v0) the agent corrects
+    action: str | None = None  # the RT action form (RealTime-v0, TwoSettlement-v0): base_point or bid_curve
+    residual: str | None = None  # the RT policy (RealTime-v0) or DA bidder (DayAhead-v0, TwoSettlement-v0) corrected
     residual_band: float | None = None  # the correction's reach, a fraction of the power
     recurrent: bool = False  # sb3-contrib's RecurrentPPO with an LSTM policy instead of the MLP
     cost_limit: float | None = None  # Lagrangian PPO: the mean shortfall a day (MWh) to stay at or below
@@ -83,6 +89,7 @@ class TrainConfig:
     eval_split: str = "val"
     eval_seeds: list[int] = field(default_factory=lambda: [0])
     eval_days: int | None = 20
+    keep: str = "final"  # the policy exported: the final one, or the best evaluated (early stopping, untrained included)
     hyperparams_file: Path = HYPERPARAMS
     hyperparams: dict = field(default_factory=dict)
 
@@ -142,6 +149,8 @@ def check(cfg: TrainConfig) -> None:
             continue
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ValueError(f"{option} must be a whole number >= {low}, got {value!r}")
+    if cfg.keep not in KEEP:
+        raise ValueError(f"--keep must be one of {list(KEEP)}, got {cfg.keep!r}")
     seeds = cfg.eval_seeds
     if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
         raise ValueError(f"--eval-seeds must be whole numbers >= 0 (at least one), got {seeds!r}")
@@ -195,6 +204,11 @@ def scalar_env(env_id: str, env_kwargs: dict) -> gym.Env:
     return gym.make(env_id, **env_kwargs)
 
 
+def flat_env(env_id: str, env_kwargs: dict) -> gym.Env:
+    """One scalar env with its Dict observation flattened (TwoSettlement-v0 for an MLP)."""
+    return gym.wrappers.FlattenObservation(gym.make(env_id, **env_kwargs))
+
+
 def train(cfg: TrainConfig) -> dict:
     """Train, evaluate and export into the run folder; returns the record written to
     ``training.json`` (with ``out``, ``policy`` and ``spec``: where things went). Every argument
@@ -206,12 +220,20 @@ def train(cfg: TrainConfig) -> dict:
     n_envs, timesteps = cfg.n_envs or hp["n_envs"], cfg.timesteps or hp["n_timesteps"]
     if n_envs < 1 or timesteps < 1:
         raise ValueError(f"{cfg.hyperparams_file}: n_envs ({n_envs}) and n_timesteps ({timesteps}) must be >= 1")
-    given = (("config", cfg.config), ("split", cfg.split), (FIXED[cfg.env], cfg.fixed), ("action", cfg.action),
-             ("residual", cfg.residual), ("residual_band", cfg.residual_band))
+    joint = cfg.env == "bessgym/TwoSettlement-v0"  # both levels learned: no fixed level, the residual is the DA's
+    if joint and cfg.fixed is not None:
+        raise ValueError("--fixed does not apply to bessgym/TwoSettlement-v0: the agent plays both levels")
+    given = (("config", cfg.config), ("split", cfg.split), (FIXED.get(cfg.env, "fixed"), cfg.fixed), ("action", cfg.action),
+             ("da_residual" if joint else "residual", cfg.residual), ("da_residual_band" if joint else "residual_band", cfg.residual_band))
     env_kwargs = {**hp["env_kwargs"], **{key: value for key, value in given if value is not None}}
-    if cfg.env != "bessgym/RealTime-v0" and (cfg.action is not None or cfg.recurrent):
-        raise ValueError("--action and --recurrent apply to bessgym/RealTime-v0 only (a DayAhead-v0 episode is one "
-                         "step: an LSTM would have nothing to remember)")
+    if cfg.env == "bessgym/DayAhead-v0" and cfg.action is not None:
+        raise ValueError("--action applies to bessgym/RealTime-v0 and TwoSettlement-v0 only (the RT action form)")
+    if cfg.also_configs and (joint or cfg.residual is not None and cfg.env == "bessgym/RealTime-v0"):
+        raise ValueError("--also-config trains on the native vector envs of several configs: not for TwoSettlement-v0 "
+                         "or a residual RealTime-v0 form (scalar envs)")
+    if cfg.env != "bessgym/RealTime-v0" and cfg.recurrent:
+        raise ValueError("--recurrent applies to bessgym/RealTime-v0 only (a DayAhead-v0 episode is one step: an LSTM "
+                         "would have nothing to remember; TwoSettlement-v0 trains an MLP)")
     if cfg.cost_limit is None and cfg.lambda_lr != TrainConfig.lambda_lr:
         raise ValueError(f"--lambda-lr {cfg.lambda_lr} applies with --cost-limit (Lagrangian PPO) only")
     try:
@@ -219,6 +241,10 @@ def train(cfg: TrainConfig) -> dict:
             form: RTActionForm | DAActionForm = RTActionForm.of(
                 **{key: env_kwargs.get(key) for key in ("segments", "price_span_usd_per_mwh", "residual", "residual_band")},
                 action=env_kwargs.get("action", "base_point"))
+        elif joint:  # the DA form names the run and the residual; the RT form rides along
+            form = DAActionForm.of(env_kwargs.get("da_residual"), env_kwargs.get("da_residual_band"))
+            rt_form = RTActionForm.of(**{key: env_kwargs.get(key) for key in ("segments", "price_span_usd_per_mwh")},
+                                      action=env_kwargs.get("action", "base_point"))
         else:
             form = DAActionForm.of(env_kwargs.get("residual"), env_kwargs.get("residual_band"))
     except ValueError as exc:
@@ -231,10 +257,12 @@ def train(cfg: TrainConfig) -> dict:
     else:
         multiplier = None
     out = run_folder(cfg)
-    kind = "-residual" if form.residual else "-curve" if form != RTActionForm() and cfg.env == "bessgym/RealTime-v0" else ""
+    rt = rt_form if joint else form
+    kind = "-residual" if form.residual else ""
+    kind += "-curve" if isinstance(rt, RTActionForm) and rt.action == "bid_curve" else ""
     kind += "-lstm" if cfg.recurrent else ""
     kind += "-lagrangian" if cfg.cost_limit is not None else ""
-    name, role = f"{SHORT[cfg.env]}{kind}-seed{cfg.seed}", FIXED[cfg.env]
+    name, role = f"{SHORT[cfg.env]}{kind}-seed{cfg.seed}", FIXED.get(cfg.env)
 
     def where(option: str, key: str, given: Any) -> str:
         """The option that set ``key``, or the file's ``env_kwargs`` entry."""
@@ -248,7 +276,12 @@ def train(cfg: TrainConfig) -> dict:
                 EpisodeSource(config, split, da_bidder=None)
         except ValueError as exc:
             raise ValueError(f"{option} {split!r}: {exc}") from None
-    if role in env_kwargs:
+    for extra in cfg.also_configs:  # every further regime: its config loads and has the training split
+        try:
+            EpisodeSource(load_config(extra), env_kwargs.get("split", "train"), da_bidder=None)
+        except (ValueError, FileNotFoundError, KeyError) as exc:
+            raise ValueError(f"--also-config {extra!r}: {exc}") from None
+    if role is not None and role in env_kwargs:
         try:
             resolve(env_kwargs[role], role)
         except (ValueError, FileNotFoundError) as exc:
@@ -257,15 +290,21 @@ def train(cfg: TrainConfig) -> dict:
         try:
             resolve(form.residual, "rt_policy" if isinstance(form, RTActionForm) else "da_bidder")
         except (ValueError, FileNotFoundError) as exc:
-            raise ValueError(f"{where('--residual', 'residual', cfg.residual)}: {exc}") from None
+            raise ValueError(f"{where('--residual', 'da_residual' if joint else 'residual', cfg.residual)}: {exc}") from None
 
     # 2. the training env: the native vector env (a residual form: scalar envs in subprocesses,
     # each running its proposing policy), monitored, normalised as the file says (nothing is
     # written before out.mkdir below)
     if isinstance(form, RTActionForm) and form.residual is not None:
         env = VecMonitor(SubprocVecEnv([partial(scalar_env, cfg.env, env_kwargs)] * n_envs))
+    elif joint:  # no native vector env: scalar envs, flattened for the MLP (the adapter flattens alike)
+        env = VecMonitor(DummyVecEnv([partial(flat_env, cfg.env, env_kwargs)] * n_envs))
+    elif cfg.also_configs:  # several regimes in each rollout: n_envs envs of each config side by side
+        env = VecMonitor(ConcatVecEnv([make_sb3_vec_env(cfg.env, n_envs, **{**env_kwargs, **({"config": extra} if extra else {})})
+                                       for extra in [None, *cfg.also_configs]]))
     else:
         env = VecMonitor(make_sb3_vec_env(cfg.env, n_envs, **env_kwargs))
+    envs_per_config, n_envs = n_envs, env.num_envs
     if multiplier is not None:
         env = CostPenalty(env)
     if hp["normalize"] is not None:
@@ -277,21 +316,32 @@ def train(cfg: TrainConfig) -> dict:
         from sb3_contrib import RecurrentPPO as algorithm
     else:
         algorithm = PPO
+    policy_class: Any = "MlpLstmPolicy" if cfg.recurrent else "MlpPolicy"
+    policy_kwargs = hp["policy_kwargs"]
+    if joint:  # each step's log-probability over the action entries its phase reads
+        policy_class = PhaseMaskedPolicy
+        space = two_settlement_space(form, rt_form, config.market_profile)
+        policy_kwargs = {**policy_kwargs, "da_size": DA_ACTION_SIZE, "phase_columns": phase_columns(space)}
     try:
-        model = algorithm("MlpLstmPolicy" if cfg.recurrent else "MlpPolicy", env, seed=cfg.seed, device="cpu",
-                          tensorboard_log=str(out / "tensorboard"), policy_kwargs=hp["policy_kwargs"], verbose=0, **hp["ppo"])
+        model = algorithm(policy_class, env, seed=cfg.seed, device="cpu",
+                          tensorboard_log=str(out / "tensorboard"), policy_kwargs=policy_kwargs, verbose=0, **hp["ppo"])
     except (TypeError, ValueError, AssertionError) as exc:  # SB3 checks its arguments with asserts and comparisons
         env.close()
         raise ValueError(f"{algorithm.__name__} refused the hyper-parameters ({cfg.hyperparams_file} and --params) "
                          f"{hp['ppo']} / policy_kwargs {hp['policy_kwargs']}: {exc or type(exc).__name__}") from None
 
+    if form.residual is not None:  # a correction starts at zero: the untrained policy's mean action is the proposer's own
+        for parameter in model.policy.action_net.parameters():
+            parameter.data.zero_()
+
     # 4. callbacks: the file's (domain metrics), progress, checkpoints, capture on the eval split
     every = max(timesteps // cfg.evaluations, n_envs * hp["ppo"].get("n_steps", 2048)) // n_envs
-    fixed = {role: env_kwargs[role]} if role in env_kwargs else {}
-    fixed["action_form"] = form.record()
+    fixed = {role: env_kwargs[role]} if role is not None and role in env_kwargs else {}
+    forms = {"da_action": form.record(), "rt_action": rt_form.record()} if joint else None
+    fixed["action_form"] = forms if joint else form.record()
     evaluation = CaptureEval(cfg.env, every, cfg.eval_split, eval_config, cfg.eval_seeds,
                              cfg.eval_days, fixed, out / "oracle_profits.json", out / "eval" / "evaluations.csv",
-                             out / "best")
+                             out / "best", at_start=cfg.keep == "best")
     user_callbacks = callbacks_of(hp["callback"])
     out.mkdir(parents=True, exist_ok=True)
     callbacks = CallbackList([
@@ -305,6 +355,8 @@ def train(cfg: TrainConfig) -> dict:
     model.learn(total_timesteps=timesteps, callback=callbacks, tb_log_name=name)
     seconds = time.perf_counter() - start - evaluation.seconds  # learning: rollouts and updates, not evaluations
     final = evaluation.last if evaluation.last.get("timesteps") == model.num_timesteps else evaluation.run()
+    if cfg.keep == "best":  # early stopping: the policy of the best evaluation (the untrained one included)
+        final = evaluation.restore_best()
 
     # 6. the run folder: exported policy, SB3 model, record
     normaliser = env if isinstance(env, VecNormalize) else None
@@ -318,20 +370,23 @@ def train(cfg: TrainConfig) -> dict:
     record = {
         "env": cfg.env, "name": name, "seed": cfg.seed, "timesteps": int(model.num_timesteps), "n_envs": n_envs,
         "train_seconds": seconds, "eval_seconds": evaluation.seconds, "env_steps_per_s": model.num_timesteps / seconds,
-        "env_kwargs": env_kwargs,
+        "kept": cfg.keep, "kept_timesteps": int(final["timesteps"]), "env_kwargs": env_kwargs,
         "hyperparams": hp, "hyperparams_file": str(cfg.hyperparams_file), "final_eval": final,
         "out": str(out), "policy": str(policy), "spec": spec,
         **({"lagrangian": {"cost_limit_mwh": cfg.cost_limit, "lr": cfg.lambda_lr, "history": multiplier.history}}
            if multiplier is not None else {}),
-        "command": f"python -m agents.ppo.train --env {cfg.env} --seed {cfg.seed} --timesteps {timesteps} --n-envs {n_envs}"
-                   + "".join(f" --{key.replace('_', '-')} {value}" for key, value in given[3:] if value is not None)
+        "command": f"python -m agents.ppo.train --env {cfg.env} --seed {cfg.seed} --timesteps {timesteps} --n-envs {envs_per_config}"
+                   + "".join(f" --{key.replace('_', '-')} {value}" for key, value in (
+                       ("action", cfg.action), ("residual", cfg.residual), ("residual_band", cfg.residual_band))
+                       if value is not None)
                    + (f" --cost-limit {cfg.cost_limit} --lambda-lr {cfg.lambda_lr}" if multiplier is not None else "")
-                   + (" --recurrent" if cfg.recurrent else "")
+                   + (" --recurrent" if cfg.recurrent else "") + (" --keep best" if cfg.keep == "best" else "")
+                   + "".join(f" --also-config {extra}" for extra in cfg.also_configs)
                    + (" --params " + " ".join(f"'{key}={value}'" for key, value in cfg.hyperparams.items()) if cfg.hyperparams else ""),
     }
     if not cfg.recurrent:
-        export(model, normaliser, policy, {"training": record,
-                                           ("rt_action" if isinstance(form, RTActionForm) else "da_action"): form.record()})
+        export(model, normaliser, policy, {"training": record, **(forms if joint else {
+            ("rt_action" if isinstance(form, RTActionForm) else "da_action"): form.record()})})
     model.save(out / "model")
     if normaliser is not None:
         normaliser.save(str(out / "vecnormalize.pkl"))
@@ -359,22 +414,27 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m agents.ppo.train", description=__doc__.split("\n\n")[0],
         epilog="'from the file': the env's block of --hyperparams (rl-zoo3 format).")
     parser.add_argument("--env", default="bessgym/RealTime-v0", choices=sorted(SHORT),
-                        help="env to train on (RealTime-v0: an RT policy; DayAhead-v0: a DA bidder; default: %(default)s)")
+                        help="env to train on (RealTime-v0: an RT policy; DayAhead-v0: a DA bidder; TwoSettlement-v0: "
+                             "both, one policy; default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, metavar="SEED", help="seed of PPO and the training envs (whole number >= 0; default: %(default)s)")
     parser.add_argument("--timesteps", type=int, metavar="N",
                         help="env steps to train for, rounded up to whole rollouts of n_envs x n_steps (the run "
                              "prints the steps it took; default: n_timesteps from the file)")
     parser.add_argument("--n-envs", type=int, metavar="N", help="parallel envs of the native vector env (default: n_envs from the file)")
     parser.add_argument("--config", metavar="PRESET|JSON", help="config preset name or JSON path (default: env_kwargs.config from the file)")
+    parser.add_argument("--also-config", action="append", default=[], metavar="PRESET|JSON",
+                        help="train on this config's days too, a further regime (repeatable; its own --n-envs envs "
+                             "beside the main config's, same split name); evaluations stay on the main config")
     parser.add_argument("--split", metavar="SPLIT", help="split to train on: train, val, test, test_ood or all (default: env_kwargs.split from the file)")
     parser.add_argument("--fixed", metavar="SPEC", help="spec string of the fixed other level: the DA bidder for RealTime-v0, the RT "
                                         "policy for DayAhead-v0 (default: env_kwargs.da_bidder / rt_policy from the file)")
     parser.add_argument("--action", choices=("base_point", "bid_curve"),
-                        help="RealTime-v0's action form: a base-point deviation decided on past prices, or a bid curve "
-                             "cleared at the interval's price (default: env_kwargs.action from the file, else base_point)")
+                        help="the RT action form (RealTime-v0, TwoSettlement-v0): a base-point deviation decided on past "
+                             "prices, or a bid curve cleared at the interval's price (default: env_kwargs.action from "
+                             "the file, else base_point)")
     parser.add_argument("--residual", metavar="SPEC", help="train a correction: of this RT policy's base points on RealTime-v0 "
                         "(e.g. baselines.mpc:MPCPolicy; scalar envs in subprocesses, one per --n-envs), of this DA "
-                        "bidder's bid on DayAhead-v0 (e.g. baselines.robust:RobustDA)")
+                        "bidder's bid on DayAhead-v0 and TwoSettlement-v0 (e.g. baselines.robust:RobustDA)")
     parser.add_argument("--residual-band", type=float, metavar="FRACTION",
                         help="the correction's reach, a fraction of the power in (0, 2] (default: 0.25)")
     parser.add_argument("--recurrent", action="store_true",
@@ -396,6 +456,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="evaluations during training, at most one per rollout, each of the policy after the "
                              "update that follows its rollout, and one of the final policy unless the last "
                              "already was (default: %(default)s)")
+    parser.add_argument("--keep", choices=KEEP, default="final",
+                        help="the policy exported: the final one, or the one with the best capture over the "
+                             "evaluations, the untrained policy evaluated first among them (early stopping on "
+                             "--eval-split; for a residual form that is the proposer itself; default: %(default)s)")
     parser.add_argument("--eval-split", default="val", metavar="SPLIT", help="split of the evaluations (default: %(default)s)")
     parser.add_argument("--eval-seeds", type=int, nargs="+", default=[0], metavar="SEED",
                         help="deployment seeds of the evaluations, as the leaderboard's seeds (default: %(default)s)")
@@ -407,9 +471,10 @@ def build_parser() -> argparse.ArgumentParser:
 def parse(argv: list[str] | None = None) -> TrainConfig:
     args = build_parser().parse_args(argv)
     return TrainConfig(env=args.env, seed=args.seed, timesteps=args.timesteps, n_envs=args.n_envs, config=args.config,
+                       also_configs=args.also_config,
                        split=args.split, fixed=args.fixed, action=args.action, residual=args.residual,
                        residual_band=args.residual_band, recurrent=args.recurrent, cost_limit=args.cost_limit, lambda_lr=args.lambda_lr, out=args.out, evaluations=args.evaluations,
-                       eval_split=args.eval_split, eval_seeds=args.eval_seeds, eval_days=args.eval_days,
+                       eval_split=args.eval_split, eval_seeds=args.eval_seeds, eval_days=args.eval_days, keep=args.keep,
                        hyperparams_file=args.hyperparams, hyperparams=dict(args.params))
 
 

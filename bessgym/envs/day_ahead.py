@@ -35,6 +35,18 @@ def action_to_bid(action: np.ndarray, battery: Battery) -> tuple[np.ndarray, np.
     return energy, (a[..., 1:] + 1.0) / 2.0 * power
 
 
+def bid_fractions(energy_mw: np.ndarray, as_mw: np.ndarray, battery: Battery) -> np.ndarray:
+    """A bid as an observation (..., 120): energy (..., 24) and awards (..., 24, 4) as fractions
+    of ``max(P_charge, P_discharge)``, hour-major as the action (energy in [-1, 1], awards in [0, 1])."""
+    bid = np.concatenate([energy_mw[..., None], as_mw], axis=-1) / max(battery.p_charge_mw, battery.p_discharge_mw)
+    return np.clip(bid.reshape(bid.shape[:-2] + (DA_ACTION_SIZE,)), -1.0, 1.0).astype(np.float32)
+
+
+def bid_fraction_bounds() -> tuple[np.ndarray, np.ndarray]:
+    """(low, high) of :func:`bid_fractions`."""
+    return np.tile(np.r_[-1.0, np.zeros(N_PRODUCTS)], HOURS).astype(np.float32), np.ones(DA_ACTION_SIZE, np.float32)
+
+
 DEFAULT_DA_RESIDUAL_BAND = 0.25
 
 
@@ -47,7 +59,8 @@ class DAActionForm:
     ``"baselines.robust:RobustDA"``): the action corrects that bidder's bid by at most
     ``residual_band`` of the power, hour by hour and product by product (same layout as the
     plain action): energy ``x + band * a * (P_dis if a > 0 else P_ch)`` within [-P_ch, P_dis],
-    awards ``r + band * a * P`` within [0, P]; action 0 submits the bidder's bid. The
+    awards ``r + band * a * P`` within [0, P_ch + P_dis] (the market's acceptance cuts the
+    rest, as it would the bidder's); action 0 submits the bidder's bid. The
     observation gains the bidder's bid: energy (24) and awards (24 x 4, hour-major) as fractions
     of the power.
     """
@@ -84,18 +97,15 @@ class DAActionForm:
         low, high = da_bounds(market)
         if self.residual is None:
             return low, high
-        extra_low = np.tile(np.r_[-1.0, np.zeros(N_PRODUCTS)], HOURS).astype(np.float32)
-        return np.r_[low, extra_low].astype(np.float32), np.r_[high, np.ones(DA_ACTION_SIZE)].astype(np.float32)
+        extra_low, extra_high = bid_fraction_bounds()
+        return np.r_[low, extra_low].astype(np.float32), np.r_[high, extra_high].astype(np.float32)
 
     def observe(self, features: np.ndarray, energy_mw: np.ndarray, as_mw: np.ndarray, battery: Battery) -> np.ndarray:
         """The observation (..., F): the DayAhead features and, with a residual, the bidder's
         bid (energy (..., 24), awards (..., 24, 4)) as fractions of the power."""
         if self.residual is None:
             return features
-        scale = max(battery.p_charge_mw, battery.p_discharge_mw)
-        bid = np.concatenate([energy_mw[..., None], as_mw], axis=-1) / scale
-        bid = bid.reshape(bid.shape[:-2] + (DA_ACTION_SIZE,))
-        return np.concatenate([features, np.clip(bid, -1.0, 1.0)], axis=-1).astype(np.float32)
+        return np.concatenate([features, bid_fractions(energy_mw, as_mw, battery)], axis=-1).astype(np.float32)
 
     def bid(self, action: np.ndarray, energy_mw: np.ndarray | None, as_mw: np.ndarray | None,
             battery: Battery) -> tuple[np.ndarray, np.ndarray]:
@@ -107,7 +117,9 @@ class DAActionForm:
         step = np.where(a[..., 0] > 0, a[..., 0] * battery.p_discharge_mw, a[..., 0] * battery.p_charge_mw)
         energy = np.clip(energy_mw + step, -battery.p_charge_mw, battery.p_discharge_mw)
         power = np.where(UP_MASK, battery.p_discharge_mw, battery.p_charge_mw)
-        return energy, np.clip(as_mw + a[..., 1:] * power, 0.0, power)
+        # an award may exceed its product's power (reg down up to P_ch + x while discharging x):
+        # bounded only by the widest the market accepts, which cuts the rest (accept_arrays)
+        return energy, np.clip(as_mw + a[..., 1:] * power, 0.0, battery.p_charge_mw + battery.p_discharge_mw)
 
 
 def residual_source(config: ConfigLike, split: str, residual: str | None) -> EpisodeSource:

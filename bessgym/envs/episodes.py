@@ -116,6 +116,10 @@ def reset_options(options: dict[str, Any] | None, allowed: tuple[str, ...] = ("s
     return options
 
 
+_SHARED_BIDS: dict[tuple[str, str], dict[str, tuple[DABid, DABid, BidCuts]]] = {}
+"""Fixed bids by (config JSON, bidder spec string), then by day: see :class:`EpisodeSource`."""
+
+
 class EpisodeSource:
     """The days of ``split`` under ``config``, with a fixed DA bidder (a spec string or object)."""
 
@@ -128,7 +132,10 @@ class EpisodeSource:
         if not self.ids:
             raise ValueError(f"split {split!r} of this config has no usable days")
         self.bidder: DABidder | None = resolve(da_bidder, "da_bidder") if da_bidder is not None else None
-        self._bids: dict[str, tuple[DABid, DABid, BidCuts]] = {}
+        # a bidder named by a spec string is a pure function of the day: its bids are shared by
+        # every source of the process with the same config and spec (16 scalar envs solve each day once)
+        self._bids: dict[str, tuple[DABid, DABid, BidCuts]] = (
+            _SHARED_BIDS.setdefault((self._key, da_bidder), {}) if isinstance(da_bidder, str) else {})
         self._known = set(self.ids)
         self._split_ids = frozenset(self.ids)
         self._intraday: IntradayForecaster | None = None

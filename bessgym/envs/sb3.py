@@ -103,3 +103,71 @@ def make_sb3_vec_env(env_id: str, n_envs: int, **kwargs: Any) -> SB3VecEnv:
     env = gym.make_vec(env_id, num_envs=n_envs, vectorization_mode="vector_entry_point",
                        autoreset_mode=AutoresetMode.SAME_STEP, **kwargs)
     return SB3VecEnv(env)
+
+
+class ConcatVecEnv(VecEnv):
+    """SB3 VecEnvs side by side as one (their spaces of one shape): env ``i`` of the whole is
+    env ``i - offset`` of the part it falls in. Used to train on several regimes (configs) in
+    each rollout; the observation and action spaces are the first part's (VecNormalize and the
+    policy use only their shapes)."""
+
+    def __init__(self, parts: Sequence[VecEnv]) -> None:
+        if not parts:
+            raise ValueError("ConcatVecEnv needs at least one VecEnv")
+        first = parts[0]
+        for part in parts[1:]:
+            if (part.observation_space.shape, part.action_space.shape) != (first.observation_space.shape, first.action_space.shape):
+                raise ValueError(f"ConcatVecEnv parts differ in shape: observations {part.observation_space.shape} vs "
+                                 f"{first.observation_space.shape}, actions {part.action_space.shape} vs {first.action_space.shape}")
+        self.parts = list(parts)
+        self._bounds = np.cumsum([0] + [part.num_envs for part in self.parts])
+        super().__init__(int(self._bounds[-1]), first.observation_space, first.action_space)
+
+    def _split(self, indices: VecEnvIndices) -> list[tuple[VecEnv, list[int]]]:
+        """The parts that the whole's ``indices`` fall in, each with its own indices."""
+        chosen = range(self.num_envs) if indices is None else [indices] if isinstance(indices, int) else list(indices)
+        out = []
+        for k, part in enumerate(self.parts):
+            own = [i - int(self._bounds[k]) for i in chosen if self._bounds[k] <= i < self._bounds[k + 1]]
+            if own:
+                out.append((part, own))
+        return out
+
+    def seed(self, seed: int | None = None) -> Sequence[None | int]:
+        """Seed part k's envs from ``seed`` + its offset, so every env of the whole has its own seed."""
+        for offset, part in zip(self._bounds, self.parts):
+            part.seed(None if seed is None else seed + int(offset))
+        return [None if seed is None else seed + i for i in range(self.num_envs)]
+
+    def reset(self) -> VecEnvObs:
+        obs = np.concatenate([part.reset() for part in self.parts])
+        self.reset_infos = [info for part in self.parts for info in part.reset_infos]
+        return obs
+
+    def step_async(self, actions: np.ndarray) -> None:
+        for k, part in enumerate(self.parts):
+            part.step_async(actions[self._bounds[k]:self._bounds[k + 1]])
+
+    def step_wait(self) -> VecEnvStepReturn:
+        results = [part.step_wait() for part in self.parts]
+        self.reset_infos = [info for part in self.parts for info in part.reset_infos]
+        return (np.concatenate([r[0] for r in results]), np.concatenate([r[1] for r in results]),
+                np.concatenate([r[2] for r in results]), [info for r in results for info in r[3]])
+
+    def close(self) -> None:
+        for part in self.parts:
+            part.close()
+
+    def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
+        return [value for part, own in self._split(indices) for value in part.get_attr(attr_name, own)]
+
+    def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
+        for part, own in self._split(indices):
+            part.set_attr(attr_name, value, own)
+
+    def env_method(self, method_name: str, *method_args: Any, indices: VecEnvIndices = None, **method_kwargs: Any) -> list[Any]:
+        return [value for part, own in self._split(indices)
+                for value in part.env_method(method_name, *method_args, indices=own, **method_kwargs)]
+
+    def env_is_wrapped(self, wrapper_class: type[gym.Wrapper], indices: VecEnvIndices = None) -> list[bool]:
+        return [value for part, own in self._split(indices) for value in part.env_is_wrapped(wrapper_class, own)]

@@ -7,17 +7,53 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from bessgym.battery import Battery
 from bessgym.config import ConfigLike
-from bessgym.envs.day_ahead import DA_ACTION_SIZE, action_to_bid
+from bessgym.envs.day_ahead import DA_ACTION_SIZE, DAActionForm, bid_fraction_bounds, bid_fractions
 from bessgym.envs.render import render_forecast
 from bessgym.envs.episodes import DayLimited, EpisodeSource, reset_options
-from bessgym.envs.real_time import RealTimeEnv
+from bessgym.envs.real_time import RealTimeEnv, RTActionForm
 from bessgym.actions import check_action
-from bessgym.market import DABid
-from bessgym.observation import da_bounds, da_features, rt_bounds
+from bessgym.forecast import DAContext
+from bessgym.market import DABid, MarketProfile
+from bessgym.observation import da_features
 from bessgym.settlement import LEDGER_LINES
 
 DA_PHASE, RT_PHASE = 0, 1
+
+
+def two_settlement_space(da_form: DAActionForm, rt_form: RTActionForm, market: MarketProfile) -> gym.spaces.Dict:
+    """TwoSettlement-v0's observation space for its two action forms (flatten an observation
+    with ``gym.spaces.flatten(space, obs)``, as ``gym.wrappers.FlattenObservation`` does)."""
+    da_low, da_high = da_form.observation_bounds(market)
+    rt_low, rt_high = rt_form.observation_bounds(market)
+    return gym.spaces.Dict({
+        "phase": gym.spaces.Discrete(2),
+        "da": gym.spaces.Box(da_low, da_high, dtype=np.float32),
+        "schedule": gym.spaces.Box(*bid_fraction_bounds(), dtype=np.float32),
+        "rt": gym.spaces.Box(rt_low, rt_high, dtype=np.float32),
+    })
+
+
+def two_settlement_obs(phase: int, da: np.ndarray, schedule: DABid | None, rt: np.ndarray | None,
+                       space: gym.spaces.Dict, battery: Battery) -> dict:
+    """An observation of ``space``: the phase, the day's DA observation ``da``, the accepted
+    DA bid ``schedule`` (None: zeros, before the DA market clears) and the RT observation
+    ``rt`` (None: zeros, in the DA phase)."""
+    return {
+        "phase": phase, "da": da.copy(),
+        "schedule": np.zeros(DA_ACTION_SIZE, np.float32) if schedule is None else
+        bid_fractions(schedule.energy_mw, schedule.as_mw, battery),
+        "rt": np.zeros(space["rt"].shape, np.float32) if rt is None else rt,
+    }
+
+
+def da_observation(form: DAActionForm, context: DAContext, base: DABid | None, battery: Battery) -> np.ndarray:
+    """The DA part of the observation: the DayAhead features and, with a DA residual, the
+    residual bidder's bid ``base``."""
+    if form.residual is None:
+        return da_features(context)
+    return form.observe(da_features(context), base.energy_mw, base.as_mw, battery)
 
 
 class TwoSettlementEnv(gym.Env):
@@ -25,19 +61,26 @@ class TwoSettlementEnv(gym.Env):
     ## Description
     Both levels of the battery's market day in one episode: first the day-ahead bid (phase 0),
     then each real-time interval of the same day (phase 1), with the operator deploying the
-    awarded services at random. RealTime-v0 and DayAhead-v0 are its two halves.
+    awarded services at random. RealTime-v0 and DayAhead-v0 are its two halves, each level in
+    the same action forms: `da_residual` makes the DA part a correction of a DA bidder's bid
+    (`DAActionForm`), `action` the RT part a base point or a bid curve (`RTActionForm`).
 
     ## Action Space
-    `Box(-1, 1, (121,), float32)`: in phase 0 the first 120 entries are the DA bid exactly as in
-    DayAhead-v0 (the last is ignored); in phase 1 only the last entry is read, the base-point
-    deviation exactly as in RealTime-v0. (A flat Box rather than a Dict, so stable-baselines3
-    trains on it.) Out-of-range values are clipped and reported; NaN or inf
+    `Box(-1, 1, (120 + R,), float32)`: in phase 0 the first 120 entries are the DA action
+    exactly as in DayAhead-v0 (with `da_residual`, its residual form) and the rest are ignored;
+    in phase 1 only the last R are read, the RT action exactly as in RealTime-v0 (R = 1 for the
+    base point, 2S + 1 for a bid curve of S segments). (A flat Box rather than a Dict, so
+    stable-baselines3 trains on it.) Out-of-range values are clipped and reported; NaN or inf
     raise ValueError.
 
     ## Observation Space
-    `Dict(phase=Discrete(2), da=Box((173,)), rt=Box((25,)))`: the phase flag, the DayAhead-v0
-    observation of the day (constant over the episode) and the RealTime-v0 observation (zeros in
-    phase 0).
+    `Dict(phase=Discrete(2), da=Box((173,)), schedule=Box((120,)), rt=Box((25,)))`: the phase
+    flag; the DayAhead-v0 observation of the day (constant over the episode; 293 entries with
+    `da_residual`, the bidder's bid included); the DA bid as the market accepted it (energy and
+    awards as fractions of the power, the DA action's layout; zeros in phase 0), which the RT
+    phase's value depends on; and the RealTime-v0 observation (zeros in phase 0).
+    `gym.wrappers.FlattenObservation` makes it a Box for an MLP policy (`gym.spaces.flatten`:
+    da, phase one-hot, rt, schedule).
 
     ## Rewards
     0 for the DA step; then each interval's settlement in $, as in RealTime-v0 (the DA energy is
@@ -63,30 +106,39 @@ class TwoSettlementEnv(gym.Env):
     the env itself never truncates.
 
     ## Arguments
-    `gym.make("bessgym/TwoSettlement-v0", config="caiso-sp15", split="train", render_mode=None)`.
+    `gym.make("bessgym/TwoSettlement-v0", config="caiso-sp15", split="train", da_residual=None,
+    da_residual_band=None, action="base_point", segments=None, price_span_usd_per_mwh=None,
+    render_mode=None)`: `da_residual` a DA bidder's spec whose bid the DA action corrects by at
+    most `da_residual_band` (default 0.25) of the power; `action`, `segments` and
+    `price_span_usd_per_mwh` the RT action form as in RealTime-v0 (an RT residual, which runs an
+    RT policy beside the agent, is RealTime-v0's only).
 
     ## Version History
-    * v0: initial version.
+    * v0: initial version; the `schedule` entry and the action forms were added before any
+      agent was published on it.
     """
 
     metadata = {"render_modes": ["rgb_array", "ansi"], "render_fps": 4}
 
-    def __init__(self, config: ConfigLike = "caiso-sp15", split: str = "train", render_mode: str | None = None) -> None:
-        self._rt = RealTimeEnv(config, split, da_bidder=None, render_mode=render_mode)
+    def __init__(
+        self, config: ConfigLike = "caiso-sp15", split: str = "train", da_residual: str | None = None,
+        da_residual_band: float | None = None, action: str = "base_point", segments: int | None = None,
+        price_span_usd_per_mwh: float | None = None, render_mode: str | None = None,
+    ) -> None:
+        self.da_form = DAActionForm.of(da_residual, da_residual_band)
+        # the RT half; with a DA residual its source's fixed bidder is that bidder (bids cached by day)
+        self._rt = RealTimeEnv(config, split, da_bidder=da_residual, action=action, segments=segments,
+                               price_span_usd_per_mwh=price_span_usd_per_mwh, render_mode=render_mode)
+        self.rt_form: RTActionForm = self._rt.form
         self.render_mode = render_mode
         self.source: EpisodeSource = self._rt.source
-        market = self.source.config.market_profile
-        da_low, da_high = da_bounds(market)
-        rt_low, rt_high = rt_bounds(market)
-        self.observation_space = gym.spaces.Dict({
-            "phase": gym.spaces.Discrete(2),
-            "da": gym.spaces.Box(da_low, da_high, dtype=np.float32),
-            "rt": gym.spaces.Box(rt_low, rt_high, dtype=np.float32),
-        })
-        self.action_space = gym.spaces.Box(-1.0, 1.0, (DA_ACTION_SIZE + 1,), dtype=np.float32)
+        self.battery = self.source.config.battery
+        self.observation_space = two_settlement_space(self.da_form, self.rt_form, self.source.config.market_profile)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (DA_ACTION_SIZE + self.rt_form.size,), dtype=np.float32)
         self._phase = DA_PHASE
         self._scenario_id: str | None = None
-        self._da_obs = np.zeros(da_low.shape, dtype=np.float32)
+        self._da_obs = np.zeros(self.observation_space["da"].shape, dtype=np.float32)
+        self._accepted: DABid | None = None
         self.step_hours = self._rt.step_hours
         self.episode_steps = 1 + self._rt.episode_steps
 
@@ -96,25 +148,33 @@ class TwoSettlementEnv(gym.Env):
         self._scenario_id = self.source.draw(options.get("scenario"), self.np_random)
         _, context = self.source.day(self._scenario_id)
         self._scenario = self.source.scenario(self._scenario_id, deployment=self.np_random)
-        self._da_obs = da_features(context)
-        self._phase = DA_PHASE
-        return self._obs(np.zeros(self.observation_space["rt"].shape, dtype=np.float32)), {"scenario_id": self._scenario_id}
+        self._da_obs = da_observation(self.da_form, context, self._base(), self.battery)
+        self._phase, self._accepted = DA_PHASE, None
+        return self._obs(None), {"scenario_id": self._scenario_id}
 
-    def _obs(self, rt: np.ndarray) -> dict:
-        return {"phase": self._phase, "da": self._da_obs.copy(), "rt": rt}
+    def _base(self) -> DABid | None:
+        """The DA residual's bidder's bid for the day (as submitted), or None."""
+        return self.source.fixed_bid(self._scenario_id)[0] if self.da_form.residual is not None else None
+
+    def _obs(self, rt: np.ndarray | None) -> dict:
+        return two_settlement_obs(self._phase, self._da_obs, self._accepted, rt, self.observation_space, self.battery)
 
     def step(self, action: Any) -> tuple[dict, float, bool, bool, dict]:
         if self._scenario_id is None:
             raise RuntimeError("call reset() before step()")
-        a, was_clipped = check_action(action, (DA_ACTION_SIZE + 1,))
+        a, was_clipped = check_action(action, self.action_space.shape)
         if self._phase == RT_PHASE:
-            rt_obs, reward, terminated, truncated, info = self._rt.step(float(a[-1]))
+            rt_action = a[DA_ACTION_SIZE:]
+            rt_obs, reward, terminated, truncated, info = self._rt.step(float(rt_action[0]) if rt_action.size == 1 else rt_action)
             info["action_clipped"] = was_clipped
             return self._obs(rt_obs), reward, terminated, truncated, info
         scenario, context = self._scenario, self.source.day(self._scenario_id)[1]
-        episode = self.source.prepare(scenario, context, DABid(*action_to_bid(a[:-1], self.source.config.battery)))
+        base = self._base()
+        energy, awards = self.da_form.bid(a[:DA_ACTION_SIZE], *((base.energy_mw, base.as_mw) if base is not None else (None, None)),
+                                          self.battery)
+        episode = self.source.prepare(scenario, context, DABid(energy, awards))
         rt_obs, _ = self._rt.begin_day(episode)
-        self._phase = RT_PHASE
+        self._phase, self._accepted = RT_PHASE, episode.accepted
         info: dict[str, Any] = {name: 0.0 for name in LEDGER_LINES}
         info.update(action_clipped=was_clipped, cost=0.0, scenario_id=scenario.id,
                     da_cut_energy_mw=float(episode.cuts.energy_mw.sum()), da_cut_as_mw=float(episode.cuts.as_mw.sum()))
