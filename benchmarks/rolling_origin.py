@@ -128,8 +128,10 @@ def main(argv: list[str] | None = None) -> None:
                         help="share of the days before each quarter held out for early stopping, the latest ones "
                              "(with --keep best; default: %(default)s)")
     parser.add_argument("--residual-band", type=number(float, above=0.0), metavar="FRACTION",
-                        help="the correction's reach, a fraction of the power (default: the file's residual_band)")
+                        help="the correction's reach, a fraction of the power in (0, 2] (default: the file's residual_band)")
     args = parser.parse_args(argv)
+    if args.residual_band is not None and args.residual_band > 2:
+        parser.error(f"argument --residual-band: must be at most 2 (a fraction of the power), got {args.residual_band}")
     residual = None if args.residual == "none" else args.residual
     if residual is not None:
         try:

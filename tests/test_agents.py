@@ -298,6 +298,8 @@ def test_keep_best_exports_the_best_evaluated_policy_the_untrained_one_among_the
     assert evaluations["timesteps"].iloc[0] == 0 and len(evaluations) >= 2
     best = evaluations.loc[evaluations["capture_pct"].idxmax()]
     assert record["kept_timesteps"] == best["timesteps"] and record["final_eval"]["capture_pct"] == best["capture_pct"]
+    assert "--split val --residual baselines.robust:RobustDA --evaluations 2 --eval-split val --eval-days 2 --eval-seeds 0" \
+        in record["command"] and "--keep best" in record["command"]  # the record's command selects as this run did
     from agents.evaluate import evaluate as evaluate_days
 
     days = evaluate_days(str(tmp_path / "run" / record["name"]), "bessgym/DayAhead-v0", "val", seeds=[0], limit=2)

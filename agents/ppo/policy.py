@@ -231,7 +231,9 @@ class TwoSettlementActions:
     the phase-0 observation and maps the first 120 entries of the action by its ``da_form``,
     ``act`` the phase-1 observation (the day's DA observation, the accepted bid, the RT row) and
     maps the rest by its ``rt_form``, each exactly as the env does. The bidder is the entry's
-    first half, the RT policy its second (``SPEC+SPEC``), as two objects or one."""
+    bidder and the RT policy of one entry (``--entry 'NAME=SPEC,SPEC'``, or a suite entry with
+    the spec as both ``da_bidder`` and ``rt_policy``), as two objects or one; either half also
+    plays beside another level, though it was trained beside its own."""
 
     env_id = "bessgym/TwoSettlement-v0"
     da_form = DAActionForm()
@@ -418,7 +420,7 @@ class PPODayAhead(DayAheadActions, LoadedPolicy):
 class PPOTwoSettlement(TwoSettlementActions, LoadedPolicy):
     """DABidder and RTPolicy from a TwoSettlement-v0 checkpoint (``name=`` shipped, ``path=DIR/NAME``
     your own), in the action forms its record's ``da_action`` and ``rt_action`` name. A
-    leaderboard entry names it twice: ``agents.ppo.policy:PPOTwoSettlement?name=N+agents.ppo.policy:PPOTwoSettlement?name=N``."""
+    leaderboard entry names it twice: ``--entry 'joint=agents.ppo.policy:PPOTwoSettlement?name=N,agents.ppo.policy:PPOTwoSettlement?name=N'``."""
 
     def __init__(self, name: str | None = None, path: str | None = None) -> None:
         policy, normaliser, self.spec = load_checkpoint(name, path)

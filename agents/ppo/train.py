@@ -377,8 +377,11 @@ def train(cfg: TrainConfig) -> dict:
            if multiplier is not None else {}),
         "command": f"python -m agents.ppo.train --env {cfg.env} --seed {cfg.seed} --timesteps {timesteps} --n-envs {envs_per_config}"
                    + "".join(f" --{key.replace('_', '-')} {value}" for key, value in (
-                       ("action", cfg.action), ("residual", cfg.residual), ("residual_band", cfg.residual_band))
-                       if value is not None)
+                       ("config", cfg.config), ("split", cfg.split), ("fixed", cfg.fixed), ("action", cfg.action),
+                       ("residual", cfg.residual), ("residual_band", cfg.residual_band)) if value is not None)
+                   + f" --evaluations {cfg.evaluations} --eval-split {cfg.eval_split} --eval-days "
+                     f"{'all' if cfg.eval_days is None else cfg.eval_days} --eval-seeds {' '.join(map(str, cfg.eval_seeds))}"
+                   + (f" --hyperparams {cfg.hyperparams_file}" if Path(cfg.hyperparams_file) != HYPERPARAMS else "")
                    + (f" --cost-limit {cfg.cost_limit} --lambda-lr {cfg.lambda_lr}" if multiplier is not None else "")
                    + (" --recurrent" if cfg.recurrent else "") + (" --keep best" if cfg.keep == "best" else "")
                    + "".join(f" --also-config {extra}" for extra in cfg.also_configs)
@@ -496,7 +499,8 @@ def main(argv: list[str] | None = None) -> None:
           f"  checkpoints  checkpoints/, best model (by capture) in best/\n"
           f"  evaluations  eval/evaluations.csv (oracle profits cached in oracle_profits.json)\n"
           f"  record       training.json\n"
-          f"leaderboard spec: {result['spec']}")
+          + (f"leaderboard entry (both levels): --entry 'mine={result['spec']},{result['spec']}'"
+             if cfg.env == "bessgym/TwoSettlement-v0" else f"leaderboard spec: {result['spec']}"))
 
 
 if __name__ == "__main__":

@@ -125,7 +125,10 @@ class TwoSettlementEnv(gym.Env):
         da_residual_band: float | None = None, action: str = "base_point", segments: int | None = None,
         price_span_usd_per_mwh: float | None = None, render_mode: str | None = None,
     ) -> None:
-        self.da_form = DAActionForm.of(da_residual, da_residual_band)
+        try:
+            self.da_form = DAActionForm.of(da_residual, da_residual_band)
+        except ValueError as exc:  # DayAhead-v0's names: residual, residual_band
+            raise ValueError(f"da_residual / da_residual_band: {exc}") from None
         # the RT half; with a DA residual its source's fixed bidder is that bidder (bids cached by day)
         self._rt = RealTimeEnv(config, split, da_bidder=da_residual, action=action, segments=segments,
                                price_span_usd_per_mwh=price_span_usd_per_mwh, render_mode=render_mode)
