@@ -35,10 +35,10 @@ from bessgym.actions import BidCurve
 from bessgym.envs.day_ahead import DA_ACTION_SIZE, DAActionForm
 from bessgym.envs.episodes import resolve
 from bessgym.envs.real_time import Proposer, RTActionForm
-from bessgym.envs.two_settlement import DA_PHASE, RT_PHASE, da_observation, two_settlement_obs, two_settlement_space
+from bessgym.envs.two_settlement import DA_PHASE, RT_PHASE, two_settlement_obs, two_settlement_space
 from bessgym.forecast import DAContext
 from bessgym.market import DABid
-from bessgym.observation import DA_FEATURES, RT_FEATURES, TIME_OF_DAY, da_features
+from bessgym.observation import DA_FEATURES, RT_FEATURES, TIME_OF_DAY
 from bessgym.policies import RTEpisode, follow_da, interval_index
 
 CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
@@ -213,16 +213,23 @@ class DayAheadActions:
         return f" with {self.form.record()}" if self.form.residual else ""
 
     def bid(self, ctx: DAContext) -> DABid:
-        energy, awards = None, None
-        if self.form.residual is not None:
-            if getattr(self, "_bidder", None) is None:
-                self._bidder = resolve(self.form.residual, "da_bidder")
-            base = self._bidder.bid(ctx)
-            energy, awards = base.energy_mw, base.as_mw
-        obs = self.form.observe(da_features(ctx), energy, awards, ctx.battery)
+        base = residual_bid(self, self.form, ctx)
         self.reset_memory()  # every bid is an episode of its own
-        energy, awards = self.form.bid(np.ravel(self.action(obs)).astype(float), energy, awards, ctx.battery)
-        return DABid(energy, awards, {"model": type(self).__name__})
+        action = np.ravel(self.action(self.form.observation(ctx, base, ctx.battery))).astype(float)
+        return self.form.corrected(action, base, ctx.battery, {"model": type(self).__name__})
+
+
+def residual_bid(adapter: Any, form: DAActionForm, ctx: DAContext) -> DABid | None:
+    """The bid of ``form``'s residual DA bidder for the day of ``ctx`` (None without a residual),
+    the bidder resolved once per ``adapter`` and its bid solved once per context (an object that
+    is both bidder and RT policy asks twice a day)."""
+    if form.residual is None:
+        return None
+    if getattr(adapter, "_bidder", None) is None:
+        adapter._bidder, adapter._last = resolve(form.residual, "da_bidder"), (None, None)
+    if adapter._last[0] is not ctx:
+        adapter._last = (ctx, adapter._bidder.bid(ctx))
+    return adapter._last[1]
 
 
 class TwoSettlementActions:
@@ -250,16 +257,6 @@ class TwoSettlementActions:
     def form_note(self) -> str:
         return f" with da_action {self.da_form.record()} and rt_action {self.rt_form.record()}"
 
-    def _da_part(self, ctx: DAContext) -> tuple[np.ndarray, DABid | None]:
-        """The day's DA observation and the DA residual's bid (None without one)."""
-        base = None
-        if self.da_form.residual is not None:
-            if getattr(self, "_bidder", None) is None:
-                self._bidder, self._last = resolve(self.da_form.residual, "da_bidder"), (None, None)
-            if self._last[0] is not ctx:  # one object as bidder and RT policy solves the day's bid once
-                self._last = (ctx, self._bidder.bid(ctx))
-            base = self._last[1]
-        return da_observation(self.da_form, ctx, base, ctx.battery), base
 
     def _flat(self, phase: int, da: np.ndarray, schedule: DABid | None, rt: np.ndarray | None,
               space: gym.spaces.Dict, battery: Any) -> np.ndarray:
@@ -268,17 +265,17 @@ class TwoSettlementActions:
 
     def bid(self, ctx: DAContext) -> DABid:
         self.reset_memory()
-        da, base = self._da_part(ctx)
+        base = residual_bid(self, self.da_form, ctx)
+        da = self.da_form.observation(ctx, base, ctx.battery)
         space = two_settlement_space(self.da_form, self.rt_form, ctx.market)
         action = np.ravel(self.action(self._flat(DA_PHASE, da, None, None, space, ctx.battery))).astype(float)
-        energy, awards = self.da_form.bid(action[:DA_ACTION_SIZE], *((base.energy_mw, base.as_mw) if base is not None
-                                                                     else (None, None)), ctx.battery)
-        return DABid(energy, awards, {"model": type(self).__name__})
+        return self.da_form.corrected(action[:DA_ACTION_SIZE], base, ctx.battery, {"model": type(self).__name__})
 
     def reset(self, episode: RTEpisode) -> None:
         self.reset_memory()
         self._episode = episode
-        self._da, _ = self._da_part(episode.context)
+        self._da = self.da_form.observation(episode.context, residual_bid(self, self.da_form, episode.context),
+                                            episode.battery)
         self._space = two_settlement_space(self.da_form, self.rt_form, episode.market)
         self._schedule = follow_da(episode.accepted, episode.n_intervals)
         self._da_price = np.repeat(episode.da_price, episode.n_intervals // len(episode.da_price))

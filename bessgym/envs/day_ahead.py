@@ -14,6 +14,7 @@ from bessgym.config import ConfigLike
 from bessgym.envs.episodes import DayLimited, Episode, EpisodeSource, day_info, reset_options, resolve
 from bessgym.envs.real_time import form_arguments
 from bessgym.evaluation import EpisodeRecord, run_day
+from bessgym.forecast import DAContext
 from bessgym.envs.render import check_render_mode, render_forecast, render_played
 from bessgym.market import HOURS, N_PRODUCTS, UP_MASK, DABid, MarketProfile
 from bessgym.observation import DA_FEATURES, da_bounds, da_features
@@ -106,6 +107,19 @@ class DAActionForm:
         if self.residual is None:
             return features
         return np.concatenate([features, bid_fractions(energy_mw, as_mw, battery)], axis=-1).astype(np.float32)
+
+    def observation(self, context: DAContext, base: DABid | None, battery: Battery) -> np.ndarray:
+        """One day's observation: the DayAhead features of ``context`` and, with a residual,
+        ``base``, the residual bidder's bid for that day (None without a residual)."""
+        if self.residual is None:
+            return da_features(context)
+        return self.observe(da_features(context), base.energy_mw, base.as_mw, battery)
+
+    def corrected(self, action: np.ndarray, base: DABid | None, battery: Battery, note: dict | None = None) -> DABid:
+        """The bid of one checked action (120,): :meth:`bid` around ``base``, the residual
+        bidder's bid (None without a residual)."""
+        energy, awards = self.bid(action, *((base.energy_mw, base.as_mw) if base is not None else (None, None)), battery)
+        return DABid(energy, awards, note or {})
 
     def bid(self, action: np.ndarray, energy_mw: np.ndarray | None, as_mw: np.ndarray | None,
             battery: Battery) -> tuple[np.ndarray, np.ndarray]:
@@ -217,16 +231,12 @@ class DayAheadEnv(gym.Env):
         self._shown = None
         return self._observe(context), {"scenario_id": self._scenario_id}
 
-    def _base(self) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """The residual's bidder's bid for the day (as submitted), or (None, None)."""
-        if self.form.residual is None:
-            return None, None
-        bid = self.source.fixed_bid(self._scenario_id)[0]
-        return bid.energy_mw, bid.as_mw
+    def _base(self) -> DABid | None:
+        """The residual's bidder's bid for the day (as submitted), or None."""
+        return self.source.fixed_bid(self._scenario_id)[0] if self.form.residual is not None else None
 
-    def _observe(self, context: Any) -> np.ndarray:
-        energy, awards = self._base()
-        return self.form.observe(da_features(context), energy, awards, self.battery)
+    def _observe(self, context: DAContext) -> np.ndarray:
+        return self.form.observation(context, self._base(), self.battery)
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
         if self._scenario_id is None:
@@ -234,7 +244,7 @@ class DayAheadEnv(gym.Env):
         a, was_clipped = check_action(action, self.action_space.shape)
         scenario, context = self._scenario, self.source.day(self._scenario_id)[1]
         obs = self._observe(context)
-        episode = self.source.prepare(scenario, context, DABid(*self.form.bid(a, *self._base(), self.battery)))
+        episode = self.source.prepare(scenario, context, self.form.corrected(a, self._base(), self.battery))
         played = run_day(self.source, episode, self.policy)
         totals = played.ledger
         info: dict[str, Any] = totals.as_dict()

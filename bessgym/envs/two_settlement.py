@@ -14,9 +14,7 @@ from bessgym.envs.render import render_forecast
 from bessgym.envs.episodes import DayLimited, EpisodeSource, reset_options
 from bessgym.envs.real_time import RealTimeEnv, RTActionForm
 from bessgym.actions import check_action
-from bessgym.forecast import DAContext
 from bessgym.market import DABid, MarketProfile
-from bessgym.observation import da_features
 from bessgym.settlement import LEDGER_LINES
 
 DA_PHASE, RT_PHASE = 0, 1
@@ -46,14 +44,6 @@ def two_settlement_obs(phase: int, da: np.ndarray, schedule: DABid | None, rt: n
         bid_fractions(schedule.energy_mw, schedule.as_mw, battery),
         "rt": np.zeros(space["rt"].shape, np.float32) if rt is None else rt,
     }
-
-
-def da_observation(form: DAActionForm, context: DAContext, base: DABid | None, battery: Battery) -> np.ndarray:
-    """The DA part of the observation: the DayAhead features and, with a DA residual, the
-    residual bidder's bid ``base``."""
-    if form.residual is None:
-        return da_features(context)
-    return form.observe(da_features(context), base.energy_mw, base.as_mw, battery)
 
 
 class TwoSettlementEnv(gym.Env):
@@ -151,7 +141,7 @@ class TwoSettlementEnv(gym.Env):
         self._scenario_id = self.source.draw(options.get("scenario"), self.np_random)
         _, context = self.source.day(self._scenario_id)
         self._scenario = self.source.scenario(self._scenario_id, deployment=self.np_random)
-        self._da_obs = da_observation(self.da_form, context, self._base(), self.battery)
+        self._da_obs = self.da_form.observation(context, self._base(), self.battery)
         self._phase, self._accepted = DA_PHASE, None
         return self._obs(None), {"scenario_id": self._scenario_id}
 
@@ -172,10 +162,7 @@ class TwoSettlementEnv(gym.Env):
             info["action_clipped"] = was_clipped
             return self._obs(rt_obs), reward, terminated, truncated, info
         scenario, context = self._scenario, self.source.day(self._scenario_id)[1]
-        base = self._base()
-        energy, awards = self.da_form.bid(a[:DA_ACTION_SIZE], *((base.energy_mw, base.as_mw) if base is not None else (None, None)),
-                                          self.battery)
-        episode = self.source.prepare(scenario, context, DABid(energy, awards))
+        episode = self.source.prepare(scenario, context, self.da_form.corrected(a[:DA_ACTION_SIZE], self._base(), self.battery))
         rt_obs, _ = self._rt.begin_day(episode)
         self._phase, self._accepted = RT_PHASE, episode.accepted
         info: dict[str, Any] = {name: 0.0 for name in LEDGER_LINES}
