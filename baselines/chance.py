@@ -18,6 +18,7 @@ and solves with HiGHS. The day model's availability rows take full deployment in
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Literal
 
 import cvxpy as cp
@@ -90,22 +91,40 @@ class ChanceConstrainedDA:
         self.regulation_signal = regulation_signal  # None: the config's
         self.time_limit_s = time_limit_s
 
-    def bid(self, ctx: DAContext) -> DABid:
-        model = build_day_model(ctx.battery, ctx.market, forecast_arrays(ctx), follow_schedule=True)
+    def _sigma(self, ctx: DAContext) -> tuple[np.ndarray, np.ndarray]:
+        """The deployment's covariance and per-entry standard deviation (this bidder's signal)."""
         config = ctx.deployment if self.regulation_signal is None else \
             type(ctx.deployment).model_validate({**ctx.deployment.model_dump(), "regulation_signal": self.regulation_signal})
         _, cov = deployment_moments(config, ctx.n_intervals, ctx.dt_h)
-        sigma = np.sqrt(np.clip(np.diag(cov), 0, None))
+        return cov, np.sqrt(np.clip(np.diag(cov), 0, None))
+
+    def bid(self, ctx: DAContext) -> DABid:
         if self.method == "lp":
-            return model.decision(self._solve_lp(model, ctx, sigma))
+            model = self.model(ctx)
+            return model.decision(self.solve(model))
+        model = build_day_model(ctx.battery, ctx.market, forecast_arrays(ctx), follow_schedule=True)
+        cov, sigma = self._sigma(ctx)
         result = self._solve_socp(model, ctx, cov)
         if not result.status.ok:  # the LP variant is the conservative fallback
-            fallback = self._solve_lp(model, ctx, sigma)
+            fallback = self.solve(self._with_chance_rows(model, ctx, sigma))
             fallback.messages = result.messages + fallback.messages
             result = fallback
         return model.decision(result)
 
-    def _solve_lp(self, model: DayModel, ctx: DAContext, sigma: np.ndarray) -> SolveResult:
+    def model(self, ctx: DAContext) -> DayModel:
+        """The LP variant's day LP (``method="lp"`` only: the SOCP is not an LP): the day model
+        with the chance rows ``chance_low`` / ``chance_high`` (one per interval)."""
+        if self.method != "lp":
+            raise ValueError(f"ChanceConstrainedDA(method={self.method!r}) solves an SOCP, not a day LP: use method='lp'")
+        base = build_day_model(ctx.battery, ctx.market, forecast_arrays(ctx), follow_schedule=True)
+        return self._with_chance_rows(base, ctx, self._sigma(ctx)[1])
+
+    def solve(self, model: DayModel) -> SolveResult:
+        """This bidder's solve of its LP: a plan the market's rules accept (pairs fixed by sign)."""
+        return solve_pairs(model.lp, model.pairs, self.time_limit_s, exact=False)
+
+    def _with_chance_rows(self, model: DayModel, ctx: DAContext, sigma: np.ndarray) -> DayModel:
+        """``model`` with ``e_t -/+ k margin_t(r)`` within the SoC bounds (the triangle-inequality margin)."""
         lp = model.lp
         r_cols, e_cols = model.cols["r"], model.cols["e"]
         margin = self.k * margin_per_award(ctx, sigma)  # (T, 96): MWh per MW of award
@@ -120,8 +139,9 @@ class ChanceConstrainedDA:
         b = ctx.battery
         row_lower = np.concatenate([lp.row_lower, np.full(n, b.e_min_mwh), np.full(n, -np.inf)])
         row_upper = np.concatenate([lp.row_upper, np.full(n, np.inf), np.full(n, b.e_max_mwh)])
-        return solve_pairs(LinearProgram(lp.c, A, row_lower, row_upper, lp.lower, lp.upper, lp.offset), model.pairs,
-                           self.time_limit_s, exact=False)
+        m = lp.A.shape[0]
+        rows = {**model.rows, "chance_low": m + np.arange(n), "chance_high": m + n + np.arange(n)}
+        return replace(model, lp=LinearProgram(lp.c, A, row_lower, row_upper, lp.lower, lp.upper, lp.offset), rows=rows)
 
     def _solve_socp(self, model: DayModel, ctx: DAContext, cov: np.ndarray) -> SolveResult:
         """std(D_t) = ||u_t|| with ``u_t = L^T w_t`` accumulated interval by interval:

@@ -10,6 +10,7 @@ from bessgym.market import DABid
 from bessgym.policies import checked
 
 from baselines.day_lp import DayModel, build_day_model, forecast_arrays, solve_accepted
+from baselines.solver import SolveResult
 
 RESERVE_MULTIPLE = 4.0
 """ForecastLP's default reserve multiple: chosen on the val split with the ``reserve`` suite
@@ -49,6 +50,10 @@ class ForecastLP:
         return build_day_model(ctx.battery, ctx.market, forecast_arrays(ctx), follow_schedule=self.follow_schedule,
                                reserve_multiple=self.reserve_multiple)
 
+    def solve(self, model: DayModel) -> SolveResult:
+        """This bidder's solve of its LP: a plan the market's rules accept (pairs fixed by sign)."""
+        return solve_accepted(model, self.time_limit_s)
+
     def bid(self, ctx: DAContext) -> DABid:
         model = self.model(ctx)
-        return model.decision(solve_accepted(model, self.time_limit_s))
+        return model.decision(self.solve(model))

@@ -19,7 +19,8 @@ from bessgym.market import DOWN_INDEX, HOURS, UP_MASK, DABid
 from bessgym.observation import SOC, TIME_OF_DAY
 from bessgym.policies import RTEpisode, interval_index
 
-from baselines.day_lp import DeploymentBudget, build_day_model, forecast_arrays, solve_accepted
+from baselines.day_lp import DayModel, DeploymentBudget, build_day_model, forecast_arrays, solve_accepted
+from baselines.solver import SolveResult
 
 
 class RobustDA:
@@ -29,11 +30,19 @@ class RobustDA:
         self.budget = DeploymentBudget(gamma_h, window_h)
         self.time_limit_s = time_limit_s
 
-    def bid(self, ctx: DAContext) -> DABid:
+    def model(self, ctx: DAContext) -> DayModel:
+        """The day LP this bidder solves: the nominal (no deployment) plan, robust to the budget."""
         data = forecast_arrays(ctx)
         nominal = data._replace(fraction=np.zeros_like(data.fraction), up_time=np.zeros_like(data.up_time))
-        model = build_day_model(ctx.battery, ctx.market, nominal, follow_schedule=True, budget=self.budget)
-        return model.decision(solve_accepted(model, self.time_limit_s))
+        return build_day_model(ctx.battery, ctx.market, nominal, follow_schedule=True, budget=self.budget)
+
+    def solve(self, model: DayModel) -> SolveResult:
+        """This bidder's solve of its LP: a plan the market's rules accept (pairs fixed by sign)."""
+        return solve_accepted(model, self.time_limit_s)
+
+    def bid(self, ctx: DAContext) -> DABid:
+        model = self.model(ctx)
+        return model.decision(self.solve(model))
 
 
 class GreedyRT:

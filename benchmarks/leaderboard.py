@@ -663,7 +663,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--proxy-track", action="store_true",
                         help="run the static proxy track instead (see benchmarks.proxy_track; needs the rl extra)")
     parser.add_argument("--proxy", action="append",
-                        help="a proxy bidder spec for --proxy-track (repeatable; default the shipped proxy)")
+                        help="a proxy bidder spec for --proxy-track (repeatable; default the shipped proxies)")
     parser.add_argument("--threads", type=COUNT, default=1, help="torch threads for --proxy-track timings")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error instead of its one line")
     return parser
@@ -699,10 +699,10 @@ def _run(args: argparse.Namespace) -> None:
     split = args.split or ("all" if args.data else suite.split)
     if args.proxy_track:
         try:
-            from benchmarks.proxy_track import DEFAULT_PROXY, run_track
+            from benchmarks.proxy_track import DEFAULT_PROXIES, run_track
         except ImportError as exc:
             raise SystemExit(f"error: --proxy-track needs torch: pip install -e '.[rl]' ({exc})") from None
-        run_track(args.proxy or [DEFAULT_PROXY], config, split, args.out or Path("leaderboard") / "proxy-track",
+        run_track(args.proxy or list(DEFAULT_PROXIES), config, split, args.out or Path("leaderboard") / "proxy-track",
                   args.limit, args.threads, overwrite=args.overwrite)
         return
     seeds = list(range(args.seeds)) if args.seeds else suite.seeds

@@ -224,11 +224,14 @@ def bench_agents() -> dict[str, float]:
 
 
 def bench_proxy() -> dict[str, float]:
-    """The shipped DA proxy (network, decoding and repair; one torch thread) against HiGHS on the
-    same CAISO test-day instances in the same run: ms per call at batch 1 and 1,024, and the mean
-    time to the rules' optimum (:func:`agents.proxy.problem.solve_optimum`, one thread). With 20
-    refinement steps, batch 1 only, on the first 12 days (a call on 1,024 takes minutes here;
-    ``python -m benchmarks.leaderboard --proxy-track`` measures it)."""
+    """The shipped DA proxies (one torch thread) against HiGHS on the same CAISO test-day
+    instances in the same run. The SoC-trajectory network (decoding and repair): ms per call at
+    batch 1 and 1,024, and the mean time to the rules' optimum
+    (:func:`agents.proxy.problem.solve_optimum`, one thread); with 20 refinement steps, batch 1
+    only, on the first 12 days (a call on 1,024 takes minutes here; ``python -m
+    benchmarks.leaderboard --proxy-track`` measures it). The solution caches of RobustDA, the
+    chance-constrained LP and ForecastLP: ms per call at batch 1,024 against the mean time of the
+    bidder's own solve."""
     import torch
 
     from agents.proxy.bidder import TorchProxyBidder
@@ -248,9 +251,25 @@ def bench_proxy() -> dict[str, float]:
     highs_ms = 1e3 * float(np.mean(seconds))
     ms_1, ms_batch = inference_ms(bidder, theta, BATCH)
     refined_ms_1, _ = inference_ms(TorchProxyBidder(name="caiso-soc", refine_steps=20), theta[:12], batch=0)
-    return {"proxy_highs_solve_ms": highs_ms, "proxy_inference_ms_batch1": ms_1, "proxy_inference_ms_batch1024": ms_batch,
-            "proxy_speedup_batch1": highs_ms / ms_1, "proxy_speedup_batch1024": highs_ms / (ms_batch / BATCH),
-            "proxy_refine20_inference_ms_batch1": refined_ms_1, "proxy_refine20_speedup_batch1": highs_ms / refined_ms_1}
+    figures = {"proxy_highs_solve_ms": highs_ms, "proxy_inference_ms_batch1": ms_1, "proxy_inference_ms_batch1024": ms_batch,
+               "proxy_speedup_batch1": highs_ms / ms_1, "proxy_speedup_batch1024": highs_ms / (ms_batch / BATCH),
+               "proxy_refine20_inference_ms_batch1": refined_ms_1, "proxy_refine20_speedup_batch1": highs_ms / refined_ms_1}
+    # the solution caches against their bidders' own solves, on the same test days, in the same run
+    for name in ("robust", "chance-lp", "forecast-lp"):
+        cache = TorchProxyBidder(name=f"caiso-{name}")
+        theta = np.stack([cache.problem.params(da_context(scenarios, scenarios.get(i))) for i in scenarios.ids("test")])
+        seconds = []
+        for t in theta:
+            model = cache.problem.model(t)
+            start = time.perf_counter()
+            cache.problem.bidder.solve(model)
+            seconds.append(time.perf_counter() - start)
+        solver_ms = 1e3 * float(np.mean(seconds))
+        ms_1, ms_batch = inference_ms(cache, theta, BATCH)
+        key = f"proxy_cache_{name.replace('-', '_')}"
+        figures.update({f"{key}_solver_ms": solver_ms, f"{key}_inference_ms_batch1024": ms_batch,
+                        f"{key}_speedup_batch1024": solver_ms / (ms_batch / BATCH)})
+    return figures
 
 
 def bench_dervet() -> dict[str, float]:

@@ -20,11 +20,14 @@ is code: it may vouch for a class, which the checkpoint must then name exactly);
     agents.proxy.bidder:TorchProxyBidder?path=runs/conv&arch=mypkg.models:MyProxy
 
 The bid is always the repaired network output (:func:`agents.proxy.repair.repair`), feasible by
-construction. ``refine_steps=N`` (SoC-trajectory proxies) first improves the predicted
-trajectories by N batched ascent steps on the LP value of their decoded bid: a smaller gap for N
-times the work. With ``fallback_gap`` the bidder also bounds its own optimality gap with the
-network's duals (:meth:`certified_gap`, valid for any duals) and solves the day to its optimum
-(:func:`agents.proxy.problem.solve_optimum`) where that certified gap exceeds the threshold.
+construction, or the output itself for a model whose class says ``feasible = True`` (its every
+output is feasible: :class:`agents.proxy.cache.SolutionCache`, the only kind allowed for the LP
+of a bidder, :mod:`agents.proxy.bidder_lp`, which has no repair layer). ``refine_steps=N``
+(SoC-trajectory proxies) first improves the predicted trajectories by N batched ascent steps on
+the LP value of their decoded bid: a smaller gap for N times the work. With ``fallback_gap`` the
+bidder also bounds its own optimality gap (:meth:`certified_gap`: the network's duals, or for a
+bidder's LP an interior-point solve stopped early) and solves the day (the bidder's own solve,
+or :func:`agents.proxy.problem.solve_optimum`) where that certified gap exceeds the threshold.
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ from torch import nn
 
 from agents.checkpoints import load_weights, locate
 from agents.proxy.decode import decoder_for
+from agents.proxy.bidder_lp import BidderLP
+from agents.proxy.cache import SolutionCache
 from agents.proxy.models import MLPProxy, SoCTrajectoryProxy
 from agents.proxy.problem import ProblemSpec, problem_for, solve_optimum
 from agents.proxy.repair import repair
@@ -53,7 +58,7 @@ from bessgym.policies import checked
 
 CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
 ENTRY_POINT_GROUP = "bessgym.architectures"
-ARCHITECTURES: dict[str, type[nn.Module]] = {f"{c.__module__}:{c.__qualname__}": c for c in (MLPProxy, SoCTrajectoryProxy)}
+ARCHITECTURES: dict[str, type[nn.Module]] = {f"{c.__module__}:{c.__qualname__}": c for c in (MLPProxy, SoCTrajectoryProxy, SolutionCache)}
 
 
 def importable_name(cls: type) -> str:
@@ -159,11 +164,17 @@ class TorchProxyBidder:
         if not isinstance(self.meta.get("problem"), dict):
             raise ValueError(f"checkpoint {name or path}: its record has no 'problem' object (the ProblemSpec it was trained for)")
         self.problem = problem_for(ProblemSpec.from_dict(self.meta["problem"]))
+        self.feasible = bool(getattr(self.model, "feasible", False))
+        if isinstance(self.problem, BidderLP) and not self.feasible:
+            raise ValueError(f"checkpoint {name or path} imitates {self.problem.spec.bidder}'s LP, for which no repair layer exists "
+                             "(they cover ForecastLP's LP at the reserve multiple 1): its model must return feasible bids and "
+                             "say so with a class attribute feasible = True, as agents.proxy.cache:SolutionCache does")
         if refine_steps and not (hasattr(self.model, "trajectory") and hasattr(self.model, "decoder")):
             raise ValueError(f"refine_steps needs a SoC-trajectory proxy (trajectory() and decoder); {self.meta['arch']} is not one")
         self.refine_steps = refine_steps
-        if fallback_gap is not None and not hasattr(self.model, "duals"):
-            raise ValueError(f"fallback_gap needs a proxy with a duals() method; {self.meta['arch']} has none")
+        needs = "value" if isinstance(self.problem, BidderLP) else "duals"
+        if fallback_gap is not None and not hasattr(self.model, needs):
+            raise ValueError(f"fallback_gap needs a proxy with a {needs}() method; {self.meta['arch']} has none")
         self.fallback_gap = fallback_gap
         self.time_limit_s = time_limit_s
         self.dtype = next(iter(self.model.parameters()), torch.zeros(())).dtype
@@ -177,6 +188,9 @@ class TorchProxyBidder:
         """Repaired bids (B, 120), float64, for parameter vectors (B, P); with ``refine_steps``
         the predicted trajectories are first improved (:meth:`HourlyDecoder.refine`)."""
         theta = torch.as_tensor(theta)
+        if self.feasible:
+            with torch.inference_mode():
+                return self.model(theta.to(self.dtype)).double()
         if self.refine_steps:
             with torch.no_grad():
                 trajectory = self.model.trajectory(theta.to(self.dtype))
@@ -189,9 +203,18 @@ class TorchProxyBidder:
     def certified_gap(self, theta: torch.Tensor, bids: torch.Tensor) -> torch.Tensor:
         """``(dual bound - bid objective) / |dual bound|`` (B,): at least the true relative gap.
 
-        The bound is the tighter of two, both valid for any duals: the Lagrangian over the
-        variable box (:meth:`ProxyProblem.dual_bound`, all rows relaxed) and the hourly
-        decomposition (:meth:`HourlyDecoder.dual_bound`, only the coupling rows relaxed)."""
+        For a bidder's LP the objective is the value of the model's plan (``value(theta)``) and
+        the bound comes from an interior-point solve stopped early (:meth:`BidderLP.certify`:
+        any multipliers give a valid bound). Otherwise the bound is the tighter of two, both
+        valid for any of the network's duals: the Lagrangian over the variable box
+        (:meth:`ProxyProblem.dual_bound`, all rows relaxed) and the hourly decomposition
+        (:meth:`HourlyDecoder.dual_bound`, only the coupling rows relaxed)."""
+        if isinstance(self.problem, BidderLP):
+            theta = np.asarray(theta, dtype=float)
+            with torch.inference_mode():
+                value = self.model.value(torch.as_tensor(theta)).double().numpy()
+            bound = np.array([self.problem.certify(t)[0] for t in theta])
+            return torch.as_tensor((bound - value) / np.maximum(np.abs(bound), 1e-9))
         with torch.inference_mode():
             theta = torch.as_tensor(theta, dtype=torch.float64)
             value = self.problem.objective(theta, self.problem.complete(bids))
@@ -213,7 +236,8 @@ class TorchProxyBidder:
                 note["certified_gap"] = float(gaps[i])
                 if gaps[i] > self.fallback_gap:
                     model = self.problem.model(theta[i])
-                    result = solve_optimum(model, self.time_limit_s)
+                    result = (self.problem.bidder.solve(model) if isinstance(self.problem, BidderLP)
+                              else solve_optimum(model, self.time_limit_s))
                     message = f"certified gap {gaps[i]:.2%} > {self.fallback_gap:.2%}: solved with {result.solver}"
                     if result.status.ok:
                         bid = model.decision(result)

@@ -72,6 +72,20 @@ def add_common(parser: argparse.ArgumentParser, writes: str) -> None:
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error instead of its one line")
 
 
+def config_parser(prog: str, doc: str | None, model: type[BaseModel], required: Iterable[str], writes: str) -> argparse.ArgumentParser:
+    """The parser of a command configured by ``model``: its first docstring paragraph as the
+    description, one option per field (:func:`add_fields`), ``--overwrite`` and ``--debug``."""
+    out = argparse.ArgumentParser(prog=prog, description=(doc or "").split("\n\n")[0], formatter_class=HelpFormatter)
+    add_fields(out, model, required)
+    add_common(out, writes)
+    return out
+
+
+def checkpoint_files(prefix: str | Path) -> list[Path]:
+    """The two files of a checkpoint ``prefix``: ``prefix.pt`` and ``prefix.json``."""
+    return [Path(prefix).with_suffix(suffix) for suffix in (".pt", ".json")]
+
+
 def refuse_existing(files: Iterable[str | Path], overwrite: bool) -> None:
     """FileExistsError naming those of ``files`` that exist, unless ``overwrite``."""
     there = [str(f) for f in files if Path(f).exists()]

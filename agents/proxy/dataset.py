@@ -56,6 +56,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tqdm import tqdm
 
 from agents.proxy import cli
+from agents.proxy.bidder_lp import BidderLP, bidder_spec
 from agents.proxy.problem import ProblemSpec, ProxyProblem, encode, problem_for, solve_optimum
 from baselines.solver import solve
 from bessgym.config import load_config
@@ -69,11 +70,15 @@ FILE = "instances.npz"  # the file in a dataset folder
 ARRAYS = ("theta", "primal", "objective", "relaxation_primal", "relaxation_objective", "dual", "solve_seconds", "status",
           "source", "scenario_id")
 COLUMN_UNITS = {"x": "MW", "r": "MW", "xp": "MW", "xm": "MW", "ep": "MWh", "b": "MW", "dis_up": "MW", "ch_up": "MW",
-                "dis_dn": "MW", "ch_dn": "MW", "e": "MWh", "above": "MWh", "below": "MWh"}
+                "dis_dn": "MW", "ch_dn": "MW", "e": "MWh", "above": "MWh", "below": "MWh",
+                # RobustDA's LP: the duals of each interval's worst-case deployment energy
+                "lam_up": "MWh", "mu_up": "MWh", "lam_down": "MWh", "mu_down": "MWh"}
 ROW_UNITS = {"accept_up": "MW", "accept_down": "MW", "planned_legs": "MW", "planned_soc": "MWh", "duration_up_start": "MWh",
              "duration_up_end": "MWh", "duration_down_start": "MWh", "duration_down_end": "MWh", "power_up": "MW",
              "power_dn": "MW", "soc": "MWh", "terminal": "MWh", "follow": "MW", "available_power_up": "MW",
-             "available_power_down": "MW", "available_energy_up": "MWh", "available_energy_down": "MWh"}
+             "available_power_down": "MW", "available_energy_up": "MWh", "available_energy_down": "MWh",
+             "robust_dual_up": "MWh", "robust_dual_down": "MWh", "robust_soc_up": "MWh", "robust_soc_down": "MWh",
+             "chance_low": "MWh", "chance_high": "MWh"}
 
 
 class DatasetConfig(BaseModel):
@@ -94,6 +99,9 @@ class DatasetConfig(BaseModel):
     as_noise_sigma: float = Field(0.3, ge=0, description="log-normal sigma of the AS price noise")
     seed: int = Field(0, description="seed of the perturbations and mixtures (the real days need none)")
     time_limit_s: float = Field(10.0, gt=0, description="HiGHS time limit per solve, seconds")
+    bidder: str | None = Field(None, description="label with this LP bidder's own LP and solve (robust, chance-lp, "
+                               "forecast-lp, or a component spec; agents.proxy.bidder_lp); none: ForecastLP's LP at the "
+                               "reserve multiple 1, solved to the rules' optimum")
 
 
 def blocks(index: dict[str, np.ndarray], units: dict[str, str], what: str) -> dict[str, list]:
@@ -215,7 +223,7 @@ def contexts(config: DatasetConfig) -> tuple[ProxyProblem, list[tuple[str, str, 
     if not ids:
         raise ValueError(f"split {config.split!r} of the dataset's config has no days")
     first = da_context(real, real.get(ids[0]))
-    problem = ProxyProblem(ProblemSpec.from_context(first))
+    problem = problem_for(ProblemSpec.from_context(first, None if config.bidder is None else bidder_spec(config.bidder)))
     items: list[tuple[str, str, np.ndarray]] = []
     thetas = {sid: problem.params(da_context(real, real.get(sid))) for sid in ids}
     for sid, theta in thetas.items():
@@ -245,13 +253,17 @@ def _synthetic(config: DatasetConfig, problem: ProxyProblem, seed: int) -> list[
     return [(f"{sid}@seed{seed}", encode(da_context(days, days.get(sid)))) for sid in ids]
 
 
-def label(problem: ProxyProblem, theta: np.ndarray, time_limit_s: float) -> tuple:
+def label(problem: ProxyProblem | BidderLP, theta: np.ndarray, time_limit_s: float) -> tuple:
     """One instance solved: (the rules' optimum z and objective, the LP relaxation's z and
-    objective, its row duals, seconds, status); NaN where a solve failed."""
+    objective, its row duals, seconds, status); NaN where a solve failed. For a bidder's LP the
+    "optimum" is the bidder's own solve (its time limit, not ``time_limit_s``)."""
     model = problem.model(theta)
     start = time.perf_counter()
     relaxation = solve(model.lp, time_limit_s)
-    exact = solve_optimum(model, time_limit_s, first=relaxation)
+    if isinstance(problem, BidderLP):
+        exact = problem.bidder.solve(model)
+    else:
+        exact = solve_optimum(model, time_limit_s, first=relaxation)
     seconds = time.perf_counter() - start
     ok = relaxation.status.ok and exact.status.ok
     status = exact.status if relaxation.status.ok else relaxation.status

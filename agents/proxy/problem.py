@@ -27,7 +27,10 @@ dual bound) work on a batch of full LP vectors ``z`` in the builder's column ord
 from __future__ import annotations
 
 import functools
+import json
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -42,20 +45,29 @@ from bessgym.forecast import DAContext, expected_deployment
 from bessgym.market import HOURS, N_PRODUCTS, MarketProfile, load_profile
 from bessgym.sim import ScenarioArrays
 
-__all__ = ["BID_SIZE", "ProblemSpec", "ProxyProblem", "encode", "problem_for", "project_duals", "solve_optimum"]
+if TYPE_CHECKING:
+    from agents.proxy.bidder_lp import BidderLP
+
+__all__ = ["BID_SIZE", "ProblemSpec", "ProxyProblem", "affine_objective", "encode", "problem_for", "project_duals", "solve_optimum"]
 
 
 @dataclass(frozen=True)
 class ProblemSpec:
     """What fixes the LP's constraints: a proxy is trained for one spec and refuses others.
     ``expected_deployment`` is the mean deployment fraction per product (PRODUCTS order),
-    ``expected_up_time`` the regulation signal's long-run up share of an interval."""
+    ``expected_up_time`` the regulation signal's long-run up share of an interval. ``bidder``
+    (a component spec of an LP bidder, :mod:`agents.proxy.bidder_lp`) names whose day LP it
+    is; None is the ForecastLP LP at the reserve multiple 1 of :class:`ProxyProblem`.
+    ``deployment`` (JSON of the config's deployment model) is kept for a bidder's LP, whose rows
+    may depend on it (the chance-constrained margins)."""
 
     battery: Battery
     market: str
     dt_h: float
     expected_deployment: tuple[float, ...]
     expected_up_time: float
+    bidder: str | None = None
+    deployment: str | None = None
 
     @classmethod
     def from_config(cls, config: Config, dt_h: float) -> ProblemSpec:
@@ -63,13 +75,17 @@ class ProblemSpec:
                    float(regulation_model_stats(config.deployment.signal).up_time))
 
     @classmethod
-    def from_context(cls, ctx: DAContext) -> ProblemSpec:
+    def from_context(cls, ctx: DAContext, bidder: str | None = None) -> ProblemSpec:
+        deployment = None if bidder is None else json.dumps(ctx.deployment.model_dump(mode="json"), sort_keys=True)
         return cls(ctx.battery, ctx.market.name, float(ctx.dt_h), tuple(float(v) for v in ctx.expected_deployment),
-                   float(ctx.expected_up_time))
+                   float(ctx.expected_up_time), bidder, deployment)
 
     def to_dict(self) -> dict:
-        return {"battery": self.battery.model_dump(), "market": self.market, "dt_h": self.dt_h,
-                "expected_deployment": list(self.expected_deployment), "expected_up_time": self.expected_up_time}
+        out = {"battery": self.battery.model_dump(), "market": self.market, "dt_h": self.dt_h,
+               "expected_deployment": list(self.expected_deployment), "expected_up_time": self.expected_up_time}
+        if self.bidder is not None:
+            out.update(bidder=self.bidder, deployment=json.loads(self.deployment or "null"))
+        return out
 
     @classmethod
     def from_dict(cls, d: dict) -> ProblemSpec:
@@ -77,12 +93,16 @@ class ProblemSpec:
         if missing:
             raise ValueError(f"problem spec lacks {missing} (a checkpoint or dataset made before the sub-period "
                              "market rules: retrain or regenerate it)")
+        bidder = d.get("bidder")
+        if bidder is not None and not isinstance(d.get("deployment"), dict):
+            raise ValueError(f"problem spec of bidder {bidder!r} lacks its deployment model (a JSON object)")
+        deployment = None if bidder is None else json.dumps(d["deployment"], sort_keys=True)
         return cls(Battery(**d["battery"]), d["market"], float(d["dt_h"]), tuple(d["expected_deployment"]),
-                   float(d["expected_up_time"]))
+                   float(d["expected_up_time"]), bidder, deployment)
 
     def mismatch(self, other: ProblemSpec) -> str | None:
         """A description of the first difference from ``other`` (None when they agree)."""
-        for field in ("market", "dt_h"):
+        for field in ("bidder", "market", "dt_h"):
             if getattr(self, field) != getattr(other, field):
                 return f"{field} is {getattr(other, field)!r}, the proxy was trained for {getattr(self, field)!r}"
         if self.battery != other.battery:
@@ -91,6 +111,8 @@ class ProblemSpec:
             return f"expected deployment is {other.expected_deployment}, the proxy was trained for {self.expected_deployment}"
         if not np.isclose(self.expected_up_time, other.expected_up_time, rtol=1e-9, atol=1e-12):
             return f"expected up time is {other.expected_up_time}, the proxy was trained for {self.expected_up_time}"
+        if self.deployment != other.deployment:
+            return f"the deployment model is {other.deployment}, the proxy was trained for {self.deployment}"
         return None
 
 
@@ -150,13 +172,7 @@ class ProxyProblem(TensorCache):
         # end, then the planned SoC
         self.trajectory_cols = np.r_[self.cols["e"][self.k - 1::self.k], self.cols["ep"]]
         self.equality = self.row_lower == self.row_upper
-        # c(theta) = c0 + theta @ C, offset(theta) = o0 + theta @ o: exact, as both are affine
-        self.c0, self.o0 = lp.c.copy(), lp.offset
-        self.C = np.empty((self.n_params, self.n_cols))
-        self.o = np.empty(self.n_params)
-        for i in range(self.n_params):
-            unit = self.model(np.eye(1, self.n_params, i).ravel()).lp
-            self.C[i], self.o[i] = unit.c - self.c0, unit.offset - self.o0
+        self.c0, self.o0, self.C, self.o = affine_objective(self.model, self.n_params)
 
         # the idle decision's completion (no bid: the SoC drifts by self-discharge only)
         self.z_idle = self.completion(np.zeros(BID_SIZE))
@@ -204,7 +220,7 @@ class ProxyProblem(TensorCache):
 
     def params(self, ctx: DAContext) -> np.ndarray:
         """Encode a DA context as ``theta``; raises if the context is not this problem's."""
-        problem = self.spec.mismatch(ProblemSpec.from_context(ctx))
+        problem = self.spec.mismatch(ProblemSpec.from_context(ctx, self.spec.bidder))
         if problem:
             raise ValueError(f"DA context {ctx.scenario_id}: {problem}")
         return encode(ctx)
@@ -257,6 +273,18 @@ class ProxyProblem(TensorCache):
         return rows + box + self.o0 + theta @ self.t("o")
 
 
+def affine_objective(model: Callable[[np.ndarray], DayModel], n_params: int) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
+    """``(c0, o0, C, o)`` with ``c(theta) = c0 + theta @ C`` and ``offset(theta) = o0 + theta @ o``
+    for the LPs ``model(theta)`` builds: read off builds at zero and at each unit parameter
+    (exact for an objective affine in ``theta``)."""
+    zero = model(np.zeros(n_params)).lp
+    C, o = np.empty((n_params, zero.shape[1])), np.empty(n_params)
+    for i in range(n_params):
+        unit = model(np.eye(1, n_params, i).ravel()).lp
+        C[i], o[i] = unit.c - zero.c, unit.offset - zero.offset
+    return zero.c.copy(), zero.offset, C, o
+
+
 def project_duals(y: torch.Tensor, lower: torch.Tensor, upper: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Row multipliers (B, rows) projected onto the signs rows ``lower <= A z <= upper`` allow
     (``y >= 0`` prices an upper bound, ``y <= 0`` a lower one), and their bound term
@@ -277,6 +305,11 @@ def solve_optimum(model: DayModel, time_limit_s: float | None = 10.0, first: Sol
 
 
 @functools.lru_cache(maxsize=8)
-def problem_for(spec: ProblemSpec) -> ProxyProblem:
-    """One :class:`ProxyProblem` per spec and process (building one takes about a second)."""
+def problem_for(spec: ProblemSpec) -> ProxyProblem | BidderLP:
+    """One problem per spec and process (building one takes about a second): the bidder's LP
+    (:class:`agents.proxy.bidder_lp.BidderLP`) where the spec names one, else :class:`ProxyProblem`."""
+    if spec.bidder is not None:
+        from agents.proxy.bidder_lp import BidderLP
+
+        return BidderLP(spec)
     return ProxyProblem(spec)

@@ -204,11 +204,7 @@ def train(config: TrainConfig, progress: bool = True, overwrite: bool = False) -
 
 
 def parser() -> argparse.ArgumentParser:
-    out = argparse.ArgumentParser(prog="python -m agents.proxy.train", description=__doc__.splitlines()[0],
-                                  formatter_class=cli.HelpFormatter)
-    cli.add_fields(out, TrainConfig, required=("dataset",))
-    cli.add_common(out, "OUT.pt and OUT.json")
-    return out
+    return cli.config_parser("python -m agents.proxy.train", __doc__.splitlines()[0], TrainConfig, ("dataset",), "OUT.pt and OUT.json")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,213 @@
+"""Train a price forecaster for an LP bidder on the squared error of the prices or on SPO+.
+
+    python -m agents.dfl.train --loss spo+ --out runs/dfl/caiso-forecast-lp-spo    # the shipped recipe
+    python -m agents.dfl.train --loss mse --out runs/dfl/caiso-forecast-lp-mse
+    python -m agents.dfl.train --bidder robust --loss spo+ --out runs/dfl/caiso-robust-spo
+
+The data: each day of the config's ``train`` split is one sample, the features of its
+gate-closure context (:func:`agents.dfl.forecaster.features`, the analog forecaster's) and its
+realised prices ``theta``; the ``val`` split's days select the epoch kept. The LP bidder's
+objective is affine in ``theta`` over a fixed feasible set (:mod:`agents.proxy.bidder_lp`), so a
+plan ``z`` is worth ``base_z + theta @ slope_z`` on any day.
+
+* ``mse``: the mean squared error of the forecast, per entry in units of the point forecast's
+  error std on the training days.
+* ``spo+``: the SPO+ loss of Elmachtoub and Grigas ("Smart 'predict, then optimize'",
+  Management Science 2022), for this maximisation: ``max_z value_z(2 theta_hat - theta) -
+  2 value_{z*}(theta_hat) + value_{z*}(theta)``, with ``z*`` the bidder's own solution at the
+  realised prices and the max over the bidder's solution cache (the shipped
+  :class:`agents.proxy.cache.SolutionCache` of the bidder plus each training day's ``z*``):
+  solution caching as the LP oracle (Mulamba et al., IJCAI 2021), so an epoch solves no LP.
+  SPO+ is convex in the forecast and its subgradient is ``2 (slope_oracle - slope_z*)``.
+
+Both start from the analog forecast (the network's correction starts at zero) and keep the epoch
+with the best validation score of their own loss: the decision regret (the bidder's value at the
+realised prices of its optimum there, less that of the cached plan the forecast chooses, $ per
+day) for ``spo+``, the squared error for ``mse``. Validation at epoch 0 is the analog forecaster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from tqdm import tqdm
+
+from agents.dfl.forecaster import PriceForecaster, features
+from agents.proxy import cli
+from agents.proxy.bidder import load_checkpoint
+from agents.proxy.bidder_lp import BidderLP, bidder_spec
+from agents.proxy.cache import SolutionCache
+from agents.proxy.problem import ProblemSpec, problem_for
+from bessgym.forecast import da_context
+from bessgym.scenarios import ScenarioSet
+
+
+class TrainConfig(BaseModel):
+    """A forecaster's training run (stored in its checkpoint record)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    out: str = Field(description="checkpoint prefix to write (OUT.pt and OUT.json)")
+    config: str = Field("caiso-sp15", description="preset name or config file (its train and val splits)")
+    days: int = Field(0, ge=0, description="only the first N days of each split (0: all of them)")
+    bidder: str = Field("forecast-lp", description="the LP bidder fed (robust, chance-lp, forecast-lp or a component spec)")
+    loss: Literal["spo+", "mse"] = Field("spo+", description="training loss")
+    cache: str = Field("", description="the bidder's solution cache checkpoint, NAME (shipped) or DIR/NAME "
+                       "(default: the shipped caiso-BIDDER)")
+    hidden: int = Field(128, ge=1, description="hidden width")
+    depth: int = Field(2, ge=0, description="hidden layers")
+    epochs: int = Field(3000, ge=1, description="full-batch epochs")
+    lr: float = Field(3e-5, gt=0, description="Adam learning rate")
+    weight_decay: float = Field(1e-2, ge=0, description="Adam weight decay")
+    eval_every: int = Field(1, ge=1, description="epochs between validations")
+    seed: int = Field(0, description="torch seed")
+
+
+def day_samples(config: str, split: str, problem: BidderLP, limit: int = 0) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Features (N, F) of each day's gate-closure context, its realised ``theta`` (N, P), its ids
+    (the split's first ``limit`` days; 0: all)."""
+    days = ScenarioSet(config)
+    ids = days.ids(split)[:limit or None]
+    x, theta = [], []
+    for sid in ids:
+        scenario = days.get(sid)
+        ctx = da_context(days, scenario)
+        problem.params(ctx)  # the context is this problem's
+        x.append(features(ctx))
+        theta.append(np.concatenate([scenario.da_price, scenario.rt_price, scenario.as_price.ravel()]))
+    return np.array(x), np.array(theta), ids
+
+
+def optima(problem: BidderLP, theta: np.ndarray) -> np.ndarray:
+    """The bidder's own solution (N, n_cols) at each ``theta`` (its solve; NaN rows where it failed)."""
+    out = np.full((len(theta), problem.n_cols), np.nan)
+    for i, t in enumerate(tqdm(theta, desc="realised optima", unit="day", leave=False)):
+        result = problem.solve(t)
+        if result.status.ok:
+            out[i] = result.z
+    return out
+
+
+def plan_values(problem: BidderLP, plans: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(base, slope)`` of plans (N, n_cols): each plan's value is ``base + theta @ slope``."""
+    return (torch.as_tensor(plans @ problem.c0 + problem.o0), torch.as_tensor(plans @ problem.C.T + problem.o))
+
+
+def spo_plus(theta_hat: torch.Tensor, theta: torch.Tensor, oracle: SolutionCache, best: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """Mean SPO+ loss ($) of forecasts (B, P) against realised ``theta`` (B, P); ``best`` is the
+    realised optima's ``(base, slope)``."""
+    base, slope = best
+    k = oracle.choice((2 * theta_hat - theta).detach())
+    o_base, o_slope = oracle.base[k], oracle.slope[k].double()
+    worst = o_base + ((2 * theta_hat - theta) * o_slope).sum(-1)
+    return (worst - 2 * (base + (theta_hat * slope).sum(-1)) + base + (theta * slope).sum(-1)).mean()
+
+
+def regret(theta_hat: torch.Tensor, theta: torch.Tensor, oracle: SolutionCache, best: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """Decision regret ($ per day, (B,)): the realised optimum's value less that of the cached
+    plan the forecast chooses, both at the realised prices."""
+    base, slope = best
+    k = oracle.choice(theta_hat)
+    return base + (theta * slope).sum(-1) - (oracle.base[k] + (theta * oracle.slope[k].double()).sum(-1))
+
+
+def train(config: TrainConfig) -> dict:
+    """Train, keep the best validated epoch, save the checkpoint; returns its record."""
+    start = time.perf_counter()
+    torch.manual_seed(config.seed)
+    days = ScenarioSet(config.config)
+    first = da_context(days, days.get(days.ids("train")[0]))
+    problem = problem_for(ProblemSpec.from_context(first, bidder_spec(config.bidder)))
+    name = config.cache or f"caiso-{config.bidder}"
+    cache, cache_meta = load_checkpoint(**({"path": name} if "/" in name else {"name": name}))
+    if not isinstance(cache, SolutionCache) or ProblemSpec.from_dict(cache_meta["problem"]) != problem.spec:
+        raise ValueError(f"cache {name!r} is not a solution cache of {problem.spec.bidder}'s LP on this config")
+
+    x_train, theta_train, _ = day_samples(config.config, "train", problem, config.days)
+    x_val, theta_val, _ = day_samples(config.config, "val", problem, config.days)
+    z_train, z_val = optima(problem, theta_train), optima(problem, theta_val)
+    ok_train, ok_val = np.isfinite(z_train).all(1), np.isfinite(z_val).all(1)
+    extra = SolutionCache.build(problem, z_train[ok_train])
+    oracle = SolutionCache(len(cache.bids) + len(extra.bids), problem.n_params)
+    for buffer in ("slope", "base", "bids"):
+        getattr(oracle, buffer).copy_(torch.cat([getattr(cache, buffer), getattr(extra, buffer)]))
+
+    tensor = lambda a: torch.as_tensor(a, dtype=torch.float64)  # noqa: E731
+    xt, tt, xv, tv = tensor(x_train[ok_train]), tensor(theta_train[ok_train]), tensor(x_val[ok_val]), tensor(theta_val[ok_val])
+    best_t = plan_values(problem, z_train[ok_train])
+    best_v = plan_values(problem, z_val[ok_val])
+    n_params = problem.n_params
+    model = PriceForecaster(xt.shape[1], n_params, config.hidden, config.depth).double()
+    model.feature_mean.copy_(xt.mean(0))
+    model.feature_std.copy_(xt.std(0).clamp(min=1e-6))
+    model.scale.copy_((tt - xt[:, :n_params]).std(0).clamp(min=1.0))
+    optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+
+    def loss_of(x: torch.Tensor, theta: torch.Tensor, best: tuple) -> torch.Tensor:
+        theta_hat = model(x)
+        if config.loss == "mse":
+            return (((theta_hat - theta) / model.scale) ** 2).mean()
+        return spo_plus(theta_hat, theta, oracle, best)
+
+    def validate() -> dict:
+        with torch.no_grad():
+            theta_hat = model(xv)
+            return {"regret_usd_per_day": float(regret(theta_hat, tv, oracle, best_v).mean()),
+                    "mse_scaled": float((((theta_hat - tv) / model.scale) ** 2).mean())}
+
+    history = [{"epoch": 0, **validate()}]
+    key = "regret_usd_per_day" if config.loss == "spo+" else "mse_scaled"
+    best_state, best_epoch = {k: v.clone() for k, v in model.state_dict().items()}, 0
+    for epoch in tqdm(range(1, config.epochs + 1), desc=f"training ({config.loss})", unit="epoch"):
+        optimiser.zero_grad()
+        loss = loss_of(xt, tt, best_t)
+        loss.backward()
+        optimiser.step()
+        if epoch % config.eval_every == 0 or epoch == config.epochs:
+            history.append({"epoch": epoch, "train_loss": loss.item(), **validate()})
+            if history[-1][key] < min(h[key] for h in history[:-1]):
+                best_state, best_epoch = {k: v.clone() for k, v in model.state_dict().items()}, epoch
+    model.load_state_dict(best_state)
+    final = validate()
+
+    record = {
+        "loss": config.loss, "kept_epoch": best_epoch, "val": final, "val_analog": history[0],
+        "train_days": int(ok_train.sum()), "val_days": int(ok_val.sum()), "oracle_plans": len(oracle.bids),
+        "history": history[::max(1, len(history) // 100)] + history[-1:],  # about 100 validations
+        "training": config.model_dump(), "wall_s": round(time.perf_counter() - start, 1),
+        "torch_threads": torch.get_num_threads(),
+    }
+    out = Path(config.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(model.float().state_dict(), out.with_suffix(".pt"))
+    kwargs = {"n_features": xt.shape[1], "n_params": n_params, "hidden": config.hidden, "depth": config.depth}
+    out.with_suffix(".json").write_text(json.dumps({"kwargs": kwargs, "problem": problem.spec.to_dict(), **record}, indent=1) + "\n")
+    return record
+
+
+def parser() -> argparse.ArgumentParser:
+    return cli.config_parser("python -m agents.dfl.train", __doc__, TrainConfig, ("out",), "the checkpoint")
+
+
+def main(argv: list[str] | None = None) -> None:
+    cli.run(parser(), argv, _main)
+
+
+def _main(args: argparse.Namespace) -> None:
+    options = vars(args)
+    overwrite = options.pop("overwrite")
+    config = TrainConfig(**options)
+    cli.refuse_existing(cli.checkpoint_files(config.out), overwrite)
+    record = train(config)
+    print(json.dumps({k: record[k] for k in ("loss", "kept_epoch", "val", "val_analog", "wall_s")}))
+
+
+if __name__ == "__main__":
+    main()
