@@ -185,3 +185,42 @@ def test_the_fallback_solves_exactly_where_the_certificate_says(cache_checkpoint
         assert bid.note["solver"] != "proxy" and bid.note["certified_gap"] >= 0
         assert np.allclose(bid.energy_mw, reference.energy_mw) and np.allclose(bid.as_mw, reference.as_mw)
     assert all(b.note["solver"] == "proxy" and 0 <= b.note["certified_gap"] <= 1.0 for b in kept)
+
+
+def test_a_file_cannot_name_any_bidder_class(tmp_path, cache_checkpoint):
+    """A bidder spec read from a checkpoint is data: only the LP bidders' classes, never code."""
+    record = json.loads(cache_checkpoint.with_suffix(".json").read_text())
+    record["problem"]["bidder"] = f"os:system?command=touch {tmp_path / 'pwned'}"
+    (tmp_path / "evil.json").write_text(json.dumps(record))
+    (tmp_path / "evil.pt").write_bytes(cache_checkpoint.with_suffix(".pt").read_bytes())
+    with pytest.raises(ValueError, match="not one of"):
+        TorchProxyBidder(path=str(tmp_path / "evil"))
+    assert not (tmp_path / "pwned").exists()
+    assert bidder_spec("baselines.reference:ForecastLP?reserve_multiple=2") == "baselines.reference:ForecastLP?reserve_multiple=2"
+
+
+def test_a_cache_refuses_an_lp_other_than_its_own(tmp_path, cache_checkpoint):
+    record = json.loads(cache_checkpoint.with_suffix(".json").read_text())
+    record["problem"]["bidder"] = "baselines.robust:RobustDA?gamma_h=1.0"  # another budget: other rows
+    (tmp_path / "other.json").write_text(json.dumps(record))
+    (tmp_path / "other.pt").write_bytes(cache_checkpoint.with_suffix(".pt").read_bytes())
+    with pytest.raises(ValueError, match="lp_sha256"):
+        TorchProxyBidder(path=str(tmp_path / "other"))
+
+
+def test_an_empty_cache_and_a_network_on_a_bidders_lp_are_refused(cache_checkpoint, tmp_path):
+    from agents.proxy.train import TrainConfig as NetworkConfig
+    from agents.proxy.train import train as train_network
+
+    data = cache_checkpoint.parent / "data"
+    with pytest.raises(ValueError, match="no optimal instance"):
+        build(CacheConfig(dataset=str(data), out=str(tmp_path / "c"), sources="synthetic"))
+    with pytest.raises(ValueError, match="agents.proxy.cache"):
+        train_network(NetworkConfig(dataset=str(data), out=str(tmp_path / "net")))
+
+
+def test_the_deployment_model_compares_as_a_model_not_as_text(robust):
+    record = robust.spec.to_dict()
+    record["deployment"] = {k: (float(v) if isinstance(v, int) and not isinstance(v, bool) else v)
+                            for k, v in record["deployment"].items()}
+    assert ProblemSpec.from_dict(json.loads(json.dumps(record))) == robust.spec

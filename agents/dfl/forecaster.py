@@ -28,10 +28,10 @@ import torch
 from torch import nn
 
 from agents.checkpoints import load_weights, locate
+from agents.proxy.bidder_lp import load_lp_bidder
 from agents.proxy.problem import ProblemSpec, encode
 from bessgym.forecast import DAContext
 from bessgym.market import HOURS, N_PRODUCTS, DABid
-from bessgym.policies import load_component
 
 CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
 
@@ -78,8 +78,15 @@ def load_forecaster(name: str | None = None, path: str | Path | None = None) -> 
     if not isinstance(kwargs, dict) or sorted(kwargs) != ["depth", "hidden", "n_features", "n_params"]:
         raise ValueError(f"checkpoint record {weights.with_suffix('.json')}: kwargs must be a JSON object with n_features, "
                          f"n_params, hidden and depth, got {kwargs!r}")
+    if not isinstance(meta["problem"], dict):
+        raise ValueError(f"checkpoint record {weights.with_suffix('.json')}: problem must be a JSON object (the bidder's "
+                         f"ProblemSpec), got {type(meta['problem']).__name__}")
     model = PriceForecaster(**kwargs)
-    model.load_state_dict(load_weights(weights))
+    try:
+        model.load_state_dict(load_weights(weights))
+    except RuntimeError as exc:  # shapes that disagree with kwargs
+        first = str(exc).strip().splitlines()[0]
+        raise ValueError(f"checkpoint {weights} does not match its record's kwargs {kwargs} ({first[:200]})") from None
     return model.eval(), meta
 
 
@@ -94,7 +101,7 @@ class ForecastBidder:
         self.spec = ProblemSpec.from_dict(self.meta["problem"])
         if self.spec.bidder is None:
             raise ValueError(f"forecaster checkpoint {name or path} names no bidder in its problem record")
-        self.bidder = load_component(self.spec.bidder)
+        self.bidder = load_lp_bidder(self.spec.bidder)
         self.label = name or str(path)
 
     def forecast(self, contexts: Sequence[DAContext]) -> np.ndarray:

@@ -21,9 +21,13 @@ plan ``z`` is worth ``base_z + theta @ slope_z`` on any day.
   SPO+ is convex in the forecast and its subgradient is ``2 (slope_oracle - slope_z*)``.
 
 Both start from the analog forecast (the network's correction starts at zero) and keep the epoch
-with the best validation score of their own loss: the decision regret (the bidder's value at the
-realised prices of its optimum there, less that of the cached plan the forecast chooses, $ per
-day) for ``spo+``, the squared error for ``mse``. Validation at epoch 0 is the analog forecaster.
+with the best validation score of their own loss: for ``spo+`` the decision regret (the bidder's
+value at the realised prices of its optimum there, less that of the cached plan the forecast
+chooses, $ per day; the validation cache holds each val day's optimum too, so a perfect forecast
+has no regret), for ``mse`` the squared error. Validation at epoch 0 is the analog forecaster.
+The record also gives ``regret_bidder_usd_per_day``: the regret of the bidder's own solves on the
+kept and on the analog forecasts (the cache only approximates the bidder's choice). The val
+days select the epoch, so their regrets flatter it: the leaderboard's test days judge it.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ from tqdm import tqdm
 
 from agents.dfl.forecaster import PriceForecaster, features
 from agents.proxy import cli
-from agents.proxy.bidder import load_checkpoint
+from agents.proxy.bidder import CHECKPOINTS, load_checkpoint
 from agents.proxy.bidder_lp import BidderLP, bidder_spec
 from agents.proxy.cache import SolutionCache
 from agents.proxy.problem import ProblemSpec, problem_for
@@ -57,10 +61,11 @@ class TrainConfig(BaseModel):
     out: str = Field(description="checkpoint prefix to write (OUT.pt and OUT.json)")
     config: str = Field("caiso-sp15", description="preset name or config file (its train and val splits)")
     days: int = Field(0, ge=0, description="only the first N days of each split (0: all of them)")
-    bidder: str = Field("forecast-lp", description="the LP bidder fed (robust, chance-lp, forecast-lp or a component spec)")
+    bidder: str = Field("forecast-lp", description="the LP bidder fed (robust, chance-lp, forecast-lp, or a spec of one "
+                        "of their classes with arguments)")
     loss: Literal["spo+", "mse"] = Field("spo+", description="training loss")
     cache: str = Field("", description="the bidder's solution cache checkpoint, NAME (shipped) or DIR/NAME "
-                       "(default: the shipped caiso-BIDDER)")
+                       "(default: the shipped cache of the bidder's LP on this config)")
     hidden: int = Field(128, ge=1, description="hidden width")
     depth: int = Field(2, ge=0, description="hidden layers")
     epochs: int = Field(3000, ge=1, description="full-batch epochs")
@@ -118,6 +123,46 @@ def regret(theta_hat: torch.Tensor, theta: torch.Tensor, oracle: SolutionCache, 
     return base + (theta * slope).sum(-1) - (oracle.base[k] + (theta * oracle.slope[k].double()).sum(-1))
 
 
+def solution_cache(cache: str, problem: BidderLP) -> SolutionCache:
+    """The bidder's solution cache: the checkpoint ``cache`` (a file prefix DIR/NAME, or a shipped
+    name), or ('') the shipped cache of this very problem; a ValueError where it is not one."""
+    if not cache:
+        for record in sorted(CHECKPOINTS.glob("*.json")):
+            meta = json.loads(record.read_text())
+            if meta.get("arch", "").endswith(":SolutionCache") and ProblemSpec.from_dict(meta["problem"]) == problem.spec:
+                return load_checkpoint(name=record.stem)[0]
+        raise ValueError(f"no shipped solution cache of {problem.spec.bidder}'s LP on this config: build one (python -m "
+                         "agents.proxy.dataset --bidder ... --out DIR; python -m agents.proxy.cache --dataset DIR --out "
+                         "CACHE) and pass --cache CACHE")
+    local = "/" in cache or Path(cache).with_suffix(".json").is_file()
+    found, meta = load_checkpoint(**({"path": cache} if local else {"name": cache}))
+    if not isinstance(found, SolutionCache) or ProblemSpec.from_dict(meta["problem"]) != problem.spec:
+        raise ValueError(f"cache {cache!r} is not a solution cache of {problem.spec.bidder}'s LP on this config")
+    return found
+
+
+def joined(*caches: SolutionCache) -> SolutionCache:
+    """One cache holding every plan of ``caches``."""
+    out = SolutionCache(sum(len(c.bids) for c in caches), caches[0].slope.shape[1])
+    for buffer in ("slope", "base", "bids"):
+        getattr(out, buffer).copy_(torch.cat([getattr(c, buffer) for c in caches]))
+    return out
+
+
+def bidder_regret(problem: BidderLP, theta_hat: np.ndarray, theta: np.ndarray, best: tuple[torch.Tensor, torch.Tensor]) -> float:
+    """Mean regret ($ per day) of the bidder's own decisions on forecasts ``theta_hat`` (its LP
+    solved on each), valued at the realised ``theta`` against the realised optima ``best``."""
+    base, slope = best
+    regrets = []
+    for i, (forecast, realised) in enumerate(zip(theta_hat, theta, strict=True)):
+        result = problem.solve(forecast)
+        if not result.status.ok:
+            raise ValueError(f"the bidder's solve failed on validation day {i} ({result.messages}): no regret to report")
+        chosen = result.z @ problem.c0 + problem.o0 + realised @ (problem.C @ result.z + problem.o)
+        regrets.append(float(base[i] + realised @ slope[i].numpy()) - chosen)
+    return float(np.mean(regrets))
+
+
 def train(config: TrainConfig) -> dict:
     """Train, keep the best validated epoch, save the checkpoint; returns its record."""
     start = time.perf_counter()
@@ -125,19 +170,14 @@ def train(config: TrainConfig) -> dict:
     days = ScenarioSet(config.config)
     first = da_context(days, days.get(days.ids("train")[0]))
     problem = problem_for(ProblemSpec.from_context(first, bidder_spec(config.bidder)))
-    name = config.cache or f"caiso-{config.bidder}"
-    cache, cache_meta = load_checkpoint(**({"path": name} if "/" in name else {"name": name}))
-    if not isinstance(cache, SolutionCache) or ProblemSpec.from_dict(cache_meta["problem"]) != problem.spec:
-        raise ValueError(f"cache {name!r} is not a solution cache of {problem.spec.bidder}'s LP on this config")
+    cache = solution_cache(config.cache, problem)
 
     x_train, theta_train, _ = day_samples(config.config, "train", problem, config.days)
     x_val, theta_val, _ = day_samples(config.config, "val", problem, config.days)
     z_train, z_val = optima(problem, theta_train), optima(problem, theta_val)
     ok_train, ok_val = np.isfinite(z_train).all(1), np.isfinite(z_val).all(1)
-    extra = SolutionCache.build(problem, z_train[ok_train])
-    oracle = SolutionCache(len(cache.bids) + len(extra.bids), problem.n_params)
-    for buffer in ("slope", "base", "bids"):
-        getattr(oracle, buffer).copy_(torch.cat([getattr(cache, buffer), getattr(extra, buffer)]))
+    oracle = joined(cache, SolutionCache.build(problem, z_train[ok_train]))  # training's LP oracle
+    val_oracle = joined(oracle, SolutionCache.build(problem, z_val[ok_val]))  # holds each val day's optimum: regret >= 0
 
     tensor = lambda a: torch.as_tensor(a, dtype=torch.float64)  # noqa: E731
     xt, tt, xv, tv = tensor(x_train[ok_train]), tensor(theta_train[ok_train]), tensor(x_val[ok_val]), tensor(theta_val[ok_val])
@@ -159,7 +199,7 @@ def train(config: TrainConfig) -> dict:
     def validate() -> dict:
         with torch.no_grad():
             theta_hat = model(xv)
-            return {"regret_usd_per_day": float(regret(theta_hat, tv, oracle, best_v).mean()),
+            return {"regret_usd_per_day": float(regret(theta_hat, tv, val_oracle, best_v).mean()),
                     "mse_scaled": float((((theta_hat - tv) / model.scale) ** 2).mean())}
 
     history = [{"epoch": 0, **validate()}]
@@ -176,10 +216,14 @@ def train(config: TrainConfig) -> dict:
                 best_state, best_epoch = {k: v.clone() for k, v in model.state_dict().items()}, epoch
     model.load_state_dict(best_state)
     final = validate()
+    with torch.no_grad():  # what the bidder itself decides on the kept and on the analog (epoch 0) forecasts
+        final["regret_bidder_usd_per_day"] = bidder_regret(problem, model(xv).numpy(), theta_val[ok_val], best_v)
+        history[0]["regret_bidder_usd_per_day"] = bidder_regret(problem, x_val[ok_val][:, :n_params], theta_val[ok_val], best_v)
 
     record = {
         "loss": config.loss, "kept_epoch": best_epoch, "val": final, "val_analog": history[0],
         "train_days": int(ok_train.sum()), "val_days": int(ok_val.sum()), "oracle_plans": len(oracle.bids),
+        "cache": config.cache or "shipped",
         "history": history[::max(1, len(history) // 100)] + history[-1:],  # about 100 validations
         "training": config.model_dump(), "wall_s": round(time.perf_counter() - start, 1),
         "torch_threads": torch.get_num_threads(),

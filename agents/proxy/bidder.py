@@ -165,10 +165,16 @@ class TorchProxyBidder:
             raise ValueError(f"checkpoint {name or path}: its record has no 'problem' object (the ProblemSpec it was trained for)")
         self.problem = problem_for(ProblemSpec.from_dict(self.meta["problem"]))
         self.feasible = bool(getattr(self.model, "feasible", False))
-        if isinstance(self.problem, BidderLP) and not self.feasible:
-            raise ValueError(f"checkpoint {name or path} imitates {self.problem.spec.bidder}'s LP, for which no repair layer exists "
-                             "(they cover ForecastLP's LP at the reserve multiple 1): its model must return feasible bids and "
-                             "say so with a class attribute feasible = True, as agents.proxy.cache:SolutionCache does")
+        if isinstance(self.problem, BidderLP):
+            if not self.feasible:
+                raise ValueError(f"checkpoint {name or path} imitates {self.problem.spec.bidder}'s LP, for which no repair layer "
+                                 "exists (they cover ForecastLP's LP at the reserve multiple 1): its model must return feasible "
+                                 "bids and say so with a class attribute feasible = True, as agents.proxy.cache:SolutionCache does")
+            if self.meta.get("lp_sha256") != self.problem.fingerprint:
+                raise ValueError(f"checkpoint {name or path} was made on another LP than {self.problem.spec.bidder}'s LP of today "
+                                 "(its lp_sha256 differs: the LP builder or the bidder's arguments changed), so its plans may not "
+                                 "be feasible: rebuild it (python -m agents.proxy.dataset --bidder NAME, then python -m "
+                                 "agents.proxy.cache)")
         if refine_steps and not (hasattr(self.model, "trajectory") and hasattr(self.model, "decoder")):
             raise ValueError(f"refine_steps needs a SoC-trajectory proxy (trajectory() and decoder); {self.meta['arch']} is not one")
         self.refine_steps = refine_steps

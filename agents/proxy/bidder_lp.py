@@ -22,9 +22,12 @@ taken from the bidder's own builds (at zero and at each unit parameter), never r
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import hashlib
 import json
 import time
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -46,14 +49,25 @@ LP_BIDDERS = {
 """Short names of the package's LP bidders and their component specs (the leaderboard's)."""
 
 
+LP_BIDDER_CLASSES = frozenset(spec.partition("?")[0] for spec in LP_BIDDERS.values())
+"""The classes an LP bidder spec may name: a spec read from a file is data, so it may only pick
+arguments of these, never another class (loading a component is running code)."""
+
+
 def bidder_spec(name: str) -> str:
     """The component spec of an LP bidder's short name (:data:`LP_BIDDERS`), or ``name`` itself
-    if it is a spec (contains ``:``); a ValueError otherwise."""
-    if ":" in name:
+    if it is a spec of one of :data:`LP_BIDDER_CLASSES` (with any arguments); a ValueError otherwise."""
+    if name in LP_BIDDERS:
+        return LP_BIDDERS[name]
+    if name.partition("?")[0].strip() in LP_BIDDER_CLASSES:
         return name
-    if name not in LP_BIDDERS:
-        raise ValueError(f"bidder {name!r} is not one of {sorted(LP_BIDDERS)} nor a component spec ('package.module:Class?...')")
-    return LP_BIDDERS[name]
+    raise ValueError(f"bidder {name!r} is not one of {sorted(LP_BIDDERS)} nor a spec of one of their classes "
+                     f"{sorted(LP_BIDDER_CLASSES)} (with arguments after '?')")
+
+
+def load_lp_bidder(spec: str) -> Any:
+    """The LP bidder of ``spec``, checked by :func:`bidder_spec` before anything is imported."""
+    return load_component(bidder_spec(spec))
 
 
 class BidderLP(TensorCache):
@@ -66,7 +80,7 @@ class BidderLP(TensorCache):
         if spec.bidder is None or spec.deployment is None:
             raise ValueError("a BidderLP needs a spec naming its bidder and deployment model (ProblemSpec.from_context(ctx, bidder))")
         self.spec = spec
-        self.bidder = load_component(spec.bidder)
+        self.bidder = load_lp_bidder(spec.bidder)
         missing = [m for m in ("model", "solve") if not callable(getattr(self.bidder, m, None))]
         if missing:
             raise ValueError(f"bidder {spec.bidder!r} gives a {type(self.bidder).__name__}, which lacks {missing}: an LP bidder "
@@ -91,6 +105,18 @@ class BidderLP(TensorCache):
         self.c0, self.o0, self.C, self.o = affine_objective(self.model, self.n_params)
         probe = np.random.default_rng(0).normal(50.0, 30.0, self.n_params)
         self._check_fixed(probe)
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """SHA-256 of the bidder spec and the LP's constraints (matrix, row and column bounds, the
+        values to 9 decimals, so that the last bits of another machine's arithmetic do not count):
+        a plan solved on an LP with the same fingerprint is feasible for this one."""
+        digest = hashlib.sha256(self.spec.bidder.encode())
+        for array in (self.A.indptr, self.A.indices):
+            digest.update(np.ascontiguousarray(array, dtype=np.int64).tobytes())
+        for array in (self.A.data, self.row_lower, self.row_upper, self.lower, self.upper):
+            digest.update((np.round(np.asarray(array, dtype=float), 9) + 0.0).tobytes())  # + 0.0: no -0.0
+        return digest.hexdigest()
 
     def _box_upper(self) -> np.ndarray:
         """Column upper bounds made finite where the LP leaves them open, without cutting off any
@@ -178,7 +204,8 @@ class BidderLP(TensorCache):
         """An upper bound ($) on the LP optimum for ``theta`` from any row multipliers ``y``
         (HiGHS's signs for a maximisation): ``y`` projected onto the signs each row allows, then
         ``sum_i y_i b_i + sum_j max(d_j l_j, d_j u_j)`` with ``d = c - A^T y`` over the finite box
-        (:meth:`_box_upper`): the Lagrangian relaxation, valid for every feasible plan."""
+        (:meth:`_box_upper`): the Lagrangian relaxation over a box that keeps an optimal
+        completion of every bid, so it bounds the LP optimum."""
         y = np.where(np.isinf(self.row_lower), np.maximum(y, 0.0), y)
         y = np.where(np.isinf(self.row_upper), np.minimum(y, 0.0), y)
         rows = np.maximum(y, 0.0) @ np.where(np.isinf(self.row_upper), 0.0, self.row_upper) \

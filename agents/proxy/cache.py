@@ -106,10 +106,13 @@ def build(config: CacheConfig) -> tuple[SolutionCache, dict]:
         raise ValueError(f"sources {unknown} are not instance sources (real, perturbed, mixture, synthetic)")
     problem = problem_for(data.spec)
     keep = (data.status == "optimal") & np.isin(data.source, sources)
+    if not keep.any():
+        raise ValueError(f"dataset {config.dataset} has no optimal instance of the sources {sources}: a cache needs at least one")
     cache = SolutionCache.build(problem, data.primal[keep])
     record = {"dataset": str(config.dataset), "generator": data.config.model_dump(), "instances": int(keep.sum()),
               "entries": len(cache.bids), "sources": sources, "build_seconds": round(time.perf_counter() - start, 1)}
-    save_checkpoint(cache, None, {"n_entries": len(cache.bids), "n_params": problem.n_params}, data.spec, config.out, cache=record)
+    save_checkpoint(cache, None, {"n_entries": len(cache.bids), "n_params": problem.n_params}, data.spec, config.out,
+                    lp_sha256=problem.fingerprint, cache=record)
     return cache, record
 
 

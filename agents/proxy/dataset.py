@@ -98,10 +98,11 @@ class DatasetConfig(BaseModel):
     noise_phi: float = Field(0.9, ge=0, lt=1, description="AR(1) coefficient of that noise (per interval)")
     as_noise_sigma: float = Field(0.3, ge=0, description="log-normal sigma of the AS price noise")
     seed: int = Field(0, description="seed of the perturbations and mixtures (the real days need none)")
-    time_limit_s: float = Field(10.0, gt=0, description="HiGHS time limit per solve, seconds")
+    time_limit_s: float = Field(10.0, gt=0, description="HiGHS time limit per solve, seconds (with --bidder, the "
+                                "bidder's own solve keeps its own limit)")
     bidder: str | None = Field(None, description="label with this LP bidder's own LP and solve (robust, chance-lp, "
-                               "forecast-lp, or a component spec; agents.proxy.bidder_lp); none: ForecastLP's LP at the "
-                               "reserve multiple 1, solved to the rules' optimum")
+                               "forecast-lp, or a spec of one of their classes with arguments; agents.proxy.bidder_lp); "
+                               "none: ForecastLP's LP at the reserve multiple 1, solved to the rules' optimum")
 
 
 def blocks(index: dict[str, np.ndarray], units: dict[str, str], what: str) -> dict[str, list]:

@@ -40,7 +40,7 @@ from baselines.day_lp import DayModel, build_day_model, solve_pairs
 from baselines.solver import SolveResult
 from bessgym.battery import Battery
 from bessgym.config import Config
-from bessgym.deployment import regulation_model_stats
+from bessgym.deployment import DeploymentConfig, regulation_model_stats
 from bessgym.forecast import DAContext, expected_deployment
 from bessgym.market import HOURS, N_PRODUCTS, MarketProfile, load_profile
 from bessgym.sim import ScenarioArrays
@@ -76,7 +76,7 @@ class ProblemSpec:
 
     @classmethod
     def from_context(cls, ctx: DAContext, bidder: str | None = None) -> ProblemSpec:
-        deployment = None if bidder is None else json.dumps(ctx.deployment.model_dump(mode="json"), sort_keys=True)
+        deployment = None if bidder is None else _deployment_json(ctx.deployment)
         return cls(ctx.battery, ctx.market.name, float(ctx.dt_h), tuple(float(v) for v in ctx.expected_deployment),
                    float(ctx.expected_up_time), bidder, deployment)
 
@@ -96,7 +96,7 @@ class ProblemSpec:
         bidder = d.get("bidder")
         if bidder is not None and not isinstance(d.get("deployment"), dict):
             raise ValueError(f"problem spec of bidder {bidder!r} lacks its deployment model (a JSON object)")
-        deployment = None if bidder is None else json.dumps(d["deployment"], sort_keys=True)
+        deployment = None if bidder is None else _deployment_json(DeploymentConfig.model_validate(d["deployment"]))
         return cls(Battery(**d["battery"]), d["market"], float(d["dt_h"]), tuple(d["expected_deployment"]),
                    float(d["expected_up_time"]), bidder, deployment)
 
@@ -114,6 +114,11 @@ class ProblemSpec:
         if self.deployment != other.deployment:
             return f"the deployment model is {other.deployment}, the proxy was trained for {self.deployment}"
         return None
+
+
+def _deployment_json(config: DeploymentConfig) -> str:
+    """A deployment model as canonical JSON (sorted keys, values as the model types them)."""
+    return json.dumps(config.model_dump(mode="json"), sort_keys=True)
 
 
 def encode(ctx: DAContext) -> np.ndarray:

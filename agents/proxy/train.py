@@ -176,6 +176,10 @@ def train(config: TrainConfig, progress: bool = True, overwrite: bool = False) -
     torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     dataset = ProxyDataset.load(config.dataset)
+    if dataset.spec.bidder is not None:
+        raise ValueError(f"dataset {config.dataset} holds {dataset.spec.bidder}'s LP, which has no repair layer or decoder for a "
+                         "network: make its proxy with python -m agents.proxy.cache --dataset ... (networks train on ForecastLP's "
+                         "LP at the reserve multiple 1: python -m agents.proxy.dataset without --bidder)")
     problem = problem_for(dataset.spec)
     val = ProxyDataset.load(config.val) if config.val else None
     train_set, val_set = splits(dataset, problem, config.val_fraction, config.seed, val)
