@@ -46,9 +46,9 @@ import torch
 from torch import nn
 
 from agents.checkpoints import load_weights, locate
-from agents.proxy.decode import decoder_for
 from agents.proxy.bidder_lp import BidderLP
 from agents.proxy.cache import SolutionCache
+from agents.proxy.decode import decoder_for
 from agents.proxy.models import MLPProxy, SoCTrajectoryProxy
 from agents.proxy.problem import ProblemSpec, problem_for, solve_optimum
 from agents.proxy.repair import repair
