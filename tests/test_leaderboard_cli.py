@@ -221,7 +221,9 @@ def test_ctrl_c_says_how_to_resume_in_one_line(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     run = subprocess.Popen([sys.executable, "-m", "benchmarks.leaderboard", "--entries", "forecast-lp+mpc", "--limit", "20",
                             "--workers", "1", "--out", "run"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True, start_new_session=True)
+                           stderr=subprocess.PIPE, text=True, start_new_session=True,
+                           # as from a terminal: a suite run in the background (SIGINT ignored) must not pass that on
+                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     oracle = tmp_path / "run" / "oracle.csv"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and (not oracle.exists() or len(oracle.read_text().splitlines()) < 3):
