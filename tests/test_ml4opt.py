@@ -19,6 +19,8 @@ import torch
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 from torch.utils.data import DataLoader
 
+from agents.dfl import train as dfl_train
+from agents.proxy import cache as cache_module
 from agents.proxy import dataset as dataset_module
 from agents.proxy import instances, train
 from agents.proxy.bidder import importable_name, save_checkpoint
@@ -298,7 +300,7 @@ def _options(parser: argparse.ArgumentParser):
             yield parser.prog, action
 
 
-@pytest.mark.parametrize("module", [dataset_module, train, instances, conv_proxy])
+@pytest.mark.parametrize("module", [dataset_module, train, instances, conv_proxy, cache_module, dfl_train])
 def test_every_script_option_is_described(module):
     options = list(_options(module.parser()))
     assert options

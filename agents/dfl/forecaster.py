@@ -29,16 +29,16 @@ from torch import nn
 
 from agents.checkpoints import load_weights, locate
 from agents.proxy.bidder_lp import load_lp_bidder
-from agents.proxy.problem import ProblemSpec, encode
+from agents.proxy.problem import ProblemSpec, encode, split_theta, theta_of
 from bessgym.forecast import DAContext
-from bessgym.market import HOURS, N_PRODUCTS, DABid
+from bessgym.market import DABid
 
 CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
 
 
 def features(ctx: DAContext) -> np.ndarray:
     """The forecaster's input for a gate-closure context (see the module docstring)."""
-    last = np.concatenate([ctx.da_scenarios[-1], ctx.rt_scenarios[-1], ctx.as_scenarios[-1].ravel()])
+    last = theta_of(ctx.da_scenarios[-1], ctx.rt_scenarios[-1], ctx.as_scenarios[-1])
     weekday = np.eye(7)[ctx.date.weekday()]
     phase = 2 * np.pi * (ctx.date.month - 1) / 12
     return np.concatenate([encode(ctx), last, weekday, [np.cos(phase), np.sin(phase)]])
@@ -117,9 +117,8 @@ class ForecastBidder:
     def bid_batch(self, contexts: Sequence[DAContext]) -> list[DABid]:
         out = []
         for ctx, theta in zip(contexts, self.forecast(contexts), strict=True):
-            n = ctx.n_intervals
-            seen = dataclasses.replace(ctx, da_price=theta[:HOURS], rt_price=theta[HOURS:HOURS + n],
-                                       as_price=theta[HOURS + n:].reshape(HOURS, N_PRODUCTS))
+            da_price, rt_price, as_price = split_theta(theta, ctx.n_intervals)
+            seen = dataclasses.replace(ctx, da_price=da_price, rt_price=rt_price, as_price=as_price)
             bid = self.bidder.bid(seen)
             bid.note.update(forecaster=self.label, loss=self.meta["loss"])
             out.append(bid)

@@ -48,7 +48,7 @@ from agents.proxy import cli
 from agents.proxy.bidder import CHECKPOINTS, load_checkpoint
 from agents.proxy.bidder_lp import BidderLP, bidder_spec
 from agents.proxy.cache import SolutionCache
-from agents.proxy.problem import ProblemSpec, problem_for
+from agents.proxy.problem import ProblemSpec, problem_for, theta_of
 from bessgym.forecast import da_context
 from bessgym.scenarios import ScenarioSet
 
@@ -72,7 +72,7 @@ class TrainConfig(BaseModel):
     lr: float = Field(3e-5, gt=0, description="Adam learning rate")
     weight_decay: float = Field(1e-2, ge=0, description="Adam weight decay")
     eval_every: int = Field(1, ge=1, description="epochs between validations")
-    seed: int = Field(0, description="torch seed")
+    seed: int = Field(0, description="torch seed of the initial weights")
 
 
 def day_samples(config: str, split: str, problem: BidderLP, limit: int = 0) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -86,7 +86,7 @@ def day_samples(config: str, split: str, problem: BidderLP, limit: int = 0) -> t
         ctx = da_context(days, scenario)
         problem.params(ctx)  # the context is this problem's
         x.append(features(ctx))
-        theta.append(np.concatenate([scenario.da_price, scenario.rt_price, scenario.as_price.ravel()]))
+        theta.append(theta_of(scenario.da_price, scenario.rt_price, scenario.as_price))
     return np.array(x), np.array(theta), ids
 
 
@@ -101,8 +101,9 @@ def optima(problem: BidderLP, theta: np.ndarray) -> np.ndarray:
 
 
 def plan_values(problem: BidderLP, plans: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(base, slope)`` of plans (N, n_cols): each plan's value is ``base + theta @ slope``."""
-    return (torch.as_tensor(plans @ problem.c0 + problem.o0), torch.as_tensor(plans @ problem.C.T + problem.o))
+    """:meth:`ParametricLP.plan_values` of ``plans`` (N, n_cols) as float64 tensors."""
+    base, slope = problem.plan_values(plans)
+    return torch.as_tensor(base), torch.as_tensor(slope)
 
 
 def spo_plus(theta_hat: torch.Tensor, theta: torch.Tensor, oracle: SolutionCache, best: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
@@ -158,9 +159,15 @@ def bidder_regret(problem: BidderLP, theta_hat: np.ndarray, theta: np.ndarray, b
         result = problem.solve(forecast)
         if not result.status.ok:
             raise ValueError(f"the bidder's solve failed on validation day {i} ({result.messages}): no regret to report")
-        chosen = result.z @ problem.c0 + problem.o0 + realised @ (problem.C @ result.z + problem.o)
-        regrets.append(float(base[i] + realised @ slope[i].numpy()) - chosen)
+        chosen_base, chosen_slope = problem.plan_values(result.z)
+        regrets.append(float(base[i] + realised @ slope[i].numpy()) - float(chosen_base + realised @ chosen_slope))
     return float(np.mean(regrets))
+
+
+def thinned(history: list[dict], most: int) -> list[dict]:
+    """About ``most`` evenly spaced entries of ``history``, its first and last among them."""
+    kept = history[::max(1, len(history) // most)]
+    return kept if kept[-1] is history[-1] else [*kept, history[-1]]
 
 
 def train(config: TrainConfig) -> dict:
@@ -224,7 +231,7 @@ def train(config: TrainConfig) -> dict:
         "loss": config.loss, "kept_epoch": best_epoch, "val": final, "val_analog": history[0],
         "train_days": int(ok_train.sum()), "val_days": int(ok_val.sum()), "oracle_plans": len(oracle.bids),
         "cache": config.cache or "shipped",
-        "history": history[::max(1, len(history) // 100)] + history[-1:],  # about 100 validations
+        "history": thinned(history, 100),
         "training": config.model_dump(), "wall_s": round(time.perf_counter() - start, 1),
         "torch_threads": torch.get_num_threads(),
     }
@@ -241,16 +248,12 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    cli.run(parser(), argv, _main)
+    cli.run_checkpoint_command(parser(), argv, TrainConfig, lambda config: summary(train(config)))
 
 
-def _main(args: argparse.Namespace) -> None:
-    options = vars(args)
-    overwrite = options.pop("overwrite")
-    config = TrainConfig(**options)
-    cli.refuse_existing(cli.checkpoint_files(config.out), overwrite)
-    record = train(config)
-    print(json.dumps({k: record[k] for k in ("loss", "kept_epoch", "val", "val_analog", "wall_s")}))
+def summary(record: dict) -> dict:
+    """What the command prints of a run's record."""
+    return {k: record[k] for k in ("loss", "kept_epoch", "val", "val_analog", "wall_s")}
 
 
 if __name__ == "__main__":

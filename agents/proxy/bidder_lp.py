@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from agents.proxy.completion import BID_SIZE
-from agents.proxy.problem import ProblemSpec, TensorCache, affine_objective
+from agents.proxy.problem import ParametricLP, ProblemSpec, affine_objective, project_duals, split_theta
 from baselines.day_lp import DayModel, solve_pairs
 from baselines.solver import SolveResult, dual_estimate
 from bessgym.deployment import DeploymentConfig
@@ -70,7 +70,7 @@ def load_lp_bidder(spec: str) -> Any:
     return load_component(bidder_spec(spec))
 
 
-class BidderLP(TensorCache):
+class BidderLP(ParametricLP):
     """An LP bidder's day LP for one :class:`ProblemSpec` (``spec.bidder`` set): the template
     build (``template``, ``cols``, ``rows``, ``pairs``; ``A`` sparse, ``row_lower``/``row_upper``,
     ``lower``/``upper``), the objective's affine map (``c0``, ``C``, ``o0``, ``o``) and the
@@ -152,13 +152,11 @@ class BidderLP(TensorCache):
 
     def context(self, theta: np.ndarray) -> DAContext:
         """A gate-closure context carrying ``theta``'s point forecasts (no ensemble)."""
-        theta = np.asarray(theta, float)
-        if theta.shape != (self.n_params,):
-            raise ValueError(f"theta must have shape ({self.n_params},) (DA, RT and AS prices), got {theta.shape}")
         n = self.n_intervals
+        da_price, rt_price, as_price = split_theta(theta, n)
         return DAContext(
             scenario_id="theta", date=dt.date(2000, 1, 1), dt_h=self.dt_h, battery=self.battery, market=self.market,
-            da_price=theta[:HOURS], rt_price=theta[HOURS:HOURS + n], as_price=theta[HOURS + n:].reshape(HOURS, N_PRODUCTS),
+            da_price=da_price, rt_price=rt_price, as_price=as_price,
             da_scenarios=np.zeros((0, HOURS)), rt_scenarios=np.zeros((0, n)), as_scenarios=np.zeros((0, HOURS, N_PRODUCTS)),
             expected_deployment=np.asarray(self.spec.expected_deployment, float), expected_up_time=self.spec.expected_up_time,
             privileged=False, deployment=self.deployment,
@@ -171,17 +169,6 @@ class BidderLP(TensorCache):
     def solve(self, theta: np.ndarray) -> SolveResult:
         """The bidder's own solve of its LP for ``theta`` (the proxy track's reference)."""
         return self.bidder.solve(self.model(theta))
-
-    def params(self, ctx: DAContext) -> np.ndarray:
-        """Encode a DA context as ``theta``; raises if the context is not this problem's."""
-        problem = self.spec.mismatch(ProblemSpec.from_context(ctx, self.spec.bidder))
-        if problem:
-            raise ValueError(f"DA context {ctx.scenario_id}: {problem}")
-        return np.concatenate([ctx.da_price, ctx.rt_price, np.asarray(ctx.as_price).ravel()])
-
-    def bids(self, z: np.ndarray) -> np.ndarray:
-        """The bids (..., 120), x then r, of LP vectors (..., n_cols)."""
-        return np.concatenate([z[..., self.cols["x"]], z[..., self.cols["r"]]], -1)
 
     def evaluate_bid(self, theta: np.ndarray, bid: np.ndarray, time_limit_s: float = 60.0) -> tuple[float, bool, float]:
         """A bid (120,) checked in the bidder's own LP for ``theta``, independently of whoever
@@ -206,12 +193,9 @@ class BidderLP(TensorCache):
         ``sum_i y_i b_i + sum_j max(d_j l_j, d_j u_j)`` with ``d = c - A^T y`` over the finite box
         (:meth:`_box_upper`): the Lagrangian relaxation over a box that keeps an optimal
         completion of every bid, so it bounds the LP optimum."""
-        y = np.where(np.isinf(self.row_lower), np.maximum(y, 0.0), y)
-        y = np.where(np.isinf(self.row_upper), np.minimum(y, 0.0), y)
-        rows = np.maximum(y, 0.0) @ np.where(np.isinf(self.row_upper), 0.0, self.row_upper) \
-            - np.maximum(-y, 0.0) @ np.where(np.isinf(self.row_lower), 0.0, self.row_lower)
-        d = self.c0 + theta @ self.C - self.A.T @ y
-        return float(rows + np.maximum(d * self.lower, d * self.box_upper).sum() + self.o0 + theta @ self.o)
+        projected, rows = project_duals(torch.as_tensor(y, dtype=torch.float64)[None], self.t("row_lower"), self.t("row_upper"))
+        d = self.c0 + theta @ self.C - self.A.T @ projected[0].numpy()
+        return float(rows[0]) + float(np.maximum(d * self.lower, d * self.box_upper).sum() + self.o0 + theta @ self.o)
 
     def certify(self, theta: np.ndarray, tolerance: float = 1e-3) -> tuple[float, float]:
         """A certified upper bound ($) on the optimum for ``theta`` and the seconds it took: the
@@ -222,10 +206,3 @@ class BidderLP(TensorCache):
         estimate = dual_estimate(self.model(theta).lp, tolerance)
         bound = self.dual_bound(theta, estimate.row_duals) if estimate.status.ok else float("inf")
         return bound, time.perf_counter() - start
-
-    # -- torch ---------------------------------------------------------------------------------
-
-    def objective(self, theta: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """LP objective (B,) in $ (to maximise): ``c(theta) @ z + offset(theta)``."""
-        c = self.t("c0") + theta @ self.t("C")
-        return (c * z).sum(-1) + self.o0 + theta @ self.t("o")

@@ -19,7 +19,6 @@ forecasters (:mod:`agents.dfl`).
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import numpy as np
@@ -58,8 +57,9 @@ class SolutionCache(nn.Module):
         _, keep = np.unique(np.round(primal, 9), axis=0, return_index=True)
         plans = primal[np.sort(keep)]
         cache = cls(len(plans), problem.n_params)
-        cache.slope.copy_(torch.as_tensor(plans @ problem.C.T + problem.o))
-        cache.base.copy_(torch.as_tensor(plans @ problem.c0 + problem.o0))
+        base, slope = problem.plan_values(plans)
+        cache.slope.copy_(torch.as_tensor(slope))
+        cache.base.copy_(torch.as_tensor(base))
         cache.bids.copy_(torch.as_tensor(problem.bids(plans)))
         return cache
 
@@ -121,16 +121,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    cli.run(parser(), argv, _main)
-
-
-def _main(args: argparse.Namespace) -> None:
-    options = vars(args)
-    overwrite = options.pop("overwrite")
-    config = CacheConfig(**options)
-    cli.refuse_existing(cli.checkpoint_files(config.out), overwrite)
-    _, record = build(config)
-    print(json.dumps(record))
+    cli.run_checkpoint_command(parser(), argv, CacheConfig, lambda config: build(config)[1])
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ config or split, an output that exists) said in one line, ``error: ...``, exit s
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import typing
 from collections.abc import Callable, Iterable
@@ -84,6 +85,21 @@ def config_parser(prog: str, doc: str | None, model: type[BaseModel], required: 
 def checkpoint_files(prefix: str | Path) -> list[Path]:
     """The two files of a checkpoint ``prefix``: ``prefix.pt`` and ``prefix.json``."""
     return [Path(prefix).with_suffix(suffix) for suffix in (".pt", ".json")]
+
+
+def run_checkpoint_command(parser: argparse.ArgumentParser, argv: list[str] | None, model: type[BaseModel],
+                           command: Callable[[typing.Any], dict]) -> None:
+    """Run (:func:`run`) a command configured by ``model`` that writes the checkpoint
+    ``config.out``: refused where its files exist, unless ``--overwrite``; prints the record
+    ``command(config)`` returns as JSON."""
+    def go(args: argparse.Namespace) -> None:
+        options = vars(args)
+        overwrite = options.pop("overwrite")
+        config = model(**options)
+        refuse_existing(checkpoint_files(config.out), overwrite)
+        print(json.dumps(command(config)))
+
+    run(parser, argv, go)
 
 
 def refuse_existing(files: Iterable[str | Path], overwrite: bool) -> None:

@@ -48,7 +48,8 @@ from bessgym.sim import ScenarioArrays
 if TYPE_CHECKING:
     from agents.proxy.bidder_lp import BidderLP
 
-__all__ = ["BID_SIZE", "ProblemSpec", "ProxyProblem", "affine_objective", "encode", "problem_for", "project_duals", "solve_optimum"]
+__all__ = ["BID_SIZE", "ParametricLP", "ProblemSpec", "ProxyProblem", "affine_objective", "encode", "problem_for", "project_duals",
+           "solve_optimum", "split_theta", "theta_of"]
 
 
 @dataclass(frozen=True)
@@ -122,8 +123,22 @@ def _deployment_json(config: DeploymentConfig) -> str:
 
 
 def encode(ctx: DAContext) -> np.ndarray:
-    """A context's forecasts as ``theta``, whatever its problem spec (see :meth:`ProxyProblem.params`)."""
-    return np.concatenate([ctx.da_price, ctx.rt_price, np.asarray(ctx.as_price).ravel()])
+    """A context's forecasts as ``theta``, whatever its problem spec (see :meth:`ParametricLP.params`)."""
+    return theta_of(ctx.da_price, ctx.rt_price, ctx.as_price)
+
+
+def theta_of(da_price: np.ndarray, rt_price: np.ndarray, as_price: np.ndarray) -> np.ndarray:
+    """Prices as ``theta`` (P,): DA (24,), RT (T,), AS (24, 4) hour-major."""
+    return np.concatenate([da_price, rt_price, np.asarray(as_price).ravel()])
+
+
+def split_theta(theta: np.ndarray, n_intervals: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``theta`` back into (DA (24,), RT (T,), AS (24, 4)) prices; a ValueError on another shape."""
+    theta = np.asarray(theta, float)
+    if theta.shape != (HOURS + n_intervals + HOURS * N_PRODUCTS,):
+        raise ValueError(f"theta must have shape ({HOURS + n_intervals + HOURS * N_PRODUCTS},) (DA, RT and AS prices), "
+                         f"got {theta.shape}")
+    return theta[:HOURS], theta[HOURS:HOURS + n_intervals], theta[HOURS + n_intervals:].reshape(HOURS, N_PRODUCTS)
 
 
 class TensorCache:
@@ -138,7 +153,41 @@ class TensorCache:
         return self._torch[name]
 
 
-class ProxyProblem(TensorCache):
+class ParametricLP(TensorCache):
+    """What every DA problem of a proxy shares: ``spec``, ``cols`` and the objective's affine map
+    (``c0``, ``C``, ``o0``, ``o``) set by the subclass; contexts encoded as ``theta``, bids read
+    off LP vectors, plans valued."""
+
+    spec: ProblemSpec
+    cols: dict[str, np.ndarray]
+    c0: np.ndarray
+    C: np.ndarray
+    o0: float
+    o: np.ndarray
+
+    def params(self, ctx: DAContext) -> np.ndarray:
+        """Encode a DA context as ``theta``; raises if the context is not this problem's."""
+        problem = self.spec.mismatch(ProblemSpec.from_context(ctx, self.spec.bidder))
+        if problem:
+            raise ValueError(f"DA context {ctx.scenario_id}: {problem}")
+        return encode(ctx)
+
+    def bids(self, z: np.ndarray) -> np.ndarray:
+        """The bids (..., 120), x then r, of LP vectors (..., n_cols)."""
+        return np.concatenate([z[..., self.cols["x"]], z[..., self.cols["r"]]], -1)
+
+    def plan_values(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(base (N,), slope (N, P))`` of LP vectors ``z`` (N, n_cols): on any ``theta`` a
+        plan is worth ``base + theta @ slope`` $, its :meth:`objective`."""
+        return z @ self.c0 + self.o0, z @ self.C.T + self.o
+
+    def objective(self, theta: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """LP objective (B,) in $ (to maximise): ``c(theta) @ z + offset(theta)``."""
+        c = self.t("c0") + theta @ self.t("C")
+        return (c * z).sum(-1) + self.o0 + theta @ self.t("o")
+
+
+class ProxyProblem(ParametricLP):
     """ForecastLP's DA problem for one :class:`ProblemSpec`, as numpy data and torch functions.
 
     ``cols``, ``rows``, ``A`` (dense), ``row_lower``/``row_upper``, ``lower``/``upper`` are the
@@ -209,13 +258,9 @@ class ProxyProblem(TensorCache):
     def arrays(self, theta: np.ndarray) -> ScenarioArrays:
         """One parameter vector as the builder's day arrays (expected deployment, no mileage),
         as :func:`baselines.day_lp.forecast_arrays` makes them from a context."""
-        theta = np.asarray(theta, float)
-        if theta.shape != (self.n_params,):
-            raise ValueError(f"theta must have shape ({self.n_params},) (DA, RT and AS prices), got {theta.shape}")
         n = self.n_intervals
         return ScenarioArrays(
-            self.dt_h, theta[:HOURS], theta[HOURS:HOURS + n], theta[HOURS + n:].reshape(HOURS, N_PRODUCTS),
-            np.zeros((HOURS, 2)), np.broadcast_to(self.deployment, (n, N_PRODUCTS)).copy(), np.zeros((n, 2)),
+            self.dt_h, *split_theta(theta, n), np.zeros((HOURS, 2)), np.broadcast_to(self.deployment, (n, N_PRODUCTS)).copy(), np.zeros((n, 2)),
             np.full(n, self.spec.expected_up_time),
         )
 
@@ -223,27 +268,11 @@ class ProxyProblem(TensorCache):
         """The builder's LP for one parameter vector (ForecastLP's LP for the context it encodes)."""
         return build_day_model(self.battery, self.market, self.arrays(theta), follow_schedule=True)
 
-    def params(self, ctx: DAContext) -> np.ndarray:
-        """Encode a DA context as ``theta``; raises if the context is not this problem's."""
-        problem = self.spec.mismatch(ProblemSpec.from_context(ctx, self.spec.bidder))
-        if problem:
-            raise ValueError(f"DA context {ctx.scenario_id}: {problem}")
-        return encode(ctx)
-
-    def bids(self, z: np.ndarray) -> np.ndarray:
-        """The bids (..., 120), x then r, of LP vectors (..., n_cols)."""
-        return np.concatenate([z[..., self.cols["x"]], z[..., self.cols["r"]]], -1)
-
     # -- torch ---------------------------------------------------------------------------------
 
     def complete(self, bid: torch.Tensor) -> torch.Tensor:
         """The LP vectors ``z`` (B, n_cols) of a bid batch (B, 120) (:mod:`agents.proxy.completion`)."""
         return self.completion(bid)
-
-    def objective(self, theta: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """LP objective (B,) in $ (to maximise): ``c(theta) @ z + offset(theta)``."""
-        c = self.t("c0") + theta @ self.t("C")
-        return (c * z).sum(-1) + self.o0 + theta @ self.t("o")
 
     def eq_residual(self, z: torch.Tensor) -> torch.Tensor:
         """``A_eq z - b_eq`` (B, rows): the rows that define the completed columns."""
