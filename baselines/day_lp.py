@@ -3,9 +3,11 @@
 Variables (named blocks, :attr:`DayModel.cols`), per hour h and interval t; the DA blocks lead, so a
 two-stage model can share them (:attr:`DayModel.first_stage`):
 
-* ``x[h]`` DA energy position (MW, + = sell), ``r[h, a]`` AS awards (MW) in PRODUCTS order;
+* ``x[h]`` DA energy position (MW, + = sell), ``r[h, a]`` AS awards (MW) in PRODUCTS order,
+  ``v[h]`` the virtual position (MW, + = sold in DA; where the profile allows virtual bids);
 * ``xp[h]``, ``xm[h]``, ``ep[h]`` the schedule's discharge / charge and the SoC it plans at each
   hour's end (with the profile's ``energy_backing``, for the market's acceptance rules);
+* ``f[q]`` the FMM position of each 15-minute interval (MW, + = sell; three settlements only);
 * ``b[t]`` the base point (MW, signed); ``dis_up[t]``, ``ch_up[t]``, ``dis_dn[t]``, ``ch_dn[t]``
   the discharge and charge legs of the interval's up and down sub-periods (DESIGN 1.5);
 * ``e[t]`` SoC after interval t (MWh); ``above``, ``below`` the final SoC's distance from the
@@ -116,7 +118,7 @@ class DervetProfile:
     reg_down_range: np.ndarray | None = None
 
 
-class _Assembler:
+class Assembler:
     """Columns and rows of a sparse LP, by name: ``cols[name]`` and ``rows[name]`` index arrays."""
 
     def __init__(self) -> None:
@@ -202,17 +204,22 @@ class DayModel:
                          if name != "e" and len(idx) == self.n_intervals and idx[0] >= self.first_stage], dtype=np.int32)
 
     def bid(self, z: np.ndarray) -> DABid:
-        return DABid(z[self.cols["x"]].copy(), np.maximum(z[self.cols["r"]].reshape(-1, N_PRODUCTS), 0.0))
+        virtual = z[self.cols["v"]].copy() if "v" in self.cols else np.zeros(len(self.cols["x"]))
+        return DABid(z[self.cols["x"]].copy(), np.maximum(z[self.cols["r"]].reshape(-1, N_PRODUCTS), 0.0), virtual_mw=virtual)
 
     def decision(self, result: SolveResult) -> DABid:
         """The solved bid with the solve in its ``note``, or the idle bid if the solve failed."""
         if not result.status.ok:
             return decision(None, None, result)
         bid = self.bid(result.z)
-        return decision(bid.energy_mw, bid.as_mw, result)
+        return decision(bid.energy_mw, bid.as_mw, result, bid.virtual_mw)
 
     def base_mw(self, z: np.ndarray) -> np.ndarray:
         return z[self.cols["b"]].copy()
+
+    def fmm_mw(self, z: np.ndarray) -> np.ndarray | None:
+        """The FMM positions (F,) of a three-settlement model, None in two settlements."""
+        return z[self.cols["f"]].copy() if "f" in self.cols else None
 
 
 def rt_priced_costs(battery: Battery, market: MarketProfile, data: ScenarioArrays,
@@ -285,15 +292,20 @@ def build_day_model(
     weights = {"up": w_up, "dn": 1.0 - w_up}
     coefs = {"up": coef_up, "dn": coef_dn}
     mwh = backing_mwh_per_mw(battery, market) if rules else np.zeros(N_PRODUCTS)  # SoC room per MW of award
-    m = _Assembler()
+    m = Assembler()
 
     # --- DA blocks: the bid and the schedule's planned SoC ---------------------------------------
     x = m.add_cols("x", hours, -battery.p_charge_mw, battery.p_discharge_mw)
     r = m.add_cols("r", hours * N_PRODUCTS, 0.0, np.tile(np.where(market.offered, np.inf, 0.0), hours))
     r_col = r.reshape(hours, N_PRODUCTS)
+    virtual = market.virtual_limit_mw > 0 and rules
+    if virtual:
+        v = m.add_cols("v", hours, -market.virtual_limit_mw, market.virtual_limit_mw)
     if fixed_bid is not None:
         m.bounds(x, fixed_bid.energy_mw, fixed_bid.energy_mw)
         m.bounds(r, fixed_bid.as_mw.ravel(), fixed_bid.as_mw.ravel())
+        if virtual:
+            m.bounds(v, fixed_bid.virtual_mw, fixed_bid.virtual_mw)
     planned = backing and fixed_bid is None
     if planned:
         xp = m.add_cols("xp", hours, 0.0, battery.p_discharge_mw)
@@ -302,6 +314,12 @@ def build_day_model(
     first_stage = m.n_cols
 
     # --- RT blocks ---------------------------------------------------------------------------------
+    three = data.fmm_price is not None
+    if three:
+        n_fmm = data.fmm_price.shape[-1]
+        if n_fmm == 0 or n % n_fmm:
+            raise ValueError(f"fmm_price has {n_fmm} intervals, which must divide the {n} RT intervals")
+        f = m.add_cols("f", n_fmm, -battery.p_charge_mw, battery.p_discharge_mw)
     b = m.add_cols("b", n, -battery.p_charge_mw, battery.p_discharge_mw)
     legs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for s in SUB_PERIODS:
@@ -322,8 +340,12 @@ def build_day_model(
         sd = m.add_cols("sd_dn", n, 0.0, terms.down_in_down)
 
     # --- objective: the ledger -----------------------------------------------------------------------
-    lam_rt, lam_da = data.rt_price, data.da_price
-    m.cost(x, (lam_da[hour] - lam_rt).reshape(hours, k).sum(1) * dt)
+    lam_rt, lam_da, lam_next = data.rt_price, data.da_price, data.next_price
+    m.cost(x, (lam_da[hour] - lam_next).reshape(hours, k).sum(1) * dt)  # each layer settles the deviation from the one before
+    if virtual:
+        m.cost(v, (lam_da[hour] - lam_next).reshape(hours, k).sum(1) * dt)
+    if three:
+        m.cost(f, (lam_next - lam_rt).reshape(n_fmm, -1).sum(1) * dt)
     r_cost = capacity_usd(data.as_price, 1.0, dt * k)  # $ per MW of award and hour
     if market.mileage_paid:
         r_cost = r_cost.copy()
@@ -352,6 +374,11 @@ def build_day_model(
     # the market accepts no award beyond registered power (every profile, DER-VET's included)
     m.add_rows("accept_up", hours, [(h_all, x, 1.0), *[(h_all, r_col[:, a], 1.0) for a in up_idx]], -np.inf, battery.p_discharge_mw)
     m.add_rows("accept_down", hours, [(h_all, x, -1.0), (h_all, r_col[:, DOWN_INDEX], 1.0)], -np.inf, battery.p_charge_mw)
+    if three:  # the FMM accepts positions by the same power rule (bessgym.market.accept_fmm)
+        q_all, q_hour = np.arange(n_fmm), hour[:: n // n_fmm]
+        m.add_rows("accept_fmm_up", n_fmm, [(q_all, f, 1.0), *[(q_all, r_col[q_hour, a], 1.0) for a in up_idx]],
+                   -np.inf, battery.p_discharge_mw)
+        m.add_rows("accept_fmm_down", n_fmm, [(q_all, f, -1.0), (q_all, r_col[q_hour, DOWN_INDEX], 1.0)], -np.inf, battery.p_charge_mw)
     if planned:
         keep_h = battery.retention(1.0)
         m.add_rows("planned_legs", hours, [(h_all, xp, 1.0), (h_all, xm, -1.0), (h_all, x, -1.0)], 0.0, 0.0)
@@ -389,6 +416,8 @@ def build_day_model(
         m.add_rows("terminal", 1, [(0, e[-1], 1.0), (0, above, -1.0), (0, below, 1.0)], battery.e_target_mwh, battery.e_target_mwh)
     if follow_schedule:
         m.add_rows("follow", n, [(t_all, b, 1.0), (t_all, x[hour], -1.0)], 0.0, 0.0)
+        if three:  # a physical DA schedule trades nothing in the FMM either
+            m.add_rows("follow_fmm", n_fmm, [(q_all, f, 1.0), (q_all, x[q_hour], -1.0)], 0.0, 0.0)
     if rules:
         _availability_rows(m, battery, mwh * reserve_multiple, r_col, hour, terms if fixed_bid is not None else None, n)
         intervals.update({name: t_all for name in m.rows if name.startswith("available_")})
@@ -418,7 +447,7 @@ def build_day_model(
     return DayModel(m.build(0.0, integer), m.cols, m.rows, n, first_stage, np.concatenate(pairs).astype(int), intervals)
 
 
-def _availability_rows(m: _Assembler, battery: Battery, mwh: np.ndarray, r_col: np.ndarray, hour: np.ndarray,
+def _availability_rows(m: Assembler, battery: Battery, mwh: np.ndarray, r_col: np.ndarray, hour: np.ndarray,
                        fixed: StepTerms | None, n: int) -> None:
     """Every award backed in every interval: power ``b + R_up <= P_dis``, ``b - R_dn >= -P_ch``;
     energy ``e[t-1] - E_min >= sum_up r D / eta_d``, ``E_max - e[t-1] >= r_RD D eta_c``
@@ -457,7 +486,7 @@ def _dervet_soc_terms(profile: DervetProfile, cols: dict, hours: int, eta_c: flo
             (h, leg[2], -dt * eta_c * profile.eod), (h, leg[3], -dt * profile.eod)]
 
 
-def _dervet_cols(profile: DervetProfile, battery: Battery, m: _Assembler, r_col: np.ndarray, hours: int, dt: float,
+def _dervet_cols(profile: DervetProfile, battery: Battery, m: Assembler, r_col: np.ndarray, hours: int, dt: float,
                  lam_da: np.ndarray) -> None:
     """The profile's legs columns with their costs, the SoC floor / ceiling series, the final SoC,
     the award ranges and the variable O&M on discharge."""
@@ -482,7 +511,7 @@ def _dervet_cols(profile: DervetProfile, battery: Battery, m: _Assembler, r_col:
             m.bounds(col, award_range[:, 0], award_range[:, 1])
 
 
-def _dervet_rows(profile: DervetProfile, battery: Battery, m: _Assembler, r_col: np.ndarray, hours: int, eta_c: float) -> None:
+def _dervet_rows(profile: DervetProfile, battery: Battery, m: Assembler, r_col: np.ndarray, hours: int, eta_c: float) -> None:
     """The profile's rows: awards = sum of their legs, each leg within its headroom, worst-case
     duration and the linking row."""
     h = np.arange(hours)
@@ -509,7 +538,7 @@ def _dervet_rows(profile: DervetProfile, battery: Battery, m: _Assembler, r_col:
                    0.0, np.inf)
 
 
-def _robust_side(m: _Assembler, side: str, energy: list, sign: float, bound: float, budget: DeploymentBudget, n: int, k: int) -> None:
+def _robust_side(m: Assembler, side: str, energy: list, sign: float, bound: float, budget: DeploymentBudget, n: int, k: int) -> None:
     """Rows and dual columns making ``e[t] -/+ worst-case deployment energy`` respect ``bound``.
 
     Blocks of ``w`` intervals; within block b the worst case up to interval t is

@@ -1,6 +1,12 @@
 """MPC: RT policies that re-plan the rest of the day every RT interval from the measured state,
 with the DA position and awards fixed.
 
+In a three-settlement market they re-plan every RTD interval, and at the first RTD interval of
+each FMM interval they submit the FMM position the plan delivers: the mean of its base points
+over the FMM interval. Their plans price the FMM as the mean of the RTD prices they forecast
+(the best a policy knows of an FMM price before it clears), at which every FMM position earns
+the same; scheduling what they plan to deliver keeps the RTD's deviation settlement small.
+
 :class:`MPCPolicy` (deterministic) plans on one scenario: an RT price forecast and the expected
 deployment. :class:`StochasticMPC` plans on an ensemble: price paths sampled from the intraday
 forecaster and deployment paths drawn from the deployment model, side by side, all sharing the
@@ -31,8 +37,10 @@ import time
 import numpy as np
 import scipy.sparse as sp
 
+from bessgym.actions import LayeredDecision
 from bessgym.deployment import draw_deployment
 from bessgym.intraday import IntradayForecaster, prior_path
+from bessgym.market import FMM_INTERVAL_H
 from bessgym.observation import PRICE_SCALE_USD_PER_MWH, RT_INDEX, SOC, TIME_OF_DAY
 from bessgym.policies import RTEpisode, checked, interval_index
 from bessgym.scenarios import stable_seed
@@ -142,11 +150,13 @@ class MPCPolicy:
         self.highs.passModel(to_highs_lp(lp))
         self.battery, self.market = episode.battery, episode.market
         self.position = np.repeat(episode.accepted.energy_mw, self.n // 24)
+        self.per_fmm = int(round(FMM_INTERVAL_H / episode.dt_h)) if episode.market.three_settlement else 0
         self.t_done = 0  # intervals already set aside
         self.fallbacks = 0
 
-    def act(self, obs: np.ndarray) -> float:
-        """The base point (MW, + = discharge) of the interval ``obs`` describes."""
+    def act(self, obs: np.ndarray) -> float | LayeredDecision:
+        """The base point (MW, + = discharge) of the interval ``obs`` describes; in a
+        three-settlement market, at an FMM interval's first RTD interval, with its FMM position."""
         start = time.perf_counter()
         t = int(interval_index(obs[TIME_OF_DAY], self.n))
         self._set_aside(t)
@@ -168,7 +178,13 @@ class MPCPolicy:
             self.fallbacks += 1
             base = float(self.position[t])
         self.decision_seconds.append(time.perf_counter() - start)
-        return base
+        if not self.per_fmm or t % self.per_fmm:
+            return base
+        if not result.status.ok:
+            return LayeredDecision(base, float(self.position[t]))
+        block = self.model.cols["b"][t:t + self.per_fmm]
+        planned = np.mean([result.z[mapping[block]] for mapping in self.mappings])  # over the scenarios too
+        return LayeredDecision(base, float(planned))
 
     def _set_aside(self, t: int) -> None:
         """Intervals before ``t`` leave the plan: no flows, their rows relaxed, their SoC free; in

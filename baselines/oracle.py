@@ -34,6 +34,7 @@ class OracleDay:
     objective_usd: float
     result: SolveResult
     fallback: bool
+    fmm_mw: np.ndarray | None = None
 
 
 def without_as(market: MarketProfile) -> MarketProfile:
@@ -56,7 +57,7 @@ class PerfectForesight:
         result = solve_exact(model, self.time_limit_s)
         if not result.status.ok:
             return OracleDay(DABid.idle(), np.zeros(scenario.n_intervals), float("nan"), result, True)
-        return OracleDay(model.bid(result.z), model.base_mw(result.z), result.objective, result, False)
+        return OracleDay(model.bid(result.z), model.base_mw(result.z), result.objective, result, False, model.fmm_mw(result.z))
 
     def replay(self, scenario: Scenario) -> DayResult:
         """The day solved, its decisions played through the simulator under the market's rules:
@@ -65,7 +66,7 @@ class PerfectForesight:
         day = self.solve(scenario)
         if day.fallback:
             raise RuntimeError(f"the oracle's LP failed: {day.result.messages}")
-        return simulate_day(self.battery, self.rules, scenario, day.bid, day.base_mw)
+        return simulate_day(self.battery, self.rules, scenario, day.bid, day.base_mw, day.fmm_mw)
 
 
 @dataclass(frozen=True)
@@ -89,11 +90,7 @@ def stack_days(days: list[Scenario]) -> ScenarioArrays:
     gaps = [f"{a.date} -> {b.date}" for a, b in zip(days, days[1:]) if (b.date - a.date).days != 1]
     if gaps:
         raise ValueError(f"a period must be contiguous days; gaps after: {gaps[:5]}{' ...' if len(gaps) > 5 else ''}")
-    steps = {d.dt_h for d in days}
-    if len(steps) != 1:
-        raise ValueError(f"a period needs one interval length, got {sorted(steps)} h")
-    singles = [ScenarioArrays.of(d) for d in days]
-    return ScenarioArrays(days[0].dt_h, *(np.concatenate([getattr(a, f) for a in singles]) for f in ScenarioArrays._fields[1:]))
+    return ScenarioArrays.join([ScenarioArrays.of(d) for d in days], np.concatenate)
 
 
 def solve_period(
@@ -123,7 +120,11 @@ def solve_period(
     base = z[model.cols["b"]].reshape(n_days, per_day)
     e = z[model.cols["e"]]
     start = np.concatenate([[battery.e_initial_mwh], e[:-1]]).reshape(n_days, per_day)
-    terms = ScenarioArrays.stack(days).terms(battery, market, energy, awards)
+    virtual = z[model.cols["v"]].reshape(n_days, 24) if "v" in model.cols else None
+    terms = ScenarioArrays.stack(days).terms(battery, market, energy, awards, virtual)
+    fmm = None
+    if "f" in model.cols:
+        fmm = np.repeat(z[model.cols["f"]], len(base.ravel()) // len(model.cols["f"])).reshape(n_days, per_day)
     weight = {"up": terms.step.w_up, "dn": 1.0 - terms.step.w_up}
     leg = {name: z[model.cols[name]].reshape(n_days, per_day) for s in SUB_PERIODS for name in (f"dis_{s}", f"ch_{s}")}
     discharge = sum(weight[s] * leg[f"dis_{s}"] for s in SUB_PERIODS)
@@ -131,5 +132,5 @@ def solve_period(
     flows = Flows(e.reshape(n_days, per_day), charge, discharge, np.ones_like(base), np.ones_like(base), base)
     terminal = np.zeros_like(base)
     terminal[-1, -1] = terminal_value(battery, e[-1], float(data.da_price.mean()))
-    ledger = interval_lines(battery, data.dt_h, terms.step, start, base, flows, terminal, NUMPY_OPS)[0].sum(axis=1)
+    ledger = interval_lines(battery, data.dt_h, terms.step, start, base, flows, terminal, NUMPY_OPS, fmm)[0].sum(axis=1)
     return OraclePeriod([d.id for d in days], energy, awards, base.ravel(), e, ledger, result.objective, result)

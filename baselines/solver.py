@@ -126,14 +126,17 @@ def with_rows(lp: LinearProgram, rows: sp.spmatrix, lower: np.ndarray, upper: np
                          np.concatenate([lp.row_upper, upper]), lp.lower, lp.upper, lp.offset, lp.integer)
 
 
-def decision(energy_mw: np.ndarray | None, as_mw: np.ndarray | None, result: SolveResult) -> DABid:
+def decision(energy_mw: np.ndarray | None, as_mw: np.ndarray | None, result: SolveResult,
+             virtual_mw: np.ndarray | None = None) -> DABid:
     """The bid a solve gives, with the solve recorded in its ``note``; the idle bid (and
     ``fallback: True``) when the solve failed."""
     note = {"solver": result.solver, "status": result.status.value, "seconds": result.seconds,
             "fallback": not result.status.ok, "messages": list(result.messages)}
     if not result.status.ok or energy_mw is None or as_mw is None:
         return DABid.idle(note)
-    return DABid(energy_mw, np.maximum(as_mw, 0.0), note)
+    if virtual_mw is None:
+        return DABid(energy_mw, np.maximum(as_mw, 0.0), note)
+    return DABid(energy_mw, np.maximum(as_mw, 0.0), note, virtual_mw)
 
 
 def to_highs_lp(lp: LinearProgram) -> highspy.HighsLp:

@@ -397,10 +397,18 @@ def _read_rows(path: Path, columns: list[str]) -> list[dict]:
     if not path.exists():
         return []
     with path.open(newline="") as f:
-        rows = list(csv.DictReader(f))
+        reader = csv.DictReader(f)
+        rows = list(reader)
+        header = list(reader.fieldnames or [])
     complete = [r for r in rows if None not in r.values() and r.get("status") in ("ok", "error")]
     torn = path.stat().st_size and not path.read_bytes().endswith(b"\n")  # a last line without its end
-    if len(complete) != len(rows) or torn:
+    if header and header != columns:  # written before the ledger gained lines: those were $0 then
+        unknown = [c for c in columns if c not in header and c not in LEDGER_LINES] + [c for c in header if c not in columns]
+        if unknown:
+            raise SystemExit(f"error: {path} has other columns than this version writes ({unknown}); "
+                             "write the run to a new --out folder")
+        complete = [{**{c: "0.0" for c in columns if c not in header}, **r} for r in complete]
+    if len(complete) != len(rows) or torn or header != columns:
         _write_rows(path, columns, complete)
     return complete
 

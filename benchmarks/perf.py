@@ -1,6 +1,6 @@
 """Performance figures, written as JSON (never asserted in tests).
 
-    python -m benchmarks.perf [--only sim|env|baselines|agents|proxy|dervet] [--json PATH]
+    python -m benchmarks.perf [--only sim|env|baselines|agents|proxy|dervet|three] [--json PATH]
 
 ``sim``: whole-day simulation of real CAISO test days (96 intervals) with the threshold
 bidder's bids and random base points: scalar (:func:`bessgym.sim.simulate_day`, one day per
@@ -284,9 +284,50 @@ def bench_dervet() -> dict[str, float]:
             "dervet_case_a_mip_windows": result.statuses.get("mip", 0)}
 
 
+def bench_three() -> dict[str, float]:
+    """Three settlements: the year-long multi-market LP of Dowling et al. (365 days of CAISO SP15:
+    8,760 DA hours, 35,040 FMM and 105,120 RTD intervals; energy and four AS products in DA and
+    the FMM; HiGHS dual simplex on 2 threads), the three-settlement oracle's day (5-minute,
+    the project's rules) and ThreeSettlement-v0's steps per second (random actions)."""
+    import gymnasium as gym
+
+    from baselines.multimarket import Mode, solve_year
+    from baselines.oracle import PerfectForesight
+    from benchmarks.dowling import BATTERY, load_year
+
+    prices = load_year(365, "SP15")
+    year = solve_year(BATTERY, prices, Mode("da+rt", True), threads=2, method="simplex")
+    scenarios = ScenarioSet("caiso3-sp15")
+    config = scenarios.config
+    days = [scenarios.get(i) for i in scenarios.ids("test")[:10]]
+    oracle = PerfectForesight(config.battery, config.market_profile)
+    oracle.solve(days[0])
+    start = time.perf_counter()
+    for day in days:
+        oracle.solve(day)
+    oracle_ms = (time.perf_counter() - start) / len(days) * 1e3
+    env = gym.make("bessgym/ThreeSettlement-v0")
+    env.reset(seed=0)
+    actions = np.random.default_rng(0).uniform(-1, 1, (4096, 122)).astype(np.float32)
+
+    def steps() -> int:
+        done = 0
+        for a in actions[:289]:
+            done += 1
+            if env.step(a)[2]:
+                env.reset()
+        return done
+
+    return {
+        "three_year_lp_s": year.result.seconds, "three_year_lp_build_s": year.build_s, "three_year_lp_rows": year.n_rows,
+        "three_year_lp_cols": year.n_cols, "three_year_lp_highs_threads": 2,
+        "three_oracle_day_ms": oracle_ms, "three_settlement_env_steps_per_s": _rate(steps),
+    }
+
+
 BENCHES: dict[str, Callable[[], dict[str, float]]] = {
     "sim": bench_sim, "env": bench_env, "baselines": bench_baselines, "agents": bench_agents, "proxy": bench_proxy,
-    "dervet": bench_dervet,
+    "dervet": bench_dervet, "three": bench_three,
 }
 
 

@@ -17,7 +17,7 @@ import pandas as pd
 from bessgym.config import Config
 from bessgym.evaluation import capture_rate, capture_rates
 from bessgym.market import PRODUCTS
-from bessgym.settlement import PENALTY_LINES
+from bessgym.settlement import MARKET_LINES, PENALTY_LINES
 
 BOOTSTRAP = 2000
 FULL_HINDSIGHT, ENERGY_ONLY, PRICES_KNOWN = "full_hindsight", "energy_only", "prices_known"
@@ -45,7 +45,7 @@ The main table (one row per entry, best capture first; the oracle row is a refer
   day-seeds (with replacement, each paired with its oracle profit).
 - **$ per MW-day**: mean profit per day and seed ($, a failed day counts as 0) / the discharge power (MW).
 - **AS share %**: ancillary-service revenue (capacity + mileage) as a share of market revenue (DA
-  energy + RT imbalance + AS capacity + mileage) over the days that ran. It exceeds 100 when the energy
+  energy + FMM energy + RT imbalance + virtual + AS capacity + mileage) over the days that ran. It exceeds 100 when the energy
   lines are negative in sum: an entry that earns mostly from reserves pays for the energy it buys to
   charge, to cover losses and to hold the SoC its awards need, so AS revenue is more than all the market
   revenue together. Negative when the market revenue is.
@@ -85,7 +85,10 @@ The value ladder (references, not ranked): what foresight is worth.
   errors, as above.
 
 Ledger lines (`episodes.csv` and `ledger_breakdown.png`; $, + earned, - paid): `da_energy` (DA price x
-DA position), `rt_imbalance` (RT price x deviation from the DA position), `as_capacity`, `mileage`,
+DA position), `fmm_energy` (three settlements: FMM price x the FMM position's deviation from the DA
+position), `rt_imbalance` (RT price x deviation from the position before: the DA position, or the FMM
+position in three settlements), `virtual` (DA price - next layer's price, x the virtual position),
+`as_capacity`, `mileage`,
 `no_pay`, `unavailable`, `penalty` (as above), `degradation` (wear per MWh of throughput) and `terminal`
 (the value of the final SoC against its target)."""
 """What each column and rung of ``leaderboard.md`` means; written under its tables."""
@@ -212,7 +215,7 @@ def paired_markdown(comparisons: pd.DataFrame, label: str) -> str:
 
 def _as_share(rows: pd.DataFrame) -> float:
     """AS capacity and mileage revenue as a share (%) of market revenue over ``rows``."""
-    revenue = rows[["da_energy", "rt_imbalance", "as_capacity", "mileage"]].astype(float).sum()
+    revenue = rows.reindex(columns=list(MARKET_LINES), fill_value=0.0).astype(float).sum()  # runs before issue 18 lack lines
     return 100.0 * (revenue["as_capacity"] + revenue["mileage"]) / revenue.sum() if revenue.sum() else np.nan
 
 

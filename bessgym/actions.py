@@ -124,9 +124,23 @@ class BidCurve:
         return float(cleared) if cleared.ndim == 0 else cleared
 
 
+@dataclass(frozen=True)
+class LayeredDecision:
+    """An RT decision in a three-settlement market: ``base`` the RTD base point (MW, + =
+    discharge, or a :class:`BidCurve`) and ``fmm_mw`` the FMM position (MW, + = sell) of the FMM
+    interval this RTD interval starts, read at that first RTD interval only (None there holds the
+    DA position)."""
+
+    base: Any
+    fmm_mw: float | None = None
+
+
 def cleared(decision: Any, rt_price_usd_per_mwh: Any) -> Any:
     """The base point (MW) of RT decisions: a number (or array) is one; a bid curve clears at the
-    interval's realised price (which the policy never saw)."""
+    interval's realised price (which the policy never saw); a :class:`LayeredDecision` gives its
+    ``base``'s."""
+    if isinstance(decision, LayeredDecision):
+        decision = decision.base
     if isinstance(decision, BidCurve):
         return decision.clear(rt_price_usd_per_mwh)
     if isinstance(decision, (bool, np.bool_)) or not isinstance(decision, (int, float, np.integer, np.floating, np.ndarray)):

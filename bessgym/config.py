@@ -22,12 +22,13 @@ from bessgym.battery import Battery
 from bessgym.deployment import DeploymentConfig
 from bessgym.market import MarketProfile, check_timezone, load_profile
 
-DataSource = Literal["caiso", "ercot", "csv", "synthetic"]
+DataSource = Literal["caiso", "ercot", "pjm", "csv", "synthetic"]
 SHIPPED_FILES = {
     "caiso": "caiso_hubs_2023-01-12_2024-06-30_15min.csv.gz",
     "ercot": "ercot_hubs_2021-2022_15min_da_rt.csv.gz",
+    "pjm": "pjm_western_hub_2023-07-02_2023-09-30_5min_da_rt.csv.gz",
 }
-DEFAULT_TIMEZONES = {"caiso": "America/Los_Angeles", "ercot": "America/Chicago", "synthetic": "UTC"}
+DEFAULT_TIMEZONES = {"caiso": "America/Los_Angeles", "ercot": "America/Chicago", "pjm": "America/New_York", "synthetic": "UTC"}
 
 
 class _Strict(BaseModel):
@@ -60,7 +61,7 @@ CAISO_SPLITS = {
 class DataConfig(_Strict):
     """Where scenarios come from.
 
-    ``source``: ``caiso`` / ``ercot`` (shipped files), ``csv`` (``path`` to a file in the long
+    ``source``: ``caiso`` / ``ercot`` / ``pjm`` (shipped files; ``pjm``: Western Hub DA and real 5-minute RT, 2023-07..09), ``csv`` (``path`` to a file in the long
     schema; its operating days in ``timezone``, by default the market profile's) or ``synthetic`` (the seeded generator over the ``synthetic_start``..``synthetic_end``
     days at ``synthetic_interval_minutes``). ``splits`` maps split names to date ranges; the
     split ``all`` is every day. ``ood`` is the data of the ``test_ood`` split.
@@ -139,7 +140,7 @@ class Config(_Strict):
     """A complete bessgym configuration."""
 
     battery: Battery = Field(default_factory=Battery)
-    market: Union[Literal["caiso", "ercot", "pjm", "synthetic"], MarketProfile] = "caiso"
+    market: Union[Literal["caiso", "caiso3", "ercot", "pjm", "synthetic"], MarketProfile] = "caiso"
     data: DataConfig = Field(default_factory=DataConfig)
     forecast: ForecastConfig = Field(default_factory=ForecastConfig)
     deployment: DeploymentConfig = Field(default_factory=DeploymentConfig)
@@ -184,7 +185,7 @@ class ConfigError(ValueError):
     """A configuration that does not validate; the message lists every problem."""
 
 
-PRESETS = ("caiso-sp15", "synthetic")
+PRESETS = ("caiso-sp15", "caiso3-sp15", "pjm-western-5min", "synthetic")
 ConfigLike = Union[str, Path, dict, Config, None]
 
 

@@ -16,11 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from bessgym.actions import cleared
+from bessgym.actions import LayeredDecision, cleared
 from bessgym.config import ConfigLike
 from bessgym.envs.episodes import Episode, EpisodeSource, resolve
-from bessgym.market import PRODUCTS
-from bessgym.observation import set_soc
+from bessgym.market import FMM_INTERVAL_H, PRODUCTS
+from bessgym.observation import fmm_features, set_soc
 from bessgym.policies import DABidder, RTEpisode, RTPolicy
 from bessgym.settlement import LEDGER_LINES, Ledger
 from bessgym.sim import DaySimulator, shortfall_by_product
@@ -35,7 +35,8 @@ class EpisodeRecord:
     the DA schedule as accepted (+ = sell); ``bid_note`` how the
     bidder made its bid (a solver fallback shows as ``bid_fallback`` in :meth:`metrics`);
     ``rt_fallbacks`` the decisions the RT policy reports as fallbacks (its ``fallbacks``
-    attribute after the day; 0 for a policy without one).
+    attribute after the day; 0 for a policy without one); ``fmm_mw`` (T) the FMM position in
+    force in each interval as the market accepted it (three settlements; None in two).
     """
 
     scenario_id: str
@@ -51,6 +52,7 @@ class EpisodeRecord:
     schedule_mw: np.ndarray
     bid_note: dict
     rt_fallbacks: int = 0
+    fmm_mw: np.ndarray | None = None
 
     @property
     def profit(self) -> float:
@@ -91,14 +93,28 @@ def run_day(source: EpisodeSource, episode: Episode, policy: RTPolicy, bid_secon
     n = scenario.n_intervals
     totals = np.zeros(len(LEDGER_LINES))
     soc, base = np.empty(n + 1), np.empty(n)
-    up_short, down_short, legs, latency = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
+    up_short, down_short, legs, latency, fmm = np.empty(n), np.empty(n), np.empty(n), np.empty(n), np.empty(n)
     soc[0] = sim.e_mwh / battery.energy_mwh
+    three = market.three_settlement
+    per_fmm = int(round(FMM_INTERVAL_H / scenario.dt_h))
+    position = sim.terms.step.position_mw
+    fmm_mw = float(position[0])  # the FMM position in force (three settlements)
     for t in range(n):
         obs = set_soc(episode.features[t].copy(), soc[t])
+        if three:
+            obs = np.append(obs, fmm_features(t, n, per_fmm, fmm_mw, float(position[0]), float(scenario.da_price[0]),
+                                              scenario.fmm_price, battery, market))
         tick = time.perf_counter()
         action = policy.act(obs)
         latency[t] = (time.perf_counter() - tick) * 1e3
-        out = sim.step(float(cleared(action, scenario.rt_price[t])))
+        if three and t % per_fmm == 0:
+            asked = action.fmm_mw if isinstance(action, LayeredDecision) else None
+            fmm_mw = float(position[t]) if asked is None else float(asked)
+        elif isinstance(action, LayeredDecision) and action.fmm_mw is not None and not three:
+            raise ValueError(f"policy {policy!r} set an FMM position, but market {market.name!r} has two settlements")
+        out = sim.step(float(cleared(action, scenario.rt_price[t])), fmm_mw if three else None)
+        if three:
+            fmm_mw = fmm[t] = sim.fmm_mw
         totals += out.ledger
         soc[t + 1], base[t] = out.e_mwh / battery.energy_mwh, out.base_mw
         up_short[t], down_short[t], legs[t] = out.up_short_mw, out.down_short_mw, out.charge_mw + out.discharge_mw
@@ -118,6 +134,7 @@ def run_day(source: EpisodeSource, episode: Episode, policy: RTPolicy, bid_secon
         schedule_mw=episode.accepted.energy_mw.copy(),
         bid_note=dict(bid.note),
         rt_fallbacks=int(getattr(policy, "fallbacks", 0)),
+        fmm_mw=fmm if three else None,
     )
 
 

@@ -18,7 +18,8 @@ scaled to keep the deviation's stationary variance).
 
 Fits (:meth:`IntradayForecaster.fit`: pooled least squares over consecutive intervals of each
 train day) ship per market profile in ``data/intraday_models.json`` (:data:`FITTED_ON`: CAISO
-SP15 2023, ERCOT HB_HOUSTON 2021, synthetic); ``python -m bessgym.intraday`` refits and prints
+SP15 2023, the same at 5 minutes for the three-settlement ``caiso3``, PJM Western Hub July 2023
+at 5 minutes, ERCOT HB_HOUSTON 2021, synthetic); ``python -m bessgym.intraday`` refits and prints
 them (``--write`` replaces the shipped file). ERCOT's 2021 fit is dominated by Winter Storm Uri:
 five days (2021-02-13, -14, -16, -19 and 04-29) hold 87% of the squared deviations (without
 February 2021: innovations 46.8 instead of 97.2 $/MWh, 0.865 instead of 0.946 left after 15
@@ -47,6 +48,8 @@ PRIORS = ("da", "da_shape")
 _BATTERY = {"p_charge_mw": 1.0, "p_discharge_mw": 1.0, "energy_mwh": 4.0}
 FITTED_ON: dict[str, tuple[str | dict, str]] = {  # market profile -> (config, description) whose train split is fitted
     "caiso": ("caiso-sp15", "caiso-sp15 train split (SP15, 2023)"),
+    "caiso3": ("caiso3-sp15", "caiso3-sp15 train split (SP15, 2023; the RTD's 5-minute prices, synthetic)"),
+    "pjm": ("pjm-western-5min", "pjm-western-5min train split (PJM Western Hub, July 2023, real 5-minute prices)"),
     "ercot": ({"market": "ercot", "battery": _BATTERY, "data": {"source": "ercot", "node": "HB_HOUSTON", "splits": {
         "train": {"start": "2021-01-01", "end": "2021-12-31"}}}}, "ERCOT HB_HOUSTON 2021 (2022 left unseen)"),
     "synthetic": ("synthetic", "synthetic train split"),

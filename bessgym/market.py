@@ -17,7 +17,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, model_validator
 
 from bessgym._paths import DATA_DIR
-from bessgym.battery import NUMPY_OPS, SCALAR_OPS, Battery
+from bessgym.battery import NUMPY_OPS, SCALAR_OPS, Battery, Ops
 
 PRODUCTS: tuple[str, ...] = ("reg_up", "reg_down", "spin", "nonspin")
 N_PRODUCTS = len(PRODUCTS)
@@ -75,6 +75,16 @@ class MarketProfile(BaseModel):
         "regd", description="the fitted regulation model deployment follows (bessgym.deployment)"
     )
     timezone: str = Field("UTC", description="IANA time zone of the operating day")
+    settlement: Literal["da_rt", "da_fmm_rtd"] = Field(
+        "da_rt",
+        description="the settlement layers: 'da_rt' the hourly DA market, then one RT market at the data's interval; "
+        "'da_fmm_rtd' the hourly DA market, the 15-minute FMM, then the 5-minute RTD. Each later layer settles the "
+        "deviation from the one before (DESIGN 1.6)",
+    )
+    virtual_limit_mw: StrictFloat = Field(
+        0.0, ge=0, description="the largest virtual (convergence) position per hour, MW either way: sold (+) or "
+        "bought (-) in DA and reversed in the next layer at its price, no physical flow; 0: no virtual bidding",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> "MarketProfile":
@@ -95,6 +105,11 @@ class MarketProfile(BaseModel):
         return self
 
     @property
+    def three_settlement(self) -> bool:
+        """True for the DA / FMM / RTD market (:attr:`settlement` ``da_fmm_rtd``)."""
+        return self.settlement == "da_fmm_rtd"
+
+    @property
     def offered(self) -> np.ndarray:
         """Boolean mask over :data:`PRODUCTS`."""
         return np.array([p in self.products for p in PRODUCTS])
@@ -105,12 +120,16 @@ class MarketProfile(BaseModel):
         return np.array([self.duration_h.get(p, 0.0) if p in self.products else 0.0 for p in PRODUCTS])
 
 
-PROFILE_NAMES = ("caiso", "ercot", "pjm", "synthetic")
+PROFILE_NAMES = ("caiso", "caiso3", "ercot", "pjm", "synthetic")
+FMM_INTERVAL_H = 0.25
+"""The FMM's interval (hours) in a three-settlement market."""
+RTD_INTERVAL_H = 1 / 12
+"""The RTD's interval (hours) in a three-settlement market."""
 
 
 @lru_cache(maxsize=None)
 def load_profile(name: str) -> MarketProfile:
-    """Load a shipped profile by name (``caiso``, ``ercot``, ``pjm``, ``synthetic``)."""
+    """Load a shipped profile by name (one of :data:`PROFILE_NAMES`)."""
     if name not in PROFILE_NAMES:
         raise ValueError(f"market profile {name!r} is unknown; choose one of {list(PROFILE_NAMES)}")
     text = (DATA_DIR / "profiles" / f"{name}.json").read_text()
@@ -122,19 +141,22 @@ class DABid:
     """A day-ahead position: net energy (MW, + = sell/discharge) and AS awards (MW >= 0).
 
     ``energy_mw`` has shape (24,) and ``as_mw`` shape (24, 4) in :data:`PRODUCTS` order; ``note``
-    says how the bid was made where its maker records it (solver, status, seconds, fallback).
+    says how the bid was made where its maker records it (solver, status, seconds, fallback);
+    ``virtual_mw`` (24,) the virtual position (MW, + = sold in DA and bought back in the next
+    layer; no physical flow), zeros by default.
     """
 
     energy_mw: np.ndarray
     as_mw: np.ndarray
     note: dict[str, Any] = field(default_factory=dict, compare=False)
+    virtual_mw: np.ndarray = field(default_factory=lambda: np.zeros(HOURS))
 
     @classmethod
     def idle(cls, note: dict[str, Any] | None = None) -> "DABid":
         return cls(np.zeros(HOURS), np.zeros((HOURS, N_PRODUCTS)), note or {})
 
     def __post_init__(self) -> None:
-        for name, shape in (("energy_mw", (HOURS,)), ("as_mw", (HOURS, N_PRODUCTS))):
+        for name, shape in (("energy_mw", (HOURS,)), ("as_mw", (HOURS, N_PRODUCTS)), ("virtual_mw", (HOURS,))):
             value = np.asarray(getattr(self, name), dtype=float)
             if value.shape != shape:
                 raise ValueError(f"DABid.{name} must have shape {shape}, got {value.shape}")
@@ -149,10 +171,16 @@ class BidCuts:
 
     energy_mw: np.ndarray
     as_mw: np.ndarray
+    virtual_mw: np.ndarray = field(default_factory=lambda: np.zeros(HOURS))
 
     @property
     def any(self) -> bool:
-        return bool(self.energy_mw.any() or self.as_mw.any())
+        return bool(self.energy_mw.any() or self.as_mw.any() or self.virtual_mw.any())
+
+    @property
+    def total_mw(self) -> float:
+        """Everything cut, MW summed over hours and products."""
+        return float(self.energy_mw.sum() + self.as_mw.sum() + self.virtual_mw.sum())
 
 
 def planned_energy(battery: Battery, energy_mw: np.ndarray) -> np.ndarray:
@@ -167,9 +195,26 @@ def planned_energy(battery: Battery, energy_mw: np.ndarray) -> np.ndarray:
 
 
 def accept_bid(bid: DABid, battery: Battery, market: MarketProfile) -> tuple[DABid, BidCuts]:
-    """Project a submitted bid onto what the market accepts (see :func:`accept_arrays`)."""
+    """Project a submitted bid onto what the market accepts (see :func:`accept_arrays` and
+    :func:`accept_virtual`)."""
     x, r = accept_arrays(bid.energy_mw, bid.as_mw, battery, market)
-    return DABid(x, r), BidCuts(np.abs(bid.energy_mw - x), np.abs(bid.as_mw - r))  # a negative award cut to 0 counts
+    v = accept_virtual(bid.virtual_mw, market)
+    cuts = BidCuts(np.abs(bid.energy_mw - x), np.abs(bid.as_mw - r), np.abs(bid.virtual_mw - v))  # a negative award cut to 0 counts
+    return DABid(x, r, virtual_mw=v), cuts
+
+
+def accept_virtual(virtual_mw: np.ndarray, market: MarketProfile) -> np.ndarray:
+    """Virtual positions (..., 24) cut to the profile's ``virtual_limit_mw`` either way."""
+    return np.clip(virtual_mw, -market.virtual_limit_mw, market.virtual_limit_mw)
+
+
+def accept_fmm(fmm_mw: Any, award_up_mw: Any, award_down_mw: Any, battery: Battery, ops: Ops = NUMPY_OPS) -> Any:
+    """FMM positions (MW, + = sell) the market accepts from a resource holding awards (MW) of
+    ``award_up_mw`` up and ``award_down_mw`` down: the power rule of the DA bid (DESIGN 1.4),
+    ``f + R_up <= P_dis`` and ``f - R_dn >= -P_ch``; the rest is cut. Floats (``SCALAR_OPS``) or
+    arrays (``NUMPY_OPS``)."""
+    mn, mx = ops.minimum, ops.maximum
+    return mx(mn(fmm_mw, battery.p_discharge_mw - award_up_mw), award_down_mw - battery.p_charge_mw)
 
 
 def accept_arrays(

@@ -95,6 +95,53 @@ def rt_bounds(market: MarketProfile) -> tuple[np.ndarray, np.ndarray]:
     return low, high
 
 
+FMM_FEATURES: tuple[str, ...] = ("fmm_position", "fmm_price_last", "fmm_step")
+"""What ThreeSettlement-v0 adds to the RealTime row: the FMM position in force / p_scale (the FMM
+interval's own once set at its first RTD step, before that the last one set, and the DA position
+before the first), the latest cleared FMM price (this hour's DA price before the first clears),
+and the RTD step within the FMM interval / the interval's RTD steps (0: this step sets the FMM
+position, before the FMM price of the interval is known)."""
+
+
+def fmm_bounds(market: MarketProfile) -> tuple[np.ndarray, np.ndarray]:
+    """(low, high) of :data:`FMM_FEATURES`."""
+    lo, hi = _price_bounds(market)
+    return np.array([-1.0, lo, 0.0], np.float32), np.array([1.0, hi, 1.0], np.float32)
+
+
+def fmm_features(t: int, n: int, steps: int, fmm_mw: float, position_mw: float, da_price_usd_per_mwh: float,
+                 fmm_price: np.ndarray, battery: Battery, market: MarketProfile) -> np.ndarray:
+    """The :data:`FMM_FEATURES` (float32, clipped to :func:`fmm_bounds`) of interval ``t`` of a
+    day of ``n`` RTD intervals, ``steps`` to an FMM interval (``t = n``: after the last one):
+    ``fmm_mw`` the FMM position in force in interval ``t - 1``, ``fmm_price`` the day's FMM prices;
+    at ``t = 0`` the DA position ``position_mw`` and price ``da_price_usd_per_mwh`` of the first
+    hour stand in."""
+    step = steps - 1 if t >= n else t % steps
+    position, price = (position_mw, da_price_usd_per_mwh) if t == 0 else (fmm_mw, float(fmm_price[(t - 1) // steps]))
+    return _scaled_fmm(np.array(position), np.array(price), np.array(step / steps), battery, market)
+
+
+def fmm_feature_table(position_mw: np.ndarray, da_price: np.ndarray, fmm_price: np.ndarray, battery: Battery,
+                      market: MarketProfile) -> np.ndarray:
+    """:func:`fmm_features` of every interval of days whose FMM holds the DA position (a
+    RealTime-v0 day): (T + 1, S, 3) from the DA positions by interval ``position_mw`` (S, T),
+    the DA prices ``da_price`` (S, 24) and the FMM prices ``fmm_price`` (S, F)."""
+    n, f = position_mw.shape[-1], fmm_price.shape[-1]
+    steps = n // f
+    t = np.arange(n + 1)
+    step = np.where(t >= n, steps - 1, t % steps) / steps
+    position = np.concatenate([position_mw[:, :1], position_mw], axis=1)  # in force in t - 1 (t = 0: the first)
+    price = np.concatenate([da_price[:, :1], fmm_price[:, (t[1:] - 1) // steps]], axis=1)
+    return _scaled_fmm(position.T, price.T, np.broadcast_to(step[:, None], position.T.shape), battery, market)
+
+
+def _scaled_fmm(position_mw: np.ndarray, price: np.ndarray, step_share: np.ndarray, battery: Battery,
+                market: MarketProfile) -> np.ndarray:
+    """Stack the FMM features (..., 3) in their units, clipped to :func:`fmm_bounds`."""
+    row = np.stack([position_mw / p_scale(battery), price / PRICE_SCALE_USD_PER_MWH, step_share], axis=-1).astype(np.float32)
+    return np.clip(row, *fmm_bounds(market))
+
+
 def set_soc(obs: np.ndarray, soc_frac: Any) -> np.ndarray:
     """Complete observation rows (..., F) of the feature table (their ``soc`` at 0, in place) with
     the SoC (fraction, a float or (...,)); returns ``obs``. Call once per row copied from the

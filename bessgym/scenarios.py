@@ -15,6 +15,7 @@ implausible prices) is refused with a :class:`DataError`.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -34,14 +35,19 @@ from bessgym.deployment import Deployment, draw_deployment
 from bessgym.market import HOURS, N_PRODUCTS, MarketProfile
 
 REQUIRED_COLUMNS = ("interval_start_utc", "hub", "da_lmp", "rt_lmp")
+LAYER_COLUMNS = ("fmm_lmp", "rtd_lmp")
+"""Three settlements' RT layers: 5-minute rows with the RTD price and the FMM price of their
+15-minute interval (repeated), in place of ``rt_lmp``."""
 AS_COLUMNS = ("as_regup", "as_regdown", "as_spin", "as_nonspin")
 MILEAGE_COLUMNS = ("as_reg_mileage_up", "as_reg_mileage_down")
-COLUMNS = REQUIRED_COLUMNS + AS_COLUMNS + MILEAGE_COLUMNS
+COLUMNS = REQUIRED_COLUMNS + LAYER_COLUMNS + AS_COLUMNS + MILEAGE_COLUMNS
 SCHEMA_HELP = (
     "the long schema has one row per interval and node: interval_start_utc (naive UTC, interval "
-    "start), hub, da_lmp and rt_lmp ($/MWh), and optionally as_regup, as_regdown, as_spin, "
-    "as_nonspin ($/MW-h) and as_reg_mileage_up, as_reg_mileage_down ($/MW of mileage)"
+    "start), hub, da_lmp and rt_lmp ($/MWh) (or, for three settlements, 5-minute rows with rtd_lmp and "
+    "optionally fmm_lmp, the FMM price of their 15-minute interval, in place of rt_lmp), and optionally "
+    "as_regup, as_regdown, as_spin, as_nonspin ($/MW-h) and as_reg_mileage_up, as_reg_mileage_down ($/MW of mileage)"
 )
+FMM_PER_DAY = 96  # 15-minute FMM intervals in a day
 OOD_SPLIT = "test_ood"
 MISSING_DAY = "missing_day"  # a day between the file's first and last that it has no row for
 PARTIAL_DAY = "partial_day"  # a day with no row for some of its intervals (cut by the file's start or end, or a gap)
@@ -60,7 +66,9 @@ class History:
     Arrays have the day as first axis: ``da`` (D, 24) $/MWh, ``rt`` (D, T) $/MWh, ``as_price``
     (D, 24, 4) $/MW-h in PRODUCTS order, ``mileage_price`` (D, 24, 2) $/MW. ``usable`` marks days
     with complete DA and RT and 24 hours; ``reasons`` (D,) says why each other day is skipped
-    (one of :data:`SKIP_REASONS`; ``""`` for a usable day).
+    (one of :data:`SKIP_REASONS`; ``""`` for a usable day). With three settlements ``fmm`` (D, 96)
+    holds the FMM's prices and ``rt`` the RTD's; ``rtd_synthetic`` says the RTD prices were drawn
+    from :mod:`bessgym.rtd` (the data had only 15-minute prices), not read.
     """
 
     node: str
@@ -72,6 +80,8 @@ class History:
     mileage_price: np.ndarray
     usable: np.ndarray
     reasons: np.ndarray
+    fmm: np.ndarray | None = None
+    rtd_synthetic: bool = False
 
     @property
     def skipped(self) -> dict[str, int]:
@@ -108,7 +118,15 @@ def read_long_csv(
     unknown = [f"{c!r}{did_you_mean(c, COLUMNS)}" for c in header if c not in COLUMNS]
     if unknown:
         raise DataError(f"{path.name}: unknown column(s) {', '.join(unknown)}; {SCHEMA_HELP}")
-    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    layers = "rtd_lmp" in header
+    if layers and "rt_lmp" in header:
+        raise DataError(f"{path.name}: has both rt_lmp and rtd_lmp; give rt_lmp (two settlements) or rtd_lmp with "
+                        "fmm_lmp (three), not both")
+    if "fmm_lmp" in header and not layers:
+        raise DataError(f"{path.name}: column 'fmm_lmp' needs 'rtd_lmp' (the 5-minute prices the FMM's 15-minute "
+                        "intervals are settled against); found {list(header)}")
+    required = [c for c in REQUIRED_COLUMNS if not (layers and c == "rt_lmp")]
+    missing = [c for c in required if c not in header]
     if missing:
         raise DataError(f"{path.name}: missing required column(s) {missing}; found {list(header)}; {SCHEMA_HELP}")
     frame = _read_csv(path, dtype={"hub": str})  # a hub is a name, "007" not 7
@@ -167,7 +185,8 @@ def read_long_csv(
     hour = slot // per_hour
 
     rt = np.full((n_days, per_day), np.nan)
-    rt[day, slot] = frame["rt_lmp"].to_numpy(float)
+    rt[day, slot] = frame["rtd_lmp" if layers else "rt_lmp"].to_numpy(float)
+    fmm = _fmm_prices(path.name, frame, day, slot, per_day, n_days) if "fmm_lmp" in frame else None
     da = _hourly_mean(day, hour, frame["da_lmp"].to_numpy(float), n_days, complete=True)
     as_price = np.zeros((n_days, HOURS, N_PRODUCTS))
     for k, column in enumerate(AS_COLUMNS):
@@ -185,12 +204,53 @@ def read_long_csv(
     rows = np.zeros((n_days, per_day), dtype=bool)
     rows[day, slot] = True
     partial = ~rows.all(axis=1)  # intervals without a row: neither price is known there
-    missing_rt = ~np.isfinite(rt).all(axis=1)
+    missing_rt = ~np.isfinite(rt).all(axis=1) | (fmm is not None and ~np.isfinite(fmm).all(axis=1))
     missing_da = ~np.isfinite(da).all(axis=1)
     usable = present & ~dst & ~missing_rt & ~missing_da
     reasons = np.select([~present, dst, partial, missing_rt, missing_da],
                         [MISSING_DAY, "dst", PARTIAL_DAY, "missing_rt", "missing_da"], "").astype(object)
-    return History(node, start, step_min / 60.0, da, rt, as_price, mileage_price, usable, reasons)
+    return History(node, start, step_min / 60.0, da, rt, as_price, mileage_price, usable, reasons, fmm)
+
+
+def _fmm_prices(name: str, frame: pd.DataFrame, day: np.ndarray, slot: np.ndarray, per_day: int, n_days: int) -> np.ndarray:
+    """The FMM's prices (D, 96) from ``fmm_lmp``, repeated on the rows of each 15-minute interval;
+    a value that differs within one interval is refused."""
+    if per_day % FMM_PER_DAY:
+        raise DataError(f"{name}: column 'fmm_lmp' needs rows on a grid that divides 15 minutes, got {per_day} a day")
+    per = per_day // FMM_PER_DAY
+    values = np.full((n_days, per_day), np.nan)
+    values[day, slot] = frame["fmm_lmp"].to_numpy(float)
+    blocks = values.reshape(n_days, FMM_PER_DAY, per)
+    spread = np.nanmax(blocks, axis=2) - np.nanmin(blocks, axis=2) if per > 1 else np.zeros((n_days, FMM_PER_DAY))
+    uneven = np.nan_to_num(spread) > 1e-9
+    if uneven.any():
+        d, q = (int(i) for i in np.argwhere(uneven)[0])
+        raise DataError(f"{name}: column 'fmm_lmp' differs within one 15-minute interval ({int(uneven.sum())} such "
+                        f"intervals, first day {d} interval {q}: {blocks[d, q].tolist()}); it holds the FMM price of the "
+                        "interval, repeated on its 5-minute rows")
+    return np.where(np.isfinite(blocks).all(axis=2), blocks[..., 0], np.nan)
+
+
+def with_synthetic_rtd(history: History, seed: int) -> History:
+    """A three-settlement history from one with 15-minute RT prices only: those become the FMM's,
+    and the RTD's 5-minute prices are drawn from the shipped :class:`bessgym.rtd.RTDModel`, each
+    day with its own seed (``seed``, the node and the date), so a day's draw does not depend on
+    the data's extent. Days without complete prices stay NaN (and unusable)."""
+    if history.fmm is not None:
+        return history
+    if history.intervals_per_day != FMM_PER_DAY:
+        raise DataError(
+            f"a three-settlement market needs FMM prices: 15-minute RT prices (the RTD's drawn from the synthetic "
+            f"RTD model) or 5-minute rows with fmm_lmp and rtd_lmp; node {history.node!r} has "
+            f"{history.intervals_per_day} intervals a day")
+    from bessgym.rtd import load_rtd_model
+
+    model = load_rtd_model()
+    rtd = np.full((history.n_days, 3 * FMM_PER_DAY), np.nan)
+    for i in np.flatnonzero(np.isfinite(history.rt).all(axis=1)):
+        rng = np.random.default_rng(stable_seed("rtd", seed, history.node, history.date(i).isoformat()))
+        rtd[i] = model.sample(history.rt[i], rng)
+    return dataclasses.replace(history, dt_h=history.dt_h / 3, rt=rtd, fmm=history.rt, rtd_synthetic=True)
 
 
 def _read_csv(path: Path, **kwargs: object) -> pd.DataFrame:
@@ -272,19 +332,23 @@ def _check_units(name: str, da: pd.Series) -> None:
 
 
 @lru_cache(maxsize=16)
-def _history_cached(data_json: str, seed: int, price_band: tuple[float, float]) -> History:
+def _history_cached(data_json: str, seed: int, price_band: tuple[float, float], three_settlement: bool) -> History:
     data = DataConfig.model_validate_json(data_json)
     if data.source == "synthetic":
         from bessgym.synthetic import generate_history
 
-        return generate_history(data, seed=seed)
-    return read_long_csv(data.file, data.node, data.tz, price_band)
+        history = generate_history(data, seed=seed)
+    else:
+        history = read_long_csv(data.file, data.node, data.tz, price_band)
+    return with_synthetic_rtd(history, seed) if three_settlement else history
 
 
-def load_history(data: DataConfig, seed: int = 0, price_band: tuple[float, float] = (-math.inf, math.inf)) -> History:
+def load_history(data: DataConfig, seed: int = 0, price_band: tuple[float, float] = (-math.inf, math.inf),
+                 three_settlement: bool = False) -> History:
     """The :class:`History` of a data config (cached; synthetic data depends on ``seed``; a file's
-    prices must lie in ``price_band``, see :func:`read_long_csv`)."""
-    return _history_cached(data.model_dump_json(), seed, price_band)
+    prices must lie in ``price_band``, see :func:`read_long_csv`). ``three_settlement``: with FMM
+    prices, drawing the RTD's (:func:`with_synthetic_rtd`) where the data has 15-minute prices only."""
+    return _history_cached(data.model_dump_json(), seed, price_band, three_settlement)
 
 
 def stable_seed(*parts: object) -> int:
@@ -298,7 +362,9 @@ class Scenario:
     """One operating day of one node: prices, deployment, id and seed.
 
     ``da_price`` (24,) and ``rt_price`` (T,) in $/MWh, ``as_price`` (24, 4) $/MW-h in PRODUCTS
-    order, ``mileage_price`` (24, 2) $/MW; ``dt_h`` the RT interval in hours.
+    order, ``mileage_price`` (24, 2) $/MW; ``dt_h`` the RT interval in hours. In a
+    three-settlement market ``fmm_price`` (F,) holds the FMM's prices ($/MWh, 15-minute: F = 96)
+    and ``rt_price`` the RTD's (5-minute); None in two settlements.
     """
 
     id: str
@@ -311,6 +377,7 @@ class Scenario:
     mileage_price: np.ndarray
     deployment: Deployment
     seed: int
+    fmm_price: np.ndarray | None = None
 
     @property
     def n_intervals(self) -> int:
@@ -344,8 +411,9 @@ class ScenarioSet:
         """The split's data; a file's prices must be plausible for the market profile unless
         ``data.allow_extreme_prices``."""
         data = self._data(split)
-        band = (-math.inf, math.inf) if data.allow_extreme_prices else plausible_prices(self.config.market_profile)
-        return load_history(data, self.config.seed, band)
+        market = self.config.market_profile
+        band = (-math.inf, math.inf) if data.allow_extreme_prices else plausible_prices(market)
+        return load_history(data, self.config.seed, band, market.three_settlement)
 
     def _days(self, split: str) -> np.ndarray:
         """Indices (into the split's history) of the days in ``split``'s date range."""
@@ -414,6 +482,7 @@ class ScenarioSet:
             mileage_price=history.mileage_price[i].copy(),
             deployment=draw_deployment(self.config.deployment, history.intervals_per_day, history.dt_h, source),
             seed=seed,
+            fmm_price=history.fmm[i].copy() if self.config.market_profile.three_settlement else None,
         )
 
 

@@ -1,9 +1,16 @@
 """The settlement ledger (DESIGN 1.6): pure functions over arrays, one implementation.
 
-All amounts are $ for one RT interval of ``dt_h`` hours; positive is revenue. Lines:
+All amounts are $ for one RT interval of ``dt_h`` hours; positive is revenue. Each settlement
+layer settles the deviation from the layer before (DA, then RT; or DA, then the FMM, then the RTD
+in a three-settlement market: :attr:`~bessgym.market.MarketProfile.settlement`). Lines:
 
 * ``da_energy``    = DA price x DA position x dt (paid whether or not delivered)
-* ``rt_imbalance`` = RT price x (delivered net power - DA position) x dt
+* ``fmm_energy``   = FMM price x (FMM position - DA position) x dt (three settlements; else 0)
+* ``rt_imbalance`` = RT price x (delivered net power - the position before) x dt: the RT market's
+  in two settlements (the position before is the DA position), the RTD's in three (the FMM
+  position)
+* ``virtual``      = (DA price - next layer's price) x virtual position x dt: sold in DA, bought
+  back in the next layer (the FMM, or RT), no physical flow
 * ``as_capacity``  = sum_a AS price x award x dt
 * ``mileage``      = sum_reg mileage price x mileage per MW x award (if the profile pays it)
 * ``no_pay``       = - the available share of the capacity payment of the products with a
@@ -38,7 +45,9 @@ from bessgym.market import DOWN_INDEX, HOURS, RULE_TOL, UP_INDEX, MarketProfile,
 
 LEDGER_LINES: tuple[str, ...] = (
     "da_energy",
+    "fmm_energy",
     "rt_imbalance",
+    "virtual",
     "as_capacity",
     "mileage",
     "no_pay",
@@ -47,6 +56,8 @@ LEDGER_LINES: tuple[str, ...] = (
     "degradation",
     "terminal",
 )
+MARKET_LINES: tuple[str, ...] = ("da_energy", "fmm_energy", "rt_imbalance", "virtual", "as_capacity", "mileage")
+"""The ledger lines that are market revenue (energy in every layer, virtual positions, AS)."""
 PENALTY_LINES: tuple[str, ...] = ("no_pay", "unavailable", "penalty")
 """The ledger lines that are penalties: what a table's "penalties" sums (negated: $ paid)."""
 
@@ -55,7 +66,9 @@ class Ledger(NamedTuple):
     """Ledger lines in $ (scalars, or arrays over intervals and/or a batch)."""
 
     da_energy: Any
+    fmm_energy: Any
     rt_imbalance: Any
+    virtual: Any
     as_capacity: Any
     mileage: Any
     no_pay: Any
@@ -85,11 +98,13 @@ class StepTerms(NamedTuple):
     ``cap_*_usd`` the side's capacity payment in the interval, ``cap_*_req_usd`` that of its
     products with a request (what no-pay can rescind); ``inv_*_req`` 1 / request where requested;
     ``award_*_mw`` the side's awards and ``need_*_mwh`` the SoC room they need (0 without energy
-    backing); ``da_energy``, ``as_capacity``, ``mileage`` the bid-fixed lines ($).
+    backing); ``fmm_price`` the price of the layer after DA (the FMM's, or the RT price in two
+    settlements); ``da_energy``, ``virtual``, ``as_capacity``, ``mileage`` the bid-fixed lines ($).
     """
 
     position_mw: Any
     rt_price: Any
+    fmm_price: Any
     penalty_price: Any
     w_up: Any
     up_in_up: Any
@@ -108,6 +123,7 @@ class StepTerms(NamedTuple):
     need_up_mwh: Any
     need_down_mwh: Any
     da_energy: Any
+    virtual: Any
     as_capacity: Any
     mileage: Any
 
@@ -126,8 +142,8 @@ class DayTerms(NamedTuple):
         return StepTerms(*(field[..., t] for field in self.step))
 
 
-BID_FIELDS = ("position_mw", "rt_price", "penalty_price", "cap_up_usd", "cap_down_usd", "award_up_mw", "award_down_mw",
-              "need_up_mwh", "need_down_mwh", "da_energy", "as_capacity")
+BID_FIELDS = ("position_mw", "rt_price", "fmm_price", "penalty_price", "cap_up_usd", "cap_down_usd", "award_up_mw",
+              "award_down_mw", "need_up_mwh", "need_down_mwh", "da_energy", "virtual", "as_capacity")
 """The :class:`StepTerms` a day's prices and bid fix; the others depend on its deployment too."""
 
 
@@ -150,14 +166,17 @@ def day_terms(
     up_time: np.ndarray,
     energy_mw: np.ndarray,
     as_mw: np.ndarray,
+    fmm_price: np.ndarray | None = None,
+    virtual_mw: np.ndarray | None = None,
 ) -> DayTerms:
     """Expand hourly prices and awards to intervals and fix the bid's money terms.
 
     Shapes, with an optional leading batch axis: ``da_price`` (24,), ``rt_price`` (T,),
     ``as_price`` (24, 4), ``mileage_price`` (24, 2), ``fraction`` (T, 4), ``mileage`` (T, 2),
-    ``up_time`` (T,), ``energy_mw`` (24,), ``as_mw`` (24, 4).
+    ``up_time`` (T,), ``energy_mw`` (24,), ``as_mw`` (24, 4), ``fmm_price`` (F,) with F dividing
+    T (three settlements; None in two), ``virtual_mw`` (24,) (None: no virtual position).
     """
-    fixed = bid_terms(battery, market, dt_h, da_price, rt_price, as_price, energy_mw, as_mw)
+    fixed = bid_terms(battery, market, dt_h, da_price, rt_price, as_price, energy_mw, as_mw, fmm_price, virtual_mw)
     deployed, request = deployment_terms(market, dt_h, as_price, mileage_price, fraction, mileage, up_time, as_mw)
     return DayTerms(dt_h, StepTerms(**fixed, **deployed), request, da_price.mean(-1))
 
@@ -167,18 +186,34 @@ def penalty_price(market: MarketProfile, rt_price: np.ndarray) -> np.ndarray:
     return market.penalty_factor * np.maximum(rt_price, market.penalty_price_floor_usd_per_mwh)
 
 
+def next_layer_price(rt_price: np.ndarray, fmm_price: np.ndarray | None) -> np.ndarray:
+    """The price (..., T) of the layer after DA in each RT interval: the FMM's, repeated over its
+    RTD intervals, or the RT price itself in two settlements (``fmm_price`` None)."""
+    if fmm_price is None:
+        return rt_price
+    n, f = rt_price.shape[-1], fmm_price.shape[-1]
+    if f == 0 or n % f:
+        raise ValueError(f"fmm_price has {f} intervals, which must divide the {n} RT intervals")
+    return np.repeat(fmm_price, n // f, axis=-1)
+
+
 def bid_terms(
     battery: Battery, market: MarketProfile, dt_h: float, da_price: np.ndarray, rt_price: np.ndarray,
-    as_price: np.ndarray, energy_mw: np.ndarray, as_mw: np.ndarray,
+    as_price: np.ndarray, energy_mw: np.ndarray, as_mw: np.ndarray, fmm_price: np.ndarray | None = None,
+    virtual_mw: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """The :data:`BID_FIELDS` of a day's :class:`StepTerms` (arrays (..., T))."""
     per_hour = rt_price.shape[-1] // HOURS
     awards = np.repeat(as_mw, per_hour, axis=-2)  # (..., T, 4)
     capacity = np.repeat(capacity_usd(as_price, as_mw, dt_h), per_hour, axis=-2)  # (..., T, 4) $ per interval
     mwh = backing_mwh_per_mw(battery, market)
+    next_price = next_layer_price(rt_price, fmm_price)
+    da = np.repeat(da_price, per_hour, axis=-1)
+    virtual = 0.0 * rt_price if virtual_mw is None else (da - next_price) * np.repeat(virtual_mw, per_hour, axis=-1) * dt_h
     return {
         "position_mw": np.repeat(energy_mw, per_hour, axis=-1),
         "rt_price": rt_price,
+        "fmm_price": next_price,
         "penalty_price": penalty_price(market, rt_price),
         "cap_up_usd": _up(capacity),
         "cap_down_usd": capacity[..., DOWN_INDEX],
@@ -187,6 +222,7 @@ def bid_terms(
         "need_up_mwh": _up(awards * mwh),
         "need_down_mwh": awards[..., DOWN_INDEX] * mwh[DOWN_INDEX],
         "da_energy": np.repeat(da_price * energy_mw * dt_h, per_hour, axis=-1),
+        "virtual": virtual,
         "as_capacity": _up(capacity) + capacity[..., DOWN_INDEX],
     }
 
@@ -257,22 +293,32 @@ def _short(need: Any, room: Any, mx: Any) -> Any:
 
 def interval_lines(
     battery: Battery, dt_h: float, row: StepTerms, e_mwh: Any, base_mw: Any, flows: Flows, terminal: Any,
-    ops: Ops = SCALAR_OPS,
+    ops: Ops = SCALAR_OPS, fmm_mw: Any = None,
 ) -> tuple[Ledger, Any, Any]:
     """The :class:`Ledger` of intervals that started at SoC ``e_mwh`` with base point ``base_mw``
     asked for and delivered ``flows`` (``terminal``: the terminal value they carry, 0 but on a
-    day's last interval), and their (up, down) shortfalls in MW."""
+    day's last interval), and their (up, down) shortfalls in MW. ``fmm_mw``: the FMM position
+    (MW, as the market accepted it) in three settlements; None holds the DA position."""
     up_short = row.up_req_mw * (1.0 - flows.up_share)
     down_short = row.down_req_mw * (1.0 - flows.down_share)
     share_up, share_down = unavailable_shares(battery, row, e_mwh, base_mw, ops)
-    rt_imbalance = row.rt_price * (flows.discharge_mw - flows.charge_mw - row.position_mw) * dt_h
+    fmm = row.position_mw if fmm_mw is None else fmm_mw
+    fmm_energy, rt_imbalance = layer_lines(row.position_mw, fmm, flows.discharge_mw - flows.charge_mw, row.fmm_price,
+                                           row.rt_price, dt_h)
     no_pay = -((1.0 - share_up) * row.cap_up_req_usd * up_short * row.inv_up_req
                + (1.0 - share_down) * row.cap_down_req_usd * down_short * row.inv_down_req)
     unavailable = -(share_up * row.cap_up_usd + share_down * row.cap_down_usd)
     penalty = -row.penalty_price * (up_short + down_short) * dt_h
     degradation = -battery.degradation_usd_per_mwh * (flows.charge_mw + flows.discharge_mw) * dt_h
-    ledger = Ledger(row.da_energy, rt_imbalance, row.as_capacity, row.mileage, no_pay, unavailable, penalty, degradation, terminal)
+    ledger = Ledger(row.da_energy, fmm_energy, rt_imbalance, row.virtual, row.as_capacity, row.mileage, no_pay, unavailable, penalty, degradation, terminal)
     return ledger, up_short, down_short
+
+
+def layer_lines(position_mw: Any, fmm_mw: Any, net_mw: Any, fmm_price: Any, rt_price: Any, dt_h: float) -> tuple[Any, Any]:
+    """The ``fmm_energy`` and ``rt_imbalance`` lines ($) of intervals whose DA position is
+    ``position_mw``, FMM position ``fmm_mw`` (the DA position in two settlements) and delivered
+    net power ``net_mw`` (MW, + = discharge): each layer settles the deviation from the one before."""
+    return fmm_price * (fmm_mw - position_mw) * dt_h, rt_price * (net_mw - fmm_mw) * dt_h
 
 
 def leg_values(battery: Battery, rt_price: Any, dt_h: float) -> tuple[Any, Any]:

@@ -11,7 +11,7 @@ from gymnasium.vector import AutoresetMode
 from gymnasium.wrappers import DiscretizeAction
 
 import bessgym  # noqa: F401  (registers the ids)
-from bessgym.config import PRESETS
+from bessgym.config import PRESETS, load_config
 from bessgym.envs import ENV_IDS
 from bessgym.envs.day_ahead import DayAheadEnv
 from bessgym.envs.real_time import RealTimeEnv
@@ -81,7 +81,8 @@ def test_two_settlement_last_info_has_the_same_keys():
 
 
 def episode_steps(env_id: str, intervals: int) -> int:
-    return {"bessgym/RealTime-v0": intervals, "bessgym/DayAhead-v0": 1, "bessgym/TwoSettlement-v0": 1 + intervals}[env_id]
+    return {"bessgym/RealTime-v0": intervals, "bessgym/DayAhead-v0": 1, "bessgym/TwoSettlement-v0": 1 + intervals,
+            "bessgym/ThreeSettlement-v0": 1 + intervals}[env_id]
 
 
 @pytest.mark.parametrize("config", PRESETS)
@@ -90,15 +91,23 @@ def test_a_day_ends_by_termination_on_every_shipped_config(env_id, config):
     """The TimeLimit gym.make adds is the config's own episode length: it never cuts a day
     short (a 288-interval synthetic day is not truncated at 96), and it flags `truncated` only
     on the step where the day terminates."""
+    three = load_config(config).market_profile.three_settlement
+    if env_id == "bessgym/ThreeSettlement-v0" and not three:
+        with pytest.raises(ValueError, match="needs a three-settlement market profile"):
+            gym.make(env_id, config=config, split="test")
+        return
     env = gym.make(env_id, config=config, split="test")
     intervals = env.unwrapped.source.scenarios.history("test").intervals_per_day
-    assert intervals == {"caiso-sp15": 96, "synthetic": 288}[config]
+    assert intervals == {"caiso-sp15": 96, "caiso3-sp15": 288, "pjm-western-5min": 288, "synthetic": 288}[config]
     n = episode_steps(env_id, intervals)
     assert env.spec.max_episode_steps == n
     steps = play(env, np.zeros((n + 1, *env.action_space.shape), dtype=np.float32), seed=0)
     assert len(steps) == n and steps[-1][1:3] == (True, True)
     assert not any(terminated or truncated for _, terminated, truncated, _ in steps[:-1])
-    if env_id != "bessgym/TwoSettlement-v0":  # no native vector env
+    if env_id == "bessgym/DayAhead-v0" and three:
+        with pytest.raises(ValueError, match="plays two-settlement days"):
+            make_vec(env_id, 2, config=config, split="test")
+    elif env_id in ("bessgym/RealTime-v0", "bessgym/DayAhead-v0"):  # the native vector envs
         vec = make_vec(env_id, 2, config=config, split="test")
         assert vec.max_episode_steps == n
         vec.reset(seed=0)

@@ -31,7 +31,8 @@ def test_gymnasium_and_sb3_check_env_pass_without_warnings(env_id, render_mode):
 def test_spec_is_json_and_module_prefix_works(env_id):
     spec = gym.spec(env_id)
     data = json.loads(spec.to_json())
-    assert data["id"] == env_id and data["kwargs"]["config"] == "caiso-sp15"
+    default = "caiso3-sp15" if env_id == "bessgym/ThreeSettlement-v0" else "caiso-sp15"
+    assert data["id"] == env_id and data["kwargs"]["config"] == default
     env = gym.make(f"bessgym:{env_id}", split="val")
     obs, info = env.reset(seed=0)
     assert env.observation_space.contains(obs) and info["scenario_id"].startswith("caiso-SP15-2024-0")

@@ -1,9 +1,10 @@
-"""Gymnasium environments: RealTime-v0, DayAhead-v0, TwoSettlement-v0 and the native vector envs.
+"""Gymnasium environments: RealTime-v0, DayAhead-v0, TwoSettlement-v0, ThreeSettlement-v0 and the
+native vector envs.
 
 Each id's entry point wraps the env in Gymnasium's ``TimeLimit`` of its own config's episode
 length, so ``gym.make(id, config=...).spec.max_episode_steps`` is right for every config:
 RealTime-v0 the day's RT intervals (96 for the default ``caiso-sp15``, 288 for the 5-minute
-``synthetic`` preset), DayAhead-v0 1, TwoSettlement-v0 1 + the intervals. The registry entry
+``synthetic`` preset), DayAhead-v0 1, TwoSettlement-v0 and ThreeSettlement-v0 1 + the intervals. The registry entry
 itself (``gym.spec(id).max_episode_steps``) is ``None``: ``gym.make`` would apply a registered
 value to every config alike and cut a 288-interval day at 96.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import gymnasium as gym
 
-ENV_IDS = ("bessgym/RealTime-v0", "bessgym/DayAhead-v0", "bessgym/TwoSettlement-v0")
+ENV_IDS = ("bessgym/RealTime-v0", "bessgym/DayAhead-v0", "bessgym/TwoSettlement-v0", "bessgym/ThreeSettlement-v0")
 
 
 def register_envs() -> None:
@@ -24,6 +25,8 @@ def register_envs() -> None:
                                 {"config": "caiso-sp15", "split": "train", "rt_policy": "follow_da"}),
         "bessgym/TwoSettlement-v0": ("bessgym.envs.two_settlement:make_two_settlement", None,
                                      {"config": "caiso-sp15", "split": "train"}),
+        "bessgym/ThreeSettlement-v0": ("bessgym.envs.three_settlement:make_three_settlement", None,
+                                       {"config": "caiso3-sp15", "split": "train"}),
     }
     for env_id, (entry, vector_entry, kwargs) in specs.items():
         if env_id not in gym.registry:

@@ -56,7 +56,8 @@ class Episode:
 class Bank:
     """Every day of a split stacked for the vector envs (leading axis: day): prices (the
     ``arrays``' deployment fields hold each day's default path), the gate-closure RT forecast
-    and DayAhead features, and the fixed bidder's accepted bids (zeros without a bidder)."""
+    and DayAhead features, and the fixed bidder's accepted bids (zeros without a bidder): energy,
+    awards and virtual positions."""
 
     ids: list[str]
     arrays: ScenarioArrays
@@ -65,6 +66,7 @@ class Bank:
     forecast_rt: np.ndarray
     energy_mw: np.ndarray
     as_mw: np.ndarray
+    virtual_mw: np.ndarray
 
 
 def resolve(component: Any, role: str = "rt_policy") -> Any:
@@ -205,10 +207,11 @@ class EpisodeSource:
         if self.bidder is not None:
             accepted = [self.fixed_bid(i)[1] for i in self.ids]
             energy, awards = np.stack([a.energy_mw for a in accepted]), np.stack([a.as_mw for a in accepted])
+            virtual = np.stack([a.virtual_mw for a in accepted])
         else:
-            energy, awards = np.zeros(arrays.da_price.shape), np.zeros(arrays.as_price.shape)
+            energy, awards, virtual = np.zeros(arrays.da_price.shape), np.zeros(arrays.as_price.shape), np.zeros(arrays.da_price.shape)
         return Bank(
             ids=list(self.ids), arrays=arrays, contexts=contexts,
             da_features=np.stack([da_features(c) for c in contexts]),
-            forecast_rt=np.stack([c.rt_price for c in contexts]), energy_mw=energy, as_mw=awards,
+            forecast_rt=np.stack([c.rt_price for c in contexts]), energy_mw=energy, as_mw=awards, virtual_mw=virtual,
         )

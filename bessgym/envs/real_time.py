@@ -10,12 +10,12 @@ import gymnasium as gym
 import numpy as np
 
 from bessgym.actions import BidCurve, base_point, check_action, check_base_action, cleared, curve_from_action, curve_size
-from bessgym.battery import Battery
+from bessgym.battery import SCALAR_OPS, Battery
 from bessgym.config import ConfigLike
 from bessgym.envs.episodes import DayLimited, Episode, EpisodeSource, day_info, reset_options, resolve
 from bessgym.envs.render import check_render_mode, render_played
-from bessgym.market import MarketProfile
-from bessgym.observation import DEPLOYED, INTERVALS_LEFT, RT_FEATURES, TIME_OF_DAY, rt_bounds, set_soc
+from bessgym.market import FMM_INTERVAL_H, MarketProfile, accept_fmm
+from bessgym.observation import DEPLOYED, INTERVALS_LEFT, RT_FEATURES, TIME_OF_DAY, fmm_bounds, fmm_features, rt_bounds, set_soc
 from bessgym.policies import RTEpisode, checked
 from bessgym.settlement import LEDGER_LINES
 from bessgym.sim import DaySimulator
@@ -112,10 +112,15 @@ class RTActionForm:
         return len(RT_FEATURES) + (self.residual is not None)
 
     def observation_bounds(self, market: MarketProfile) -> tuple[np.ndarray, np.ndarray]:
+        """(low, high) of the observation in ``market``: the RealTime row, the residual form's
+        proposal feature, and in a three-settlement market :data:`FMM_FEATURES`."""
         low, high = rt_bounds(market)
-        if self.residual is None:
-            return low, high
-        return np.append(low, np.float32(-2.0)), np.append(high, np.float32(2.0))
+        if self.residual is not None:
+            low, high = np.append(low, np.float32(-2.0)), np.append(high, np.float32(2.0))
+        if market.three_settlement:
+            fmm_low, fmm_high = fmm_bounds(market)
+            low, high = np.append(low, fmm_low), np.append(high, fmm_high)
+        return low, high
 
     def decision(self, action: np.ndarray | float, around_mw: float, da_price_usd_per_mwh: float, battery: Battery) -> float | BidCurve:
         """The decision of a checked action in [-1, 1]: a base point (MW, + = discharge) around
@@ -275,6 +280,7 @@ class RealTimeEnv(gym.Env):
         history = self.source.scenarios.history(split)
         self.step_hours = history.dt_h
         self.episode_steps = history.intervals_per_day
+        self.steps_per_fmm = int(round(FMM_INTERVAL_H / self.step_hours)) if self.market.three_settlement else 0
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
         super().reset(seed=seed)
@@ -294,30 +300,61 @@ class RealTimeEnv(gym.Env):
         self._shortfall = 0.0
         self._soc = [self._sim.e_mwh / self._energy]
         self._base: list[float] = []
+        self._fmm_mw = self._position[0]  # the FMM position in force (three settlements)
         obs = set_soc(self._rows[0].copy(), self._soc[0])
         if self._proposer is not None:
             s = episode.scenario
             self._proposer.reset(RTEpisode(self.battery, self.market, episode.accepted, s.da_price, episode.context, s.dt_h,
                                            s.n_intervals))
             obs = self._proposer.observe(obs, self._position[0])
+        obs = self._with_fmm(obs)
         return obs, {"scenario_id": episode.scenario.id, "da_cuts_mw": float(episode.cuts.energy_mw.sum() + episode.cuts.as_mw.sum())}
 
-    def _base_point(self, action: Any, t: int) -> tuple[float, bool]:
-        """The base point (MW) an action asks for in interval t, and whether it was clipped."""
+    def _base_point(self, action: Any, t: int, around_mw: float) -> tuple[float, bool]:
+        """The base point (MW) an action asks for in interval t around ``around_mw`` (the position
+        the RT layer settles against), and whether it was clipped."""
         if self.form.action == "base_point":  # the hot path, on floats
             a, was_clipped = check_base_action(action)
             if self._proposer is None:
-                return base_point(self._position[t], a, self.battery), was_clipped
+                return base_point(around_mw, a, self.battery), was_clipped
             return self.form.decision(a, self._proposer.proposal_mw, self._da_price[t], self.battery), was_clipped
         a, was_clipped = check_action(action, self.action_space.shape)
-        return float(cleared(self.form.decision(a, self._position[t], self._da_price[t], self.battery), self._rt_price[t])), was_clipped
+        return float(cleared(self.form.decision(a, around_mw, self._da_price[t], self.battery), self._rt_price[t])), was_clipped
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
+        return self.advance(action)
+
+    def _with_fmm(self, obs: np.ndarray) -> np.ndarray:
+        """``obs`` with :data:`FMM_FEATURES` appended in a three-settlement market."""
+        if not self.steps_per_fmm:
+            return obs
+        s, t = self._episode.scenario, self._sim.t
+        return np.append(obs, fmm_features(t, s.n_intervals, self.steps_per_fmm, self._fmm_mw, self._position[0],
+                                           float(s.da_price[0]), s.fmm_price, self.battery, self.market))
+
+    def advance(self, action: Any, fmm_mw: float | None = None) -> tuple[np.ndarray, float, bool, bool, dict]:
+        """:meth:`step`; in a three-settlement market ``fmm_mw`` (MW, + = sell) is the FMM position
+        asked for the FMM interval this RTD interval starts (read there only; None holds the DA
+        position), and the base-point action is a deviation from the FMM position in force."""
         if self._episode is None or self._sim.done:
             raise RuntimeError("call reset() before step() and after the day has ended")
         t = self._sim.t
-        base, was_clipped = self._base_point(action, t)
-        out = self._sim.step(base)
+        if not self.steps_per_fmm:
+            if fmm_mw is not None:
+                raise ValueError(f"an FMM position was given, but market {self.market.name!r} has two settlements")
+            base, was_clipped = self._base_point(action, t, self._position[t])
+            out = self._sim.step(base)
+            fmm_info = {}
+        else:
+            asked = self._fmm_mw
+            if t % self.steps_per_fmm == 0:
+                asked = self._position[t] if fmm_mw is None else float(fmm_mw)
+            row = self._sim.terms.step
+            accepted = float(accept_fmm(asked, row.award_up_mw[t], row.award_down_mw[t], self.battery, SCALAR_OPS))
+            base, was_clipped = self._base_point(action, t, accepted)
+            out = self._sim.step(base, accepted)
+            self._fmm_mw = accepted
+            fmm_info = {"fmm_mw": accepted, "fmm_cut_mw": abs(asked - accepted) if t % self.steps_per_fmm == 0 else 0.0}
         ledger = out.ledger
         totals = self._totals
         for k, value in enumerate(ledger):
@@ -331,6 +368,7 @@ class RealTimeEnv(gym.Env):
         info["action_clipped"] = was_clipped
         info["base_mw"] = out.base_mw
         info["cost"] = cost
+        info.update(fmm_info)
         terminated = self._sim.done
         if terminated:
             obs = terminal_observation(self._rows[-1], soc, self._episode.scenario.deployment.fraction[-1])
@@ -342,7 +380,7 @@ class RealTimeEnv(gym.Env):
             obs = set_soc(self._rows[t + 1].copy(), soc)
             if self._proposer is not None:
                 obs = self._proposer.observe(obs, self._position[t + 1])
-        return obs, ledger.total, terminated, False, info
+        return self._with_fmm(obs), ledger.total, terminated, False, info
 
     def render(self) -> np.ndarray | str | None:
         if self.render_mode is None or self._episode is None:

@@ -40,7 +40,7 @@ from bessgym.envs.day_ahead import DA_ACTION_SIZE, DAActionForm, residual_source
 from bessgym.envs.episodes import Bank, EpisodeSource, day_info, reset_options, resolve
 from bessgym.envs.real_time import ActionForm, RTActionForm
 from bessgym.market import HOURS, DABid, accept_arrays
-from bessgym.observation import DEPLOYED, INTERVALS_LEFT, TIME_OF_DAY, rt_bounds, rt_feature_table, set_soc
+from bessgym.observation import DEPLOYED, INTERVALS_LEFT, TIME_OF_DAY, fmm_feature_table, rt_feature_table, set_soc
 from bessgym.policies import RTEpisode
 from bessgym.settlement import BID_FIELDS, LEDGER_LINES, StepTerms, bid_terms, capacity_usd, day_terms, interval_deployment_terms
 from bessgym.sim import BatchDaySimulator
@@ -239,7 +239,7 @@ class RealTimeVectorEnv(_BankVectorEnv):
         self.form = RTActionForm.of(action, segments, price_span_usd_per_mwh)
         source = EpisodeSource(config, split, da_bidder)
         super().__init__(num_envs, source, autoreset_mode, source.scenarios.history(split).intervals_per_day, max_episode_steps)
-        low, high = rt_bounds(self.source.config.market_profile)
+        low, high = self.form.observation_bounds(self.source.config.market_profile)
         self.single_observation_space = gym.spaces.Box(low, high, dtype=np.float32)
         self.single_action_space = gym.spaces.Box(-1.0, 1.0, (self.form.size,), dtype=np.float32)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
@@ -248,7 +248,7 @@ class RealTimeVectorEnv(_BankVectorEnv):
         self.market, self.dt_h, self.per_hour = market, arrays.dt_h, self.n_intervals // HOURS
         self._sim = BatchDaySimulator(self.battery, arrays.dt_h, self.n_intervals, self.num_envs)
         fixed = bid_terms(self.battery, market, arrays.dt_h, arrays.da_price, arrays.rt_price, arrays.as_price,
-                          bank.energy_mw, bank.as_mw)
+                          bank.energy_mw, bank.as_mw, arrays.fmm_price, bank.virtual_mw)
         self._bank_terms = np.ascontiguousarray(np.stack([fixed[name].T for name in BID_FIELDS]))  # (fields, T, S)
         self._bank_features = np.ascontiguousarray(rt_feature_table(
             self.battery, market, arrays.rt_price, arrays.da_price, np.zeros_like(arrays.fraction), bank.energy_mw,
@@ -257,6 +257,8 @@ class RealTimeVectorEnv(_BankVectorEnv):
         self._da_interval = np.ascontiguousarray(np.repeat(arrays.da_price, self.per_hour, axis=-1).T)  # (T, S)
         self._rt_interval = np.ascontiguousarray(arrays.rt_price.T)
         self._mean_da = arrays.da_price.mean(-1)
+        self._fmm_table = None if arrays.fmm_price is None else fmm_feature_table(  # (T + 1, S, 3): the FMM holds DA
+            self._bank_terms[BID_FIELDS.index("position_mw")].T, arrays.da_price, arrays.fmm_price, self.battery, market)
         self._pool = regulation_pool(self.source.config.deployment, arrays.dt_h)
         self._window = np.zeros(self.num_envs, dtype=np.int64)
         self._contingency = np.zeros((self.n_intervals, self.num_envs, 2))  # spin, non-spin fractions
@@ -282,6 +284,8 @@ class RealTimeVectorEnv(_BankVectorEnv):
     def _observe(self) -> np.ndarray:
         t = self._sim.interval()
         obs = self._bank_features[t, self._day]
+        if self._fmm_table is not None:
+            obs = np.concatenate([obs, self._fmm_table[self._sim.t, self._day]], axis=1)
         obs[:, DEPLOYED] = self._played * (self._sim.t > 0)[:, None]
         set_soc(obs, self._sim.e_mwh / self.battery.energy_mwh)
         over = self._sim.t >= self.n_intervals
@@ -347,6 +351,10 @@ class DayAheadVectorEnv(_BankVectorEnv):
         _refuse_render(render_mode, "DayAhead-v0")
         self.form = DAActionForm.of(residual, residual_band)
         super().__init__(num_envs, residual_source(config, split, residual), autoreset_mode, 1, max_episode_steps)
+        if self.source.config.market_profile.three_settlement:
+            raise ValueError("the DayAhead vector env plays two-settlement days (its batched RT policy sets no FMM "
+                             "positions); for a three-settlement config make the scalar envs side by side: "
+                             "gym.make_vec('bessgym/DayAhead-v0', ..., vectorization_mode='sync')")
         self.policy = resolve(rt_policy)
         low, high = self.form.observation_bounds(self.source.config.market_profile)
         self._base_energy, self._base_as = None, None
