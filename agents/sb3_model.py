@@ -135,12 +135,12 @@ class SB3Policy(Actor):
 class SB3RealTime(RealTimeActions, SB3Policy):
     """RTPolicy from a RealTime-v0 model zip, in the action form it was trained on (the env's
     arguments: ``action``, ``segments``, ``price_span_usd_per_mwh``, ``residual``,
-    ``residual_band``; the base point by default)."""
+    ``residual_band``, ``fmm``; the base point by default)."""
 
     def __init__(self, path: str, algo: str, vecnormalize: str | None = None, trust: bool = False,
                  action: str = "base_point", segments: int | None = None, price_span_usd_per_mwh: float | None = None,
-                 residual: str | None = None, residual_band: float | None = None) -> None:
-        self.form = RTActionForm.of(action, segments, price_span_usd_per_mwh, residual, residual_band)
+                 residual: str | None = None, residual_band: float | None = None, fmm: bool | None = None) -> None:
+        self.form = RTActionForm.of(action, segments, price_span_usd_per_mwh, residual, residual_band, fmm)
         super().__init__(path, algo, vecnormalize, trust)
 
 

@@ -304,3 +304,46 @@ def test_a_results_file_from_before_the_new_ledger_lines_resumes_with_them_at_ze
     path.write_text("entry,status,surprise\na,ok,1\n")
     with pytest.raises(SystemExit, match="other columns than this version writes"):
         _read_rows(path, EPISODE_COLUMNS)
+
+
+def test_a_trained_agent_of_the_fmm_form_plays_three_settlements_as_the_env_maps_it():
+    import gymnasium as gym
+
+    from agents.ppo.policy import ModelRealTime, ObsNormaliser
+    from bessgym.envs.episodes import EpisodeSource
+    from bessgym.envs.real_time import RTActionForm
+    from bessgym.evaluation import play_episode
+    from bessgym.policies import ThresholdBidder
+
+    form = RTActionForm.of(fmm=True)
+    assert form.size == 2 and form.observation_size == 28 and form.record() == {"action": "base_point", "fmm": True}
+    assert RTActionForm.from_record(form.record()) == form
+
+    class Constant:  # SB3's predict and spaces, one fixed action
+        observation_space = gym.spaces.Box(-np.inf, np.inf, (28,))
+        action_space = gym.spaces.Box(-1.0, 1.0, (2,))
+
+        def predict(self, obs, deterministic=True, **_):
+            return np.array([0.6, -0.3], np.float32), None
+
+    agent = ModelRealTime(Constant(), ObsNormaliser.identity(28), form)
+    source = EpisodeSource("caiso3-sp15", "test", da_bidder=None)
+    day_id = source.ids[1]
+    record = play_episode(source, day_id, ThresholdBidder(), agent)
+    scenario, context = source.day(day_id)
+    accepted = simulate_day(source.config.battery, CAISO3, scenario, ThresholdBidder().bid(context), np.zeros(288))
+    battery = source.config.battery
+    a_fmm, a_base = (float(np.float32(v)) for v in (0.6, -0.3))  # the model's float32 actions
+    asked = base_point(np.repeat(accepted.energy_mw, 12)[::3], a_fmm, battery)
+    awards = np.repeat(accepted.as_mw, 4, axis=0)
+    expected = accept_fmm(asked, awards[:, [0, 2, 3]].sum(1), awards[:, 1], battery)
+    assert np.allclose(record.fmm_mw[::3], expected)
+    replay = simulate_day(battery, CAISO3, scenario, ThresholdBidder().bid(context),
+                          base_point(record.fmm_mw, a_base, battery), record.fmm_mw[::3])
+    assert float(replay.profit) == pytest.approx(record.profit, rel=1e-9)
+    with pytest.raises(ValueError, match="without the FMM entry"):
+        play_episode(source, day_id, ThresholdBidder(), ModelRealTime(type("Plain", (Constant,), {
+            "observation_space": gym.spaces.Box(-np.inf, np.inf, (25,)), "action_space": gym.spaces.Box(-1.0, 1.0, (1,)),
+            "predict": lambda self, obs, deterministic=True, **_: (np.zeros(1, np.float32), None)})(), ObsNormaliser.identity(25)))
+    with pytest.raises(ValueError, match="fmm applies to a three-settlement market"):
+        gym.make("bessgym/RealTime-v0", fmm=True)

@@ -31,14 +31,15 @@ from stable_baselines3.common.policies import ActorCriticPolicy
 
 from agents.checkpoints import load_weights, locate
 from agents.ppo.joint import PhaseMaskedPolicy  # TwoSettlement-v0's training policy: the ActorCriticPolicy's network
-from bessgym.actions import BidCurve
+from bessgym.actions import BidCurve, LayeredDecision, base_point
+from bessgym.battery import SCALAR_OPS
 from bessgym.envs.day_ahead import DA_ACTION_SIZE, DAActionForm
 from bessgym.envs.episodes import resolve
 from bessgym.envs.real_time import Proposer, RTActionForm
 from bessgym.envs.two_settlement import DA_PHASE, RT_PHASE, two_settlement_obs, two_settlement_space
 from bessgym.forecast import DAContext
-from bessgym.market import DABid
-from bessgym.observation import DA_FEATURES, RT_FEATURES, TIME_OF_DAY
+from bessgym.market import DOWN_INDEX, FMM_INTERVAL_H, UP_MASK, DABid, accept_fmm
+from bessgym.observation import DA_FEATURES, FMM_FEATURES, RT_FEATURES, TIME_OF_DAY
 from bessgym.policies import RTEpisode, follow_da, interval_index
 
 CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
@@ -134,7 +135,8 @@ class Actor:
                 f"{type(self).__name__} plays it on {self.env_id}{self.form_note()}, which needs "
                 f"Box{(self.observation_size,)} observations and Box{(self.action_size,)} actions: was it trained on "
                 f"another env or action form? (RealTime-v0 with action='base_point': {len(RT_FEATURES)} -> 1, "
-                f"'bid_curve' with S segments: {len(RT_FEATURES)} -> 2S + 1, a residual: {len(RT_FEATURES) + 1} -> 1; "
+                f"'bid_curve' with S segments: {len(RT_FEATURES)} -> 2S + 1, a residual: {len(RT_FEATURES) + 1} -> 1, "
+                f"fmm=True (three settlements): {len(FMM_FEATURES)} more observations and 1 more action; "
                 f"DayAhead-v0: {len(DA_FEATURES)} -> {DA_ACTION_SIZE})")
 
     def form_note(self) -> str:
@@ -173,9 +175,19 @@ class RealTimeActions:
         return f" with {self.form.record()}"
 
     def reset(self, episode: RTEpisode) -> None:
+        if episode.market.three_settlement and not self.form.fmm:
+            raise ValueError(f"{type(self).__name__} was trained on RealTime-v0 without the FMM entry; market "
+                             f"{episode.market.name!r} has three settlements, whose observation adds the FMM features: "
+                             "train on RealTime-v0 with fmm=True for it")
+        self.form.check_market(episode.market)
         self.reset_memory()
         self._battery, self._schedule = episode.battery, follow_da(episode.accepted, episode.n_intervals)
         self._da_price = np.repeat(episode.da_price, episode.n_intervals // len(episode.da_price))
+        if self.form.fmm:
+            self._per_fmm = int(round(FMM_INTERVAL_H / episode.dt_h))
+            self._fmm_mw = 0.0
+            awards = np.repeat(episode.accepted.as_mw, episode.n_intervals // len(episode.da_price), axis=0)
+            self._award_up, self._award_down = awards[:, UP_MASK].sum(1), awards[:, DOWN_INDEX]
         self._proposer = Proposer(self.form.residual, episode.battery) if self.form.residual is not None else None
         if self._proposer is not None:
             self._proposer.reset(episode)
@@ -187,13 +199,21 @@ class RealTimeActions:
         proposer = getattr(self, "_proposer", None)
         return int(getattr(proposer.policy, "fallbacks", 0)) if proposer is not None else 0
 
-    def act(self, obs: np.ndarray) -> float | BidCurve:
+    def act(self, obs: np.ndarray) -> float | BidCurve | LayeredDecision:
         t = int(interval_index(obs[TIME_OF_DAY], len(self._schedule)))
         around = float(self._schedule[t])
         if self._proposer is not None:
             obs = self._proposer.observe(obs, around)
             around = self._proposer.proposal_mw
-        return self.form.decision(self.action(obs), around, float(self._da_price[t]), self._battery)
+        action = self.action(obs)
+        if not self.form.fmm:
+            return self.form.decision(action, around, float(self._da_price[t]), self._battery)
+        a, asked = np.ravel(action), None  # the FMM entry, then the base point around the FMM position in force
+        if t % self._per_fmm == 0:
+            asked = float(base_point(around, float(a[0]), self._battery))
+            self._fmm_mw = float(accept_fmm(asked, self._award_up[t], self._award_down[t], self._battery, SCALAR_OPS))
+        base = self.form.decision(a[1:] if a.size > 2 else float(a[1]), self._fmm_mw, float(self._da_price[t]), self._battery)
+        return LayeredDecision(base, asked)
 
 
 class DayAheadActions:

@@ -239,7 +239,7 @@ def train(cfg: TrainConfig) -> dict:
     try:
         if cfg.env == "bessgym/RealTime-v0":
             form: RTActionForm | DAActionForm = RTActionForm.of(
-                **{key: env_kwargs.get(key) for key in ("segments", "price_span_usd_per_mwh", "residual", "residual_band")},
+                **{key: env_kwargs.get(key) for key in ("segments", "price_span_usd_per_mwh", "residual", "residual_band", "fmm")},
                 action=env_kwargs.get("action", "base_point"))
         elif joint:  # the DA form names the run and the residual; the RT form rides along
             form = DAActionForm.of(env_kwargs.get("da_residual"), env_kwargs.get("da_residual_band"))

@@ -15,7 +15,8 @@ from bessgym.config import ConfigLike
 from bessgym.envs.episodes import DayLimited, Episode, EpisodeSource, day_info, reset_options, resolve
 from bessgym.envs.render import check_render_mode, render_played
 from bessgym.market import FMM_INTERVAL_H, MarketProfile, accept_fmm
-from bessgym.observation import DEPLOYED, INTERVALS_LEFT, RT_FEATURES, TIME_OF_DAY, fmm_bounds, fmm_features, rt_bounds, set_soc
+from bessgym.observation import (DEPLOYED, FMM_FEATURES, INTERVALS_LEFT, RT_FEATURES, TIME_OF_DAY, fmm_bounds, fmm_features,
+                                 rt_bounds, set_soc)
 from bessgym.policies import RTEpisode, checked
 from bessgym.settlement import LEDGER_LINES
 from bessgym.sim import DaySimulator
@@ -54,6 +55,9 @@ class RTActionForm:
     each base point; the action (base-point form only) corrects it by at most ``residual_band``
     of the power: ``base = proposal + band * a * (P_dis if a > 0 else P_ch)``, and the
     observation gains :data:`PROPOSAL_FEATURE` ((proposal - DA position) / max power).
+    ``fmm`` (three settlements only): the action gains a first entry, the FMM position as a
+    deviation from the hour's DA position (the base point's units), read at each FMM interval's
+    first RTD interval; the base point (or the curve) is then around the FMM position in force.
     """
 
     action: ActionForm = "base_point"
@@ -61,14 +65,20 @@ class RTActionForm:
     price_span_usd_per_mwh: float = DEFAULT_PRICE_SPAN
     residual: str | None = None
     residual_band: float = DEFAULT_RESIDUAL_BAND
+    fmm: bool = False
 
     @classmethod
     def of(cls, action: str = "base_point", segments: int | None = None, price_span_usd_per_mwh: float | None = None,
-           residual: Any = None, residual_band: float | None = None) -> RTActionForm:
+           residual: Any = None, residual_band: float | None = None, fmm: bool | None = None) -> RTActionForm:
         """The form of the RealTime envs' constructor arguments, checked (a ValueError names the
         argument); ``None`` takes the default where the argument applies."""
         if action not in ACTION_FORMS:
             raise ValueError(f"action {action!r} is not one of {list(ACTION_FORMS)}")
+        if fmm not in (None, True, False):
+            raise ValueError(f"fmm must be true or false, got {fmm!r}")
+        if fmm and residual is not None:
+            raise ValueError("fmm (the agent sets the FMM positions) and residual (an RT policy proposes the base "
+                             "points) do not combine")
         if action == "base_point":
             given = [name for name, value in (("segments", segments), ("price_span_usd_per_mwh", price_span_usd_per_mwh))
                      if value is not None]
@@ -87,39 +97,49 @@ class RTActionForm:
                     above=0),
             residual, checked("residual_band", DEFAULT_RESIDUAL_BAND if residual_band is None else residual_band,
                               above=0, at_most=2),
+            bool(fmm),
         )
 
     @classmethod
     def from_record(cls, record: dict[str, Any] | None) -> RTActionForm:
         """The form of :meth:`record` (the default form for ``None``: older checkpoints)."""
-        return cls.of(**form_arguments(record, ("action", "segments", "price_span_usd_per_mwh", "residual", "residual_band")))
+        return cls.of(**form_arguments(record, ("action", "segments", "price_span_usd_per_mwh", "residual", "residual_band",
+                                                "fmm")))
 
     def record(self) -> dict[str, Any]:
         """The form as JSON-able constructor arguments (those that apply)."""
+        fmm = {"fmm": True} if self.fmm else {}
         if self.residual is not None:
             return {"action": self.action, "residual": self.residual, "residual_band": self.residual_band}
         if self.action == "bid_curve":
-            return {"action": self.action, "segments": self.segments, "price_span_usd_per_mwh": self.price_span_usd_per_mwh}
-        return {"action": self.action}
+            return {"action": self.action, "segments": self.segments, "price_span_usd_per_mwh": self.price_span_usd_per_mwh, **fmm}
+        return {"action": self.action, **fmm}
 
     @property
     def size(self) -> int:
         """Entries of the action."""
-        return 1 if self.action == "base_point" else curve_size(self.segments)
+        return int(self.fmm) + (1 if self.action == "base_point" else curve_size(self.segments))
+
+    def check_market(self, market: MarketProfile) -> None:
+        """Refuse the FMM entry in a market without an FMM."""
+        if self.fmm and not market.three_settlement:
+            raise ValueError(f"fmm applies to a three-settlement market (settlement 'da_fmm_rtd', e.g. market 'caiso3'); "
+                             f"{market.name!r} settles {market.settlement!r}")
 
     @property
     def observation_size(self) -> int:
-        return len(RT_FEATURES) + (self.residual is not None)
+        """Entries of the observation (the FMM form's market has three settlements: its features)."""
+        return len(RT_FEATURES) + len(FMM_FEATURES) * self.fmm + (self.residual is not None)
 
     def observation_bounds(self, market: MarketProfile) -> tuple[np.ndarray, np.ndarray]:
-        """(low, high) of the observation in ``market``: the RealTime row, the residual form's
-        proposal feature, and in a three-settlement market :data:`FMM_FEATURES`."""
+        """(low, high) of the observation in ``market``: the RealTime row, in a three-settlement
+        market :data:`~bessgym.observation.FMM_FEATURES`, and the residual form's proposal feature."""
         low, high = rt_bounds(market)
-        if self.residual is not None:
-            low, high = np.append(low, np.float32(-2.0)), np.append(high, np.float32(2.0))
         if market.three_settlement:
             fmm_low, fmm_high = fmm_bounds(market)
             low, high = np.append(low, fmm_low), np.append(high, fmm_high)
+        if self.residual is not None:
+            low, high = np.append(low, np.float32(-2.0)), np.append(high, np.float32(2.0))
         return low, high
 
     def decision(self, action: np.ndarray | float, around_mw: float, da_price_usd_per_mwh: float, battery: Battery) -> float | BidCurve:
@@ -198,6 +218,13 @@ class RealTimeEnv(gym.Env):
     power). The standard way RL earns a place beside MPC: the optimisation proposes, the agent
     adjusts (`RTActionForm`).
 
+    FMM form (`fmm=True`, a three-settlement market only): the action gains a first entry, the
+    FMM position of the FMM interval an RTD interval starts, as a deviation from the hour's DA
+    position in the same units (read at the FMM interval's first RTD interval, before its FMM
+    price is known; ignored at the others); the base point (or the curve) is then a deviation
+    from the FMM position in force. Without it, a three-settlement market's FMM holds the DA
+    position.
+
     Out-of-range values are clipped and reported in `info["action_clipped"]`; NaN, inf or any
     other shape (even of the right size) raise ValueError. A Python float is accepted as the
     base-point action (it stands for the (1,) array).
@@ -211,7 +238,10 @@ class RealTimeEnv(gym.Env):
     deviation from the intraday prior, the intraday forecast (the re-planning baselines') for the
     next hour and the rest of the day, the SoC against the DA schedule's plan, and the SoC
     headroom up and down left after the awards' duration needs. No price of the interval itself
-    or later. Sign: positive power is discharge.
+    or later. Sign: positive power is discharge. In a three-settlement market (`caiso3`) the
+    prices are the RTD's and three features follow (`bessgym.observation.FMM_FEATURES`: the FMM
+    position in force, the latest cleared FMM price, the RTD step within the FMM interval): 28;
+    the residual form's feature comes last.
 
     ## Rewards
     The interval's settlement in $: DA energy + RT imbalance + AS capacity + mileage - no-pay -
@@ -244,13 +274,15 @@ class RealTimeEnv(gym.Env):
     ## Arguments
     `gym.make("bessgym/RealTime-v0", config="caiso-sp15", split="train", da_bidder="threshold",
     action="base_point", segments=None, price_span_usd_per_mwh=None, residual=None, residual_band=None,
-    render_mode=None)`: `config`
+    render_mode=None, fmm=None)`: `config`
     a preset name, JSON path or dict; `split` one of the config's splits (`train`, `val`, `test`,
     `test_ood`, `all`); `da_bidder` a spec string (`bessgym.policies.load_component`) or an
     object with `bid(context)`; `action` the action form; `segments` and
     `price_span_usd_per_mwh` (defaults 3 and 100) for `action="bid_curve"` only; `residual`
     (an RT policy spec) and `residual_band` (in (0, 2]) for the residual form; `render_mode`
-    `"rgb_array"` or `"ansi"`. `gym.make(..., max_episode_steps=k)` adds a shorter limit.
+    `"rgb_array"` or `"ansi"`; `fmm` (bool) the FMM form. `gym.make(..., max_episode_steps=k)` adds a
+    shorter limit. In a three-settlement market `info` also has `fmm_mw` (the FMM position in
+    force, as accepted, MW) and `fmm_cut_mw` (what the FMM cut from the position asked, MW).
 
     ## Version History
     * v0: initial version; revised before release: the observation lost the current interval's
@@ -264,12 +296,14 @@ class RealTimeEnv(gym.Env):
         self, config: ConfigLike = "caiso-sp15", split: str = "train", da_bidder: Any = "threshold",
         action: ActionForm = "base_point", segments: int | None = None, price_span_usd_per_mwh: float | None = None,
         residual: str | None = None, residual_band: float | None = None, render_mode: str | None = None,
+        fmm: bool | None = None,
     ) -> None:
         check_render_mode(render_mode, self.metadata)
-        self.form = RTActionForm.of(action, segments, price_span_usd_per_mwh, residual, residual_band)
+        self.form = RTActionForm.of(action, segments, price_span_usd_per_mwh, residual, residual_band, fmm)
         self.source = EpisodeSource(config, split, da_bidder)
         self.battery = self.source.config.battery
         self.market = self.source.config.market_profile
+        self.form.check_market(self.market)
         self.render_mode = render_mode
         low, high = self.form.observation_bounds(self.market)
         self.observation_space = gym.spaces.Box(low, high, dtype=np.float32)
@@ -301,13 +335,12 @@ class RealTimeEnv(gym.Env):
         self._soc = [self._sim.e_mwh / self._energy]
         self._base: list[float] = []
         self._fmm_mw = self._position[0]  # the FMM position in force (three settlements)
-        obs = set_soc(self._rows[0].copy(), self._soc[0])
+        obs = self._with_fmm(set_soc(self._rows[0].copy(), self._soc[0]))
         if self._proposer is not None:
             s = episode.scenario
             self._proposer.reset(RTEpisode(self.battery, self.market, episode.accepted, s.da_price, episode.context, s.dt_h,
                                            s.n_intervals))
             obs = self._proposer.observe(obs, self._position[0])
-        obs = self._with_fmm(obs)
         return obs, {"scenario_id": episode.scenario.id, "da_cuts_mw": float(episode.cuts.energy_mw.sum() + episode.cuts.as_mw.sum())}
 
     def _base_point(self, action: Any, t: int, around_mw: float) -> tuple[float, bool]:
@@ -318,11 +351,20 @@ class RealTimeEnv(gym.Env):
             if self._proposer is None:
                 return base_point(around_mw, a, self.battery), was_clipped
             return self.form.decision(a, self._proposer.proposal_mw, self._da_price[t], self.battery), was_clipped
-        a, was_clipped = check_action(action, self.action_space.shape)
+        a, was_clipped = check_action(action, (self.form.size - self.form.fmm,))
         return float(cleared(self.form.decision(a, around_mw, self._da_price[t], self.battery), self._rt_price[t])), was_clipped
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
-        return self.advance(action)
+        if not self.form.fmm:
+            return self.advance(action)
+        if self._episode is None or self._sim.done:
+            raise RuntimeError("call reset() before step() and after the day has ended")
+        a, was_clipped = check_action(action, self.action_space.shape)
+        t = self._sim.t
+        fmm_mw = base_point(self._position[t], float(a[0]), self.battery) if t % self.steps_per_fmm == 0 else None
+        out = self.advance(float(a[1]) if a.size == 2 else a[1:], fmm_mw)
+        out[4]["action_clipped"] = out[4]["action_clipped"] or was_clipped
+        return out
 
     def _with_fmm(self, obs: np.ndarray) -> np.ndarray:
         """``obs`` with :data:`FMM_FEATURES` appended in a three-settlement market."""
@@ -371,16 +413,16 @@ class RealTimeEnv(gym.Env):
         info.update(fmm_info)
         terminated = self._sim.done
         if terminated:
-            obs = terminal_observation(self._rows[-1], soc, self._episode.scenario.deployment.fraction[-1])
+            obs = self._with_fmm(terminal_observation(self._rows[-1], soc, self._episode.scenario.deployment.fraction[-1]))
             if self._proposer is not None:
                 obs = np.append(obs, np.float32(0.0))
             info.update(day_info([float(value) for value in totals], float(self._shortfall)),
                         scenario_id=self._episode.scenario.id)
         else:
-            obs = set_soc(self._rows[t + 1].copy(), soc)
+            obs = self._with_fmm(set_soc(self._rows[t + 1].copy(), soc))
             if self._proposer is not None:
                 obs = self._proposer.observe(obs, self._position[t + 1])
-        return self._with_fmm(obs), ledger.total, terminated, False, info
+        return obs, ledger.total, terminated, False, info
 
     def render(self) -> np.ndarray | str | None:
         if self.render_mode is None or self._episode is None:

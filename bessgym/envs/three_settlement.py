@@ -2,18 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import gymnasium as gym
-import numpy as np
-
-from bessgym.actions import base_point, check_action
 from bessgym.config import ConfigLike
-from bessgym.envs.day_ahead import DA_ACTION_SIZE
 from bessgym.envs.episodes import DayLimited
-from bessgym.envs.two_settlement import RT_PHASE, TwoSettlementEnv
-
-RT_ACTION_SIZE = 2  # the FMM position, then the base point
+from bessgym.envs.two_settlement import TwoSettlementEnv
 
 
 class ThreeSettlementEnv(TwoSettlementEnv):
@@ -74,29 +65,16 @@ class ThreeSettlementEnv(TwoSettlementEnv):
     * v0: initial version.
     """
 
+    fmm = True  # the RT half sets the FMM positions too (RealTime-v0's fmm form)
+
     def __init__(self, config: ConfigLike = "caiso3-sp15", split: str = "train", da_residual: str | None = None,
                  da_residual_band: float | None = None, render_mode: str | None = None) -> None:
-        super().__init__(config, split, da_residual, da_residual_band, render_mode=render_mode)
-        market = self.source.config.market_profile
-        if not market.three_settlement:
-            raise ValueError(f"config: ThreeSettlement-v0 needs a three-settlement market profile (settlement 'da_fmm_rtd', "
-                             f"e.g. market 'caiso3'), got {market.name!r} with settlement {market.settlement!r}")
-        self.action_space = gym.spaces.Box(-1.0, 1.0, (DA_ACTION_SIZE + RT_ACTION_SIZE,), dtype=np.float32)
-
-    def step(self, action: Any) -> tuple[dict, float, bool, bool, dict]:
-        if self._scenario_id is None:
-            raise RuntimeError("call reset() before step()")
-        if self._phase != RT_PHASE:
-            return super().step(action)
-        a, was_clipped = check_action(action, self.action_space.shape)
-        rt = self._rt
-        if rt._sim.done:
-            raise RuntimeError("call reset() before step() and after the day has ended")
-        t = rt._sim.t
-        fmm_mw = base_point(rt._position[t], float(a[DA_ACTION_SIZE]), self.battery) if t % rt.steps_per_fmm == 0 else None
-        rt_obs, reward, terminated, truncated, info = rt.advance(float(a[DA_ACTION_SIZE + 1]), fmm_mw)
-        info["action_clipped"] = was_clipped
-        return self._obs(rt_obs), reward, terminated, truncated, info
+        try:
+            super().__init__(config, split, da_residual, da_residual_band, render_mode=render_mode)
+        except ValueError as exc:
+            if "fmm applies to a three-settlement market" in str(exc):
+                raise ValueError(f"config: ThreeSettlement-v0 needs a three-settlement market profile: {exc}") from None
+            raise
 
 
 make_three_settlement = DayLimited(ThreeSettlementEnv)  # the registered entry point of ThreeSettlement-v0

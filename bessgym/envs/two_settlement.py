@@ -109,6 +109,7 @@ class TwoSettlementEnv(gym.Env):
     """
 
     metadata = {"render_modes": ["rgb_array", "ansi"], "render_fps": 4}
+    fmm = False  # the RT half sets no FMM positions (ThreeSettlement-v0's does)
 
     def __init__(
         self, config: ConfigLike = "caiso-sp15", split: str = "train", da_residual: str | None = None,
@@ -121,7 +122,7 @@ class TwoSettlementEnv(gym.Env):
             raise ValueError(f"da_residual / da_residual_band: {exc}") from None
         # the RT half; with a DA residual its source's fixed bidder is that bidder (bids cached by day)
         self._rt = RealTimeEnv(config, split, da_bidder=da_residual, action=action, segments=segments,
-                               price_span_usd_per_mwh=price_span_usd_per_mwh, render_mode=render_mode)
+                               price_span_usd_per_mwh=price_span_usd_per_mwh, render_mode=render_mode, fmm=self.fmm)
         self.rt_form: RTActionForm = self._rt.form
         self.render_mode = render_mode
         self.source: EpisodeSource = self._rt.source

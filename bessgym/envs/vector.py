@@ -39,8 +39,9 @@ from bessgym.deployment import contingency_fractions, draw_deployments, draw_win
 from bessgym.envs.day_ahead import DA_ACTION_SIZE, DAActionForm, residual_source
 from bessgym.envs.episodes import Bank, EpisodeSource, day_info, reset_options, resolve
 from bessgym.envs.real_time import ActionForm, RTActionForm
-from bessgym.market import HOURS, DABid, accept_arrays
-from bessgym.observation import DEPLOYED, INTERVALS_LEFT, TIME_OF_DAY, fmm_feature_table, rt_feature_table, set_soc
+from bessgym.market import HOURS, DABid, accept_arrays, accept_fmm
+from bessgym.observation import (DEPLOYED, FMM_FEATURES, INTERVALS_LEFT, TIME_OF_DAY, fmm_feature_table, p_scale,
+                                 rt_feature_table, set_soc)
 from bessgym.policies import RTEpisode
 from bessgym.settlement import BID_FIELDS, LEDGER_LINES, StepTerms, bid_terms, capacity_usd, day_terms, interval_deployment_terms
 from bessgym.sim import BatchDaySimulator
@@ -228,6 +229,7 @@ class RealTimeVectorEnv(_BankVectorEnv):
         action: ActionForm = "base_point", segments: int | None = None, price_span_usd_per_mwh: float | None = None,
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP, max_episode_steps: int | None = None,
         render_mode: str | None = None, residual: str | None = None, residual_band: float | None = None,
+        fmm: bool | None = None,
     ) -> None:
         _refuse_render(render_mode, "RealTime-v0")
         if residual is None and residual_band is not None:
@@ -236,8 +238,9 @@ class RealTimeVectorEnv(_BankVectorEnv):
             raise ValueError("residual runs its RT policy per env and interval, which this numpy batch does not: make "
                              "the scalar envs side by side (gym.make_vec(..., vectorization_mode='sync' or 'async'), "
                              "or SB3's SubprocVecEnv)")
-        self.form = RTActionForm.of(action, segments, price_span_usd_per_mwh)
+        self.form = RTActionForm.of(action, segments, price_span_usd_per_mwh, fmm=fmm)
         source = EpisodeSource(config, split, da_bidder)
+        self.form.check_market(source.config.market_profile)
         super().__init__(num_envs, source, autoreset_mode, source.scenarios.history(split).intervals_per_day, max_episode_steps)
         low, high = self.form.observation_bounds(self.source.config.market_profile)
         self.single_observation_space = gym.spaces.Box(low, high, dtype=np.float32)
@@ -259,6 +262,8 @@ class RealTimeVectorEnv(_BankVectorEnv):
         self._mean_da = arrays.da_price.mean(-1)
         self._fmm_table = None if arrays.fmm_price is None else fmm_feature_table(  # (T + 1, S, 3): the FMM holds DA
             self._bank_terms[BID_FIELDS.index("position_mw")].T, arrays.da_price, arrays.fmm_price, self.battery, market)
+        self._per_fmm = 0 if arrays.fmm_price is None else self.n_intervals // arrays.fmm_price.shape[-1]
+        self._fmm = np.zeros(self.num_envs)  # each row's FMM position in force (three settlements), MW
         self._pool = regulation_pool(self.source.config.deployment, arrays.dt_h)
         self._window = np.zeros(self.num_envs, dtype=np.int64)
         self._contingency = np.zeros((self.n_intervals, self.num_envs, 2))  # spin, non-spin fractions
@@ -286,6 +291,10 @@ class RealTimeVectorEnv(_BankVectorEnv):
         obs = self._bank_features[t, self._day]
         if self._fmm_table is not None:
             obs = np.concatenate([obs, self._fmm_table[self._sim.t, self._day]], axis=1)
+            if self.form.fmm:  # the position in force is the agent's, not the DA position the table holds
+                position = FMM_FEATURES.index("fmm_position") - len(FMM_FEATURES)
+                obs[:, position] = np.where(self._sim.t > 0, np.clip(self._fmm / p_scale(self.battery), -1.0, 1.0),
+                                            obs[:, position])
         obs[:, DEPLOYED] = self._played * (self._sim.t > 0)[:, None]
         set_soc(obs, self._sim.e_mwh / self.battery.energy_mwh)
         over = self._sim.t >= self.n_intervals
@@ -305,10 +314,20 @@ class RealTimeVectorEnv(_BankVectorEnv):
         t, day = self._sim.interval(), self._day
         fixed = self._bank_terms[:, t, day]  # (fields, N)
         position = fixed[BID_FIELDS.index("position_mw")]
+        fmm, fmm_info = None, {}
+        if self._per_fmm:  # three settlements: the FMM position in force, set at each FMM interval's first RTD interval
+            start = t % self._per_fmm == 0
+            asked = np.where(start, base_point(position, a[:, 0], self.battery) if self.form.fmm else position, self._fmm)
+            fmm = accept_fmm(asked, fixed[BID_FIELDS.index("award_up_mw")], fixed[BID_FIELDS.index("award_down_mw")],
+                             self.battery)
+            self._fmm = np.where(active, fmm, self._fmm)
+            fmm_info = {"fmm_mw": fmm, "fmm_cut_mw": np.where(start, np.abs(asked - fmm), 0.0)}
+            a = a[:, int(self.form.fmm):]
+        around = position if fmm is None else fmm
         if self.form.action == "base_point":
-            base = base_point(position, a[:, 0], self.battery)
+            base = base_point(around, a[:, 0], self.battery)
         else:
-            curve = curve_from_action(a, self._da_interval[t, day], position, self.battery, self.form.price_span_usd_per_mwh)
+            curve = curve_from_action(a, self._da_interval[t, day], around, self.battery, self.form.price_span_usd_per_mwh)
             base = curve.clear(self._rt_interval[t, day])
         fraction, up_time, mileage = self._deployment(t)
         self._played = np.where(active[:, None], fraction, self._played)
@@ -316,7 +335,7 @@ class RealTimeVectorEnv(_BankVectorEnv):
         deployed = interval_deployment_terms(self.market, fraction, up_time, self.bank.as_mw[day, hour],
                                              self._capacity[day, hour], mileage, self.bank.arrays.mileage_price[day, hour])
         row = StepTerms(**dict(zip(BID_FIELDS, fixed)), **deployed)
-        out = self._sim.step(row, base, active)
+        out = self._sim.step(row, base, active, fmm)
         lines = np.stack(out.ledger) * active
         self._totals += lines
         cost = out.shortfall_mw * self.dt_h * active
@@ -325,7 +344,7 @@ class RealTimeVectorEnv(_BankVectorEnv):
         terminated = active & (self._sim.t >= self.n_intervals)
         truncated = active & (self._sim.t >= self.max_episode_steps)
         info = _masked({**dict(zip(LEDGER_LINES, lines)), "action_clipped": was_clipped, "base_mw": out.base_mw,
-                        "cost": cost}, active)
+                        "cost": cost, **fmm_info}, active)
         obs, info = self._finish(self._observe(), resetting, terminated, truncated, info, self._totals, self._shortfall)
         return obs, reward, terminated, truncated, info
 
