@@ -59,7 +59,9 @@ class ThreeSettlementEnv(TwoSettlementEnv):
     three-settlement market profile (`settlement: "da_fmm_rtd"`, e.g. `caiso3`); the shipped
     data has real DA and 15-minute (FMM) prices and synthetic 5-minute RTD prices
     (`bessgym.rtd`). `da_residual` as in TwoSettlement-v0. `gym.make_vec(...,
-    vectorization_mode="sync")` steps several at once.
+    vectorization_mode="sync")` steps several at once; the RT half alone (the DA bid from a
+    fixed bidder) is RealTime-v0 with `fmm=True`, natively batched with
+    `vectorization_mode="vector_entry_point"`.
 
     ## Version History
     * v0: initial version.
