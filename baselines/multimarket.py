@@ -1,7 +1,8 @@
 """The year-long multi-market LP of Dowling, Kumar and Zavala (2017): perfect information over a
 year of DA (hourly), FMM (15-minute) and RTD (5-minute) prices in one LP, solved by HiGHS.
 
-This is the paper's own variant (the ``dowling2017`` profile), kept for the reproduction
+This is the paper's own variant (what the issue calls the ``dowling2017`` profile: this module,
+not a :class:`~bessgym.market.MarketProfile`), kept for the reproduction
 (``benchmarks/dowling.py``); the project's three-settlement model is the day LP of
 :mod:`baselines.day_lp` with an FMM layer, which the envs and the oracle use.
 

@@ -20,15 +20,18 @@ of all markets, AS adding 40-100 %), and are labelled so.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import platform
 import time
+from collections import Counter
 from pathlib import Path
 
 from tqdm import tqdm
 
 from baselines.multimarket import MARKETS, Mode, YearPrices, YearResult, solve_year
 from bessgym.battery import Battery
+from bessgym.rtd import MODEL_FILE as RTD_MODEL_FILE
 from bessgym.scenarios import ScenarioSet
 
 BATTERY = Battery(p_charge_mw=1.0, p_discharge_mw=1.0, energy_mwh=1.0, soc_min_frac=0.0, soc_max_frac=1.0,
@@ -62,9 +65,12 @@ def run(days: int, node: str, threads: int) -> dict:
     scale = 365.0 / prices.n_days  # $ per year
     table = {(r.mode.markets, r.mode.with_as): r.revenue_usd * scale for r in results if not r.mode.virtual_limit_mw}
     virtual = results[-1]
+    months = Counter(day_id[-10:-3] for day_id in prices.ids)
     return {
         "data": {"node": node, "days": prices.n_days, "first": prices.ids[0], "last": prices.ids[-1],
+                 "days_by_month": dict(sorted(months.items())), "scaled_to_365_days_by": scale,
                  "rtd": "synthetic: FMM price + resampled real SPP 5-minute residuals (bessgym.rtd)",
+                 "rtd_model_sha256": hashlib.sha256(RTD_MODEL_FILE.read_bytes()).hexdigest(),
                  "fmm": "CAISO 15-minute real-time prices (EIA)", "fmm_as_price": "the hour's DA AS price"},
         "battery": BATTERY.model_dump(),
         "modes": [{
@@ -89,8 +95,11 @@ def markdown(report: dict) -> str:
     """The paper's table format: rows by market layers, columns energy only / energy + AS."""
     modes = {(m["markets"], m["with_as"]): m for m in report["modes"] if not m["virtual_limit_mw"]}
     data = report["data"]
-    lines = [f"Battery 1 MW / 1 MWh, perfect information, CAISO {data['node']} {data['first'][-10:]} .. "
-             f"{data['last'][-10:]} ({data['days']} days; RTD synthetic), $k per year:", "",
+    months = ", ".join(f"{month} {count}" for month, count in data["days_by_month"].items())
+    scaled = "" if data["days"] == 365 else f" (the {data['days']} days' revenue x {data['scaled_to_365_days_by']:.3g})"
+    lines = [f"Battery 1 MW / 1 MWh, perfect information, CAISO {data['node']}: the {data['days']} most recent complete days, "
+             f"{data['first'][-10:]} .. {data['last'][-10:]} (not a calendar year where the data have gaps; days by month: "
+             f"{months}); RTD prices synthetic. $k per 365 days{scaled}:", "",
              "| markets | energy only | energy + AS | AS uplift | paper: energy only | paper: energy + AS |",
              "|---|---|---|---|---|---|"]
     for markets in MARKETS:
@@ -106,7 +115,7 @@ def markdown(report: dict) -> str:
               "(abstract: 60-90%)",
               f"- AS uplift, all markets: {100 * shares['as_uplift_all_markets']:+.0f}%; paper "
               f"{100 * (paper['da+rt', True] / paper['da+rt', False] - 1):+.0f}% (abstract: 40-100%)",
-              f"- Virtual bids (1 MW, DA vs FMM, perfect information) add {shares['virtual_added_usd_per_year'] / 1e3:.1f} $k per year",
+              f"- Virtual bids (1 MW, DA vs FMM, perfect information) add {shares['virtual_added_usd_per_year'] / 1e3:.1f} $k per 365 days",
               f"- Paper's figures: {report['paper']['source']}."]
     sizes = [(m["mode"], m["rows"], m["cols"], m["solve_s"]) for m in report["modes"]]
     lines += ["", "| mode | rows | columns | solve s |", "|---|---|---|---|"]
@@ -123,10 +132,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.days < 1:
         parser.error(f"--days must be >= 1, got {args.days}")
-    start = time.perf_counter()
-    report = run(args.days, args.node, args.threads)
-    report["wall_s"] = time.perf_counter() - start
+    if args.threads < 1:
+        parser.error(f"--threads must be >= 1, got {args.threads}")
+    if args.json.is_dir():
+        parser.error(f"--json {args.json} is a folder; give the path of the JSON file to write")
     args.json.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    try:
+        report = run(args.days, args.node, args.threads)
+    except ValueError as exc:
+        parser.error(str(exc))
+    report["wall_s"] = time.perf_counter() - start
     args.json.write_text(json.dumps(report, indent=2))
     print(markdown(report))
     print(f"\nwritten {args.json} in {report['wall_s']:.0f} s")

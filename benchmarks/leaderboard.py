@@ -59,6 +59,7 @@ from bessgym.cli import number
 from bessgym.config import Config, ConfigError, load_config
 from bessgym.evaluation import capture_rate
 from bessgym.market import PRODUCTS, check_timezone
+from bessgym.rtd import MODEL_FILE as RTD_MODEL_FILE
 from bessgym.settlement import LEDGER_LINES
 
 from benchmarks.plots import PLOT_FILES
@@ -439,7 +440,7 @@ class _Appender:
         self._file.close()
 
 
-RESUME_KEYS = ("suite", "config", "data_sha256", "split", "seeds", "limit")
+RESUME_KEYS = ("suite", "config", "data_sha256", "rtd_model_sha256", "split", "seeds", "limit")
 """What a resumed run must share with the run it continues (``run.json``)."""
 
 
@@ -641,7 +642,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      epilog="Run 'python -m benchmarks.leaderboard' or 'bessgym-leaderboard' from any "
                                             "folder: specs import modules from the current folder too.")
     parser.add_argument("--suite", default="quick",
-                        help="a shipped suite (quick, full, agents, proxy, reserve) or a suite JSON file; with --entry "
+                        help="a shipped suite (quick, full, agents, proxy, reserve, three-settlement, pjm-5min) or a suite JSON file; with --entry "
                              "it gives the config, split, seeds and time budget (default quick)")
     parser.add_argument("--entry", action="append", metavar="NAME=DA_SPEC,RT_SPEC",
                         help="an own entry, no suite file needed (repeatable), e.g. "
@@ -737,6 +738,7 @@ def _run(args: argparse.Namespace) -> None:
         "seeds": seeds, "days": len(ids), "skipped": skipped, "config": json.loads(config.model_dump_json()),
         "data_file": str(config.data.file) if config.data.source != "synthetic" else "synthetic",
         "data_sha256": _hash(config.data.file) if config.data.source != "synthetic" else "n/a (synthetic)",
+        "rtd_model_sha256": _hash(RTD_MODEL_FILE) if scenarios.history(split).rtd_synthetic else None,  # None: real RT prices
         "versions": _versions(), "python": sys.version.split()[0],
         "hardware": {"machine": platform.machine(), "processor": platform.processor(), "cpus": os.cpu_count(), "system": platform.platform()},
         "backend": args.backend, "workers": args.workers, "started_utc": started, "command": sys.argv,

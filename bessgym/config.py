@@ -260,6 +260,8 @@ def _parent_model(loc: tuple) -> type[BaseModel] | None:
     """The model class that owns the last element of ``loc`` (for suggestions)."""
     model: type[BaseModel] = Config
     for part in loc[:-1]:
+        if str(part).startswith(("function-", "literal[")) or str(part) == model.__name__:
+            continue  # a validator's or a union branch's tag, not a field
         field = model.model_fields.get(str(part))
         if field is None:
             return None

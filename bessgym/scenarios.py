@@ -124,7 +124,7 @@ def read_long_csv(
                         "fmm_lmp (three), not both")
     if "fmm_lmp" in header and not layers:
         raise DataError(f"{path.name}: column 'fmm_lmp' needs 'rtd_lmp' (the 5-minute prices the FMM's 15-minute "
-                        "intervals are settled against); found {list(header)}")
+                        f"intervals are settled against); found {list(header)}")
     required = [c for c in REQUIRED_COLUMNS if not (layers and c == "rt_lmp")]
     missing = [c for c in required if c not in header]
     if missing:
@@ -215,13 +215,14 @@ def read_long_csv(
 def _fmm_prices(name: str, frame: pd.DataFrame, day: np.ndarray, slot: np.ndarray, per_day: int, n_days: int) -> np.ndarray:
     """The FMM's prices (D, 96) from ``fmm_lmp``, repeated on the rows of each 15-minute interval;
     a value that differs within one interval is refused."""
-    if per_day % FMM_PER_DAY:
-        raise DataError(f"{name}: column 'fmm_lmp' needs rows on a grid that divides 15 minutes, got {per_day} a day")
+    if per_day <= FMM_PER_DAY or per_day % FMM_PER_DAY:
+        raise DataError(f"{name}: columns 'fmm_lmp' and 'rtd_lmp' need RTD rows finer than the FMM's 15 minutes, on a grid "
+                        f"that divides them (5 minutes: 288 a day), got {per_day} a day")
     per = per_day // FMM_PER_DAY
     values = np.full((n_days, per_day), np.nan)
     values[day, slot] = frame["fmm_lmp"].to_numpy(float)
     blocks = values.reshape(n_days, FMM_PER_DAY, per)
-    spread = np.nanmax(blocks, axis=2) - np.nanmin(blocks, axis=2) if per > 1 else np.zeros((n_days, FMM_PER_DAY))
+    spread = np.fmax.reduce(blocks, axis=2) - np.fmin.reduce(blocks, axis=2)  # NaN-skipping, silent on empty blocks
     uneven = np.nan_to_num(spread) > 1e-9
     if uneven.any():
         d, q = (int(i) for i in np.argwhere(uneven)[0])
@@ -413,7 +414,12 @@ class ScenarioSet:
         data = self._data(split)
         market = self.config.market_profile
         band = (-math.inf, math.inf) if data.allow_extreme_prices else plausible_prices(market)
-        return load_history(data, self.config.seed, band, market.three_settlement)
+        history = load_history(data, self.config.seed, band, market.three_settlement)
+        if history.fmm is not None and not market.three_settlement:
+            raise DataError(f"the data of node {data.node!r} has FMM prices (column fmm_lmp), which market profile "
+                            f"{market.name!r} (settlement {market.settlement!r}) would ignore: use a three-settlement "
+                            "profile (settlement 'da_fmm_rtd', e.g. market 'caiso3'), or leave the column out")
+        return history
 
     def _days(self, split: str) -> np.ndarray:
         """Indices (into the split's history) of the days in ``split``'s date range."""

@@ -63,8 +63,8 @@ def test_point_quantiles_and_paths_agree(forecaster):
         IntradayForecaster("da", 0.0, 1.0, 1.0, 0.25)
     with pytest.raises(ValueError, match="prior 'rt'"):
         prior_path("rt", np.zeros(24), np.zeros(96))
-    with pytest.raises(ValueError, match="no intraday forecaster is fitted for market 'pjm'"):
-        IntradayForecaster.shipped("pjm")
+    with pytest.raises(ValueError, match="no intraday forecaster is fitted for market 'miso'"):
+        IntradayForecaster.shipped("miso")
 
 
 @pytest.mark.parametrize("make", [MPCPolicy, lambda: StochasticMPC(scenarios=4)], ids=["mpc", "stochastic-mpc"])

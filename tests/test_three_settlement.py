@@ -347,3 +347,18 @@ def test_a_trained_agent_of_the_fmm_form_plays_three_settlements_as_the_env_maps
             "predict": lambda self, obs, deterministic=True, **_: (np.zeros(1, np.float32), None)})(), ObsNormaliser.identity(25)))
     with pytest.raises(ValueError, match="fmm applies to a three-settlement market"):
         gym.make("bessgym/RealTime-v0", fmm=True)
+
+
+def test_layer_data_under_the_wrong_market_or_grid_is_refused(tmp_path):
+    fmm = np.repeat(np.arange(192, dtype=float), 3)
+    path = tmp_path / "layers.csv"
+    _layers_csv(path, fmm, fmm)
+    data = {"source": "csv", "path": str(path), "node": "H", "timezone": "America/Los_Angeles", "splits": {}}
+    with pytest.raises(DataError, match="has FMM prices .* would ignore"):
+        ScenarioSet({"market": "caiso", "data": data}).ids()
+    assert len(ScenarioSet({"market": "caiso3", "data": data}).history().fmm) == 2
+    stamps = pd.date_range("2024-03-01 08:00", periods=96 * 2, freq="15min")
+    pd.DataFrame({"interval_start_utc": stamps.strftime("%Y-%m-%d %H:%M:%S"), "hub": "H", "da_lmp": 30.0,
+                  "fmm_lmp": 1.0, "rtd_lmp": 1.0}).to_csv(path, index=False)
+    with pytest.raises(DataError, match="finer than the FMM's 15 minutes"):
+        read_long_csv(path, "H", "America/Los_Angeles")

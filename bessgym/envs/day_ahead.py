@@ -117,9 +117,12 @@ class DAActionForm:
 
     def corrected(self, action: np.ndarray, base: DABid | None, battery: Battery, note: dict | None = None) -> DABid:
         """The bid of one checked action (120,): :meth:`bid` around ``base``, the residual
-        bidder's bid (None without a residual)."""
+        bidder's bid (None without a residual), whose virtual position it keeps (the action has
+        no virtual entry)."""
         energy, awards = self.bid(action, *((base.energy_mw, base.as_mw) if base is not None else (None, None)), battery)
-        return DABid(energy, awards, note or {})
+        if base is None:
+            return DABid(energy, awards, note or {})
+        return DABid(energy, awards, note or {}, base.virtual_mw)
 
     def bid(self, action: np.ndarray, energy_mw: np.ndarray | None, as_mw: np.ndarray | None,
             battery: Battery) -> tuple[np.ndarray, np.ndarray]:
