@@ -255,6 +255,7 @@ def build_day_model(
     budget: DeploymentBudget | None = None,
     dervet: DervetProfile | None = None,
     reserve_multiple: float = 1.0,
+    da_energy: bool = True,
 ) -> DayModel:
     """Build the day LP over one day's (or period's) ``data`` (prices and deployment).
 
@@ -268,7 +269,8 @@ def build_day_model(
     through its LP dual (``lam``, ``mu`` columns). ``reserve_multiple`` (>= 1) scales the SoC
     room the planned availability rows hold for each award (``reserve_multiple`` times its
     duration; the market's acceptance rows keep the duration itself): a planner's margin for
-    deployment beyond the expected.
+    deployment beyond the expected. ``da_energy=False`` fixes the DA energy position at 0: energy
+    traded in real time only (AS awards stay DA products).
     """
     checked("reserve_multiple", reserve_multiple, at_least=1)
     if reserve_multiple != 1.0 and fixed_bid is not None:
@@ -301,6 +303,8 @@ def build_day_model(
     virtual = market.virtual_limit_mw > 0 and rules
     if virtual:
         v = m.add_cols("v", hours, -market.virtual_limit_mw, market.virtual_limit_mw)
+    if not da_energy:
+        m.bounds(x, 0.0, 0.0)
     if fixed_bid is not None:
         m.bounds(x, fixed_bid.energy_mw, fixed_bid.energy_mw)
         m.bounds(r, fixed_bid.as_mw.ravel(), fixed_bid.as_mw.ravel())

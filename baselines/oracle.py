@@ -21,6 +21,7 @@ from bessgym.settlement import Ledger, interval_lines, terminal_value
 from bessgym.sim import DayResult, ScenarioArrays, simulate_day
 
 from baselines.day_lp import SUB_PERIODS, build_day_model, solve_exact
+from baselines.multimarket import MARKETS, Markets
 from baselines.solver import SolveResult, new_highs, run, to_highs_lp
 
 
@@ -44,16 +45,22 @@ def without_as(market: MarketProfile) -> MarketProfile:
 
 class PerfectForesight:
     """Privileged oracle (``privileged = True``): knows the day's prices and deployment;
-    ``energy_only`` trades energy alone."""
+    ``energy_only`` trades energy alone; ``markets`` the energy layers it trades: ``"da+rt"``
+    (all), ``"da"`` (its base point and FMM position follow its DA schedule) or ``"rt"`` (no DA
+    energy; AS awards stay DA products)."""
 
     privileged = True
 
-    def __init__(self, battery: Battery, market: MarketProfile, time_limit_s: float = 30.0, energy_only: bool = False) -> None:
-        self.battery, self.time_limit_s, self.rules = battery, time_limit_s, market
+    def __init__(self, battery: Battery, market: MarketProfile, time_limit_s: float = 30.0, energy_only: bool = False,
+                 markets: Markets = "da+rt") -> None:
+        if markets not in MARKETS:
+            raise ValueError(f"markets must be one of {list(MARKETS)}, got {markets!r}")
+        self.battery, self.time_limit_s, self.rules, self.markets = battery, time_limit_s, market, markets
         self.market = without_as(market) if energy_only else market
 
     def solve(self, scenario: Scenario) -> OracleDay:
-        model = build_day_model(self.battery, self.market, ScenarioArrays.of(scenario))
+        model = build_day_model(self.battery, self.market, ScenarioArrays.of(scenario), follow_schedule=self.markets == "da",
+                                da_energy=self.markets != "rt")
         result = solve_exact(model, self.time_limit_s)
         if not result.status.ok:
             return OracleDay(DABid.idle(), np.zeros(scenario.n_intervals), float("nan"), result, True)

@@ -362,3 +362,22 @@ def test_layer_data_under_the_wrong_market_or_grid_is_refused(tmp_path):
                   "fmm_lmp": 1.0, "rtd_lmp": 1.0}).to_csv(path, index=False)
     with pytest.raises(DataError, match="finer than the FMM's 15 minutes"):
         read_long_csv(path, "H", "America/Los_Angeles")
+
+
+def test_the_oracle_trades_the_layers_it_is_given(caiso, days):
+    battery = caiso.config.battery
+    three = five_minute(days[1], rtd_noise_usd=15.0, seed=2)
+    profit = {}
+    for markets in ("da", "rt", "da+rt"):
+        oracle = PerfectForesight(battery, CAISO3, markets=markets)
+        day = oracle.solve(three)
+        replay = simulate_day(battery, CAISO3, three, day.bid, day.base_mw, day.fmm_mw)
+        assert float(replay.profit) == pytest.approx(day.objective_usd, rel=1e-6), markets
+        profit[markets] = float(replay.profit)
+        if markets == "da":  # a physical DA schedule: base points and FMM positions follow it
+            assert np.allclose(day.base_mw, np.repeat(day.bid.energy_mw, 12)) and np.allclose(day.fmm_mw, np.repeat(day.bid.energy_mw, 4))
+        if markets == "rt":
+            assert not day.bid.energy_mw.any() and day.bid.as_mw.any()
+    assert profit["da+rt"] >= max(profit["da"], profit["rt"]) - 1e-4 * abs(profit["da+rt"])
+    with pytest.raises(ValueError, match="markets must be one of"):
+        PerfectForesight(battery, CAISO3, markets="fmm")
