@@ -20,7 +20,7 @@ from bessgym.scenarios import Scenario
 from bessgym.settlement import Ledger, interval_lines, terminal_value
 from bessgym.sim import DayResult, ScenarioArrays, simulate_day
 
-from baselines.day_lp import SUB_PERIODS, build_day_model, solve_exact
+from baselines.day_lp import SUB_PERIODS, build_day_model, solve_accepted, solve_exact
 from baselines.multimarket import MARKETS, Markets
 from baselines.solver import SolveResult, new_highs, run, to_highs_lp
 
@@ -47,21 +47,24 @@ class PerfectForesight:
     """Privileged oracle (``privileged = True``): knows the day's prices and deployment;
     ``energy_only`` trades energy alone; ``markets`` the energy layers it trades: ``"da+rt"``
     (all), ``"da"`` (its base point and FMM position follow its DA schedule) or ``"rt"`` (no DA
-    energy; AS awards stay DA products)."""
+    energy; AS awards stay DA products). ``exact=False`` takes the fast plan the rules accept
+    (:func:`~baselines.day_lp.solve_accepted`: a lower bound where the LP would charge and
+    discharge at once) instead of the exact optimum with binaries."""
 
     privileged = True
 
     def __init__(self, battery: Battery, market: MarketProfile, time_limit_s: float = 30.0, energy_only: bool = False,
-                 markets: Markets = "da+rt") -> None:
+                 markets: Markets = "da+rt", exact: bool = True) -> None:
         if markets not in MARKETS:
             raise ValueError(f"markets must be one of {list(MARKETS)}, got {markets!r}")
         self.battery, self.time_limit_s, self.rules, self.markets = battery, time_limit_s, market, markets
+        self.solve_model = solve_exact if exact else solve_accepted
         self.market = without_as(market) if energy_only else market
 
     def solve(self, scenario: Scenario) -> OracleDay:
         model = build_day_model(self.battery, self.market, ScenarioArrays.of(scenario), follow_schedule=self.markets == "da",
                                 da_energy=self.markets != "rt")
-        result = solve_exact(model, self.time_limit_s)
+        result = self.solve_model(model, self.time_limit_s)
         if not result.status.ok:
             return OracleDay(DABid.idle(), np.zeros(scenario.n_intervals), float("nan"), result, True)
         return OracleDay(model.bid(result.z), model.base_mw(result.z), result.objective, result, False, model.fmm_mw(result.z))
