@@ -121,7 +121,6 @@ class YearResult:
 class YearModel:
     """The built LP with its column blocks by name."""
 
-    assembler: Assembler
     lp: LinearProgram
     cols: dict[str, np.ndarray]
 
@@ -182,7 +181,7 @@ def build_year(battery: Battery, prices: YearPrices, mode: Mode) -> YearModel:
                    battery.e_min_mwh - start, np.inf)
         m.add_rows("reserve_down", n_t, [before, *[(r, c, v * dt * eta_c) for r, c, v in down]],
                    -np.inf, battery.e_max_mwh - start)
-    return YearModel(m, m.build(0.0), m.cols)
+    return YearModel(m.build(0.0), m.cols)
 
 
 def solve_year(battery: Battery, prices: YearPrices, mode: Mode, threads: int = 2, method: str = "ipm",

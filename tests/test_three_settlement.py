@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from baselines.multimarket import Mode, YearPrices, build_year, solve_year
+from baselines.multimarket import Mode, YearPrices, YearResult, build_year, solve_year
 from baselines.oracle import PerfectForesight, solve_period
 from bessgym.actions import base_point
 from bessgym.battery import Battery
@@ -28,10 +28,9 @@ def five_minute(scenario: Scenario, rtd_noise_usd: float = 0.0, seed: int = 0, d
     same plus Gaussian noise, and a 5-minute deployment path."""
     rng = np.random.default_rng(seed)
     config = ScenarioSet("caiso-sp15").config
-    fraction = draw_deployment(config.deployment, 288, 1 / 12, seed) if deployment else None
     rtd = np.repeat(scenario.rt_price, 3) + rtd_noise_usd * rng.standard_normal(288)
     day = dataclasses.replace(scenario, dt_h=1 / 12, rt_price=rtd, fmm_price=scenario.rt_price.copy())
-    return dataclasses.replace(day, deployment=fraction) if deployment else day
+    return dataclasses.replace(day, deployment=draw_deployment(config.deployment, 288, 1 / 12, seed)) if deployment else day
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +146,7 @@ GROSS = Battery(energy_mwh=1.0, soc_min_frac=0.0, degradation_usd_per_mwh=0.0)
 
 
 @pytest.fixture(scope="module")
-def year_results(year) -> dict[tuple[str, bool], float]:
+def year_results(year) -> dict[tuple[str, bool], YearResult]:
     return {(markets, with_as): solve_year(GROSS, year, Mode(markets, with_as), method="simplex")
             for markets in ("da", "rt", "da+rt") for with_as in (False, True)}
 

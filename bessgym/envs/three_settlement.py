@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bessgym.config import ConfigLike
+from bessgym.config import ConfigLike, load_config
 from bessgym.envs.episodes import DayLimited
 from bessgym.envs.two_settlement import TwoSettlementEnv
 
@@ -71,12 +71,11 @@ class ThreeSettlementEnv(TwoSettlementEnv):
 
     def __init__(self, config: ConfigLike = "caiso3-sp15", split: str = "train", da_residual: str | None = None,
                  da_residual_band: float | None = None, render_mode: str | None = None) -> None:
-        try:
-            super().__init__(config, split, da_residual, da_residual_band, render_mode=render_mode)
-        except ValueError as exc:
-            if "fmm applies to a three-settlement market" in str(exc):
-                raise ValueError(f"config: ThreeSettlement-v0 needs a three-settlement market profile: {exc}") from None
-            raise
+        market = load_config(config).market_profile
+        if not market.three_settlement:
+            raise ValueError(f"config: ThreeSettlement-v0 needs a three-settlement market profile (settlement 'da_fmm_rtd', "
+                             f"e.g. market 'caiso3'); {market.name!r} settles {market.settlement!r}")
+        super().__init__(config, split, da_residual, da_residual_band, render_mode=render_mode)
 
 
 make_three_settlement = DayLimited(ThreeSettlementEnv)  # the registered entry point of ThreeSettlement-v0
