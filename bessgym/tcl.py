@@ -1,0 +1,157 @@
+"""Thermostatically controlled loads (air conditioners) as a fleet, and the fleet as a GES.
+
+Each unit i (Callaway 2009: R = 2 degC/kW, C = 10 kWh/degC, thermal power P = 14 kW, COP eta =
+2.5, deadband 0.5 degC, lognormal spread 0.2 of the mean) follows, over a step of h hours with
+outdoor temperature theta and on/off state m,
+
+    T <- a T + (1 - a) (theta - m R P),    a = exp(-h / (R C)),
+
+drawing ``m P / eta`` kW of electricity. Its baseline power ``P_B = (theta - T_set) / (R eta)``
+holds the setpoint. As a GES (Qi et al. 2023): SoC = (T_max - T) / (T_max - T_min) (1: cold, all
+cooling stored), leakage ``eps = 1 - exp(-dt / (R C))``, energy ``S = dt (T_max - T_min) / (eta R
+eps)`` (kWh of electricity; ``C (T_max - T_min) / eta`` as dt -> 0), drift ``eps SoC_B`` with
+``SoC_B = 1/2`` (the setpoint mid-deadband), power around the baseline: charging ``P / eta - P_B``
+(all on), discharging ``P_B`` (all off). The fleet's GES sums the units' energies and power
+limits and takes the energy-weighted leakage.
+
+:func:`track` is the ground truth: every unit simulated, switched by a priority stack (the
+warmest units on first) to follow an aggregate power reference, a unit about to leave its deadband
+forced on or off (comfort is never given up; the reference is).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from bessgym.ges import GES
+
+SOC_BASELINE = 0.5  # the setpoint sits mid-deadband
+
+
+@dataclass(frozen=True)
+class TCLFleet:
+    """N air conditioners: ``r_c_per_kw`` R, ``c_kwh_per_c`` C, ``p_thermal_kw`` P, ``cop`` eta,
+    ``setpoint_c``, ``deadband_c`` (each (N,))."""
+
+    r_c_per_kw: np.ndarray
+    c_kwh_per_c: np.ndarray
+    p_thermal_kw: np.ndarray
+    cop: np.ndarray
+    setpoint_c: np.ndarray
+    deadband_c: np.ndarray
+
+    @classmethod
+    def callaway(cls, n: int, rng: np.random.Generator, spread: float = 0.2, setpoint_c: float = 20.0,
+                 deadband_c: float = 0.5, design_outdoor_c: float = 32.0) -> "TCLFleet":
+        """``n`` units with Callaway's means, R, C, P and eta each lognormal with standard deviation
+        ``spread`` of the mean (0: identical units). Units are sized to hold their comfort band at
+        ``design_outdoor_c`` (Callaway's 32 degC): a draw whose full cooling ``R P`` could not, an
+        undersized air conditioner, is drawn again."""
+        if n < 1:
+            raise ValueError(f"n must be >= 1 units, got {n}")
+        if not 0 <= spread < 1:
+            raise ValueError(f"spread must lie in [0, 1), got {spread}")
+        sigma = np.sqrt(np.log1p(spread**2))
+        params = np.empty((4, 0))
+        while params.shape[1] < n:
+            draw = np.array([[2.0], [10.0], [14.0], [2.5]]) * np.exp(sigma * rng.standard_normal((4, n)) - sigma**2 / 2)
+            sized = design_outdoor_c - draw[0] * draw[2] <= setpoint_c - deadband_c / 2  # R P cools below the band
+            params = np.concatenate([params, draw[:, sized]], axis=1)
+        r, c, p, cop = params[:, :n]
+        return cls(r, c, p, cop, np.full(n, setpoint_c), np.full(n, deadband_c))
+
+    @property
+    def n(self) -> int:
+        return len(self.r_c_per_kw)
+
+    @property
+    def t_max_c(self) -> np.ndarray:
+        return self.setpoint_c + self.deadband_c / 2
+
+    @property
+    def t_min_c(self) -> np.ndarray:
+        return self.setpoint_c - self.deadband_c / 2
+
+    def baseline_kw(self, outdoor_c: np.ndarray | float) -> np.ndarray:
+        """Electrical power (..., N) that holds each setpoint at ``outdoor_c`` (..., 1 or scalar),
+        within [0, P / eta]."""
+        need = (np.asarray(outdoor_c, float)[..., None] - self.setpoint_c) / (self.r_c_per_kw * self.cop)
+        return np.clip(need, 0.0, self.p_thermal_kw / self.cop)
+
+    def unit_energy_kwh(self, dt_h: float) -> np.ndarray:
+        """Each unit's GES energy S (N,) in kWh of electricity for intervals of ``dt_h``."""
+        eps = 1.0 - np.exp(-dt_h / (self.r_c_per_kw * self.c_kwh_per_c))
+        return dt_h * self.deadband_c / (self.cop * self.r_c_per_kw * eps)
+
+    def ges(self, outdoor_c: np.ndarray, dt_h: float) -> GES:
+        """The fleet as one GES over the intervals of ``outdoor_c`` (n,) degC, in MW and MWh."""
+        outdoor = np.asarray(outdoor_c, dtype=float)
+        if outdoor.ndim != 1 or not np.isfinite(outdoor).all():
+            raise ValueError("outdoor_c must be a 1-D array of finite temperatures (degC)")
+        energy = self.unit_energy_kwh(dt_h)
+        eps = 1.0 - np.exp(-dt_h / (self.r_c_per_kw * self.c_kwh_per_c))
+        leakage = float((energy * eps).sum() / energy.sum())
+        baseline = self.baseline_kw(outdoor)  # (n, N)
+        n = len(outdoor)
+        return GES(
+            dt_h=dt_h, energy_mwh=float(energy.sum()) / 1e3,
+            p_charge_max_mw=(self.p_thermal_kw / self.cop - baseline).sum(1) / 1e3,
+            p_discharge_max_mw=baseline.sum(1) / 1e3, soc_min=np.zeros(n + 1), soc_max=np.ones(n + 1),
+            leakage=np.full(n, leakage), drift=np.full(n, leakage * SOC_BASELINE), baseline_mw=baseline.sum(1) / 1e3,
+            soc_initial=SOC_BASELINE,
+        )
+
+
+@dataclass(frozen=True)
+class Tracking:
+    """What the fleet did: ``power_mw`` (n,) its mean electrical power per interval, ``net_mw``
+    (n,) that power's deviation below the baseline (+ = load reduction, the GES's sign),
+    ``temperature_c`` (n + 1, N) each unit's temperature at the interval boundaries and
+    ``comfort_violation_c`` the largest excursion beyond a deadband (degC, 0: none)."""
+
+    power_mw: np.ndarray
+    net_mw: np.ndarray
+    temperature_c: np.ndarray
+    comfort_violation_c: float
+
+
+def track(fleet: TCLFleet, outdoor_c: np.ndarray, dt_h: float, reference_mw: np.ndarray, rng: np.random.Generator,
+          substeps: int = 5) -> Tracking:
+    """Simulate every unit following the aggregate reference ``reference_mw`` (n,) (MW around the
+    baseline, + = load reduction) over intervals of ``dt_h`` with ``substeps`` switching decisions
+    each; units start at temperatures drawn uniformly within their deadbands, cooling or not at
+    random. Each decision turns on the units that would pass their upper limit by the next
+    decision if off, then the warmest free units until the fleet draws the target power; units
+    that would pass their lower limit if on stay off."""
+    outdoor = np.asarray(outdoor_c, dtype=float)
+    reference = np.asarray(reference_mw, dtype=float)
+    if outdoor.shape != reference.shape or outdoor.ndim != 1:
+        raise ValueError(f"outdoor_c and reference_mw must be 1-D of one length, got {outdoor.shape} and {reference.shape}")
+    h = dt_h / substeps
+    a = np.exp(-h / (fleet.r_c_per_kw * fleet.c_kwh_per_c))
+    draw_kw = fleet.p_thermal_kw / fleet.cop
+    temp = fleet.t_min_c + rng.uniform(0, 1, fleet.n) * fleet.deadband_c
+    on = rng.uniform(0, 1, fleet.n) < 0.5
+    temps, power = [temp.copy()], np.zeros(len(outdoor))
+    worst = 0.0
+    for t, theta in enumerate(outdoor):
+        target_kw = fleet.baseline_kw(theta).sum() - reference[t] * 1e3
+        for _ in range(substeps):
+            off_next = a * temp + (1 - a) * theta
+            on_next = off_next - (1 - a) * fleet.r_c_per_kw * fleet.p_thermal_kw
+            forced_on, forced_off = off_next > fleet.t_max_c, on_next < fleet.t_min_c  # would leave the deadband
+            on = forced_on.copy()
+            free = np.flatnonzero(~forced_on & ~forced_off)
+            room = target_kw - draw_kw[on].sum()
+            if room > 0 and len(free):
+                warmest = free[np.argsort(-temp[free])]
+                count = int(np.searchsorted(np.cumsum(draw_kw[warmest]), room))  # the last unit that still fits
+                on[warmest[:count]] = True
+            power[t] += draw_kw[on].sum() / substeps / 1e3
+            temp = np.where(on, on_next, off_next)
+            worst = max(worst, float(np.max(temp - fleet.t_max_c)), float(np.max(fleet.t_min_c - temp)))
+        temps.append(temp.copy())
+    baseline = fleet.baseline_kw(outdoor).sum(1) / 1e3
+    return Tracking(power, baseline - power, np.array(temps), max(worst, 0.0))

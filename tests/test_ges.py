@@ -1,0 +1,92 @@
+"""Generalised storage (issue 19, first part): the GES model, the battery as a GES, a TCL fleet's
+mapping to a GES and the fleet simulated unit by unit against it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bessgym.battery import Battery
+from bessgym.ges import GES
+from bessgym.tcl import TCLFleet, track
+
+DT = 1 / 12
+N = 288
+
+
+def test_a_battery_as_a_ges_moves_its_soc_as_the_battery_does():
+    battery = Battery(self_discharge_per_h=0.01)
+    ges = GES.from_battery(battery, N, DT)
+    rng = np.random.default_rng(0)
+    charge, discharge = rng.uniform(0, 1, N) * (rng.uniform(size=N) < 0.5), rng.uniform(0, 1, N)
+    e = np.empty(N + 1)
+    e[0] = battery.e_initial_mwh
+    for t in range(N):
+        e[t + 1] = battery.next_energy(e[t], charge[t], discharge[t], DT)
+    np.testing.assert_allclose(ges.soc_path(charge, discharge) * battery.energy_mwh, e, rtol=0, atol=1e-12)
+    assert ges.feasible(np.zeros(N)) and not ges.feasible(np.full(N, 1.1))  # beyond the discharge power
+    assert not ges.feasible(np.full(N, 1.0))  # within power, but empties the battery below its floor
+
+
+@pytest.mark.parametrize("dt_h", [DT, 0.25])
+def test_the_tcl_mapping_is_the_thermal_capacity_over_the_cop(dt_h):
+    fleet = TCLFleet.callaway(1000, np.random.default_rng(0), spread=0.0)
+    ges = fleet.ges(np.full(4, 32.0), dt_h)
+    capacity = 1000 * 10.0 * 0.5 / 2.5 / 1e3  # N C (T_max - T_min) / eta, MWh
+    assert ges.energy_mwh == pytest.approx(capacity, rel=0.011)
+    assert ges.p_discharge_max_mw == pytest.approx(np.full(4, 1000 * (32 - 20) / (2.0 * 2.5) / 1e3))  # the baseline
+    assert ges.p_charge_max_mw == pytest.approx(np.full(4, 1000 * 14 / 2.5 / 1e3) - ges.p_discharge_max_mw)
+
+
+def feasible_reference(ges: GES, rng: np.random.Generator, share: float = 0.6, band: tuple = (0.2, 0.8)) -> np.ndarray:
+    """A random net power path (MW, + = load reduction) within ``share`` of the power bounds that
+    keeps the GES's SoC within ``band``."""
+    ref, soc = np.zeros(ges.n_intervals), ges.soc_initial
+    for t in range(ges.n_intervals):
+        x = float(np.clip(rng.uniform(-share, share) * ges.p_discharge_max_mw[t], -share * ges.p_charge_max_mw[t],
+                          share * ges.p_discharge_max_mw[t]))
+        for candidate in (x, -x, 0.0):  # idle drifts towards SoC_B = 1/2, within the band
+            after = ges.next_soc(soc, max(-candidate, 0.0), max(candidate, 0.0), t)
+            if band[0] <= after <= band[1]:
+                ref[t], soc = candidate, after
+                break
+    return ref
+
+
+def test_a_thousand_air_conditioners_track_a_feasible_reference_and_refuse_one_beyond_the_bounds():
+    rng = np.random.default_rng(1)
+    fleet = TCLFleet.callaway(1000, rng)
+    outdoor = np.full(N, 32.0)  # Callaway's design day
+    ges = fleet.ges(outdoor, DT)
+    power_range = float((ges.p_charge_max_mw + ges.p_discharge_max_mw).mean())
+    reference = feasible_reference(ges, rng)
+    assert ges.feasible(reference) and np.abs(reference).max() > 0.3 * ges.p_discharge_max_mw.min()
+    followed = track(fleet, outdoor, DT, reference, np.random.default_rng(2))
+    rmse = float(np.sqrt(np.mean((followed.net_mw - reference) ** 2)))
+    assert rmse <= 0.05 * power_range and followed.comfort_violation_c == 0.0
+    assert followed.temperature_c.shape == (N + 1, 1000)
+    beyond = 1.2 * ges.p_discharge_max_mw  # shed 20% more than the fleet draws
+    assert not ges.feasible(beyond)
+    refused = track(fleet, outdoor, DT, beyond, np.random.default_rng(2))
+    assert np.sqrt(np.mean((refused.net_mw - beyond) ** 2)) > 0.05 * power_range
+    assert refused.comfort_violation_c == 0.0  # comfort is kept, the reference is not
+
+
+def test_bad_ges_and_fleet_inputs_are_refused_by_name():
+    ok = dict(dt_h=DT, energy_mwh=1.0, p_charge_max_mw=np.ones(3), p_discharge_max_mw=np.ones(3), soc_min=0.0,
+              soc_max=1.0, leakage=0.0, drift=0.0, baseline_mw=0.0, soc_initial=0.5)
+    GES(**ok)
+    for change, message in ((dict(p_charge_max_mw=np.array([1.0, -1.0, 1.0])), "p_charge_max_mw must be >= 0"),
+                            (dict(soc_min=0.9, soc_max=0.1), "soc_min exceeds soc_max"),
+                            (dict(leakage=np.array([0.0, np.nan, 0.0])), "leakage holds NaN"),
+                            (dict(soc_initial=1.5), "soc_initial 1.5 lies outside"),
+                            (dict(energy_mwh=0.0), "energy_mwh must be positive"),
+                            (dict(eta_charge=1.5), "eta_charge must lie in")):
+        with pytest.raises(ValueError, match=message):
+            GES(**{**ok, **change})
+    with pytest.raises(ValueError, match="n must be >= 1"):
+        TCLFleet.callaway(0, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="spread must lie in"):
+        TCLFleet.callaway(10, np.random.default_rng(0), spread=1.0)
+    with pytest.raises(ValueError, match="outdoor_c and reference_mw must be 1-D of one length"):
+        track(TCLFleet.callaway(10, np.random.default_rng(0)), np.full(3, 30.0), DT, np.zeros(4), np.random.default_rng(0))
