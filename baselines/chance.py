@@ -7,9 +7,10 @@ constraints are
 
     e_t - k(eps) std(D_t) >= E_min,    e_t + k(eps) std(D_t) <= E_max
 
-with ``k`` from Cantelli (distribution-free), the symmetric-unimodal Gauss bound, or the
-Gaussian quantile. ``std(D_t) = ||L^T w_t(r)||`` (``L L^T`` the covariance, ``w_t`` linear in the
-awards) makes it an SOCP (cvxpy + Clarabel); the LP variant
+with ``k`` by what is assumed of the distribution (:func:`k_factor`, the names of Qi et al. 2023,
+Table II: none (Cantelli), symmetric, unimodal, symmetric unimodal, Student t, normal).
+``std(D_t) = ||L^T w_t(r)||`` (``L L^T`` the covariance, ``w_t`` linear in the awards) makes it
+an SOCP (cvxpy + Clarabel); the LP variant
 bounds it by the sum of the intervals' standard deviations (triangle inequality: conservative)
 and solves with HiGHS. The day model's availability rows take full deployment in any interval
 (power) and the products' durations (energy). Self-discharge is left out of ``D_t``.
@@ -25,6 +26,7 @@ import cvxpy as cp
 import numpy as np
 import scipy.sparse as sp
 from scipy.stats import norm
+from scipy.stats import t as student_t
 
 from bessgym.deployment import deployment_moments
 from bessgym.forecast import DAContext
@@ -33,20 +35,54 @@ from bessgym.market import HOURS, N_PRODUCTS, UP_MASK, DABid
 from baselines.day_lp import DayModel, build_day_model, forecast_arrays, solve_pairs
 from baselines.solver import LinearProgram, SolveResult, SolveStatus
 
-Bound = Literal["cantelli", "unimodal", "gaussian"]
+Bound = Literal["none", "symmetric", "unimodal", "symmetric_unimodal", "student_t", "normal", "cantelli", "gaussian"]
+BOUNDS = ("none", "symmetric", "unimodal", "symmetric_unimodal", "student_t", "normal")
+BOUND_ALIASES = {"cantelli": "none", "gaussian": "normal"}  # the names used before issue 19
 
 
-def k_factor(eps: float, bound: Bound) -> float:
-    """Standard deviations of margin for a one-sided violation probability ``eps``."""
+def k_factor(eps: float, bound: Bound, dof: float | None = None) -> float:
+    """Standard deviations of margin ``k`` such that ``P(X > mu + k sigma) <= eps`` for every
+    distribution of ``X`` (mean ``mu``, standard deviation ``sigma``) in the assumed class: the
+    inverse of the class's sharp one-sided tail bound, branch by branch (Qi et al. 2023, Table II's
+    closed forms, with the branches for larger ``eps`` added):
+
+    - ``"none"`` (any distribution, Cantelli ``1/(1+k^2)``): ``sqrt((1-eps)/eps)``.
+    - ``"symmetric"`` (``min(1/2, 1/(2k^2))``): ``sqrt(1/(2 eps))`` for eps < 1/2, else 0.
+    - ``"unimodal"`` (one-sided Gauss / Vysochanskii-Petunin, ``4/(9(1+k^2))`` for
+      k >= sqrt(5/3), else ``4/(3(1+k^2)) - 1/3``): ``sqrt((4-9 eps)/(9 eps))`` for eps <= 1/6,
+      else ``sqrt(3(1-eps)/(1+3 eps))``.
+    - ``"symmetric_unimodal"`` (half of Gauss's, ``2/(9k^2)`` for k >= 2/sqrt(3), else
+      ``1/2 - k/(2 sqrt(3))``): ``sqrt(2/(9 eps))`` for eps <= 1/6, ``sqrt(3)(1-2 eps)`` up to
+      1/2, else 0.
+    - ``"student_t"`` (``dof`` > 2 degrees of freedom, scaled to unit variance):
+      ``t_dof^-1(1-eps) sqrt((dof-2)/dof)``.
+    - ``"normal"``: ``Phi^-1(1-eps)`` (negative for eps > 1/2).
+
+    ``"cantelli"`` and ``"gaussian"`` are aliases of ``"none"`` and ``"normal"``."""
     if not 0 < eps < 1:
         raise ValueError(f"eps must be within (0, 1), got {eps}")
-    if bound == "cantelli":
+    name = BOUND_ALIASES.get(bound, bound)
+    if name not in BOUNDS:
+        allowed = ", ".join(repr(b) for b in BOUNDS + tuple(BOUND_ALIASES))
+        raise ValueError(f"bound {bound!r} is not one of {allowed}")
+    if name == "student_t":
+        if dof is None or not 2 < dof < np.inf:
+            raise ValueError(f"dof must be a finite number > 2 for bound='student_t' (finite variance), "
+                             f"got {dof}")
+        return float(student_t.ppf(1 - eps, dof) * np.sqrt((dof - 2) / dof))
+    if dof is not None:
+        raise ValueError(f"dof applies to bound='student_t' only, got dof={dof} with bound={bound!r}")
+    if name == "none":
         return float(np.sqrt((1 - eps) / eps))
-    if bound == "unimodal":
-        return float(np.sqrt(2 / (9 * eps)))
-    if bound == "gaussian":
-        return float(norm.ppf(1 - eps))
-    raise ValueError(f"bound {bound!r} is not one of 'cantelli', 'unimodal', 'gaussian'")
+    if name == "symmetric":
+        return float(np.sqrt(1 / (2 * eps))) if eps < 0.5 else 0.0
+    if name == "unimodal":
+        return float(np.sqrt((4 - 9 * eps) / (9 * eps)) if eps <= 1 / 6 else np.sqrt(3 * (1 - eps) / (1 + 3 * eps)))
+    if name == "symmetric_unimodal":
+        if eps <= 1 / 6:
+            return float(np.sqrt(2 / (9 * eps)))
+        return float(np.sqrt(3) * (1 - 2 * eps)) if eps < 0.5 else 0.0
+    return float(norm.ppf(1 - eps))
 
 
 def margin_per_award(ctx: DAContext, sigma: np.ndarray) -> np.ndarray:
@@ -80,11 +116,14 @@ def low_rank_factor(cov: np.ndarray, n: int, share: float) -> np.ndarray:
 
 
 class ChanceConstrainedDA:
-    """DA bidder whose SoC stays within bounds with probability >= 1 - ``eps`` per interval."""
+    """DA bidder whose SoC stays within bounds with probability >= 1 - ``eps`` per interval
+    (``bound``: what is assumed of the deployment's distribution, :func:`k_factor`; ``dof`` for
+    ``"student_t"``)."""
 
-    def __init__(self, eps: float = 0.05, bound: Bound = "cantelli", method: Literal["socp", "lp"] = "socp",
-                 regulation_signal: str | None = None, share: float = 0.99, time_limit_s: float = 60.0) -> None:
-        self.k = k_factor(eps, bound)
+    def __init__(self, eps: float = 0.05, bound: Bound = "none", method: Literal["socp", "lp"] = "socp",
+                 regulation_signal: str | None = None, share: float = 0.99, time_limit_s: float = 60.0,
+                 dof: float | None = None) -> None:
+        self.k = k_factor(eps, bound, dof)
         self.eps, self.bound, self.method, self.share = eps, bound, method, share
         if method not in ("socp", "lp"):
             raise ValueError(f"method {method!r} is not one of 'socp', 'lp'")

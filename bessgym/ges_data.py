@@ -1,0 +1,250 @@
+"""Shipped data for the generalised-storage fleets (issue 19): EV charging sessions, EV specs and
+arrival statistics, outdoor temperature. Each loader reads a file under `bessgym/data/ges/` (see
+PROVENANCE.md) and refuses a malformed one with a `DataError` naming file, column, value and what is
+allowed. Times come back as tz-aware UTC timestamps; energies in kWh, powers in kW, temperatures in °C.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bessgym._paths import DATA_DIR
+from bessgym.scenarios import DataError
+
+GES_DIR = DATA_DIR / "ges"
+EV_SESSIONS_FILE = GES_DIR / "acn_caltech_2019-05_2019-12_sessions.csv.gz"
+EV_SPECS_FILE = GES_DIR / "ev2gym_fleet_stats.json"
+TEMPERATURE_FILE = GES_DIR / "outdoor_temperature_hourly.csv.gz"
+SITE_TZ = "America/Los_Angeles"
+# Level-2 ceiling (32 A x 240 V): no session can average more over its plugged time. The shipped
+# Caltech sessions peak at 6.96 kW session-mean power.
+EVSE_MAX_POWER_KW = 7.68
+TEMPERATURE_RANGE_C = (-40.0, 60.0)
+
+_SESSION_COLUMNS = ["session_id", "site", "station_id", "arrival_utc", "departure_utc", "energy_kwh",
+                    "requested_energy_kwh", "requested_departure_utc"]
+_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+_TEMPERATURE_COLUMNS = ["interval_start_utc", "station", "temperature_c"]
+
+
+def _fail(path: Path, column: str, value: object, allowed: str) -> DataError:
+    return DataError(f"{path.name}: column {column!r} has {value!r}; allowed: {allowed}")
+
+
+def _read_csv(path: Path, columns: list[str]) -> pd.DataFrame:
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path}: no such data file (see bessgym/data/PROVENANCE.md)")
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, EOFError) as exc:
+        raise DataError(f"{Path(path).name}: not a readable CSV ({type(exc).__name__}: {exc})") from exc
+    if list(frame.columns) != columns:
+        raise DataError(f"{Path(path).name}: columns {list(frame.columns)}; expected exactly {columns}")
+    if frame.empty:
+        raise DataError(f"{Path(path).name}: no rows")
+    return frame
+
+
+def _times(path: Path, frame: pd.DataFrame, column: str, optional: bool = False) -> pd.Series:
+    raw = frame[column]
+    present = raw != ""
+    if not optional and not present.all():
+        raise _fail(path, column, "", f"a UTC time {_TIME_FORMAT} in every row")
+    parsed = pd.to_datetime(raw.where(present), format=_TIME_FORMAT, errors="coerce", utc=True)
+    bad = present & parsed.isna()
+    if bad.any():
+        raise _fail(path, column, raw[bad].iloc[0], f"a UTC time {_TIME_FORMAT}")
+    return parsed
+
+
+def _numbers(path: Path, frame: pd.DataFrame, column: str, optional: bool = False) -> pd.Series:
+    raw = frame[column]
+    present = raw != ""
+    if not optional and not present.all():
+        raise _fail(path, column, "", "a number in every row")
+    values = pd.to_numeric(raw.where(present), errors="coerce")
+    bad = present & ~np.isfinite(values)
+    if bad.any():
+        raise _fail(path, column, raw[bad].iloc[0], "a finite number")
+    return values.astype(float)
+
+
+def load_ev_sessions(path: Path = EV_SESSIONS_FILE) -> pd.DataFrame:
+    """One row per ACN-Data charging session, sorted by arrival.
+
+    Columns: session_id, site, station_id (str); arrival, departure, requested_departure
+    (tz-aware UTC; `requested_departure` NaT where the driver gave no input); energy_kwh (delivered,
+    > 0); requested_energy_kwh (NaN where no input). Local time of the site is `SITE_TZ`.
+    Refused: missing fields, departure not after arrival, energy <= 0 or above
+    EVSE_MAX_POWER_KW x plugged hours, a request given only in part, duplicate session ids.
+    """
+    path = Path(path)
+    frame = _read_csv(path, _SESSION_COLUMNS)
+    for column in ("session_id", "site", "station_id"):
+        if (frame[column] == "").any():
+            raise _fail(path, column, "", "a non-empty id in every row")
+    duplicated = frame["session_id"].duplicated()
+    if duplicated.any():
+        raise _fail(path, "session_id", frame["session_id"][duplicated].iloc[0], "unique ids")
+    arrival = _times(path, frame, "arrival_utc")
+    departure = _times(path, frame, "departure_utc")
+    requested_departure = _times(path, frame, "requested_departure_utc", optional=True)
+    energy = _numbers(path, frame, "energy_kwh")
+    requested = _numbers(path, frame, "requested_energy_kwh", optional=True)
+    hours = (departure - arrival).dt.total_seconds() / 3600.0
+    if (hours <= 0).any():
+        row = frame[hours <= 0].iloc[0]
+        raise _fail(path, "departure_utc", row["departure_utc"], f"a time after arrival_utc {row['arrival_utc']}")
+    if (energy <= 0).any():
+        raise _fail(path, "energy_kwh", frame["energy_kwh"][energy <= 0].iloc[0], "> 0 kWh")
+    over = energy > EVSE_MAX_POWER_KW * hours + 1e-9
+    if over.any():
+        i = over.idxmax()
+        raise _fail(path, "energy_kwh", frame["energy_kwh"][i],
+                    f"<= {EVSE_MAX_POWER_KW} kW x {hours[i]:.4f} h plugged = {EVSE_MAX_POWER_KW * hours[i]:.3f} kWh")
+    partial = requested.isna() != requested_departure.isna()
+    if partial.any():
+        raise _fail(path, "requested_energy_kwh", frame["requested_energy_kwh"][partial].iloc[0],
+                    "present exactly where requested_departure_utc is present")
+    if (requested <= 0).any():
+        raise _fail(path, "requested_energy_kwh", frame["requested_energy_kwh"][requested <= 0].iloc[0], "> 0 kWh")
+    sessions = pd.DataFrame({
+        "session_id": frame["session_id"], "site": frame["site"], "station_id": frame["station_id"],
+        "arrival": arrival, "departure": departure, "energy_kwh": energy,
+        "requested_energy_kwh": requested, "requested_departure": requested_departure,
+    })
+    return sessions.sort_values(["arrival", "session_id"], kind="stable").reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class EVFleetStats:
+    """EV specs and arrival statistics (ev2gym 2.0.0; ElaadNL, Netherlands; MIT).
+
+    specs: per model (index) registrations, battery_kwh, max_ac_charge_kw, max_dc_charge_kw,
+    max_ac_discharge_kw, max_dc_discharge_kw, with `registration_share` summing to 1; v2g_specs: the
+    same for ev2gym's V2G-capable 2024 list. arrival_share_pct: 96 local 15-minute slots (index
+    'HH:MM') x weekday_/weekend_ private/public/workplace columns, each column summing to 100.
+    by_arrival: 48 half-hour slots x mean_energy_kwh_* and mean_session_hours_* (home/public/work;
+    NaN where the source has no value).
+    """
+
+    specs: pd.DataFrame
+    v2g_specs: pd.DataFrame
+    arrival_share_pct: pd.DataFrame
+    by_arrival: pd.DataFrame
+
+
+_SPEC_FIELDS = {"number_of_registrations": "registrations", "battery_capacity": "battery_kwh",
+                "max_ac_charge_power": "max_ac_charge_kw", "max_dc_charge_power": "max_dc_charge_kw",
+                "max_ac_discharge_power": "max_ac_discharge_kw", "max_dc_discharge_power": "max_dc_discharge_kw"}
+
+
+def _spec_table(path: Path, key: str, raw: object) -> pd.DataFrame:
+    if not isinstance(raw, dict) or not raw:
+        raise _fail(path, key, type(raw).__name__, "a non-empty object of EV models")
+    rows = {}
+    for model, spec in raw.items():
+        row = {}
+        for field, name in _SPEC_FIELDS.items():
+            value = spec.get(field) if isinstance(spec, dict) else None
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value < 0:
+                raise _fail(path, f"{key}.{model}.{field}", value, "a finite number >= 0")
+            row[name] = float(value)
+        for name in ("registrations", "battery_kwh", "max_ac_charge_kw"):
+            if row[name] <= 0:
+                raise _fail(path, f"{key}.{model}", row[name], f"{name} > 0")
+        rows[model] = row
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table["registration_share"] = table["registrations"] / table["registrations"].sum()
+    return table
+
+
+def _profile(path: Path, key: str, values: object, length: int, total: float | None) -> list[float]:
+    if not isinstance(values, list) or len(values) != length:
+        raise _fail(path, key, f"{type(values).__name__} of length {len(values) if isinstance(values, list) else '-'}",
+                    f"a list of {length} values")
+    array = np.array([np.nan if v is None else v for v in values], dtype=float)
+    if (array[~np.isnan(array)] < 0).any():
+        raise _fail(path, key, float(array[~np.isnan(array)].min()), "values >= 0")
+    if total is not None and (np.isnan(array).any() or abs(array.sum() - total) > 1e-6):
+        raise _fail(path, key, f"sum {np.nansum(array):.6f}", f"no nulls and a sum of {total}")
+    return list(array)
+
+
+def load_ev_specs(path: Path = EV_SPECS_FILE) -> EVFleetStats:
+    """EV specs and arrival statistics for a fleet model; see `EVFleetStats`."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such data file (see bessgym/data/PROVENANCE.md)")
+    try:
+        doc = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{path.name}: not valid JSON ({exc})") from exc
+    if not isinstance(doc, dict):
+        raise _fail(path, "<top level>", type(doc).__name__, "a JSON object")
+    for key in ("ev_specs", "ev_specs_v2g_2024", "arrival_share_pct", "by_arrival_30min"):
+        if key not in doc:
+            raise _fail(path, key, None, "present")
+    arrivals = doc["arrival_share_pct"]
+    slots = arrivals.get("slot_start_local") if isinstance(arrivals, dict) else None
+    if not isinstance(slots, list) or len(slots) != 96:
+        raise _fail(path, "arrival_share_pct.slot_start_local", slots if not isinstance(slots, list) else len(slots),
+                    "96 local 15-minute slot starts")
+    share = {}
+    for day in ("weekday", "weekend"):
+        for kind, values in (arrivals.get(day) or {}).items():
+            share[f"{day}_{kind}"] = _profile(path, f"arrival_share_pct.{day}.{kind}", values, 96, 100.0)
+    if not any(c.startswith("weekday_") for c in share) or not any(c.startswith("weekend_") for c in share):
+        raise _fail(path, "arrival_share_pct", sorted(share), "weekday_ and weekend_ profiles")
+    by = doc["by_arrival_30min"]
+    half = by.get("slot_start_local") if isinstance(by, dict) else None
+    if not isinstance(half, list) or len(half) != 48:
+        raise _fail(path, "by_arrival_30min.slot_start_local", half if not isinstance(half, list) else len(half),
+                    "48 local half-hour slot starts")
+    columns = {}
+    for field in ("mean_energy_kwh", "mean_session_hours"):
+        for kind, values in (by.get(field) or {}).items():
+            columns[f"{field}_{kind}"] = _profile(path, f"by_arrival_30min.{field}.{kind}", values, 48, None)
+    if not columns:
+        raise _fail(path, "by_arrival_30min", None, "mean_energy_kwh and mean_session_hours profiles")
+    return EVFleetStats(
+        specs=_spec_table(path, "ev_specs", doc["ev_specs"]),
+        v2g_specs=_spec_table(path, "ev_specs_v2g_2024", doc["ev_specs_v2g_2024"]),
+        arrival_share_pct=pd.DataFrame(share, index=pd.Index(slots, name="slot_start_local")),
+        by_arrival=pd.DataFrame(columns, index=pd.Index(half, name="slot_start_local")),
+    )
+
+
+def load_outdoor_temperature(path: Path = TEMPERATURE_FILE) -> pd.Series:
+    """Hourly outdoor temperature (°C) of one station (`attrs["station"]`), indexed by tz-aware UTC hour start.
+
+    File schema: interval_start_utc ('YYYY-MM-DD HH:MM:SS', on the hour), station, temperature_c.
+    Refused: more than one station, times off the hour, duplicated or unsorted hours, values that
+    are missing, not finite or outside TEMPERATURE_RANGE_C. Hours the source lacks have no row.
+    """
+    path = Path(path)
+    frame = _read_csv(path, _TEMPERATURE_COLUMNS)
+    stations = frame["station"].unique()
+    if len(stations) != 1 or stations[0] == "":
+        raise _fail(path, "station", list(stations), "one non-empty station id")
+    hours = _times(path, frame, "interval_start_utc")
+    off = hours != hours.dt.floor("h")
+    if off.any():
+        raise _fail(path, "interval_start_utc", frame["interval_start_utc"][off].iloc[0], "the start of an hour")
+    if not hours.is_monotonic_increasing or hours.duplicated().any():
+        bad = hours.duplicated() | (hours.diff() <= pd.Timedelta(0))
+        raise _fail(path, "interval_start_utc", frame["interval_start_utc"][bad].iloc[0], "strictly increasing hours")
+    temperature = _numbers(path, frame, "temperature_c")
+    low, high = TEMPERATURE_RANGE_C
+    outside = (temperature < low) | (temperature > high)
+    if outside.any():
+        raise _fail(path, "temperature_c", frame["temperature_c"][outside].iloc[0], f"{low} .. {high} °C")
+    series = pd.Series(temperature.to_numpy(), index=pd.DatetimeIndex(hours, name="interval_start_utc"),
+                       name="temperature_c")
+    series.attrs["station"] = str(stations[0])
+    return series

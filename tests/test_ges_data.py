@@ -1,0 +1,139 @@
+"""Issue 19 data: the shipped EV sessions and EV fleet statistics load, cover what PROVENANCE says,
+conserve energy per session, and a corrupted file is refused with a message naming what is wrong."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bessgym.ges_data import (EV_SESSIONS_FILE, EV_SPECS_FILE, EVSE_MAX_POWER_KW, SITE_TZ, TEMPERATURE_FILE,
+                              load_ev_sessions, load_ev_specs, load_outdoor_temperature)
+from bessgym.scenarios import DataError
+
+
+@pytest.fixture(scope="module")
+def sessions() -> pd.DataFrame:
+    return load_ev_sessions()
+
+
+def test_sessions_cover_caltech_may_to_december_2019(sessions):
+    local = sessions["arrival"].dt.tz_convert(SITE_TZ)
+    assert len(sessions) == 6704
+    assert str(local.min().date()) == "2019-05-01" and str(local.max().date()) == "2019-12-31"
+    assert set(sessions["site"]) == {"caltech"} and sessions["station_id"].nunique() == 53
+    assert str(sessions["arrival"].dt.tz) == "UTC" and sessions["arrival"].is_monotonic_increasing
+    required = ["session_id", "station_id", "arrival", "departure", "energy_kwh"]
+    assert not sessions[required].isna().any().any()
+    assert sessions["requested_energy_kwh"].notna().sum() == 5657
+    assert (sessions["requested_energy_kwh"].isna() == sessions["requested_departure"].isna()).all()
+
+
+def test_every_session_fits_its_plugged_time(sessions):
+    hours = (sessions["departure"] - sessions["arrival"]).dt.total_seconds() / 3600.0
+    assert (hours > 0).all() and (sessions["energy_kwh"] > 0).all()
+    assert (sessions["energy_kwh"] <= EVSE_MAX_POWER_KW * hours).all()
+    assert (sessions["energy_kwh"] / hours).max() == pytest.approx(6.955, abs=1e-3)
+
+
+def test_fleet_stats_are_consistent():
+    stats = load_ev_specs()
+    assert stats.specs["registration_share"].sum() == pytest.approx(1.0)
+    assert (stats.specs["battery_kwh"] > 0).all() and (stats.specs["max_ac_charge_kw"] > 0).all()
+    assert len(stats.specs) == 13 and len(stats.v2g_specs) == 8
+    assert (stats.v2g_specs["max_ac_discharge_kw"] > 0).all()
+    assert stats.arrival_share_pct.shape == (96, 5)
+    np.testing.assert_allclose(stats.arrival_share_pct.sum(), 100.0, atol=1e-6)
+    assert stats.arrival_share_pct["weekday_workplace"].idxmax() == "08:45"
+    assert list(stats.by_arrival.index[:3]) == ["00:00", "00:30", "01:00"]
+    assert stats.by_arrival["mean_energy_kwh_home"].notna().all()
+
+
+def _write_sessions(tmp_path, edit) -> str:
+    frame = pd.read_csv(EV_SESSIONS_FILE, dtype=str, keep_default_na=False).head(50)
+    edit(frame)
+    path = tmp_path / "sessions.csv.gz"
+    with gzip.open(path, "wt") as f:
+        frame.to_csv(f, index=False)
+    return path
+
+
+def _set(column, value, row=3):
+    def edit(frame):
+        frame.loc[row, column] = value
+    return edit
+
+
+@pytest.mark.parametrize("edit, message", [
+    (_set("energy_kwh", ""), "'energy_kwh' has ''"),
+    (_set("energy_kwh", "abc"), "'energy_kwh' has 'abc'"),
+    (_set("energy_kwh", "0"), "> 0 kWh"),
+    (_set("energy_kwh", "999"), "kW x"),
+    (_set("arrival_utc", "2019-05-01T99"), "'arrival_utc' has '2019-05-01T99'"),
+    (_set("departure_utc", "2019-04-01 00:00:00"), "a time after arrival_utc"),
+    (_set("requested_energy_kwh", ""), "present exactly where requested_departure_utc is present"),
+    (_set("session_id", "2_39_131_30_2019-05-01 08:18:44.595638"), "unique ids"),
+    (lambda frame: frame.pop("site"), "expected exactly"),
+])
+def test_corrupted_sessions_are_refused(tmp_path, edit, message):
+    with pytest.raises(DataError, match="sessions.csv.gz") as exc:
+        load_ev_sessions(_write_sessions(tmp_path, edit))
+    assert message in str(exc.value)
+
+
+def test_truncated_and_missing_files_are_refused(tmp_path):
+    path = tmp_path / "sessions.csv.gz"
+    path.write_bytes(EV_SESSIONS_FILE.read_bytes()[:5000])
+    with pytest.raises(DataError, match="not a readable CSV"):
+        load_ev_sessions(path)
+    with pytest.raises(FileNotFoundError, match="no such data file"):
+        load_ev_sessions(tmp_path / "absent.csv.gz")
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda doc: doc["ev_specs"]["Tesla Model 3"].update(battery_capacity=-1), "ev_specs.Tesla Model 3.battery_capacity"),
+    (lambda doc: doc["arrival_share_pct"]["weekday"]["public"].__setitem__(5, 9.0), "sum of 100"),
+    (lambda doc: doc["by_arrival_30min"]["slot_start_local"].pop(), "48 local half-hour slot starts"),
+    (lambda doc: doc.pop("ev_specs_v2g_2024"), "'ev_specs_v2g_2024' has None"),
+])
+def test_corrupted_specs_are_refused(tmp_path, edit, message):
+    doc = json.loads(EV_SPECS_FILE.read_text())
+    edit(doc)
+    path = tmp_path / "stats.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(DataError, match="stats.json") as exc:
+        load_ev_specs(path)
+    assert message in str(exc.value)
+
+
+def _temperature_csv(tmp_path, rows) -> str:
+    path = tmp_path / "t.csv.gz"
+    with gzip.open(path, "wt") as f:
+        f.write("interval_start_utc,station,temperature_c\n")
+        f.writelines(f"{t},KLAX,{v}\n" for t, v in rows)
+    return path
+
+
+def test_temperature_reader_checks_schema(tmp_path):
+    good = [("2023-07-01 00:00:00", "21.1"), ("2023-07-01 01:00:00", "20.6"), ("2023-07-01 03:00:00", "19.4")]
+    series = load_outdoor_temperature(_temperature_csv(tmp_path, good))
+    assert series.attrs["station"] == "KLAX" and str(series.index.tz) == "UTC" and len(series) == 3
+    for rows, message in [
+        (good[:1] + [("2023-07-01 01:30:00", "20.0")], "the start of an hour"),
+        (good[:2] + [("2023-07-01 01:00:00", "20.0")], "strictly increasing hours"),
+        (good[:1] + [("2023-07-01 01:00:00", "")], "'temperature_c' has ''"),
+        (good[:1] + [("2023-07-01 01:00:00", "75")], "-40.0 .. 60.0"),
+    ]:
+        with pytest.raises(DataError, match="t.csv.gz") as exc:
+            load_outdoor_temperature(_temperature_csv(tmp_path, rows))
+        assert message in str(exc.value)
+
+
+def test_no_temperature_file_is_shipped():
+    """No redistributable 2023-24 Southern California hourly series was found (PROVENANCE.md)."""
+    assert not TEMPERATURE_FILE.exists()
+    with pytest.raises(FileNotFoundError, match="PROVENANCE"):
+        load_outdoor_temperature()
