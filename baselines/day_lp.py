@@ -55,6 +55,7 @@ from baselines.solver import LinearProgram, SolveResult, decision, solve
 from bessgym.battery import Battery
 from bessgym.deployment import sub_periods
 from bessgym.forecast import DAContext
+from bessgym.ges import GES
 from bessgym.market import DOWN_INDEX, HOURS, N_PRODUCTS, PRODUCTS, UP_MASK, DABid, MarketProfile, backing_mwh_per_mw
 from bessgym.policies import checked
 from bessgym.settlement import StepTerms, capacity_usd, leg_values, penalty_price, terminal_slopes
@@ -256,6 +257,7 @@ def build_day_model(
     dervet: DervetProfile | None = None,
     reserve_multiple: float = 1.0,
     da_energy: bool = True,
+    storage: GES | None = None,
 ) -> DayModel:
     """Build the day LP over one day's (or period's) ``data`` (prices and deployment).
 
@@ -270,7 +272,11 @@ def build_day_model(
     room the planned availability rows hold for each award (``reserve_multiple`` times its
     duration; the market's acceptance rows keep the duration itself): a planner's margin for
     deployment beyond the expected. ``da_energy=False`` fixes the DA energy position at 0: energy
-    traded in real time only (AS awards stay DA products).
+    traded in real time only (AS awards stay DA products). ``storage``: a generalised storage
+    (:class:`bessgym.ges.GES`: time-varying power and SoC bounds, leakage, drift) in place of the
+    battery's physics (the battery still gives the wear cost); by default
+    ``GES.from_battery(battery)``, so both are one code path. The DA rules use each hour's tightest
+    power bounds and the SoC bounds at its end, and the hour's summed leakage and drift.
     """
     checked("reserve_multiple", reserve_multiple, at_least=1)
     if reserve_multiple != 1.0 and fixed_bid is not None:
@@ -286,18 +292,28 @@ def build_day_model(
         raise ValueError("the DER-VET profile carries regulation in its legs: pass zero deployment")
     dt = data.dt_h
     hour = np.arange(n) // k
-    eta_c, eta_d, keep = battery.eta_charge, battery.eta_discharge, battery.retention(dt)
-    e_min, e_max, e0 = battery.e_min_mwh, battery.e_max_mwh, battery.e_initial_mwh
+    if storage is not None and (dervet is not None or fixed_bid is not None):
+        raise ValueError("a GES plans a day (no DER-VET profile, no fixed bid: a fixed bid's ledger terms are a battery's)")
+    if storage is not None and (storage.n_intervals != n or abs(storage.dt_h - dt) > 1e-12):
+        raise ValueError(f"storage has {storage.n_intervals} intervals of {storage.dt_h} h; the data have {n} of {dt} h")
+    g = GES.from_battery(battery, n, dt) if storage is None else storage
+    eta_c, eta_d, keep, size = g.eta_charge, g.eta_discharge, 1.0 - g.leakage, g.energy_mwh
+    p_ch, p_dis = g.p_charge_max_mw, g.p_discharge_max_mw  # (n,) MW
+    e_min, e_max = g.soc_min[1:] * size, g.soc_max[1:] * size  # (n,) MWh, after each interval
+    e0, e_target = g.soc_initial * size, g.soc_target * size
+    by_hour = (hours, k)
+    p_ch_h, p_dis_h = p_ch.reshape(by_hour).min(1), p_dis.reshape(by_hour).min(1)  # the hour's tightest
+    e_min_h, e_max_h = e_min[k - 1::k], e_max[k - 1::k]  # at each hour's end
     rules = dervet is None
     backing = rules and market.energy_backing
     w_up, coef_up, coef_dn = sub_periods(data.fraction, data.up_time)
     weights = {"up": w_up, "dn": 1.0 - w_up}
     coefs = {"up": coef_up, "dn": coef_dn}
-    mwh = backing_mwh_per_mw(battery, market) if rules else np.zeros(N_PRODUCTS)  # SoC room per MW of award
+    mwh = backing_mwh_per_mw(g, market) if rules else np.zeros(N_PRODUCTS)  # SoC room per MW of award
     m = Assembler()
 
     # --- DA blocks: the bid and the schedule's planned SoC ---------------------------------------
-    x = m.add_cols("x", hours, -battery.p_charge_mw, battery.p_discharge_mw)
+    x = m.add_cols("x", hours, -p_ch_h, p_dis_h)
     r = m.add_cols("r", hours * N_PRODUCTS, 0.0, np.tile(np.where(market.offered, np.inf, 0.0), hours))
     r_col = r.reshape(hours, N_PRODUCTS)
     virtual = market.virtual_limit_mw > 0 and rules
@@ -312,9 +328,9 @@ def build_day_model(
             m.bounds(v, fixed_bid.virtual_mw, fixed_bid.virtual_mw)
     planned = backing and fixed_bid is None
     if planned:
-        xp = m.add_cols("xp", hours, 0.0, battery.p_discharge_mw)
-        xm = m.add_cols("xm", hours, 0.0, battery.p_charge_mw)
-        ep = m.add_cols("ep", hours, e_min, e_max)
+        xp = m.add_cols("xp", hours, 0.0, p_dis_h)
+        xm = m.add_cols("xm", hours, 0.0, p_ch_h)
+        ep = m.add_cols("ep", hours, e_min_h, e_max_h)
     first_stage = m.n_cols
 
     # --- RT blocks ---------------------------------------------------------------------------------
@@ -323,17 +339,18 @@ def build_day_model(
         n_fmm = data.fmm_price.shape[-1]
         if n_fmm == 0 or n % n_fmm:
             raise ValueError(f"fmm_price has {n_fmm} intervals, which must divide the {n} RT intervals")
-        f = m.add_cols("f", n_fmm, -battery.p_charge_mw, battery.p_discharge_mw)
-    b = m.add_cols("b", n, -battery.p_charge_mw, battery.p_discharge_mw)
+        per_fmm = n // n_fmm
+        f = m.add_cols("f", n_fmm, -p_ch.reshape(n_fmm, per_fmm).min(1), p_dis.reshape(n_fmm, per_fmm).min(1))
+    b = m.add_cols("b", n, -p_ch, p_dis)
     legs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for s in SUB_PERIODS:
         active = weights[s] > 0
-        dis = m.add_cols(f"dis_{s}", n, 0.0, np.where(active, battery.p_discharge_mw, 0.0))
-        ch = m.add_cols(f"ch_{s}", n, 0.0, np.where(active, battery.p_charge_mw, 0.0))
+        dis = m.add_cols(f"dis_{s}", n, 0.0, np.where(active, p_dis, 0.0))
+        ch = m.add_cols(f"ch_{s}", n, 0.0, np.where(active, p_ch, 0.0))
         legs[s] = (dis, ch)
     e = m.add_cols("e", n, e_min, e_max)
     if dervet is None:
-        above, below = m.add_cols("above", 1, 0.0, e_max - battery.e_target_mwh), m.add_cols("below", 1, 0.0, battery.e_target_mwh - e_min)
+        above, below = m.add_cols("above", 1, 0.0, e_max[-1] - e_target), m.add_cols("below", 1, 0.0, e_target - e_min[-1])
     else:
         _dervet_cols(dervet, battery, m, r_col, hours, dt, data.da_price)
     if fixed_bid is not None:  # the ledger's own terms of the bid: requests, payments at risk
@@ -376,26 +393,27 @@ def build_day_model(
     up_idx = np.flatnonzero(UP_MASK)
     intervals: dict[str, np.ndarray] = {}  # per-interval row blocks: the interval of each row
     # the market accepts no award beyond registered power (every profile, DER-VET's included)
-    m.add_rows("accept_up", hours, [(h_all, x, 1.0), *[(h_all, r_col[:, a], 1.0) for a in up_idx]], -np.inf, battery.p_discharge_mw)
-    m.add_rows("accept_down", hours, [(h_all, x, -1.0), (h_all, r_col[:, DOWN_INDEX], 1.0)], -np.inf, battery.p_charge_mw)
+    m.add_rows("accept_up", hours, [(h_all, x, 1.0), *[(h_all, r_col[:, a], 1.0) for a in up_idx]], -np.inf, p_dis_h)
+    m.add_rows("accept_down", hours, [(h_all, x, -1.0), (h_all, r_col[:, DOWN_INDEX], 1.0)], -np.inf, p_ch_h)
     if three:  # the FMM accepts positions by the same power rule (bessgym.market.accept_fmm)
         q_all, q_hour = np.arange(n_fmm), hour[:: n // n_fmm]
         m.add_rows("accept_fmm_up", n_fmm, [(q_all, f, 1.0), *[(q_all, r_col[q_hour, a], 1.0) for a in up_idx]],
-                   -np.inf, battery.p_discharge_mw)
-        m.add_rows("accept_fmm_down", n_fmm, [(q_all, f, -1.0), (q_all, r_col[q_hour, DOWN_INDEX], 1.0)], -np.inf, battery.p_charge_mw)
+                   -np.inf, p_dis[::per_fmm])
+        m.add_rows("accept_fmm_down", n_fmm, [(q_all, f, -1.0), (q_all, r_col[q_hour, DOWN_INDEX], 1.0)], -np.inf, p_ch[::per_fmm])
     if planned:
-        keep_h = battery.retention(1.0)
+        keep_h = 1.0 - g.leakage.reshape(by_hour).sum(1)  # the hour's retention, to first order
+        drift_h = g.drift.reshape(by_hour).sum(1) * size  # MWh
         m.add_rows("planned_legs", hours, [(h_all, xp, 1.0), (h_all, xm, -1.0), (h_all, x, -1.0)], 0.0, 0.0)
-        start = np.r_[keep_h * e0, np.zeros(hours - 1)]
-        m.add_rows("planned_soc", hours, [(h_all, ep, 1.0), (h_all[1:], ep[:-1], -keep_h), (h_all, xp, 1 / eta_d),
+        start = np.r_[keep_h[0] * e0, np.zeros(hours - 1)] + drift_h
+        m.add_rows("planned_soc", hours, [(h_all, ep, 1.0), (h_all[1:], ep[:-1], -keep_h[1:]), (h_all, xp, 1 / eta_d),
                                           (h_all, xm, -eta_c)], start, start)
         need_up = [(h_all, r_col[:, a], -mwh[a]) for a in up_idx]
         need_down = (h_all, r_col[:, DOWN_INDEX], mwh[DOWN_INDEX])
         first = np.r_[e0, np.zeros(hours - 1)]  # the SoC at an hour's start: e0, or the hour before's end
-        m.add_rows("duration_up_start", hours, [(h_all[1:], ep[:-1], 1.0), *need_up], e_min - first, np.inf)
-        m.add_rows("duration_up_end", hours, [(h_all, ep, 1.0), *need_up], e_min, np.inf)
-        m.add_rows("duration_down_start", hours, [(h_all[1:], ep[:-1], 1.0), need_down], -np.inf, e_max - first)
-        m.add_rows("duration_down_end", hours, [(h_all, ep, 1.0), need_down], -np.inf, e_max)
+        m.add_rows("duration_up_start", hours, [(h_all[1:], ep[:-1], 1.0), *need_up], e_min_h - first, np.inf)
+        m.add_rows("duration_up_end", hours, [(h_all, ep, 1.0), *need_up], e_min_h, np.inf)
+        m.add_rows("duration_down_start", hours, [(h_all[1:], ep[:-1], 1.0), need_down], -np.inf, e_max_h - first)
+        m.add_rows("duration_down_end", hours, [(h_all, ep, 1.0), need_down], -np.inf, e_max_h)
     for s in SUB_PERIODS:  # dis_s - ch_s - b - deployment (+ shortfall) = 0, where the sub-period exists
         t_s = np.flatnonzero(weights[s] > 0)
         rows = np.arange(len(t_s))
@@ -408,8 +426,8 @@ def build_day_model(
         m.add_rows(f"power_{s}", len(t_s), entries, 0.0, 0.0)
         intervals[f"power_{s}"] = t_s
     # SoC: e[t] - keep e[t-1] + dt sum_s w_s (dis_s / eta_d - eta_c ch_s) = keep e0 [t = 0]
-    soc_rhs = np.r_[keep * e0, np.zeros(n - 1)]
-    soc_entries = [(t_all, e, 1.0), (t_all[1:], e[:-1], -keep)]
+    soc_rhs = np.r_[keep[0] * e0, np.zeros(n - 1)] + g.drift * size
+    soc_entries = [(t_all, e, 1.0), (t_all[1:], e[:-1], -keep[1:])]
     for s in SUB_PERIODS:
         soc_entries += [(t_all, legs[s][0], dt / eta_d * weights[s]), (t_all, legs[s][1], -eta_c * dt * weights[s])]
     if dervet is not None:
@@ -417,13 +435,13 @@ def build_day_model(
     m.add_rows("soc", n, soc_entries, soc_rhs, soc_rhs)
     intervals["soc"] = t_all
     if dervet is None:
-        m.add_rows("terminal", 1, [(0, e[-1], 1.0), (0, above, -1.0), (0, below, 1.0)], battery.e_target_mwh, battery.e_target_mwh)
+        m.add_rows("terminal", 1, [(0, e[-1], 1.0), (0, above, -1.0), (0, below, 1.0)], e_target, e_target)
     if follow_schedule:
         m.add_rows("follow", n, [(t_all, b, 1.0), (t_all, x[hour], -1.0)], 0.0, 0.0)
         if three:  # a physical DA schedule trades nothing in the FMM either
             m.add_rows("follow_fmm", n_fmm, [(q_all, f, 1.0), (q_all, x[q_hour], -1.0)], 0.0, 0.0)
     if rules:
-        _availability_rows(m, battery, mwh * reserve_multiple, r_col, hour, terms if fixed_bid is not None else None, n)
+        _availability_rows(m, g, mwh * reserve_multiple, r_col, hour, terms if fixed_bid is not None else None, n)
         intervals.update({name: t_all for name in m.rows if name.startswith("available_")})
     if dervet is not None:
         _dervet_rows(dervet, battery, m, r_col, hours, eta_c)
@@ -451,35 +469,37 @@ def build_day_model(
     return DayModel(m.build(0.0, integer), m.cols, m.rows, n, first_stage, np.concatenate(pairs).astype(int), intervals)
 
 
-def _availability_rows(m: Assembler, battery: Battery, mwh: np.ndarray, r_col: np.ndarray, hour: np.ndarray,
+def _availability_rows(m: Assembler, storage: GES, mwh: np.ndarray, r_col: np.ndarray, hour: np.ndarray,
                        fixed: StepTerms | None, n: int) -> None:
     """Every award backed in every interval: power ``b + R_up <= P_dis``, ``b - R_dn >= -P_ch``;
     energy ``e[t-1] - E_min >= sum_up r D / eta_d``, ``E_max - e[t-1] >= r_RD D eta_c``
-    (``e[-1]`` the initial SoC). With a fixed bid (its ledger ``fixed`` terms) the unavailable
-    shares ``un_*`` relax them."""
+    (``e[-1]`` the initial SoC; bounds at the interval's start). With a fixed bid (its ledger
+    ``fixed`` terms) the unavailable shares ``un_*`` relax them."""
     t_all = np.arange(n)
     b, e, up_idx = m.cols["b"], m.cols["e"], np.flatnonzero(UP_MASK)
-    e0 = np.r_[battery.e_initial_mwh, np.zeros(n - 1)]  # the SoC at an interval's start, as a constant part
+    p_ch, p_dis = storage.p_charge_max_mw, storage.p_discharge_max_mw
+    e_min, e_max = storage.soc_min[:-1] * storage.energy_mwh, storage.soc_max[:-1] * storage.energy_mwh
+    e0 = np.r_[storage.soc_initial * storage.energy_mwh, np.zeros(n - 1)]  # the SoC at an interval's start, as a constant part
     before = (t_all[1:], e[:-1], 1.0)
     if fixed is None:
         awards_up = [(t_all, r_col[hour, a], 1.0) for a in up_idx]
-        m.add_rows("available_power_up", n, [(t_all, b, 1.0), *awards_up], -np.inf, battery.p_discharge_mw)
-        m.add_rows("available_power_down", n, [(t_all, b, 1.0), (t_all, r_col[hour, DOWN_INDEX], -1.0)], -battery.p_charge_mw, np.inf)
+        m.add_rows("available_power_up", n, [(t_all, b, 1.0), *awards_up], -np.inf, p_dis)
+        m.add_rows("available_power_down", n, [(t_all, b, 1.0), (t_all, r_col[hour, DOWN_INDEX], -1.0)], -p_ch, np.inf)
         need_up = [(t_all, r_col[hour, a], -mwh[a]) for a in up_idx if mwh[a] > 0]
         if need_up:
-            m.add_rows("available_energy_up", n, [before, *need_up], battery.e_min_mwh - e0, np.inf)
+            m.add_rows("available_energy_up", n, [before, *need_up], e_min - e0, np.inf)
         if mwh[DOWN_INDEX] > 0:
             need_down = (t_all, r_col[hour, DOWN_INDEX], mwh[DOWN_INDEX])
-            m.add_rows("available_energy_down", n, [before, need_down], -np.inf, battery.e_max_mwh - e0)
+            m.add_rows("available_energy_down", n, [before, need_down], -np.inf, e_max - e0)
         return
     award_up, award_down, need_up, need_down = fixed.award_up_mw, fixed.award_down_mw, fixed.need_up_mwh, fixed.need_down_mwh
     un_up, un_dn = m.cols["un_up"], m.cols["un_dn"]
     # R (1 - un) <= headroom, written as R un + headroom >= R
-    m.add_rows("available_power_up", n, [(t_all, un_up, award_up), (t_all, b, -1.0)], award_up - battery.p_discharge_mw, np.inf)
-    m.add_rows("available_power_down", n, [(t_all, un_dn, award_down), (t_all, b, 1.0)], award_down - battery.p_charge_mw, np.inf)
-    m.add_rows("available_energy_up", n, [(t_all, un_up, need_up), before], need_up + battery.e_min_mwh - e0, np.inf)
+    m.add_rows("available_power_up", n, [(t_all, un_up, award_up), (t_all, b, -1.0)], award_up - p_dis, np.inf)
+    m.add_rows("available_power_down", n, [(t_all, un_dn, award_down), (t_all, b, 1.0)], award_down - p_ch, np.inf)
+    m.add_rows("available_energy_up", n, [(t_all, un_up, need_up), before], need_up + e_min - e0, np.inf)
     m.add_rows("available_energy_down", n, [(t_all, un_dn, need_down), (t_all[1:], e[:-1], -1.0)],
-               need_down - battery.e_max_mwh + e0, np.inf)
+               need_down - e_max + e0, np.inf)
 
 
 def _dervet_soc_terms(profile: DervetProfile, cols: dict, hours: int, eta_c: float, dt: float) -> list:

@@ -16,7 +16,7 @@ the baseline sustains (a TCL's ``eps SoC^B``). Sign, as everywhere in bessgym: n
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -29,7 +29,9 @@ class GES:
     SoC bounds; see the module docstring). ``energy_mwh`` S; ``p_charge_max_mw``,
     ``p_discharge_max_mw`` (n,) MW; ``soc_min``, ``soc_max`` (n + 1,) fractions (index 0 is the
     start); ``leakage`` eps (n,) per interval; ``drift`` alpha (n,) SoC per interval;
-    ``baseline_mw`` (n,); ``soc_initial``; ``eta_charge``, ``eta_discharge`` one-way."""
+    ``baseline_mw`` (n,); ``soc_initial``; ``eta_charge``, ``eta_discharge`` one-way;
+    ``soc_target`` the SoC the end is valued against (None: back to ``soc_initial``, the paper's
+    ``SoC_T = SoC_0``)."""
 
     dt_h: float
     energy_mwh: float
@@ -43,6 +45,7 @@ class GES:
     soc_initial: float
     eta_charge: float = 1.0
     eta_discharge: float = 1.0
+    soc_target: float | None = None
 
     def __post_init__(self) -> None:
         if not (self.dt_h > 0 and np.isfinite(self.dt_h)):
@@ -66,6 +69,10 @@ class GES:
             raise ValueError(f"GES.soc_min exceeds soc_max at intervals {np.flatnonzero(self.soc_min > self.soc_max)[:5].tolist()}")
         if not self.soc_min[0] <= self.soc_initial <= self.soc_max[0]:
             raise ValueError(f"GES.soc_initial {self.soc_initial} lies outside [{self.soc_min[0]}, {self.soc_max[0]}]")
+        if self.soc_target is None:
+            object.__setattr__(self, "soc_target", self.soc_initial)
+        if not self.soc_min[-1] <= self.soc_target <= self.soc_max[-1]:
+            raise ValueError(f"GES.soc_target {self.soc_target} lies outside [{self.soc_min[-1]}, {self.soc_max[-1]}]")
         for name in ("eta_charge", "eta_discharge"):
             if not 0 < getattr(self, name) <= 1:
                 raise ValueError(f"GES.{name} must lie in (0, 1], got {getattr(self, name)}")
@@ -85,8 +92,23 @@ class GES:
             p_discharge_max_mw=np.full(n, battery.p_discharge_mw), soc_min=np.full(n + 1, battery.soc_min_frac),
             soc_max=np.full(n + 1, battery.soc_max_frac), leakage=np.full(n, 1.0 - battery.retention(dt_h)),
             drift=np.zeros(n), baseline_mw=np.zeros(n), soc_initial=battery.soc_initial_frac,
-            eta_charge=battery.eta_charge, eta_discharge=battery.eta_discharge,
+            eta_charge=battery.eta_charge, eta_discharge=battery.eta_discharge, soc_target=battery.soc_target_frac,
         )
+
+    def with_margin(self, share: float) -> "GES":
+        """The GES a planner keeps ``share`` (in [0, 1/2)) inside: power bounds scaled by ``1 -
+        share`` and ``share`` of the SoC range off each end. A fleet's aggregate bounds are
+        optimistic for its units (they differ, and some reach their limits first): a plan that
+        rides them is followed less closely than one inside them (``tests/test_ges.py``)."""
+        if not 0 <= share < 0.5:
+            raise ValueError(f"share must lie in [0, 0.5), got {share}")
+        span = self.soc_max - self.soc_min
+        return replace(self, p_charge_max_mw=self.p_charge_max_mw * (1 - share),
+                       p_discharge_max_mw=self.p_discharge_max_mw * (1 - share), soc_min=self.soc_min + share * span,
+                       soc_max=self.soc_max - share * span,
+                       soc_initial=float(np.clip(self.soc_initial, self.soc_min[0] + share * span[0], self.soc_max[0] - share * span[0])),
+                       soc_target=float(np.clip(self.soc_target, self.soc_min[-1] + share * span[-1],
+                                                self.soc_max[-1] - share * span[-1])))
 
     def next_soc(self, soc: np.ndarray | float, charge_mw: np.ndarray | float, discharge_mw: np.ndarray | float,
                  t: int | np.ndarray) -> np.ndarray:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 import zoneinfo
 
 import numpy as np
@@ -18,6 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, mode
 
 from bessgym._paths import DATA_DIR
 from bessgym.battery import NUMPY_OPS, SCALAR_OPS, Battery, Ops
+
+if TYPE_CHECKING:
+    from bessgym.ges import GES
 
 PRODUCTS: tuple[str, ...] = ("reg_up", "reg_down", "spin", "nonspin")
 N_PRODUCTS = len(PRODUCTS)
@@ -255,10 +258,11 @@ def accept_arrays(
     return x, r
 
 
-def backing_mwh_per_mw(battery: Battery, market: MarketProfile) -> np.ndarray:
+def backing_mwh_per_mw(battery: "Battery | GES", market: MarketProfile) -> np.ndarray:
     """MWh of SoC room (above the floor for the up products, below the ceiling for reg down) that
     one MW of each product's award needs to sustain full deployment for its duration: ``D_a /
-    eta_d`` up, ``D_RD eta_c`` down; zeros without ``energy_backing`` (PRODUCTS order)."""
+    eta_d`` up, ``D_RD eta_c`` down; zeros without ``energy_backing`` (PRODUCTS order). A battery
+    or a generalised storage (:class:`bessgym.ges.GES`): their efficiencies."""
     if not market.energy_backing:
         return np.zeros(len(UP_MASK))
     return np.where(UP_MASK, market.durations / battery.eta_discharge, market.durations * battery.eta_charge)

@@ -90,3 +90,63 @@ def test_bad_ges_and_fleet_inputs_are_refused_by_name():
         TCLFleet.callaway(10, np.random.default_rng(0), spread=1.0)
     with pytest.raises(ValueError, match="outdoor_c and reference_mw must be 1-D of one length"):
         track(TCLFleet.callaway(10, np.random.default_rng(0)), np.full(3, 30.0), DT, np.zeros(4), np.random.default_rng(0))
+
+
+def test_the_day_lp_plans_a_ges_and_the_fleet_follows_the_plan(caiso):
+    """The builder takes a GES in place of the battery's physics: the oracle's plan for an
+    air-conditioner fleet keeps within the fleet's GES, its SoC is the GES's own, and the 1,000
+    simulated units deliver it when it keeps a 15% margin inside the aggregate bounds (at the full
+    bounds the units that reach their limits first leave an RMSE of about 10% of the range)."""
+    from baselines.day_lp import build_day_model, solve_exact
+    from baselines.oracle import without_as
+    from bessgym.deployment import Deployment
+    from bessgym.sim import ScenarioArrays
+
+    day = caiso.get(caiso.ids("test")[0])
+    data = ScenarioArrays.of(day)
+    data = data._replace(dt_h=DT, rt_price=np.repeat(data.rt_price, 3), fraction=np.zeros((N, 4)), mileage=np.zeros((N, 2)),
+                         up_time=np.zeros(N))
+    rng = np.random.default_rng(3)
+    fleet = TCLFleet.callaway(1000, rng)
+    outdoor = np.full(N, 32.0)
+    ges = fleet.ges(outdoor, DT).with_margin(0.15)
+    lossless = Battery(eta_charge=1.0, eta_discharge=1.0, degradation_usd_per_mwh=0.0)  # the money's parameters
+    model = build_day_model(lossless, without_as(caiso.config.market_profile), data, storage=ges)
+    result = solve_exact(model)
+    assert result.status.ok
+    base = result.z[model.cols["b"]]
+    assert ges.feasible(base, tol=1e-7) and np.abs(base).max() > 0.5 * ges.p_discharge_max_mw.min()  # it uses the fleet
+    soc = ges.soc_path(np.maximum(-base, 0.0), np.maximum(base, 0.0))
+    np.testing.assert_allclose(result.z[model.cols["e"]] / ges.energy_mwh, soc[1:], atol=1e-7)
+    followed = track(fleet, outdoor, DT, base, np.random.default_rng(4))
+    power_range = float((ges.p_charge_max_mw + ges.p_discharge_max_mw).mean())
+    assert np.sqrt(np.mean((followed.net_mw - base) ** 2)) <= 0.05 * power_range and followed.comfort_violation_c == 0.0
+    with pytest.raises(ValueError, match="storage has 288 intervals"):
+        build_day_model(lossless, caiso.config.market_profile, ScenarioArrays.of(day), storage=ges)
+
+
+def test_a_ges_written_out_is_the_battery_in_the_oracle(caiso):
+    """A GES built field by field from a battery (leakage from its self-discharge) plans the same
+    day as the battery itself: the oracle's objective to 1e-9 and the same decisions. (With the
+    battery's own physics both go through GES.from_battery: the oracle's replay tests and the
+    proxies' LP fingerprints hold that path to the simulator and to the shipped LPs.)"""
+    from baselines.day_lp import build_day_model, solve_exact
+    from bessgym.sim import ScenarioArrays
+
+    battery = Battery(self_discharge_per_h=0.02)
+    day = caiso.get(caiso.ids("test")[10])
+    data, market, n = ScenarioArrays.of(day), caiso.config.market_profile, day.n_intervals
+    written = GES(dt_h=day.dt_h, energy_mwh=4.0, p_charge_max_mw=np.full(n, 1.0), p_discharge_max_mw=np.full(n, 1.0),
+                  soc_min=0.05, soc_max=1.0, leakage=0.02 * day.dt_h, drift=0.0, baseline_mw=0.0, soc_initial=0.5,
+                  eta_charge=0.95, eta_discharge=0.95, soc_target=0.5)
+    plain_model = build_day_model(battery, market, data)
+    plain = solve_exact(plain_model)
+    model = build_day_model(battery, market, data, storage=written)
+    result = solve_exact(model)
+    assert result.objective == pytest.approx(plain.objective, rel=1e-9)
+    np.testing.assert_allclose(model.base_mw(result.z), plain_model.base_mw(plain.z), atol=1e-6)
+    np.testing.assert_allclose(model.bid(result.z).as_mw, plain_model.bid(plain.z).as_mw, atol=1e-6)
+    with pytest.raises(ValueError, match="a GES plans a day"):
+        build_day_model(battery, market, data, storage=written, fixed_bid=model.bid(result.z))
+    with pytest.raises(ValueError, match="share must lie in"):
+        written.with_margin(0.5)
