@@ -99,7 +99,6 @@ def test_the_day_lp_plans_a_ges_and_the_fleet_follows_the_plan(caiso):
     bounds the units that reach their limits first leave an RMSE of about 10% of the range)."""
     from baselines.day_lp import build_day_model, solve_exact
     from baselines.oracle import without_as
-    from bessgym.deployment import Deployment
     from bessgym.sim import ScenarioArrays
 
     day = caiso.get(caiso.ids("test")[0])
