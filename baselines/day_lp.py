@@ -304,6 +304,7 @@ def build_day_model(
     by_hour = (hours, k)
     p_ch_h, p_dis_h = p_ch.reshape(by_hour).min(1), p_dis.reshape(by_hour).min(1)  # the hour's tightest
     e_min_h, e_max_h = e_min[k - 1::k], e_max[k - 1::k]  # at each hour's end
+    e_min_h0, e_max_h0 = g.soc_min[:-1:k] * size, g.soc_max[:-1:k] * size  # at each hour's start
     rules = dervet is None
     backing = rules and market.energy_backing
     w_up, coef_up, coef_dn = sub_periods(data.fraction, data.up_time)
@@ -410,9 +411,9 @@ def build_day_model(
         need_up = [(h_all, r_col[:, a], -mwh[a]) for a in up_idx]
         need_down = (h_all, r_col[:, DOWN_INDEX], mwh[DOWN_INDEX])
         first = np.r_[e0, np.zeros(hours - 1)]  # the SoC at an hour's start: e0, or the hour before's end
-        m.add_rows("duration_up_start", hours, [(h_all[1:], ep[:-1], 1.0), *need_up], e_min_h - first, np.inf)
+        m.add_rows("duration_up_start", hours, [(h_all[1:], ep[:-1], 1.0), *need_up], e_min_h0 - first, np.inf)
         m.add_rows("duration_up_end", hours, [(h_all, ep, 1.0), *need_up], e_min_h, np.inf)
-        m.add_rows("duration_down_start", hours, [(h_all[1:], ep[:-1], 1.0), need_down], -np.inf, e_max_h - first)
+        m.add_rows("duration_down_start", hours, [(h_all[1:], ep[:-1], 1.0), need_down], -np.inf, e_max_h0 - first)
         m.add_rows("duration_down_end", hours, [(h_all, ep, 1.0), need_down], -np.inf, e_max_h)
     for s in SUB_PERIODS:  # dis_s - ch_s - b - deployment (+ shortfall) = 0, where the sub-period exists
         t_s = np.flatnonzero(weights[s] > 0)
