@@ -40,7 +40,7 @@ import scipy.sparse as sp
 from bessgym.actions import LayeredDecision
 from bessgym.deployment import draw_deployment
 from bessgym.intraday import IntradayForecaster, prior_path
-from bessgym.market import FMM_INTERVAL_H
+from bessgym.market import steps_per_fmm
 from bessgym.observation import PRICE_SCALE_USD_PER_MWH, RT_INDEX, SOC, TIME_OF_DAY
 from bessgym.policies import RTEpisode, checked, interval_index
 from bessgym.scenarios import stable_seed
@@ -150,7 +150,7 @@ class MPCPolicy:
         self.highs.passModel(to_highs_lp(lp))
         self.battery, self.market = episode.battery, episode.market
         self.position = np.repeat(episode.accepted.energy_mw, self.n // 24)
-        self.per_fmm = int(round(FMM_INTERVAL_H / episode.dt_h)) if episode.market.three_settlement else 0
+        self.per_fmm = steps_per_fmm(episode.dt_h) if episode.market.three_settlement else 0
         self.t_done = 0  # intervals already set aside
         self.fallbacks = 0
 

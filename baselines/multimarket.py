@@ -38,7 +38,7 @@ import numpy as np
 from bessgym.battery import Battery
 from bessgym.market import DOWN_INDEX, FMM_INTERVAL_H, HOURS, N_PRODUCTS, RTD_INTERVAL_H, UP_MASK
 from bessgym.scenarios import Scenario
-from bessgym.settlement import capacity_usd, layer_lines
+from bessgym.settlement import capacity_usd, degradation_line, layer_lines, leg_values, position_lines
 
 from baselines.day_lp import Assembler
 from baselines.solver import LinearProgram, SolveResult, new_highs, run, to_highs_lp
@@ -48,6 +48,8 @@ MARKETS: tuple[Markets, ...] = ("da", "rt", "da+rt")
 """Which energy layers the battery trades: DA only, RT only (FMM and RTD), or all three."""
 FMM_PER_HOUR, RTD_PER_FMM = 4, 3
 LAYERS = ("da", "fmm", "rtd")
+LENGTH_H = {"da": 1.0, "fmm": FMM_INTERVAL_H, "rtd": RTD_INTERVAL_H}
+"""Each layer's interval, hours."""
 
 
 @dataclass(frozen=True)
@@ -130,12 +132,11 @@ def build_year(battery: Battery, prices: YearPrices, mode: Mode) -> YearModel:
     d = prices.n_days
     n_h, n_q, n_t = d * HOURS, d * HOURS * FMM_PER_HOUR, d * HOURS * FMM_PER_HOUR * RTD_PER_FMM
     dt = RTD_INTERVAL_H
-    eta_c, eta_d, c_deg = battery.eta_charge, battery.eta_discharge, battery.degradation_usd_per_mwh
+    eta_c, eta_d = battery.eta_charge, battery.eta_discharge
     p_ch, p_dis = battery.p_charge_mw, battery.p_discharge_mw
     trade = {"da": mode.markets in ("da", "da+rt"), "fmm": mode.markets in ("rt", "da+rt"), "rtd": mode.markets in ("rt", "da+rt")}
     as_layers = {"da": mode.with_as and trade["da"], "fmm": mode.with_as and trade["fmm"]}
     sizes = {"da": n_h, "fmm": n_q, "rtd": n_t}
-    length_h = {"da": 1.0, "fmm": FMM_INTERVAL_H, "rtd": dt}
     price = {"da": prices.da.ravel(), "fmm": prices.fmm.ravel(), "rtd": prices.rtd.ravel()}
     t_all = np.arange(n_t)
     of_t = {"da": t_all // (FMM_PER_HOUR * RTD_PER_FMM), "fmm": t_all // RTD_PER_FMM, "rtd": t_all}
@@ -145,13 +146,12 @@ def build_year(battery: Battery, prices: YearPrices, mode: Mode) -> YearModel:
     sell, buy, award = {}, {}, {}
     for layer in LAYERS:
         on = 1.0 if trade[layer] else 0.0
-        sell[layer] = m.add_cols(f"sell_{layer}", sizes[layer], 0.0, on * p_dis,
-                                 (price[layer] - c_deg) * length_h[layer])
-        buy[layer] = m.add_cols(f"buy_{layer}", sizes[layer], 0.0, on * p_ch,
-                                (-price[layer] - c_deg) * length_h[layer])
+        sale_value, purchase_value = leg_values(battery, price[layer], LENGTH_H[layer])  # the ledger's, per MW
+        sell[layer] = m.add_cols(f"sell_{layer}", sizes[layer], 0.0, on * p_dis, sale_value)
+        buy[layer] = m.add_cols(f"buy_{layer}", sizes[layer], 0.0, on * p_ch, purchase_value)
     for layer, hour_of in (("da", np.arange(n_h)), ("fmm", np.arange(n_q) // FMM_PER_HOUR)):
         upper = np.inf if as_layers[layer] else 0.0
-        cost = capacity_usd(as_hourly[hour_of], 1.0, length_h[layer])
+        cost = capacity_usd(as_hourly[hour_of], 1.0, LENGTH_H[layer])
         award[layer] = m.add_cols(f"as_{layer}", sizes[layer] * N_PRODUCTS, 0.0, upper, cost.ravel()).reshape(-1, N_PRODUCTS)
     spread = (np.repeat(prices.da.ravel(), FMM_PER_HOUR) - prices.fmm.ravel()).reshape(n_h, FMM_PER_HOUR).sum(1) * FMM_INTERVAL_H
     m.add_cols("virtual", n_h, -mode.virtual_limit_mw, mode.virtual_limit_mw, spread)
@@ -214,18 +214,18 @@ def _settle(battery: Battery, prices: YearPrices, mode: Mode, model: YearModel, 
     fmm_energy, rt_imbalance = layer_lines(x, f, g, fmm_t, prices.rtd.ravel(), dt)
     as_hourly = prices.as_price.reshape(-1, N_PRODUCTS)
     awards = {layer: z[cols[f"as_{layer}"]].reshape(-1, N_PRODUCTS) for layer in ("da", "fmm")}
-    length_h = {"da": 1.0, "fmm": FMM_INTERVAL_H, "rtd": dt}
-    sold = {layer: float(z[cols[f"sell_{layer}"]].sum() * length_h[layer]) for layer in LAYERS}
-    bought = {layer: float(z[cols[f"buy_{layer}"]].sum() * length_h[layer]) for layer in LAYERS}
-    virtual = z[cols["virtual"]]
+    sold = {layer: float(z[cols[f"sell_{layer}"]].sum() * LENGTH_H[layer]) for layer in LAYERS}
+    bought = {layer: float(z[cols[f"buy_{layer}"]].sum() * LENGTH_H[layer]) for layer in LAYERS}
+    da_energy, virtual = position_lines(np.repeat(prices.da.ravel(), per_hour), fmm_t, x,
+                                        np.repeat(z[cols["virtual"]], per_hour), dt)
     lines = {
-        "da_energy": float((np.repeat(prices.da.ravel(), per_hour) * x * dt).sum()),
+        "da_energy": float(da_energy.sum()),
         "fmm_energy": float(fmm_energy.sum()),
         "rt_imbalance": float(rt_imbalance.sum()),
-        "virtual": float(((np.repeat(prices.da.ravel(), per_hour) - fmm_t) * np.repeat(virtual, per_hour) * dt).sum()),
+        "virtual": float(virtual.sum()),
         "as_da": float(capacity_usd(as_hourly, awards["da"], 1.0).sum()),
         "as_fmm": float(capacity_usd(np.repeat(as_hourly, FMM_PER_HOUR, axis=0), awards["fmm"], FMM_INTERVAL_H).sum()),
-        "degradation": -battery.degradation_usd_per_mwh * (sum(sold.values()) + sum(bought.values())),
+        "degradation": float(degradation_line(battery, sum(sold.values()) + sum(bought.values()), 1.0)),  # MWh over 1 h
     }
     n_rows, n_cols = model.lp.A.shape
     return YearResult(mode, lines, sold, bought, n_rows, n_cols, result, built, z[cols["e"]])

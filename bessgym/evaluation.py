@@ -19,7 +19,7 @@ import numpy as np
 from bessgym.actions import LayeredDecision, cleared
 from bessgym.config import ConfigLike
 from bessgym.envs.episodes import Episode, EpisodeSource, resolve
-from bessgym.market import FMM_INTERVAL_H, PRODUCTS
+from bessgym.market import PRODUCTS, steps_per_fmm
 from bessgym.observation import fmm_features, set_soc
 from bessgym.policies import DABidder, RTEpisode, RTPolicy
 from bessgym.settlement import LEDGER_LINES, Ledger
@@ -96,7 +96,7 @@ def run_day(source: EpisodeSource, episode: Episode, policy: RTPolicy, bid_secon
     up_short, down_short, legs, latency, fmm = np.empty(n), np.empty(n), np.empty(n), np.empty(n), np.empty(n)
     soc[0] = sim.e_mwh / battery.energy_mwh
     three = market.three_settlement
-    per_fmm = int(round(FMM_INTERVAL_H / scenario.dt_h))
+    per_fmm = steps_per_fmm(scenario.dt_h)
     position = sim.terms.step.position_mw
     fmm_mw = float(position[0])  # the FMM position in force (three settlements)
     for t in range(n):

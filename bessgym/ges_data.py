@@ -1,7 +1,7 @@
 """Shipped data for the generalised-storage fleets (issue 19): EV charging sessions, EV specs and
-arrival statistics, outdoor temperature. Each loader reads a file under `bessgym/data/ges/` (see
+arrival statistics (no outdoor temperature series is shipped: see PROVENANCE.md). Each loader reads a file under `bessgym/data/ges/` (see
 PROVENANCE.md) and refuses a malformed one with a `DataError` naming file, column, value and what is
-allowed. Times come back as tz-aware UTC timestamps; energies in kWh, powers in kW, temperatures in °C.
+allowed. Times come back as tz-aware UTC timestamps; energies in kWh, powers in kW.
 """
 
 from __future__ import annotations
@@ -19,17 +19,14 @@ from bessgym.scenarios import DataError
 GES_DIR = DATA_DIR / "ges"
 EV_SESSIONS_FILE = GES_DIR / "acn_caltech_2019-05_2019-12_sessions.csv.gz"
 EV_SPECS_FILE = GES_DIR / "ev2gym_fleet_stats.json"
-TEMPERATURE_FILE = GES_DIR / "outdoor_temperature_hourly.csv.gz"
 SITE_TZ = "America/Los_Angeles"
 # Level-2 ceiling (32 A x 240 V): no session can average more over its plugged time. The shipped
 # Caltech sessions peak at 6.96 kW session-mean power.
 EVSE_MAX_POWER_KW = 7.68
-TEMPERATURE_RANGE_C = (-40.0, 60.0)
 
 _SESSION_COLUMNS = ["session_id", "site", "station_id", "arrival_utc", "departure_utc", "energy_kwh",
                     "requested_energy_kwh", "requested_departure_utc"]
 _TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
-_TEMPERATURE_COLUMNS = ["interval_start_utc", "station", "temperature_c"]
 
 
 def _fail(path: Path, column: str, value: object, allowed: str) -> DataError:
@@ -176,6 +173,14 @@ def _profile(path: Path, key: str, values: object, length: int, total: float | N
     return list(array)
 
 
+def _slots(path: Path, key: str, table: object, count: int, allowed: str) -> list:
+    """The ``slot_start_local`` list of table ``key``, refused unless it has ``count`` entries."""
+    slots = table.get("slot_start_local") if isinstance(table, dict) else None
+    if not isinstance(slots, list) or len(slots) != count:
+        raise _fail(path, f"{key}.slot_start_local", slots if not isinstance(slots, list) else len(slots), allowed)
+    return slots
+
+
 def load_ev_specs(path: Path = EV_SPECS_FILE) -> EVFleetStats:
     """EV specs and arrival statistics for a fleet model; see `EVFleetStats`."""
     path = Path(path)
@@ -191,10 +196,7 @@ def load_ev_specs(path: Path = EV_SPECS_FILE) -> EVFleetStats:
         if key not in doc:
             raise _fail(path, key, None, "present")
     arrivals = doc["arrival_share_pct"]
-    slots = arrivals.get("slot_start_local") if isinstance(arrivals, dict) else None
-    if not isinstance(slots, list) or len(slots) != 96:
-        raise _fail(path, "arrival_share_pct.slot_start_local", slots if not isinstance(slots, list) else len(slots),
-                    "96 local 15-minute slot starts")
+    slots = _slots(path, "arrival_share_pct", arrivals, 96, "96 local 15-minute slot starts")
     share = {}
     for day in ("weekday", "weekend"):
         for kind, values in (arrivals.get(day) or {}).items():
@@ -202,10 +204,7 @@ def load_ev_specs(path: Path = EV_SPECS_FILE) -> EVFleetStats:
     if not any(c.startswith("weekday_") for c in share) or not any(c.startswith("weekend_") for c in share):
         raise _fail(path, "arrival_share_pct", sorted(share), "weekday_ and weekend_ profiles")
     by = doc["by_arrival_30min"]
-    half = by.get("slot_start_local") if isinstance(by, dict) else None
-    if not isinstance(half, list) or len(half) != 48:
-        raise _fail(path, "by_arrival_30min.slot_start_local", half if not isinstance(half, list) else len(half),
-                    "48 local half-hour slot starts")
+    half = _slots(path, "by_arrival_30min", by, 48, "48 local half-hour slot starts")
     columns = {}
     for field in ("mean_energy_kwh", "mean_session_hours"):
         for kind, values in (by.get(field) or {}).items():
@@ -218,33 +217,3 @@ def load_ev_specs(path: Path = EV_SPECS_FILE) -> EVFleetStats:
         arrival_share_pct=pd.DataFrame(share, index=pd.Index(slots, name="slot_start_local")),
         by_arrival=pd.DataFrame(columns, index=pd.Index(half, name="slot_start_local")),
     )
-
-
-def load_outdoor_temperature(path: Path = TEMPERATURE_FILE) -> pd.Series:
-    """Hourly outdoor temperature (°C) of one station (`attrs["station"]`), indexed by tz-aware UTC hour start.
-
-    File schema: interval_start_utc ('YYYY-MM-DD HH:MM:SS', on the hour), station, temperature_c.
-    Refused: more than one station, times off the hour, duplicated or unsorted hours, values that
-    are missing, not finite or outside TEMPERATURE_RANGE_C. Hours the source lacks have no row.
-    """
-    path = Path(path)
-    frame = _read_csv(path, _TEMPERATURE_COLUMNS)
-    stations = frame["station"].unique()
-    if len(stations) != 1 or stations[0] == "":
-        raise _fail(path, "station", list(stations), "one non-empty station id")
-    hours = _times(path, frame, "interval_start_utc")
-    off = hours != hours.dt.floor("h")
-    if off.any():
-        raise _fail(path, "interval_start_utc", frame["interval_start_utc"][off].iloc[0], "the start of an hour")
-    if not hours.is_monotonic_increasing or hours.duplicated().any():
-        bad = hours.duplicated() | (hours.diff() <= pd.Timedelta(0))
-        raise _fail(path, "interval_start_utc", frame["interval_start_utc"][bad].iloc[0], "strictly increasing hours")
-    temperature = _numbers(path, frame, "temperature_c")
-    low, high = TEMPERATURE_RANGE_C
-    outside = (temperature < low) | (temperature > high)
-    if outside.any():
-        raise _fail(path, "temperature_c", frame["temperature_c"][outside].iloc[0], f"{low} .. {high} °C")
-    series = pd.Series(temperature.to_numpy(), index=pd.DatetimeIndex(hours, name="interval_start_utc"),
-                       name="temperature_c")
-    series.attrs["station"] = str(stations[0])
-    return series

@@ -130,6 +130,11 @@ RTD_INTERVAL_H = 1 / 12
 """The RTD's interval (hours) in a three-settlement market."""
 
 
+def steps_per_fmm(dt_h: float) -> int:
+    """RT intervals of ``dt_h`` hours in one FMM interval (3 at 5 minutes)."""
+    return int(round(FMM_INTERVAL_H / dt_h))
+
+
 @lru_cache(maxsize=None)
 def load_profile(name: str) -> MarketProfile:
     """Load a shipped profile by name (one of :data:`PROFILE_NAMES`)."""

@@ -208,10 +208,11 @@ def bid_terms(
     capacity = np.repeat(capacity_usd(as_price, as_mw, dt_h), per_hour, axis=-2)  # (..., T, 4) $ per interval
     mwh = backing_mwh_per_mw(battery, market)
     next_price = next_layer_price(rt_price, fmm_price)
-    da = np.repeat(da_price, per_hour, axis=-1)
-    virtual = 0.0 * rt_price if virtual_mw is None else (da - next_price) * np.repeat(virtual_mw, per_hour, axis=-1) * dt_h
+    position = np.repeat(energy_mw, per_hour, axis=-1)
+    virtual = np.zeros_like(rt_price) if virtual_mw is None else np.repeat(virtual_mw, per_hour, axis=-1)
+    da_energy, virtual_usd = position_lines(np.repeat(da_price, per_hour, axis=-1), next_price, position, virtual, dt_h)
     return {
-        "position_mw": np.repeat(energy_mw, per_hour, axis=-1),
+        "position_mw": position,
         "rt_price": rt_price,
         "fmm_price": next_price,
         "penalty_price": penalty_price(market, rt_price),
@@ -221,8 +222,8 @@ def bid_terms(
         "award_down_mw": awards[..., DOWN_INDEX],
         "need_up_mwh": _up(awards * mwh),
         "need_down_mwh": awards[..., DOWN_INDEX] * mwh[DOWN_INDEX],
-        "da_energy": np.repeat(da_price * energy_mw * dt_h, per_hour, axis=-1),
-        "virtual": virtual,
+        "da_energy": da_energy,
+        "virtual": virtual_usd,
         "as_capacity": _up(capacity) + capacity[..., DOWN_INDEX],
     }
 
@@ -309,9 +310,22 @@ def interval_lines(
                + (1.0 - share_down) * row.cap_down_req_usd * down_short * row.inv_down_req)
     unavailable = -(share_up * row.cap_up_usd + share_down * row.cap_down_usd)
     penalty = -row.penalty_price * (up_short + down_short) * dt_h
-    degradation = -battery.degradation_usd_per_mwh * (flows.charge_mw + flows.discharge_mw) * dt_h
+    degradation = degradation_line(battery, flows.charge_mw + flows.discharge_mw, dt_h)
     ledger = Ledger(row.da_energy, fmm_energy, rt_imbalance, row.virtual, row.as_capacity, row.mileage, no_pay, unavailable, penalty, degradation, terminal)
     return ledger, up_short, down_short
+
+
+def degradation_line(battery: Battery, throughput_mw: Any, dt_h: float) -> Any:
+    """The ``degradation`` line ($, a cost): the wear of ``throughput_mw`` (charge + discharge, MW)
+    over ``dt_h`` hours."""
+    return -battery.degradation_usd_per_mwh * throughput_mw * dt_h
+
+
+def position_lines(da_price: Any, next_price: Any, position_mw: Any, virtual_mw: Any, dt_h: float) -> tuple[Any, Any]:
+    """The ``da_energy`` and ``virtual`` lines ($) of intervals with DA price ``da_price``, the next
+    layer's price ``next_price``, DA position ``position_mw`` and virtual position ``virtual_mw``
+    (MW, + = sold in DA)."""
+    return da_price * position_mw * dt_h, (da_price - next_price) * virtual_mw * dt_h
 
 
 def layer_lines(position_mw: Any, fmm_mw: Any, net_mw: Any, fmm_price: Any, rt_price: Any, dt_h: float) -> tuple[Any, Any]:

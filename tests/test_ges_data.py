@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bessgym.ges_data import (EV_SESSIONS_FILE, EV_SPECS_FILE, EVSE_MAX_POWER_KW, SITE_TZ, TEMPERATURE_FILE,
-                              load_ev_sessions, load_ev_specs, load_outdoor_temperature)
+from bessgym.ges_data import (EV_SESSIONS_FILE, EV_SPECS_FILE, EVSE_MAX_POWER_KW, SITE_TZ,
+                              load_ev_sessions, load_ev_specs)
 from bessgym.scenarios import DataError
 
 
@@ -107,33 +107,3 @@ def test_corrupted_specs_are_refused(tmp_path, edit, message):
     with pytest.raises(DataError, match="stats.json") as exc:
         load_ev_specs(path)
     assert message in str(exc.value)
-
-
-def _temperature_csv(tmp_path, rows) -> str:
-    path = tmp_path / "t.csv.gz"
-    with gzip.open(path, "wt") as f:
-        f.write("interval_start_utc,station,temperature_c\n")
-        f.writelines(f"{t},KLAX,{v}\n" for t, v in rows)
-    return path
-
-
-def test_temperature_reader_checks_schema(tmp_path):
-    good = [("2023-07-01 00:00:00", "21.1"), ("2023-07-01 01:00:00", "20.6"), ("2023-07-01 03:00:00", "19.4")]
-    series = load_outdoor_temperature(_temperature_csv(tmp_path, good))
-    assert series.attrs["station"] == "KLAX" and str(series.index.tz) == "UTC" and len(series) == 3
-    for rows, message in [
-        (good[:1] + [("2023-07-01 01:30:00", "20.0")], "the start of an hour"),
-        (good[:2] + [("2023-07-01 01:00:00", "20.0")], "strictly increasing hours"),
-        (good[:1] + [("2023-07-01 01:00:00", "")], "'temperature_c' has ''"),
-        (good[:1] + [("2023-07-01 01:00:00", "75")], "-40.0 .. 60.0"),
-    ]:
-        with pytest.raises(DataError, match="t.csv.gz") as exc:
-            load_outdoor_temperature(_temperature_csv(tmp_path, rows))
-        assert message in str(exc.value)
-
-
-def test_no_temperature_file_is_shipped():
-    """No redistributable 2023-24 Southern California hourly series was found (PROVENANCE.md)."""
-    assert not TEMPERATURE_FILE.exists()
-    with pytest.raises(FileNotFoundError, match="PROVENANCE"):
-        load_outdoor_temperature()

@@ -38,7 +38,7 @@ from bessgym.envs.episodes import resolve
 from bessgym.envs.real_time import Proposer, RTActionForm
 from bessgym.envs.two_settlement import DA_PHASE, RT_PHASE, two_settlement_obs, two_settlement_space
 from bessgym.forecast import DAContext
-from bessgym.market import DOWN_INDEX, FMM_INTERVAL_H, UP_MASK, DABid, accept_fmm
+from bessgym.market import DOWN_INDEX, UP_MASK, DABid, accept_fmm, steps_per_fmm
 from bessgym.observation import DA_FEATURES, FMM_FEATURES, RT_FEATURES, TIME_OF_DAY
 from bessgym.policies import RTEpisode, follow_da, interval_index
 
@@ -184,7 +184,7 @@ class RealTimeActions:
         self._battery, self._schedule = episode.battery, follow_da(episode.accepted, episode.n_intervals)
         self._da_price = np.repeat(episode.da_price, episode.n_intervals // len(episode.da_price))
         if self.form.fmm:
-            self._per_fmm = int(round(FMM_INTERVAL_H / episode.dt_h))
+            self._per_fmm = steps_per_fmm(episode.dt_h)
             self._fmm_mw = 0.0
             awards = np.repeat(episode.accepted.as_mw, episode.n_intervals // len(episode.da_price), axis=0)
             self._award_up, self._award_down = awards[:, UP_MASK].sum(1), awards[:, DOWN_INDEX]

@@ -14,7 +14,7 @@ from bessgym.battery import SCALAR_OPS, Battery
 from bessgym.config import ConfigLike
 from bessgym.envs.episodes import DayLimited, Episode, EpisodeSource, day_info, reset_options, resolve
 from bessgym.envs.render import check_render_mode, render_played
-from bessgym.market import FMM_INTERVAL_H, MarketProfile, accept_fmm
+from bessgym.market import MarketProfile, accept_fmm, steps_per_fmm
 from bessgym.observation import (DEPLOYED, FMM_FEATURES, INTERVALS_LEFT, RT_FEATURES, TIME_OF_DAY, fmm_bounds, fmm_features,
                                  rt_bounds, set_soc)
 from bessgym.policies import RTEpisode, checked
@@ -314,7 +314,7 @@ class RealTimeEnv(gym.Env):
         history = self.source.scenarios.history(split)
         self.step_hours = history.dt_h
         self.episode_steps = history.intervals_per_day
-        self.steps_per_fmm = int(round(FMM_INTERVAL_H / self.step_hours)) if self.market.three_settlement else 0
+        self.steps_per_fmm = steps_per_fmm(self.step_hours) if self.market.three_settlement else 0
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
         super().reset(seed=seed)
