@@ -31,7 +31,7 @@ class EpisodeRecord:
     """One evaluated day. Money in $, energy in MWh, times in seconds (latencies in ms).
 
     ``shortfall_mwh`` per product in PRODUCTS order; ``repairs_mw`` the MW the market cut from
-    the submitted bid; ``soc_frac`` (T+1) and ``base_mw`` (T) the trajectory, ``schedule_mw`` (24)
+    the submitted bid and, in three settlements, from the FMM positions asked; ``soc_frac`` (T+1) and ``base_mw`` (T) the trajectory, ``schedule_mw`` (24)
     the DA schedule as accepted (+ = sell); ``bid_note`` how the
     bidder made its bid (a solver fallback shows as ``bid_fallback`` in :meth:`metrics`);
     ``rt_fallbacks`` the decisions the RT policy reports as fallbacks (its ``fallbacks``
@@ -99,6 +99,7 @@ def run_day(source: EpisodeSource, episode: Episode, policy: RTPolicy, bid_secon
     per_fmm = steps_per_fmm(scenario.dt_h)
     position = sim.terms.step.position_mw
     fmm_mw = float(position[0])  # the FMM position in force (three settlements)
+    fmm_cuts = 0.0  # MW the FMM cut from the positions asked
     for t in range(n):
         obs = set_soc(episode.features[t].copy(), soc[t])
         if three:
@@ -114,6 +115,7 @@ def run_day(source: EpisodeSource, episode: Episode, policy: RTPolicy, bid_secon
             raise ValueError(f"policy {policy!r} set an FMM position, but market {market.name!r} has two settlements")
         out = sim.step(float(cleared(action, scenario.rt_price[t])), fmm_mw if three else None)
         if three:
+            fmm_cuts += abs(fmm_mw - sim.fmm_mw)
             fmm_mw = fmm[t] = sim.fmm_mw
         totals += out.ledger
         soc[t + 1], base[t] = out.e_mwh / battery.energy_mwh, out.base_mw
@@ -126,7 +128,7 @@ def run_day(source: EpisodeSource, episode: Episode, policy: RTPolicy, bid_secon
         throughput_mwh=throughput,
         equivalent_cycles=throughput / (2 * battery.energy_mwh),
         shortfall_mwh=shortfall,
-        repairs_mw=float(episode.cuts.energy_mw.sum() + episode.cuts.as_mw.sum()),
+        repairs_mw=float(episode.cuts.total_mw + fmm_cuts),
         bid_seconds=bid_seconds,
         decision_ms=latency,
         soc_frac=soc,

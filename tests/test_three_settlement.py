@@ -337,6 +337,10 @@ def test_a_trained_agent_of_the_fmm_form_plays_three_settlements_as_the_env_maps
     awards = np.repeat(accepted.as_mw, 4, axis=0)
     expected = accept_fmm(asked, awards[:, [0, 2, 3]].sum(1), awards[:, 1], battery)
     assert np.allclose(record.fmm_mw[::3], expected)
+    assert (asked != expected).any()  # the FMM cut some positions: counted with the DA bid's cuts
+    bid = ThresholdBidder().bid(context)
+    da_cuts = np.abs(bid.energy_mw - accepted.energy_mw).sum() + np.abs(bid.as_mw - accepted.as_mw).sum()
+    assert record.repairs_mw == pytest.approx(da_cuts + np.abs(asked - expected).sum())
     replay = simulate_day(battery, CAISO3, scenario, ThresholdBidder().bid(context),
                           base_point(record.fmm_mw, a_base, battery), record.fmm_mw[::3])
     assert float(replay.profit) == pytest.approx(record.profit, rel=1e-9)
