@@ -1,6 +1,6 @@
 """Performance figures, written as JSON (never asserted in tests).
 
-    python -m benchmarks.perf [--only sim|env|baselines|agents|proxy|dervet|three] [--json PATH]
+    python -m benchmarks.perf [--only sim|env|baselines|agents|proxy|dervet|three|ges] [--json PATH]
 
 ``sim``: whole-day simulation of real CAISO test days (96 intervals) with the threshold
 bidder's bids and random base points: scalar (:func:`bessgym.sim.simulate_day`, one day per
@@ -325,9 +325,38 @@ def bench_three() -> dict[str, float]:
     }
 
 
+def bench_ges() -> dict[str, float]:
+    """Generalised storage (issue 19): the aggregator's M3 plan (Algorithm 1, 2,000 draws per
+    iterate, HiGHS on 2 threads) for 1,000 units planned one by one (the battery, the day's EV
+    sessions and air conditioners to make up 1,000: ``bessgym.portfolio.unit_assets``) on the
+    first CAISO test day, and for the three aggregate fleets; then the realisation of the
+    aggregate plan over 10,000 draws."""
+    from baselines.aggregator import AggregatorDA
+    from bessgym.ddu import BaseDraws
+    from bessgym.market import load_profile
+    from bessgym.portfolio import case_day, realise, unit_assets
+
+    scenarios = ScenarioSet("caiso-sp15")
+    day = scenarios.get(scenarios.ids("test")[0])
+    sessions = len(case_day(day, n_tcl=1).ev.arrival)
+    case = case_day(day, n_tcl=1000 - 1 - sessions)
+    units = unit_assets(case)
+    per_unit = AggregatorDA("M3", threads=2).plan(units, case.prices)
+    aggregate = AggregatorDA("M3", threads=2).plan(case.assets, case.prices)
+    world = {a.name: BaseDraws.draw(10_000, a.ges.n_intervals, np.random.default_rng(1)) for a in case.assets if a.uncertainty}
+    start = time.perf_counter()
+    realise(case.assets, case.prices, load_profile("caiso"), aggregate.schedule, world)
+    return {
+        "ges_units": len(units), "ges_units_m3_s": per_unit.seconds, "ges_units_m3_solve_s": per_unit.solve_seconds,
+        "ges_units_m3_iterations": per_unit.iterations, "ges_units_m3_converged": per_unit.converged,
+        "ges_units_lp_cols": int(per_unit.results[-1].z.size), "ges_fleets_m3_s": aggregate.seconds,
+        "ges_fleets_m3_iterations": aggregate.iterations, "ges_realise_10k_draws_s": time.perf_counter() - start,
+    }
+
+
 BENCHES: dict[str, Callable[[], dict[str, float]]] = {
     "sim": bench_sim, "env": bench_env, "baselines": bench_baselines, "agents": bench_agents, "proxy": bench_proxy,
-    "dervet": bench_dervet, "three": bench_three,
+    "dervet": bench_dervet, "three": bench_three, "ges": bench_ges,
 }
 
 

@@ -91,10 +91,11 @@ class EVFleet:
         size = float(self.energy_mwh.sum())
         baseline = self.baseline_mw().sum(0)
         capacity = (self.p_max_mw[:, None] * self.plugged()).sum(0)
+        earliest = self.earliest_mwh().sum(0) / size
+        latest = self.latest_mwh().sum(0) / size  # equal to earliest where a session has no slack, up to rounding
         return GES(dt_h=self.dt_h, energy_mwh=size, p_charge_max_mw=np.clip(capacity - baseline, 0.0, None),
-                   p_discharge_max_mw=baseline, soc_min=self.latest_mwh().sum(0) / size,
-                   soc_max=self.earliest_mwh().sum(0) / size, leakage=np.zeros(self.n), drift=baseline * self.dt_h / size,
-                   baseline_mw=baseline, soc_initial=0.0, soc_target=float(self.earliest_mwh().sum(0)[-1] / size))
+                   p_discharge_max_mw=baseline, soc_min=np.minimum(latest, earliest), soc_max=earliest, leakage=np.zeros(self.n), drift=baseline * self.dt_h / size,
+                   baseline_mw=baseline, soc_initial=0.0, soc_target=float(earliest[-1]))
 
 
 @dataclass(frozen=True)

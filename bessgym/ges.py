@@ -17,10 +17,16 @@ the baseline sustains (a TCL's ``eps SoC^B``). Sign, as everywhere in bessgym: n
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from bessgym.battery import Battery
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from bessgym.tcl import TCLFleet
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,20 @@ class GES:
             drift=np.zeros(n), baseline_mw=np.zeros(n), soc_initial=battery.soc_initial_frac,
             eta_charge=battery.eta_charge, eta_discharge=battery.eta_discharge, soc_target=battery.soc_target_frac,
         )
+
+    @classmethod
+    def from_tcl_fleet(cls, fleet: "TCLFleet", outdoor_c: np.ndarray, dt_h: float) -> "GES":
+        """A thermostat fleet as a GES over the intervals of ``outdoor_c`` (degC): see
+        ``bessgym.tcl``."""
+        return fleet.ges(outdoor_c, dt_h)
+
+    @classmethod
+    def from_ev_sessions(cls, sessions: "pd.DataFrame", start: "pd.Timestamp", n_intervals: int, dt_h: float,
+                         p_max_kw: float = 6.6) -> "GES":
+        """The EV sessions of ``sessions`` (``bessgym.ges_data.load_ev_sessions``) within the
+        ``n_intervals`` from ``start`` as a GES: see ``bessgym.ev``."""
+        from bessgym.ev import EVFleet
+        return EVFleet.from_sessions(sessions, start, n_intervals, dt_h, p_max_kw).ges()
 
     def with_margin(self, share: float) -> "GES":
         """The GES a planner keeps ``share`` (in [0, 1/2)) inside: power bounds scaled by ``1 -

@@ -1,7 +1,8 @@
 """Shipped data for the generalised-storage fleets (issue 19): EV charging sessions, EV specs and
-arrival statistics (no outdoor temperature series is shipped: see PROVENANCE.md). Each loader reads a file under `bessgym/data/ges/` (see
-PROVENANCE.md) and refuses a malformed one with a `DataError` naming file, column, value and what is
-allowed. Times come back as tz-aware UTC timestamps; energies in kWh, powers in kW.
+arrival statistics, and a typical meteorological year of outdoor temperatures in the price data's
+region. Each loader reads a file under `bessgym/data/ges/` (see PROVENANCE.md) and refuses a
+malformed one with a `DataError` naming file, column, value and what is allowed. Times come back
+as tz-aware UTC timestamps; energies in kWh, powers in kW, temperatures in degC.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from bessgym.scenarios import DataError
 GES_DIR = DATA_DIR / "ges"
 EV_SESSIONS_FILE = GES_DIR / "acn_caltech_2019-05_2019-12_sessions.csv.gz"
 EV_SPECS_FILE = GES_DIR / "ev2gym_fleet_stats.json"
+TMY_FILE = GES_DIR / "tmy3_san_diego_brown_field_722904_hourly.csv.gz"
+TMY_UTC_OFFSET_H = -8.0  # the TMY's clock: local standard time, no daylight saving
 SITE_TZ = "America/Los_Angeles"
 # Level-2 ceiling (32 A x 240 V): no session can average more over its plugged time. The shipped
 # Caltech sessions peak at 6.96 kW session-mean power.
@@ -217,3 +220,38 @@ def load_ev_specs(path: Path = EV_SPECS_FILE) -> EVFleetStats:
         arrival_share_pct=pd.DataFrame(share, index=pd.Index(slots, name="slot_start_local")),
         by_arrival=pd.DataFrame(columns, index=pd.Index(half, name="slot_start_local")),
     )
+
+
+def load_tmy(path: Path = TMY_FILE) -> np.ndarray:
+    """The typical-year dry-bulb temperature (365, 24) degC by day of a non-leap year and hour
+    ending 1..24 of local standard time. Refused: other than 8,760 rows in calendar order, or a
+    temperature outside [-60, 60] degC."""
+    path = Path(path)
+    frame = _read_csv(path, ["month", "day", "hour_ending", "dry_bulb_c"])
+    if len(frame) != 8760:
+        raise _fail(path, "<rows>", len(frame), "8760 hourly rows (a non-leap year)")
+    stamps = pd.date_range("2001-01-01 01:00", periods=8760, freq="h") - pd.Timedelta(hours=1)
+    for column, expected in (("month", stamps.month), ("day", stamps.day), ("hour_ending", stamps.hour + 1)):
+        got = pd.to_numeric(frame[column], errors="coerce").to_numpy()
+        bad = got != np.asarray(expected)
+        if bad.any():
+            raise _fail(path, column, frame[column].iloc[int(np.argmax(bad))], f"{int(np.asarray(expected)[np.argmax(bad)])} (rows in calendar order)")
+    temperature = _numbers(path, frame, "dry_bulb_c").to_numpy()
+    if (np.abs(temperature) > 60).any():
+        raise _fail(path, "dry_bulb_c", temperature[np.abs(temperature) > 60][0], "within [-60, 60] degC")
+    return temperature.reshape(365, 24)
+
+
+def outdoor_temperature(start: pd.Timestamp, n: int, dt_h: float, tmy: np.ndarray | None = None) -> np.ndarray:
+    """Outdoor temperature (n,) degC at the midpoints of ``n`` intervals of ``dt_h`` hours from
+    ``start`` (tz-aware): the typical year's hourly values, read on its standard-time clock and
+    interpolated linearly (the hour ending h holds at h:00; 29 February reads 28 February)."""
+    if start.tzinfo is None:
+        raise ValueError(f"start must be tz-aware, got {start}")
+    table = load_tmy() if tmy is None else tmy
+    mid = start.tz_convert("UTC").tz_localize(None) + pd.Timedelta(hours=TMY_UTC_OFFSET_H) + pd.to_timedelta((np.arange(n) + 0.5) * dt_h, unit="h")
+    day_of_year = np.where(mid.is_leap_year & (mid.day_of_year > 59), mid.day_of_year - 1, mid.day_of_year) - 1
+    day_of_year = np.minimum(day_of_year, 364)
+    hours = (day_of_year * 24 + mid.hour + mid.minute / 60 + mid.second / 3600).to_numpy(float)
+    series = table.reshape(-1)  # series[i] holds at hour i + 1 of the year
+    return np.interp(hours % 8760, np.arange(1, 8761), series, period=8760)

@@ -26,6 +26,9 @@ in a three-settlement market: :attr:`~bessgym.market.MarketProfile.settlement`).
   ``eta_d p - c_deg`` per MWh (what selling it would fetch), below it ``-(max(p, 0) / eta_c +
   c_deg)`` (what buying it back would cost; never less than the wear, so ending empty is never
   free, not even on a day whose DA prices average below zero), ``p`` the day's mean DA price
+* ``incentive``    = - what an aggregator pays its customers for their response (a fleet of
+  thermostats or EVs, ``bessgym.portfolio``): ``c^s`` x (charge + discharge around the
+  baseline) x dt; 0 for a battery
 
 Up products share one delivery fraction (pro rata), so the action-dependent lines need only the
 up/down totals; :class:`DayTerms` holds everything that a DA bid fixes for the day, and
@@ -55,6 +58,7 @@ LEDGER_LINES: tuple[str, ...] = (
     "penalty",
     "degradation",
     "terminal",
+    "incentive",
 )
 MARKET_LINES: tuple[str, ...] = ("da_energy", "fmm_energy", "rt_imbalance", "virtual", "as_capacity", "mileage")
 """The ledger lines that are market revenue (energy in every layer, virtual positions, AS)."""
@@ -76,6 +80,7 @@ class Ledger(NamedTuple):
     penalty: Any
     degradation: Any
     terminal: Any
+    incentive: Any
 
     @property
     def total(self) -> Any:
@@ -311,7 +316,8 @@ def interval_lines(
     unavailable = -(share_up * row.cap_up_usd + share_down * row.cap_down_usd)
     penalty = -row.penalty_price * (up_short + down_short) * dt_h
     degradation = degradation_line(battery, flows.charge_mw + flows.discharge_mw, dt_h)
-    ledger = Ledger(row.da_energy, fmm_energy, rt_imbalance, row.virtual, row.as_capacity, row.mileage, no_pay, unavailable, penalty, degradation, terminal)
+    ledger = Ledger(row.da_energy, fmm_energy, rt_imbalance, row.virtual, row.as_capacity, row.mileage, no_pay, unavailable, penalty, degradation, terminal,
+                    0.0 * degradation)
     return ledger, up_short, down_short
 
 
@@ -346,8 +352,13 @@ def terminal_slopes(battery: Battery, mean_da_price: Any) -> tuple[Any, Any]:
     """$ per MWh of final SoC above the target (what selling it would fetch: ``eta_d p - c_deg``)
     and below it (what buying it back would cost: ``max(p, 0) / eta_c + c_deg``, at least the
     wear). The first never exceeds the second, so the value is concave in the final SoC."""
-    c_deg = battery.degradation_usd_per_mwh
-    return battery.eta_discharge * mean_da_price - c_deg, np.maximum(mean_da_price, 0.0) / battery.eta_charge + c_deg
+    return end_slopes(battery.eta_charge, battery.eta_discharge, battery.degradation_usd_per_mwh, mean_da_price)
+
+
+def end_slopes(eta_charge: float, eta_discharge: float, cost_usd_per_mwh: float, mean_da_price: Any) -> tuple[Any, Any]:
+    """:func:`terminal_slopes` of any storage whose every MWh moved costs ``cost_usd_per_mwh``
+    (a battery's wear; a fleet's incentive to its customers)."""
+    return eta_discharge * mean_da_price - cost_usd_per_mwh, np.maximum(mean_da_price, 0.0) / eta_charge + cost_usd_per_mwh
 
 
 def terminal_value(battery: Battery, e_final_mwh: Any, mean_da_price: Any, ops: Ops = SCALAR_OPS) -> Any:

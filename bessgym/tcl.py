@@ -11,8 +11,9 @@ holds the setpoint. As a GES (Qi et al. 2023): SoC = (T_max - T) / (T_max - T_mi
 cooling stored), leakage ``eps = 1 - exp(-dt / (R C))``, energy ``S = dt (T_max - T_min) / (eta R
 eps)`` (kWh of electricity; ``C (T_max - T_min) / eta`` as dt -> 0), drift ``eps SoC_B`` with
 ``SoC_B = 1/2`` (the setpoint mid-deadband), power around the baseline: charging ``P / eta - P_B``
-(all on), discharging ``P_B`` (all off). The fleet's GES sums the units' energies and power
-limits and takes the energy-weighted leakage.
+(all on), discharging ``P_B`` (all off). A unit whose baseline is 0 (outdoors no warmer than
+its setpoint: an air conditioner cannot heat) offers nothing in that interval. The fleet's GES
+sums the units' energies and power limits and takes the energy-weighted leakage.
 
 :func:`track` is the ground truth: every unit simulated, switched by a priority stack (the
 warmest units on first) to follow an aggregate power reference, a unit about to leave its deadband
@@ -97,7 +98,7 @@ class TCLFleet:
         n = len(outdoor)
         return GES(
             dt_h=dt_h, energy_mwh=float(energy.sum()) / 1e3,
-            p_charge_max_mw=(self.p_thermal_kw / self.cop - baseline).sum(1) / 1e3,
+            p_charge_max_mw=((self.p_thermal_kw / self.cop - baseline) * (baseline > 0)).sum(1) / 1e3,
             p_discharge_max_mw=baseline.sum(1) / 1e3, soc_min=np.zeros(n + 1), soc_max=np.ones(n + 1),
             leakage=np.full(n, leakage), drift=np.full(n, leakage * SOC_BASELINE), baseline_mw=baseline.sum(1) / 1e3,
             soc_initial=SOC_BASELINE,
@@ -109,7 +110,8 @@ class Tracking:
     """What the fleet did: ``power_mw`` (n,) its mean electrical power per interval, ``net_mw``
     (n,) that power's deviation below the baseline (+ = load reduction, the GES's sign),
     ``temperature_c`` (n + 1, N) each unit's temperature at the interval boundaries and
-    ``comfort_violation_c`` the largest excursion beyond a deadband (degC, 0: none)."""
+    ``comfort_violation_c`` the largest excursion above a deadband (degC, 0: none; below it a
+    unit is off, cooled by the weather, which is no discomfort)."""
 
     power_mw: np.ndarray
     net_mw: np.ndarray
@@ -151,7 +153,7 @@ def track(fleet: TCLFleet, outdoor_c: np.ndarray, dt_h: float, reference_mw: np.
                 on[warmest[:count]] = True
             power[t] += draw_kw[on].sum() / substeps / 1e3
             temp = np.where(on, on_next, off_next)
-            worst = max(worst, float(np.max(temp - fleet.t_max_c)), float(np.max(fleet.t_min_c - temp)))
+            worst = max(worst, float(np.max(temp - fleet.t_max_c)))
         temps.append(temp.copy())
     baseline = fleet.baseline_kw(outdoor).sum(1) / 1e3
     return Tracking(power, baseline - power, np.array(temps), max(worst, 0.0))

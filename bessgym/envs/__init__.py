@@ -27,6 +27,8 @@ def register_envs() -> None:
                                      {"config": "caiso-sp15", "split": "train"}),
         "bessgym/ThreeSettlement-v0": ("bessgym.envs.three_settlement:make_three_settlement", None,
                                        {"config": "caiso3-sp15", "split": "train"}),
+        "bessgym/GESDayAhead-v0": ("bessgym.envs.ges:make_ges_day_ahead", None, {"config": "caiso-sp15", "split": "train"}),
+        "bessgym/GESRealTime-v0": ("bessgym.envs.ges:make_ges_real_time", None, {"config": "caiso-sp15", "split": "train"}),
     }
     for env_id, (entry, vector_entry, kwargs) in specs.items():
         if env_id not in gym.registry:
