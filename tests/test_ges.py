@@ -149,3 +149,24 @@ def test_a_ges_written_out_is_the_battery_in_the_oracle(caiso):
         build_day_model(battery, market, data, storage=written, fixed_bid=model.bid(result.z))
     with pytest.raises(ValueError, match="share must lie in"):
         written.with_margin(0.5)
+
+
+def test_the_ges_constructors_build_each_kind_and_a_cooling_unit_offers_nothing_when_it_is_cool():
+    import pandas as pd
+
+    from bessgym.ev import EVFleet
+    from bessgym.ges_data import load_ev_sessions
+
+    fleet = TCLFleet.callaway(50, np.random.default_rng(3))
+    outdoor = np.r_[np.full(12, 15.0), np.full(12, 30.0)]  # a cool morning, a hot afternoon
+    ges = GES.from_tcl_fleet(fleet, outdoor, 1.0)
+    np.testing.assert_array_equal(ges.p_charge_max_mw, fleet.ges(outdoor, 1.0).p_charge_max_mw)
+    assert (ges.p_charge_max_mw[:12] == 0).all() and (ges.p_discharge_max_mw[:12] == 0).all()  # AC cannot heat
+    assert (ges.p_charge_max_mw[12:] > 0).all() and (ges.p_discharge_max_mw[12:] > 0).all()
+    sessions = load_ev_sessions()
+    start = pd.Timestamp("2019-06-05", tz="America/Los_Angeles")
+    ev = GES.from_ev_sessions(sessions, start, 24, 1.0)
+    want = EVFleet.from_sessions(sessions, start, 24, 1.0).ges()
+    for name in ("p_charge_max_mw", "p_discharge_max_mw", "soc_min", "soc_max", "baseline_mw", "drift"):
+        np.testing.assert_array_equal(getattr(ev, name), getattr(want, name))
+    assert (ev.soc_min <= ev.soc_max).all() and ev.soc_target == ev.soc_max[-1]

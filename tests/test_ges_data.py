@@ -107,3 +107,33 @@ def test_corrupted_specs_are_refused(tmp_path, edit, message):
     with pytest.raises(DataError, match="stats.json") as exc:
         load_ev_specs(path)
     assert message in str(exc.value)
+
+
+def test_the_typical_year_reads_by_calendar_date_on_standard_time(tmp_path):
+    from bessgym.ges_data import TMY_FILE, load_tmy, outdoor_temperature
+
+    tmy = load_tmy()
+    assert tmy.shape == (365, 24) and 0 < tmy.mean() < 30 and np.isfinite(tmy).all()
+    # a summer day (daylight saving): local 13:00-14:00 PDT is 12:00-13:00 standard time, whose
+    # midpoint lies halfway between the hours ending 12 and 13 of 15 June (day index 165)
+    hourly = outdoor_temperature(pd.Timestamp("2024-06-15", tz="America/Los_Angeles"), 24, 1.0)
+    assert hourly[13] == pytest.approx((tmy[165, 11] + tmy[165, 12]) / 2)
+    # 29 February reads 28 February; a quarter-hour grid interpolates the same series
+    leap = outdoor_temperature(pd.Timestamp("2024-02-29", tz="America/Los_Angeles"), 96, 0.25)
+    same = outdoor_temperature(pd.Timestamp("2023-02-28", tz="America/Los_Angeles"), 96, 0.25)
+    np.testing.assert_allclose(leap, same)
+    with pytest.raises(ValueError, match="tz-aware"):
+        outdoor_temperature(pd.Timestamp("2024-06-15"), 24, 1.0)
+    frame = pd.read_csv(TMY_FILE)
+    frame.iloc[:100].to_csv(tmp_path / "short.csv", index=False)
+    with pytest.raises(DataError, match="8760 hourly rows"):
+        load_tmy(tmp_path / "short.csv")
+    frame.loc[5, "dry_bulb_c"] = 99.0
+    frame.to_csv(tmp_path / "hot.csv", index=False)
+    with pytest.raises(DataError, match="dry_bulb_c"):
+        load_tmy(tmp_path / "hot.csv")
+    frame = pd.read_csv(TMY_FILE)
+    frame.loc[[10, 11]] = frame.loc[[11, 10]].to_numpy()
+    frame.to_csv(tmp_path / "shuffled.csv", index=False)
+    with pytest.raises(DataError, match="calendar order"):
+        load_tmy(tmp_path / "shuffled.csv")
