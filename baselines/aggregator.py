@@ -12,7 +12,7 @@ bounds (``bessgym.ddu``) handled three ways:
   of the way from the last (1: the paper's plain iteration). The map from levels to the next
   levels is decreasing (tighter levels, a gentler plan, less discomfort, looser levels), so
   plain iteration alternates and, for a fleet planned unit by unit, converges slowly (each
-  move 0.7 of the one before on the perf case); halfway steps (the default 0.5) settle in a few
+  move 0.7 of the one before on the perf case); steps of 0.6 (the default) settle in a few
   iterations at the same fixed point.
 
 A bound's level is its Monte Carlo quantile (``bound="empirical"``: the k of Table II estimated

@@ -200,7 +200,7 @@ class GESDayAheadEnv(_GESBase):
     ValueError. `info["action_clipped"]` is set when anything was clipped or repaired.
 
     ## Observation Space
-    `Box((8 n + 5 m n,), float32)` (504 by default), blocks of n: the DA price, the reserve up
+    `Box((6 n + 5 m n,), float32)` (504 by default), blocks of n: the DA price, the reserve up
     (spinning) and down (regulation down) prices (/100, $/MWh and $/MW-h), the outdoor
     temperature (/40 degC, bounds [-2, 2]), the hour of the interval's start as sine and cosine;
     then per asset its nominal `P_c_max`, `P_d_max` (MW, within [0, 2 x rating]), `soc_min`,
