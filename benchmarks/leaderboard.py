@@ -20,6 +20,14 @@ deployment). Rows are written as tasks finish, so ``--resume`` continues an inte
 without losing or repeating any. An entry that raises or runs past the suite's time budget on a
 day gets a row with ``status=error`` and the message; the run goes on.
 
+A suite of kind ``ges`` (``--suite ges``) runs the aggregator's portfolio of generalised storage
+instead (:func:`ges_row`): each entry a DA planner (``plan(assets, prices)``, e.g.
+``baselines.aggregator:AggregatorDA?model=M3``) and an RT policy (``plan``, the plan's own split,
+or a GESRealTime-v0 split policy such as ``bessgym.envs.ges:headroom_split``) on one world draw
+per day and seed, against the references ``hindsight`` and ``idle``; its CSVs have their own
+columns (:data:`GES_EPISODE_COLUMNS`, :data:`GES_REFERENCE_COLUMNS`) and it has no trajectories
+or plots.
+
 Outputs in ``--out`` (default ``leaderboard/SUITE``; a new ``leaderboard/SUITE-2``, ``-3``, ...
 when that holds an earlier run, unless ``--resume`` or ``--overwrite``): ``episodes.csv``,
 ``oracle.csv`` (the references), ``run.json``, ``trajectories.json`` (representative days
@@ -46,24 +54,34 @@ import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, wait
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import lru_cache, partial
 from importlib import metadata
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Annotated, Any, Callable, Iterator
+from typing import Annotated, Any, Callable, Iterator, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from tqdm import tqdm
 
+from baselines.aggregator import Hindsight
+from bessgym.actions import check_action
 from bessgym.cli import number
 from bessgym.config import Config, ConfigError, load_config
+from bessgym.ddu import BaseDraws, baseline_soc
+from bessgym.envs.ges import split_interval
 from bessgym.evaluation import capture_rate
-from bessgym.market import PRODUCTS, check_timezone
+from bessgym.market import PRODUCTS, MarketProfile, check_timezone
+from bessgym.policies import load_component
+from bessgym.portfolio import (Asset, Case, Outcome, Schedule, case_day, follow, interval_lines, planned_cost, realise,
+                               realised_bounds, response_degrees, violation_rate)
 from bessgym.rtd import MODEL_FILE as RTD_MODEL_FILE
-from bessgym.settlement import LEDGER_LINES
+from bessgym.scenarios import stable_seed
+from bessgym.settlement import LEDGER_LINES, Ledger
 
 from benchmarks.plots import PLOT_FILES
-from benchmarks.report import ENERGY_ONLY, FULL_HINDSIGHT, PRICES_KNOWN
+from benchmarks.report import ENERGY_ONLY, FULL_HINDSIGHT, GES_HINDSIGHT, GES_IDLE, PRICES_KNOWN
 
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
 COUNT = number(int, at_least=1, below=1_000_001)
@@ -76,6 +94,20 @@ EPISODE_COLUMNS = [
 ]
 ORACLE_COLUMNS = ["reference", "scenario_id", "seed", *LEDGER_LINES, "profit_total_usd", "status", "error"]
 REFERENCES = (FULL_HINDSIGHT, ENERGY_ONLY, PRICES_KNOWN)
+GES_METRICS = ["planned_cost_usd", "lorp", "erns_mwh", "violation_share", "binding_rows", "iterations", "converged",
+               "plan_seconds"]
+GES_EPISODE_COLUMNS = [
+    "entry", "da_bidder", "rt_policy", "split", "scenario_id", "seed", *LEDGER_LINES, "profit_total_usd",
+    "hindsight_profit_usd", "idle_profit_usd", *GES_METRICS, "status", "error",
+]
+"""``episodes.csv`` of a ges suite (see :func:`ges_row`)."""
+GES_REFERENCE_COLUMNS = ["reference", "scenario_id", "seed", *LEDGER_LINES, "profit_total_usd", *GES_METRICS, "status", "error"]
+"""``oracle.csv`` of a ges suite: the references ``hindsight`` and ``idle``."""
+GES_REFERENCES = (GES_HINDSIGHT, GES_IDLE)
+PLAN_SPLIT = "plan"
+"""A ges entry's ``rt_policy`` that keeps the DA plan's own split (``bessgym.portfolio.realise``)."""
+COLUMNS = {"battery": (EPISODE_COLUMNS, ORACLE_COLUMNS), "ges": (GES_EPISODE_COLUMNS, GES_REFERENCE_COLUMNS)}
+"""Each suite kind's columns of ``episodes.csv`` and ``oracle.csv``."""
 MAX_SEED = 2**31 - 1
 
 
@@ -96,8 +128,8 @@ class Entry(BaseModel):
 
 
 class Suite(BaseModel):
-    """A suite file: the config (preset, path or dict), split, seeds, per-task time budget,
-    entries, and the pipeline that the value ladder's prices-known reference plays."""
+    """A suite file: its kind, the config (preset, path or dict), split, seeds, per-task time
+    budget, entries, and (battery) the pipeline that the value ladder's prices-known reference plays."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -111,6 +143,13 @@ class Suite(BaseModel):
         if name in (".", ".."):
             raise ValueError(f"suite name {name!r} is not a folder name")
         return name
+
+    kind: Literal["battery", "ges"] = Field(
+        "battery", description="battery: the battery's DA bidder and RT policy (bid, reset/act) against the oracle's value "
+                               "ladder; ges: the aggregator's portfolio of generalised storage (bessgym.portfolio.case_day), "
+                               "each entry's da_bidder a planner with plan(assets, prices) (baselines.aggregator), its "
+                               "rt_policy 'plan' or a GESRealTime-v0 split policy (bessgym.envs.ges:headroom_split), "
+                               "against hindsight and idle")
     config: str | dict = "caiso-sp15"
     split: str = "test"
     seeds: list[Annotated[int, Field(strict=True, ge=0, le=MAX_SEED)]] = Field(default_factory=lambda: [0], min_length=1)
@@ -124,6 +163,12 @@ class Suite(BaseModel):
                     "the realised RT prices)",
     )
 
+    @model_validator(mode="after")
+    def _ladder_is_the_batterys(self) -> "Suite":
+        if self.kind == "ges" and self.prices_known != Suite.model_fields["prices_known"].default_factory():
+            raise ValueError("prices_known applies to kind 'battery' only (a ges suite's references are hindsight and idle); "
+                             "leave it out")
+        return self
 
     @field_validator("seeds")
     @classmethod
@@ -142,6 +187,13 @@ class Suite(BaseModel):
         return entries
 
 
+def suite_record(suite: Suite) -> dict:
+    """The suite as ``run.json`` records it (what ``--resume`` compares): a battery suite without
+    its kind, as before kinds existed (so its earlier runs resume), a ges suite without the
+    battery's ``prices_known``."""
+    return suite.model_dump(mode="json", exclude={"kind"} if suite.kind == "battery" else {"prices_known"})
+
+
 def load_suite(name_or_path: str) -> Suite:
     """A shipped suite by name (``quick``, ``full``) or a suite JSON file."""
     path = SUITES_DIR / f"{name_or_path}.json" if not name_or_path.endswith(".json") else Path(name_or_path)
@@ -158,13 +210,15 @@ def load_suite(name_or_path: str) -> Suite:
 class Task:
     """One unit of work on one day and seed: an entry, or a reference of the value ladder
     (``reference`` set; ``entry`` is the pipeline of the prices-known reference). ``example``:
-    also return the day's path (SoC, base points, DA schedule; the oracle's with the prices)."""
+    also return the day's path (SoC, base points, DA schedule; the oracle's with the prices).
+    ``kind``: the suite's (a ges task runs :func:`ges_row`)."""
 
     scenario_id: str
     seed: int
     entry: Entry | None = None
     example: bool = False
     reference: str | None = None
+    kind: str = "battery"
 
 
 # --- worker side -------------------------------------------------------------------------------
@@ -205,16 +259,40 @@ def run_task(task: Task, config_json: str, split: str, budget_s: float) -> dict:
     budget: a timer in the worker interrupts the work, and work that took longer is an error
     whatever it returned (a plug-in that catches the timer's exception gains nothing); the local
     pool also stops a worker that has not answered :data:`WORKER_GRACE_S` after the budget."""
+    config = Config.model_validate_json(config_json)
+    row = _identity(task, split)
+    if task.kind == "ges":
+        work: Callable[[], dict] = partial(ges_row, task, config, config_json)
+    else:
+        work = _battery_work(task, config, config_json, split)
+    start = time.perf_counter()
+    try:
+        result = _with_budget(budget_s, work)
+        if time.perf_counter() - start > budget_s:
+            raise TimeBudgetExceeded(f"took {time.perf_counter() - start:.1f} s, past the time budget of {budget_s:g} s")
+        row.update(result)
+        row["status"], row["error"] = "ok", ""
+    except BaseException as exc:  # failure isolation: a plug-in's sys.exit, KeyboardInterrupt or own class too
+        row.update(status="error", error=_describe(exc)[:500])
+        try:
+            where = traceback.format_exc(limit=2).splitlines()[-1][:200]
+        except BaseException:  # an exception whose text itself raises
+            where = row["error"]
+        if not isinstance(exc, TimeBudgetExceeded) and where != row["error"]:
+            row["error"] += " | " + where
+    return row
+
+
+def _battery_work(task: Task, config: Config, config_json: str, split: str) -> Callable[[], dict]:
+    """The work of a battery task: a reference of the value ladder or an entry's day."""
     from bessgym.envs.episodes import EpisodeSource
     from bessgym.evaluation import play_episode
     from bessgym.policies import load_component
 
-    config = Config.model_validate_json(config_json)
     key = (config_json, split)
     if key not in _SOURCES:
         _SOURCES[key] = EpisodeSource(config, split, da_bidder=None)
     source = _SOURCES[key]
-    row = _identity(task, split)
 
     def oracle() -> dict:
         from baselines.oracle import PerfectForesight
@@ -241,23 +319,184 @@ def run_task(task: Task, config_json: str, split: str, budget_s: float) -> dict:
                                  "schedule_mw": record.schedule_mw.tolist()}
         return out
 
-    work = oracle if task.reference in (FULL_HINDSIGHT, ENERGY_ONLY) else entry
-    start = time.perf_counter()
+    return oracle if task.reference in (FULL_HINDSIGHT, ENERGY_ONLY) else entry
+
+
+# --- the ges suite: the aggregator's portfolio of generalised storage ----------------------------
+
+_SCENARIO_SETS: dict[str, Any] = {}
+_CASES: dict[tuple[str, str], Case] = {}
+_PLANNERS: dict[str, Any] = {}
+_PLANS: dict[tuple[str, str, str], Any] = {}
+PROBE_DRAWS = 32
+"""Draws that tell which chance-constrained rows are uncertain, for :func:`violation_share`."""
+
+
+@lru_cache(maxsize=1)
+def _ev_sessions() -> Any:
+    """The shipped EV sessions (a DataFrame), read once per worker."""
+    from bessgym.ges_data import load_ev_sessions
+
+    return load_ev_sessions()
+
+
+def ges_case(config: Config, config_json: str, scenario_id: str) -> Case:
+    """The day's :class:`bessgym.portfolio.Case` (``case_day`` with its defaults and the config's
+    battery), cached in the worker."""
+    from bessgym.scenarios import ScenarioSet
+
+    if (config_json, scenario_id) not in _CASES:
+        if config_json not in _SCENARIO_SETS:
+            _SCENARIO_SETS[config_json] = ScenarioSet(config)
+        scenario = _SCENARIO_SETS[config_json].get(scenario_id)
+        _CASES[config_json, scenario_id] = case_day(scenario, battery=config.battery, sessions=_ev_sessions())
+    return _CASES[config_json, scenario_id]
+
+
+def ges_world(case: Case, config_seed: int, scenario_id: str, seed: int) -> dict[str, BaseDraws]:
+    """The world of a (day, seed): one draw of each uncertain asset's bounds (``BaseDraws``, in
+    asset order) from an RNG seeded with ``stable_seed(config_seed, scenario_id, seed)``; the
+    same for every entry and reference of that day and seed."""
+    rng = np.random.default_rng(stable_seed(config_seed, scenario_id, seed))
+    n = len(case.prices.da)
+    return {a.name: BaseDraws.draw(1, n, rng) for a in case.assets if a.uncertainty is not None}
+
+
+def idle_schedule(assets: tuple[Asset, ...]) -> Schedule:
+    """The zero plan: no response and no reserve, every asset on its baseline's SoC path (the
+    baseline is bought in DA, its error settles in RT); no chance rows (``limits`` None)."""
+    zero = np.zeros((len(assets), assets[0].ges.n_intervals))
+    return Schedule(zero, zero.copy(), zero.copy(), zero.copy(), np.array([baseline_soc(a.ges) for a in assets]))
+
+
+def load_split_policy(spec: str) -> Callable[[Any], Any] | None:
+    """A ges entry's RT policy: None for ``plan`` (the DA plan's own split), else the
+    GESRealTime-v0 split policy ``spec`` names, a callable ``policy(env) -> action (3 m,)``: a
+    function (``bessgym.envs.ges:headroom_split``) as it is, a class or a spec with
+    ``?key=value`` arguments constructed by ``bessgym.policies.load_component``."""
+    if spec == PLAN_SPLIT:
+        return None
+    module_name, _, attr = spec.partition("?")[0].strip().partition(":")
+    if not module_name or not attr:
+        raise ValueError(f"rt_policy {spec!r} is neither {PLAN_SPLIT!r} nor 'package.module:attr' (a GESRealTime-v0 "
+                         "split policy, e.g. bessgym.envs.ges:headroom_split)")
     try:
-        result = _with_budget(budget_s, work)
-        if time.perf_counter() - start > budget_s:
-            raise TimeBudgetExceeded(f"took {time.perf_counter() - start:.1f} s, past the time budget of {budget_s:g} s")
-        row.update(result)
-        row["status"], row["error"] = "ok", ""
-    except BaseException as exc:  # failure isolation: a plug-in's sys.exit, KeyboardInterrupt or own class too
-        row.update(status="error", error=_describe(exc)[:500])
-        try:
-            where = traceback.format_exc(limit=2).splitlines()[-1][:200]
-        except BaseException:  # an exception whose text itself raises
-            where = row["error"]
-        if not isinstance(exc, TimeBudgetExceeded) and where != row["error"]:
-            row["error"] += " | " + where
-    return row
+        found = getattr(importlib.import_module(module_name), attr)
+    except ImportError as exc:
+        raise ValueError(f"spec {spec!r}: cannot import module {module_name!r}: {exc}") from None
+    except AttributeError:
+        raise ValueError(f"spec {spec!r}: module {module_name!r} has no attribute {attr!r}") from None
+    policy = load_component(spec) if "?" in spec or isinstance(found, type) else found
+    if not callable(policy):
+        raise ValueError(f"spec {spec!r} gives a {type(policy).__name__}, which is not callable; a split policy is "
+                         "called as policy(env) -> action")
+    return policy
+
+
+class GESDay:
+    """One day of GESRealTime-v0's step logic on a given plan and world draw (the env plans its
+    own day): the state a split policy reads, as the env's attributes of the same names
+    (``case``, ``schedule``, ``bounds``: each asset's realised bounds at the plan's response
+    degrees, ``soc`` (m,), ``t``, ``unwrapped``), and :meth:`step`, the env's ``step`` without
+    the observation (``split_interval``, ``follow``, ``interval_lines``)."""
+
+    def __init__(self, case: Case, market: MarketProfile, schedule: Schedule, world: dict[str, BaseDraws]) -> None:
+        self.case, self.market, self.schedule = case, market, schedule
+        self.bounds = realised_bounds(case.assets, world, response_degrees(case.assets, schedule))
+        self.soc = np.array([a.ges.soc_initial for a in case.assets])
+        self.t = 0
+        self._position = schedule.position_mw(case.assets)
+
+    @property
+    def unwrapped(self) -> "GESDay":
+        return self
+
+    def step(self, action: Any) -> tuple[list, Ledger]:
+        """Interval ``t`` under ``action`` (3 m,) (clipped to [0, 1] as the env does): the assets'
+        steps (one draw) and the interval's ledger."""
+        assets, t = self.case.assets, self.t
+        weights, _ = check_action(action, (3 * len(assets),))
+        c, d, up, down = split_interval(self.schedule, t, np.maximum(weights, 0.0))
+        steps = [follow(a.ges, t, np.array([self.soc[i]]), c[i], d[i], up[i], down[i], b.p_charge_max_mw[:, t],
+                        b.p_discharge_max_mw[:, t], b.soc_min[:, t + 1], b.soc_max[:, t + 1])
+                 for i, (a, b) in enumerate(zip(assets, self.bounds))]
+        lines = interval_lines(assets, self.case.prices, self.market, t, float(self._position[t]), steps,
+                               [b.baseline_mw[:, t] for b in self.bounds], up, down, t == len(self._position) - 1)
+        self.soc = np.array([float(s.soc[0]) for s in steps])
+        self.t += 1
+        return steps, lines
+
+
+def play_ges_day(case: Case, market: MarketProfile, schedule: Schedule, world: dict[str, BaseDraws],
+                 policy: Callable[[Any], Any] | None) -> Outcome:
+    """The day ``schedule`` realises on ``world`` (one draw) as a ``bessgym.portfolio.Outcome``:
+    ``policy`` None keeps the plan's split (``realise``); a split policy plays the day interval by
+    interval (:class:`GESDay`), its ledger, reserve short, final SoC and SoC excursion replacing
+    the plan's (the chance rows broken stay the plan's: they compare the plan with the draw)."""
+    planned = realise(case.assets, case.prices, market, schedule, world)
+    if policy is None:
+        return planned
+    day = GESDay(case, market, schedule, world)
+    m, n = len(case.assets), len(case.prices.da)
+    short, excursion, lines = np.zeros((1, m, 2, n)), np.zeros((1, m)), []
+    for t in range(n):
+        steps, interval = day.step(policy(day))
+        lines.append(interval)
+        for i, s in enumerate(steps):
+            short[:, i, 0, t], short[:, i, 1, t] = s.short_up_mw, s.short_down_mw
+            excursion[:, i] = np.maximum(excursion[:, i], s.excursion)
+    ledger = Ledger(*(np.sum(line, axis=0) for line in zip(*lines)))
+    return replace(planned, ledger=ledger, short_mw=short, final_soc=day.soc[None], soc_excursion=excursion)
+
+
+def violation_share(case: Case, market: MarketProfile, schedule: Schedule, outcome: Outcome) -> tuple[float, int]:
+    """``bessgym.portfolio.violation_rate`` of a one-draw ``outcome``: the share of the plan's
+    binding chance rows the draw breaks, and how many bind (NaN, 0 for a plan without limits).
+    Which rows are uncertain is read from :data:`PROBE_DRAWS` draws of the same plan: one draw
+    cannot show a bound that varies."""
+    if schedule.limits is None:
+        return float("nan"), 0
+    rng = np.random.default_rng(0)
+    probe = {a.name: BaseDraws.draw(PROBE_DRAWS, len(case.prices.da), rng) for a in case.assets if a.uncertainty is not None}
+    uncertain = realise(case.assets, case.prices, market, schedule, probe).uncertain
+    return violation_rate(case.assets, replace(outcome, uncertain=uncertain), schedule)
+
+
+def ges_row(task: Task, config: Config, config_json: str) -> dict:
+    """A ges task's figures: an entry (its planner's plan for the day, cached per spec and day,
+    played with its RT policy) or a reference (``hindsight``: ``baselines.aggregator.Hindsight``
+    knowing the world; ``idle``: :func:`idle_schedule`), on the world of :func:`ges_world`: the
+    ledger lines ($, + earned), ``profit_total_usd``, ``planned_cost_usd`` (the plan's DA cost),
+    ``lorp`` (share of intervals with reserve short), ``erns_mwh`` (reserve not held, MWh per
+    day), ``violation_share`` and ``binding_rows`` (:func:`violation_share`), the plan's
+    ``iterations``, ``converged`` and ``plan_seconds``."""
+    case = ges_case(config, config_json, task.scenario_id)
+    world = ges_world(case, config.seed, task.scenario_id, task.seed)
+    policy = None
+    if task.reference == GES_IDLE:
+        schedule, iterations, converged, seconds = idle_schedule(case.assets), 0, True, 0.0
+    else:
+        if task.reference == GES_HINDSIGHT:
+            plan = Hindsight(world).plan(case.assets, case.prices)
+        else:
+            assert task.entry is not None
+            spec = task.entry.da_bidder.replace("{seed}", str(task.seed))
+            if (config_json, spec, task.scenario_id) not in _PLANS:
+                if spec not in _PLANNERS:
+                    _PLANNERS[spec] = load_component(spec)
+                _PLANS[config_json, spec, task.scenario_id] = _PLANNERS[spec].plan(case.assets, case.prices)
+            plan = _PLANS[config_json, spec, task.scenario_id]
+            policy = load_split_policy(task.entry.rt_policy.replace("{seed}", str(task.seed)))
+        schedule, iterations, converged = plan.schedule, int(plan.iterations), bool(plan.converged)
+        seconds = float(getattr(plan, "seconds", float("nan")))
+    market = config.market_profile
+    outcome = play_ges_day(case, market, schedule, world, policy)
+    share, binding = violation_share(case, market, schedule, outcome)
+    lines = Ledger(*(float(line[0]) for line in outcome.ledger))
+    return {**lines.as_dict(), "profit_total_usd": float(lines.total),
+            "planned_cost_usd": planned_cost(case.assets, case.prices, schedule), "lorp": outcome.lorp,
+            "erns_mwh": outcome.erns_mwh, "violation_share": share, "binding_rows": binding, "iterations": iterations,
+            "converged": converged, "plan_seconds": seconds}
 
 
 def _describe(exc: BaseException) -> str:
@@ -454,6 +693,11 @@ def _check_resume(path: Path, run_info: dict) -> None:
         before = json.loads(path.read_bytes())
     except (ValueError, UnicodeDecodeError) as exc:
         raise SystemExit(f"error: --resume: {path} is not readable JSON ({exc}); use another --out") from None
+    theirs = (before.get("suite") or {}).get("kind", "battery") if isinstance(before, dict) else None
+    mine = run_info["suite"].get("kind", "battery")
+    if theirs != mine:
+        raise SystemExit(f"error: --resume: {path.parent} holds a {theirs} run and suite {run_info['suite']['name']!r} is "
+                         f"of kind {mine!r}; their rows have other columns: use another --out to start a new run")
     for key in RESUME_KEYS:
         if before.get(key) != run_info[key]:
             mine, theirs = json.dumps(run_info[key], sort_keys=True), json.dumps(before.get(key), sort_keys=True)
@@ -544,6 +788,28 @@ def select_entries(suite: Suite, names: str | None, own: list[Entry]) -> list[En
         return Suite.model_validate({**suite.model_dump(), "entries": [e.model_dump() for e in entries + own]}).entries
     except ValidationError as exc:
         raise SystemExit(f"error: the entries to run: {_problems(exc)}") from None
+
+
+def check_ges_specs(entries: list[Entry], seeds: list[int]) -> None:
+    """:func:`check_specs` for a ges suite: every ``da_bidder`` a planner with ``plan(assets,
+    prices)`` (``baselines.aggregator.AggregatorDA``), every ``rt_policy`` ``plan`` or a split
+    policy (:func:`load_split_policy`), loaded once per seed's spec before any day runs."""
+    checked: set[tuple[str, str]] = set()
+    for entry in entries:
+        for role, template in (("DA planner", entry.da_bidder), ("RT policy", entry.rt_policy)):
+            for spec in dict.fromkeys(template.replace("{seed}", str(seed)) for seed in seeds):
+                if (role, spec) in checked:
+                    continue
+                try:
+                    component = load_component(spec) if role == "DA planner" else load_split_policy(spec)
+                except (Exception, SystemExit) as exc:  # a plug-in's import or constructor may raise anything
+                    message = _describe(exc).removeprefix(f"ValueError: spec {spec!r}: ")
+                    raise SystemExit(f"error: entry {entry.name!r}: {role} {spec!r} cannot be loaded: {message}") from None
+                if role == "DA planner" and not callable(getattr(component, "plan", None)):
+                    raise SystemExit(f"error: entry {entry.name!r}: DA planner {spec!r} gives a {type(component).__name__} "
+                                     "without plan(); a ges suite's da_bidder is a planner with plan(assets, prices) -> "
+                                     "Plan (e.g. baselines.aggregator:AggregatorDA?model=M3)")
+                checked.add((role, spec))
 
 
 def check_specs(entries: list[Entry], seeds: list[int]) -> None:
@@ -642,7 +908,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      epilog="Run 'python -m benchmarks.leaderboard' or 'bessgym-leaderboard' from any "
                                             "folder: specs import modules from the current folder too.")
     parser.add_argument("--suite", default="quick",
-                        help="a shipped suite (quick, full, agents, proxy, reserve, three-settlement, pjm-5min) or a suite JSON file; with --entry "
+                        help="a shipped suite (quick, full, agents, proxy, reserve, three-settlement, pjm-5min, ges) or a suite JSON file; with --entry "
                              "it gives the config, split, seeds and time budget (default quick)")
     parser.add_argument("--entry", action="append", metavar="NAME=DA_SPEC,RT_SPEC",
                         help="an own entry, no suite file needed (repeatable), e.g. "
@@ -706,6 +972,11 @@ def _run(args: argparse.Namespace) -> None:
         raise SystemExit(f"error: --data {args.data!r} is a folder; give a CSV file in the long schema (optionally .gz)")
     config = resolve_config(suite, args.data, args.node, args.timezone)  # a bad file or node: ConfigError or DataError
     split = args.split or ("all" if args.data else suite.split)
+    if suite.kind == "ges" and args.proxy_track:
+        raise SystemExit(f"error: --proxy-track is for battery suites; suite {suite.name!r} is of kind 'ges'")
+    if suite.kind == "ges" and config.data.source != "caiso":
+        raise SystemExit(f"error: suite {suite.name!r} is of kind 'ges', whose fleets sit in San Diego (CAISO SP15): its "
+                         f"config's data source must be 'caiso', not {config.data.source!r} (leave out --data)")
     if args.proxy_track:
         try:
             from benchmarks.proxy_track import DEFAULT_PROXIES, run_track
@@ -723,18 +994,22 @@ def _run(args: argparse.Namespace) -> None:
     ids = scenarios.ids(split)[: args.limit]  # an unknown split, or data that cannot be read: ValueError
     if not ids:
         raise SystemExit(f"error: split {split!r} has no usable days (skipped: {_skipped_text(scenarios.skipped(split))})")
-    check_specs([*entries, suite.prices_known], seeds)  # before anything is written
+    if suite.kind == "ges":
+        check_ges_specs(entries, seeds)  # before anything is written
+    else:
+        check_specs([*entries, suite.prices_known], seeds)
     own = [e.name for e in entries if args.entry and not args.entries]  # --entry alone: the folder is named after them
     folder_name = re.sub(r"[^A-Za-z0-9_.+-]", "_", "-".join(own))[:60] if own else None
     out = output_folder(args.out, suite, args.resume, args.overwrite, name=folder_name)
     earlier = [name for name in RUN_FILES if (out / name).exists()]
     out.mkdir(parents=True, exist_ok=True)
 
-    configs = {seed: config.model_copy(update={"seed": seed}).model_dump_json() for seed in seeds}
+    configs = {seed: (config if suite.kind == "ges" else config.model_copy(update={"seed": seed})).model_dump_json()
+               for seed in seeds}  # a ges task's world is seeded from the config's seed and its own
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     skipped = scenarios.skipped(split)
     run_info = {
-        "suite": suite.model_dump(mode="json"), "entries": [e.model_dump() for e in entries], "split": split,
+        "suite": suite_record(suite), "entries": [e.model_dump() for e in entries], "split": split,
         "seeds": seeds, "days": len(ids), "skipped": skipped, "config": json.loads(config.model_dump_json()),
         "data_file": str(config.data.file) if config.data.source != "synthetic" else "synthetic",
         "data_sha256": _hash(config.data.file) if config.data.source != "synthetic" else "n/a (synthetic)",
@@ -757,7 +1032,10 @@ def _run(args: argparse.Namespace) -> None:
                     run_local(tasks, split, suite.time_budget_s, pool)
                 yield from tqdm(backend, total=len(tasks), desc=label, unit="day", file=sys.stderr)
 
-            _play(out, config, suite, entries, seeds, ids, configs, execute)
+            if suite.kind == "ges":
+                _play_ges(out, entries, seeds, ids, configs, execute)
+            else:
+                _play(out, config, suite, entries, seeds, ids, configs, execute)
     except KeyboardInterrupt:
         raise SystemExit(f"\ninterrupted: the rows of the days that finished are in {out}; the same command with "
                          f"--out {out} --resume continues the run") from None
@@ -765,12 +1043,15 @@ def _run(args: argparse.Namespace) -> None:
     (out / "run.json").write_text(json.dumps(run_info, indent=2) + "\n")
 
     from benchmarks.plots import write_plots
-    from benchmarks.report import write_report
+    from benchmarks.report import write_ges_report, write_report
 
     names = [e.name for e in entries]
     try:
-        table = write_report(out, config, names, suite.prices_known)
-        write_plots(out, config, names)
+        if suite.kind == "ges":
+            table = write_ges_report(out, config, names)
+        else:
+            table = write_report(out, config, names, suite.prices_known)
+            write_plots(out, config, names)
     except KeyboardInterrupt:
         raise SystemExit(f"\ninterrupted while writing the report: every row is in {out}; the same command with "
                          f"--out {out} --resume writes the report and plots") from None
@@ -781,7 +1062,7 @@ def _run(args: argparse.Namespace) -> None:
     for name in OUTPUT_FILES:
         if (out / name).exists():
             print(f"  {out / name}")
-    for entry, first_error in _failed_every_day(out / "episodes.csv", names).items():
+    for entry, first_error in _failed_every_day(out / "episodes.csv", names, COLUMNS[suite.kind][0]).items():
         print(f"warning: entry {entry!r} failed on every day; its first error: {first_error}", file=sys.stderr)
 
 
@@ -835,9 +1116,37 @@ def _play(out: Path, config: Config, suite: Suite, entries: list[Entry], seeds: 
         {"entries": shown, "days": [{**day, "paths": paths.get((day["scenario_id"], day["seed"]), {})} for day in days]}))
 
 
-def _failed_every_day(episodes: Path, names: list[str]) -> dict[str, str]:
+def _play_ges(out: Path, entries: list[Entry], seeds: list[int], ids: list[str], configs: dict[int, str],
+              execute: Callable[[list[tuple[Task, str]], str], Iterator[dict]]) -> None:
+    """A ges run's two phases through ``execute``: the references (hindsight and idle) of every
+    day and seed, then the entries (each day's seeds in a row, so that a worker plans the day
+    once), each row appended as it finishes with the day's reference profits, the tasks already
+    in the folder's CSVs skipped."""
+    oracle_path, episodes_path = out / "oracle.csv", out / "episodes.csv"
+    references = {(r["reference"], r["scenario_id"], int(r["seed"])): r for r in _read_rows(oracle_path, GES_REFERENCE_COLUMNS)}
+    todo = [(Task(i, s, reference=ref, kind="ges"), configs[s]) for s in seeds for i in ids for ref in GES_REFERENCES
+            if (ref, i, s) not in references]
+    if todo:
+        appender = _Appender(oracle_path, GES_REFERENCE_COLUMNS)
+        for row in execute(todo, "references"):
+            appender.write(row)
+            references[(row["reference"], row["scenario_id"], int(row["seed"]))] = row
+        appender.close()
+    done = {(r["entry"], r["scenario_id"], int(r["seed"])) for r in _read_rows(episodes_path, GES_EPISODE_COLUMNS)}
+    todo = [(Task(i, s, e, kind="ges"), configs[s]) for e in entries for i in ids for s in seeds if (e.name, i, s) not in done]
+    appender = _Appender(episodes_path, GES_EPISODE_COLUMNS)
+    for row in execute(todo, "entries"):
+        for ref in GES_REFERENCES:
+            reference = references.get((ref, row["scenario_id"], int(row["seed"])), {})
+            if reference.get("status") == "ok":
+                row[f"{ref}_profit_usd"] = float(reference["profit_total_usd"])
+        appender.write(row)
+    appender.close()
+
+
+def _failed_every_day(episodes: Path, names: list[str], columns: list[str]) -> dict[str, str]:
     """The entries of ``names`` with no day that ran, and the first error of each."""
-    rows = _read_rows(episodes, EPISODE_COLUMNS)
+    rows = _read_rows(episodes, columns)
     failed: dict[str, str] = {}
     for name in names:
         mine = [r for r in rows if r["entry"] == name]

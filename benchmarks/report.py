@@ -4,6 +4,10 @@ Headline: capture rate = 100 x sum of profit / sum of the oracle's profit over t
 and seeds, with a 95% bootstrap interval (days resampled with replacement, paired with the
 oracle); each entry against the first with a paired interval (:func:`paired`). The oracle is listed for reference and never ranked, and so are the other rungs of the
 value ladder (:data:`LADDER`).
+
+A ges suite (the aggregator's portfolio, :func:`write_ges_report`): flexibility capture = 100 x
+sum of (profit - idle's) / sum of (hindsight's - idle's), the same bootstrap and paired tables,
+the references hindsight and idle listed, never ranked (:data:`GES_GLOSSARY`).
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from bessgym.settlement import MARKET_LINES, PENALTY_LINES
 
 BOOTSTRAP = 2000
 FULL_HINDSIGHT, ENERGY_ONLY, PRICES_KNOWN = "full_hindsight", "energy_only", "prices_known"
+GES_HINDSIGHT, GES_IDLE = "hindsight", "idle"
+"""The references of a ges suite (``oracle.csv``): the plan that knows the day's world, and the zero plan."""
 LADDER = {
     FULL_HINDSIGHT: ("full hindsight (perfect foresight)",
                        "the oracle: one LP over the realised day, prices and deployment known, under the same market "
@@ -237,12 +243,15 @@ def ladder(references: pd.DataFrame, config: Config) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def markdown(table: pd.DataFrame) -> str:
-    def number(value: object, digits: int = 1) -> str:
-        if value is None or (isinstance(value, float) and np.isnan(value)):
-            return ""
-        return f"{float(value) + 0.0:,.{digits}f}".replace("-0.0", "0.0") if abs(float(value)) < 0.5 * 10**-digits else f"{value:,.{digits}f}"
+def number(value: object, digits: int = 1) -> str:
+    """A table cell: ``value`` with ``digits`` decimals and thousands separators, no minus sign on
+    a value that rounds to zero, blank for None or NaN."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    return f"{float(value) + 0.0:,.{digits}f}".replace("-0.0", "0.0") if abs(float(value)) < 0.5 * 10**-digits else f"{value:,.{digits}f}"
 
+
+def markdown(table: pd.DataFrame) -> str:
     lines = [
         "| rank | entry | capture % [95% CI] | $ per MW-day | AS share % | shortfall MWh/day | penalties $/day | cycles/day | decision ms p50 / p95 | bid s | fallbacks bid / RT | days | errors |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
@@ -280,8 +289,8 @@ def ladder_markdown(rungs: pd.DataFrame, prices_known: str) -> str:
     return "\n".join(lines)
 
 
-def write_report(out: Path, config: Config, order: list[str], prices_known: object | None = None) -> str:
-    """Write ``leaderboard.md`` (the tables, then :data:`GLOSSARY`); return the tables."""
+def read_run(out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A run's ``episodes.csv`` and ``oracle.csv``, refused if either repeats a task."""
     episodes = pd.read_csv(out / "episodes.csv")
     references = pd.read_csv(out / "oracle.csv")
     for frame, key, name in ((episodes, "entry", "episodes.csv"), (references, "reference", "oracle.csv")):
@@ -291,6 +300,12 @@ def write_report(out: Path, config: Config, order: list[str], prices_known: obje
             raise ValueError(f"{out / name} holds {len(repeated)} rows for the same {key}, day and seed (first: "
                              f"{first[key]}, {first['scenario_id']}, seed {first['seed']}); keep one of each or rerun "
                              "into a new folder")
+    return episodes, references
+
+
+def write_report(out: Path, config: Config, order: list[str], prices_known: object | None = None) -> str:
+    """Write ``leaderboard.md`` (the tables, then :data:`GLOSSARY`); return the tables."""
+    episodes, references = read_run(out)
     oracle = references[references["reference"] == FULL_HINDSIGHT]
     table = summarise(episodes, oracle, config, order)
     pipeline = "" if prices_known is None else f"{prices_known.da_bidder} + {prices_known.rt_policy}"
@@ -316,4 +331,169 @@ def write_report(out: Path, config: Config, order: list[str], prices_known: obje
     skipped = ", ".join(f"{reason} {count}" for reason, count in run.get("skipped", {}).items() if count) or "none"
     header += f"Days of split {run['split']} skipped (not usable), by reason: {skipped}.\n\n"
     (out / "leaderboard.md").write_text(header + text + "\n\n" + GLOSSARY + "\n")
+    return text
+
+
+GES_GLOSSARY = """## Glossary
+
+The aggregator's case (`bessgym.portfolio.case_day`): bessgym's battery, 1,000 air conditioners under
+the day's typical-year outdoor temperature and the Caltech EV sessions of a matching weekday, selling
+DA energy, reserve up (spin price) and reserve down (regulation-down price) at the day's CAISO prices.
+An entry is a DA planner (`plan(assets, prices)`, e.g. `baselines.aggregator:AggregatorDA?model=M3`)
+and an RT policy: `plan` keeps the plan's own split across the assets (`bessgym.portfolio.realise`), a
+split policy (e.g. `bessgym.envs.ges:headroom_split`) re-splits each interval's planned net power and
+reserve as GESRealTime-v0 steps. Each day and seed has one world: one draw of the fleets' uncertain
+bounds, the same for every entry and both references, realised at each plan's own response degrees
+(the uncertainty is decision-dependent). Money is $ per day; + earned.
+
+The main table (one row per entry, best flexibility capture first; hindsight and idle are references,
+never ranked):
+
+- **rank**: by flexibility capture %.
+- **flexibility capture % [95% CI]**: 100 x the sum over day-seeds of (the entry's realised profit -
+  idle's) / the sum of (hindsight's - idle's): 0 is the zero plan, 100 the hindsight plan. A failed
+  day-seed (an error row) counts as idle's profit, no gain. Hindsight is a fixed point, not a bound:
+  `baselines.aggregator.Hindsight` knows the day's draw and iterates (as Algorithm 1) to a plan that
+  fits the bounds it itself realises, but the bounds move with the decision, so that problem is not
+  convex and its fixed point need not be the best plan for the draw; an entry above 100 % is possible
+  and shown as it is. The interval: 2.5th and 97.5th percentiles over 2000 bootstrap resamples of the
+  day-seeds (with replacement, each with its references).
+- **realised profit $/day**: the realised ledger's total (minus the realised total cost), mean over
+  the day-seeds (a failed one at idle's profit).
+- **planned (DA) cost $/day**: the cost the plan expects (`bessgym.portfolio.planned_cost`: energy bought
+  less sold at DA prices, less the reserve payment, plus wear and the customers' incentive on the
+  planned response), mean over the day-seeds that ran; negative is a net revenue.
+- **LORP %**: loss of reserve probability, the share of intervals in which some asset could not hold
+  its reserve, mean over the day-seeds that ran.
+- **ERNS MWh/day**: expected reserve not served, the reserve up and down not held, MWh per day, mean.
+- **violation %**: the share of the plan's binding chance-constrained rows (those at the limit the
+  planner held them within, whose bound is uncertain) that the day's draw breaks, pooled over the
+  day-seeds (a calibrated plan at gamma = 0.05 breaks at most 5 %); blank for a plan without chance
+  rows (idle).
+- **incentive $/day**: what the aggregator paid its customers for their response (the `incentive`
+  ledger line, shown as paid: positive), mean.
+- **iterations (mean)**: the planner's solves (Algorithm 1's for M3 and hindsight, 1 for M1 and M2, 0
+  for idle), mean over the day-seeds that ran.
+- **errors**: day-seeds with `status=error` (the message is in `episodes.csv`; for the references,
+  `oracle.csv`).
+
+The paired tables (each entry against the first, and the RT level: each split policy against the
+plan's own split after the same DA planner): the difference in flexibility capture points on the
+day-seeds both were scored on, its paired bootstrap interval (the same resampled day-seeds for both),
+**P(better)** the share of resamples in which the entry captures more, and the **day-seeds**.
+
+Ledger lines (`episodes.csv`, `oracle.csv`; $, + earned, - paid): `da_energy` (DA price x the DA position,
+the baselines' purchase included), `rt_imbalance` (RT price x the realised deviation from it, the
+baselines' error included), `as_capacity` (the reserve awarded), `unavailable` (the payment of reserve
+not held, returned), `penalty` (reserve not held, replaced at the penalty price), `degradation` (the
+battery's wear), `incentive` (the customers' pay per MWh of response), `terminal` (the final SoC
+against its target); the battery market's other lines are 0 here. `episodes.csv` also holds each
+day-seed's `hindsight_profit_usd`, `idle_profit_usd`, `binding_rows`, `converged` and `plan_seconds`."""
+"""What each column of a ges suite's ``leaderboard.md`` means; written under its tables."""
+
+
+def ges_gains(episodes: pd.DataFrame) -> pd.DataFrame:
+    """``episodes`` of a ges run as :func:`scored_profit` reads them, on the day-seeds both
+    references ran: ``profit_total_usd`` the gain over idle (NaN on a failed day, scored 0),
+    ``oracle_profit_usd`` hindsight's gain over idle."""
+    rows = episodes[episodes["hindsight_profit_usd"].notna() & episodes["idle_profit_usd"].notna()]
+    idle = rows["idle_profit_usd"].astype(float)
+    return pd.DataFrame({"entry": rows["entry"], "scenario_id": rows["scenario_id"], "seed": rows["seed"],
+                         "status": rows["status"], "profit_total_usd": rows["profit_total_usd"].astype(float) - idle,
+                         "oracle_profit_usd": rows["hindsight_profit_usd"].astype(float) - idle})
+
+
+def _ges_figures(rows: pd.DataFrame) -> dict:
+    """The columns of the ges table that describe the day-seeds that ran (``rows``, status ok)."""
+    binding = rows["binding_rows"].astype(float)
+    broken = (rows["violation_share"].astype(float).fillna(0.0) * binding).sum()
+    return {"planned_cost": rows["planned_cost_usd"].astype(float).mean(), "lorp_pct": 100.0 * rows["lorp"].astype(float).mean(),
+            "erns_mwh": rows["erns_mwh"].astype(float).mean(),
+            "violation_pct": 100.0 * broken / binding.sum() if binding.sum() else np.nan,
+            "incentive": -rows["incentive"].astype(float).mean(), "iterations": rows["iterations"].astype(float).mean()}
+
+
+def summarise_ges(episodes: pd.DataFrame, references: pd.DataFrame, order: list[str]) -> pd.DataFrame:
+    """One row per entry of ``order`` (ranked by flexibility capture), then the references
+    hindsight and idle (``reference`` set): see :data:`GES_GLOSSARY`."""
+    gains = ges_gains(episodes)
+    rows = []
+    for entry in [e for e in order if e in set(episodes["entry"])]:
+        group = episodes[episodes["entry"] == entry]
+        errors = int((group["status"] != "ok").sum())
+        scored = scored_profit(gains, entry)
+        figures = _ges_figures(group[group["status"] == "ok"])
+        if scored.empty:
+            rows.append({"entry": entry, "errors": errors, **figures})
+            continue
+        low, high = bootstrap_capture(scored["profit"].to_numpy(), scored["oracle"].to_numpy())
+        mine = group[group["hindsight_profit_usd"].notna() & group["idle_profit_usd"].notna()]
+        realised = np.where(mine["status"] == "ok", mine["profit_total_usd"].astype(float), mine["idle_profit_usd"].astype(float))
+        rows.append({"entry": entry, "errors": errors,
+                     "capture_pct": capture_rate(scored["profit"].to_numpy(), scored["oracle"].to_numpy()),
+                     "ci_low": low, "ci_high": high, "profit": realised.mean(), **figures})
+    columns = ["entry", "reference", "errors", "capture_pct", "ci_low", "ci_high", "profit", "planned_cost",
+               "lorp_pct", "erns_mwh", "violation_pct", "incentive", "iterations"]
+    table = pd.DataFrame(rows, columns=columns).sort_values("capture_pct", ascending=False, na_position="last")
+    labels = {GES_HINDSIGHT: ("hindsight (fixed point, not ranked)", 100.0), GES_IDLE: ("idle (zero plan, not ranked)", 0.0)}
+    shown = []
+    for name, (label, capture) in labels.items():
+        group = references[references["reference"] == name]
+        ok = group[group["status"] == "ok"]
+        shown.append({"entry": label, "reference": name, "errors": int((group["status"] != "ok").sum()),
+                      "capture_pct": capture, "profit": ok["profit_total_usd"].astype(float).mean(), **_ges_figures(ok)})
+    return pd.concat([table, pd.DataFrame(shown, columns=columns)], ignore_index=True)
+
+
+def ges_markdown(table: pd.DataFrame) -> str:
+    """The ges table of :func:`summarise_ges`."""
+    lines = ["| rank | entry | flexibility capture % [95% CI] | realised profit $/day | planned (DA) cost $/day | LORP % | "
+             "ERNS MWh/day | violation % | incentive $/day | iterations (mean) | errors |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    rank = 0
+    for _, row in table.iterrows():
+        ranked = not isinstance(row["reference"], str)
+        rank += ranked
+        capture = number(row["capture_pct"])
+        if ranked and not np.isnan(row["ci_low"]):
+            capture += f" [{number(row['ci_low'])}, {number(row['ci_high'])}]"
+        errors = int(row["errors"])
+        where = "oracle.csv" if not ranked else "episodes.csv"
+        lines.append(f"| {rank if ranked else '-'} | {row['entry']} | {capture} | {number(row['profit'])} | "
+                     f"{number(row['planned_cost'])} | {number(row['lorp_pct'])} | {number(row['erns_mwh'], 3)} | "
+                     f"{number(row['violation_pct'])} | {number(row['incentive'])} | {number(row['iterations'])} | "
+                     f"{f'**{errors} (see {where})**' if errors else 0} |")
+    return "\n".join(lines)
+
+
+def write_ges_report(out: Path, config: Config, order: list[str]) -> str:
+    """Write a ges run's ``leaderboard.md`` (the tables, then :data:`GES_GLOSSARY`); return the tables."""
+    episodes, references = read_run(out)
+    table = summarise_ges(episodes, references, order)
+    text = ges_markdown(table)
+    entries = table[table["reference"].isna() & np.isfinite(table["capture_pct"].astype(float))]
+    ranked = list(entries["entry"])
+    gains = ges_gains(episodes)
+    comparisons = paired(gains, [(e, ranked[0]) for e in ranked[1:]]) if ranked else pd.DataFrame()
+    if len(comparisons):
+        text += (f"\n\nPaired against the first ({ranked[0]}; same days, seeds and worlds; flexibility capture points; a "
+                 "failed day counts as idle):\n\n" + paired_markdown(comparisons, "the first"))
+    specs = episodes.drop_duplicates("entry").set_index("entry")[["da_bidder", "rt_policy"]]
+    own_split = {row.da_bidder: entry for entry, row in specs.iterrows() if row.rt_policy == "plan" and entry in ranked}
+    rt_levels = paired(gains, [(e, own_split[specs.loc[e, "da_bidder"]]) for e in ranked
+                               if specs.loc[e, "rt_policy"] != "plan" and specs.loc[e, "da_bidder"] in own_split])
+    if len(rt_levels):
+        text += ("\n\nThe RT level: each split policy against the plan's own split after the same DA planner (paired as "
+                 "above):\n\n" + paired_markdown(rt_levels, "the plan's split"))
+    run = json.loads((out / "run.json").read_text())
+    header = (f"# Leaderboard: suite {run['suite']['name']} (the aggregator's generalised storage), split {run['split']}, "
+              f"{run['days']} days x seeds {run['seeds']}\n\n"
+              f"Battery {config.battery.p_discharge_mw:g} MW / {config.battery.energy_mwh:g} MWh, 1,000 air conditioners and "
+              f"the day's Caltech EV sessions; prices from {run['data_file'].split('/')[-1]} (sha256 "
+              f"{run['data_sha256'][:12]}), node {config.data.node}. Flexibility capture = 100 x sum of (profit - idle's) / "
+              "sum of (hindsight's - idle's) over the same days and seeds; hindsight is a fixed point, not a bound, so an "
+              "entry may pass 100. $ per day, + earned.\n\n")
+    skipped = ", ".join(f"{reason} {count}" for reason, count in run.get("skipped", {}).items() if count) or "none"
+    header += f"Days of split {run['split']} skipped (not usable), by reason: {skipped}.\n\n"
+    (out / "leaderboard.md").write_text(header + text + "\n\n" + GES_GLOSSARY + "\n")
     return text

@@ -276,6 +276,16 @@ class Outcome:
         return -np.asarray(self.ledger.total)
 
 
+def ev_unmet_mwh(assets: tuple[Asset, ...], outcome: Outcome) -> np.ndarray:
+    """The EV fleets' energy (D,) MWh short of their need at the day's end in each draw: their
+    final SoC below its target (every session's need met), times the fleet's energy."""
+    unmet = np.zeros(outcome.final_soc.shape[0])
+    for i, a in enumerate(assets):
+        if a.kind == "ev":
+            unmet += np.maximum(a.ges.soc_target - outcome.final_soc[:, i], 0.0) * a.ges.energy_mwh
+    return unmet
+
+
 def planned_cost(assets: tuple[Asset, ...], prices: DayPrices, schedule: Schedule) -> float:
     """The DA cost $ of a plan: energy bought less sold at DA prices, less the reserve payment,
     plus wear and the customers' incentive on the planned response."""
