@@ -164,10 +164,12 @@ class Hindsight(AggregatorDA):
     """The plan that knows the world's draw ``world`` (one draw per uncertain asset, as
     ``bessgym.portfolio.realise`` takes it): each bound at its realised value at the plan's own
     response degree, iterated as Algorithm 1 to the fixed point (the realised bounds move with
-    the plan). A reference, not a bound: the bounds depend on the decision, so the hindsight
-    problem is not convex and its fixed point need not be the best plan for the draw."""
+    the plan), to ``delta`` = 1e-6 by default (a plan fitted to its own draw: looser, and the
+    draw's reserve would come up short by the residual). A reference, not a bound: the bounds
+    depend on the decision, so the hindsight problem is not convex and its fixed point need not
+    be the best plan for the draw."""
 
-    def __init__(self, world: dict[str, BaseDraws], delta: float = 1e-3, max_iter: int = 10, relaxation: float = 0.6,
+    def __init__(self, world: dict[str, BaseDraws], delta: float = 1e-6, max_iter: int = 50, relaxation: float = 0.6,
                  threads: int = 1, time_limit_s: float = 60.0) -> None:
         super().__init__("M3", delta=delta, max_iter=max_iter, relaxation=relaxation, threads=threads, time_limit_s=time_limit_s)
         if any(d.n_draws != 1 for d in world.values()):

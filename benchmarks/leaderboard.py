@@ -66,16 +66,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from tqdm import tqdm
 
 from baselines.aggregator import Hindsight
-from bessgym.actions import check_action
 from bessgym.cli import number
 from bessgym.config import Config, ConfigError, load_config
 from bessgym.ddu import BaseDraws, baseline_soc
-from bessgym.envs.ges import split_interval
 from bessgym.evaluation import capture_rate
-from bessgym.market import PRODUCTS, MarketProfile, check_timezone
+from bessgym.market import PRODUCTS, check_timezone
 from bessgym.policies import load_component
-from bessgym.portfolio import (Asset, Case, Outcome, Schedule, case_day, follow, interval_lines, planned_cost, realise,
-                               realised_bounds, response_degrees, violation_rate)
+from bessgym.portfolio import Asset, Case, Outcome, Schedule, case_day, planned_cost, realise, violation_rate
 from bessgym.rtd import MODEL_FILE as RTD_MODEL_FILE
 from bessgym.scenarios import stable_seed
 from bessgym.settlement import LEDGER_LINES, Ledger
@@ -328,8 +325,6 @@ _SCENARIO_SETS: dict[str, Any] = {}
 _CASES: dict[tuple[str, str], Case] = {}
 _PLANNERS: dict[str, Any] = {}
 _PLANS: dict[tuple[str, str, str], Any] = {}
-PROBE_DRAWS = 32
-"""Draws that tell which chance-constrained rows are uncertain, for :func:`violation_share`."""
 
 
 @lru_cache(maxsize=1)
@@ -393,73 +388,48 @@ def load_split_policy(spec: str) -> Callable[[Any], Any] | None:
     return policy
 
 
-class GESDay:
-    """One day of GESRealTime-v0's step logic on a given plan and world draw (the env plans its
-    own day): the state a split policy reads, as the env's attributes of the same names
-    (``case``, ``schedule``, ``bounds``: each asset's realised bounds at the plan's response
-    degrees, ``soc`` (m,), ``t``, ``unwrapped``), and :meth:`step`, the env's ``step`` without
-    the observation (``split_interval``, ``follow``, ``interval_lines``)."""
-
-    def __init__(self, case: Case, market: MarketProfile, schedule: Schedule, world: dict[str, BaseDraws]) -> None:
-        self.case, self.market, self.schedule = case, market, schedule
-        self.bounds = realised_bounds(case.assets, world, response_degrees(case.assets, schedule))
-        self.soc = np.array([a.ges.soc_initial for a in case.assets])
-        self.t = 0
-        self._position = schedule.position_mw(case.assets)
-
-    @property
-    def unwrapped(self) -> "GESDay":
-        return self
-
-    def step(self, action: Any) -> tuple[list, Ledger]:
-        """Interval ``t`` under ``action`` (3 m,) (clipped to [0, 1] as the env does): the assets'
-        steps (one draw) and the interval's ledger."""
-        assets, t = self.case.assets, self.t
-        weights, _ = check_action(action, (3 * len(assets),))
-        c, d, up, down = split_interval(self.schedule, t, np.maximum(weights, 0.0))
-        steps = [follow(a.ges, t, np.array([self.soc[i]]), c[i], d[i], up[i], down[i], b.p_charge_max_mw[:, t],
-                        b.p_discharge_max_mw[:, t], b.soc_min[:, t + 1], b.soc_max[:, t + 1])
-                 for i, (a, b) in enumerate(zip(assets, self.bounds))]
-        lines = interval_lines(assets, self.case.prices, self.market, t, float(self._position[t]), steps,
-                               [b.baseline_mw[:, t] for b in self.bounds], up, down, t == len(self._position) - 1)
-        self.soc = np.array([float(s.soc[0]) for s in steps])
-        self.t += 1
-        return steps, lines
+_GES_ENVS: dict[str, Any] = {}
 
 
-def play_ges_day(case: Case, market: MarketProfile, schedule: Schedule, world: dict[str, BaseDraws],
+def ges_real_time_env(config: Config) -> Any:
+    """A GESRealTime-v0 of ``config`` over all its days (one per worker and config): the
+    leaderboard gives it each day's plan and world."""
+    from bessgym.envs.ges import GESRealTimeEnv
+
+    key = config.model_dump_json()
+    if key not in _GES_ENVS:
+        _GES_ENVS[key] = GESRealTimeEnv(config, "all")
+    return _GES_ENVS[key]
+
+
+def play_ges_day(case: Case, config: Config, schedule: Schedule, world: dict[str, BaseDraws],
                  policy: Callable[[Any], Any] | None) -> Outcome:
     """The day ``schedule`` realises on ``world`` (one draw) as a ``bessgym.portfolio.Outcome``:
-    ``policy`` None keeps the plan's split (``realise``); a split policy plays the day interval by
-    interval (:class:`GESDay`), its ledger, reserve short, final SoC and SoC excursion replacing
-    the plan's (the chance rows broken stay the plan's: they compare the plan with the draw)."""
-    planned = realise(case.assets, case.prices, market, schedule, world)
+    ``policy`` None keeps the plan's split (``realise``); a split policy plays the day through
+    GESRealTime-v0 given the plan and the world, its ledger, reserve short and final SoC
+    replacing the plan's (the chance rows broken stay the plan's: they compare the plan with the
+    draw)."""
+    planned = realise(case.assets, case.prices, config.market_profile, schedule, world)
     if policy is None:
         return planned
-    day = GESDay(case, market, schedule, world)
+    env = ges_real_time_env(config)
+    env.reset(options={"scenario": case.scenario_id, "plan": schedule, "world": world})
     m, n = len(case.assets), len(case.prices.da)
-    short, excursion, lines = np.zeros((1, m, 2, n)), np.zeros((1, m)), []
+    short, totals = np.zeros((1, m, 2, n)), np.zeros(len(LEDGER_LINES))
     for t in range(n):
-        steps, interval = day.step(policy(day))
-        lines.append(interval)
-        for i, s in enumerate(steps):
-            short[:, i, 0, t], short[:, i, 1, t] = s.short_up_mw, s.short_down_mw
-            excursion[:, i] = np.maximum(excursion[:, i], s.excursion)
-    ledger = Ledger(*(np.sum(line, axis=0) for line in zip(*lines)))
-    return replace(planned, ledger=ledger, short_mw=short, final_soc=day.soc[None], soc_excursion=excursion)
+        _, _, _, _, info = env.step(policy(env))
+        totals += [info[line] for line in LEDGER_LINES]
+        short[0, :, 0, t], short[0, :, 1, t] = info["short_up_by_asset_mw"], info["short_down_by_asset_mw"]
+    ledger = Ledger(*(np.array([v]) for v in totals))
+    return replace(planned, ledger=ledger, short_mw=short, final_soc=env.soc[None])
 
 
-def violation_share(case: Case, market: MarketProfile, schedule: Schedule, outcome: Outcome) -> tuple[float, int]:
+def violation_share(case: Case, schedule: Schedule, outcome: Outcome) -> tuple[float, int]:
     """``bessgym.portfolio.violation_rate`` of a one-draw ``outcome``: the share of the plan's
-    binding chance rows the draw breaks, and how many bind (NaN, 0 for a plan without limits).
-    Which rows are uncertain is read from :data:`PROBE_DRAWS` draws of the same plan: one draw
-    cannot show a bound that varies."""
+    binding chance rows the draw breaks, and how many bind (NaN, 0 for a plan without limits)."""
     if schedule.limits is None:
         return float("nan"), 0
-    rng = np.random.default_rng(0)
-    probe = {a.name: BaseDraws.draw(PROBE_DRAWS, len(case.prices.da), rng) for a in case.assets if a.uncertainty is not None}
-    uncertain = realise(case.assets, case.prices, market, schedule, probe).uncertain
-    return violation_rate(case.assets, replace(outcome, uncertain=uncertain), schedule)
+    return violation_rate(case.assets, outcome, schedule)
 
 
 def ges_row(task: Task, config: Config, config_json: str) -> dict:
@@ -489,9 +459,8 @@ def ges_row(task: Task, config: Config, config_json: str) -> dict:
             policy = load_split_policy(task.entry.rt_policy.replace("{seed}", str(task.seed)))
         schedule, iterations, converged = plan.schedule, int(plan.iterations), bool(plan.converged)
         seconds = float(getattr(plan, "seconds", float("nan")))
-    market = config.market_profile
-    outcome = play_ges_day(case, market, schedule, world, policy)
-    share, binding = violation_share(case, market, schedule, outcome)
+    outcome = play_ges_day(case, config, schedule, world, policy)
+    share, binding = violation_share(case, schedule, outcome)
     lines = Ledger(*(float(line[0]) for line in outcome.ledger))
     return {**lines.as_dict(), "profit_total_usd": float(lines.total),
             "planned_cost_usd": planned_cost(case.assets, case.prices, schedule), "lorp": outcome.lorp,

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from bessgym.battery import Battery
-from bessgym.ddu import BaseDraws, Bounds, Uncertainty, draw_bounds, response_degree
+from bessgym.ddu import BaseDraws, Bounds, Uncertainty, baseline_soc, draw_bounds, response_degree
 from bessgym.ev import EVFleet
 from bessgym.ges import GES
 from bessgym.ges_data import SITE_TZ, load_ev_sessions, outdoor_temperature
@@ -39,6 +39,9 @@ from bessgym.settlement import Ledger, capacity_usd, end_slopes, layer_lines, pe
 from bessgym.tcl import TCLFleet
 
 ASSET_KINDS = ("battery", "tcl", "ev")
+DUST_TOL = 1e-6
+"""Reserve short by less than this (MW), or a chance row broken by less (MW or SoC), is solver
+dust: not lost reserve (LORP), not a violation."""
 RESERVE_UP_PRODUCT = "spin"
 """The DA product whose price pays reserve up (CAISO's spinning reserve); reserve down is paid
 the regulation-down price, the only downward product."""
@@ -248,7 +251,8 @@ class Outcome:
     """A realised day over ``D`` draws: ``ledger`` (each line (D,) $ for the day, all assets),
     ``short_mw`` (D, m, 2, n) reserve up / down not available, ``violated`` (D, m, 4, n) each
     chance-constrained row broken by the plan (charge power, discharge power, SoC min, SoC max),
-    ``uncertain`` (m, 4, n) whether each row's bound varies over the draws, ``final_soc`` (D,
+    ``uncertain`` (m, 4, n) whether each row's bound varies over the draws (with one draw:
+    whether it can), ``final_soc`` (D,
     m) and ``soc_excursion`` (D, m) the largest SoC beyond a realised bound the fleet could not
     avoid."""
 
@@ -263,7 +267,7 @@ class Outcome:
     @property
     def lorp(self) -> float:
         """Loss of reserve probability: the share of (draw, interval) with reserve short anywhere."""
-        return float((self.short_mw > 1e-9).any(axis=(1, 2)).mean())
+        return float((self.short_mw > DUST_TOL).any(axis=(1, 2)).mean())
 
     @property
     def erns_mwh(self) -> float:
@@ -387,8 +391,8 @@ def realise(assets: tuple[Asset, ...], prices: DayPrices, market: MarketProfile,
     for i, (asset, b) in enumerate(zip(assets, bounds)):
         values = row_values(asset.ges, schedule.charge_mw[i], schedule.discharge_mw[i], schedule.reserve_up_mw[i],
                             schedule.reserve_down_mw[i], schedule.soc[i])
-        violated[:, i] = slack(values, b) < -1e-7
-        uncertain[i] = slack(np.zeros((4, n)), b).std(0) > 1e-12
+        violated[:, i] = slack(values, b) < -DUST_TOL
+        uncertain[i] = _can_vary(asset) & (slack(np.zeros((4, n)), b).std(0) > 1e-12 if draws > 1 else True)
     soc = [np.full(draws, a.ges.soc_initial) for a in assets]
     lines = []
     for t in range(n):
@@ -403,6 +407,18 @@ def realise(assets: tuple[Asset, ...], prices: DayPrices, market: MarketProfile,
                                     schedule.reserve_up_mw[:, t], schedule.reserve_down_mw[:, t], t == n - 1))
     ledger = Ledger(*(np.sum(line, axis=0) for line in zip(*lines)))
     return Outcome(ledger, short, violated, uncertain, np.array(soc).T, excursion, prices.dt_h)
+
+
+def _can_vary(asset: Asset) -> np.ndarray:
+    """(4, n) whether each chance-constrained row's bound can move with the draw: an uncertain
+    asset's row whose nominal range is not nil (a power bound above 0, a SoC bound off the
+    baseline path)."""
+    if asset.uncertainty is None:
+        return np.zeros((4, asset.ges.n_intervals), dtype=bool)
+    g = asset.ges
+    b = baseline_soc(g)[1:]
+    return np.array([g.p_charge_max_mw + g.baseline_mw > 0, g.p_discharge_max_mw > 0, b - g.soc_min[1:] > 0,
+                     g.soc_max[1:] - b > 0])
 
 
 def violation_rate(assets: tuple[Asset, ...], outcome: Outcome, schedule: Schedule, tol: float = 1e-6) -> tuple[float, int]:

@@ -147,8 +147,9 @@ def test_a_failing_split_policy_gets_error_rows_and_scores_as_idle(tmp_path):
 
 
 def test_the_rt_loop_is_gesrealtimes_step():
-    """The leaderboard's day on the env's own plan and world: the headroom split earns what the
-    env's rewards sum to, and all-zero weights what ``realise`` gives."""
+    """The leaderboard's day, played through the env given the env's own plan and world: the
+    headroom split earns what the env's rewards sum to, and all-zero weights what ``realise``
+    gives."""
     env = gym.make("bessgym/GESRealTime-v0", config="caiso-sp15", split="test")
     sid = ScenarioSet("caiso-sp15").ids("test")[1]
     env.reset(seed=5, options={"scenario": sid})
@@ -158,11 +159,12 @@ def test_the_rt_loop_is_gesrealtimes_step():
     while not done:
         _, reward, done, _, info = env.step(headroom_split(env))
         rewards.append(reward)
-    outcome = play_ges_day(case, u.market, schedule, world, headroom_split)
+    config = u.source.config
+    outcome = play_ges_day(case, config, schedule, world, headroom_split)
     assert float(outcome.ledger.total[0]) == pytest.approx(sum(rewards), abs=1e-9)
     assert outcome.erns_mwh == pytest.approx(info["day_shortfall_mwh"], abs=1e-12)
     plan = realise(case.assets, case.prices, u.market, schedule, world)
-    zero = play_ges_day(case, u.market, schedule, world, lambda day: np.zeros(9))
+    zero = play_ges_day(case, config, schedule, world, lambda day: np.zeros(9))
     assert float(zero.ledger.total[0]) == pytest.approx(-plan.cost_usd[0], abs=1e-9)
     assert zero.erns_mwh == pytest.approx(plan.erns_mwh, abs=1e-12) and zero.lorp == plan.lorp
 

@@ -100,8 +100,7 @@ class _GESBase(gym.Env):
         self.render_mode = None
         self._case: Case | None = None
 
-    def _draw_case(self, options: dict[str, Any] | None) -> Case:
-        options = reset_options(options)
+    def _draw_case(self, options: dict[str, Any]) -> Case:
         scenario_id = self.source.draw(options.get("scenario"), self.np_random)
         return _case(self.source, scenario_id, self.dt_h, self.n_tcl, self.fleet_seed, self.incentive_usd_per_mwh)
 
@@ -258,7 +257,7 @@ class GESDayAheadEnv(_GESBase):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
         super().reset(seed=seed)
-        self._case = self._draw_case(options)
+        self._case = self._draw_case(reset_options(options))
         return self._observe(), {"scenario_id": self._case.scenario_id}
 
     def _observe(self) -> np.ndarray:
@@ -349,13 +348,16 @@ class GESRealTimeEnv(_GESBase):
 
     ## Info
     Each step: the interval's ledger lines ($), `short_up_mw`, `short_down_mw` (reserve the
-    assets could not hold, MW), `short_mwh` (reserve not served, MWh), `action_clipped`. The last
+    assets could not hold, MW) and per asset `short_up_by_asset_mw`, `short_down_by_asset_mw` (m,), `short_mwh` (reserve not served, MWh), `action_clipped`. The last
     step adds `day_totals`, `profit_usd`, `day_shortfall_mwh` (reserve not served over the day,
     MWh) and `scenario_id`. `reset` returns `scenario_id`.
 
     ## Starting State
-    A day of `split` drawn with the env's RNG, or pinned with `reset(options={"scenario": id})`
-    (the only reset option); the world's draw from the env's RNG; every asset at its initial SoC.
+    A day of `split` drawn with the env's RNG, or pinned with `reset(options={"scenario": id})`;
+    the planner's plan, or `options["plan"]` (a `bessgym.portfolio.Schedule` of the day: another
+    planner's); the world's draw from the env's RNG, or `options["world"]` (one
+    `bessgym.ddu.BaseDraws` of one draw per uncertain asset: the leaderboard's); every asset at
+    its initial SoC.
 
     ## Episode End
     `terminated` after the day's last interval (n = 24 / dt_h steps; `gym.make`'s `TimeLimit`
@@ -408,10 +410,19 @@ class GESRealTimeEnv(_GESBase):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
         super().reset(seed=seed)
+        options = reset_options(options, ("scenario", "plan", "world"))
         self._case = self._draw_case(options)
-        self.schedule = _plan(self.source, self._case.scenario_id, self.dt_h, self.n_tcl, self.fleet_seed,
-                              self.incentive_usd_per_mwh, self.planner)
-        self.base_draws = self._base_draws(self._case.assets, 1)
+        assets = self._case.assets
+        self.schedule = options.get("plan") or _plan(self.source, self._case.scenario_id, self.dt_h, self.n_tcl,
+                                                     self.fleet_seed, self.incentive_usd_per_mwh, self.planner)
+        if self.schedule.charge_mw.shape != (len(assets), self.n):
+            raise ValueError(f"reset option plan has {self.schedule.charge_mw.shape} legs; allowed: a Schedule of "
+                             f"{(len(assets), self.n)} (assets, intervals)")
+        self.base_draws = options.get("world") or self._base_draws(assets, 1)
+        wrong = [a.name for a in assets if a.uncertainty is not None and
+                 (a.name not in self.base_draws or self.base_draws[a.name].baseline_z.shape != (1, self.n))]
+        if wrong:
+            raise ValueError(f"reset option world has no one-draw BaseDraws of {self.n} intervals for {wrong}")
         self.bounds = realised_bounds(self._case.assets, self.base_draws, response_degrees(self._case.assets, self.schedule))
         self.soc = np.array([a.ges.soc_initial for a in self._case.assets])
         self._t = 0
@@ -465,6 +476,8 @@ class GESRealTimeEnv(_GESBase):
         self._t += 1
         info: dict[str, Any] = dict(zip(LEDGER_LINES, values.tolist()))
         info.update(short_up_mw=short_up, short_down_mw=short_down, short_mwh=(short_up + short_down) * self.dt_h,
+                    short_up_by_asset_mw=np.array([float(s.short_up_mw[0]) for s in steps]),
+                    short_down_by_asset_mw=np.array([float(s.short_down_mw[0]) for s in steps]),
                     action_clipped=was_clipped)
         if last:
             info.update(scenario_id=case.scenario_id, **day_info(tuple(self._totals.tolist()), self._short_mwh))
