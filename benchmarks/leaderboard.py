@@ -55,7 +55,7 @@ import traceback
 from concurrent.futures import FIRST_COMPLETED, wait
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, replace
-from functools import lru_cache, partial
+from functools import partial
 from importlib import metadata
 from multiprocessing import get_context
 from pathlib import Path
@@ -72,7 +72,7 @@ from bessgym.ddu import BaseDraws, baseline_soc
 from bessgym.evaluation import capture_rate
 from bessgym.market import PRODUCTS, check_timezone
 from bessgym.policies import load_component
-from bessgym.portfolio import Asset, Case, Outcome, Schedule, case_day, planned_cost, realise, violation_rate
+from bessgym.portfolio import Asset, Case, Outcome, Schedule, case_day, ev_unmet_mwh, planned_cost, realise, violation_rate
 from bessgym.rtd import MODEL_FILE as RTD_MODEL_FILE
 from bessgym.scenarios import stable_seed
 from bessgym.settlement import LEDGER_LINES, Ledger
@@ -91,8 +91,8 @@ EPISODE_COLUMNS = [
 ]
 ORACLE_COLUMNS = ["reference", "scenario_id", "seed", *LEDGER_LINES, "profit_total_usd", "status", "error"]
 REFERENCES = (FULL_HINDSIGHT, ENERGY_ONLY, PRICES_KNOWN)
-GES_METRICS = ["planned_cost_usd", "lorp", "erns_mwh", "violation_share", "binding_rows", "iterations", "converged",
-               "plan_seconds"]
+GES_METRICS = ["planned_cost_usd", "lorp", "erns_mwh", "violation_share", "binding_rows", "ev_unmet_mwh", "comfort_c",
+               "iterations", "converged", "plan_seconds"]
 GES_EPISODE_COLUMNS = [
     "entry", "da_bidder", "rt_policy", "split", "scenario_id", "seed", *LEDGER_LINES, "profit_total_usd",
     "hindsight_profit_usd", "idle_profit_usd", *GES_METRICS, "status", "error",
@@ -327,12 +327,18 @@ _PLANNERS: dict[str, Any] = {}
 _PLANS: dict[tuple[str, str, str], Any] = {}
 
 
-@lru_cache(maxsize=1)
+_SESSIONS: list[Any] = []
+
+
 def _ev_sessions() -> Any:
-    """The shipped EV sessions (a DataFrame), read once per worker."""
+    """The shipped EV sessions (a DataFrame), read once per worker. (A plain cache, not
+    ``lru_cache``: run as ``python -m``, this module is ``__main__`` and Ray pickles its functions
+    by value, which an ``lru_cache`` wrapper does not survive on the worker.)"""
     from bessgym.ges_data import load_ev_sessions
 
-    return load_ev_sessions()
+    if not _SESSIONS:
+        _SESSIONS.append(load_ev_sessions())
+    return _SESSIONS[0]
 
 
 def ges_case(config: Config, config_json: str, scenario_id: str) -> Case:
@@ -406,8 +412,8 @@ def play_ges_day(case: Case, config: Config, schedule: Schedule, world: dict[str
                  policy: Callable[[Any], Any] | None) -> Outcome:
     """The day ``schedule`` realises on ``world`` (one draw) as a ``bessgym.portfolio.Outcome``:
     ``policy`` None keeps the plan's split (``realise``); a split policy plays the day through
-    GESRealTime-v0 given the plan and the world, its ledger, reserve short and final SoC
-    replacing the plan's (the chance rows broken stay the plan's: they compare the plan with the
+    GESRealTime-v0 given the plan and the world, its ledger, reserve short, final SoC and SoC
+    excursion replacing the plan's (the chance rows broken stay the plan's: they compare the plan with the
     draw)."""
     planned = realise(case.assets, case.prices, config.market_profile, schedule, world)
     if policy is None:
@@ -415,13 +421,22 @@ def play_ges_day(case: Case, config: Config, schedule: Schedule, world: dict[str
     env = ges_real_time_env(config)
     env.reset(options={"scenario": case.scenario_id, "plan": schedule, "world": world})
     m, n = len(case.assets), len(case.prices.da)
-    short, totals = np.zeros((1, m, 2, n)), np.zeros(len(LEDGER_LINES))
+    short, excursion, totals = np.zeros((1, m, 2, n)), np.zeros((1, m)), np.zeros(len(LEDGER_LINES))
     for t in range(n):
         _, _, _, _, info = env.step(policy(env))
         totals += [info[line] for line in LEDGER_LINES]
         short[0, :, 0, t], short[0, :, 1, t] = info["short_up_by_asset_mw"], info["short_down_by_asset_mw"]
+        excursion[0] = np.maximum(excursion[0], info["soc_excursion_by_asset"])
     ledger = Ledger(*(np.array([v]) for v in totals))
-    return replace(planned, ledger=ledger, short_mw=short, final_soc=env.soc[None])
+    return replace(planned, ledger=ledger, short_mw=short, final_soc=env.soc[None], soc_excursion=excursion)
+
+
+def comfort_c(case: Case, outcome: Outcome) -> float:
+    """How far (degC) the thermostat fleet was pushed beyond the band its customers accepted that
+    day (its realised SoC bounds; SoC times the units' mean deadband): the SoC excursion the
+    fleet could not avoid, 0 when it kept within."""
+    tcl = [i for i, a in enumerate(case.assets) if a.kind == "tcl"]
+    return float(outcome.soc_excursion[0, tcl].max(initial=0.0) * case.tcl.deadband_c.mean())
 
 
 def violation_share(case: Case, schedule: Schedule, outcome: Outcome) -> tuple[float, int]:
@@ -464,7 +479,9 @@ def ges_row(task: Task, config: Config, config_json: str) -> dict:
     lines = Ledger(*(float(line[0]) for line in outcome.ledger))
     return {**lines.as_dict(), "profit_total_usd": float(lines.total),
             "planned_cost_usd": planned_cost(case.assets, case.prices, schedule), "lorp": outcome.lorp,
-            "erns_mwh": outcome.erns_mwh, "violation_share": share, "binding_rows": binding, "iterations": iterations,
+            "erns_mwh": outcome.erns_mwh, "violation_share": share, "binding_rows": binding,
+            "ev_unmet_mwh": float(ev_unmet_mwh(case.assets, outcome)[0]), "comfort_c": comfort_c(case, outcome),
+            "iterations": iterations,
             "converged": converged, "plan_seconds": seconds}
 
 

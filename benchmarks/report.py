@@ -372,6 +372,11 @@ never ranked):
   rows (idle).
 - **incentive $/day**: what the aggregator paid its customers for their response (the `incentive`
   ledger line, shown as paid: positive), mean.
+- **EV unmet MWh/day**: the EV sessions' energy short of their needs at the day's end (the EV fleet's
+  final SoC below its target, times its energy), mean.
+- **comfort degC (max)**: how far the thermostat fleet was pushed beyond the band its customers
+  accepted that day (its realised SoC bounds, in degC through the units' mean deadband), the largest
+  over the day-seeds; 0 when it kept within.
 - **iterations (mean)**: the planner's solves (Algorithm 1's for M3 and hindsight, 1 for M1 and M2, 0
   for idle), mean over the day-seeds that ran.
 - **errors**: day-seeds with `status=error` (the message is in `episodes.csv`; for the references,
@@ -410,7 +415,8 @@ def _ges_figures(rows: pd.DataFrame) -> dict:
     return {"planned_cost": rows["planned_cost_usd"].astype(float).mean(), "lorp_pct": 100.0 * rows["lorp"].astype(float).mean(),
             "erns_mwh": rows["erns_mwh"].astype(float).mean(),
             "violation_pct": 100.0 * broken / binding.sum() if binding.sum() else np.nan,
-            "incentive": -rows["incentive"].astype(float).mean(), "iterations": rows["iterations"].astype(float).mean()}
+            "incentive": -rows["incentive"].astype(float).mean(), "iterations": rows["iterations"].astype(float).mean(),
+            "ev_unmet_mwh": rows["ev_unmet_mwh"].astype(float).mean(), "comfort_c": rows["comfort_c"].astype(float).max()}
 
 
 def summarise_ges(episodes: pd.DataFrame, references: pd.DataFrame, order: list[str]) -> pd.DataFrame:
@@ -433,7 +439,7 @@ def summarise_ges(episodes: pd.DataFrame, references: pd.DataFrame, order: list[
                      "capture_pct": capture_rate(scored["profit"].to_numpy(), scored["oracle"].to_numpy()),
                      "ci_low": low, "ci_high": high, "profit": realised.mean(), **figures})
     columns = ["entry", "reference", "errors", "capture_pct", "ci_low", "ci_high", "profit", "planned_cost",
-               "lorp_pct", "erns_mwh", "violation_pct", "incentive", "iterations"]
+               "lorp_pct", "erns_mwh", "violation_pct", "incentive", "ev_unmet_mwh", "comfort_c", "iterations"]
     table = pd.DataFrame(rows, columns=columns).sort_values("capture_pct", ascending=False, na_position="last")
     labels = {GES_HINDSIGHT: ("hindsight (fixed point, not ranked)", 100.0), GES_IDLE: ("idle (zero plan, not ranked)", 0.0)}
     shown = []
@@ -448,8 +454,8 @@ def summarise_ges(episodes: pd.DataFrame, references: pd.DataFrame, order: list[
 def ges_markdown(table: pd.DataFrame) -> str:
     """The ges table of :func:`summarise_ges`."""
     lines = ["| rank | entry | flexibility capture % [95% CI] | realised profit $/day | planned (DA) cost $/day | LORP % | "
-             "ERNS MWh/day | violation % | incentive $/day | iterations (mean) | errors |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "ERNS MWh/day | violation % | incentive $/day | EV unmet MWh/day | comfort degC (max) | iterations (mean) | errors |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     rank = 0
     for _, row in table.iterrows():
         ranked = not isinstance(row["reference"], str)
@@ -461,7 +467,8 @@ def ges_markdown(table: pd.DataFrame) -> str:
         where = "oracle.csv" if not ranked else "episodes.csv"
         lines.append(f"| {rank if ranked else '-'} | {row['entry']} | {capture} | {number(row['profit'])} | "
                      f"{number(row['planned_cost'])} | {number(row['lorp_pct'])} | {number(row['erns_mwh'], 3)} | "
-                     f"{number(row['violation_pct'])} | {number(row['incentive'])} | {number(row['iterations'])} | "
+                     f"{number(row['violation_pct'])} | {number(row['incentive'])} | {number(row['ev_unmet_mwh'], 3)} | "
+                     f"{number(row['comfort_c'], 3)} | {number(row['iterations'])} | "
                      f"{f'**{errors} (see {where})**' if errors else 0} |")
     return "\n".join(lines)
 

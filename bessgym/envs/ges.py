@@ -348,7 +348,8 @@ class GESRealTimeEnv(_GESBase):
 
     ## Info
     Each step: the interval's ledger lines ($), `short_up_mw`, `short_down_mw` (reserve the
-    assets could not hold, MW) and per asset `short_up_by_asset_mw`, `short_down_by_asset_mw` (m,), `short_mwh` (reserve not served, MWh), `action_clipped`. The last
+    assets could not hold, MW) and per asset `short_up_by_asset_mw`, `short_down_by_asset_mw` (m,)
+    and `soc_excursion_by_asset` (m,: the SoC beyond its realised bounds it could not avoid), `short_mwh` (reserve not served, MWh), `action_clipped`. The last
     step adds `day_totals`, `profit_usd`, `day_shortfall_mwh` (reserve not served over the day,
     MWh) and `scenario_id`. `reset` returns `scenario_id`.
 
@@ -478,6 +479,7 @@ class GESRealTimeEnv(_GESBase):
         info.update(short_up_mw=short_up, short_down_mw=short_down, short_mwh=(short_up + short_down) * self.dt_h,
                     short_up_by_asset_mw=np.array([float(s.short_up_mw[0]) for s in steps]),
                     short_down_by_asset_mw=np.array([float(s.short_down_mw[0]) for s in steps]),
+                    soc_excursion_by_asset=np.array([float(s.excursion[0]) for s in steps]),
                     action_clipped=was_clipped)
         if last:
             info.update(scenario_id=case.scenario_id, **day_info(tuple(self._totals.tolist()), self._short_mwh))
