@@ -44,6 +44,8 @@ from bessgym.tcl import track
 GAMMAS = (0.01, 0.05, 0.1, 0.25, 0.45)
 K_CLASSES = ("none", "symmetric", "unimodal", "symmetric_unimodal", "student_t", "normal")
 STUDENT_DOF = 5.0
+MAX_DRAWS = 100_000
+"""Monte Carlo draws a day may take (memory: about 2 kB per draw and asset)."""
 
 
 def evaluate_day(case: Case, planners: dict[str, AggregatorDA], draws: int, seed: int) -> dict[str, dict]:
@@ -140,7 +142,8 @@ def print_tables(summary: dict[str, dict], n_days: int, gamma: float, draws: int
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.ges", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", type=Path, required=True, help="write the report here (JSON)")
     parser.add_argument("--split", default="test", choices=("train", "val", "test"), help="caiso-sp15 split (default test)")
     parser.add_argument("--days", type=int, default=None, help="the split's first N days (default: all)")
@@ -154,12 +157,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--json {args.json} is a folder; give the path of the JSON file to write")
     if args.days is not None and args.days < 1:
         parser.error(f"--days {args.days}: give at least 1")
-    if args.draws < 100:
-        parser.error(f"--draws {args.draws}: give at least 100")
+    for flag, value, low, high in (("--draws", args.draws, 100, MAX_DRAWS), ("--planner-draws", args.planner_draws, 100, MAX_DRAWS),
+                                   ("--n-tcl", args.n_tcl, 1, 100_000), ("--seed", args.seed, 0, 2**31 - 1)):
+        if not low <= value <= high:
+            parser.error(f"{flag} {value}: allowed {low:,} .. {high:,}")
     try:
         planners = {m: AggregatorDA(m, gamma=args.gamma, draws=args.planner_draws, seed=args.seed) for m in MODELS}
     except ValueError as exc:
-        parser.error(str(exc))
+        parser.error(f"--gamma {args.gamma}: {exc}")
     scenarios = ScenarioSet("caiso-sp15")
     ids = scenarios.ids(args.split)[: args.days]
     start = time.perf_counter()

@@ -359,7 +359,8 @@ never ranked):
   and shown as it is. The interval: 2.5th and 97.5th percentiles over 2000 bootstrap resamples of the
   day-seeds (with replacement, each with its references).
 - **realised profit $/day**: the realised ledger's total (minus the realised total cost), mean over
-  the day-seeds (a failed one at idle's profit).
+  the day-seeds (a failed one at idle's profit). Idle's is not 0: it buys its fleets' baseline
+  load in DA, which earns money in the hours of negative prices (spring middays in CAISO).
 - **planned (DA) cost $/day**: the cost the plan expects (`bessgym.portfolio.planned_cost`: energy bought
   less sold at DA prices, less the reserve payment, plus wear and the customers' incentive on the
   planned response), mean over the day-seeds that ran; negative is a net revenue.

@@ -44,16 +44,16 @@ def _check_shape(a: np.ndarray, shape: tuple[int, ...]) -> None:
                          f"{int(np.prod(shape))} in exactly that shape")
 
 
-def check_action(action: Any, shape: tuple[int, ...]) -> tuple[np.ndarray, bool]:
-    """An action of the action space's ``shape`` clipped to [-1, 1] and whether it was clipped;
-    any other shape (even of the same size), NaN or inf raise ValueError."""
+def check_action(action: Any, shape: tuple[int, ...], low: float = -1.0) -> tuple[np.ndarray, bool]:
+    """An action of the action space's ``shape`` clipped to [``low``, 1] and whether it was
+    clipped; any other shape (even of the same size), NaN or inf raise ValueError."""
     a = _numbers(action)
     _check_shape(a, shape)
     if not np.isfinite(a).all():
         bad = np.flatnonzero(~np.isfinite(a))
         raise ValueError(f"action entries {bad[:10].tolist()}{' ...' if len(bad) > 10 else ''} (of {a.size}) are NaN or inf; "
-                         "actions must be finite, within [-1, 1]")
-    clipped = np.clip(a, -1.0, 1.0)
+                         f"actions must be finite, within [{low:g}, 1]")
+    clipped = np.clip(a, low, 1.0)
     return clipped, bool((clipped != a).any())
 
 

@@ -111,6 +111,8 @@ class DayLimited:
 def reset_options(options: dict[str, Any] | None, allowed: tuple[str, ...] = ("scenario",)) -> dict[str, Any]:
     """``reset``'s options, refused when a key is not one the env reads (a misspelt
     ``"scenario"`` would otherwise draw a random day)."""
+    if options is not None and not isinstance(options, dict):
+        raise ValueError(f"reset options = {options!r}; allowed: None or a dict with keys among {list(allowed)}")
     options = dict(options or {})
     unknown = sorted(set(options) - set(allowed))
     if unknown:

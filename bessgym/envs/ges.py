@@ -414,16 +414,20 @@ class GESRealTimeEnv(_GESBase):
         options = reset_options(options, ("scenario", "plan", "world"))
         self._case = self._draw_case(options)
         assets = self._case.assets
-        self.schedule = options.get("plan") or _plan(self.source, self._case.scenario_id, self.dt_h, self.n_tcl,
-                                                     self.fleet_seed, self.incentive_usd_per_mwh, self.planner)
-        if self.schedule.charge_mw.shape != (len(assets), self.n):
-            raise ValueError(f"reset option plan has {self.schedule.charge_mw.shape} legs; allowed: a Schedule of "
-                             f"{(len(assets), self.n)} (assets, intervals)")
-        self.base_draws = options.get("world") or self._base_draws(assets, 1)
-        wrong = [a.name for a in assets if a.uncertainty is not None and
-                 (a.name not in self.base_draws or self.base_draws[a.name].baseline_z.shape != (1, self.n))]
-        if wrong:
-            raise ValueError(f"reset option world has no one-draw BaseDraws of {self.n} intervals for {wrong}")
+        plan, world = options.get("plan"), options.get("world")
+        if plan is not None and not (isinstance(plan, Schedule) and plan.charge_mw.shape == (len(assets), self.n)):
+            raise ValueError(f"reset option plan = {type(plan).__name__}; allowed: a bessgym.portfolio.Schedule of "
+                             f"{len(assets)} assets x {self.n} intervals (the day's plan)")
+        self.schedule = plan if plan is not None else _plan(self.source, self._case.scenario_id, self.dt_h, self.n_tcl,
+                                                            self.fleet_seed, self.incentive_usd_per_mwh, self.planner)
+        if world is not None:
+            wrong = [a.name for a in assets if a.uncertainty is not None and not (
+                isinstance(world, dict) and isinstance(world.get(a.name), BaseDraws)
+                and world[a.name].baseline_z.shape == (1, self.n))]
+            if wrong:
+                raise ValueError(f"reset option world has no one-draw BaseDraws of {self.n} intervals for {wrong}; "
+                                 "allowed: a dict of them by asset name (bessgym.ddu.BaseDraws.draw(1, n, rng))")
+        self.base_draws = world if world is not None else self._base_draws(assets, 1)
         self.bounds = realised_bounds(self._case.assets, self.base_draws, response_degrees(self._case.assets, self.schedule))
         self.soc = np.array([a.ges.soc_initial for a in self._case.assets])
         self._t = 0
@@ -460,9 +464,7 @@ class GESRealTimeEnv(_GESBase):
         if self._case is None or self._t >= self.n:
             raise RuntimeError("call reset() before step()" if self._case is None else
                                "the day is over: call reset() to start another")
-        a, was_clipped = check_action(action, self.action_space.shape)
-        weights = np.maximum(a, 0.0)
-        was_clipped = was_clipped or bool((weights != a).any())
+        weights, was_clipped = check_action(action, self.action_space.shape, low=0.0)
         case, t = self._case, self._t
         steps, up, down = self.steps_for(weights)
         last = t == self.n - 1
