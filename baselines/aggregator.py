@@ -36,7 +36,7 @@ import scipy.sparse as sp
 from baselines.chance import k_factor
 from baselines.solver import LinearProgram, SolveResult, new_highs, run, solve, to_highs_lp
 from bessgym.ddu import BOUND_FIELDS, BaseDraws, Bounds, draw_bounds, level_bounds
-from bessgym.ges import GES
+from bessgym.ges import GES, is_number
 from bessgym.portfolio import Asset, DayPrices, Schedule, response_degrees
 
 Model = Literal["M1", "M2", "M3"]
@@ -71,16 +71,22 @@ class AggregatorDA:
                  relaxation: float = 0.6, threads: int = 1, time_limit_s: float = 60.0) -> None:
         if model not in MODELS:
             raise ValueError(f"model = {model!r}; allowed: {', '.join(MODELS)}")
-        if not 0 < gamma < 0.5:
+        if not (is_number(gamma) and 0 < gamma < 0.5):
             raise ValueError(f"gamma = {gamma!r}; allowed: in (0, 0.5)")
+        if model == "M1" and bound != "empirical":
+            raise ValueError(f"bound = {bound!r} with model M1; allowed: 'empirical' (M1 plans to the means; bound "
+                             "applies to M2 and M3)")
         if bound != "empirical":
             k_factor(gamma, bound, dof)  # raises with the allowed names, or for a missing or stray dof
-        if draws < 100:
-            raise ValueError(f"draws = {draws!r}; allowed: >= 100 (a quantile needs them)")
-        if not delta > 0 or max_iter < 1:
+        for name, value, least in (("draws", draws, 100), ("max_iter", max_iter, 1), ("threads", threads, 1), ("seed", seed, 0)):
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < least:
+                raise ValueError(f"{name} = {value!r}; allowed: >= {least} (an integer)")
+        if not (is_number(delta) and delta > 0 and np.isfinite(delta)):
             raise ValueError(f"delta = {delta!r}, max_iter = {max_iter!r}; allowed: delta > 0, max_iter >= 1")
-        if not 0 < relaxation <= 1:
+        if not (is_number(relaxation) and 0 < relaxation <= 1):
             raise ValueError(f"relaxation = {relaxation!r}; allowed: in (0, 1]")
+        if not (is_number(time_limit_s) and time_limit_s > 0):
+            raise ValueError(f"time_limit_s = {time_limit_s!r}; allowed: > 0 s")
         self.model, self.gamma, self.draws, self.seed = model, gamma, draws, seed
         self.bound, self.dof, self.delta, self.max_iter, self.relaxation = bound, dof, delta, max_iter, relaxation
         self.threads, self.time_limit_s = threads, time_limit_s

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bessgym.ges import GES
+from bessgym.ges import GES, is_number
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ class Uncertainty:
 
     def participation(self, incentive_usd_per_mwh: float) -> float:
         """Each customer's chance of taking part at the incentive ``c^s``: ``availability x g``."""
-        if not incentive_usd_per_mwh >= 0:
+        if not (is_number(incentive_usd_per_mwh) and incentive_usd_per_mwh >= 0 and np.isfinite(incentive_usd_per_mwh)):
             raise ValueError(f"incentive_usd_per_mwh = {incentive_usd_per_mwh!r}; allowed: >= 0 $/MWh")
         return self.availability * min(incentive_usd_per_mwh / self.incentive_ref_usd_per_mwh, 1.0)
 
@@ -91,8 +91,9 @@ class BaseDraws:
 
     @classmethod
     def draw(cls, n_draws: int, n_intervals: int, rng: np.random.Generator) -> "BaseDraws":
-        if n_draws < 1:
-            raise ValueError(f"n_draws = {n_draws}; allowed: >= 1")
+        for name, value in (("n_draws", n_draws), ("n_intervals", n_intervals)):
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} = {value!r}; allowed: >= 1 (an integer)")
         shape = (n_draws, n_intervals)
         return cls(rng.uniform(size=shape), rng.standard_normal(shape), rng.standard_normal(shape))
 
@@ -179,6 +180,9 @@ def _draw_shares(ges: GES | Sequence[GES], unc: Uncertainty, base: BaseDraws, in
     ``L`` (D, n) for ``base``'s draws (see the module docstring)."""
     stacked = not isinstance(ges, GES)
     many = list(ges) if stacked else [ges]
+    if not many or not all(isinstance(g, GES) for g in many):
+        raise ValueError(f"ges is a {type(ges).__name__} of {[type(g).__name__ for g in many][:3]}; allowed: a GES or "
+                         "a non-empty sequence of them")
     n = many[0].n_intervals
     if any(g.n_intervals != n for g in many):
         raise ValueError("the GES to draw together must share one grid")
@@ -189,7 +193,10 @@ def _draw_shares(ges: GES | Sequence[GES], unc: Uncertainty, base: BaseDraws, in
     error = np.exp(s_l * base.baseline_z - s_l**2 / 2)
     if rd is None:
         return many, share[None], error
-    rd = np.asarray(rd, dtype=float).reshape(len(many), n) if stacked else np.asarray(rd, dtype=float)[None]
+    rd = np.asarray(rd, dtype=float)
+    if stacked and rd.size != len(many) * n:
+        raise ValueError(f"rd has shape {rd.shape}; allowed: ({len(many)}, {n}), one row per GES")
+    rd = rd.reshape(len(many), n) if stacked else rd[None]
     if rd.shape != (len(many), n) or (rd < 0).any() or not np.isfinite(rd).all():
         raise ValueError(f"rd must be {n} finite values >= 0 per GES, got shape {np.shape(rd)}")
     s_d = np.sqrt(np.log1p(unc.discomfort_cv**2))

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from bessgym.ges import GES
+from bessgym.ges import GES, is_number
 
 
 @dataclass(frozen=True)
@@ -39,13 +39,43 @@ class EVFleet:
     n: int
 
     def __post_init__(self) -> None:
-        if not ((0 <= self.arrival) & (self.arrival < self.departure) & (self.departure <= self.n)).all():
-            raise ValueError("every session needs 0 <= arrival < departure <= n intervals")
-        if not ((self.energy_mwh > 0) & (self.p_max_mw > 0)).all():
-            raise ValueError("every session needs energy_mwh > 0 and p_max_mw > 0")
+        if isinstance(self.n, (bool, np.bool_)) or not isinstance(self.n, (int, np.integer)) or self.n < 1:
+            raise ValueError(f"EVFleet.n = {self.n!r}; allowed: an integer >= 1 intervals")
+        if not (is_number(self.dt_h) and self.dt_h > 0 and np.isfinite(self.dt_h)):
+            raise ValueError(f"EVFleet.dt_h = {self.dt_h!r}; allowed: a positive number of hours")
+        size = len(self.arrival) if np.ndim(self.arrival) == 1 else -1
+        for name in ("arrival", "departure", "energy_mwh", "p_max_mw"):
+            try:
+                value = np.asarray(getattr(self, name), dtype=float)
+            except (TypeError, ValueError):
+                raise ValueError(f"EVFleet.{name} = {getattr(self, name)!r}; allowed: numbers") from None
+            if value.ndim != 1 or len(value) != size:
+                raise ValueError(f"EVFleet.{name} has shape {value.shape}; allowed: (m,), one per session as arrival "
+                                 f"({max(size, 0)})")
+            bad = ~np.isfinite(value) | ((value != np.round(value)) if name in ("arrival", "departure") else False)
+            if bad.any():
+                i = int(np.argmax(bad))
+                raise ValueError(f"EVFleet.{name} of session {i} = {float(value[i])!r}; allowed: "
+                                 f"{'an integer interval index' if name in ('arrival', 'departure') else 'a finite number'}")
+            object.__setattr__(self, name, value.astype(int) if name in ("arrival", "departure") else value)
+        if size == 0:
+            raise ValueError("EVFleet has no sessions; allowed: at least one")
+        bad = ~((0 <= self.arrival) & (self.arrival < self.departure) & (self.departure <= self.n))
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise ValueError(f"session {i} has arrival {self.arrival[i]}, departure {self.departure[i]}; every session "
+                             f"needs 0 <= arrival < departure <= n intervals (n = {self.n})")
+        bad = ~((self.energy_mwh > 0) & (self.p_max_mw > 0))
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise ValueError(f"session {i} has energy_mwh {float(self.energy_mwh[i])!r}, p_max_mw "
+                             f"{float(self.p_max_mw[i])!r}; every session needs energy_mwh > 0 and p_max_mw > 0")
         room = self.p_max_mw * (self.departure - self.arrival) * self.dt_h
-        if (self.energy_mwh > room * (1 + 1e-12)).any():
-            raise ValueError(f"{int((self.energy_mwh > room).sum())} sessions need more than p_max over their stay")
+        short = self.energy_mwh > room * (1 + 1e-12)
+        if short.any():
+            i = int(np.argmax(short))
+            raise ValueError(f"{int(short.sum())} sessions need more than p_max over their stay, first session {i}: "
+                             f"energy_mwh {float(self.energy_mwh[i])!r} > p_max_mw x stay {float(room[i])!r} MWh")
 
     @classmethod
     def from_sessions(cls, sessions: pd.DataFrame, start: pd.Timestamp, n: int, dt_h: float,

@@ -54,15 +54,25 @@ class GES:
     soc_target: float | None = None
 
     def __post_init__(self) -> None:
-        if not (self.dt_h > 0 and np.isfinite(self.dt_h)):
-            raise ValueError(f"dt_h must be a positive number of hours, got {self.dt_h}")
-        if not (self.energy_mwh > 0 and np.isfinite(self.energy_mwh)):
-            raise ValueError(f"energy_mwh must be positive, got {self.energy_mwh}")
-        n = len(np.atleast_1d(self.p_charge_max_mw))
+        if not (is_number(self.dt_h) and self.dt_h > 0 and np.isfinite(self.dt_h)):
+            raise ValueError(f"GES.dt_h must be a positive number of hours, got {self.dt_h!r}")
+        if not (is_number(self.energy_mwh) and self.energy_mwh > 0 and np.isfinite(self.energy_mwh)):
+            raise ValueError(f"GES.energy_mwh must be positive (MWh), got {self.energy_mwh!r}")
+        for name in ("soc_initial", "eta_charge", "eta_discharge") + (() if self.soc_target is None else ("soc_target",)):
+            if not (is_number(getattr(self, name)) and np.isfinite(getattr(self, name))):
+                raise ValueError(f"GES.{name} = {getattr(self, name)!r}; allowed: a finite number")
+        power = _float_array("GES.p_charge_max_mw", self.p_charge_max_mw)
+        if power.ndim != 1 or len(power) == 0:
+            raise ValueError(f"GES.p_charge_max_mw has shape {power.shape}; allowed: (n,) with n >= 1 intervals")
+        n = len(power)
         shapes = {"p_charge_max_mw": n, "p_discharge_max_mw": n, "leakage": n, "drift": n, "baseline_mw": n,
                   "soc_min": n + 1, "soc_max": n + 1}
         for name, size in shapes.items():
-            value = np.broadcast_to(np.asarray(getattr(self, name), dtype=float), (size,)).copy()
+            value = _float_array(f"GES.{name}", getattr(self, name))
+            if value.ndim != 0 and value.shape != (size,):
+                raise ValueError(f"GES.{name} has shape {value.shape}; allowed: a scalar or ({size},) for "
+                                 f"{n} intervals")
+            value = np.broadcast_to(value, (size,)).copy()
             if not np.isfinite(value).all():
                 raise ValueError(f"GES.{name} holds NaN or inf at {np.flatnonzero(~np.isfinite(value))[:5].tolist()}")
             object.__setattr__(self, name, value)
@@ -139,18 +149,40 @@ class GES:
 
     def soc_path(self, charge_mw: np.ndarray, discharge_mw: np.ndarray) -> np.ndarray:
         """The SoC (n + 1,) the legs (n,) give from the initial SoC (no limits applied)."""
+        charge, discharge = self._legs("charge_mw", charge_mw), self._legs("discharge_mw", discharge_mw)
         soc = np.empty(self.n_intervals + 1)
         soc[0] = self.soc_initial
         for t in range(self.n_intervals):
-            soc[t + 1] = self.next_soc(soc[t], charge_mw[t], discharge_mw[t], t)
+            soc[t + 1] = self.next_soc(soc[t], charge[t], discharge[t], t)
         return soc
+
+    def _legs(self, name: str, value: np.ndarray) -> np.ndarray:
+        """``value`` as (n,) finite MW, or a ValueError naming ``name``."""
+        legs = _float_array(name, value)
+        if legs.shape != (self.n_intervals,) or not np.isfinite(legs).all():
+            raise ValueError(f"{name} has shape {legs.shape} (finite: {bool(np.isfinite(legs).all())}); "
+                             f"allowed: {self.n_intervals} finite MW, one per interval")
+        return legs
 
     def feasible(self, net_mw: np.ndarray, tol: float = 1e-9) -> bool:
         """Whether a net power path (n,) (MW around the baseline, + = injection / load reduction)
         keeps within the power and SoC bounds, one leg at a time."""
-        net = np.asarray(net_mw, dtype=float)
+        net = self._legs("net_mw", net_mw)
         charge, discharge = np.maximum(-net, 0.0), np.maximum(net, 0.0)
         if (charge > self.p_charge_max_mw + tol).any() or (discharge > self.p_discharge_max_mw + tol).any():
             return False
         soc = self.soc_path(charge, discharge)
         return bool(((soc >= self.soc_min - tol) & (soc <= self.soc_max + tol)).all())
+
+
+def is_number(value: object) -> bool:
+    """Whether ``value`` is a real number (not a bool, a string or None)."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def _float_array(name: str, value: object) -> np.ndarray:
+    """``value`` as a float array, or a ValueError naming ``name``."""
+    try:
+        return np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} = {value!r}; allowed: numbers") from None

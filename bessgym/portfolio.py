@@ -31,7 +31,7 @@ import pandas as pd
 from bessgym.battery import Battery
 from bessgym.ddu import BaseDraws, Bounds, Uncertainty, baseline_soc, draw_bounds, response_degree
 from bessgym.ev import EVFleet
-from bessgym.ges import GES
+from bessgym.ges import GES, is_number
 from bessgym.ges_data import SITE_TZ, load_ev_sessions, outdoor_temperature
 from bessgym.market import DOWN_INDEX, PRODUCTS, MarketProfile
 from bessgym.scenarios import Scenario
@@ -42,6 +42,7 @@ ASSET_KINDS = ("battery", "tcl", "ev")
 DUST_TOL = 1e-6
 """Reserve short by less than this (MW), or a chance row broken by less (MW or SoC), is solver
 dust: not lost reserve (LORP), not a violation."""
+SCHEDULE_FIELDS = ("charge_mw", "discharge_mw", "reserve_up_mw", "reserve_down_mw", "soc")
 RESERVE_UP_PRODUCT = "spin"
 """The DA product whose price pays reserve up (CAISO's spinning reserve); reserve down is paid
 the regulation-down price, the only downward product."""
@@ -63,9 +64,13 @@ class Asset:
     def __post_init__(self) -> None:
         if self.kind not in ASSET_KINDS:
             raise ValueError(f"Asset.kind = {self.kind!r}; allowed: {', '.join(ASSET_KINDS)}")
+        if not isinstance(self.ges, GES):
+            raise ValueError(f"Asset.ges is a {type(self.ges).__name__}; allowed: a bessgym.ges.GES")
+        if not (self.uncertainty is None or isinstance(self.uncertainty, Uncertainty)):
+            raise ValueError(f"Asset.uncertainty = {self.uncertainty!r}; allowed: None (certain) or a bessgym.ddu.Uncertainty")
         for field in ("incentive_usd_per_mwh", "wear_usd_per_mwh"):
             value = getattr(self, field)
-            if not (value >= 0 and np.isfinite(value)):
+            if not (is_number(value) and value >= 0 and np.isfinite(value)):
                 raise ValueError(f"Asset.{field} = {value!r}; allowed: >= 0 $/MWh")
 
     @classmethod
@@ -92,11 +97,16 @@ class DayPrices:
     reserve_down: np.ndarray
 
     def __post_init__(self) -> None:
-        if not (self.dt_h > 0 and np.isfinite(self.dt_h)):
+        if not (is_number(self.dt_h) and self.dt_h > 0 and np.isfinite(self.dt_h)):
             raise ValueError(f"DayPrices.dt_h = {self.dt_h!r}; allowed: a positive number of hours")
         n = len(np.atleast_1d(self.da))
+        if n == 0:
+            raise ValueError("DayPrices.da has no price; allowed: at least one price, one per interval")
         for name in ("da", "rt", "reserve_up", "reserve_down"):
-            value = np.asarray(getattr(self, name), dtype=float)
+            try:
+                value = np.asarray(getattr(self, name), dtype=float)
+            except (TypeError, ValueError):
+                raise ValueError(f"DayPrices.{name} = {getattr(self, name)!r}; allowed: numbers ($/MWh, $/MW-h)") from None
             if value.shape != (n,) or not np.isfinite(value).all():
                 raise ValueError(f"DayPrices.{name} has shape {value.shape} (finite: {bool(np.isfinite(value).all())}); "
                                  f"allowed: {n} finite prices, one per interval as da")
@@ -132,10 +142,45 @@ class Schedule:
     soc: np.ndarray
     limits: tuple[Bounds, ...] | None = None
 
+    def __post_init__(self) -> None:
+        shape = np.shape(self.charge_mw)
+        for name in SCHEDULE_FIELDS:
+            try:
+                value = np.asarray(getattr(self, name), dtype=float)
+            except (TypeError, ValueError):
+                raise ValueError(f"Schedule.{name} = {getattr(self, name)!r}; allowed: numbers (MW, SoC)") from None
+            want = shape[:1] + (shape[1] + 1,) if name == "soc" and len(shape) == 2 else shape
+            if len(shape) != 2 or 0 in shape or value.shape != want:
+                raise ValueError(f"Schedule.{name} has shape {value.shape}; allowed: (m, n) assets by intervals as "
+                                 f"charge_mw {shape}, soc (m, n + 1)")
+            bad = ~np.isfinite(value) | ((value < -DUST_TOL) if name != "soc" else False)
+            if bad.any():
+                i, t = np.argwhere(bad)[0]
+                raise ValueError(f"Schedule.{name}[{i}, {t}] = {float(value[i, t])!r}; allowed: finite"
+                                 f"{'' if name == 'soc' else ' and >= 0 MW'}")
+            object.__setattr__(self, name, value)
+        if self.limits is not None and (len(self.limits) != shape[0] or not all(isinstance(b, Bounds) for b in self.limits)):
+            raise ValueError(f"Schedule.limits holds {len(self.limits)} items; allowed: None or one Bounds per asset ({shape[0]})")
+
     def position_mw(self, assets: tuple[Asset, ...]) -> np.ndarray:
         """The portfolio's DA position (n,) MW: sum of the assets' net power less their baselines."""
         baseline = np.array([a.ges.baseline_mw for a in assets])
         return (self.discharge_mw - self.charge_mw - baseline).sum(0)
+
+
+def check_schedule(assets: tuple[Asset, ...], schedule: Schedule, prices: DayPrices | None = None) -> None:
+    """Refuse a ``schedule`` that does not fit ``assets`` (one row per asset, their intervals)
+    or the ``prices``' grid."""
+    m, n = schedule.charge_mw.shape
+    if m != len(assets):
+        raise ValueError(f"Schedule has {m} rows (charge_mw {schedule.charge_mw.shape}); allowed: one per asset ({len(assets)})")
+    for a in assets:
+        if a.ges.n_intervals != n:
+            raise ValueError(f"Schedule has {n} intervals (charge_mw {schedule.charge_mw.shape}); asset {a.name!r} has "
+                             f"{a.ges.n_intervals}")
+        if prices is not None and (len(prices.da) != n or abs(a.ges.dt_h - prices.dt_h) > 1e-12):
+            raise ValueError(f"asset {a.name!r} has {n} intervals of {a.ges.dt_h} h; the prices have {len(prices.da)} "
+                             f"of {prices.dt_h} h")
 
 
 @dataclass(frozen=True)
@@ -170,7 +215,9 @@ def case_day(scenario: Scenario, dt_h: float = 1.0, n_tcl: int = 1000, seed: int
     Callaway air conditioners (``seed``) under the typical-year outdoor temperature of the day
     (San Diego, SP15's region), and the Caltech EV sessions of :func:`acn_day`, both fleets paid
     ``incentive_usd_per_mwh`` for their response and uncertain as ``*_uncertainty`` (default:
-    ``Uncertainty`` with their unit counts)."""
+    ``Uncertainty`` with their unit counts). The scenario is not checked to be CAISO's: a
+    ``Scenario`` carries its node, not its market (synthetic days are SP15 too), and another
+    market's day gets San Diego's fleets all the same."""
     n = int(round(24 / dt_h))
     start = pd.Timestamp(scenario.date, tz=SITE_TZ)
     outdoor = outdoor_temperature(start, n, dt_h)
@@ -234,6 +281,12 @@ def response_degrees(assets: tuple[Asset, ...], schedule: Schedule) -> list[np.n
 def realised_bounds(assets: tuple[Asset, ...], base: dict[str, BaseDraws], rd: list[np.ndarray | None]) -> list[Bounds]:
     """Each asset's realised bounds for ``base[name]``'s draws at response degrees ``rd`` (a
     certain asset's bounds repeated over the draws)."""
+    missing = [a.name for a in assets if a.uncertainty is not None and a.name not in base]
+    if missing:
+        raise ValueError(f"base has no draws for assets {missing}; allowed: a BaseDraws per uncertain asset, by name")
+    counts = {name: d.n_draws if isinstance(d, BaseDraws) else None for name, d in base.items()}
+    if None in counts.values() or len(set(counts.values())) > 1:
+        raise ValueError(f"base draws by asset: {counts}; allowed: a BaseDraws each, all of one number of draws")
     draws = next(iter(base.values())).n_draws if base else 1
     out = []
     for a, r in zip(assets, rd):
@@ -293,6 +346,7 @@ def ev_unmet_mwh(assets: tuple[Asset, ...], outcome: Outcome) -> np.ndarray:
 def planned_cost(assets: tuple[Asset, ...], prices: DayPrices, schedule: Schedule) -> float:
     """The DA cost $ of a plan: energy bought less sold at DA prices, less the reserve payment,
     plus wear and the customers' incentive on the planned response."""
+    check_schedule(assets, schedule, prices)
     da, _ = position_lines(prices.da, prices.rt, schedule.position_mw(assets), 0.0, prices.dt_h)
     reserve = capacity_usd(prices.reserve_up, schedule.reserve_up_mw, prices.dt_h) + \
         capacity_usd(prices.reserve_down, schedule.reserve_down_mw, prices.dt_h)
@@ -380,6 +434,7 @@ def realise(assets: tuple[Asset, ...], prices: DayPrices, market: MarketProfile,
     """The day ``schedule`` realises over ``base``'s draws (see the module docstring). The bounds
     are drawn at the schedule's own response degrees: the world is decision-dependent whatever
     the planner assumed."""
+    check_schedule(assets, schedule, prices)
     bounds = realised_bounds(assets, base, response_degrees(assets, schedule))
     draws = bounds[0].soc_max.shape[0]
     n, m = len(prices.da), len(assets)
@@ -428,6 +483,11 @@ def violation_rate(assets: tuple[Asset, ...], outcome: Outcome, schedule: Schedu
     most ``gamma`` for a calibrated chance-constrained plan."""
     if schedule.limits is None:
         raise ValueError("the schedule records no limits (Schedule.limits is None): nothing binds")
+    check_schedule(assets, schedule)
+    m, n = schedule.charge_mw.shape
+    if outcome.violated.shape[1:] != (m, 4, n):
+        raise ValueError(f"outcome covers {outcome.violated.shape[1]} assets x {outcome.violated.shape[3]} intervals; "
+                         f"the schedule {m} x {n}")
     binding = np.array([np.abs(slack(row_values(a.ges, schedule.charge_mw[i], schedule.discharge_mw[i],
                                                  schedule.reserve_up_mw[i], schedule.reserve_down_mw[i], schedule.soc[i]),
                                       lim)[0]) <= tol

@@ -26,9 +26,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bessgym.ges import GES
+from bessgym.ges import GES, is_number
 
 SOC_BASELINE = 0.5  # the setpoint sits mid-deadband
+MAX_REDRAWS = 100
+"""Rounds of draws :meth:`TCLFleet.callaway` makes to find units sized for the design temperature."""
+FIELDS = ("r_c_per_kw", "c_kwh_per_c", "p_thermal_kw", "cop", "setpoint_c", "deadband_c")
 
 
 @dataclass(frozen=True)
@@ -43,23 +46,51 @@ class TCLFleet:
     setpoint_c: np.ndarray
     deadband_c: np.ndarray
 
+    def __post_init__(self) -> None:
+        size = len(self.r_c_per_kw) if np.ndim(self.r_c_per_kw) == 1 else 0
+        for name in FIELDS:
+            try:
+                value = np.asarray(getattr(self, name), dtype=float)
+            except (TypeError, ValueError):
+                raise ValueError(f"TCLFleet.{name} = {getattr(self, name)!r}; allowed: numbers") from None
+            if value.ndim != 1 or size == 0 or len(value) != size:
+                raise ValueError(f"TCLFleet.{name} has shape {value.shape}; allowed: (N,) with N >= 1 units, "
+                                 f"the length of r_c_per_kw ({size})")
+            bad = ~np.isfinite(value) if name == "setpoint_c" else ~(np.isfinite(value) & (value > 0))
+            if bad.any():
+                i = int(np.argmax(bad))
+                raise ValueError(f"TCLFleet.{name}[{i}] = {float(value[i])!r}; allowed: "
+                                 f"{'finite degC' if name == 'setpoint_c' else 'finite and > 0'}")
+            object.__setattr__(self, name, value)
+
     @classmethod
     def callaway(cls, n: int, rng: np.random.Generator, spread: float = 0.2, setpoint_c: float = 20.0,
                  deadband_c: float = 0.5, design_outdoor_c: float = 32.0) -> "TCLFleet":
         """``n`` units with Callaway's means, R, C, P and eta each lognormal with standard deviation
         ``spread`` of the mean (0: identical units). Units are sized to hold their comfort band at
         ``design_outdoor_c`` (Callaway's 32 degC): a draw whose full cooling ``R P`` could not, an
-        undersized air conditioner, is drawn again."""
-        if n < 1:
-            raise ValueError(f"n must be >= 1 units, got {n}")
-        if not 0 <= spread < 1:
-            raise ValueError(f"spread must lie in [0, 1), got {spread}")
+        undersized air conditioner, is drawn again (up to ``MAX_REDRAWS`` rounds)."""
+        if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"n must be >= 1 units (an integer), got {n!r}")
+        if not (is_number(spread) and 0 <= spread < 1):
+            raise ValueError(f"spread must lie in [0, 1), got {spread!r}")
+        for name, value in (("setpoint_c", setpoint_c), ("design_outdoor_c", design_outdoor_c)):
+            if not (is_number(value) and np.isfinite(value)):
+                raise ValueError(f"{name} = {value!r}; allowed: a finite temperature (degC)")
+        if not (is_number(deadband_c) and deadband_c > 0 and np.isfinite(deadband_c)):
+            raise ValueError(f"deadband_c = {deadband_c!r}; allowed: finite and > 0 degC")
         sigma = np.sqrt(np.log1p(spread**2))
         params = np.empty((4, 0))
-        while params.shape[1] < n:
+        for _ in range(MAX_REDRAWS):
+            if params.shape[1] >= n:
+                break
             draw = np.array([[2.0], [10.0], [14.0], [2.5]]) * np.exp(sigma * rng.standard_normal((4, n)) - sigma**2 / 2)
             sized = design_outdoor_c - draw[0] * draw[2] <= setpoint_c - deadband_c / 2  # R P cools below the band
             params = np.concatenate([params, draw[:, sized]], axis=1)
+        if params.shape[1] < n:
+            raise ValueError(f"design_outdoor_c = {design_outdoor_c!r}: {MAX_REDRAWS} rounds of draws found {params.shape[1]} "
+                             f"of {n} units that hold their band (down to {setpoint_c - deadband_c / 2} degC) there; allowed: "
+                             f"up to about {setpoint_c - deadband_c / 2 + 28:g} degC (the mean unit's R P cools 28 degC)")
         r, c, p, cop = params[:, :n]
         return cls(r, c, p, cop, np.full(n, setpoint_c), np.full(n, deadband_c))
 
@@ -89,8 +120,9 @@ class TCLFleet:
     def ges(self, outdoor_c: np.ndarray, dt_h: float) -> GES:
         """The fleet as one GES over the intervals of ``outdoor_c`` (n,) degC, in MW and MWh."""
         outdoor = np.asarray(outdoor_c, dtype=float)
-        if outdoor.ndim != 1 or not np.isfinite(outdoor).all():
-            raise ValueError("outdoor_c must be a 1-D array of finite temperatures (degC)")
+        if outdoor.ndim != 1 or len(outdoor) == 0 or not np.isfinite(outdoor).all():
+            raise ValueError(f"outdoor_c has shape {outdoor.shape}; allowed: a non-empty 1-D array of finite temperatures (degC)")
+        _check_dt(dt_h)
         energy = self.unit_energy_kwh(dt_h)
         eps = 1.0 - np.exp(-dt_h / (self.r_c_per_kw * self.c_kwh_per_c))
         leakage = float((energy * eps).sum() / energy.sum())
@@ -131,6 +163,13 @@ def track(fleet: TCLFleet, outdoor_c: np.ndarray, dt_h: float, reference_mw: np.
     reference = np.asarray(reference_mw, dtype=float)
     if outdoor.shape != reference.shape or outdoor.ndim != 1:
         raise ValueError(f"outdoor_c and reference_mw must be 1-D of one length, got {outdoor.shape} and {reference.shape}")
+    for name, value in (("outdoor_c", outdoor), ("reference_mw", reference)):
+        if not np.isfinite(value).all():
+            raise ValueError(f"{name} holds NaN or inf at {np.flatnonzero(~np.isfinite(value))[:5].tolist()}; "
+                             "allowed: finite values")
+    _check_dt(dt_h)
+    if isinstance(substeps, (bool, np.bool_)) or not isinstance(substeps, (int, np.integer)) or substeps < 1:
+        raise ValueError(f"substeps = {substeps!r}; allowed: an integer >= 1")
     h = dt_h / substeps
     a = np.exp(-h / (fleet.r_c_per_kw * fleet.c_kwh_per_c))
     draw_kw = fleet.p_thermal_kw / fleet.cop
@@ -157,3 +196,8 @@ def track(fleet: TCLFleet, outdoor_c: np.ndarray, dt_h: float, reference_mw: np.
         temps.append(temp.copy())
     baseline = fleet.baseline_kw(outdoor).sum(1) / 1e3
     return Tracking(power, baseline - power, np.array(temps), max(worst, 0.0))
+
+
+def _check_dt(dt_h: float) -> None:
+    if not (is_number(dt_h) and dt_h > 0 and np.isfinite(dt_h)):
+        raise ValueError(f"dt_h = {dt_h!r}; allowed: a positive number of hours")

@@ -129,11 +129,14 @@ def within_reach(ges: GES, level: Bounds) -> Bounds:
 @pytest.mark.parametrize("bound", ["normal", "unimodal", "student_t"])
 @pytest.mark.parametrize("model", MODELS)
 def test_the_limits_are_each_fleets_level_of_its_planner_draws(case, model, bound):
-    """M1 plans to the draws' means, M2 and M3 to the empirical quantile or mu -/+ k sigma with the
-    k of Table II (``k_factor``), kept within what a draw can take; a certain asset to its own
-    bounds."""
+    """M1 plans to the draws' means (a bound other than "empirical" refused), M2 and M3 to the
+    empirical quantile or mu -/+ k sigma with the k of Table II (``k_factor``), kept within what
+    a draw can take; a certain asset to its own bounds."""
     dof = 5 if bound == "student_t" else None
-    for how in ("empirical", bound):
+    if model == "M1":  # M1 plans to the means: a bound other than the empirical one is refused, not ignored
+        with pytest.raises(ValueError, match=f"bound = '{bound}' with model M1; allowed: 'empirical'"):
+            AggregatorDA(model, gamma=0.1, draws=500, bound=bound, dof=dof)
+    for how in ("empirical",) if model == "M1" else ("empirical", bound):
         planner = AggregatorDA(model, gamma=0.1, draws=500, bound=how, dof=dof if how == bound else None)
         base = BaseDraws.draw(500, 24, np.random.default_rng(planner.seed))
         got = planner.limits(case.assets, [None] * len(case.assets))
@@ -353,3 +356,66 @@ def test_prices_of_different_lengths_are_refused_by_name(case):
 def test_a_student_t_bound_needs_its_dof_when_built():
     with pytest.raises(ValueError, match="dof"):
         AggregatorDA("M2", bound="student_t")
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    (dict(max_iter=2.5), r"max_iter = 2.5; allowed: >= 1 \(an integer\)"), (dict(threads=0), "threads = 0; allowed: >= 1"),
+    (dict(draws="x"), "draws = 'x'; allowed: >= 100"), (dict(draws=True), "draws = True"),
+    (dict(seed=-1), "seed = -1; allowed: >= 0"), (dict(seed=1.5), "seed = 1.5"),
+    (dict(gamma="0.05"), r"gamma = '0.05'; allowed: in \(0, 0.5\)"), (dict(delta=None), "delta = None"),
+    (dict(relaxation="1"), r"relaxation = '1'; allowed: in \(0, 1\]"), (dict(time_limit_s=0.0), "time_limit_s = 0.0; allowed: > 0 s"),
+    (dict(model="M1", bound="normal"), "bound = 'normal' with model M1; allowed: 'empirical' \\(M1 plans to the means"),
+])
+def test_bad_planner_numbers_are_refused_by_name(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        AggregatorDA(**kwargs)
+
+
+def test_assets_and_prices_of_the_wrong_type_are_refused_by_name():
+    g = GES.from_battery(Battery(), 24, 1.0)
+    with pytest.raises(ValueError, match="Asset.ges is a str; allowed: a bessgym.ges.GES"):
+        Asset("x", "tcl", "g")
+    with pytest.raises(ValueError, match="Asset.uncertainty = 'u'; allowed: None .certain. or a bessgym.ddu.Uncertainty"):
+        Asset("x", "tcl", g, "u")
+    for field in ("incentive_usd_per_mwh", "wear_usd_per_mwh"):
+        with pytest.raises(ValueError, match=f"Asset.{field} = '5'; allowed: >= 0"):
+            Asset("x", "tcl", g, Uncertainty(units=3), **{field: "5"})
+    with pytest.raises(ValueError, match="DayPrices.da has no price; allowed: at least one price"):
+        DayPrices(1.0, [], [], [], [])
+    with pytest.raises(ValueError, match="DayPrices.rt = .*allowed: numbers"):
+        DayPrices(1.0, [1.0], ["x"], [1.0], [1.0])
+    with pytest.raises(ValueError, match="DayPrices.dt_h = '1'"):
+        DayPrices("1", [1.0], [1.0], [1.0], [1.0])
+
+
+def test_schedules_and_draws_that_do_not_fit_the_assets_are_refused_by_name(case):
+    market = load_profile("caiso")
+    schedule = AggregatorDA("M1").plan(case.assets, case.prices).schedule
+    draws = eval_draws(case.assets, 5)
+    with pytest.raises(ValueError, match=r"base has no draws for assets \['ev'\]"):
+        realise(case.assets, case.prices, market, schedule, {"tcl": draws["tcl"]})
+    uneven = {**draws, "ev": BaseDraws.draw(4, 24, np.random.default_rng(0))}
+    with pytest.raises(ValueError, match=r"base draws by asset: \{'tcl': 5, 'ev': 4\}; allowed: .*one number of draws"):
+        realise(case.assets, case.prices, market, schedule, uneven)
+    with pytest.raises(ValueError, match=r"Schedule has 3 rows .*; allowed: one per asset \(2\)"):
+        realise(case.assets[:2], case.prices, market, schedule, draws)
+    one_row = dataclasses.replace(schedule, **{f: getattr(schedule, f)[:1] for f in ("charge_mw", "discharge_mw", "reserve_up_mw",
+                                                                                   "reserve_down_mw", "soc")}, limits=None)
+    with pytest.raises(ValueError, match=r"Schedule has 1 rows"):
+        planned_cost(case.assets, case.prices, one_row)
+    short = dataclasses.replace(schedule, **{f: getattr(schedule, f)[:, :23] for f in ("charge_mw", "discharge_mw", "reserve_up_mw",
+                                                                                     "reserve_down_mw")},
+                                soc=schedule.soc[:, :24])
+    with pytest.raises(ValueError, match="Schedule has 23 intervals .*; asset 'battery' has 24"):
+        planned_cost(case.assets, case.prices, short)
+    for field, value, message in (("charge_mw", np.nan, r"Schedule.charge_mw\[1, 5\] = nan; allowed: finite and >= 0 MW"),
+                                  ("reserve_up_mw", -0.5, r"Schedule.reserve_up_mw\[1, 5\] = -0.5; allowed: finite and >= 0 MW"),
+                                  ("soc", np.inf, r"Schedule.soc\[1, 5\] = inf; allowed: finite$")):
+        bad = getattr(schedule, field).copy()
+        bad[1, 5] = value
+        with pytest.raises(ValueError, match=message):
+            dataclasses.replace(schedule, **{field: bad})
+    with pytest.raises(ValueError, match=r"Schedule.soc has shape \(3, 24\); allowed: \(m, n\)"):
+        dataclasses.replace(schedule, soc=schedule.soc[:, :24])
+    with pytest.raises(ValueError, match=r"Schedule.limits holds 2 items; allowed: None or one Bounds per asset \(3\)"):
+        dataclasses.replace(schedule, limits=schedule.limits[:2])

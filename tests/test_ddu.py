@@ -352,3 +352,19 @@ def test_the_soc_term_respects_the_deadband():
 def test_units_of_the_wrong_type_are_refused_by_name(units):
     with pytest.raises(ValueError, match="Uncertainty.units"):
         Uncertainty(units=units)
+
+
+def test_bad_incentives_draw_counts_and_stacked_rd_are_refused_by_name():
+    unc = Uncertainty(units=10)
+    for bad in ("5", None, float("inf")):
+        with pytest.raises(ValueError, match="incentive_usd_per_mwh = .*allowed: >= 0"):
+            unc.participation(bad)
+    for args, message in (((10, 0), "n_intervals = 0; allowed: >= 1"), ((10, -1), "n_intervals = -1"),
+                          ((2.5, N), "n_draws = 2.5; allowed: >= 1 \\(an integer\\)"), ((10, True), "n_intervals = True")):
+        with pytest.raises(ValueError, match=message):
+            BaseDraws.draw(*args, np.random.default_rng(0))
+    ges = hand_ges()
+    with pytest.raises(ValueError, match=r"rd has shape \(2, 23\); allowed: \(2, 24\), one row per GES"):
+        draw_bounds([ges, ges], unc, base(10), 10.0, np.zeros((2, N - 1)))
+    with pytest.raises(ValueError, match="allowed: a GES or a non-empty sequence of them"):
+        draw_bounds([], unc, base(10), 10.0)

@@ -69,3 +69,31 @@ def test_bad_sessions_and_references_are_refused():
     fleet = EVFleet(np.array([0]), np.array([12]), np.array([0.001]), np.array([0.007]), DT, N)
     with pytest.raises(ValueError, match="net_mw must be 288 finite MW"):
         dispatch(fleet, np.zeros(N - 1))
+
+
+def test_bad_fleet_fields_are_refused_by_name_and_session():
+    one = dict(arrival=np.array([0, 3]), departure=np.array([12, 9]), energy_mwh=np.array([0.001, 0.002]),
+               p_max_mw=np.array([0.007, 0.007]), dt_h=DT, n=N)
+    assert EVFleet(**{**one, "arrival": np.array([0.0, 3.0])}).arrival.dtype.kind == "i"  # whole numbers are indices
+    for change, message in (
+            (dict(departure=np.array([12])),
+             r"EVFleet.departure has shape \(1,\); allowed: \(m,\), one per session as arrival \(2\)"),
+            (dict(p_max_mw=np.full((2, 1), 0.007)), r"EVFleet.p_max_mw has shape \(2, 1\)"),
+            (dict(arrival=np.array([0, 2.5])), "EVFleet.arrival of session 1 = 2.5; allowed: an integer interval index"),
+            (dict(energy_mwh=np.array([0.001, np.nan])), "EVFleet.energy_mwh of session 1 = nan; allowed: a finite number"),
+            (dict(p_max_mw=np.array([np.inf, 0.007])), "EVFleet.p_max_mw of session 0 = inf"),
+            (dict(departure=np.array([12, 300])),
+             r"session 1 has arrival 3, departure 300; every session needs 0 <= arrival < departure <= n intervals \(n = 288\)"),
+            (dict(energy_mwh=np.array([0.001, -0.002])),
+             "session 1 has energy_mwh -0.002, p_max_mw 0.007; every session needs energy_mwh > 0"),
+            (dict(energy_mwh=np.array([0.001, 1.0])),
+             "1 sessions need more than p_max over their stay, first session 1: energy_mwh 1.0"),
+            (dict(n=2.5), "EVFleet.n = 2.5; allowed: an integer >= 1"), (dict(n=True), "EVFleet.n = True"),
+            (dict(dt_h=0.0), "EVFleet.dt_h = 0.0; allowed: a positive number of hours"),
+            (dict(dt_h="1"), "EVFleet.dt_h = '1'"),
+            (dict(arrival=np.array(["a", "b"])), "EVFleet.arrival = .*allowed: numbers")):
+        with pytest.raises(ValueError, match=message):
+            EVFleet(**{**one, **change})
+    empty = np.zeros(0)
+    with pytest.raises(ValueError, match="EVFleet has no sessions"):
+        EVFleet(empty.astype(int), empty.astype(int), empty, empty, DT, N)

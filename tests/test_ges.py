@@ -170,3 +170,75 @@ def test_the_ges_constructors_build_each_kind_and_a_cooling_unit_offers_nothing_
     for name in ("p_charge_max_mw", "p_discharge_max_mw", "soc_min", "soc_max", "baseline_mw", "drift"):
         np.testing.assert_array_equal(getattr(ev, name), getattr(want, name))
     assert (ev.soc_min <= ev.soc_max).all() and ev.soc_target == ev.soc_max[-1]
+
+
+def test_bad_ges_shapes_types_and_legs_are_refused_by_name():
+    ok = dict(dt_h=1.0, energy_mwh=1.0, p_charge_max_mw=np.ones(4), p_discharge_max_mw=np.ones(4), soc_min=0.0,
+              soc_max=1.0, leakage=0.0, drift=0.0, baseline_mw=0.0, soc_initial=0.5)
+    assert GES(**ok).soc_min.shape == (5,)  # a scalar is broadcast
+    for change, message in ((dict(soc_min=np.zeros(4)), r"GES.soc_min has shape \(4,\); allowed: a scalar or \(5,\)"),
+                            (dict(leakage=np.zeros(5)), r"GES.leakage has shape \(5,\); allowed: a scalar or \(4,\)"),
+                            (dict(baseline_mw=np.zeros((1, 4))), r"GES.baseline_mw has shape \(1, 4\)"),
+                            (dict(p_charge_max_mw=np.ones((2, 2))), r"GES.p_charge_max_mw has shape \(2, 2\); allowed: \(n,\)"),
+                            (dict(p_charge_max_mw=np.ones(0)), r"GES.p_charge_max_mw has shape \(0,\)"),
+                            (dict(p_charge_max_mw=1.0), r"GES.p_charge_max_mw has shape \(\)"),
+                            (dict(drift=["a"] * 4), "GES.drift = .*allowed: numbers"),
+                            (dict(energy_mwh="1"), "GES.energy_mwh must be positive .*'1'"),
+                            (dict(dt_h=None), "GES.dt_h must be a positive number of hours, got None"),
+                            (dict(soc_initial="0.5"), "GES.soc_initial = '0.5'; allowed: a finite number"),
+                            (dict(soc_target=float("nan")), "GES.soc_target = nan")):
+        with pytest.raises(ValueError, match=message):
+            GES(**{**ok, **change})
+    ges = GES(**ok)
+    with pytest.raises(ValueError, match=r"charge_mw has shape \(3,\) \(finite: True\); allowed: 4 finite MW"):
+        ges.soc_path(np.zeros(3), np.zeros(4))
+    with pytest.raises(ValueError, match=r"discharge_mw has shape \(4,\) \(finite: False\)"):
+        ges.soc_path(np.zeros(4), np.array([0.0, np.nan, 0.0, 0.0]))
+    with pytest.raises(ValueError, match=r"net_mw has shape \(3,\)"):
+        ges.feasible(np.zeros(3))
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    (dict(design_outdoor_c=float("nan")), "design_outdoor_c = nan; allowed: a finite temperature"),
+    (dict(design_outdoor_c=80.0), "design_outdoor_c = 80.0: 100 rounds of draws found 0 of 3 units"),
+    (dict(spread=0.0, design_outdoor_c=48.0), "allowed: up to about 47.75 degC"),
+    (dict(setpoint_c=float("inf")), "setpoint_c = inf; allowed: a finite temperature"),
+    (dict(deadband_c=0.0), "deadband_c = 0.0; allowed: finite and > 0 degC"),
+    (dict(spread="0.2"), "spread must lie in"),
+])
+def test_a_fleet_that_cannot_be_drawn_is_refused_not_drawn_forever(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        TCLFleet.callaway(3, np.random.default_rng(0), **kwargs)
+
+
+@pytest.mark.parametrize("n", [2.5, True, "3", -1])
+def test_a_fleet_size_that_is_not_a_count_is_refused(n):
+    with pytest.raises(ValueError, match="n must be >= 1 units"):
+        TCLFleet.callaway(n, np.random.default_rng(0))
+
+
+def test_a_fleet_built_by_hand_is_checked_and_track_refuses_bad_references():
+    fleet = TCLFleet.callaway(4, np.random.default_rng(0))
+    fields = dict(r_c_per_kw=fleet.r_c_per_kw, c_kwh_per_c=fleet.c_kwh_per_c, p_thermal_kw=fleet.p_thermal_kw,
+                  cop=fleet.cop, setpoint_c=fleet.setpoint_c, deadband_c=fleet.deadband_c)
+    assert TCLFleet(**fields).n == 4
+    for change, message in ((dict(r_c_per_kw=-fleet.r_c_per_kw), r"TCLFleet.r_c_per_kw\[0\] = -.*allowed: finite and > 0"),
+                            (dict(cop=np.r_[fleet.cop[:3], np.nan]), r"TCLFleet.cop\[3\] = nan"),
+                            (dict(deadband_c=np.zeros(4)), r"TCLFleet.deadband_c\[0\] = 0.0"),
+                            (dict(setpoint_c=np.full(4, np.inf)), r"TCLFleet.setpoint_c\[0\] = inf; allowed: finite degC"),
+                            (dict(p_thermal_kw=fleet.p_thermal_kw[:3]), r"TCLFleet.p_thermal_kw has shape \(3,\).*\(4\)"),
+                            (dict(r_c_per_kw=2.0), r"TCLFleet.r_c_per_kw has shape \(\)")):
+        with pytest.raises(ValueError, match=message):
+            TCLFleet(**{**fields, **change})
+    with pytest.raises(ValueError, match=r"outdoor_c has shape \(0,\)"):
+        fleet.ges(np.zeros(0), 1.0)
+    with pytest.raises(ValueError, match="dt_h = 0.0; allowed: a positive number of hours"):
+        fleet.ges(np.full(3, 30.0), 0.0)
+    outdoor, rng = np.full(3, 30.0), np.random.default_rng(0)
+    with pytest.raises(ValueError, match=r"reference_mw holds NaN or inf at \[1\]"):
+        track(fleet, outdoor, DT, np.array([0.0, np.nan, 0.0]), rng)
+    with pytest.raises(ValueError, match=r"outdoor_c holds NaN or inf at \[2\]"):
+        track(fleet, np.array([30.0, 30.0, np.inf]), DT, np.zeros(3), rng)
+    for substeps in (0, 2.5):
+        with pytest.raises(ValueError, match=f"substeps = {substeps}; allowed: an integer >= 1"):
+            track(fleet, outdoor, DT, np.zeros(3), rng, substeps=substeps)
