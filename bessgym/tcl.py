@@ -112,6 +112,24 @@ class TCLFleet:
         need = (np.asarray(outdoor_c, float)[..., None] - self.setpoint_c) / (self.r_c_per_kw * self.cop)
         return np.clip(need, 0.0, self.p_thermal_kw / self.cop)
 
+    def next_temperature(self, temp_c: np.ndarray, outdoor_c: np.ndarray | float, duty: np.ndarray | float,
+                         dt_h: float) -> np.ndarray:
+        """Each unit's indoor temperature (N,) degC after ``dt_h`` hours from ``temp_c`` (N,) at
+        ``outdoor_c``, cooling a share ``duty`` (in [0, 1]) of the time: ``a T + (1 - a)(theta -
+        duty R P)``, ``a = exp(-dt / (R C))`` (exact for a steady duty; a unit switched on and
+        off within the step is its duty's average)."""
+        a = np.exp(-dt_h / (self.r_c_per_kw * self.c_kwh_per_c))
+        return a * temp_c + (1 - a) * (outdoor_c - duty * self.r_c_per_kw * self.p_thermal_kw)
+
+    def duty_to_reach(self, temp_c: np.ndarray, outdoor_c: np.ndarray | float, target_c: np.ndarray | float,
+                      dt_h: float) -> np.ndarray:
+        """The duty (N,) in [0, 1] that brings each unit from ``temp_c`` to ``target_c`` over
+        ``dt_h`` hours at ``outdoor_c`` (a thermostat's control over a step; clipped where the
+        target is out of reach: full cooling, or none)."""
+        a = np.exp(-dt_h / (self.r_c_per_kw * self.c_kwh_per_c))
+        free = (np.asarray(target_c, dtype=float) - a * temp_c) / (1 - a)  # the step's mean driving temperature
+        return np.clip((outdoor_c - free) / (self.r_c_per_kw * self.p_thermal_kw), 0.0, 1.0)
+
     def unit_energy_kwh(self, dt_h: float) -> np.ndarray:
         """Each unit's GES energy S (N,) in kWh of electricity for intervals of ``dt_h``."""
         eps = 1.0 - np.exp(-dt_h / (self.r_c_per_kw * self.c_kwh_per_c))
@@ -171,7 +189,6 @@ def track(fleet: TCLFleet, outdoor_c: np.ndarray, dt_h: float, reference_mw: np.
     if isinstance(substeps, (bool, np.bool_)) or not isinstance(substeps, (int, np.integer)) or substeps < 1:
         raise ValueError(f"substeps = {substeps!r}; allowed: an integer >= 1")
     h = dt_h / substeps
-    a = np.exp(-h / (fleet.r_c_per_kw * fleet.c_kwh_per_c))
     draw_kw = fleet.p_thermal_kw / fleet.cop
     temp = fleet.t_min_c + rng.uniform(0, 1, fleet.n) * fleet.deadband_c
     on = rng.uniform(0, 1, fleet.n) < 0.5
@@ -180,8 +197,7 @@ def track(fleet: TCLFleet, outdoor_c: np.ndarray, dt_h: float, reference_mw: np.
     for t, theta in enumerate(outdoor):
         target_kw = fleet.baseline_kw(theta).sum() - reference[t] * 1e3
         for _ in range(substeps):
-            off_next = a * temp + (1 - a) * theta
-            on_next = off_next - (1 - a) * fleet.r_c_per_kw * fleet.p_thermal_kw
+            off_next, on_next = fleet.next_temperature(temp, theta, 0.0, h), fleet.next_temperature(temp, theta, 1.0, h)
             forced_on, forced_off = off_next > fleet.t_max_c, on_next < fleet.t_min_c  # would leave the deadband
             on = forced_on.copy()
             free = np.flatnonzero(~forced_on & ~forced_off)
