@@ -160,7 +160,7 @@ def step_homes(devices: HomeDevices, state: HomeState, t: int, load_kwh: np.ndar
 
     ev = devices.ev
     day = t // HOURS_PER_DAY
-    arrival, departure, need = _session_at(ev, day, t)
+    arrival, departure, need = session_at(ev, day, t)
     left = np.where(arrival == t, need, state.ev_left_kwh)  # a session starting now brings its need
     plugged = (arrival >= 0) & (arrival <= t) & (t < departure)
     hours_after = np.where(plugged, departure - t - 1, 0)
@@ -180,7 +180,7 @@ def step_homes(devices: HomeDevices, state: HomeState, t: int, load_kwh: np.ndar
             HourFlows(ac_kwh, ev_kwh, charge, discharge, net, discomfort, unmet))
 
 
-def _session_at(ev: EVSessions, day: int, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def session_at(ev: EVSessions, day: int, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each home's session covering hour ``t`` (arrival, departure, need): the one drawn today if
     it has begun, else yesterday's if it still runs (-1, -1, 0: none). A session drawn on a day
     may begin at the next day's first hour and run into it."""

@@ -27,6 +27,7 @@ def register_envs() -> None:
                                      {"config": "caiso-sp15", "split": "train"}),
         "bessgym/ThreeSettlement-v0": ("bessgym.envs.three_settlement:make_three_settlement", None,
                                        {"config": "caiso3-sp15", "split": "train"}),
+        "bessgym/NeighborhoodCentral-v0": ("bessgym.community.env:CentralNeighborhood", None, {}),  # PettingZoo: bessgym.community.env
         "bessgym/GESDayAhead-v0": ("bessgym.envs.ges:make_ges_day_ahead", None, {"config": "caiso-sp15", "split": "train"}),
         "bessgym/GESRealTime-v0": ("bessgym.envs.ges:make_ges_real_time", None, {"config": "caiso-sp15", "split": "train"}),
     }

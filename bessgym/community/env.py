@@ -1,0 +1,202 @@
+"""Neighborhood-v0: the neighbourhood market as a PettingZoo ParallelEnv (one agent per home), and
+a single-agent central wrapper for stable-baselines3. Needs the ``community`` extra (pettingzoo).
+
+An episode is one day (24 hourly steps) of the shipped homes' year, from a day drawn with the
+env's RNG or ``reset(options={"day": d})`` (0 .. 364); every home starts with its battery half
+full, its house at the setpoint and no EV plugged (a session that began the day before is not
+carried in).
+
+Per agent (``home_<id>``):
+
+* action ``Box(-1, 1, (5,))``: the thermostat's offset from its setpoint (x 2 degC), the EV's
+  charging rate (``(a + 1) / 2`` of the charger), the battery's power (x its kW, + discharge), the
+  order's price share and quantity share (each ``(a + 1) / 2``; see
+  ``bessgym.community.neighborhood``).
+* observation ``Box((15,))``: the hour's start as sine and cosine of the day, weekend (0/1), the
+  outdoor temperature / 40 and the indoor temperature's distance from the setpoint (degC / 5), the
+  hour's PV and base load (kWh / 5), the EV's need left (kWh / 50), its hours to departure / 24
+  and whether it is plugged, the battery's SoC (fraction), the last hour's market price ($/kWh;
+  the hour's export price when nothing traded) and volume (kWh / homes), and the hour's import and
+  export prices ($/kWh). The hour's PV and load are observed as they are (a nowcast), before the
+  actions.
+* reward: minus the home's cost of the hour ($): its bill and its discomfort
+  (``Neighborhood.cost_usd``).
+
+Infos per agent: the hour's ``bill_usd``, ``discomfort_c``, ``market_bought_kwh``,
+``market_sold_kwh``, ``utility_import_kwh``, ``utility_export_kwh``, ``net_import_kwh``,
+``ev_unmet_kwh``, and the market's ``price`` and ``traded_kwh``.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from pettingzoo import ParallelEnv
+
+from bessgym.community.data import Homes, load_homes
+from bessgym.community.household import HOURS_PER_DAY, HomeState, session_at
+from bessgym.community.neighborhood import HourBill, Neighborhood
+from bessgym.community.tariff import TARIFFS
+
+ACTION_SIZE = 5
+OBS_SIZE = 15
+OFFSET_SCALE_C = 2.0
+DAYS = 365
+
+
+class NeighborhoodEnv(ParallelEnv):
+    """See the module docstring. ``homes``: the shipped homes (all 17), or an int N for the
+    recombined N (``Homes.recombined``); ``tariff`` one of ``bessgym.community.tariff.TARIFFS``;
+    ``mechanism`` ``"k_double"`` or ``"mcafee"``; ``seed`` draws the devices."""
+
+    metadata = {"name": "bessgym/Neighborhood-v0", "render_modes": []}
+
+    def __init__(self, homes: Homes | int | None = None, tariff: str = "wholesale_export", mechanism: str = "k_double",
+                 seed: int = 0, comfort_usd_per_c_h: float = 0.5) -> None:
+        if tariff not in TARIFFS:
+            raise ValueError(f"tariff {tariff!r} is not one of {list(TARIFFS)}")
+        if isinstance(homes, (int, np.integer)) and not isinstance(homes, bool):
+            homes = load_homes().recombined(int(homes))
+        elif homes is None:
+            homes = load_homes()
+        elif not isinstance(homes, Homes):
+            raise ValueError(f"homes = {type(homes).__name__}; allowed: None (the shipped 17), an int (recombined) or Homes")
+        self.world = Neighborhood.build(homes, tariff, mechanism, seed, comfort_usd_per_c_h=comfort_usd_per_c_h)
+        self.possible_agents = [f"home_{i}" for i in homes.ids]
+        self.agents: list[str] = []
+        self.render_mode = None
+        self._rng = np.random.default_rng(seed)
+        self._day = 0
+        self._h = 0
+        self._state: HomeState | None = None
+        self._last_price, self._last_volume = 0.0, 0.0
+        high = np.full(OBS_SIZE, 10.0, dtype=np.float32)
+        self._obs_space = gym.spaces.Box(-high, high, dtype=np.float32)
+        self._act_space = gym.spaces.Box(-1.0, 1.0, (ACTION_SIZE,), dtype=np.float32)
+
+    @functools.lru_cache(maxsize=None)  # noqa: B019 (the spaces are the same object for every call, as PettingZoo asks)
+    def observation_space(self, agent: str) -> gym.spaces.Box:
+        return self._obs_space
+
+    @functools.lru_cache(maxsize=None)  # noqa: B019
+    def action_space(self, agent: str) -> gym.spaces.Box:
+        return self._act_space
+
+    @property
+    def t(self) -> int:
+        """The hour of the homes' year the next step plays."""
+        return self._day * HOURS_PER_DAY + self._h
+
+    def reset(self, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict, dict]:
+        if seed is not None:
+            self._rng = np.random.default_rng(seed)
+        options = dict(options or {})
+        unknown = sorted(set(options) - {"day"})
+        if unknown:  # warned, not refused: PettingZoo's API test passes an option no env reads
+            warnings.warn(f"reset options {unknown} are not understood and are ignored; this env reads ['day']", stacklevel=2)
+        day = options.get("day")
+        if day is None:
+            day = int(self._rng.integers(DAYS))
+        elif isinstance(day, bool) or not isinstance(day, (int, np.integer)) or not 0 <= day < DAYS:
+            raise ValueError(f"reset option day = {day!r}; allowed: an integer 0 .. {DAYS - 1}")
+        self._day, self._h = int(day), 0
+        self._state = HomeState.start(self.world.devices)
+        self._last_price, self._last_volume = float(self.world.tariff.export_usd_per_kwh[self.t]), 0.0
+        self.agents = list(self.possible_agents)
+        obs = self._observe()
+        return obs, {a: {} for a in self.agents}
+
+    def step(self, actions: dict[str, np.ndarray]) -> tuple[dict, dict, dict, dict, dict]:
+        if not self.agents:
+            raise RuntimeError("the day is over: call reset() to start another")
+        missing = [a for a in self.agents if a not in actions]
+        if missing:
+            raise ValueError(f"actions missing for agents {missing[:5]}; allowed: one (5,) action per agent")
+        a = np.stack([self._checked(agent, actions[agent]) for agent in self.agents])
+        state, flows, bill = self.world.step(self._state, self.t, OFFSET_SCALE_C * a[:, 0], (a[:, 1] + 1) / 2,
+                                             a[:, 2] * self.world.devices.battery.p_discharge_mw * 1e3, (a[:, 3] + 1) / 2,
+                                             (a[:, 4] + 1) / 2)
+        cost = self.world.cost_usd(flows, bill)
+        self._state = state
+        self._last_price = bill.price if np.isfinite(bill.price) else float(self.world.tariff.export_usd_per_kwh[self.t])
+        self._last_volume = bill.traded_kwh
+        infos = self._infos(flows, bill)
+        rewards = {agent: float(-cost[i]) for i, agent in enumerate(self.agents)}
+        self._h += 1
+        done = self._h >= HOURS_PER_DAY or self.t >= len(self.world.homes.hour)
+        terminations = {agent: done for agent in self.agents}
+        truncations = {agent: False for agent in self.agents}
+        obs = self._observe()
+        if done:
+            self.agents = []
+        return obs, rewards, terminations, truncations, infos
+
+    def _checked(self, agent: str, action: Any) -> np.ndarray:
+        a = np.asarray(action, dtype=float)
+        if a.shape != (ACTION_SIZE,) or not np.isfinite(a).all():
+            raise ValueError(f"action of {agent} = {action!r}; allowed: {ACTION_SIZE} finite numbers in [-1, 1]")
+        return np.clip(a, -1.0, 1.0)
+
+    def _observe(self) -> dict[str, np.ndarray]:
+        world, s = self.world, self._state
+        t = min(self.t, len(world.homes.hour) - 1)
+        homes, dev = world.homes, world.devices
+        angle = 2 * np.pi * homes.hour[t] / 24
+        arrival, departure, _ = session_at(dev.ev, t // HOURS_PER_DAY, t)
+        plugged = (arrival >= 0) & (arrival <= t) & (t < departure)
+        to_go = np.where(plugged, (departure - t) / 24, 0.0)
+        common = [np.sin(angle), np.cos(angle), float(homes.weekday[t] >= 5), homes.outdoor_c[t] / 40]
+        per_home = np.column_stack([
+            (s.indoor_c - dev.setpoint_c) / 5, world.pv_kwh[:, t] / 5, homes.load_kwh[:, t] / 5, s.ev_left_kwh / 50, to_go,
+            plugged.astype(float), s.battery_mwh / dev.battery.energy_mwh,
+        ])
+        tail = [self._last_price, self._last_volume / world.n_homes, world.tariff.import_usd_per_kwh[t],
+                world.tariff.export_usd_per_kwh[t]]
+        rows = np.column_stack([np.tile(common, (world.n_homes, 1)), per_home, np.tile(tail, (world.n_homes, 1))])
+        rows = np.clip(rows, -10.0, 10.0).astype(np.float32)
+        return {agent: rows[i] for i, agent in enumerate(self.possible_agents)}
+
+    def _infos(self, flows: Any, bill: HourBill) -> dict[str, dict]:
+        fields = {"bill_usd": bill.bill_usd, "discomfort_c": flows.discomfort_c, "market_bought_kwh": bill.market_bought_kwh,
+                  "market_sold_kwh": bill.market_sold_kwh, "utility_import_kwh": bill.utility_import_kwh,
+                  "utility_export_kwh": bill.utility_export_kwh, "net_import_kwh": flows.net_import_kwh,
+                  "ev_unmet_kwh": flows.ev_unmet_kwh}
+        return {agent: {**{k: float(v[i]) for k, v in fields.items()}, "price": bill.price, "traded_kwh": bill.traded_kwh}
+                for i, agent in enumerate(self.agents)}
+
+
+class CentralNeighborhood(gym.Env):
+    """Neighborhood-v0 as one agent for stable-baselines3: the homes' actions side by side
+    (``Box(-1, 1, (5 H,))``, home-major), their observations side by side (``(15 H,)``), the
+    reward the neighbourhood's total (minus the sum of the homes' costs)."""
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.parallel = NeighborhoodEnv(**kwargs)
+        n = len(self.parallel.possible_agents)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (ACTION_SIZE * n,), dtype=np.float32)
+        high = np.full(OBS_SIZE * n, 10.0, dtype=np.float32)
+        self.observation_space = gym.spaces.Box(-high, high, dtype=np.float32)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+        super().reset(seed=seed)
+        obs, _ = self.parallel.reset(seed=seed, options=options)
+        return self._stack(obs), {}
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
+        a = np.asarray(action, dtype=float)
+        if a.shape != self.action_space.shape:
+            raise ValueError(f"action has shape {a.shape}; allowed: {self.action_space.shape}")
+        agents = self.parallel.agents
+        obs, rewards, terms, _, infos = self.parallel.step({agent: a[i * ACTION_SIZE:(i + 1) * ACTION_SIZE]
+                                                            for i, agent in enumerate(agents)})
+        done = all(terms.values())
+        return self._stack(obs), float(sum(rewards.values())), done, False, {"homes": infos}
+
+    def _stack(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        return np.concatenate([obs[agent] for agent in self.parallel.possible_agents]).astype(np.float32)

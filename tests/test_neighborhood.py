@@ -1,0 +1,84 @@
+"""The neighbourhood market (issue 20): an hour's orders, clearing and bills, and Neighborhood-v0
+as a PettingZoo ParallelEnv with a central single-agent wrapper."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+from pettingzoo.test import parallel_api_test
+
+from bessgym.community.env import CentralNeighborhood, NeighborhoodEnv
+from bessgym.community.neighborhood import MECHANISMS, clear_hour
+
+
+@pytest.mark.parametrize("mechanism", MECHANISMS)
+def test_an_hour_balances_and_no_home_pays_more_than_the_utility_would_charge(mechanism):
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        net = rng.normal(0, 2, 9)
+        imp, exp = 0.30, rng.uniform(0.0, 0.3)
+        bill = clear_hour(net, rng.uniform(size=9), rng.uniform(size=9), imp, exp, mechanism)
+        # energy: every home's net position is met by the market and the utility
+        np.testing.assert_allclose(bill.market_bought_kwh + bill.utility_import_kwh - bill.market_sold_kwh
+                                   - bill.utility_export_kwh, net, atol=1e-9)
+        assert bill.market_bought_kwh.sum() == pytest.approx(bill.market_sold_kwh.sum(), abs=1e-9)
+        assert bill.market_paid_usd.sum() == pytest.approx(bill.market_received_usd.sum() + bill.surplus_usd, abs=1e-9)
+        assert bill.surplus_usd >= -1e-12
+        alone = np.maximum(net, 0) * imp - np.maximum(-net, 0) * exp  # the utility alone
+        assert (bill.bill_usd <= alone + 1e-9).all()  # orders priced within [export, import]: trading never hurts
+
+
+def test_under_net_metering_the_market_changes_no_bill():
+    rng = np.random.default_rng(1)
+    net = rng.normal(0, 2, 12)
+    traded = clear_hour(net, rng.uniform(size=12), np.ones(12), 0.3, 0.3)
+    alone = clear_hour(net, rng.uniform(size=12), np.zeros(12), 0.3, 0.3)
+    assert traded.traded_kwh > 0 and alone.traded_kwh == 0
+    np.testing.assert_allclose(traded.bill_usd, alone.bill_usd, atol=1e-12)
+
+
+def test_neighborhood_v0_passes_the_parallel_api_test_and_the_central_wrapper_check_env():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # PettingZoo's test passes a reset option no env reads: warned
+        parallel_api_test(NeighborhoodEnv(), num_cycles=60)
+    check_env(CentralNeighborhood())
+
+
+def test_a_day_of_neighborhood_v0_settles_every_kwh_and_rewards_the_bills():
+    env = NeighborhoodEnv(tariff="wholesale_export")
+    obs, _ = env.reset(seed=3, options={"day": 200})
+    assert set(obs) == set(env.possible_agents) and all(o.shape == (15,) for o in obs.values())
+    rng = np.random.default_rng(0)
+    total, steps = {a: 0.0 for a in env.possible_agents}, 0
+    while env.agents:
+        acts = {a: rng.uniform(-1, 1, 5) for a in env.agents}
+        obs, rewards, terms, truncs, infos = env.step(acts)
+        for a, r in rewards.items():
+            info = infos[a]
+            assert r == pytest.approx(-(info["bill_usd"] + env.world.comfort_usd_per_c_h * info["discomfort_c"]))
+            assert info["market_bought_kwh"] + info["utility_import_kwh"] - info["market_sold_kwh"] - info["utility_export_kwh"] \
+                == pytest.approx(info["net_import_kwh"], abs=1e-9)
+            total[a] += r
+        steps += 1
+    assert steps == 24 and all(terms.values()) and env.agents == []
+    with pytest.raises(RuntimeError, match="day is over"):
+        env.step({})
+
+
+def test_bad_settings_and_actions_are_refused_by_name():
+    with pytest.raises(ValueError, match="tariff"):
+        NeighborhoodEnv(tariff="flat")
+    with pytest.raises(ValueError, match="mechanism"):
+        NeighborhoodEnv(mechanism="vickrey")
+    env = NeighborhoodEnv()
+    with pytest.raises(ValueError, match="reset option day"):
+        env.reset(options={"day": 400})
+    env.reset(seed=0)
+    agent = env.agents[0]
+    with pytest.raises(ValueError, match=f"action of {agent}"):
+        env.step({a: (np.full(5, np.nan) if a == agent else np.zeros(5)) for a in env.agents})
+    with pytest.raises(ValueError, match="actions missing"):
+        env.step({agent: np.zeros(5)})
