@@ -1,6 +1,6 @@
 """Performance figures, written as JSON (never asserted in tests).
 
-    python -m benchmarks.perf [--only sim|env|baselines|agents|proxy|dervet|three|ges] [--json PATH]
+    python -m benchmarks.perf [--only sim|env|baselines|agents|proxy|dervet|three|ges|community] [--json PATH]
 
 ``sim``: whole-day simulation of real CAISO test days (96 intervals) with the threshold
 bidder's bids and random base points: scalar (:func:`bessgym.sim.simulate_day`, one day per
@@ -354,9 +354,37 @@ def bench_ges() -> dict[str, float]:
     }
 
 
+def bench_community() -> dict[str, float]:
+    """The neighbourhood market (issue 20): Neighborhood-v0 with 25 homes (the 17 shipped and 8
+    recombined, ``Homes.recombined``), random actions, one core, steps per second (a step: every
+    home's hour, the market's clearing and the utility's settlement; resets included, a day
+    drawn at random each 24 steps); and the clearing alone of a year's 8,760 books of 25 homes."""
+    from bessgym.community.auction import k_double_auction
+    from bessgym.community.env import NeighborhoodEnv
+
+    env = NeighborhoodEnv(25)
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    actions = [{a: rng.uniform(-1, 1, 5).astype(np.float32) for a in env.possible_agents} for _ in range(24)]
+
+    def day() -> int:
+        env.reset()
+        for a in actions:
+            env.step(a)
+        return len(actions)
+
+    price = rng.uniform(0.05, 0.5, (8760, 25))
+    qty = rng.uniform(0, 3, (8760, 25))
+    buyer = rng.uniform(size=(8760, 25)) < 0.5
+    start = time.perf_counter()
+    k_double_auction(price, np.where(buyer, qty, 0.0), price, np.where(buyer, 0.0, qty))
+    clear_s = time.perf_counter() - start
+    return {"community_env_steps_per_s_25_homes": _rate(day), "community_clear_year_25_homes_s": clear_s}
+
+
 BENCHES: dict[str, Callable[[], dict[str, float]]] = {
     "sim": bench_sim, "env": bench_env, "baselines": bench_baselines, "agents": bench_agents, "proxy": bench_proxy,
-    "dervet": bench_dervet, "three": bench_three, "ges": bench_ges,
+    "dervet": bench_dervet, "three": bench_three, "ges": bench_ges, "community": bench_community,
 }
 
 

@@ -82,3 +82,13 @@ def test_bad_settings_and_actions_are_refused_by_name():
         env.step({a: (np.full(5, np.nan) if a == agent else np.zeros(5)) for a in env.agents})
     with pytest.raises(ValueError, match="actions missing"):
         env.step({agent: np.zeros(5)})
+
+
+def test_a_one_sided_hour_skips_the_auction_and_settles_as_it_would():
+    net = np.array([1.0, 2.0, 0.5])  # only buyers
+    bill = clear_hour(net, np.full(3, 0.5), np.ones(3), 0.3, 0.05)
+    assert bill.traded_kwh == 0 and np.isnan(bill.price) and bill.surplus_usd == 0
+    np.testing.assert_allclose(bill.bill_usd, net * 0.3)
+    from bessgym.community.auction import k_double_auction
+    cleared = k_double_auction(np.full((1, 3), 0.2), net[None], np.full((1, 3), 0.2), np.zeros((1, 3)))
+    assert cleared.traded[0] == 0 and (cleared.bought == 0).all()  # what the auction itself gives

@@ -116,7 +116,7 @@ class NeighborhoodEnv(ParallelEnv):
         missing = [a for a in self.agents if a not in actions]
         if missing:
             raise ValueError(f"actions missing for agents {missing[:5]}; allowed: one (5,) action per agent")
-        a = np.stack([self._checked(agent, actions[agent]) for agent in self.agents])
+        a = self._checked(actions)
         state, flows, bill = self.world.step(self._state, self.t, OFFSET_SCALE_C * a[:, 0], (a[:, 1] + 1) / 2,
                                              a[:, 2] * self.world.devices.battery.p_discharge_mw * 1e3, (a[:, 3] + 1) / 2,
                                              (a[:, 4] + 1) / 2)
@@ -135,10 +135,17 @@ class NeighborhoodEnv(ParallelEnv):
             self.agents = []
         return obs, rewards, terminations, truncations, infos
 
-    def _checked(self, agent: str, action: Any) -> np.ndarray:
-        a = np.asarray(action, dtype=float)
-        if a.shape != (ACTION_SIZE,) or not np.isfinite(a).all():
-            raise ValueError(f"action of {agent} = {action!r}; allowed: {ACTION_SIZE} finite numbers in [-1, 1]")
+    def _checked(self, actions: dict[str, Any]) -> np.ndarray:
+        """The agents' actions (H, 5) clipped to [-1, 1]; a wrong shape, NaN or inf refused naming the agent."""
+        try:
+            a = np.array([actions[agent] for agent in self.agents], dtype=float)
+        except (TypeError, ValueError):
+            a = None
+        if a is None or a.shape != (len(self.agents), ACTION_SIZE) or not np.isfinite(a).all():
+            for agent in self.agents:
+                one = np.asarray(actions[agent], dtype=float) if np.ndim(actions[agent]) else np.full(1, np.nan)
+                if one.shape != (ACTION_SIZE,) or not np.isfinite(one).all():
+                    raise ValueError(f"action of {agent} = {actions[agent]!r}; allowed: {ACTION_SIZE} finite numbers in [-1, 1]")
         return np.clip(a, -1.0, 1.0)
 
     def _observe(self) -> dict[str, np.ndarray]:

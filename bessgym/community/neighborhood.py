@@ -60,14 +60,17 @@ def clear_hour(net_import_kwh: np.ndarray, price_share: np.ndarray, quantity_sha
     bid_qty = np.where(buying, offered, 0.0)[None]
     ask_qty = np.where(~buying, offered, 0.0)[None]
     book = (price[None], bid_qty, price[None], ask_qty)
-    cleared: Clearing = k_double_auction(*book) if mechanism == "k_double" else mcafee(*book)
-    bought, sold = cleared.bought[0], cleared.sold[0]
+    if (bid_qty > 0).any() and (ask_qty > 0).any():
+        cleared: Clearing = k_double_auction(*book) if mechanism == "k_double" else mcafee(*book)
+        bought, sold, paid, received = cleared.bought[0], cleared.sold[0], cleared.paid[0], cleared.received[0]
+        market = (float(cleared.price[0]), float(cleared.traded[0]), float(cleared.surplus[0]))
+    else:  # one side of the book is empty (at night no home sells): nothing can trade
+        bought = sold = paid = received = np.zeros_like(net)
+        market = (float("nan"), 0.0, 0.0)
     utility_in = np.maximum(net, 0.0) - bought
     utility_out = np.maximum(-net, 0.0) - sold
     utility = utility_in * import_usd_per_kwh - utility_out * export_usd_per_kwh
-    paid, received = cleared.paid[0], cleared.received[0]
-    return HourBill(bought, sold, utility_in, utility_out, paid, received, utility, utility + paid - received,
-                    float(cleared.price[0]), float(cleared.traded[0]), float(cleared.surplus[0]))
+    return HourBill(bought, sold, utility_in, utility_out, paid, received, utility, utility + paid - received, *market)
 
 
 @dataclass(frozen=True)
