@@ -1,0 +1,129 @@
+"""Rule-based and bidding baselines for Neighborhood-v0 (``bessgym.community.env.NeighborhoodEnv``).
+
+Every policy runs the same rule-based devices and differs only in its market orders:
+
+* the thermostat at its setpoint (offset 0);
+* the EV charging at the charger's full rate whenever it is plugged;
+* the battery on self-consumption: it charges from the hour's PV surplus and discharges to cover
+  the hour's deficit, where surplus and deficit are PV against the observed base load plus the EV's
+  expected draw (the air conditioner's draw is not observed and is left out), within the battery's
+  kW and what its observed SoC allows, leaving :data:`SIDE_MARGIN_KWH` imported (it discharges
+  that much less than the deficit, charges that much more than the surplus) so that a home the
+  battery balances is a buyer for certain: the float32 observation resolves kWh only to ~1e-7,
+  and a balanced home would otherwise be a buyer or a seller of rounding noise, whose order can
+  set a McAfee price.
+
+Orders (shares as in ``bessgym.community.neighborhood``; the env reads an action ``a`` as the
+share ``(a + 1) / 2``):
+
+* :class:`RuleBased`: no orders (quantity share 0): the net-metering baseline, everything
+  settles with the utility.
+* :class:`Truthful`: the whole net position (quantity share 1) at the home's reservation price:
+  a buyer's is the import price (price share 1), a seller's the export price (price share 0).
+  The side is predicted from the observation (seller where the predicted net import is below
+  half the margin); the unobserved air conditioner only adds to the import, so a home predicted
+  to buy always buys.
+* :class:`ZeroIntelligence`: Gode and Sunder's (1993) budget-constrained ZI-C traders: the whole
+  net position at a price drawn uniformly between the export and the import price (price share
+  U(0, 1)), which for a buyer is between the lowest acceptable price and its value, for a seller
+  between its cost and the highest acceptable price.
+
+A policy's ``reset(env)`` reads the env's constants (homes, battery, charger); ``act(obs)`` maps
+the observations of ``reset``/``step`` (the layout of ``bessgym.community.env``) to actions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bessgym.community.env import ACTION_SIZE, NeighborhoodEnv
+
+SIDE_MARGIN_KWH = 1e-5
+"""kWh a balancing battery leaves imported, so that the home's side is not rounding noise."""
+
+# Observation columns (bessgym.community.env's docstring) and their scales.
+_PV, _LOAD, _EV_LEFT, _PLUGGED, _SOC = 5, 6, 7, 9, 10
+_KWH_SCALE, _EV_SCALE = 5.0, 50.0
+
+
+class RuleBased:
+    """The rule-based devices (module docstring) and no market orders."""
+
+    def __init__(self) -> None:
+        self.agents: list[str] = []
+        self.battery_kw = self.battery_kwh = self.eta_charge = self.eta_discharge = self.charger_kw = 0.0
+
+    def reset(self, env: NeighborhoodEnv) -> None:
+        """Read the env's constants: its homes, their battery (kW, kWh, efficiencies) and EV charger (kW)."""
+        if not isinstance(env, NeighborhoodEnv):
+            raise ValueError(f"env = {type(env).__name__}; allowed: a NeighborhoodEnv")
+        battery = env.world.devices.battery
+        self.agents = list(env.possible_agents)
+        self.battery_kw = battery.p_discharge_mw * 1e3  # the env scales both directions by the discharge power
+        self.battery_kwh = battery.energy_mwh * 1e3
+        self.eta_charge, self.eta_discharge = battery.eta_charge, battery.eta_discharge
+        self.charger_kw = env.world.devices.ev.charger_kw
+
+    def act(self, obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Actions (5,) in [-1, 1] for every home of ``reset``'s env."""
+        rows = self._rows(obs)
+        actions, predicted_net = self._devices(rows)
+        actions[:, 3:] = self._orders(rows, predicted_net)
+        return {agent: actions[i] for i, agent in enumerate(self.agents)}
+
+    def _rows(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        if not self.agents:
+            raise ValueError("the policy has no homes: call reset(env) before act(obs)")
+        missing = [a for a in self.agents if a not in obs]
+        if missing:
+            raise ValueError(f"observations missing for agents {missing[:5]}; "
+                             "allowed: one (15,) row per home of reset's env")
+        return np.stack([np.asarray(obs[a], dtype=float) for a in self.agents])
+
+    def _devices(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Device actions (H, 5) (order columns left at -1) and the predicted net import (H,) kWh
+        (the deficit less the battery's power; the air conditioner left out)."""
+        deficit = (rows[:, _LOAD] - rows[:, _PV]) * _KWH_SCALE + self._ev_kwh(rows)
+        energy = rows[:, _SOC] * self.battery_kwh
+        room_in = np.maximum(self.battery_kwh - energy, 0.0) / self.eta_charge  # kWh the battery can take from the home
+        room_out = np.maximum(energy, 0.0) * self.eta_discharge  # kWh it can deliver
+        power = np.clip(deficit - SIDE_MARGIN_KWH, -np.minimum(room_in, self.battery_kw),
+                        np.minimum(room_out, self.battery_kw))
+        actions = np.full((len(rows), ACTION_SIZE), -1.0)
+        actions[:, 0] = 0.0  # thermostat at the setpoint
+        actions[:, 1] = 1.0  # EV at the charger's full rate
+        actions[:, 2] = power / self.battery_kw
+        return actions, deficit - power
+
+    def _ev_kwh(self, rows: np.ndarray) -> np.ndarray:
+        """The EV's expected draw this hour (kWh): the charger's rate, capped by the observed need."""
+        return np.where(rows[:, _PLUGGED] > 0.5, np.minimum(self.charger_kw, rows[:, _EV_LEFT] * _EV_SCALE), 0.0)
+
+    def _orders(self, rows: np.ndarray, predicted_net: np.ndarray) -> np.ndarray:
+        """Order actions (H, 2): price and quantity, each ``2 x share - 1``; no orders here."""
+        return np.full((len(rows), 2), -1.0)
+
+
+class Truthful(RuleBased):
+    """The rule-based devices; the whole net position at the reservation price of the predicted side."""
+
+    def _orders(self, rows: np.ndarray, predicted_net: np.ndarray) -> np.ndarray:
+        price_share = np.where(predicted_net < SIDE_MARGIN_KWH / 2, 0.0, 1.0)
+        return np.column_stack([2 * price_share - 1, np.ones(len(rows))])
+
+
+class ZeroIntelligence(RuleBased):
+    """The rule-based devices; the whole net position at a price share drawn from U(0, 1) (ZI-C),
+    from ``numpy.random.default_rng(seed)``."""
+
+    def __init__(self, seed: int = 0) -> None:
+        super().__init__()
+        self.rng = np.random.default_rng(seed)
+
+    def _orders(self, rows: np.ndarray, predicted_net: np.ndarray) -> np.ndarray:
+        price_share = self.rng.uniform(0.0, 1.0, len(rows))
+        return np.column_stack([2 * price_share - 1, np.ones(len(rows))])
+
+
+POLICIES = {"rule_based": RuleBased, "truthful": Truthful, "zero_intelligence": ZeroIntelligence}
+"""The baselines by name; each is built without arguments."""
