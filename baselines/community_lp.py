@@ -46,9 +46,10 @@ from bessgym.community.env import ACTION_SIZE, OFFSET_SCALE_C, NeighborhoodEnv
 from bessgym.community.household import HOURS_PER_DAY, HomeDevices, HomeState, session_at
 from bessgym.community.neighborhood import Neighborhood
 
-END_ENERGY = ("free", "start")
-"""The oracle's terminal rule for each battery: ``"free"`` (the env's: energy left at the day's end
-is worth nothing) or ``"start"`` (at least the energy it started with)."""
+END_ENERGY = ("valued", "free", "start")
+"""The terminal rule for each battery: ``"valued"`` (the env's: energy left against the start at
+``Neighborhood.end_slopes``), ``"free"`` (worth nothing) or ``"start"`` (at least the energy it
+started with)."""
 _OBS_INDOOR, _OBS_PV, _OBS_LOAD, _OBS_EV_LEFT, _OBS_SOC = 4, 5, 6, 7, 10
 """Neighborhood-v0's observation columns read here (see ``bessgym.community.env``) and their scales."""
 _INDOOR_SCALE_C, _PV_LOAD_SCALE_KWH, _EV_SCALE_KWH = 5.0, 5.0, 50.0
@@ -128,9 +129,11 @@ class _Home:
 
 
 def _add_home(lp: _Columns, devices: HomeDevices, i: int, outdoor_c: np.ndarray, battery_kwh: float, indoor_c: float,
-              sessions: list[_Session], comfort_usd_per_c_h: float, end_energy: str) -> _Home:
+              sessions: list[_Session], comfort_usd_per_c_h: float, end_energy: str,
+              end_slopes: tuple[float, float] = (0.0, 0.0)) -> _Home:
     """Home ``i``'s devices over the hours of ``outdoor_c`` (n,) from its battery energy (kWh) and
-    indoor temperature (degC) now."""
+    indoor temperature (degC) now; ``end_slopes`` ($/kWh above and below ``battery_kwh`` at the
+    end) for the ``"valued"`` terminal rule."""
     n = len(outdoor_c)
     b = devices.battery.limits(1.0)
     ac = devices.ac
@@ -162,6 +165,10 @@ def _add_home(lp: _Columns, devices: HomeDevices, i: int, outdoor_c: np.ndarray,
         lp.row([discomfort[k], indoor[k]], [1.0, -1.0], -band_top, np.inf)
     if end_energy == "start":
         lp.row([energy[n - 1]], [1.0], battery_kwh, np.inf)
+    elif end_energy == "valued":  # e_end - over + under = e_start, over earning its slope, under paying its own
+        above, below = end_slopes
+        over, under = lp.add(1, 0.0, np.inf, -above), lp.add(1, 0.0, np.inf, below)
+        lp.row([energy[n - 1], over[0], under[0]], [1.0, -1.0, 1.0], battery_kwh, battery_kwh)
     charger = devices.ev.charger_kw
     plugged = np.zeros(n, dtype=bool)
     for s in sessions:
@@ -249,11 +256,12 @@ def _env_actions(devices: HomeDevices, indoor_c: np.ndarray, ev_kwh: np.ndarray,
 
 class CommunityOracle:
     """Perfect foresight over one Neighborhood-v0 day for the whole neighbourhood as one optimiser
-    and one meter (see the module docstring). ``end_energy`` (:data:`END_ENERGY`): ``"free"``, the
-    env's own accounting, makes the objective a lower bound on every policy's day cost;
-    ``"start"`` keeps every battery's energy at least at its start."""
+    and one meter (see the module docstring). ``end_energy`` (:data:`END_ENERGY`): ``"valued"``,
+    the env's own accounting, makes the objective a lower bound on every policy's day cost;
+    ``"free"`` leaves the end's energy unpriced, ``"start"`` keeps every battery's energy at least
+    at its start."""
 
-    def __init__(self, world: Neighborhood, end_energy: str = "free", time_limit_s: float = 30.0) -> None:
+    def __init__(self, world: Neighborhood, end_energy: str = "valued", time_limit_s: float = 30.0) -> None:
         if end_energy not in END_ENERGY:
             raise ValueError(f"end_energy = {end_energy!r}; allowed: one of {list(END_ENERGY)}")
         self.world = world
@@ -276,7 +284,8 @@ class CommunityOracle:
         lp = _Columns()
         sessions = _sessions(devices, t0, n, state.ev_left_kwh)
         homes = [_add_home(lp, devices, i, world.homes.outdoor_c[span], float(state.battery_mwh[i] * 1e3),
-                           float(state.indoor_c[i]), sessions[i], world.comfort_usd_per_c_h, self.end_energy)
+                           float(state.indoor_c[i]), sessions[i], world.comfort_usd_per_c_h, self.end_energy,
+                           world.end_slopes(span))
                  for i in range(devices.n_homes)]
         bought = lp.add(n, 0.0, np.inf, imp)
         sold = lp.add(n, 0.0, np.inf, -exp)
@@ -371,9 +380,9 @@ class HomeMPC:
     temperature as observed, the tariff ahead, and for later hours the PERSISTENCE forecast: PV,
     load and outdoor temperature of the same hour the day before (t + k - 24; before the data's
     first day, the year's last day: the data's year wraps). An EV that arrives in hour t brings
-    the session's need (the env's observation shows it only from the next hour); sessions that
-    have not begun are not foreseen. The battery's energy at the horizon's end is free (the plan
-    rolls on). A failed solve plays a neutral hour (thermostat at the setpoint, EV and battery
+    the session's need; sessions that have not begun are not foreseen. The battery's energy at
+    the horizon's end is valued against its energy now at the horizon's ``end_slopes`` (the
+    env's terminal rule, applied to the rolling horizon). A failed solve plays a neutral hour (thermostat at the setpoint, EV and battery
     idle) and is counted in ``fallbacks``."""
 
     def __init__(self, env: NeighborhoodEnv, horizon_h: int = HOURS_PER_DAY, time_limit_s: float = 1.0) -> None:
@@ -409,7 +418,8 @@ class HomeMPC:
         for i in range(len(agents)):
             lp = _Columns()
             home = _add_home(lp, devices, i, outdoor, float(battery[i]), float(indoor[i]),
-                             [s for s in sessions[i] if s.first == 0], world.comfort_usd_per_c_h, "free")
+                             [s for s in sessions[i] if s.first == 0], world.comfort_usd_per_c_h, "valued",
+                             world.end_slopes(span))
             bought, sold = lp.add(n, 0.0, np.inf, imp), lp.add(n, 0.0, np.inf, -exp)
             for k in range(n):
                 cols, vals = home.net_terms(k)

@@ -70,7 +70,7 @@ def test_no_policy_day_costs_less_than_the_oracle(env, hot_env, hot, day):
         assert play_day(env, policy.act, day).sum() >= bound - 1e-6
     rng = np.random.default_rng(day)
     assert play_day(env, lambda obs: {a: rng.uniform(-1, 1, 5) for a in obs}, day).sum() >= bound - 1e-6
-    # keeping the batteries' start energy (the env does not value it) can only cost more
+    # keeping the batteries' start energy can only cost more than valuing what is left or missing
     kept = CommunityOracle(env.world, end_energy="start").plan(day)
     assert kept.cost_usd >= bound - 1e-9
     assert (kept.energy_kwh[:, -1] >= env.world.devices.battery.e_initial_mwh * 1e3 - 1e-6).all()
@@ -87,7 +87,7 @@ def test_the_mpc_beats_idle_devices_and_not_the_oracle(env):
 
 def test_bad_arguments_are_refused_naming_the_field(env):
     with pytest.raises(ValueError, match="end_energy"):
-        CommunityOracle(env.world, end_energy="valued")
+        CommunityOracle(env.world, end_energy="keep")
     with pytest.raises(ValueError, match="day = 365"):
         CommunityOracle(env.world).plan(365)
     with pytest.raises(ValueError, match="horizon_h = 0"):

@@ -9,7 +9,7 @@ carried in).
 Per agent (``home_<id>``):
 
 * action ``Box(-1, 1, (5,))``: the thermostat's offset from its setpoint (x 2 degC), the EV's
-  charging rate (``(a + 1) / 2`` of the charger), the battery's power (x its kW, + discharge), the
+  charging rate (``(a + 1) / 2`` of the charger), the battery's power (x its discharge kW above 0, its charge kW below; + discharge), the
   order's price share and quantity share (each ``(a + 1) / 2``; see
   ``bessgym.community.neighborhood``).
 * observation ``Box((15,))``: the hour's start as sine and cosine of the day, weekend (0/1), the
@@ -20,9 +20,13 @@ Per agent (``home_<id>``):
   export prices ($/kWh). The hour's PV and load are observed as they are (a nowcast), before the
   actions.
 * reward: minus the home's cost of the hour ($): its bill and its discomfort
-  (``Neighborhood.cost_usd``).
+  (``Neighborhood.cost_usd``); on the day's last hour also the battery's energy against the
+  day's start, valued by ``Neighborhood.end_value_usd`` (DESIGN 1.6's asymmetric terminal value:
+  energy left over at the day's mean export price x eta_d, energy missing at its mean import price
+  / eta_c), so that draining the battery is not free.
 
-Infos per agent: the hour's ``bill_usd``, ``discomfort_c``, ``market_bought_kwh``,
+Infos per agent: the hour's ``bill_usd``, ``battery_end_usd`` (the terminal value, 0 but on the
+last hour), ``discomfort_c``, ``market_bought_kwh``,
 ``market_sold_kwh``, ``utility_import_kwh``, ``utility_export_kwh``, ``net_import_kwh``,
 ``ev_unmet_kwh``, and the market's ``price`` and ``traded_kwh``.
 """
@@ -105,6 +109,7 @@ class NeighborhoodEnv(ParallelEnv):
             raise ValueError(f"reset option day = {day!r}; allowed: an integer 0 .. {DAYS - 1}")
         self._day, self._h = int(day), 0
         self._state = HomeState.start(self.world.devices)
+        self._start_mwh = self._state.battery_mwh.copy()
         self._last_price, self._last_volume = float(self.world.tariff.export_usd_per_kwh[self.t]), 0.0
         self.agents = list(self.possible_agents)
         obs = self._observe()
@@ -118,13 +123,19 @@ class NeighborhoodEnv(ParallelEnv):
             raise ValueError(f"actions missing for agents {missing[:5]}; allowed: one (5,) action per agent")
         a = self._checked(actions)
         state, flows, bill = self.world.step(self._state, self.t, OFFSET_SCALE_C * a[:, 0], (a[:, 1] + 1) / 2,
-                                             a[:, 2] * self.world.devices.battery.p_discharge_mw * 1e3, (a[:, 3] + 1) / 2,
+                                             self._battery_kw(a[:, 2]), (a[:, 3] + 1) / 2,
                                              (a[:, 4] + 1) / 2)
         cost = self.world.cost_usd(flows, bill)
+        last = self._h + 1 >= HOURS_PER_DAY or self.t + 1 >= len(self.world.homes.hour)
+        end_value = np.zeros(len(cost))
+        if last:  # the battery's energy left against the day's start (DESIGN 1.6's terminal value)
+            day = slice(self._day * HOURS_PER_DAY, self.t + 1)
+            end_value = self.world.end_value_usd(self._start_mwh, state.battery_mwh, day)
+            cost = cost - end_value
         self._state = state
         self._last_price = bill.price if np.isfinite(bill.price) else float(self.world.tariff.export_usd_per_kwh[self.t])
         self._last_volume = bill.traded_kwh
-        infos = self._infos(flows, bill)
+        infos = self._infos(flows, bill, end_value)
         rewards = {agent: float(-cost[i]) for i, agent in enumerate(self.agents)}
         self._h += 1
         done = self._h >= HOURS_PER_DAY or self.t >= len(self.world.homes.hour)
@@ -134,6 +145,12 @@ class NeighborhoodEnv(ParallelEnv):
         if done:
             self.agents = []
         return obs, rewards, terminations, truncations, infos
+
+    def _battery_kw(self, a: np.ndarray) -> np.ndarray:
+        """The battery action as kW (+ discharge): a share of the discharge power above 0, of the
+        charge power below."""
+        b = self.world.devices.battery
+        return np.where(a > 0, a * b.p_discharge_mw, a * b.p_charge_mw) * 1e3
 
     def _checked(self, actions: dict[str, Any]) -> np.ndarray:
         """The agents' actions (H, 5) clipped to [-1, 1]; a wrong shape, NaN or inf refused naming the agent."""
@@ -153,12 +170,13 @@ class NeighborhoodEnv(ParallelEnv):
         t = min(self.t, len(world.homes.hour) - 1)
         homes, dev = world.homes, world.devices
         angle = 2 * np.pi * homes.hour[t] / 24
-        arrival, departure, _ = session_at(dev.ev, t // HOURS_PER_DAY, t)
+        arrival, departure, need = session_at(dev.ev, t // HOURS_PER_DAY, t)
         plugged = (arrival >= 0) & (arrival <= t) & (t < departure)
+        ev_left = np.where(arrival == t, need, s.ev_left_kwh)  # a session arriving now shows its need
         to_go = np.where(plugged, (departure - t) / 24, 0.0)
         common = [np.sin(angle), np.cos(angle), float(homes.weekday[t] >= 5), homes.outdoor_c[t] / 40]
         per_home = np.column_stack([
-            (s.indoor_c - dev.setpoint_c) / 5, world.pv_kwh[:, t] / 5, homes.load_kwh[:, t] / 5, s.ev_left_kwh / 50, to_go,
+            (s.indoor_c - dev.setpoint_c) / 5, world.pv_kwh[:, t] / 5, homes.load_kwh[:, t] / 5, ev_left / 50, to_go,
             plugged.astype(float), s.battery_mwh / dev.battery.energy_mwh,
         ])
         tail = [self._last_price, self._last_volume / world.n_homes, world.tariff.import_usd_per_kwh[t],
@@ -167,8 +185,8 @@ class NeighborhoodEnv(ParallelEnv):
         rows = np.clip(rows, -10.0, 10.0).astype(np.float32)
         return {agent: rows[i] for i, agent in enumerate(self.possible_agents)}
 
-    def _infos(self, flows: Any, bill: HourBill) -> dict[str, dict]:
-        fields = {"bill_usd": bill.bill_usd, "discomfort_c": flows.discomfort_c, "market_bought_kwh": bill.market_bought_kwh,
+    def _infos(self, flows: Any, bill: HourBill, end_value: np.ndarray) -> dict[str, dict]:
+        fields = {"bill_usd": bill.bill_usd, "battery_end_usd": end_value, "discomfort_c": flows.discomfort_c, "market_bought_kwh": bill.market_bought_kwh,
                   "market_sold_kwh": bill.market_sold_kwh, "utility_import_kwh": bill.utility_import_kwh,
                   "utility_export_kwh": bill.utility_export_kwh, "net_import_kwh": flows.net_import_kwh,
                   "ev_unmet_kwh": flows.ev_unmet_kwh}

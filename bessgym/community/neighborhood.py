@@ -128,3 +128,19 @@ class Neighborhood:
         """Each home's cost of the hour (H,) $: its bill and its discomfort at
         ``comfort_usd_per_c_h``."""
         return bill.bill_usd + self.comfort_usd_per_c_h * flows.discomfort_c
+
+    def end_slopes(self, hours: slice) -> tuple[float, float]:
+        """$ per kWh of battery energy above its start at the end of the ``hours`` (what exporting it
+        would fetch: the mean export price x eta_d) and below it (what importing it back would
+        cost: the mean import price / eta_c): DESIGN 1.6's asymmetric terminal value with the
+        home's two prices. The first never exceeds the second."""
+        b = self.devices.battery
+        return (float(self.tariff.export_usd_per_kwh[hours].mean()) * b.eta_discharge,
+                float(self.tariff.import_usd_per_kwh[hours].mean()) / b.eta_charge)
+
+    def end_value_usd(self, start_mwh: np.ndarray, end_mwh: np.ndarray, hours: slice) -> np.ndarray:
+        """Each home's battery energy at the end of ``hours`` valued against its start (H,) $ (+ =
+        worth more than it started with), at :meth:`end_slopes`."""
+        above, below = self.end_slopes(hours)
+        diff_kwh = (np.asarray(end_mwh) - np.asarray(start_mwh)) * 1e3
+        return above * np.maximum(diff_kwh, 0.0) - below * np.maximum(-diff_kwh, 0.0)
