@@ -40,7 +40,7 @@ def test_site_builds_strict(tmp_path: Path) -> None:
     assert ":class:" not in settlement and 'href="#bessgym.settlement.DayTerms"' in settlement
 
 
-EXAMPLE_PAGES = ("getting-started.md", "environments/vector.md")
+EXAMPLE_PAGES = ("getting-started.md", "environments/vector.md", "neighborhood.md")
 
 
 def examples(page: str) -> list[tuple[str, str]]:
