@@ -28,6 +28,17 @@ per day and seed, against the references ``hindsight`` and ``idle``; its CSVs ha
 columns (:data:`GES_EPISODE_COLUMNS`, :data:`GES_REFERENCE_COLUMNS`) and it has no trajectories
 or plots.
 
+A suite of kind ``neighborhood`` (``--suite neighborhood``) runs the homes of Neighborhood-v0
+(``bessgym.community``) one day at a time (:func:`neighborhood_row`): each entry's ``da_bidder``
+a community policy (:func:`load_home_policy`: ``reset(env)`` and ``act(obs)``, e.g.
+``baselines.community:Truthful``, or a class built on its env, e.g.
+``baselines.community_lp:HomeMPC``), its ``rt_policy`` the market mechanism (``k_double`` or
+``mcafee``), under the suite's ``tariff``, on the days of :func:`neighborhood_days` with the
+seed drawing the homes' devices (and filling ``{seed}`` in a spec), against the references
+``oracle`` (``baselines.community_lp.CommunityOracle``, the community's cost's lower bound) and
+``no_market`` (``baselines.community.RuleBased``); its CSVs have their own columns
+(:data:`NEIGHBORHOOD_EPISODE_COLUMNS`, :data:`NEIGHBORHOOD_REFERENCE_COLUMNS`).
+
 Outputs in ``--out`` (default ``leaderboard/SUITE``; a new ``leaderboard/SUITE-2``, ``-3``, ...
 when that holds an earlier run, unless ``--resume`` or ``--overwrite``): ``episodes.csv``,
 ``oracle.csv`` (the references), ``run.json``, ``trajectories.json`` (representative days
@@ -43,6 +54,8 @@ import csv
 import datetime as dt
 import hashlib
 import importlib
+import importlib.util
+import inspect
 import json
 import os
 import platform
@@ -78,7 +91,11 @@ from bessgym.scenarios import stable_seed
 from bessgym.settlement import LEDGER_LINES, Ledger
 
 from benchmarks.plots import PLOT_FILES
-from benchmarks.report import ENERGY_ONLY, FULL_HINDSIGHT, GES_HINDSIGHT, GES_IDLE, PRICES_KNOWN
+from bessgym.community.neighborhood import MECHANISMS
+from bessgym.community.tariff import TARIFFS
+
+from benchmarks.report import (ENERGY_ONLY, FULL_HINDSIGHT, GES_HINDSIGHT, GES_IDLE, NEIGHBORHOOD_NO_MARKET,
+                               NEIGHBORHOOD_ORACLE, PRICES_KNOWN)
 
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
 COUNT = number(int, at_least=1, below=1_000_001)
@@ -103,7 +120,21 @@ GES_REFERENCE_COLUMNS = ["reference", "scenario_id", "seed", *LEDGER_LINES, "pro
 GES_REFERENCES = (GES_HINDSIGHT, GES_IDLE)
 PLAN_SPLIT = "plan"
 """A ges entry's ``rt_policy`` that keeps the DA plan's own split (``bessgym.portfolio.realise``)."""
-COLUMNS = {"battery": (EPISODE_COLUMNS, ORACLE_COLUMNS), "ges": (GES_EPISODE_COLUMNS, GES_REFERENCE_COLUMNS)}
+NEIGHBORHOOD_METRICS = ["cost_usd", "bill_usd", "sellers_earn_usd", "buyers_pay_usd", "market_kwh", "pv_kwh", "local_pv_share",
+                        "discomfort_c_h", "ev_unmet_kwh", "max_gains_usd", "realised_gains_usd", "home_cost_usd", "seconds",
+                        "fallbacks"]
+"""A neighbourhood day's figures (:func:`neighborhood_row`); ``home_cost_usd`` is a JSON object of each home's cost."""
+NEIGHBORHOOD_EPISODE_COLUMNS = ["entry", "da_bidder", "rt_policy", "split", "scenario_id", "seed", "day", *NEIGHBORHOOD_METRICS,
+                                "oracle_cost_usd", "no_market_cost_usd", "status", "error"]
+"""``episodes.csv`` of a neighborhood suite: each entry's day and the day's reference costs."""
+NEIGHBORHOOD_REFERENCE_COLUMNS = ["reference", "scenario_id", "seed", "day", *NEIGHBORHOOD_METRICS, "status", "error"]
+"""``oracle.csv`` of a neighborhood suite: the references ``oracle`` and ``no_market``."""
+NEIGHBORHOOD_REFERENCES = (NEIGHBORHOOD_ORACLE, NEIGHBORHOOD_NO_MARKET)
+NEIGHBORHOOD_SPLITS = ("test", "all")
+"""The neighbourhood's splits of the homes' year (:func:`neighborhood_days`)."""
+DEFAULT_TARIFF = "wholesale_export"
+COLUMNS = {"battery": (EPISODE_COLUMNS, ORACLE_COLUMNS), "ges": (GES_EPISODE_COLUMNS, GES_REFERENCE_COLUMNS),
+           "neighborhood": (NEIGHBORHOOD_EPISODE_COLUMNS, NEIGHBORHOOD_REFERENCE_COLUMNS)}
 """Each suite kind's columns of ``episodes.csv`` and ``oracle.csv``."""
 MAX_SEED = 2**31 - 1
 
@@ -141,17 +172,22 @@ class Suite(BaseModel):
             raise ValueError(f"suite name {name!r} is not a folder name")
         return name
 
-    kind: Literal["battery", "ges"] = Field(
+    kind: Literal["battery", "ges", "neighborhood"] = Field(
         "battery", description="battery: the battery's DA bidder and RT policy (bid, reset/act) against the oracle's value "
                                "ladder; ges: the aggregator's portfolio of generalised storage (bessgym.portfolio.case_day), "
                                "each entry's da_bidder a planner with plan(assets, prices) (baselines.aggregator), its "
                                "rt_policy 'plan' or a GESRealTime-v0 split policy (bessgym.envs.ges:headroom_split), "
-                               "against hindsight and idle")
+                               "against hindsight and idle; neighborhood: the homes of Neighborhood-v0, each entry's "
+                               "da_bidder a community policy (baselines.community:Truthful, baselines.community_lp:HomeMPC), "
+                               "its rt_policy the market mechanism (k_double or mcafee), against the community oracle and "
+                               "no market")
     config: str | dict = "caiso-sp15"
     split: str = "test"
     seeds: list[Annotated[int, Field(strict=True, ge=0, le=MAX_SEED)]] = Field(default_factory=lambda: [0], min_length=1)
     time_budget_s: float = Field(120.0, gt=0, le=86400.0, allow_inf_nan=False)
     entries: list[Entry] = Field(min_length=1)
+    tariff: str | None = Field(None, description="kind neighborhood only: the utility's profile, one of "
+                               "bessgym.community.tariff.TARIFFS (default wholesale_export)")
     prices_known: Entry = Field(
         default_factory=lambda: Entry(name="prices-known", da_bidder="baselines.reference:ForecastLP?follow_schedule=false",
                                       rt_policy="baselines.mpc:MPCPolicy?forecast=gate_closure"),
@@ -160,11 +196,30 @@ class Suite(BaseModel):
                     "the realised RT prices)",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _default_tariff(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("kind") == "neighborhood" and data.get("tariff") is None:
+            return {**data, "tariff": DEFAULT_TARIFF}
+        return data
+
     @model_validator(mode="after")
     def _ladder_is_the_batterys(self) -> "Suite":
-        if self.kind == "ges" and self.prices_known != Suite.model_fields["prices_known"].default_factory():
-            raise ValueError("prices_known applies to kind 'battery' only (a ges suite's references are hindsight and idle); "
+        if self.kind != "battery" and self.prices_known != Suite.model_fields["prices_known"].default_factory():
+            raise ValueError(f"prices_known applies to kind 'battery' only (a {self.kind} suite has its own references); "
                              "leave it out")
+        if self.kind != "neighborhood" and self.tariff is not None:
+            raise ValueError(f"tariff applies to kind 'neighborhood' only (got {self.tariff!r} in a {self.kind} suite); "
+                             "leave it out")
+        if self.kind == "neighborhood":
+            if self.tariff not in TARIFFS:
+                raise ValueError(f"tariff {self.tariff!r} is not one of {list(TARIFFS)}")
+            if self.config != Suite.model_fields["config"].default:
+                raise ValueError(f"config {self.config!r}: a neighborhood suite runs the shipped homes, priced with the "
+                                 f"{Suite.model_fields['config'].default} data; leave config out")
+            if self.split not in NEIGHBORHOOD_SPLITS:
+                raise ValueError(f"split {self.split!r} is not one of {list(NEIGHBORHOOD_SPLITS)} (a neighborhood suite's "
+                                 "days of the homes' year)")
         return self
 
     @field_validator("seeds")
@@ -186,9 +241,11 @@ class Suite(BaseModel):
 
 def suite_record(suite: Suite) -> dict:
     """The suite as ``run.json`` records it (what ``--resume`` compares): a battery suite without
-    its kind, as before kinds existed (so its earlier runs resume), a ges suite without the
-    battery's ``prices_known``."""
-    return suite.model_dump(mode="json", exclude={"kind"} if suite.kind == "battery" else {"prices_known"})
+    its kind and tariff, as before kinds existed (so its earlier runs resume), a ges suite without
+    the battery's ``prices_known`` and the neighbourhood's ``tariff``, a neighborhood suite
+    without ``prices_known``."""
+    exclude = {"battery": {"kind", "tariff"}, "ges": {"prices_known", "tariff"}, "neighborhood": {"prices_known"}}
+    return suite.model_dump(mode="json", exclude=exclude[suite.kind])
 
 
 def load_suite(name_or_path: str) -> Suite:
@@ -208,7 +265,8 @@ class Task:
     """One unit of work on one day and seed: an entry, or a reference of the value ladder
     (``reference`` set; ``entry`` is the pipeline of the prices-known reference). ``example``:
     also return the day's path (SoC, base points, DA schedule; the oracle's with the prices).
-    ``kind``: the suite's (a ges task runs :func:`ges_row`)."""
+    ``kind``: the suite's (a ges task runs :func:`ges_row`, a neighborhood task
+    :func:`neighborhood_row`)."""
 
     scenario_id: str
     seed: int
@@ -255,12 +313,16 @@ def run_task(task: Task, config_json: str, split: str, budget_s: float) -> dict:
     """Run one task in a worker; always returns a row (errors become ``status=error``). The time
     budget: a timer in the worker interrupts the work, and work that took longer is an error
     whatever it returned (a plug-in that catches the timer's exception gains nothing); the local
-    pool also stops a worker that has not answered :data:`WORKER_GRACE_S` after the budget."""
-    config = Config.model_validate_json(config_json)
+    pool also stops a worker that has not answered :data:`WORKER_GRACE_S` after the budget.
+    ``config_json``: the Config's JSON; for a neighborhood task, its settings ``{"tariff": ...}``."""
     row = _identity(task, split)
-    if task.kind == "ges":
-        work: Callable[[], dict] = partial(ges_row, task, config, config_json)
+    if task.kind == "neighborhood":
+        work: Callable[[], dict] = partial(neighborhood_row, task, json.loads(config_json)["tariff"])
+    elif task.kind == "ges":
+        config = Config.model_validate_json(config_json)
+        work = partial(ges_row, task, config, config_json)
     else:
+        config = Config.model_validate_json(config_json)
         work = _battery_work(task, config, config_json, split)
     start = time.perf_counter()
     try:
@@ -377,21 +439,27 @@ def load_split_policy(spec: str) -> Callable[[Any], Any] | None:
     ``?key=value`` arguments constructed by ``bessgym.policies.load_component``."""
     if spec == PLAN_SPLIT:
         return None
-    module_name, _, attr = spec.partition("?")[0].strip().partition(":")
-    if not module_name or not attr:
-        raise ValueError(f"rt_policy {spec!r} is neither {PLAN_SPLIT!r} nor 'package.module:attr' (a GESRealTime-v0 "
-                         "split policy, e.g. bessgym.envs.ges:headroom_split)")
-    try:
-        found = getattr(importlib.import_module(module_name), attr)
-    except ImportError as exc:
-        raise ValueError(f"spec {spec!r}: cannot import module {module_name!r}: {exc}") from None
-    except AttributeError:
-        raise ValueError(f"spec {spec!r}: module {module_name!r} has no attribute {attr!r}") from None
+    found = _import_target(spec, f"rt_policy {spec!r} is neither {PLAN_SPLIT!r} nor 'package.module:attr' (a "
+                                 "GESRealTime-v0 split policy, e.g. bessgym.envs.ges:headroom_split)")
     policy = load_component(spec) if "?" in spec or isinstance(found, type) else found
     if not callable(policy):
         raise ValueError(f"spec {spec!r} gives a {type(policy).__name__}, which is not callable; a split policy is "
                          "called as policy(env) -> action")
     return policy
+
+
+def _import_target(spec: str, malformed: str) -> Any:
+    """The attribute a ``package.module:attr[?args]`` spec names, imported; a ValueError (``malformed``
+    when the spec has no ``module:attr``)."""
+    module_name, _, attr = spec.partition("?")[0].strip().partition(":")
+    if not module_name or not attr:
+        raise ValueError(malformed)
+    try:
+        return getattr(importlib.import_module(module_name), attr)
+    except ImportError as exc:
+        raise ValueError(f"spec {spec!r}: cannot import module {module_name!r}: {exc}") from None
+    except AttributeError:
+        raise ValueError(f"spec {spec!r}: module {module_name!r} has no attribute {attr!r}") from None
 
 
 _GES_ENVS: dict[str, Any] = {}
@@ -483,6 +551,144 @@ def ges_row(task: Task, config: Config, config_json: str) -> dict:
             "ev_unmet_mwh": float(ev_unmet_mwh(case.assets, outcome)[0]), "comfort_c": comfort_c(case, outcome),
             "iterations": iterations,
             "converged": converged, "plan_seconds": seconds}
+
+
+# --- the neighborhood suite: the homes' market (bessgym.community) ------------------------------
+
+def neighborhood_days(split: str) -> list[int]:
+    """The days (0 .. 364) of the homes' year a neighborhood split holds: ``all`` every day;
+    ``test`` one day a week, 7 k + (k mod 7) for k = 0 .. 51 (52 days spread over the seasons,
+    the weekday moving on by one each week, so every weekday is drawn)."""
+    from bessgym.community.env import DAYS
+
+    if split == "all":
+        return list(range(DAYS))
+    if split == "test":
+        return [7 * k + k % 7 for k in range(DAYS // 7)]
+    raise ValueError(f"split {split!r} is not one of {list(NEIGHBORHOOD_SPLITS)} (a neighborhood suite's days of the "
+                     "homes' year)")
+
+
+def neighborhood_scenario(day: int) -> str:
+    """A neighbourhood day's ``scenario_id``: ``day-007``."""
+    return f"day-{day:03d}"
+
+
+ENV_PARAMETER = "env"
+"""The first constructor parameter of a community policy built on its env (:func:`load_home_policy`)."""
+
+
+def _env_bound(factory: Any) -> bool:
+    """Whether ``factory`` is a class whose constructor's first parameter is :data:`ENV_PARAMETER`."""
+    if not isinstance(factory, type):
+        return False
+    try:
+        parameters = list(inspect.signature(factory).parameters)
+    except (TypeError, ValueError):
+        return False
+    return bool(parameters) and parameters[0] == ENV_PARAMETER
+
+
+def _spec_arguments(spec: str) -> dict[str, Any]:
+    """The ``?key=value&...`` arguments of ``spec``, read as ``bessgym.policies.load_component`` reads them."""
+    return load_component(f"builtins:dict?{spec.partition('?')[2]}")
+
+
+def load_home_policy(spec: str, env: Any) -> Any:
+    """A neighborhood entry's community policy for ``env`` (a Neighborhood-v0), ready for its day.
+    The protocol: ``act(obs) -> actions`` each hour (observations and actions per agent, as the env
+    has them), and either
+
+    * ``reset(env)``, called here (``baselines.community``: RuleBased, Truthful, ZeroIntelligence),
+      the policy built by ``bessgym.policies.load_component(spec)``; or
+    * a class whose constructor's first parameter is ``env`` (``baselines.community_lp:HomeMPC``):
+      built here as ``cls(env, **arguments)`` with the spec's ``?key=value`` arguments.
+
+    A policy is built for each day (its state, e.g. a ZI trader's RNG or the MPC's ``fallbacks``,
+    is the day's)."""
+    factory = _import_target(spec, f"da_bidder {spec!r} is not 'package.module:attr' (a community policy, e.g. "
+                                   "baselines.community:Truthful)")
+    if _env_bound(factory):
+        policy = factory(env, **_spec_arguments(spec))
+    else:
+        policy = load_component(spec)
+        reset = getattr(policy, "reset", None)
+        if not callable(reset):
+            raise ValueError(f"da_bidder {spec!r} gives a {type(policy).__name__} without reset(env); a community policy "
+                             "has reset(env) and act(obs), or is a class built on its env (first parameter 'env')")
+        reset(env)
+    if not callable(getattr(policy, "act", None)):
+        raise ValueError(f"da_bidder {spec!r} gives a {type(policy).__name__} without act(obs)")
+    return policy
+
+
+_NEIGHBORHOOD_ENVS: dict[tuple[str, str, int], Any] = {}
+
+
+def neighborhood_env(tariff: str, mechanism: str, seed: int) -> Any:
+    """A Neighborhood-v0 of the shipped homes under ``tariff`` and ``mechanism``, devices drawn
+    from ``seed``, built once per worker."""
+    from bessgym.community.env import NeighborhoodEnv
+
+    key = (tariff, mechanism, seed)
+    if key not in _NEIGHBORHOOD_ENVS:
+        _NEIGHBORHOOD_ENVS[key] = NeighborhoodEnv(tariff=tariff, mechanism=mechanism, seed=seed)
+    return _NEIGHBORHOOD_ENVS[key]
+
+
+def neighborhood_row(task: Task, tariff: str) -> dict:
+    """A neighborhood task's figures for its day (``scenario_id`` ``day-NNN``) and seed (the
+    devices'), $ and kWh over the day and the homes: an entry (its policy, :func:`load_home_policy`,
+    under its mechanism), the reference ``no_market`` (``baselines.community.RuleBased``: no orders)
+    or ``oracle`` (``baselines.community_lp.CommunityOracle``'s plan: the community as one meter
+    with perfect foresight; its cost bounds every policy's from below).
+
+    A played day gives ``benchmarks.community.Year.figures``: ``bill_usd`` (the homes' bills),
+    ``sellers_earn_usd``, ``buyers_pay_usd``, ``market_kwh``, ``pv_kwh``, ``local_pv_share``,
+    ``discomfort_c_h``, ``ev_unmet_kwh``, ``max_gains_usd`` and ``realised_gains_usd`` (gains from
+    trade at the homes' reservation values, over the hours with any; their ratio the allocative
+    efficiency); ``cost_usd`` the community's cost (bills plus discomfort at the env's price, minus the
+    sum of the rewards), ``home_cost_usd`` each home's (a JSON object by agent), ``seconds`` and
+    the policy's ``fallbacks`` (0 without the attribute). The oracle's row: ``cost_usd`` its
+    objective, ``bill_usd`` its one-meter utility bill, ``discomfort_c_h``, ``pv_kwh``,
+    ``local_pv_share`` (1 - the community's export / PV) and its solve's ``seconds``."""
+    from benchmarks.community import Year
+
+    day = int(task.scenario_id.removeprefix("day-"))
+    start = time.perf_counter()
+    if task.reference == NEIGHBORHOOD_ORACLE:
+        from baselines.community_lp import CommunityOracle
+
+        world = neighborhood_env(tariff, MECHANISMS[0], task.seed).world
+        plan = CommunityOracle(world).plan(day)
+        hours = plan.import_kwh.size  # 24
+        pv = float(world.pv_kwh[:, day * hours:(day + 1) * hours].sum())
+        return {"day": day, "cost_usd": plan.cost_usd, "bill_usd": plan.utility_usd,
+                "discomfort_c_h": float(plan.discomfort_c.sum()), "pv_kwh": pv,
+                "local_pv_share": 1.0 - float(plan.export_kwh.sum()) / pv if pv > 0 else float("nan"),
+                "seconds": time.perf_counter() - start, "fallbacks": 0}
+    if task.reference == NEIGHBORHOOD_NO_MARKET:
+        from baselines.community import RuleBased
+
+        env = neighborhood_env(tariff, MECHANISMS[0], task.seed)
+        policy: Any = RuleBased()
+        policy.reset(env)
+    else:
+        assert task.entry is not None
+        env = neighborhood_env(tariff, task.entry.rt_policy, task.seed)
+        policy = load_home_policy(task.entry.da_bidder.replace("{seed}", str(task.seed)), env)
+    obs, _ = env.reset(options={"day": day})
+    agents = list(env.possible_agents)
+    cost, year = np.zeros(len(agents)), Year()
+    while env.agents:
+        t = env.t
+        obs, rewards, _, _, infos = env.step(policy.act(obs))
+        cost -= np.array([rewards[a] for a in agents])
+        year.add(env, t, infos)
+    figures = year.figures()
+    return {"day": day, "cost_usd": float(cost.sum()), **{k: figures[k] for k in NEIGHBORHOOD_METRICS if k in figures},
+            "home_cost_usd": json.dumps({a: round(float(c), 9) for a, c in zip(agents, cost)}),
+            "seconds": time.perf_counter() - start, "fallbacks": int(getattr(policy, "fallbacks", 0))}
 
 
 def _describe(exc: BaseException) -> str:
@@ -776,6 +982,38 @@ def select_entries(suite: Suite, names: str | None, own: list[Entry]) -> list[En
         raise SystemExit(f"error: the entries to run: {_problems(exc)}") from None
 
 
+def check_neighborhood_specs(entries: list[Entry], seeds: list[int]) -> None:
+    """:func:`check_specs` for a neighborhood suite: every ``rt_policy`` a mechanism
+    (``bessgym.community.neighborhood.MECHANISMS``), every ``da_bidder`` a community policy
+    (:func:`load_home_policy`'s protocol) for each seed's spec, built (a class on its env: its
+    arguments bound to its signature) before any day runs."""
+    checked: set[str] = set()
+    for entry in entries:
+        if entry.rt_policy not in MECHANISMS:
+            raise SystemExit(f"error: entry {entry.name!r}: rt_policy {entry.rt_policy!r} is not a market mechanism; a "
+                             f"neighborhood suite's rt_policy is one of {list(MECHANISMS)}")
+        for spec in dict.fromkeys(entry.da_bidder.replace("{seed}", str(seed)) for seed in seeds):
+            if spec in checked:
+                continue
+            try:
+                factory = _import_target(spec, f"spec {spec!r} is not 'package.module:attr'")
+                if _env_bound(factory):
+                    inspect.signature(factory).bind(None, **_spec_arguments(spec))
+                    missing = [] if callable(getattr(factory, "act", None)) else ["act(obs)"]
+                else:
+                    policy = load_component(spec)
+                    missing = [f"{name}()" for name in ("reset", "act") if not callable(getattr(policy, name, None))]
+            except (Exception, SystemExit) as exc:  # a plug-in's import or constructor may raise anything
+                message = _describe(exc).removeprefix(f"ValueError: spec {spec!r}: ")
+                raise SystemExit(f"error: entry {entry.name!r}: community policy {spec!r} cannot be loaded: "
+                                 f"{message}") from None
+            if missing:
+                raise SystemExit(f"error: entry {entry.name!r}: community policy {spec!r} lacks {', '.join(missing)}; a "
+                                 "neighborhood suite's da_bidder has reset(env) and act(obs) (baselines.community:Truthful) "
+                                 "or is a class built on its env with act(obs) (baselines.community_lp:HomeMPC)")
+            checked.add(spec)
+
+
 def check_ges_specs(entries: list[Entry], seeds: list[int]) -> None:
     """:func:`check_specs` for a ges suite: every ``da_bidder`` a planner with ``plan(assets,
     prices)`` (``baselines.aggregator.AggregatorDA``), every ``rt_policy`` ``plan`` or a split
@@ -894,7 +1132,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      epilog="Run 'python -m benchmarks.leaderboard' or 'bessgym-leaderboard' from any "
                                             "folder: specs import modules from the current folder too.")
     parser.add_argument("--suite", default="quick",
-                        help="a shipped suite (quick, full, agents, proxy, reserve, three-settlement, pjm-5min, ges) or a suite JSON file; with --entry "
+                        help="a shipped suite (quick, full, agents, proxy, reserve, three-settlement, pjm-5min, ges, neighborhood) or a suite JSON file; with --entry "
                              "it gives the config, split, seeds and time budget (default quick)")
     parser.add_argument("--entry", action="append", metavar="NAME=DA_SPEC,RT_SPEC",
                         help="an own entry, no suite file needed (repeatable), e.g. "
@@ -949,6 +1187,15 @@ def _run(args: argparse.Namespace) -> None:
     """The run :func:`main` parsed the command line for."""
     wall_start = time.perf_counter()
     suite = load_suite(args.suite)
+    if suite.kind == "neighborhood":
+        for flag, value in (("--data", args.data), ("--node", args.node), ("--timezone", args.timezone),
+                            ("--proxy-track", args.proxy_track or None)):
+            if value is not None:
+                raise SystemExit(f"error: {flag} is for battery suites; suite {suite.name!r} is of kind 'neighborhood' "
+                                 "(the shipped homes and their tariff); leave it out")
+        if importlib.util.find_spec("pettingzoo") is None:  # Neighborhood-v0 is a PettingZoo env
+            raise SystemExit(f"error: suite {suite.name!r} runs Neighborhood-v0, which needs the community extra: "
+                             "pip install -e '.[community]'")
     if args.timezone is not None:
         check_timezone(args.timezone, "--timezone")  # a ValueError: one line, even without --data
         if args.data is None:
@@ -977,11 +1224,18 @@ def _run(args: argparse.Namespace) -> None:
     from bessgym.scenarios import ScenarioSet
 
     scenarios = ScenarioSet(config)
-    ids = scenarios.ids(split)[: args.limit]  # an unknown split, or data that cannot be read: ValueError
+    if suite.kind == "neighborhood":
+        ids = [neighborhood_scenario(day) for day in neighborhood_days(split)][: args.limit]  # a bad split: ValueError
+        skipped: dict[str, int] = {}
+    else:
+        ids = scenarios.ids(split)[: args.limit]  # an unknown split, or data that cannot be read: ValueError
+        skipped = scenarios.skipped(split)
     if not ids:
-        raise SystemExit(f"error: split {split!r} has no usable days (skipped: {_skipped_text(scenarios.skipped(split))})")
-    if suite.kind == "ges":
-        check_ges_specs(entries, seeds)  # before anything is written
+        raise SystemExit(f"error: split {split!r} has no usable days (skipped: {_skipped_text(skipped)})")
+    if suite.kind == "neighborhood":
+        check_neighborhood_specs(entries, seeds)  # before anything is written
+    elif suite.kind == "ges":
+        check_ges_specs(entries, seeds)
     else:
         check_specs([*entries, suite.prices_known], seeds)
     own = [e.name for e in entries if args.entry and not args.entries]  # --entry alone: the folder is named after them
@@ -990,21 +1244,28 @@ def _run(args: argparse.Namespace) -> None:
     earlier = [name for name in RUN_FILES if (out / name).exists()]
     out.mkdir(parents=True, exist_ok=True)
 
-    configs = {seed: (config if suite.kind == "ges" else config.model_copy(update={"seed": seed})).model_dump_json()
-               for seed in seeds}  # a ges task's world is seeded from the config's seed and its own
+    if suite.kind == "neighborhood":  # a neighborhood task's settings; its seed draws the devices
+        configs = {seed: json.dumps({"tariff": suite.tariff}) for seed in seeds}
+    else:  # a ges task's world is seeded from the config's seed and its own
+        configs = {seed: (config if suite.kind == "ges" else config.model_copy(update={"seed": seed})).model_dump_json()
+                   for seed in seeds}
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    skipped = scenarios.skipped(split)
     run_info = {
         "suite": suite_record(suite), "entries": [e.model_dump() for e in entries], "split": split,
         "seeds": seeds, "days": len(ids), "skipped": skipped, "config": json.loads(config.model_dump_json()),
         "data_file": str(config.data.file) if config.data.source != "synthetic" else "synthetic",
         "data_sha256": _hash(config.data.file) if config.data.source != "synthetic" else "n/a (synthetic)",
-        "rtd_model_sha256": _hash(RTD_MODEL_FILE) if scenarios.history(split).rtd_synthetic else None,  # None: real RT prices
+        "rtd_model_sha256": None if suite.kind == "neighborhood" or not scenarios.history(split).rtd_synthetic
+        else _hash(RTD_MODEL_FILE),  # None: real RT prices
         "versions": _versions(), "python": sys.version.split()[0],
         "hardware": {"machine": platform.machine(), "processor": platform.processor(), "cpus": os.cpu_count(), "system": platform.platform()},
         "backend": args.backend, "workers": args.workers, "started_utc": started, "command": sys.argv,
         "limit": args.limit,
     }
+    if suite.kind == "neighborhood":  # the homes' data; the config's (CAISO) prices give the export tariff
+        from bessgym.community.data import COMMUNITY_DIR, HOMES_HOURLY
+
+        run_info.update(homes_file=str(COMMUNITY_DIR / HOMES_HOURLY), homes_sha256=_hash(COMMUNITY_DIR / HOMES_HOURLY))
     if args.resume and earlier:
         _check_resume(out / "run.json", run_info)
     elif args.resume:
@@ -1018,7 +1279,9 @@ def _run(args: argparse.Namespace) -> None:
                     run_local(tasks, split, suite.time_budget_s, pool)
                 yield from tqdm(backend, total=len(tasks), desc=label, unit="day", file=sys.stderr)
 
-            if suite.kind == "ges":
+            if suite.kind == "neighborhood":
+                _play_neighborhood(out, entries, seeds, ids, configs, execute)
+            elif suite.kind == "ges":
                 _play_ges(out, entries, seeds, ids, configs, execute)
             else:
                 _play(out, config, suite, entries, seeds, ids, configs, execute)
@@ -1029,11 +1292,13 @@ def _run(args: argparse.Namespace) -> None:
     (out / "run.json").write_text(json.dumps(run_info, indent=2) + "\n")
 
     from benchmarks.plots import write_plots
-    from benchmarks.report import write_ges_report, write_report
+    from benchmarks.report import write_ges_report, write_neighborhood_report, write_report
 
     names = [e.name for e in entries]
     try:
-        if suite.kind == "ges":
+        if suite.kind == "neighborhood":
+            table = write_neighborhood_report(out, names)
+        elif suite.kind == "ges":
             table = write_ges_report(out, config, names)
         else:
             table = write_report(out, config, names, suite.prices_known)
@@ -1126,6 +1391,36 @@ def _play_ges(out: Path, entries: list[Entry], seeds: list[int], ids: list[str],
             reference = references.get((ref, row["scenario_id"], int(row["seed"])), {})
             if reference.get("status") == "ok":
                 row[f"{ref}_profit_usd"] = float(reference["profit_total_usd"])
+        appender.write(row)
+    appender.close()
+
+
+def _play_neighborhood(out: Path, entries: list[Entry], seeds: list[int], ids: list[str], configs: dict[int, str],
+                       execute: Callable[[list[tuple[Task, str]], str], Iterator[dict]]) -> None:
+    """A neighborhood run's two phases through ``execute``: the references (oracle and no market)
+    of every day and seed, then the entries, each row appended as it finishes with the day's
+    reference costs (``oracle_cost_usd``, ``no_market_cost_usd``), the tasks already in the
+    folder's CSVs skipped."""
+    oracle_path, episodes_path = out / "oracle.csv", out / "episodes.csv"
+    references = {(r["reference"], r["scenario_id"], int(r["seed"])): r
+                  for r in _read_rows(oracle_path, NEIGHBORHOOD_REFERENCE_COLUMNS)}
+    todo = [(Task(i, s, reference=ref, kind="neighborhood"), configs[s]) for s in seeds for i in ids
+            for ref in NEIGHBORHOOD_REFERENCES if (ref, i, s) not in references]
+    if todo:
+        appender = _Appender(oracle_path, NEIGHBORHOOD_REFERENCE_COLUMNS)
+        for row in execute(todo, "references"):
+            appender.write(row)
+            references[(row["reference"], row["scenario_id"], int(row["seed"]))] = row
+        appender.close()
+    done = {(r["entry"], r["scenario_id"], int(r["seed"])) for r in _read_rows(episodes_path, NEIGHBORHOOD_EPISODE_COLUMNS)}
+    todo = [(Task(i, s, e, kind="neighborhood"), configs[s]) for e in entries for s in seeds for i in ids
+            if (e.name, i, s) not in done]
+    appender = _Appender(episodes_path, NEIGHBORHOOD_EPISODE_COLUMNS)
+    for row in execute(todo, "entries"):
+        for ref in NEIGHBORHOOD_REFERENCES:
+            reference = references.get((ref, row["scenario_id"], int(row["seed"])), {})
+            if reference.get("status") == "ok":
+                row[f"{ref}_cost_usd"] = float(reference["cost_usd"])
         appender.write(row)
     appender.close()
 

@@ -8,6 +8,11 @@ value ladder (:data:`LADDER`).
 A ges suite (the aggregator's portfolio, :func:`write_ges_report`): flexibility capture = 100 x
 sum of (profit - idle's) / sum of (hindsight's - idle's), the same bootstrap and paired tables,
 the references hindsight and idle listed, never ranked (:data:`GES_GLOSSARY`).
+
+A neighborhood suite (the homes' market, :func:`write_neighborhood_report`): savings capture =
+100 x sum of (no market's cost - the entry's) / sum of (no market's - the community oracle's),
+the same bootstrap and paired tables, per-home figures (the worst home's change against no
+market), the references oracle and no market listed, never ranked (:data:`NEIGHBORHOOD_GLOSSARY`).
 """
 
 from __future__ import annotations
@@ -27,6 +32,9 @@ BOOTSTRAP = 2000
 FULL_HINDSIGHT, ENERGY_ONLY, PRICES_KNOWN = "full_hindsight", "energy_only", "prices_known"
 GES_HINDSIGHT, GES_IDLE = "hindsight", "idle"
 """The references of a ges suite (``oracle.csv``): the plan that knows the day's world, and the zero plan."""
+NEIGHBORHOOD_ORACLE, NEIGHBORHOOD_NO_MARKET = "oracle", "no_market"
+"""The references of a neighborhood suite (``oracle.csv``): the community's perfect-foresight LP, and
+the rule-based homes without a market."""
 LADDER = {
     FULL_HINDSIGHT: ("full hindsight (perfect foresight)",
                        "the oracle: one LP over the realised day, prices and deployment known, under the same market "
@@ -459,19 +467,25 @@ def ges_markdown(table: pd.DataFrame) -> str:
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     rank = 0
     for _, row in table.iterrows():
-        ranked = not isinstance(row["reference"], str)
-        rank += ranked
-        capture = number(row["capture_pct"])
-        if ranked and not np.isnan(row["ci_low"]):
-            capture += f" [{number(row['ci_low'])}, {number(row['ci_high'])}]"
-        errors = int(row["errors"])
-        where = "oracle.csv" if not ranked else "episodes.csv"
-        lines.append(f"| {rank if ranked else '-'} | {row['entry']} | {capture} | {number(row['profit'])} | "
+        rank, shown, capture, errors = _row_head(row, rank)
+        lines.append(f"| {shown} | {row['entry']} | {capture} | {number(row['profit'])} | "
                      f"{number(row['planned_cost'])} | {number(row['lorp_pct'])} | {number(row['erns_mwh'], 3)} | "
                      f"{number(row['violation_pct'])} | {number(row['incentive'])} | {number(row['ev_unmet_mwh'], 3)} | "
-                     f"{number(row['comfort_c'], 3)} | {number(row['iterations'])} | "
-                     f"{f'**{errors} (see {where})**' if errors else 0} |")
+                     f"{number(row['comfort_c'], 3)} | {number(row['iterations'])} | {errors} |")
     return "\n".join(lines)
+
+
+def _row_head(row: pd.Series, rank: int) -> tuple[int, str, str, str]:
+    """A ges or neighborhood table row's rank (counting on from ``rank``), its rank cell ('-' for
+    a reference row), its capture cell (with the interval of a ranked row) and its errors cell."""
+    ranked = not isinstance(row["reference"], str)
+    rank += ranked
+    capture = number(row["capture_pct"])
+    if ranked and not np.isnan(row["ci_low"]):
+        capture += f" [{number(row['ci_low'])}, {number(row['ci_high'])}]"
+    errors = int(row["errors"])
+    where = "oracle.csv" if not ranked else "episodes.csv"
+    return rank, str(rank) if ranked else "-", capture, f"**{errors} (see {where})**" if errors else "0"
 
 
 def write_ges_report(out: Path, config: Config, order: list[str]) -> str:
@@ -504,4 +518,183 @@ def write_ges_report(out: Path, config: Config, order: list[str]) -> str:
     skipped = ", ".join(f"{reason} {count}" for reason, count in run.get("skipped", {}).items() if count) or "none"
     header += f"Days of split {run['split']} skipped (not usable), by reason: {skipped}.\n\n"
     (out / "leaderboard.md").write_text(header + text + "\n\n" + GES_GLOSSARY + "\n")
+    return text
+
+
+NEIGHBORHOOD_GLOSSARY = """## Glossary
+
+The homes of Neighborhood-v0 (`bessgym.community`: the shipped CityLearn homes with PV, battery, EV
+and air conditioner) play one day at a time (24 hours, every home starting with its battery half
+full, its house at the setpoint and no EV carried in) under the suite's utility tariff. An entry is
+a community policy (its `da_bidder`: `reset(env)` and `act(obs)`, e.g. `baselines.community:Truthful`,
+or a class built on its env, `baselines.community_lp:HomeMPC`) and the market mechanism (its
+`rt_policy`: `k_double`, the uniform-price k-double auction at k = 0.5, or `mcafee`, McAfee's trade
+reduction). Each day and seed has one draw of the homes' devices (the seed's), the same for every
+entry and both references. A home's cost ($) is its bill (utility imports less export credit, plus
+market payments less receipts) plus its discomfort priced at the env's $ per degC-hour; the
+community's cost is the sum over homes. Money is $ per day (+ = paid).
+
+The main table (one row per entry, best savings capture first; the oracle and no market are
+references, never ranked):
+
+- **rank**: by savings capture %.
+- **savings capture % [95% CI]**: 100 x the sum over day-seeds of (no market's community cost - the
+  entry's) / the sum of (no market's - the oracle's): 0 is no market, 100 the community oracle (one
+  optimiser and one meter with perfect foresight, a lower bound on every policy's cost, so no entry
+  passes 100). A failed day-seed (an error row) counts as no market's cost, no saving. The interval:
+  2.5th and 97.5th percentiles over 2000 bootstrap resamples of the day-seeds (with replacement, each
+  with its references).
+- **cost $/day**: the community's cost, mean over the day-seeds (a failed one at no market's cost).
+- **local PV %**: PV used at home or sold to neighbours over all PV (`1 - utility export kWh / PV kWh`,
+  pooled over the day-seeds that ran; `benchmarks.community`).
+- **market kWh/day**: energy traded between homes, mean per day.
+- **worst home vs no market $/day**: for each home, its cost less its cost without a market on the
+  same day-seeds, mean per day; the largest over the homes (positive: some home pays more with the
+  market than without, even where the community saves; negative: every home gains).
+- **sellers earn $/day** / **buyers pay $/day**: as `benchmarks.community` defines them, per day: the
+  bills of the home-hours that sell (net import < 0), sign turned, and of those that buy; cost =
+  buyers pay - sellers earn + discomfort.
+- **discomfort degC-h/day**, **EV unmet kWh/day**: degree-hours above the thermostat's band, and EV
+  energy short at departure, mean per day.
+- **efficiency %**: allocative efficiency, realised gains from trade over the maximum at the homes'
+  reservation values (`benchmarks.community`), pooled over the hours with gains; blank without any.
+- **errors**: day-seeds with `status=error` (the message is in `episodes.csv`; for the references,
+  `oracle.csv`).
+
+The paired table: each entry against the first, the difference in savings capture points on the
+day-seeds both were scored on, its paired bootstrap interval (the same resampled day-seeds for both),
+**P(better)** the share of resamples in which the entry captures more, and the **day-seeds**.
+
+`episodes.csv` holds each day-seed's figures, the references' costs (`oracle_cost_usd`,
+`no_market_cost_usd`) and `home_cost_usd`, each home's cost (a JSON object by agent); `oracle.csv`
+the references' (the oracle's bill is the community's one-meter utility bill; it has no market, no
+per-home costs and no EV figure)."""
+"""What each column of a neighborhood suite's ``leaderboard.md`` means; written under its tables."""
+
+
+def neighborhood_savings(episodes: pd.DataFrame) -> pd.DataFrame:
+    """``episodes`` of a neighborhood run as :func:`scored_profit` reads them, on the day-seeds both
+    references ran: ``profit_total_usd`` the entry's saving against no market ($, NaN on a failed
+    day, scored 0), ``oracle_profit_usd`` the oracle's."""
+    rows = episodes[episodes["oracle_cost_usd"].notna() & episodes["no_market_cost_usd"].notna()]
+    none = rows["no_market_cost_usd"].astype(float)
+    return pd.DataFrame({"entry": rows["entry"], "scenario_id": rows["scenario_id"], "seed": rows["seed"],
+                         "status": rows["status"], "profit_total_usd": none - rows["cost_usd"].astype(float),
+                         "oracle_profit_usd": none - rows["oracle_cost_usd"].astype(float)})
+
+
+def home_costs(rows: pd.DataFrame) -> pd.DataFrame:
+    """Each home's cost ($, columns by agent) of ``rows`` (their ``home_cost_usd`` JSON), indexed by
+    (scenario_id, seed)."""
+    frame = pd.DataFrame([json.loads(text) for text in rows["home_cost_usd"]])
+    frame.index = pd.MultiIndex.from_frame(rows[["scenario_id", "seed"]])
+    return frame
+
+
+def worst_home_change(rows: pd.DataFrame, no_market: pd.DataFrame) -> float:
+    """The largest mean change ($/day) of any home's cost against no market (``no_market``: the
+    reference's rows) over the day-seeds of ``rows`` (status ok) the reference ran; NaN without any."""
+    mine, theirs = home_costs(rows), home_costs(no_market)
+    both = mine.index.intersection(theirs.index)
+    if not len(both):
+        return float("nan")
+    return float((mine.loc[both] - theirs.loc[both, mine.columns]).mean().max())
+
+
+def _neighborhood_figures(rows: pd.DataFrame) -> dict:
+    """The columns of the neighborhood table that describe the day-seeds that ran (``rows``, status ok)."""
+    def mean(column: str) -> float:
+        return rows[column].astype(float).mean() if len(rows) else float("nan")
+
+    pv = rows["pv_kwh"].astype(float).sum()
+    exported = ((1.0 - rows["local_pv_share"].astype(float)) * rows["pv_kwh"].astype(float)).sum()
+    return {"local_pv_pct": 100.0 * (1.0 - exported / pv) if pv > 0 else np.nan, "market_kwh": mean("market_kwh"),
+            "sellers_earn": mean("sellers_earn_usd"), "buyers_pay": mean("buyers_pay_usd"),
+            "discomfort": mean("discomfort_c_h"), "ev_unmet": mean("ev_unmet_kwh")}
+
+
+def _efficiency_pct(rows: pd.DataFrame) -> float:
+    """Allocative efficiency (%) pooled over ``rows``: realised gains from trade over the maximum; NaN without gains."""
+    best = rows["max_gains_usd"].astype(float).sum()
+    return 100.0 * rows["realised_gains_usd"].astype(float).sum() / best if best > 0 else np.nan
+
+
+def summarise_neighborhood(episodes: pd.DataFrame, references: pd.DataFrame, order: list[str]) -> pd.DataFrame:
+    """One row per entry of ``order`` (ranked by savings capture), then the references oracle and
+    no market (``reference`` set): see :data:`NEIGHBORHOOD_GLOSSARY`."""
+    savings = neighborhood_savings(episodes)
+    no_market = references[(references["reference"] == NEIGHBORHOOD_NO_MARKET) & (references["status"] == "ok")]
+    rows = []
+    for entry in [e for e in order if e in set(episodes["entry"])]:
+        group = episodes[episodes["entry"] == entry]
+        ok = group[group["status"] == "ok"]
+        errors = int((group["status"] != "ok").sum())
+        figures = {**_neighborhood_figures(ok), "efficiency_pct": _efficiency_pct(ok),
+                   "worst_home": worst_home_change(ok, no_market)}
+        scored = scored_profit(savings, entry)
+        if scored.empty:
+            rows.append({"entry": entry, "errors": errors, **figures})
+            continue
+        low, high = bootstrap_capture(scored["profit"].to_numpy(), scored["oracle"].to_numpy())
+        mine = group[group["oracle_cost_usd"].notna() & group["no_market_cost_usd"].notna()]
+        cost = np.where(mine["status"] == "ok", mine["cost_usd"].astype(float), mine["no_market_cost_usd"].astype(float))
+        rows.append({"entry": entry, "errors": errors,
+                     "capture_pct": capture_rate(scored["profit"].to_numpy(), scored["oracle"].to_numpy()),
+                     "ci_low": low, "ci_high": high, "cost": cost.mean(), **figures})
+    columns = ["entry", "reference", "errors", "capture_pct", "ci_low", "ci_high", "cost", "local_pv_pct", "market_kwh",
+               "worst_home", "sellers_earn", "buyers_pay", "discomfort", "ev_unmet", "efficiency_pct"]
+    table = pd.DataFrame(rows, columns=columns).sort_values("capture_pct", ascending=False, na_position="last")
+    labels = {NEIGHBORHOOD_ORACLE: ("oracle (community LP, perfect foresight; lower bound, not ranked)", 100.0),
+              NEIGHBORHOOD_NO_MARKET: ("no market (rule-based homes, not ranked)", 0.0)}
+    shown = []
+    for name, (label, capture) in labels.items():
+        group = references[references["reference"] == name]
+        ok = group[group["status"] == "ok"]
+        figures = _neighborhood_figures(ok)
+        if name == NEIGHBORHOOD_ORACLE:  # one meter, no market: only its cost, PV use and discomfort are its own
+            figures = {k: figures[k] for k in ("local_pv_pct", "discomfort")}
+        else:
+            figures.update(worst_home=0.0)
+        shown.append({"entry": label, "reference": name, "errors": int((group["status"] != "ok").sum()),
+                      "capture_pct": capture, "cost": ok["cost_usd"].astype(float).mean(), **figures})
+    return pd.concat([table, pd.DataFrame(shown, columns=columns)], ignore_index=True)
+
+
+def neighborhood_markdown(table: pd.DataFrame) -> str:
+    """The neighborhood table of :func:`summarise_neighborhood`."""
+    lines = ["| rank | entry | savings capture % [95% CI] | cost $/day | local PV % | market kWh/day | worst home vs no market "
+             "$/day | sellers earn $/day | buyers pay $/day | discomfort degC-h/day | EV unmet kWh/day | efficiency % | errors |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    rank = 0
+    for _, row in table.iterrows():
+        rank, shown, capture, errors = _row_head(row, rank)
+        lines.append(f"| {shown} | {row['entry']} | {capture} | {number(row['cost'], 2)} | "
+                     f"{number(row['local_pv_pct'])} | {number(row['market_kwh'])} | {number(row['worst_home'], 2)} | "
+                     f"{number(row['sellers_earn'], 2)} | {number(row['buyers_pay'], 2)} | {number(row['discomfort'], 2)} | "
+                     f"{number(row['ev_unmet'], 2)} | {number(row['efficiency_pct'])} | {errors} |")
+    return "\n".join(lines)
+
+
+def write_neighborhood_report(out: Path, order: list[str]) -> str:
+    """Write a neighborhood run's ``leaderboard.md`` (the tables, then :data:`NEIGHBORHOOD_GLOSSARY`);
+    return the tables."""
+    episodes, references = read_run(out)
+    table = summarise_neighborhood(episodes, references, order)
+    text = neighborhood_markdown(table)
+    entries = table[table["reference"].isna() & np.isfinite(table["capture_pct"].astype(float))]
+    ranked = list(entries["entry"])
+    comparisons = paired(neighborhood_savings(episodes), [(e, ranked[0]) for e in ranked[1:]]) if ranked else pd.DataFrame()
+    if len(comparisons):
+        text += (f"\n\nPaired against the first ({ranked[0]}; same days, seeds and devices; savings capture points; a "
+                 "failed day counts as no market):\n\n" + paired_markdown(comparisons, "the first"))
+    run = json.loads((out / "run.json").read_text())
+    homes = len(home_costs(references[references["reference"] == NEIGHBORHOOD_NO_MARKET].head(1)).columns) \
+        if (references["reference"] == NEIGHBORHOOD_NO_MARKET).any() else 0
+    header = (f"# Leaderboard: suite {run['suite']['name']} (the neighbourhood market), split {run['split']}, "
+              f"{run['days']} days x seeds {run['seeds']}\n\n"
+              f"{homes} homes of {run['homes_file'].split('/')[-1]} (sha256 {run['homes_sha256'][:12]}), tariff "
+              f"`{run['suite']['tariff']}` (export prices from {run['data_file'].split('/')[-1]}). Savings capture = 100 x "
+              "sum of (no market's community cost - the entry's) / sum of (no market's - the community oracle's) over the "
+              "same days and seeds. $ per day, + = paid.\n\n")
+    (out / "leaderboard.md").write_text(header + text + "\n\n" + NEIGHBORHOOD_GLOSSARY + "\n")
     return text

@@ -186,7 +186,7 @@ def test_ges_suite_and_specs_are_checked():
 
 def test_suite_kind_is_validated(tmp_path):
     raw = json.loads((SUITES_DIR / "ges.json").read_text())
-    for change, message in (({"kind": "heat"}, r"kind: Input should be 'battery' or 'ges'"),
+    for change, message in (({"kind": "heat"}, r"kind: Input should be 'battery', 'ges' or 'neighborhood'"),
                             ({"prices_known": {"name": "p", "da_bidder": "threshold", "rt_policy": "follow_da"}},
                              "prices_known applies to kind 'battery' only")):
         path = tmp_path / "suite.json"
@@ -205,8 +205,8 @@ def test_battery_suites_are_unchanged():
     assert ORACLE_COLUMNS == ["reference", "scenario_id", "seed", *LEDGER_LINES, "profit_total_usd", "status", "error"]
     assert Task("d", 0).kind == "battery"
     for path in SUITES_DIR.glob("*.json"):
-        if path.stem == "ges":
+        if path.stem in ("ges", "neighborhood"):
             continue
         suite = load_suite(path.stem)
         assert suite.kind == "battery" and "kind" not in suite_record(suite)
-        assert suite_record(suite) == {k: v for k, v in suite.model_dump(mode="json").items() if k != "kind"}
+        assert suite_record(suite) == {k: v for k, v in suite.model_dump(mode="json").items() if k not in ("kind", "tariff")}
