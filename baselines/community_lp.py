@@ -130,10 +130,12 @@ class _Home:
 
 def _add_home(lp: _Columns, devices: HomeDevices, i: int, outdoor_c: np.ndarray, battery_kwh: float, indoor_c: float,
               sessions: list[_Session], comfort_usd_per_c_h: float, end_energy: str,
-              end_slopes: tuple[float, float] = (0.0, 0.0)) -> _Home:
+              end_slopes: tuple[float, float] = (0.0, 0.0), ev_owed_usd_per_kwh: float = 0.0) -> _Home:
     """Home ``i``'s devices over the hours of ``outdoor_c`` (n,) from its battery energy (kWh) and
     indoor temperature (degC) now; ``end_slopes`` ($/kWh above and below ``battery_kwh`` at the
-    end) for the ``"valued"`` terminal rule."""
+    end) for the ``"valued"`` terminal rule; ``ev_owed_usd_per_kwh`` what each kWh a session
+    running past the horizon still needs at its end costs (so each kWh charged inside saves it;
+    the constant, the whole need at that price, is left out of the LP)."""
     n = len(outdoor_c)
     b = devices.battery.limits(1.0)
     ac = devices.ac
@@ -173,7 +175,11 @@ def _add_home(lp: _Columns, devices: HomeDevices, i: int, outdoor_c: np.ndarray,
     plugged = np.zeros(n, dtype=bool)
     for s in sessions:
         plugged[s.first:s.last + 1] = True
-    ev = lp.add(n, 0.0, np.where(plugged, charger, 0.0))
+    owed = np.zeros(n)
+    for s in sessions:
+        if s.hours_after > 0:
+            owed[s.first:s.last + 1] = -ev_owed_usd_per_kwh
+    ev = lp.add(n, 0.0, np.where(plugged, charger, 0.0), owed)
     for s in sessions:
         hours = ev[s.first:s.last + 1]
         lp.row(hours, np.ones(len(hours)), -np.inf, s.need_kwh)
@@ -208,9 +214,10 @@ class CommunityPlan:
     """The oracle's day: per home and hour (H, 24) kWh ``charge_kwh``, ``discharge_kwh``,
     ``energy_kwh`` (the battery's at the hour's end), ``duty`` (AC, [0, 1]), ``indoor_c`` (at the
     hour's end), ``discomfort_c``, ``ev_kwh``, ``net_import_kwh`` (+ drawn from outside); per hour
-    (24,) the community's ``import_kwh`` and ``export_kwh`` with the utility; the objective
-    ``cost_usd`` = ``utility_usd`` + ``discomfort_usd`` ($, the tie-break cost left out); the
-    ``day``, the solve's ``seconds`` and the ``result``."""
+    (24,) the community's ``import_kwh`` and ``export_kwh`` with the utility; the day's
+    ``cost_usd`` = ``utility_usd`` + ``discomfort_usd`` - ``end_value_usd`` (the env's terminal
+    value of the plan's end: ``Neighborhood.end_value_usd``, whatever the plan's own terminal
+    rule; the tie-break cost left out); the ``day``, the solve's ``seconds`` and the ``result``."""
 
     day: int
     charge_kwh: np.ndarray
@@ -225,12 +232,13 @@ class CommunityPlan:
     export_kwh: np.ndarray
     utility_usd: float
     discomfort_usd: float
+    end_value_usd: float
     seconds: float
     result: SolveResult
 
     @property
     def cost_usd(self) -> float:
-        return self.utility_usd + self.discomfort_usd
+        return self.utility_usd + self.discomfort_usd - self.end_value_usd
 
     def actions(self, devices: HomeDevices, k: int) -> np.ndarray:
         """Neighborhood-v0 actions (H, 5) that play hour ``k`` (0..23) of the plan: the thermostat's
@@ -285,7 +293,7 @@ class CommunityOracle:
         sessions = _sessions(devices, t0, n, state.ev_left_kwh)
         homes = [_add_home(lp, devices, i, world.homes.outdoor_c[span], float(state.battery_mwh[i] * 1e3),
                            float(state.indoor_c[i]), sessions[i], world.comfort_usd_per_c_h, self.end_energy,
-                           world.end_slopes(span))
+                           world.end_slopes(span), world.ev_owed_price(span))
                  for i in range(devices.n_homes)]
         bought = lp.add(n, 0.0, np.inf, imp)
         sold = lp.add(n, 0.0, np.inf, -exp)
@@ -310,9 +318,14 @@ class CommunityOracle:
         ac_kwh = duty * np.array([home.ac_kwh_per_duty for home in homes])[:, None]
         net = base + ac_kwh + ev + charge - discharge
         discomfort = grid("discomfort")
-        return CommunityPlan(int(day), charge, discharge, grid("energy"), duty, grid("indoor"), discomfort, ev, net,
+        energy = grid("energy")
+        ev_left = np.array([sum(s.need_kwh - ev[i, s.first:s.last + 1].sum() for s in sessions[i] if s.hours_after > 0)
+                            for i in range(devices.n_homes)])
+        end_value = world.end_value_usd(state.battery_mwh, energy[:, -1] / 1e3, ev_left, span)
+        return CommunityPlan(int(day), charge, discharge, energy, duty, grid("indoor"), discomfort, ev, net,
                              z[bought], z[sold], float(imp @ z[bought] - exp @ z[sold]),
-                             float(world.comfort_usd_per_c_h * discomfort.sum()), time.perf_counter() - start, result)
+                             float(world.comfort_usd_per_c_h * discomfort.sum()), float(end_value.sum()),
+                             time.perf_counter() - start, result)
 
 
 @dataclass(frozen=True)
@@ -419,7 +432,7 @@ class HomeMPC:
             lp = _Columns()
             home = _add_home(lp, devices, i, outdoor, float(battery[i]), float(indoor[i]),
                              [s for s in sessions[i] if s.first == 0], world.comfort_usd_per_c_h, "valued",
-                             world.end_slopes(span))
+                             world.end_slopes(span), world.ev_owed_price(span))
             bought, sold = lp.add(n, 0.0, np.inf, imp), lp.add(n, 0.0, np.inf, -exp)
             for k in range(n):
                 cols, vals = home.net_terms(k)

@@ -553,7 +553,8 @@ references, never ranked):
   market than without, even where the community saves; negative: every home gains).
 - **sellers earn $/day** / **buyers pay $/day**: as `benchmarks.community` defines them, per day: the
   bills of the home-hours that sell (net import < 0), sign turned, and of those that buy; cost =
-  buyers pay - sellers earn + discomfort.
+  buyers pay - sellers earn + discomfort x its price - the terminal value (the battery's energy
+  against the day's start, less the EV energy still owed past the day: Neighborhood-v0's last hour).
 - **discomfort degC-h/day**, **EV unmet kWh/day**: degree-hours above the thermostat's band, and EV
   energy short at departure, mean per day.
 - **efficiency %**: allocative efficiency, realised gains from trade over the maximum at the homes'

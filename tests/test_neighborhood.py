@@ -59,7 +59,7 @@ def test_a_day_of_neighborhood_v0_settles_every_kwh_and_rewards_the_bills():
         for a, r in rewards.items():
             info = infos[a]
             assert r == pytest.approx(-(info["bill_usd"] + env.world.comfort_usd_per_c_h * info["discomfort_c"])
-                                      + info["battery_end_usd"])
+                                      + info["end_value_usd"])
             assert info["market_bought_kwh"] + info["utility_import_kwh"] - info["market_sold_kwh"] - info["utility_export_kwh"] \
                 == pytest.approx(info["net_import_kwh"], abs=1e-9)
             total[a] += r
@@ -95,16 +95,20 @@ def test_a_one_sided_hour_skips_the_auction_and_settles_as_it_would():
     assert cleared.traded[0] == 0 and (cleared.bought == 0).all()  # what the auction itself gives
 
 
-def test_the_days_last_hour_values_the_battery_left_against_its_start():
+def test_the_days_last_hour_values_the_battery_left_and_the_ev_energy_still_owed():
     env = NeighborhoodEnv(tariff="wholesale_export")
     env.reset(seed=0, options={"day": 120})
     drain = {a: np.array([0.0, -1.0, 1.0, -1.0, -1.0]) for a in env.agents}  # discharge all day, no orders
     ends = []
     while env.agents:
         _, _, _, _, infos = env.step(drain)
-        ends.append([i["battery_end_usd"] for i in infos.values()])
+        ends.append([i["end_value_usd"] for i in infos.values()])
     assert all(v == 0 for row in ends[:-1] for v in row)
     above, below = env.world.end_slopes(slice(120 * 24, 121 * 24))
     assert 0 <= above <= below
     start_kwh = env.world.devices.battery.e_initial_mwh * 1e3
-    assert ends[-1] == pytest.approx([-below * start_kwh] * len(ends[-1]))  # emptied: the start's energy to buy back
+    owed = env._state.ev_left_kwh  # sessions running past the day, charged at the minimum
+    assert owed.sum() > 0  # the minimum rate leaves some EV energy for after the day on this day
+    price = env.world.ev_owed_price(slice(120 * 24, 121 * 24))
+    # emptied: the start's energy to buy back; the EV energy still owed to be bought later
+    assert ends[-1] == pytest.approx((-below * start_kwh - price * owed).tolist())

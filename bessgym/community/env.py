@@ -20,12 +20,14 @@ Per agent (``home_<id>``):
   export prices ($/kWh). The hour's PV and load are observed as they are (a nowcast), before the
   actions.
 * reward: minus the home's cost of the hour ($): its bill and its discomfort
-  (``Neighborhood.cost_usd``); on the day's last hour also the battery's energy against the
-  day's start, valued by ``Neighborhood.end_value_usd`` (DESIGN 1.6's asymmetric terminal value:
-  energy left over at the day's mean export price x eta_d, energy missing at its mean import price
-  / eta_c), so that draining the battery is not free.
+  (``Neighborhood.cost_usd``); on the day's last hour also its terminal value,
+  ``Neighborhood.end_value_usd``: the battery's energy against the day's start (DESIGN 1.6's
+  asymmetric rule: energy left over at the day's lowest export price x eta_d, energy missing at
+  its mean import price / eta_c) less the energy still owed to an EV whose session runs past the
+  day (at the day's mean import price), so that neither draining the battery nor deferring an
+  EV's charging past the episode is free.
 
-Infos per agent: the hour's ``bill_usd``, ``battery_end_usd`` (the terminal value, 0 but on the
+Infos per agent: the hour's ``bill_usd``, ``end_value_usd`` (the terminal value, 0 but on the
 last hour), ``discomfort_c``, ``market_bought_kwh``,
 ``market_sold_kwh``, ``utility_import_kwh``, ``utility_export_kwh``, ``net_import_kwh``,
 ``ev_unmet_kwh``, and the market's ``price`` and ``traded_kwh``.
@@ -128,9 +130,9 @@ class NeighborhoodEnv(ParallelEnv):
         cost = self.world.cost_usd(flows, bill)
         last = self._h + 1 >= HOURS_PER_DAY or self.t + 1 >= len(self.world.homes.hour)
         end_value = np.zeros(len(cost))
-        if last:  # the battery's energy left against the day's start (DESIGN 1.6's terminal value)
+        if last:  # the battery against the day's start, the EV energy still owed (DESIGN 1.6's terminal value)
             day = slice(self._day * HOURS_PER_DAY, self.t + 1)
-            end_value = self.world.end_value_usd(self._start_mwh, state.battery_mwh, day)
+            end_value = self.world.end_value_usd(self._start_mwh, state.battery_mwh, state.ev_left_kwh, day)
             cost = cost - end_value
         self._state = state
         self._last_price = bill.price if np.isfinite(bill.price) else float(self.world.tariff.export_usd_per_kwh[self.t])
@@ -186,7 +188,7 @@ class NeighborhoodEnv(ParallelEnv):
         return {agent: rows[i] for i, agent in enumerate(self.possible_agents)}
 
     def _infos(self, flows: Any, bill: HourBill, end_value: np.ndarray) -> dict[str, dict]:
-        fields = {"bill_usd": bill.bill_usd, "battery_end_usd": end_value, "discomfort_c": flows.discomfort_c, "market_bought_kwh": bill.market_bought_kwh,
+        fields = {"bill_usd": bill.bill_usd, "end_value_usd": end_value, "discomfort_c": flows.discomfort_c, "market_bought_kwh": bill.market_bought_kwh,
                   "market_sold_kwh": bill.market_sold_kwh, "utility_import_kwh": bill.utility_import_kwh,
                   "utility_export_kwh": bill.utility_export_kwh, "net_import_kwh": flows.net_import_kwh,
                   "ev_unmet_kwh": flows.ev_unmet_kwh}

@@ -131,16 +131,25 @@ class Neighborhood:
 
     def end_slopes(self, hours: slice) -> tuple[float, float]:
         """$ per kWh of battery energy above its start at the end of the ``hours`` (what exporting it
-        would fetch: the mean export price x eta_d) and below it (what importing it back would
-        cost: the mean import price / eta_c): DESIGN 1.6's asymmetric terminal value with the
-        home's two prices. The first never exceeds the second."""
+        would fetch at worst: the hours' lowest export price x eta_d) and below it (what importing
+        it back would cost: their mean import price / eta_c): DESIGN 1.6's asymmetric terminal
+        value with the home's two prices. The first never exceeds the second, and energy bought to
+        be left over is never worth more than it cost."""
         b = self.devices.battery
-        return (float(self.tariff.export_usd_per_kwh[hours].mean()) * b.eta_discharge,
+        return (float(self.tariff.export_usd_per_kwh[hours].min()) * b.eta_discharge,
                 float(self.tariff.import_usd_per_kwh[hours].mean()) / b.eta_charge)
 
-    def end_value_usd(self, start_mwh: np.ndarray, end_mwh: np.ndarray, hours: slice) -> np.ndarray:
-        """Each home's battery energy at the end of ``hours`` valued against its start (H,) $ (+ =
-        worth more than it started with), at :meth:`end_slopes`."""
+    def ev_owed_price(self, hours: slice) -> float:
+        """$ per kWh an EV still needs at the end of the ``hours`` (its session runs on): what
+        importing it later costs, the hours' mean import price."""
+        return float(self.tariff.import_usd_per_kwh[hours].mean())
+
+    def end_value_usd(self, start_mwh: np.ndarray, end_mwh: np.ndarray, ev_left_kwh: np.ndarray, hours: slice) -> np.ndarray:
+        """Each home's terminal value at the end of ``hours`` (H,) $ (+ = worth): its battery's energy
+        against the start at :meth:`end_slopes`, less the EV energy still owed to a session that
+        runs on (``ev_left_kwh``) at :meth:`ev_owed_price`, so that neither draining the battery
+        nor deferring an EV's charging past the episode is free."""
         above, below = self.end_slopes(hours)
         diff_kwh = (np.asarray(end_mwh) - np.asarray(start_mwh)) * 1e3
-        return above * np.maximum(diff_kwh, 0.0) - below * np.maximum(-diff_kwh, 0.0)
+        battery = above * np.maximum(diff_kwh, 0.0) - below * np.maximum(-diff_kwh, 0.0)
+        return battery - self.ev_owed_price(hours) * np.asarray(ev_left_kwh)
