@@ -285,6 +285,11 @@ class CommunityOracle:
             raise ValueError(f"day = {day!r}; allowed: an integer 0 .. {hours // HOURS_PER_DAY - 1}")
         devices = world.devices
         state = HomeState.start(devices) if state is None else state
+        for name in ("battery_mwh", "indoor_c", "ev_left_kwh"):
+            value = np.asarray(getattr(state, name), dtype=float)
+            if value.shape != (devices.n_homes,) or not np.isfinite(value).all():
+                raise ValueError(f"state.{name} has shape {value.shape} (finite: {bool(np.isfinite(value).all())}); "
+                                 f"allowed: {devices.n_homes} finite values, one per home")
         t0 = int(day) * HOURS_PER_DAY
         n = min(HOURS_PER_DAY, hours - t0)
         span = slice(t0, t0 + n)

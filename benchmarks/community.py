@@ -210,6 +210,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tariff", choices=TARIFFS, help="one tariff (default: all)")
     parser.add_argument("--mechanism", choices=MECHANISMS, help="one mechanism (default: all)")
     args = parser.parse_args(argv)
+    if not 1 <= args.days <= DAYS:
+        parser.error(f"--days {args.days}: allowed 1 .. {DAYS}")
+    if args.json is not None and (args.json.is_dir() or not args.json.parent.is_dir()):
+        parser.error(f"--json {args.json}: give a file path in an existing folder")
     result = benchmark(args.days, (args.tariff,) if args.tariff else TARIFFS,
                        (args.mechanism,) if args.mechanism else MECHANISMS)
     print(report(result))

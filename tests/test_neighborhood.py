@@ -112,3 +112,21 @@ def test_the_days_last_hour_values_the_battery_left_and_the_ev_energy_still_owed
     price = env.world.ev_owed_price(slice(120 * 24, 121 * 24))
     # emptied: the start's energy to buy back; the EV energy still owed to be bought later
     assert ends[-1] == pytest.approx((-below * start_kwh - price * owed).tolist())
+
+
+def test_actions_and_options_of_the_wrong_kind_are_refused_by_name():
+    env = NeighborhoodEnv()
+    with pytest.raises(ValueError, match="seed"):
+        NeighborhoodEnv(seed=-1)
+    with pytest.raises(ValueError, match="comfort_usd_per_c_h"):
+        NeighborhoodEnv(comfort_usd_per_c_h="x")
+    with pytest.raises(ValueError, match="reset options"):
+        env.reset(options="day")
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="a dict of one"):
+        env.step([np.zeros(5)] * len(env.agents))
+    with pytest.raises(ValueError, match="not agents of this env"):
+        env.step({**{a: np.zeros(5) for a in env.agents}, "home_X": np.zeros(5)})
+    agent = env.agents[1]
+    with pytest.raises(ValueError, match=f"action of {agent}"):
+        env.step({a: (["a"] * 5 if a == agent else np.zeros(5)) for a in env.agents})

@@ -30,7 +30,7 @@ Per agent (``home_<id>``):
 Infos per agent: the hour's ``bill_usd``, ``end_value_usd`` (the terminal value, 0 but on the
 last hour), ``discomfort_c``, ``market_bought_kwh``,
 ``market_sold_kwh``, ``utility_import_kwh``, ``utility_export_kwh``, ``net_import_kwh``,
-``ev_unmet_kwh``, and the market's ``price`` and ``traded_kwh``.
+``ev_unmet_kwh``, and the market's ``price`` (NaN when nothing traded) and ``traded_kwh``.
 """
 
 from __future__ import annotations
@@ -65,6 +65,10 @@ class NeighborhoodEnv(ParallelEnv):
                  seed: int = 0, comfort_usd_per_c_h: float = 0.5) -> None:
         if tariff not in TARIFFS:
             raise ValueError(f"tariff {tariff!r} is not one of {list(TARIFFS)}")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed = {seed!r}; allowed: an integer >= 0")
+        if isinstance(comfort_usd_per_c_h, bool) or not isinstance(comfort_usd_per_c_h, (int, float, np.number)):
+            raise ValueError(f"comfort_usd_per_c_h = {comfort_usd_per_c_h!r}; allowed: a number >= 0 ($ per degC-hour)")
         if isinstance(homes, (int, np.integer)) and not isinstance(homes, bool):
             homes = load_homes().recombined(int(homes))
         elif homes is None:
@@ -100,6 +104,8 @@ class NeighborhoodEnv(ParallelEnv):
     def reset(self, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict, dict]:
         if seed is not None:
             self._rng = np.random.default_rng(seed)
+        if options is not None and not isinstance(options, dict):
+            raise ValueError(f"reset options = {options!r}; allowed: None or a dict, e.g. {{'day': 10}}")
         options = dict(options or {})
         unknown = sorted(set(options) - {"day"})
         if unknown:  # warned, not refused: PettingZoo's API test passes an option no env reads
@@ -120,6 +126,11 @@ class NeighborhoodEnv(ParallelEnv):
     def step(self, actions: dict[str, np.ndarray]) -> tuple[dict, dict, dict, dict, dict]:
         if not self.agents:
             raise RuntimeError("the day is over: call reset() to start another")
+        if not isinstance(actions, dict):
+            raise ValueError(f"actions = {type(actions).__name__}; allowed: a dict of one (5,) action per agent")
+        unknown = sorted(set(actions) - set(self.agents))
+        if unknown:
+            raise ValueError(f"actions for {unknown[:5]}, which are not agents of this env; allowed: {self.agents[:3]} ...")
         missing = [a for a in self.agents if a not in actions]
         if missing:
             raise ValueError(f"actions missing for agents {missing[:5]}; allowed: one (5,) action per agent")
@@ -162,7 +173,10 @@ class NeighborhoodEnv(ParallelEnv):
             a = None
         if a is None or a.shape != (len(self.agents), ACTION_SIZE) or not np.isfinite(a).all():
             for agent in self.agents:
-                one = np.asarray(actions[agent], dtype=float) if np.ndim(actions[agent]) else np.full(1, np.nan)
+                try:
+                    one = np.asarray(actions[agent], dtype=float) if np.ndim(actions[agent]) else np.full(1, np.nan)
+                except (TypeError, ValueError):
+                    one = np.full(1, np.nan)
                 if one.shape != (ACTION_SIZE,) or not np.isfinite(one).all():
                     raise ValueError(f"action of {agent} = {actions[agent]!r}; allowed: {ACTION_SIZE} finite numbers in [-1, 1]")
         return np.clip(a, -1.0, 1.0)
