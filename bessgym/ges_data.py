@@ -32,11 +32,13 @@ _SESSION_COLUMNS = ["session_id", "site", "station_id", "arrival_utc", "departur
 _TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
-def _fail(path: Path, column: str, value: object, allowed: str) -> DataError:
+def column_error(path: Path, column: str, value: object, allowed: str) -> DataError:
+    """The error of a shipped data file whose ``column`` holds ``value``, naming what is allowed."""
     return DataError(f"{path.name}: column {column!r} has {value!r}; allowed: {allowed}")
 
 
-def _read_csv(path: Path, columns: list[str]) -> pd.DataFrame:
+def read_table(path: Path, columns: list[str]) -> pd.DataFrame:
+    """A shipped CSV (gzip or plain) as strings, refused unless it has exactly ``columns`` and a row."""
     if not Path(path).is_file():
         raise FileNotFoundError(f"{path}: no such data file (see bessgym/data/PROVENANCE.md)")
     try:
@@ -54,11 +56,11 @@ def _times(path: Path, frame: pd.DataFrame, column: str, optional: bool = False)
     raw = frame[column]
     present = raw != ""
     if not optional and not present.all():
-        raise _fail(path, column, "", f"a UTC time {_TIME_FORMAT} in every row")
+        raise column_error(path, column, "", f"a UTC time {_TIME_FORMAT} in every row")
     parsed = pd.to_datetime(raw.where(present), format=_TIME_FORMAT, errors="coerce", utc=True)
     bad = present & parsed.isna()
     if bad.any():
-        raise _fail(path, column, raw[bad].iloc[0], f"a UTC time {_TIME_FORMAT}")
+        raise column_error(path, column, raw[bad].iloc[0], f"a UTC time {_TIME_FORMAT}")
     return parsed
 
 
@@ -66,11 +68,11 @@ def _numbers(path: Path, frame: pd.DataFrame, column: str, optional: bool = Fals
     raw = frame[column]
     present = raw != ""
     if not optional and not present.all():
-        raise _fail(path, column, "", "a number in every row")
+        raise column_error(path, column, "", "a number in every row")
     values = pd.to_numeric(raw.where(present), errors="coerce")
     bad = present & ~np.isfinite(values)
     if bad.any():
-        raise _fail(path, column, raw[bad].iloc[0], "a finite number")
+        raise column_error(path, column, raw[bad].iloc[0], "a finite number")
     return values.astype(float)
 
 
@@ -84,13 +86,13 @@ def load_ev_sessions(path: Path = EV_SESSIONS_FILE) -> pd.DataFrame:
     EVSE_MAX_POWER_KW x plugged hours, a request given only in part, duplicate session ids.
     """
     path = Path(path)
-    frame = _read_csv(path, _SESSION_COLUMNS)
+    frame = read_table(path, _SESSION_COLUMNS)
     for column in ("session_id", "site", "station_id"):
         if (frame[column] == "").any():
-            raise _fail(path, column, "", "a non-empty id in every row")
+            raise column_error(path, column, "", "a non-empty id in every row")
     duplicated = frame["session_id"].duplicated()
     if duplicated.any():
-        raise _fail(path, "session_id", frame["session_id"][duplicated].iloc[0], "unique ids")
+        raise column_error(path, "session_id", frame["session_id"][duplicated].iloc[0], "unique ids")
     arrival = _times(path, frame, "arrival_utc")
     departure = _times(path, frame, "departure_utc")
     requested_departure = _times(path, frame, "requested_departure_utc", optional=True)
@@ -99,20 +101,20 @@ def load_ev_sessions(path: Path = EV_SESSIONS_FILE) -> pd.DataFrame:
     hours = (departure - arrival).dt.total_seconds() / 3600.0
     if (hours <= 0).any():
         row = frame[hours <= 0].iloc[0]
-        raise _fail(path, "departure_utc", row["departure_utc"], f"a time after arrival_utc {row['arrival_utc']}")
+        raise column_error(path, "departure_utc", row["departure_utc"], f"a time after arrival_utc {row['arrival_utc']}")
     if (energy <= 0).any():
-        raise _fail(path, "energy_kwh", frame["energy_kwh"][energy <= 0].iloc[0], "> 0 kWh")
+        raise column_error(path, "energy_kwh", frame["energy_kwh"][energy <= 0].iloc[0], "> 0 kWh")
     over = energy > EVSE_MAX_POWER_KW * hours + 1e-9
     if over.any():
         i = over.idxmax()
-        raise _fail(path, "energy_kwh", frame["energy_kwh"][i],
+        raise column_error(path, "energy_kwh", frame["energy_kwh"][i],
                     f"<= {EVSE_MAX_POWER_KW} kW x {hours[i]:.4f} h plugged = {EVSE_MAX_POWER_KW * hours[i]:.3f} kWh")
     partial = requested.isna() != requested_departure.isna()
     if partial.any():
-        raise _fail(path, "requested_energy_kwh", frame["requested_energy_kwh"][partial].iloc[0],
+        raise column_error(path, "requested_energy_kwh", frame["requested_energy_kwh"][partial].iloc[0],
                     "present exactly where requested_departure_utc is present")
     if (requested <= 0).any():
-        raise _fail(path, "requested_energy_kwh", frame["requested_energy_kwh"][requested <= 0].iloc[0], "> 0 kWh")
+        raise column_error(path, "requested_energy_kwh", frame["requested_energy_kwh"][requested <= 0].iloc[0], "> 0 kWh")
     sessions = pd.DataFrame({
         "session_id": frame["session_id"], "site": frame["site"], "station_id": frame["station_id"],
         "arrival": arrival, "departure": departure, "energy_kwh": energy,
@@ -146,18 +148,18 @@ _SPEC_FIELDS = {"number_of_registrations": "registrations", "battery_capacity": 
 
 def _spec_table(path: Path, key: str, raw: object) -> pd.DataFrame:
     if not isinstance(raw, dict) or not raw:
-        raise _fail(path, key, type(raw).__name__, "a non-empty object of EV models")
+        raise column_error(path, key, type(raw).__name__, "a non-empty object of EV models")
     rows = {}
     for model, spec in raw.items():
         row = {}
         for field, name in _SPEC_FIELDS.items():
             value = spec.get(field) if isinstance(spec, dict) else None
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value < 0:
-                raise _fail(path, f"{key}.{model}.{field}", value, "a finite number >= 0")
+                raise column_error(path, f"{key}.{model}.{field}", value, "a finite number >= 0")
             row[name] = float(value)
         for name in ("registrations", "battery_kwh", "max_ac_charge_kw"):
             if row[name] <= 0:
-                raise _fail(path, f"{key}.{model}", row[name], f"{name} > 0")
+                raise column_error(path, f"{key}.{model}", row[name], f"{name} > 0")
         rows[model] = row
     table = pd.DataFrame.from_dict(rows, orient="index")
     table["registration_share"] = table["registrations"] / table["registrations"].sum()
@@ -166,13 +168,13 @@ def _spec_table(path: Path, key: str, raw: object) -> pd.DataFrame:
 
 def _profile(path: Path, key: str, values: object, length: int, total: float | None) -> list[float]:
     if not isinstance(values, list) or len(values) != length:
-        raise _fail(path, key, f"{type(values).__name__} of length {len(values) if isinstance(values, list) else '-'}",
+        raise column_error(path, key, f"{type(values).__name__} of length {len(values) if isinstance(values, list) else '-'}",
                     f"a list of {length} values")
     array = np.array([np.nan if v is None else v for v in values], dtype=float)
     if (array[~np.isnan(array)] < 0).any():
-        raise _fail(path, key, float(array[~np.isnan(array)].min()), "values >= 0")
+        raise column_error(path, key, float(array[~np.isnan(array)].min()), "values >= 0")
     if total is not None and (np.isnan(array).any() or abs(array.sum() - total) > 1e-6):
-        raise _fail(path, key, f"sum {np.nansum(array):.6f}", f"no nulls and a sum of {total}")
+        raise column_error(path, key, f"sum {np.nansum(array):.6f}", f"no nulls and a sum of {total}")
     return list(array)
 
 
@@ -180,7 +182,7 @@ def _slots(path: Path, key: str, table: object, count: int, allowed: str) -> lis
     """The ``slot_start_local`` list of table ``key``, refused unless it has ``count`` entries."""
     slots = table.get("slot_start_local") if isinstance(table, dict) else None
     if not isinstance(slots, list) or len(slots) != count:
-        raise _fail(path, f"{key}.slot_start_local", slots if not isinstance(slots, list) else len(slots), allowed)
+        raise column_error(path, f"{key}.slot_start_local", slots if not isinstance(slots, list) else len(slots), allowed)
     return slots
 
 
@@ -194,10 +196,10 @@ def load_ev_specs(path: Path = EV_SPECS_FILE) -> EVFleetStats:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise DataError(f"{path.name}: not valid JSON ({exc})") from exc
     if not isinstance(doc, dict):
-        raise _fail(path, "<top level>", type(doc).__name__, "a JSON object")
+        raise column_error(path, "<top level>", type(doc).__name__, "a JSON object")
     for key in ("ev_specs", "ev_specs_v2g_2024", "arrival_share_pct", "by_arrival_30min"):
         if key not in doc:
-            raise _fail(path, key, None, "present")
+            raise column_error(path, key, None, "present")
     arrivals = doc["arrival_share_pct"]
     slots = _slots(path, "arrival_share_pct", arrivals, 96, "96 local 15-minute slot starts")
     share = {}
@@ -205,7 +207,7 @@ def load_ev_specs(path: Path = EV_SPECS_FILE) -> EVFleetStats:
         for kind, values in (arrivals.get(day) or {}).items():
             share[f"{day}_{kind}"] = _profile(path, f"arrival_share_pct.{day}.{kind}", values, 96, 100.0)
     if not any(c.startswith("weekday_") for c in share) or not any(c.startswith("weekend_") for c in share):
-        raise _fail(path, "arrival_share_pct", sorted(share), "weekday_ and weekend_ profiles")
+        raise column_error(path, "arrival_share_pct", sorted(share), "weekday_ and weekend_ profiles")
     by = doc["by_arrival_30min"]
     half = _slots(path, "by_arrival_30min", by, 48, "48 local half-hour slot starts")
     columns = {}
@@ -213,7 +215,7 @@ def load_ev_specs(path: Path = EV_SPECS_FILE) -> EVFleetStats:
         for kind, values in (by.get(field) or {}).items():
             columns[f"{field}_{kind}"] = _profile(path, f"by_arrival_30min.{field}.{kind}", values, 48, None)
     if not columns:
-        raise _fail(path, "by_arrival_30min", None, "mean_energy_kwh and mean_session_hours profiles")
+        raise column_error(path, "by_arrival_30min", None, "mean_energy_kwh and mean_session_hours profiles")
     return EVFleetStats(
         specs=_spec_table(path, "ev_specs", doc["ev_specs"]),
         v2g_specs=_spec_table(path, "ev_specs_v2g_2024", doc["ev_specs_v2g_2024"]),
@@ -227,18 +229,18 @@ def load_tmy(path: Path = TMY_FILE) -> np.ndarray:
     ending 1..24 of local standard time. Refused: other than 8,760 rows in calendar order, or a
     temperature outside [-60, 60] degC."""
     path = Path(path)
-    frame = _read_csv(path, ["month", "day", "hour_ending", "dry_bulb_c"])
+    frame = read_table(path, ["month", "day", "hour_ending", "dry_bulb_c"])
     if len(frame) != 8760:
-        raise _fail(path, "<rows>", len(frame), "8760 hourly rows (a non-leap year)")
+        raise column_error(path, "<rows>", len(frame), "8760 hourly rows (a non-leap year)")
     stamps = pd.date_range("2001-01-01 01:00", periods=8760, freq="h") - pd.Timedelta(hours=1)
     for column, expected in (("month", stamps.month), ("day", stamps.day), ("hour_ending", stamps.hour + 1)):
         got = pd.to_numeric(frame[column], errors="coerce").to_numpy()
         bad = got != np.asarray(expected)
         if bad.any():
-            raise _fail(path, column, frame[column].iloc[int(np.argmax(bad))], f"{int(np.asarray(expected)[np.argmax(bad)])} (rows in calendar order)")
+            raise column_error(path, column, frame[column].iloc[int(np.argmax(bad))], f"{int(np.asarray(expected)[np.argmax(bad)])} (rows in calendar order)")
     temperature = _numbers(path, frame, "dry_bulb_c").to_numpy()
     if (np.abs(temperature) > 60).any():
-        raise _fail(path, "dry_bulb_c", temperature[np.abs(temperature) > 60][0], "within [-60, 60] degC")
+        raise column_error(path, "dry_bulb_c", temperature[np.abs(temperature) > 60][0], "within [-60, 60] degC")
     return temperature.reshape(365, 24)
 
 

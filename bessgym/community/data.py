@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from bessgym._paths import DATA_DIR
+from bessgym.ges_data import column_error, read_table
 from bessgym.scenarios import DataError
 
 COMMUNITY_DIR = DATA_DIR / "community"
@@ -109,28 +110,12 @@ class Homes:
                        pv_kwp=self.pv_kwp[pv], battery_kwh=self.battery_kwh[load], battery_kw=self.battery_kw[load])
 
 
-def _fail(path: Path, column: str, value: object, allowed: str) -> DataError:
-    return DataError(f"{path.name}: column {column!r} has {value!r}; allowed: {allowed}")
-
-
-def _read_csv(path: Path, columns: list[str]) -> pd.DataFrame:
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such data file (see bessgym/data/PROVENANCE.md)")
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError, EOFError) as exc:
-        raise DataError(f"{path.name}: not a readable CSV ({type(exc).__name__}: {exc})") from exc
-    if list(frame.columns) != columns:
-        raise DataError(f"{path.name}: columns {list(frame.columns)}; expected exactly {columns}")
-    return frame
-
-
 def _numbers(path: Path, frame: pd.DataFrame, column: str, low: float, high: float) -> np.ndarray:
     raw = frame[column]
     values = pd.to_numeric(raw, errors="coerce").to_numpy(float)
     bad = ~np.isfinite(values) | (values < low) | (values > high)
     if bad.any():
-        raise _fail(path, column, raw[bad].iloc[0], f"a finite number in [{low}, {high}] in every row")
+        raise column_error(path, column, raw[bad].iloc[0], f"a finite number in [{low}, {high}] in every row")
     return values
 
 
@@ -139,7 +124,7 @@ def _integers(path: Path, frame: pd.DataFrame, column: str, expected: np.ndarray
     bad = got != expected
     if bad.any():
         i = int(np.argmax(bad))
-        raise _fail(path, column, frame[column].iloc[i], f"{int(expected[i])} in row {i} (rows in the shipped order)")
+        raise column_error(path, column, frame[column].iloc[i], f"{int(expected[i])} in row {i} (rows in the shipped order)")
 
 
 def load_homes(directory: Path = COMMUNITY_DIR) -> Homes:
@@ -156,33 +141,33 @@ def load_homes(directory: Path = COMMUNITY_DIR) -> Homes:
         raise DataError(f"{meta_path.name}: not valid JSON ({exc})") from exc
     homes_meta = meta.get("homes") if isinstance(meta, dict) else None
     if not isinstance(homes_meta, dict) or not homes_meta:
-        raise _fail(meta_path, "homes", homes_meta, "an object of homes")
+        raise column_error(meta_path, "homes", homes_meta, "an object of homes")
     specs = {}
     for home, spec in homes_meta.items():
         for field in ("pv_kw", "battery_kwh", "battery_kw"):
             value = spec.get(field) if isinstance(spec, dict) else None
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1000:
-                raise _fail(meta_path, f"homes.{home}.{field}", value, "a number in (0, 1000)")
+                raise column_error(meta_path, f"homes.{home}.{field}", value, "a number in (0, 1000)")
         specs[home] = spec
     ids = np.array(sorted(specs))
 
     path = directory / HOMES_HOURLY
-    frame = _read_csv(path, _HOMES_COLUMNS)
+    frame = read_table(path, _HOMES_COLUMNS)
     if len(frame) != len(ids) * HOURS:
-        raise _fail(path, "<rows>", len(frame), f"{len(ids)} homes x {HOURS} hours = {len(ids) * HOURS} rows")
+        raise column_error(path, "<rows>", len(frame), f"{len(ids)} homes x {HOURS} hours = {len(ids) * HOURS} rows")
     expected_home = np.repeat(ids, HOURS)
     bad = frame["home"].to_numpy() != expected_home
     if bad.any():
         i = int(np.argmax(bad))
-        raise _fail(path, "home", frame["home"].iloc[i], f"{expected_home[i]!r} in row {i} (homes of the JSON, sorted, {HOURS} rows each)")
+        raise column_error(path, "home", frame["home"].iloc[i], f"{expected_home[i]!r} in row {i} (homes of the JSON, sorted, {HOURS} rows each)")
     _integers(path, frame, "t", np.tile(np.arange(HOURS), len(ids)).astype(float))
     load = _numbers(path, frame, "load_kwh", 0.0, 50.0).reshape(len(ids), HOURS)
     pv = _numbers(path, frame, "pv_wh_per_kw", 0.0, 1200.0).reshape(len(ids), HOURS) / 1000.0
 
     path = directory / CONTEXT_HOURLY
-    frame = _read_csv(path, _CONTEXT_COLUMNS)
+    frame = read_table(path, _CONTEXT_COLUMNS)
     if len(frame) != HOURS:
-        raise _fail(path, "<rows>", len(frame), f"{HOURS} hourly rows (a non-leap year)")
+        raise column_error(path, "<rows>", len(frame), f"{HOURS} hourly rows (a non-leap year)")
     month, day, hour, weekday = calendar()
     for column, expected in (("t", np.arange(HOURS)), ("month", month), ("day", day), ("hour", hour), ("weekday", weekday)):
         _integers(path, frame, column, expected.astype(float))
