@@ -91,10 +91,6 @@ class AggregatorDA:
         self.bound, self.dof, self.delta, self.max_iter, self.relaxation = bound, dof, delta, max_iter, relaxation
         self.threads, self.time_limit_s = threads, time_limit_s
 
-    @property
-    def name(self) -> str:
-        return self.model
-
     def base_draws(self, n_intervals: int) -> BaseDraws:
         """The planner's draws, the same at every call (Algorithm 1 sees the same noise at every
         iterate) and shared by all assets: individual chance constraints need each asset's
@@ -181,10 +177,6 @@ class Hindsight(AggregatorDA):
         if any(d.n_draws != 1 for d in world.values()):
             raise ValueError(f"world must hold one draw per asset, got {[d.n_draws for d in world.values()]}")
         self.world = world
-
-    @property
-    def name(self) -> str:
-        return "hindsight"
 
     def limits(self, assets: tuple[Asset, ...], rd: list[np.ndarray | None]) -> tuple[Bounds, ...]:
         missing = [a.name for a in assets if a.uncertainty is not None and a.name not in self.world]

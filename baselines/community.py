@@ -36,7 +36,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from bessgym.community.env import ACTION_SIZE, NeighborhoodEnv
+from bessgym.community.env import NeighborhoodEnv, encode_actions
+from bessgym.community.household import HomeDevices
 
 SIDE_MARGIN_KWH = 1e-5
 """kWh a balancing battery leaves imported, so that the home's side is not rounding noise."""
@@ -51,15 +52,17 @@ class RuleBased:
 
     def __init__(self) -> None:
         self.agents: list[str] = []
-        self.battery_kw = self.battery_kwh = self.eta_charge = self.eta_discharge = self.charger_kw = 0.0
+        self.devices: HomeDevices | None = None
+        self.charge_kw = self.discharge_kw = self.battery_kwh = self.eta_charge = self.eta_discharge = self.charger_kw = 0.0
 
     def reset(self, env: NeighborhoodEnv) -> None:
         """Read the env's constants: its homes, their battery (kW, kWh, efficiencies) and EV charger (kW)."""
         if not isinstance(env, NeighborhoodEnv):
             raise ValueError(f"env = {type(env).__name__}; allowed: a NeighborhoodEnv")
-        battery = env.world.devices.battery
+        self.devices = env.world.devices
+        battery = self.devices.battery
         self.agents = list(env.possible_agents)
-        self.battery_kw = battery.p_discharge_mw * 1e3  # the env scales both directions by the discharge power
+        self.charge_kw, self.discharge_kw = battery.p_charge_mw * 1e3, battery.p_discharge_mw * 1e3
         self.battery_kwh = battery.energy_mwh * 1e3
         self.eta_charge, self.eta_discharge = battery.eta_charge, battery.eta_discharge
         self.charger_kw = env.world.devices.ev.charger_kw
@@ -67,8 +70,9 @@ class RuleBased:
     def act(self, obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Actions (5,) in [-1, 1] for every home of ``reset``'s env."""
         rows = self._rows(obs)
-        actions, predicted_net = self._devices(rows)
-        actions[:, 3:] = self._orders(rows, predicted_net)
+        power, predicted_net = self._battery(rows)
+        n = len(rows)  # the thermostat at its setpoint, the EV at the charger's full rate
+        actions = encode_actions(self.devices, np.zeros(n), np.ones(n), power, *self._orders(rows, predicted_net))
         return {agent: actions[i] for i, agent in enumerate(self.agents)}
 
     def _rows(self, obs: dict[str, np.ndarray]) -> np.ndarray:
@@ -80,36 +84,31 @@ class RuleBased:
                              "allowed: one (15,) row per home of reset's env")
         return np.stack([np.asarray(obs[a], dtype=float) for a in self.agents])
 
-    def _devices(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Device actions (H, 5) (order columns left at -1) and the predicted net import (H,) kWh
-        (the deficit less the battery's power; the air conditioner left out)."""
+    def _battery(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The battery's power (H,) kW (+ discharge) and the predicted net import (H,) kWh (the
+        deficit less the battery's power; the air conditioner left out)."""
         deficit = (rows[:, _LOAD] - rows[:, _PV]) * _KWH_SCALE + self._ev_kwh(rows)
         energy = rows[:, _SOC] * self.battery_kwh
         room_in = np.maximum(self.battery_kwh - energy, 0.0) / self.eta_charge  # kWh the battery can take from the home
         room_out = np.maximum(energy, 0.0) * self.eta_discharge  # kWh it can deliver
-        power = np.clip(deficit - SIDE_MARGIN_KWH, -np.minimum(room_in, self.battery_kw),
-                        np.minimum(room_out, self.battery_kw))
-        actions = np.full((len(rows), ACTION_SIZE), -1.0)
-        actions[:, 0] = 0.0  # thermostat at the setpoint
-        actions[:, 1] = 1.0  # EV at the charger's full rate
-        actions[:, 2] = power / self.battery_kw
-        return actions, deficit - power
+        power = np.clip(deficit - SIDE_MARGIN_KWH, -np.minimum(room_in, self.charge_kw),
+                        np.minimum(room_out, self.discharge_kw))
+        return power, deficit - power
 
     def _ev_kwh(self, rows: np.ndarray) -> np.ndarray:
         """The EV's expected draw this hour (kWh): the charger's rate, capped by the observed need."""
         return np.where(rows[:, _PLUGGED] > 0.5, np.minimum(self.charger_kw, rows[:, _EV_LEFT] * _EV_SCALE), 0.0)
 
-    def _orders(self, rows: np.ndarray, predicted_net: np.ndarray) -> np.ndarray:
-        """Order actions (H, 2): price and quantity, each ``2 x share - 1``; no orders here."""
-        return np.full((len(rows), 2), -1.0)
+    def _orders(self, rows: np.ndarray, predicted_net: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The orders' price and quantity shares (H,) each; no orders here."""
+        return np.zeros(len(rows)), np.zeros(len(rows))
 
 
 class Truthful(RuleBased):
     """The rule-based devices; the whole net position at the reservation price of the predicted side."""
 
-    def _orders(self, rows: np.ndarray, predicted_net: np.ndarray) -> np.ndarray:
-        price_share = np.where(predicted_net < SIDE_MARGIN_KWH / 2, 0.0, 1.0)
-        return np.column_stack([2 * price_share - 1, np.ones(len(rows))])
+    def _orders(self, rows: np.ndarray, predicted_net: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return np.where(predicted_net < SIDE_MARGIN_KWH / 2, 0.0, 1.0), np.ones(len(rows))
 
 
 class ZeroIntelligence(RuleBased):
@@ -120,9 +119,8 @@ class ZeroIntelligence(RuleBased):
         super().__init__()
         self.rng = np.random.default_rng(seed)
 
-    def _orders(self, rows: np.ndarray, predicted_net: np.ndarray) -> np.ndarray:
-        price_share = self.rng.uniform(0.0, 1.0, len(rows))
-        return np.column_stack([2 * price_share - 1, np.ones(len(rows))])
+    def _orders(self, rows: np.ndarray, predicted_net: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.rng.uniform(0.0, 1.0, len(rows)), np.ones(len(rows))
 
 
 POLICIES = {"rule_based": RuleBased, "truthful": Truthful, "zero_intelligence": ZeroIntelligence}

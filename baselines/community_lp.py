@@ -42,7 +42,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from baselines.solver import LinearProgram, SolveResult, solve
-from bessgym.community.env import ACTION_SIZE, OFFSET_SCALE_C, NeighborhoodEnv
+from bessgym.community.env import NeighborhoodEnv, encode_actions
 from bessgym.community.household import HOURS_PER_DAY, HomeDevices, HomeState, session_at
 from bessgym.community.neighborhood import Neighborhood
 
@@ -253,13 +253,11 @@ class CommunityPlan:
 
 def _env_actions(devices: HomeDevices, indoor_c: np.ndarray, ev_kwh: np.ndarray, battery_kw: np.ndarray,
                  net_import_kwh: np.ndarray) -> np.ndarray:
-    a = np.empty((len(indoor_c), ACTION_SIZE))
-    a[:, 0] = (indoor_c - devices.setpoint_c) / OFFSET_SCALE_C
-    a[:, 1] = 2 * ev_kwh / devices.ev.charger_kw - 1
-    a[:, 2] = battery_kw / (devices.battery.p_discharge_mw * 1e3)
-    a[:, 3] = np.where(net_import_kwh > 0, 1.0, -1.0)
-    a[:, 4] = 1.0
-    return np.clip(a, -1.0, 1.0)
+    """Actions for planned indoor temperatures, EV kWh, battery kW and net imports (H,), with
+    truthful orders for the whole position (a buyer at the import price, a seller at the export)."""
+    n = len(indoor_c)
+    return encode_actions(devices, indoor_c - devices.setpoint_c, ev_kwh / devices.ev.charger_kw, battery_kw,
+                          np.where(net_import_kwh > 0, 1.0, 0.0), np.ones(n))
 
 
 class CommunityOracle:

@@ -153,6 +153,17 @@ def kept_energy(limits: Limits, e_mwh: Any, ops: Ops = SCALAR_OPS) -> Any:
     return ops.maximum(limits.retention * e_mwh, ops.minimum(e_mwh, limits.e_min_mwh))
 
 
+def base_alone(limits: Limits, e_mwh: Any, base_mw: Any, ops: Ops = SCALAR_OPS) -> Any:
+    """The base point (MW, signed) an interval without deployment delivers from ``e_mwh``:
+    ``base_mw`` within the power limits and the room the SoC leaves after self-discharge, cut
+    towards zero. Asked for, it takes :func:`interval_flows`'s fast path (nothing binds)."""
+    p_ch, p_dis, e_min, e_max, eta_c, eta_d, _, dt = limits
+    mn, mx = ops.minimum, ops.maximum
+    e_kept = kept_energy(limits, e_mwh, ops)
+    room_dis, room_ch = mx(e_kept - e_min, 0.0), mx(e_max - e_kept, 0.0)
+    return mx(mn(mn(mx(base_mw, -p_ch), p_dis), room_dis * eta_d / dt), -room_ch / (eta_c * dt))
+
+
 def interval_flows(
     limits: Limits,
     e_mwh: Any,
@@ -273,8 +284,7 @@ def _with_cuts(
     if ops is SCALAR_OPS and not broken:
         return Flows(e_next, charge, discharge, scale_up, scale_dn, b)
     # 3. the rare case the cuts cannot mend: the base point alone, within the SoC's room
-    alone = mn(mn(mx(base_mw, -p_ch), p_dis), room_dis * eta_d / dt)
-    alone = mx(alone, -room_ch / (eta_c * dt))
+    alone = base_alone(limits, e_mwh, base_mw, ops)
     where = ops.where
     scale_up, scale_dn, b = where(broken, 0.0, scale_up), where(broken, 0.0, scale_dn), where(broken, alone, b)
     discharge = where(broken, mx(alone, 0.0), discharge)

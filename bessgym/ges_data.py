@@ -186,15 +186,21 @@ def _slots(path: Path, key: str, table: object, count: int, allowed: str) -> lis
     return slots
 
 
-def load_ev_specs(path: Path = EV_SPECS_FILE) -> EVFleetStats:
-    """EV specs and arrival statistics for a fleet model; see `EVFleetStats`."""
+def read_json(path: Path) -> object:
+    """A shipped JSON file, refused (DataError) unless it parses."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such data file (see bessgym/data/PROVENANCE.md)")
     try:
-        doc = json.loads(path.read_text())
+        return json.loads(path.read_text())
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise DataError(f"{path.name}: not valid JSON ({exc})") from exc
+
+
+def load_ev_specs(path: Path = EV_SPECS_FILE) -> EVFleetStats:
+    """EV specs and arrival statistics for a fleet model; see `EVFleetStats`."""
+    path = Path(path)
+    doc = read_json(path)
     if not isinstance(doc, dict):
         raise column_error(path, "<top level>", type(doc).__name__, "a JSON object")
     for key in ("ev_specs", "ev_specs_v2g_2024", "arrival_share_pct", "by_arrival_30min"):

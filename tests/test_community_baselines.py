@@ -10,7 +10,7 @@ import pytest
 
 from baselines.community import POLICIES, RuleBased, Truthful, ZeroIntelligence
 from benchmarks.community import GAIN_TOL_USD, benchmark, compare, main, run
-from bessgym.community.env import NeighborhoodEnv
+from bessgym.community.env import NeighborhoodEnv, decode_actions
 
 DAYS = range(0, 7)  # the first week of the homes' year (August: PV surplus and a full battery)
 
@@ -56,10 +56,12 @@ def test_the_battery_charges_from_pv_surplus_and_covers_the_deficit(env):
     covering = policy.act(dict(zip(env.possible_agents, rows.astype(np.float32))))
     rows[:, 10] = 0.0  # empty: nothing to discharge
     empty = policy.act(dict(zip(env.possible_agents, rows.astype(np.float32))))
-    for agent in env.possible_agents:
-        assert charging[agent][2] * policy.battery_kw == pytest.approx(-2.0, abs=1e-4)
-        assert covering[agent][2] * policy.battery_kw == pytest.approx(2.0, abs=1e-4)
-        assert empty[agent][2] == 0.0
+    def battery_kw(actions: dict) -> np.ndarray:  # as the env reads the actions
+        return decode_actions(env.world.devices, np.stack([actions[a] for a in env.possible_agents]))[2]
+
+    np.testing.assert_allclose(battery_kw(charging), -2.0, atol=1e-4)
+    np.testing.assert_allclose(battery_kw(covering), 2.0, atol=1e-4)
+    assert (battery_kw(empty) == 0.0).all()
 
 
 def test_rule_based_never_trades(week):

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from bessgym._paths import DATA_DIR
-from bessgym.ges_data import column_error, read_table
+from bessgym.ges_data import column_error, read_json, read_table
 from bessgym.scenarios import DataError
 
 COMMUNITY_DIR = DATA_DIR / "community"
@@ -133,12 +133,7 @@ def load_homes(directory: Path = COMMUNITY_DIR) -> Homes:
     [0, 50] kWh, PV in [0, 1200] Wh/kW, temperatures in [-30, 60] degC, prices in (0, 5] USD/kWh)."""
     directory = Path(directory)
     meta_path = directory / HOMES_JSON
-    if not meta_path.is_file():
-        raise FileNotFoundError(f"{meta_path}: no such data file (see bessgym/data/PROVENANCE.md)")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"{meta_path.name}: not valid JSON ({exc})") from exc
+    meta = read_json(meta_path)
     homes_meta = meta.get("homes") if isinstance(meta, dict) else None
     if not isinstance(homes_meta, dict) or not homes_meta:
         raise column_error(meta_path, "homes", homes_meta, "an object of homes")

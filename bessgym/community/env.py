@@ -44,7 +44,7 @@ import numpy as np
 from pettingzoo import ParallelEnv
 
 from bessgym.community.data import Homes, load_homes
-from bessgym.community.household import HOURS_PER_DAY, HomeState, session_at
+from bessgym.community.household import HOURS_PER_DAY, HomeDevices, HomeState, session_at
 from bessgym.community.neighborhood import HourBill, Neighborhood
 from bessgym.community.tariff import TARIFFS
 
@@ -52,6 +52,26 @@ ACTION_SIZE = 5
 OBS_SIZE = 15
 OFFSET_SCALE_C = 2.0
 DAYS = 365
+
+
+def decode_actions(devices: HomeDevices, a: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The homes' actions (H, 5) in [-1, 1] as ``Neighborhood.step`` takes them: the thermostat's
+    offset (degC), the EV's rate and the battery's power (kW, + discharge: a share of the discharge
+    power above 0, of the charge power below), the orders' price and quantity shares."""
+    b = devices.battery
+    battery_kw = np.where(a[:, 2] > 0, a[:, 2] * b.p_discharge_mw, a[:, 2] * b.p_charge_mw) * 1e3
+    return OFFSET_SCALE_C * a[:, 0], (a[:, 1] + 1) / 2, battery_kw, (a[:, 3] + 1) / 2, (a[:, 4] + 1) / 2
+
+
+def encode_actions(devices: HomeDevices, offset_c: np.ndarray, ev_rate: np.ndarray, battery_kw: np.ndarray,
+                   price_share: np.ndarray, quantity_share: np.ndarray) -> np.ndarray:
+    """The actions (H, 5) that :func:`decode_actions` reads as these settings, clipped to [-1, 1]
+    (a setting beyond the action's range is clipped to it)."""
+    b = devices.battery
+    battery = np.where(battery_kw > 0, battery_kw / (b.p_discharge_mw * 1e3), battery_kw / (b.p_charge_mw * 1e3))
+    a = np.column_stack([np.asarray(offset_c, float) / OFFSET_SCALE_C, 2 * np.asarray(ev_rate, float) - 1, battery,
+                         2 * np.asarray(price_share, float) - 1, 2 * np.asarray(quantity_share, float) - 1])
+    return np.clip(a, -1.0, 1.0)
 
 
 class NeighborhoodEnv(ParallelEnv):
@@ -135,9 +155,7 @@ class NeighborhoodEnv(ParallelEnv):
         if missing:
             raise ValueError(f"actions missing for agents {missing[:5]}; allowed: one (5,) action per agent")
         a = self._checked(actions)
-        state, flows, bill = self.world.step(self._state, self.t, OFFSET_SCALE_C * a[:, 0], (a[:, 1] + 1) / 2,
-                                             self._battery_kw(a[:, 2]), (a[:, 3] + 1) / 2,
-                                             (a[:, 4] + 1) / 2)
+        state, flows, bill = self.world.step(self._state, self.t, *decode_actions(self.world.devices, a))
         cost = self.world.cost_usd(flows, bill)
         last = self._h + 1 >= HOURS_PER_DAY or self.t + 1 >= len(self.world.homes.hour)
         end_value = np.zeros(len(cost))
@@ -158,12 +176,6 @@ class NeighborhoodEnv(ParallelEnv):
         if done:
             self.agents = []
         return obs, rewards, terminations, truncations, infos
-
-    def _battery_kw(self, a: np.ndarray) -> np.ndarray:
-        """The battery action as kW (+ discharge): a share of the discharge power above 0, of the
-        charge power below."""
-        b = self.world.devices.battery
-        return np.where(a > 0, a * b.p_discharge_mw, a * b.p_charge_mw) * 1e3
 
     def _checked(self, actions: dict[str, Any]) -> np.ndarray:
         """The agents' actions (H, 5) clipped to [-1, 1]; a wrong shape, NaN or inf refused naming the agent."""

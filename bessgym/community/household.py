@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bessgym.battery import NUMPY_OPS, Battery, interval_flows, kept_energy
+from bessgym.battery import NUMPY_OPS, Battery, base_alone, interval_flows
 from bessgym.ges_data import EVFleetStats, load_ev_specs
 from bessgym.tcl import TCLFleet
 
@@ -173,12 +173,8 @@ def step_homes(devices: HomeDevices, state: HomeState, t: int, load_kwh: np.ndar
     left = np.where(leaving | ~plugged, 0.0, left)
 
     limits = devices.battery.limits(dt)
-    kept = kept_energy(limits, state.battery_mwh, NUMPY_OPS)
-    # the power the SoC bounds allow this hour: asking for more would be cut to it by the physics;
-    # asked within it, the physics' fast path runs (no cut)
-    most_out = np.maximum(kept - limits.e_min_mwh, 0.0) * limits.eta_discharge / dt
-    most_in = np.maximum(limits.e_max_mwh - kept, 0.0) / (limits.eta_charge * dt)
-    base = np.clip(np.asarray(battery_kw, dtype=float) / 1e3, -most_in, most_out)
+    # no deployment: the base point the physics would deliver, asked for directly (its fast path)
+    base = base_alone(limits, state.battery_mwh, np.asarray(battery_kw, dtype=float) / 1e3, NUMPY_OPS)
     flows = interval_flows(limits, state.battery_mwh, base, 1.0, 0.0, 0.0, 0.0, NUMPY_OPS)
     charge, discharge = flows.charge_mw * 1e3 * dt, flows.discharge_mw * 1e3 * dt
     net = load_kwh + ac_kwh + ev_kwh + charge - discharge - pv_kwh
