@@ -28,6 +28,11 @@ share ``(a + 1) / 2``):
   U(0, 1)), which for a buyer is between the lowest acceptable price and its value, for a seller
   between its cost and the highest acceptable price.
 
+In a later call of an hour (an env with ``rounds > 1``; the observation's call index > 0) the
+devices have run and the env ignores their fields: each policy quotes again, as in the first
+call, for what its home has not yet traded (the observed residual, now known exactly), a ZI
+trader at a new random price.
+
 A policy's ``reset(env)`` reads the env's constants (homes, battery, charger); ``act(obs)`` maps
 the observations of ``reset``/``step`` (the layout of ``bessgym.community.env``) to actions.
 """
@@ -36,14 +41,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from bessgym.community.env import NeighborhoodEnv, encode_actions
+from bessgym.community.env import OBS_SIZE, NeighborhoodEnv, encode_actions
 from bessgym.community.household import HomeDevices
 
 SIDE_MARGIN_KWH = 1e-5
 """kWh a balancing battery leaves imported, so that the home's side is not rounding noise."""
 
 # Observation columns (bessgym.community.env's docstring) and their scales.
-_PV, _LOAD, _EV_LEFT, _PLUGGED, _SOC = 5, 6, 7, 9, 10
+_PV, _LOAD, _EV_LEFT, _PLUGGED, _SOC, _ROUND, _RESIDUAL = 5, 6, 7, 9, 10, 15, 16
 _KWH_SCALE, _EV_SCALE = 5.0, 50.0
 
 
@@ -70,8 +75,12 @@ class RuleBased:
     def act(self, obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Actions (5,) in [-1, 1] for every home of ``reset``'s env."""
         rows = self._rows(obs)
-        power, predicted_net = self._battery(rows)
-        n = len(rows)  # the thermostat at its setpoint, the EV at the charger's full rate
+        n = len(rows)
+        if rows[0, _ROUND] > 0:  # a later call of the hour: quote for the residual (the device fields are ignored)
+            actions = encode_actions(self.devices, np.zeros(n), np.ones(n), np.zeros(n),
+                                     *self._orders(rows, rows[:, _RESIDUAL] * _KWH_SCALE))
+            return {agent: actions[i] for i, agent in enumerate(self.agents)}
+        power, predicted_net = self._battery(rows)  # the thermostat at its setpoint, the EV at the charger's full rate
         actions = encode_actions(self.devices, np.zeros(n), np.ones(n), power, *self._orders(rows, predicted_net))
         return {agent: actions[i] for i, agent in enumerate(self.agents)}
 
@@ -81,7 +90,7 @@ class RuleBased:
         missing = [a for a in self.agents if a not in obs]
         if missing:
             raise ValueError(f"observations missing for agents {missing[:5]}; "
-                             "allowed: one (15,) row per home of reset's env")
+                             f"allowed: one ({OBS_SIZE},) row per home of reset's env")
         return np.stack([np.asarray(obs[a], dtype=float) for a in self.agents])
 
     def _battery(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

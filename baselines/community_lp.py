@@ -50,7 +50,7 @@ END_ENERGY = ("valued", "free", "start")
 """The terminal rule for each battery: ``"valued"`` (the env's: energy left against the start at
 ``Neighborhood.end_slopes``), ``"free"`` (worth nothing) or ``"start"`` (at least the energy it
 started with)."""
-_OBS_INDOOR, _OBS_PV, _OBS_LOAD, _OBS_EV_LEFT, _OBS_SOC = 4, 5, 6, 7, 10
+_OBS_INDOOR, _OBS_PV, _OBS_LOAD, _OBS_EV_LEFT, _OBS_SOC, _OBS_RESIDUAL = 4, 5, 6, 7, 10, 16
 """Neighborhood-v0's observation columns read here (see ``bessgym.community.env``) and their scales."""
 _INDOOR_SCALE_C, _PV_LOAD_SCALE_KWH, _EV_SCALE_KWH = 5.0, 5.0, 50.0
 TIE_BREAK_USD_PER_KWH = 1e-6
@@ -360,7 +360,8 @@ def replay(env: NeighborhoodEnv, plan: CommunityPlan) -> Replay:
     whole net positions every bid (import price) is at least every ask (export price): the
     k-double auction trades ``min(demand, supply)`` each hour, so no home exports to the utility
     while another imports from it, the one-meter gap is 0 and the surplus is 0: the costs are
-    EQUAL (to rounding). McAfee's trade reduction may exclude the marginal orders (their homes then
+    EQUAL (to rounding); in an env of several calls an hour the plan's orders are placed in each,
+    and the first trades all that can. McAfee's trade reduction may exclude the marginal orders (their homes then
     settle at the utility while others trade) and keeps a surplus: the env's cost is then >= the
     plan's + the surplus. Where the plan pre-cools a house below the thermostat's reach the env
     cannot follow it; its cost is still >= the plan's (the plan's cost bounds every policy's)."""
@@ -371,8 +372,9 @@ def replay(env: NeighborhoodEnv, plan: CommunityPlan) -> Replay:
     for k in range(plan.duty.shape[1]):
         t = env.t
         acts = plan.actions(devices, k)
-        obs, rewards, _, _, infos = env.step({agent: acts[i] for i, agent in enumerate(agents)})
-        cost -= np.array([rewards[a] for a in agents])
+        for _ in range(env.world.rounds):  # the same truthful orders in every call of the hour
+            obs, rewards, _, _, infos = env.step({agent: acts[i] for i, agent in enumerate(agents)})
+            cost -= np.array([rewards[a] for a in agents])
         info = {key: np.array([infos[a][key] for a in agents]) for key in
                 ("bill_usd", "utility_import_kwh", "utility_export_kwh", "net_import_kwh")}
         utility = (info["utility_import_kwh"] * env.world.tariff.import_usd_per_kwh[t]
@@ -413,12 +415,17 @@ class HomeMPC:
         self.seconds = 0.0
 
     def act(self, obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """The homes' actions for the env's next hour from their observations."""
+        """The homes' actions for the env's next hour from their observations; in a later call of the
+        hour (``rounds > 1``) a truthful order for what each home has not yet traded, no solve."""
         world, t = self.env.world, self.env.t
         devices, agents = world.devices, self.env.possible_agents
+        o = np.array([obs[a] for a in agents], dtype=float)
+        if self.env.market_round > 0:
+            zeros = np.zeros(len(agents))
+            acts = _env_actions(devices, devices.setpoint_c + zeros, zeros, zeros, o[:, _OBS_RESIDUAL] * _PV_LOAD_SCALE_KWH)
+            return {agent: acts[i] for i, agent in enumerate(agents)}
         hours = len(world.homes.hour)
         n = min(self.horizon_h, hours - t)
-        o = np.array([obs[a] for a in agents], dtype=float)
         past = (t + np.arange(n) - HOURS_PER_DAY) % hours  # persistence: the same hour a day earlier
         load, pv = world.homes.load_kwh[:, past], world.pv_kwh[:, past]
         load[:, 0], pv[:, 0] = o[:, _OBS_LOAD] * _PV_LOAD_SCALE_KWH, o[:, _OBS_PV] * _PV_LOAD_SCALE_KWH

@@ -1,11 +1,13 @@
 """The neighbourhood market's baselines over the homes' year: the double auction against no market.
 
-    python -m benchmarks.community [--json OUT] [--days N] [--tariff T] [--mechanism M]
+    python -m benchmarks.community [--json OUT] [--days N] [--tariff T] [--mechanism M] [--rounds R]
 
 Runs each policy of ``baselines.community`` (rule-based devices with no orders, truthful bidders,
 zero-intelligence bidders) over one-day episodes of Neighborhood-v0 (days 0 .. N-1 of the homes'
-year, all 365 by default; the 17 shipped homes, devices of seed 0) under each tariff and
-mechanism (all by default), and prints:
+year, all 365 by default; the 17 shipped homes, devices of seed 0) under each tariff, mechanism
+and number of market calls per hour (all tariffs and mechanisms, :data:`ROUNDS` calls, by
+default: one call auction an hour, and a repeated call market where the homes quote again for
+what they have not traded), and prints:
 
 (a) per policy, summed over homes and hours ($ and kWh over the days run):
 
@@ -35,6 +37,11 @@ the maximum is > 0.
 
 The rule-based policy places no orders, so it runs once per tariff (its figures do not depend on
 the mechanism).
+
+Gode and Sunder's (1993) near-100% efficiency of ZI-C traders is for a continuous double auction
+in which traders quote again until they trade; one call with one random quote each trades only
+where the random bids and asks happen to cross, so the repeated call market is the comparable
+institution.
 """
 
 from __future__ import annotations
@@ -51,9 +58,11 @@ from tqdm import tqdm
 from baselines.community import POLICIES, RuleBased
 from bessgym.community.auction import max_welfare, welfare
 from bessgym.community.env import DAYS, NeighborhoodEnv
-from bessgym.community.neighborhood import MECHANISMS
+from bessgym.community.neighborhood import MAX_ROUNDS, MECHANISMS
 from bessgym.community.tariff import TARIFFS
 
+ROUNDS = (1, 5)
+"""The market calls per hour run by default."""
 USD_TOL = 1e-6
 """$ within which the sellers' and buyers' comparisons count as equal."""
 GAIN_TOL_USD = 1e-9
@@ -72,7 +81,11 @@ class Year:
     export_usd: list[float] = field(default_factory=list)
 
     def add(self, env: NeighborhoodEnv, t: int, infos: dict[str, dict]) -> None:
+        """Hour ``t``'s infos of a step; a step that did not settle its hour (a call of an hour of
+        several) adds nothing."""
         agents = env.possible_agents
+        if not infos[agents[0]]["settled"]:
+            return
         for k in _FIELDS:
             self.rows[k].append(np.array([infos[a][k] for a in agents]))
         self.pv_kwh.append(env.world.pv_kwh[:, t])
@@ -143,33 +156,38 @@ def compare(market: dict[str, float], none: dict[str, float]) -> dict[str, dict]
 
 
 def benchmark(days: int = DAYS, tariffs: tuple[str, ...] = TARIFFS, mechanisms: tuple[str, ...] = MECHANISMS,
-              seed: int = 0) -> dict:
-    """Every configuration's figures, comparisons and run time (see the module docstring)."""
+              seed: int = 0, rounds: tuple[int, ...] = ROUNDS) -> dict:
+    """Every configuration's figures, comparisons and run time (see the module docstring); a
+    configuration's key is ``tariff/mechanism/R call(s)``."""
     if not 1 <= days <= DAYS:
         raise ValueError(f"days = {days}; allowed: 1 .. {DAYS}")
     for name, value, allowed in (("tariff", tariffs, TARIFFS), ("mechanism", mechanisms, MECHANISMS)):
         bad = [v for v in value if v not in allowed]
         if bad or not value:
             raise ValueError(f"{name} = {list(value)}; allowed: one or more of {list(allowed)}")
+    if not rounds or any(isinstance(r, bool) or not isinstance(r, int) or not 1 <= r <= MAX_ROUNDS for r in rounds):
+        raise ValueError(f"rounds = {list(rounds)}; allowed: one or more integers 1 .. {MAX_ROUNDS} (calls per hour)")
     start = time.perf_counter()
     out: dict = {"days": days, "seed": seed, "configurations": {}}
     for tariff in tariffs:
         no_market: dict[str, float] | None = None
         for mechanism in mechanisms:
-            env = NeighborhoodEnv(tariff=tariff, mechanism=mechanism, seed=seed)
-            policies: dict[str, dict[str, float]] = {}
-            for name, cls in POLICIES.items():
-                if cls is RuleBased and no_market is not None:
-                    policies[name] = no_market
-                    continue
-                policies[name] = run(env, cls(), range(days), desc=f"{tariff}/{mechanism}/{name}").figures()
-                if cls is RuleBased:
-                    no_market = policies[name]
-            out["configurations"][f"{tariff}/{mechanism}"] = {
-                "tariff": tariff, "mechanism": mechanism, "policies": policies,
-                "comparison": {name: compare(fig, policies["rule_based"]) for name, fig in policies.items()
-                               if name != "rule_based"},
-            }
+            for calls in rounds:
+                env = NeighborhoodEnv(tariff=tariff, mechanism=mechanism, seed=seed, rounds=calls)
+                key = f"{tariff}/{mechanism}/{calls} call{'s' if calls > 1 else ''}"
+                policies: dict[str, dict[str, float]] = {}
+                for name, cls in POLICIES.items():
+                    if cls is RuleBased and no_market is not None:
+                        policies[name] = no_market
+                        continue
+                    policies[name] = run(env, cls(), range(days), desc=f"{key}/{name}").figures()
+                    if cls is RuleBased:
+                        no_market = policies[name]
+                out["configurations"][key] = {
+                    "tariff": tariff, "mechanism": mechanism, "rounds": calls, "policies": policies,
+                    "comparison": {name: compare(fig, policies["rule_based"]) for name, fig in policies.items()
+                                   if name != "rule_based"},
+                }
     out["seconds"] = time.perf_counter() - start
     return out
 
@@ -209,13 +227,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=DAYS, help=f"days 0 .. N-1 of the homes' year (default {DAYS})")
     parser.add_argument("--tariff", choices=TARIFFS, help="one tariff (default: all)")
     parser.add_argument("--mechanism", choices=MECHANISMS, help="one mechanism (default: all)")
+    parser.add_argument("--rounds", type=int, help=f"market calls per hour, 1 .. {MAX_ROUNDS} (default: each of "
+                        f"{', '.join(map(str, ROUNDS))})")
     args = parser.parse_args(argv)
     if not 1 <= args.days <= DAYS:
         parser.error(f"--days {args.days}: allowed 1 .. {DAYS}")
+    if args.rounds is not None and not 1 <= args.rounds <= MAX_ROUNDS:
+        parser.error(f"--rounds {args.rounds}: allowed 1 .. {MAX_ROUNDS}")
     if args.json is not None and (args.json.is_dir() or not args.json.parent.is_dir()):
         parser.error(f"--json {args.json}: give a file path in an existing folder")
     result = benchmark(args.days, (args.tariff,) if args.tariff else TARIFFS,
-                       (args.mechanism,) if args.mechanism else MECHANISMS)
+                       (args.mechanism,) if args.mechanism else MECHANISMS,
+                       rounds=(args.rounds,) if args.rounds else ROUNDS)
     print(report(result))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")

@@ -33,7 +33,7 @@ A suite of kind ``neighborhood`` (``--suite neighborhood``) runs the homes of Ne
 a community policy (:func:`load_home_policy`: ``reset(env)`` and ``act(obs)``, e.g.
 ``baselines.community:Truthful``, or a class built on its env, e.g.
 ``baselines.community_lp:HomeMPC``), its ``rt_policy`` the market mechanism (``k_double`` or
-``mcafee``), under the suite's ``tariff``, on the days of :func:`neighborhood_days` with the
+``mcafee``, with ``?rounds=R`` for R calls an hour: :func:`market_spec`), under the suite's ``tariff``, on the days of :func:`neighborhood_days` with the
 seed drawing the homes' devices (and filling ``{seed}`` in a spec), against the references
 ``oracle`` (``baselines.community_lp.CommunityOracle``, the community's cost's lower bound) and
 ``no_market`` (``baselines.community.RuleBased``); its CSVs have their own columns
@@ -622,17 +622,35 @@ def load_home_policy(spec: str, env: Any) -> Any:
     return policy
 
 
+def market_spec(rt_policy: str) -> tuple[str, int]:
+    """A neighborhood entry's ``rt_policy`` as (mechanism, calls per hour): ``k_double`` or
+    ``mcafee`` (one call an hour), or with ``?rounds=R`` (a repeated call market of R calls,
+    ``bessgym.community.neighborhood.HourMarket``)."""
+    from bessgym.community.neighborhood import MAX_ROUNDS
+
+    mechanism, _, query = rt_policy.partition("?")
+    allowed = f"one of {list(MECHANISMS)}, optionally with '?rounds=R' (R calls an hour, 1 .. {MAX_ROUNDS})"
+    if mechanism not in MECHANISMS:
+        raise ValueError(f"rt_policy {rt_policy!r} is not a market mechanism; a neighborhood suite's rt_policy is {allowed}")
+    arguments = _spec_arguments(rt_policy) if query else {}
+    rounds = arguments.pop("rounds", 1)
+    if arguments or isinstance(rounds, bool) or not isinstance(rounds, int) or not 1 <= rounds <= MAX_ROUNDS:
+        raise ValueError(f"rt_policy {rt_policy!r} has arguments {query!r}; allowed: {allowed}")
+    return mechanism, rounds
+
+
 _NEIGHBORHOOD_ENVS: dict[tuple[str, str, int], Any] = {}
 
 
-def neighborhood_env(tariff: str, mechanism: str, seed: int) -> Any:
-    """A Neighborhood-v0 of the shipped homes under ``tariff`` and ``mechanism``, devices drawn
-    from ``seed``, built once per worker."""
+def neighborhood_env(tariff: str, rt_policy: str, seed: int) -> Any:
+    """A Neighborhood-v0 of the shipped homes under ``tariff`` and the market of ``rt_policy``
+    (:func:`market_spec`), devices drawn from ``seed``, built once per worker."""
     from bessgym.community.env import NeighborhoodEnv
 
-    key = (tariff, mechanism, seed)
+    key = (tariff, rt_policy, seed)
     if key not in _NEIGHBORHOOD_ENVS:
-        _NEIGHBORHOOD_ENVS[key] = NeighborhoodEnv(tariff=tariff, mechanism=mechanism, seed=seed)
+        mechanism, rounds = market_spec(rt_policy)
+        _NEIGHBORHOOD_ENVS[key] = NeighborhoodEnv(tariff=tariff, mechanism=mechanism, seed=seed, rounds=rounds)
     return _NEIGHBORHOOD_ENVS[key]
 
 
@@ -983,15 +1001,16 @@ def select_entries(suite: Suite, names: str | None, own: list[Entry]) -> list[En
 
 
 def check_neighborhood_specs(entries: list[Entry], seeds: list[int]) -> None:
-    """:func:`check_specs` for a neighborhood suite: every ``rt_policy`` a mechanism
-    (``bessgym.community.neighborhood.MECHANISMS``), every ``da_bidder`` a community policy
+    """:func:`check_specs` for a neighborhood suite: every ``rt_policy`` a market
+    (:func:`market_spec`), every ``da_bidder`` a community policy
     (:func:`load_home_policy`'s protocol) for each seed's spec, built (a class on its env: its
     arguments bound to its signature) before any day runs."""
     checked: set[str] = set()
     for entry in entries:
-        if entry.rt_policy not in MECHANISMS:
-            raise SystemExit(f"error: entry {entry.name!r}: rt_policy {entry.rt_policy!r} is not a market mechanism; a "
-                             f"neighborhood suite's rt_policy is one of {list(MECHANISMS)}")
+        try:
+            market_spec(entry.rt_policy)
+        except ValueError as exc:
+            raise SystemExit(f"error: entry {entry.name!r}: {exc}") from None
         for spec in dict.fromkeys(entry.da_bidder.replace("{seed}", str(seed)) for seed in seeds):
             if spec in checked:
                 continue

@@ -83,6 +83,20 @@ def test_zero_intelligence_is_efficient_in_part_and_never_above_the_maximum(week
     assert (got <= best + 1e-12).all() and (got >= -1e-12).all()
 
 
+def test_in_five_calls_an_hour_zero_intelligence_reaches_the_issues_95_percent(week):
+    """Gode and Sunder's ZI-C traders quote again until they trade; with one call an hour they
+    trade only where random bids and asks happen to cross."""
+    repeated = NeighborhoodEnv(tariff="wholesale_export", mechanism="k_double", rounds=5)
+    zi, truthful = run(repeated, ZeroIntelligence(), DAYS), run(repeated, Truthful(), DAYS)
+    assert week["zero_intelligence"].figures()["efficiency"] < 0.8
+    assert zi.figures()["efficiency"] >= 0.95 and truthful.figures()["efficiency"] == pytest.approx(1.0, abs=1e-12)
+    # the same devices, and truthful orders trade everything they can in the first call: the same bills
+    for field in ("net_import_kwh", "bill_usd"):
+        np.testing.assert_allclose(truthful.rows[field], week["truthful"].rows[field], atol=1e-12)
+    for field in ("net_import_kwh", "discomfort_c"):
+        np.testing.assert_array_equal(zi.rows[field], week["rule_based"].rows[field])
+
+
 def test_zero_intelligence_is_seeded(env):
     acts = []
     for _ in range(2):
@@ -131,10 +145,10 @@ def test_the_cli_prints_the_table_and_writes_json(tmp_path, capsys):
     out = tmp_path / "community.json"
     assert main(["--days", "2", "--json", str(out)]) == 0
     printed = capsys.readouterr().out
-    for text in ("sellers_earn_usd", "== wholesale_export/k_double (2 days)", "== net_metering/mcafee (2 days)",
+    for text in ("sellers_earn_usd", "== wholesale_export/k_double/1 call (2 days)", "== net_metering/mcafee/5 calls (2 days)",
                  "truthful vs rule_based: buyers_pay_no_more", "(c) efficiency truthful: 1.000000",
                  "n/a (no hour with gains from trade: import == export)", "time:"):
         assert text in printed, text
     result = json.loads(out.read_text())
-    assert result["days"] == 2 and len(result["configurations"]) == 4
-    assert set(result["configurations"]["net_metering/k_double"]["policies"]) == set(POLICIES)
+    assert result["days"] == 2 and len(result["configurations"]) == 8
+    assert set(result["configurations"]["net_metering/k_double/1 call"]["policies"]) == set(POLICIES)

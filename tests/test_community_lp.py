@@ -85,6 +85,18 @@ def test_the_mpc_beats_idle_devices_and_not_the_oracle(env):
     assert CommunityOracle(env.world).plan(day).cost_usd - 1e-6 <= cost < idle - 1.0
 
 
+def test_with_several_calls_an_hour_the_oracle_still_replays_and_the_mpc_solves_once_an_hour():
+    env = NeighborhoodEnv(tariff="wholesale_export", mechanism="k_double", rounds=3)
+    plan = CommunityOracle(env.world).plan(DAYS[0])
+    played = replay(env, plan)
+    assert played.net_gap_kwh < 1e-6 and played.cost_usd == pytest.approx(plan.cost_usd, abs=1e-6)
+    mpc = HomeMPC(env)
+    cost = play_day(env, mpc.act, DAYS[1]).sum()
+    assert mpc.solves == 24 * len(env.possible_agents) and mpc.fallbacks == 0
+    one = NeighborhoodEnv(tariff="wholesale_export", mechanism="k_double")
+    assert cost == pytest.approx(play_day(one, HomeMPC(one).act, DAYS[1]).sum(), abs=1e-6)  # truthful: all in the first call
+
+
 def test_bad_arguments_are_refused_naming_the_field(env):
     with pytest.raises(ValueError, match="end_energy"):
         CommunityOracle(env.world, end_energy="keep")

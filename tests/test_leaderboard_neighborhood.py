@@ -41,7 +41,7 @@ def test_rows_add_up_and_no_entry_beats_the_oracle(run):
     out, _ = run
     episodes = pd.read_csv(out / "episodes.csv")
     assert list(episodes.columns) == NEIGHBORHOOD_EPISODE_COLUMNS
-    assert len(episodes) == 12 and (episodes["status"] == "ok").all()
+    assert len(episodes) == 16 and (episodes["status"] == "ok").all()
     assert sorted(set(episodes["day"])) == DAYS
     homes = np.array([sum(json.loads(text).values()) for text in episodes["home_cost_usd"]])
     assert np.allclose(homes, episodes["cost_usd"], atol=1e-6)
@@ -57,6 +57,10 @@ def test_rows_add_up_and_no_entry_beats_the_oracle(run):
     assert (truthful["local_pv_share"] > none["local_pv_share"]).all() and (truthful["market_kwh"] > 0).all()
     assert np.allclose(truthful["realised_gains_usd"], truthful["max_gains_usd"])  # 100 % efficient
     assert (by.loc["mpc+k_double", "fallbacks"] == 0).all()
+    # quoting again for what is left: zero-intelligence traders capture more of the gains in five calls than in one
+    efficiency = {name: by.loc[name, "realised_gains_usd"].sum() / by.loc[name, "max_gains_usd"].sum()
+                  for name in ("zi+k_double", "zi+k_double_5calls")}
+    assert efficiency["zi+k_double_5calls"] > max(efficiency["zi+k_double"], 0.9)
 
 
 def test_rows_are_the_envs_days_and_the_oracles_plans(run):
@@ -145,6 +149,10 @@ def test_the_suite_is_validated():
             Suite.model_validate({**raw, **change})
     with pytest.raises(SystemExit, match="rt_policy 'vickrey' is not a market mechanism"):
         check_neighborhood_specs([parse_entry("x=baselines.community:Truthful,vickrey")], [0])
+    for rt_policy in ("k_double?rounds=0", "k_double?round=3", "mcafee?rounds=2.5"):
+        with pytest.raises(SystemExit, match=r"allowed: one of \['k_double', 'mcafee'\], optionally with '\?rounds=R'"):
+            check_neighborhood_specs([parse_entry(f"x=baselines.community:Truthful,{rt_policy}")], [0])
+    check_neighborhood_specs([parse_entry("x=baselines.community:Truthful,mcafee?rounds=5")], [0])
     with pytest.raises(SystemExit, match="cannot be loaded"):
         check_neighborhood_specs([parse_entry("x=baselines.community_lp:HomeMPC?horizon=3,k_double")], [0])
     with pytest.raises(SystemExit, match="lacks reset"):

@@ -11,7 +11,19 @@ from gymnasium.utils.env_checker import check_env
 from pettingzoo.test import parallel_api_test
 
 from bessgym.community.env import CentralNeighborhood, NeighborhoodEnv
-from bessgym.community.neighborhood import MECHANISMS, clear_hour
+from bessgym.community.neighborhood import MECHANISMS, HourBill, HourMarket, clear_hour
+
+
+def assert_settled(bill: HourBill, net: np.ndarray, imp: float, exp: float) -> None:
+    """Every home's net position met by the market and the utility, the market balanced, and no
+    bill above the utility's alone (orders are priced within [export, import])."""
+    np.testing.assert_allclose(bill.market_bought_kwh + bill.utility_import_kwh - bill.market_sold_kwh
+                               - bill.utility_export_kwh, net, atol=1e-9)
+    assert bill.market_bought_kwh.sum() == pytest.approx(bill.market_sold_kwh.sum(), abs=1e-9)
+    assert bill.market_paid_usd.sum() == pytest.approx(bill.market_received_usd.sum() + bill.surplus_usd, abs=1e-9)
+    assert bill.surplus_usd >= -1e-12
+    alone = np.maximum(net, 0) * imp - np.maximum(-net, 0) * exp
+    assert (bill.bill_usd <= alone + 1e-9).all()
 
 
 @pytest.mark.parametrize("mechanism", MECHANISMS)
@@ -20,15 +32,7 @@ def test_an_hour_balances_and_no_home_pays_more_than_the_utility_would_charge(me
     for _ in range(200):
         net = rng.normal(0, 2, 9)
         imp, exp = 0.30, rng.uniform(0.0, 0.3)
-        bill = clear_hour(net, rng.uniform(size=9), rng.uniform(size=9), imp, exp, mechanism)
-        # energy: every home's net position is met by the market and the utility
-        np.testing.assert_allclose(bill.market_bought_kwh + bill.utility_import_kwh - bill.market_sold_kwh
-                                   - bill.utility_export_kwh, net, atol=1e-9)
-        assert bill.market_bought_kwh.sum() == pytest.approx(bill.market_sold_kwh.sum(), abs=1e-9)
-        assert bill.market_paid_usd.sum() == pytest.approx(bill.market_received_usd.sum() + bill.surplus_usd, abs=1e-9)
-        assert bill.surplus_usd >= -1e-12
-        alone = np.maximum(net, 0) * imp - np.maximum(-net, 0) * exp  # the utility alone
-        assert (bill.bill_usd <= alone + 1e-9).all()  # orders priced within [export, import]: trading never hurts
+        assert_settled(clear_hour(net, rng.uniform(size=9), rng.uniform(size=9), imp, exp, mechanism), net, imp, exp)
 
 
 def test_under_net_metering_the_market_changes_no_bill():
@@ -50,7 +54,7 @@ def test_neighborhood_v0_passes_the_parallel_api_test_and_the_central_wrapper_ch
 def test_a_day_of_neighborhood_v0_settles_every_kwh_and_rewards_the_bills():
     env = NeighborhoodEnv(tariff="wholesale_export")
     obs, _ = env.reset(seed=3, options={"day": 200})
-    assert set(obs) == set(env.possible_agents) and all(o.shape == (15,) for o in obs.values())
+    assert set(obs) == set(env.possible_agents) and all(o.shape == (17,) for o in obs.values())
     rng = np.random.default_rng(0)
     total, steps = {a: 0.0 for a in env.possible_agents}, 0
     while env.agents:
@@ -130,3 +134,88 @@ def test_actions_and_options_of_the_wrong_kind_are_refused_by_name():
     agent = env.agents[1]
     with pytest.raises(ValueError, match=f"action of {agent}"):
         env.step({a: (["a"] * 5 if a == agent else np.zeros(5)) for a in env.agents})
+
+
+@pytest.mark.parametrize("mechanism", MECHANISMS)
+def test_repeated_calls_balance_each_call_and_trade_only_what_is_left(mechanism):
+    rng = np.random.default_rng(5)
+    for _ in range(100):
+        net = rng.normal(0, 2, 11)
+        imp, exp = 0.30, rng.uniform(0.0, 0.3)
+        market = HourMarket(net, imp, exp, mechanism)
+        left = np.abs(market.residual_kwh)
+        np.testing.assert_array_equal(market.residual_kwh, net)  # before any call: the whole position
+        for _ in range(4):
+            called = market.call(rng.uniform(size=11), rng.uniform(size=11))
+            assert called.bought.sum() == pytest.approx(called.sold.sum(), abs=1e-9)
+            assert called.traded_kwh == pytest.approx(called.bought.sum(), abs=1e-9) and called.surplus_usd >= -1e-12
+            now = np.abs(market.residual_kwh)
+            assert (now <= left + 1e-12).all() and (np.sign(market.residual_kwh) * np.sign(net) >= 0).all()
+            np.testing.assert_allclose(left - now, called.bought + called.sold, atol=1e-9)  # a call trades only the rest
+            left = now
+        bill = market.bill()
+        assert_settled(bill, net, imp, exp)
+        if bill.traded_kwh > 0:  # the hour's price: the calls' volume-weighted one, within [export, import]
+            assert exp - 1e-12 <= bill.price <= imp + 1e-12
+
+
+def test_one_call_is_the_plain_call_auction_and_a_truthful_book_clears_in_it():
+    rng = np.random.default_rng(6)
+    net, shares = rng.normal(0, 2, 10), rng.uniform(size=10)
+    market = HourMarket(net, 0.3, 0.05)
+    market.call(shares, np.ones(10))
+    one, plain = market.bill(), clear_hour(net, shares, np.ones(10), 0.3, 0.05)
+    for field in ("market_bought_kwh", "market_sold_kwh", "bill_usd"):
+        np.testing.assert_array_equal(getattr(one, field), getattr(plain, field))
+    assert one.price == plain.price
+    truthful = np.where(net > 0, 1.0, 0.0)  # buyers at the import price, sellers at the export price
+    market = HourMarket(net, 0.3, 0.05)
+    first = market.call(truthful, np.ones(10)).traded_kwh
+    assert first == pytest.approx(min(np.maximum(net, 0).sum(), np.maximum(-net, 0).sum()))
+    assert market.call(truthful, np.ones(10)).traded_kwh == 0.0  # one side is left: nothing more can trade
+
+
+def test_an_hour_of_several_calls_is_several_steps_that_reward_the_hour_once():
+    env = NeighborhoodEnv(rounds=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        parallel_api_test(NeighborhoodEnv(rounds=3), num_cycles=30)
+    obs, _ = env.reset(options={"day": 40})
+    rng = np.random.default_rng(2)
+    steps, hour_cost = 0, 0.0
+    while env.agents:
+        call = env.market_round
+        first = obs[env.agents[0]]
+        assert first[15] == pytest.approx(call / 3) and (call > 0 or all(o[16] == 0 for o in obs.values()))
+        acts = {a: rng.uniform(-1, 1, 5) for a in env.agents}
+        obs, rewards, terms, _, infos = env.step(acts)
+        info = infos[env.possible_agents[0]]
+        assert info["market_round"] == call and info["settled"] == (call == 2)
+        if call < 2:
+            assert set(rewards.values()) == {0.0} and not any(terms.values())
+        else:
+            for a, r in rewards.items():
+                i = infos[a]
+                assert r == pytest.approx(-(i["bill_usd"] + env.world.comfort_usd_per_c_h * i["discomfort_c"])
+                                          + i["end_value_usd"])
+            hour_cost -= sum(rewards.values())
+        steps += 1
+    assert steps == 72 and hour_cost != 0.0
+
+
+def test_later_calls_ignore_the_device_fields():
+    outcomes = []
+    for battery in (-1.0, 1.0):
+        env = NeighborhoodEnv(rounds=2)
+        env.reset(options={"day": 100})
+        first = {a: np.array([0.0, 1.0, 0.5, 0.0, 1.0]) for a in env.agents}
+        env.step(first)
+        _, rewards, *_ = env.step({a: np.array([1.0, -1.0, battery, 0.3, 1.0]) for a in env.agents})
+        outcomes.append(rewards)
+    assert outcomes[0] == outcomes[1]
+
+
+def test_a_bad_number_of_calls_is_refused_by_name():
+    for rounds in (0, 101, 2.5, True):
+        with pytest.raises(ValueError, match="rounds"):
+            NeighborhoodEnv(rounds=rounds)

@@ -1,10 +1,15 @@
 """Neighborhood-v0: the neighbourhood market as a PettingZoo ParallelEnv (one agent per home), and
 a single-agent central wrapper for stable-baselines3. Needs the ``community`` extra (pettingzoo).
 
-An episode is one day (24 hourly steps) of the shipped homes' year, from a day drawn with the
-env's RNG or ``reset(options={"day": d})`` (0 .. 364); every home starts with its battery half
-full, its house at the setpoint and no EV plugged (a session that began the day before is not
-carried in).
+An episode is one day of the shipped homes' year, from a day drawn with the env's RNG or
+``reset(options={"day": d})`` (0 .. 364); every home starts with its battery half full, its house
+at the setpoint and no EV plugged (a session that began the day before is not carried in). Each
+hour is ``rounds`` steps, one per call of the hour's market (``rounds=1``, the default: 24 steps a
+day, one call auction an hour). The hour's first step runs the devices, which fixes each home's
+net import and side for the hour, and clears the first call; each later step clears a call of
+new orders for what the homes have not yet traded (a repeated call market,
+``bessgym.community.neighborhood.HourMarket``), its device fields ignored; the hour's last step
+settles the rest with the utility.
 
 Per agent (``home_<id>``):
 
@@ -12,25 +17,30 @@ Per agent (``home_<id>``):
   charging rate (``(a + 1) / 2`` of the charger), the battery's power (x its discharge kW above 0, its charge kW below; + discharge), the
   order's price share and quantity share (each ``(a + 1) / 2``; see
   ``bessgym.community.neighborhood``).
-* observation ``Box((15,))``: the hour's start as sine and cosine of the day, weekend (0/1), the
+* observation ``Box((17,))``: the hour's start as sine and cosine of the day, weekend (0/1), the
   outdoor temperature / 40 and the indoor temperature's distance from the setpoint (degC / 5), the
   hour's PV and base load (kWh / 5), the EV's need left (kWh / 50), its hours to departure / 24
-  and whether it is plugged, the battery's SoC (fraction), the last hour's market price ($/kWh;
-  the hour's export price when nothing traded) and volume (kWh / homes), and the hour's import and
-  export prices ($/kWh). The hour's PV and load are observed as they are (a nowcast), before the
-  actions.
-* reward: minus the home's cost of the hour ($): its bill and its discomfort
-  (``Neighborhood.cost_usd``); on the day's last hour also its terminal value,
+  and whether it is plugged, the battery's SoC (fraction), the last call's market price ($/kWh;
+  the hour's export price when nothing traded) and volume (kWh / homes), the hour's import and
+  export prices ($/kWh), the call's index / ``rounds``, and the home's net import not yet traded
+  this hour (kWh / 5, + to buy, - to sell; 0 in the hour's first call, before the devices run).
+  The hour's PV and load are observed as they are (a nowcast), before the actions; the devices'
+  state is the hour's start until the hour settles.
+* reward: minus the home's cost of the hour ($), on the hour's last call (0 on the others): its
+  bill and its discomfort (``Neighborhood.cost_usd``); on the day's last hour also its terminal value,
   ``Neighborhood.end_value_usd``: the battery's energy against the day's start (DESIGN 1.6's
   asymmetric rule: energy left over at the day's lowest export price x eta_d, energy missing at
   its mean import price / eta_c) less the energy still owed to an EV whose session runs past the
   day (at the day's mean import price), so that neither draining the battery nor deferring an
   EV's charging past the episode is free.
 
-Infos per agent: the hour's ``bill_usd``, ``end_value_usd`` (the terminal value, 0 but on the
-last hour), ``discomfort_c``, ``market_bought_kwh``,
-``market_sold_kwh``, ``utility_import_kwh``, ``utility_export_kwh``, ``net_import_kwh``,
-``ev_unmet_kwh``, and the market's ``price`` (NaN when nothing traded) and ``traded_kwh``.
+Infos per agent: ``market_round`` (the call just cleared, 0 .. rounds - 1) and ``settled``
+(whether the step ended the hour). A settling step adds the hour's ``bill_usd``,
+``end_value_usd`` (the terminal value, 0 but on the last hour), ``discomfort_c``,
+``market_bought_kwh``, ``market_sold_kwh``, ``utility_import_kwh``, ``utility_export_kwh``,
+``net_import_kwh``, ``ev_unmet_kwh``, and the market's ``price`` (the hour's volume-weighted
+price, NaN when nothing traded) and ``traded_kwh`` over the hour's calls. An earlier call's step
+gives the call's ``price``, ``traded_kwh``, ``market_bought_kwh`` and ``market_sold_kwh``.
 """
 
 from __future__ import annotations
@@ -44,12 +54,12 @@ import numpy as np
 from pettingzoo import ParallelEnv
 
 from bessgym.community.data import Homes, load_homes
-from bessgym.community.household import HOURS_PER_DAY, HomeDevices, HomeState, session_at
-from bessgym.community.neighborhood import HourBill, Neighborhood
+from bessgym.community.household import HOURS_PER_DAY, HomeDevices, HomeState, HourFlows, session_at
+from bessgym.community.neighborhood import HourBill, HourMarket, Neighborhood
 from bessgym.community.tariff import TARIFFS
 
 ACTION_SIZE = 5
-OBS_SIZE = 15
+OBS_SIZE = 17
 OFFSET_SCALE_C = 2.0
 DAYS = 365
 
@@ -77,12 +87,13 @@ def encode_actions(devices: HomeDevices, offset_c: np.ndarray, ev_rate: np.ndarr
 class NeighborhoodEnv(ParallelEnv):
     """See the module docstring. ``homes``: the shipped homes (all 17), or an int N for the
     recombined N (``Homes.recombined``); ``tariff`` one of ``bessgym.community.tariff.TARIFFS``;
-    ``mechanism`` ``"k_double"`` or ``"mcafee"``; ``seed`` draws the devices."""
+    ``mechanism`` ``"k_double"`` or ``"mcafee"`` and ``rounds`` its calls per hour; ``seed`` draws
+    the devices."""
 
     metadata = {"name": "bessgym/Neighborhood-v0", "render_modes": []}
 
     def __init__(self, homes: Homes | int | None = None, tariff: str = "wholesale_export", mechanism: str = "k_double",
-                 seed: int = 0, comfort_usd_per_c_h: float = 0.5) -> None:
+                 seed: int = 0, comfort_usd_per_c_h: float = 0.5, rounds: int = 1) -> None:
         if tariff not in TARIFFS:
             raise ValueError(f"tariff {tariff!r} is not one of {list(TARIFFS)}")
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -95,7 +106,8 @@ class NeighborhoodEnv(ParallelEnv):
             homes = load_homes()
         elif not isinstance(homes, Homes):
             raise ValueError(f"homes = {type(homes).__name__}; allowed: None (the shipped 17), an int (recombined) or Homes")
-        self.world = Neighborhood.build(homes, tariff, mechanism, seed, comfort_usd_per_c_h=comfort_usd_per_c_h)
+        self.world = Neighborhood.build(homes, tariff, mechanism, seed, comfort_usd_per_c_h=comfort_usd_per_c_h,
+                                        rounds=rounds)
         self.possible_agents = [f"home_{i}" for i in homes.ids]
         self.agents: list[str] = []
         self.render_mode = None
@@ -103,6 +115,8 @@ class NeighborhoodEnv(ParallelEnv):
         self._day = 0
         self._h = 0
         self._state: HomeState | None = None
+        self._round = 0
+        self._hour: tuple[HomeState, HourFlows, HourMarket] | None = None  # the devices' hour, its market
         self._last_price, self._last_volume = 0.0, 0.0
         high = np.full(OBS_SIZE, 10.0, dtype=np.float32)
         self._obs_space = gym.spaces.Box(-high, high, dtype=np.float32)
@@ -121,6 +135,11 @@ class NeighborhoodEnv(ParallelEnv):
         """The hour of the homes' year the next step plays."""
         return self._day * HOURS_PER_DAY + self._h
 
+    @property
+    def market_round(self) -> int:
+        """The call of the hour's market the next step clears (0 .. rounds - 1)."""
+        return self._round
+
     def reset(self, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict, dict]:
         if seed is not None:
             self._rng = np.random.default_rng(seed)
@@ -135,7 +154,7 @@ class NeighborhoodEnv(ParallelEnv):
             day = int(self._rng.integers(DAYS))
         elif isinstance(day, bool) or not isinstance(day, (int, np.integer)) or not 0 <= day < DAYS:
             raise ValueError(f"reset option day = {day!r}; allowed: an integer 0 .. {DAYS - 1}")
-        self._day, self._h = int(day), 0
+        self._day, self._h, self._round, self._hour = int(day), 0, 0, None
         self._state = HomeState.start(self.world.devices)
         self._start_mwh = self._state.battery_mwh.copy()
         self._last_price, self._last_volume = float(self.world.tariff.export_usd_per_kwh[self.t]), 0.0
@@ -154,8 +173,25 @@ class NeighborhoodEnv(ParallelEnv):
         missing = [a for a in self.agents if a not in actions]
         if missing:
             raise ValueError(f"actions missing for agents {missing[:5]}; allowed: one (5,) action per agent")
-        a = self._checked(actions)
-        state, flows, bill = self.world.step(self._state, self.t, *decode_actions(self.world.devices, a))
+        offset_c, ev_rate, battery_kw, price_share, quantity_share = decode_actions(self.world.devices,
+                                                                                    self._checked(actions))
+        if self._round == 0:
+            state, flows = self.world.step_devices(self._state, self.t, offset_c, ev_rate, battery_kw)
+            self._hour = (state, flows, self.world.open_market(self.t, flows.net_import_kwh))
+        assert self._hour is not None
+        state, flows, market = self._hour
+        called = market.call(price_share, quantity_share)
+        self._last_price = called.price if np.isfinite(called.price) else float(self.world.tariff.export_usd_per_kwh[self.t])
+        self._last_volume = called.traded_kwh
+        self._round += 1
+        if self._round < self.world.rounds:  # the hour's market calls again
+            infos = {agent: {"market_round": self._round - 1, "settled": False, "price": called.price,
+                             "traded_kwh": called.traded_kwh, "market_bought_kwh": float(called.bought[i]),
+                             "market_sold_kwh": float(called.sold[i])} for i, agent in enumerate(self.agents)}
+            return (self._observe(), {agent: 0.0 for agent in self.agents}, {agent: False for agent in self.agents},
+                    {agent: False for agent in self.agents}, infos)
+        self._round, self._hour = 0, None
+        bill = market.bill()
         cost = self.world.cost_usd(flows, bill)
         last = self._h + 1 >= HOURS_PER_DAY or self.t + 1 >= len(self.world.homes.hour)
         end_value = np.zeros(len(cost))
@@ -164,8 +200,6 @@ class NeighborhoodEnv(ParallelEnv):
             end_value = self.world.end_value_usd(self._start_mwh, state.battery_mwh, state.ev_left_kwh, day)
             cost = cost - end_value
         self._state = state
-        self._last_price = bill.price if np.isfinite(bill.price) else float(self.world.tariff.export_usd_per_kwh[self.t])
-        self._last_volume = bill.traded_kwh
         infos = self._infos(flows, bill, end_value)
         rewards = {agent: float(-cost[i]) for i, agent in enumerate(self.agents)}
         self._h += 1
@@ -208,23 +242,27 @@ class NeighborhoodEnv(ParallelEnv):
             plugged.astype(float), s.battery_mwh / dev.battery.energy_mwh,
         ])
         tail = [self._last_price, self._last_volume / world.n_homes, world.tariff.import_usd_per_kwh[t],
-                world.tariff.export_usd_per_kwh[t]]
-        rows = np.column_stack([np.tile(common, (world.n_homes, 1)), per_home, np.tile(tail, (world.n_homes, 1))])
+                world.tariff.export_usd_per_kwh[t], self._round / world.rounds]
+        residual = self._hour[2].residual_kwh if self._hour is not None else np.zeros(world.n_homes)
+        rows = np.column_stack([np.tile(common, (world.n_homes, 1)), per_home, np.tile(tail, (world.n_homes, 1)),
+                                residual / 5])
         rows = np.clip(rows, -10.0, 10.0).astype(np.float32)
         return {agent: rows[i] for i, agent in enumerate(self.possible_agents)}
 
-    def _infos(self, flows: Any, bill: HourBill, end_value: np.ndarray) -> dict[str, dict]:
-        fields = {"bill_usd": bill.bill_usd, "end_value_usd": end_value, "discomfort_c": flows.discomfort_c, "market_bought_kwh": bill.market_bought_kwh,
-                  "market_sold_kwh": bill.market_sold_kwh, "utility_import_kwh": bill.utility_import_kwh,
-                  "utility_export_kwh": bill.utility_export_kwh, "net_import_kwh": flows.net_import_kwh,
-                  "ev_unmet_kwh": flows.ev_unmet_kwh}
-        return {agent: {**{k: float(v[i]) for k, v in fields.items()}, "price": bill.price, "traded_kwh": bill.traded_kwh}
-                for i, agent in enumerate(self.agents)}
+    def _infos(self, flows: HourFlows, bill: HourBill, end_value: np.ndarray) -> dict[str, dict]:
+        fields = {"bill_usd": bill.bill_usd, "end_value_usd": end_value, "discomfort_c": flows.discomfort_c,
+                  "market_bought_kwh": bill.market_bought_kwh, "market_sold_kwh": bill.market_sold_kwh,
+                  "utility_import_kwh": bill.utility_import_kwh, "utility_export_kwh": bill.utility_export_kwh,
+                  "net_import_kwh": flows.net_import_kwh, "ev_unmet_kwh": flows.ev_unmet_kwh}
+        rows = np.column_stack(list(fields.values())).tolist()  # one Python float per home and field, at once
+        common = {"market_round": self.world.rounds - 1, "settled": True}
+        market = {"price": bill.price, "traded_kwh": bill.traded_kwh}
+        return {agent: {**common, **dict(zip(fields, rows[i])), **market} for i, agent in enumerate(self.agents)}
 
 
 class CentralNeighborhood(gym.Env):
     """Neighborhood-v0 as one agent for stable-baselines3: the homes' actions side by side
-    (``Box(-1, 1, (5 H,))``, home-major), their observations side by side (``(15 H,)``), the
+    (``Box(-1, 1, (5 H,))``, home-major), their observations side by side (``(17 H,)``), the
     reward the neighbourhood's total (minus the sum of the homes' costs)."""
 
     metadata = {"render_modes": []}

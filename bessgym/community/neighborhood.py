@@ -5,8 +5,9 @@ Each hour every home ends up a buyer (net import > 0) or a seller (net import < 
 share ``quantity_share`` in [0, 1] of its net position to the local market at a price
 ``export + price_share x (import - export)`` ($/kWh; ``price_share`` in [0, 1]: no buyer pays
 more than the utility charges, no seller takes less than the utility credits). The market clears
-all orders of the hour (``bessgym.community.auction``: the k-double auction or McAfee's); what a
-home does not trade it imports from or exports to the utility at its tariff
+the hour's orders (``bessgym.community.auction``: the k-double auction or McAfee's) in one call,
+or in ``rounds`` repeated calls where the homes quote again for what they have not yet traded
+(:class:`HourMarket`); what a home does not trade it imports from or exports to the utility at its tariff
 (``bessgym.community.tariff``). A home's bill for the hour ($, + = paid): utility imports less
 utility export credit, plus what it paid in the market, less what it received.
 """
@@ -24,6 +25,8 @@ from bessgym.community.household import HomeDevices, HomeState, HourFlows, step_
 from bessgym.community.tariff import Tariff, make_tariff
 
 MECHANISMS = ("k_double", "mcafee")
+MAX_ROUNDS = 100
+"""The most market calls an hour may hold."""
 
 
 @dataclass(frozen=True)
@@ -47,51 +50,112 @@ class HourBill:
     surplus_usd: float
 
 
+@dataclass(frozen=True)
+class RoundResult:
+    """One call of an hour's market: ``bought`` and ``sold`` (H,) kWh per home, ``price`` ($/kWh,
+    NaN: no trade), ``traded_kwh`` and the mechanism's ``surplus_usd``."""
+
+    bought: np.ndarray
+    sold: np.ndarray
+    price: float
+    traded_kwh: float
+    surplus_usd: float
+
+
+class HourMarket:
+    """One hour's local market over its calls (rounds), then the utility.
+
+    Opened on the homes' net imports (H,) kWh (+ buy, - sell): a home's side is fixed for the hour.
+    Each :meth:`call` clears the orders of the homes' shares of what they have NOT yet traded this
+    hour (:attr:`residual_kwh`), so a home that did not trade may quote again at another price (a
+    repeated call market: with one call it is the plain call auction). :meth:`bill` settles what is
+    left with the utility. Every call balances on its own, and every order is priced within
+    [export, import], so no call raises a bill above the utility's."""
+
+    def __init__(self, net_import_kwh: np.ndarray, import_usd_per_kwh: float, export_usd_per_kwh: float,
+                 mechanism: str = "k_double") -> None:
+        if mechanism not in MECHANISMS:
+            raise ValueError(f"mechanism {mechanism!r} is not one of {list(MECHANISMS)}")
+        self.net_import_kwh = np.asarray(net_import_kwh, dtype=float)
+        self.import_usd_per_kwh, self.export_usd_per_kwh = float(import_usd_per_kwh), float(export_usd_per_kwh)
+        self.mechanism = mechanism
+        zeros = np.zeros_like(self.net_import_kwh)
+        self.bought, self.sold, self.paid, self.received = zeros, zeros.copy(), zeros.copy(), zeros.copy()
+        self.traded_kwh = self.surplus_usd = self.value_usd = 0.0
+
+    @property
+    def residual_kwh(self) -> np.ndarray:
+        """Each home's net import not yet traded this hour (H,) kWh (+ to buy, - to sell)."""
+        net = self.net_import_kwh
+        return np.where(net > 0, np.maximum(net - self.bought, 0.0), np.minimum(net + self.sold, 0.0))
+
+    def call(self, price_share: np.ndarray, quantity_share: np.ndarray) -> RoundResult:
+        """Clear one call of orders (H,) shares in [0, 1] (the module docstring) of the residuals."""
+        imp, exp = self.import_usd_per_kwh, self.export_usd_per_kwh
+        price = exp + np.clip(price_share, 0.0, 1.0) * (imp - exp)
+        residual = self.residual_kwh
+        offered = np.clip(quantity_share, 0.0, 1.0) * np.abs(residual)
+        buying = self.net_import_kwh > 0
+        bid_qty = np.where(buying, offered, 0.0)[None]
+        ask_qty = np.where(~buying, offered, 0.0)[None]
+        if not ((bid_qty > 0).any() and (ask_qty > 0).any()):  # one side empty (at night no home sells)
+            zeros = np.zeros_like(residual)
+            return RoundResult(zeros, zeros, float("nan"), 0.0, 0.0)
+        book = (price[None], bid_qty, price[None], ask_qty)
+        cleared: Clearing = k_double_auction(*book) if self.mechanism == "k_double" else mcafee(*book)
+        bought, sold = cleared.bought[0], cleared.sold[0]
+        self.bought, self.sold = self.bought + bought, self.sold + sold
+        self.paid, self.received = self.paid + cleared.paid[0], self.received + cleared.received[0]
+        traded = float(cleared.traded[0])
+        self.traded_kwh += traded
+        self.surplus_usd += float(cleared.surplus[0])
+        if traded > 0:
+            self.value_usd += traded * float(cleared.price[0])
+        return RoundResult(bought, sold, float(cleared.price[0]), traded, float(cleared.surplus[0]))
+
+    def bill(self) -> HourBill:
+        """The hour settled: what no call traded goes to the utility at its tariff; the market's
+        ``price`` is the hour's volume-weighted price (NaN: nothing traded)."""
+        net = self.net_import_kwh
+        utility_in = np.maximum(net, 0.0) - self.bought
+        utility_out = np.maximum(-net, 0.0) - self.sold
+        utility = utility_in * self.import_usd_per_kwh - utility_out * self.export_usd_per_kwh
+        price = self.value_usd / self.traded_kwh if self.traded_kwh > 0 else float("nan")
+        return HourBill(self.bought, self.sold, utility_in, utility_out, self.paid, self.received, utility,
+                        utility + self.paid - self.received, price, self.traded_kwh, self.surplus_usd)
+
+
 def clear_hour(net_import_kwh: np.ndarray, price_share: np.ndarray, quantity_share: np.ndarray, import_usd_per_kwh: float,
                export_usd_per_kwh: float, mechanism: str = "k_double") -> HourBill:
-    """The market and the utility for one hour of H homes' net imports (H,) kWh and their order
-    shares (H,) in [0, 1] (see the module docstring)."""
-    if mechanism not in MECHANISMS:
-        raise ValueError(f"mechanism {mechanism!r} is not one of {list(MECHANISMS)}")
-    net = np.asarray(net_import_kwh, dtype=float)
-    price = export_usd_per_kwh + np.clip(price_share, 0.0, 1.0) * (import_usd_per_kwh - export_usd_per_kwh)
-    offered = np.clip(quantity_share, 0.0, 1.0) * np.abs(net)
-    buying = net > 0
-    bid_qty = np.where(buying, offered, 0.0)[None]
-    ask_qty = np.where(~buying, offered, 0.0)[None]
-    book = (price[None], bid_qty, price[None], ask_qty)
-    if (bid_qty > 0).any() and (ask_qty > 0).any():
-        cleared: Clearing = k_double_auction(*book) if mechanism == "k_double" else mcafee(*book)
-        bought, sold, paid, received = cleared.bought[0], cleared.sold[0], cleared.paid[0], cleared.received[0]
-        market = (float(cleared.price[0]), float(cleared.traded[0]), float(cleared.surplus[0]))
-    else:  # one side of the book is empty (at night no home sells): nothing can trade
-        bought = sold = paid = received = np.zeros_like(net)
-        market = (float("nan"), 0.0, 0.0)
-    utility_in = np.maximum(net, 0.0) - bought
-    utility_out = np.maximum(-net, 0.0) - sold
-    utility = utility_in * import_usd_per_kwh - utility_out * export_usd_per_kwh
-    return HourBill(bought, sold, utility_in, utility_out, paid, received, utility, utility + paid - received, *market)
+    """The market (one call) and the utility for one hour of H homes' net imports (H,) kWh and
+    their order shares (H,) in [0, 1] (see the module docstring and :class:`HourMarket`)."""
+    market = HourMarket(net_import_kwh, import_usd_per_kwh, export_usd_per_kwh, mechanism)
+    market.call(price_share, quantity_share)
+    return market.bill()
 
 
 @dataclass(frozen=True)
 class Neighborhood:
     """The homes (``bessgym.community.data.Homes``), their ``devices``, the utility's ``tariff``,
-    the market's ``mechanism`` and what discomfort costs a home (``comfort_usd_per_c_h``, $ per
-    degC above its band per hour)."""
+    the market's ``mechanism`` and its calls per hour (``rounds``, :class:`HourMarket`), and
+    what discomfort costs a home (``comfort_usd_per_c_h``, $ per degC above its band per hour)."""
 
     homes: Homes
     devices: HomeDevices
     tariff: Tariff
     mechanism: str = "k_double"
     comfort_usd_per_c_h: float = 0.5
+    rounds: int = 1
 
     @classmethod
     def build(cls, homes: Homes, tariff: str = "wholesale_export", mechanism: str = "k_double", seed: int = 0,
-              ev_days_per_week: float = 3.5, comfort_usd_per_c_h: float = 0.5) -> "Neighborhood":
+              ev_days_per_week: float = 3.5, comfort_usd_per_c_h: float = 0.5, rounds: int = 1) -> "Neighborhood":
         """The homes with devices drawn from ``seed`` (their batteries the dataset's, which must be
         one model) under the ``tariff`` profile."""
         if mechanism not in MECHANISMS:
             raise ValueError(f"mechanism {mechanism!r} is not one of {list(MECHANISMS)}")
+        if isinstance(rounds, bool) or not isinstance(rounds, (int, np.integer)) or not 1 <= rounds <= MAX_ROUNDS:
+            raise ValueError(f"rounds = {rounds!r}; allowed: an integer 1 .. {MAX_ROUNDS} (market calls per hour)")
         if not (comfort_usd_per_c_h >= 0 and np.isfinite(comfort_usd_per_c_h)):
             raise ValueError(f"comfort_usd_per_c_h = {comfort_usd_per_c_h!r}; allowed: >= 0 $ per degC-hour")
         kwh, kw = np.unique(homes.battery_kwh), np.unique(homes.battery_kw)
@@ -101,7 +165,7 @@ class Neighborhood:
         devices = HomeDevices.build(len(homes.ids), weekend, np.random.default_rng(seed), battery_kw=float(kw[0]),
                                     battery_kwh=float(kwh[0]), ev_days_per_week=ev_days_per_week)
         return cls(homes, devices, make_tariff(tariff, homes.tou_usd_per_kwh, homes.month, homes.day, homes.hour),
-                   mechanism, comfort_usd_per_c_h)
+                   mechanism, comfort_usd_per_c_h, int(rounds))
 
     @property
     def n_homes(self) -> int:
@@ -112,17 +176,29 @@ class Neighborhood:
         """The homes' PV output (H, 8760) kWh, computed once."""
         return self.homes.pv_kwh
 
-    def step(self, state: HomeState, t: int, offset_c: np.ndarray, ev_rate: np.ndarray, battery_kw: np.ndarray,
-             price_share: np.ndarray, quantity_share: np.ndarray) -> tuple[HomeState, HourFlows, HourBill]:
-        """Hour ``t`` (0 .. 8,759) of every home under its actions (H,) each (see
-        ``bessgym.community.household.step_homes`` and :func:`clear_hour`)."""
+    def step_devices(self, state: HomeState, t: int, offset_c: np.ndarray, ev_rate: np.ndarray,
+                     battery_kw: np.ndarray) -> tuple[HomeState, HourFlows]:
+        """Hour ``t`` (0 .. 8,759) of every home's devices under its actions (H,) each (see
+        ``bessgym.community.household.step_homes``)."""
         if not 0 <= t < len(self.homes.hour):
             raise ValueError(f"t = {t}; allowed: 0 .. {len(self.homes.hour) - 1} (hours of the homes' year)")
-        state, flows = step_homes(self.devices, state, t, self.homes.load_kwh[:, t], self.pv_kwh[:, t],
-                                  float(self.homes.outdoor_c[t]), offset_c, ev_rate, battery_kw)
-        bill = clear_hour(flows.net_import_kwh, price_share, quantity_share, float(self.tariff.import_usd_per_kwh[t]),
+        return step_homes(self.devices, state, t, self.homes.load_kwh[:, t], self.pv_kwh[:, t],
+                          float(self.homes.outdoor_c[t]), offset_c, ev_rate, battery_kw)
+
+    def open_market(self, t: int, net_import_kwh: np.ndarray) -> HourMarket:
+        """Hour ``t``'s market on the homes' net imports (H,) kWh, at the hour's tariff."""
+        return HourMarket(net_import_kwh, float(self.tariff.import_usd_per_kwh[t]),
                           float(self.tariff.export_usd_per_kwh[t]), self.mechanism)
-        return state, flows, bill
+
+    def step(self, state: HomeState, t: int, offset_c: np.ndarray, ev_rate: np.ndarray, battery_kw: np.ndarray,
+             price_share: np.ndarray, quantity_share: np.ndarray) -> tuple[HomeState, HourFlows, HourBill]:
+        """Hour ``t`` of every home under its actions (H,) each with one market call: the devices
+        (:meth:`step_devices`), the orders' call and the utility (:class:`HourMarket`). Neighborhood-v0
+        runs the :attr:`rounds` calls of an hour one step each."""
+        state, flows = self.step_devices(state, t, offset_c, ev_rate, battery_kw)
+        market = self.open_market(t, flows.net_import_kwh)
+        market.call(price_share, quantity_share)
+        return state, flows, market.bill()
 
     def cost_usd(self, flows: HourFlows, bill: HourBill) -> np.ndarray:
         """Each home's cost of the hour (H,) $: its bill and its discomfort at
