@@ -557,14 +557,14 @@ def ges_row(task: Task, config: Config, config_json: str) -> dict:
 
 def neighborhood_days(split: str) -> list[int]:
     """The days (0 .. 364) of the homes' year a neighborhood split holds: ``all`` every day;
-    ``test`` one day a week, 7 k + (k mod 7) for k = 0 .. 51 (52 days spread over the seasons,
-    the weekday moving on by one each week, so every weekday is drawn)."""
-    from bessgym.community.env import DAYS
+    ``test`` ``bessgym.community.env.TEST_DAYS`` (one day a week, every weekday drawn; a learned
+    policy trains on the others, ``TRAIN_DAYS``)."""
+    from bessgym.community.env import DAYS, TEST_DAYS
 
     if split == "all":
         return list(range(DAYS))
     if split == "test":
-        return [7 * k + k % 7 for k in range(DAYS // 7)]
+        return list(TEST_DAYS)
     raise ValueError(f"split {split!r} is not one of {list(NEIGHBORHOOD_SPLITS)} (a neighborhood suite's days of the "
                      "homes' year)")
 

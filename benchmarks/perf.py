@@ -16,7 +16,9 @@ import argparse
 import json
 import os
 import platform
+import tempfile
 import time
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -358,7 +360,9 @@ def bench_community() -> dict[str, float]:
     """The neighbourhood market (issue 20): Neighborhood-v0 with 25 homes (the 17 shipped and 8
     recombined, ``Homes.recombined``), random actions, one core, steps per second (a step: every
     home's hour, the market's clearing and the utility's settlement; resets included, a day
-    drawn at random each 24 steps); and the clearing alone of a year's 8,760 books of 25 homes."""
+    drawn at random each 24 steps); the clearing alone of a year's 8,760 books of 25 homes; and
+    shared-parameter PPO's training speed on the 17 shipped homes (``agents.ppo.neighborhood``,
+    home-hours per second of ``learn``, 4 rollouts)."""
     from bessgym.community.auction import k_double_auction
     from bessgym.community.env import NeighborhoodEnv
 
@@ -379,7 +383,13 @@ def bench_community() -> dict[str, float]:
     start = time.perf_counter()
     k_double_auction(price, np.where(buyer, qty, 0.0), price, np.where(buyer, 0.0, qty))
     clear_s = time.perf_counter() - start
-    return {"community_env_steps_per_s_25_homes": _rate(day), "community_clear_year_25_homes_s": clear_s}
+    with tempfile.TemporaryDirectory() as folder:  # shared-parameter PPO: 4 rollouts of the 17 homes' VecEnv
+        from agents.ppo.neighborhood import train
+
+        prefix = train(seed=0, timesteps=4 * 512 * 17, out=Path(folder) / "run", progress=False)
+        record = json.loads((prefix.parent / "training.json").read_text())
+    return {"community_env_steps_per_s_25_homes": _rate(day), "community_clear_year_25_homes_s": clear_s,
+            "community_ppo_home_steps_per_s": record["timesteps"] / record["seconds"]}
 
 
 BENCHES: dict[str, Callable[[], dict[str, float]]] = {

@@ -41,7 +41,7 @@ def test_rows_add_up_and_no_entry_beats_the_oracle(run):
     out, _ = run
     episodes = pd.read_csv(out / "episodes.csv")
     assert list(episodes.columns) == NEIGHBORHOOD_EPISODE_COLUMNS
-    assert len(episodes) == 16 and (episodes["status"] == "ok").all()
+    assert len(episodes) == 18 and (episodes["status"] == "ok").all()
     assert sorted(set(episodes["day"])) == DAYS
     homes = np.array([sum(json.loads(text).values()) for text in episodes["home_cost_usd"]])
     assert np.allclose(homes, episodes["cost_usd"], atol=1e-6)

@@ -1,8 +1,9 @@
 """Neighborhood-v0: the neighbourhood market as a PettingZoo ParallelEnv (one agent per home), and
 a single-agent central wrapper for stable-baselines3. Needs the ``community`` extra (pettingzoo).
 
-An episode is one day of the shipped homes' year, from a day drawn with the env's RNG or
-``reset(options={"day": d})`` (0 .. 364); every home starts with its battery half full, its house
+An episode is one day of the shipped homes' year, from a day drawn with the env's RNG (among
+its ``days``: all by default, :data:`TRAIN_DAYS` to keep the :data:`TEST_DAYS` unseen) or
+``reset(options={"day": d})`` (0 .. 364, any day); every home starts with its battery half full, its house
 at the setpoint and no EV plugged (a session that began the day before is not carried in). Each
 hour is ``rounds`` steps, one per call of the hour's market (``rounds=1``, the default: 24 steps a
 day, one call auction an hour). The hour's first step runs the devices, which fixes each home's
@@ -47,6 +48,7 @@ from __future__ import annotations
 
 import functools
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -62,6 +64,11 @@ ACTION_SIZE = 5
 OBS_SIZE = 17
 OFFSET_SCALE_C = 2.0
 DAYS = 365
+TEST_DAYS = tuple(7 * k + k % 7 for k in range(DAYS // 7))
+"""The test split (the neighborhood leaderboard's): one day a week, 7 k + (k mod 7) for k = 0 .. 51,
+52 days spread over the seasons, the weekday moving on by one each week (every weekday drawn)."""
+TRAIN_DAYS = tuple(d for d in range(DAYS) if d not in TEST_DAYS)
+"""The other 313 days, to train on."""
 
 
 def decode_actions(devices: HomeDevices, a: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -88,18 +95,25 @@ class NeighborhoodEnv(ParallelEnv):
     """See the module docstring. ``homes``: the shipped homes (all 17), or an int N for the
     recombined N (``Homes.recombined``); ``tariff`` one of ``bessgym.community.tariff.TARIFFS``;
     ``mechanism`` ``"k_double"`` or ``"mcafee"`` and ``rounds`` its calls per hour; ``seed`` draws
-    the devices."""
+    the devices; ``days`` (default all) those a reset without a ``day`` option draws from."""
 
     metadata = {"name": "bessgym/Neighborhood-v0", "render_modes": []}
 
     def __init__(self, homes: Homes | int | None = None, tariff: str = "wholesale_export", mechanism: str = "k_double",
-                 seed: int = 0, comfort_usd_per_c_h: float = 0.5, rounds: int = 1) -> None:
+                 seed: int = 0, comfort_usd_per_c_h: float = 0.5, rounds: int = 1,
+                 days: Sequence[int] | None = None) -> None:
         if tariff not in TARIFFS:
             raise ValueError(f"tariff {tariff!r} is not one of {list(TARIFFS)}")
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError(f"seed = {seed!r}; allowed: an integer >= 0")
         if isinstance(comfort_usd_per_c_h, bool) or not isinstance(comfort_usd_per_c_h, (int, float, np.number)):
             raise ValueError(f"comfort_usd_per_c_h = {comfort_usd_per_c_h!r}; allowed: a number >= 0 ($ per degC-hour)")
+        if days is None:
+            days = range(DAYS)
+        elif isinstance(days, (str, bytes)) or not isinstance(days, Sequence) or not days or not all(
+                isinstance(d, (int, np.integer)) and not isinstance(d, bool) and 0 <= d < DAYS for d in days):
+            raise ValueError(f"days = {days!r}; allowed: None (all) or a non-empty sequence of integers 0 .. {DAYS - 1}")
+        self.days = tuple(int(d) for d in days)
         if isinstance(homes, (int, np.integer)) and not isinstance(homes, bool):
             homes = load_homes().recombined(int(homes))
         elif homes is None:
@@ -151,7 +165,7 @@ class NeighborhoodEnv(ParallelEnv):
             warnings.warn(f"reset options {unknown} are not understood and are ignored; this env reads ['day']", stacklevel=2)
         day = options.get("day")
         if day is None:
-            day = int(self._rng.integers(DAYS))
+            day = self.days[int(self._rng.integers(len(self.days)))]
         elif isinstance(day, bool) or not isinstance(day, (int, np.integer)) or not 0 <= day < DAYS:
             raise ValueError(f"reset option day = {day!r}; allowed: an integer 0 .. {DAYS - 1}")
         self._day, self._h, self._round, self._hour = int(day), 0, 0, None
