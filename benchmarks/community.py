@@ -165,14 +165,15 @@ def benchmark(days: int = DAYS, tariffs: tuple[str, ...] = TARIFFS, mechanisms: 
         bad = [v for v in value if v not in allowed]
         if bad or not value:
             raise ValueError(f"{name} = {list(value)}; allowed: one or more of {list(allowed)}")
-    if not rounds or any(isinstance(r, bool) or not isinstance(r, int) or not 1 <= r <= MAX_ROUNDS for r in rounds):
-        raise ValueError(f"rounds = {list(rounds)}; allowed: one or more integers 1 .. {MAX_ROUNDS} (calls per hour)")
+    if (not isinstance(rounds, tuple | list) or not rounds
+            or any(isinstance(r, bool) or not isinstance(r, int | np.integer) or not 1 <= r <= MAX_ROUNDS for r in rounds)):
+        raise ValueError(f"rounds = {rounds!r}; allowed: a tuple of one or more integers 1 .. {MAX_ROUNDS} (calls per hour)")
     start = time.perf_counter()
     out: dict = {"days": days, "seed": seed, "configurations": {}}
     for tariff in tariffs:
         no_market: dict[str, float] | None = None
         for mechanism in mechanisms:
-            for calls in rounds:
+            for calls in map(int, rounds):
                 env = NeighborhoodEnv(tariff=tariff, mechanism=mechanism, seed=seed, rounds=calls)
                 key = f"{tariff}/{mechanism}/{calls} call{'s' if calls > 1 else ''}"
                 policies: dict[str, dict[str, float]] = {}

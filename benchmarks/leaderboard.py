@@ -632,7 +632,10 @@ def market_spec(rt_policy: str) -> tuple[str, int]:
     allowed = f"one of {list(MECHANISMS)}, optionally with '?rounds=R' (R calls an hour, 1 .. {MAX_ROUNDS})"
     if mechanism not in MECHANISMS:
         raise ValueError(f"rt_policy {rt_policy!r} is not a market mechanism; a neighborhood suite's rt_policy is {allowed}")
-    arguments = _spec_arguments(rt_policy) if query else {}
+    try:
+        arguments = _spec_arguments(rt_policy) if query else {}
+    except ValueError:
+        arguments = {"": query}  # not key=value pairs: refused below
     rounds = arguments.pop("rounds", 1)
     if arguments or isinstance(rounds, bool) or not isinstance(rounds, int) or not 1 <= rounds <= MAX_ROUNDS:
         raise ValueError(f"rt_policy {rt_policy!r} has arguments {query!r}; allowed: {allowed}")

@@ -182,25 +182,34 @@ def test_an_hour_of_several_calls_is_several_steps_that_reward_the_hour_once():
         parallel_api_test(NeighborhoodEnv(rounds=3), num_cycles=30)
     obs, _ = env.reset(options={"day": 40})
     rng = np.random.default_rng(2)
-    steps, hour_cost = 0, 0.0
+    steps, hour_cost, calls_bought, traded_hours = 0, 0.0, np.zeros(17), 0
     while env.agents:
         call = env.market_round
         first = obs[env.agents[0]]
         assert first[15] == pytest.approx(call / 3) and (call > 0 or all(o[16] == 0 for o in obs.values()))
-        acts = {a: rng.uniform(-1, 1, 5) for a in env.agents}
+        acts = {a: np.r_[rng.uniform(-1, 1, 4), 1.0] for a in env.agents}  # random devices and prices, whole residuals
         obs, rewards, terms, _, infos = env.step(acts)
         info = infos[env.possible_agents[0]]
         assert info["market_round"] == call and info["settled"] == (call == 2)
+        calls_bought += [infos[a]["call_bought_kwh"] for a in env.possible_agents]
         if call < 2:
             assert set(rewards.values()) == {0.0} and not any(terms.values())
+            assert "bill_usd" not in info and "market_bought_kwh" not in info  # the hour's figures only when it settles
         else:
             for a, r in rewards.items():
                 i = infos[a]
                 assert r == pytest.approx(-(i["bill_usd"] + env.world.comfort_usd_per_c_h * i["discomfort_c"])
                                           + i["end_value_usd"])
+            # the hour's purchases are its calls' ...
+            np.testing.assert_allclose(calls_bought, [infos[a]["market_bought_kwh"] for a in env.possible_agents], atol=1e-12)
+            calls_bought[:] = 0.0
+            if info["traded_kwh"] > 0 and env.agents:  # ... and the next hour's first call sees the hour's market
+                traded_hours += 1
+                assert obs[env.agents[0]][11] == pytest.approx(info["price"], rel=1e-6)
+                assert obs[env.agents[0]][12] == pytest.approx(info["traded_kwh"] / 17, rel=1e-6)
             hour_cost -= sum(rewards.values())
         steps += 1
-    assert steps == 72 and hour_cost != 0.0
+    assert steps == 72 and hour_cost != 0.0 and traded_hours > 3
 
 
 def test_later_calls_ignore_the_device_fields():
@@ -219,3 +228,20 @@ def test_a_bad_number_of_calls_is_refused_by_name():
     for rounds in (0, 101, 2.5, True):
         with pytest.raises(ValueError, match="rounds"):
             NeighborhoodEnv(rounds=rounds)
+    with pytest.raises(ValueError, match="export <= import"):
+        HourMarket(np.ones(3), 0.1, 0.3)
+    with pytest.raises(ValueError, match="finite kWh"):
+        HourMarket(np.array([1.0, np.nan]), 0.3, 0.1)
+    with pytest.raises(ValueError, match=r"price_share has shape \(2,\); allowed: \(3,\)"):
+        HourMarket(np.ones(3), 0.3, 0.1).call(np.ones(2), np.ones(3))
+
+
+def test_rounding_noise_of_earlier_fills_is_no_order():
+    """A home left with 1e-16 kWh after its fills offers nothing: under McAfee's mechanism such an
+    order would set the price of everyone's trades."""
+    market = HourMarket(np.array([0.3, 0.1, -0.2, -0.2]), 0.3, 0.05, "mcafee")
+    market.bought = np.array([0.3 - 1e-16, 0.0, 0.0, 0.0])
+    market.sold = np.array([0.0, 0.0, 0.2 - 2e-16, 0.0])
+    np.testing.assert_array_equal(market.residual_kwh, [0.0, 0.1, 0.0, -0.2])
+    untraded = HourMarket(np.array([1e-12, -1e-12]), 0.3, 0.05)  # before any fill, a small position is still one
+    np.testing.assert_array_equal(untraded.residual_kwh, [1e-12, -1e-12])

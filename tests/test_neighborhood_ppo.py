@@ -58,6 +58,12 @@ def test_every_home_of_every_env_is_a_sub_env_that_steps_as_the_env_does():
     assert venv.get_attr("world", [0, 20]) == [venv.envs[0].world, venv.envs[1].world]
     with pytest.raises(TypeError, match="agents of one env"):
         venv.env_method("reset")
+    venv.set_options({"day": 7})
+    with pytest.raises(ValueError, match="reset options"):
+        venv.reset()
+    env = NeighborhoodEnv()
+    with pytest.raises(ValueError, match="more than once"):
+        HomesVecEnv([env, env])
 
 
 def test_a_short_run_exports_a_policy_that_plays_as_the_model_did(tmp_path):
@@ -76,6 +82,13 @@ def test_a_short_run_exports_a_policy_that_plays_as_the_model_did(tmp_path):
         train(seed=3, timesteps=600, out=tmp_path / "run", progress=False)
     with pytest.raises(ValueError, match="timesteps"):
         train(timesteps=0, out=tmp_path / "other")
+    (tmp_path / "a_file").write_text("")
+    for kwargs, message in (({"seed": 2**32}, "seed = 4294967296; allowed: an integer 0 .. 4294967295"),
+                            ({"out": tmp_path / "a_file"}, "is a file"), ({"out": tmp_path / "a_file" / "x"}, "is a file"),
+                            ({"out": 5}, "out = 5; allowed: a folder path")):
+        with pytest.raises(ValueError, match=message):
+            train(**{"timesteps": 600, "out": tmp_path / "never", **kwargs})
+    assert not (tmp_path / "never").exists()
 
 
 def test_the_shipped_policy_beats_the_rule_based_homes_on_unseen_days():
@@ -86,6 +99,17 @@ def test_the_shipped_policy_beats_the_rule_based_homes_on_unseen_days():
     days = TEST_DAYS[::13]  # four test days across the year
     learned = sum(play_day(env, ppo.act, day).sum() for day in days)
     assert learned < sum(play_day(env, rules.act, day).sum() for day in days)
+
+
+def test_the_policy_warns_when_it_plays_a_market_it_was_not_trained_on(recwarn):
+    policy = SharedPPO(name="neighborhood-seed1")
+    assert policy.spec["training"]["market"]["rounds"] == 1
+    policy.reset(NeighborhoodEnv(seed=1))
+    assert not [w for w in recwarn if "not trained on" in str(w.message)]
+    with pytest.warns(UserWarning, match=r"mechanism 'mcafee' \(trained on 'k_double'\), rounds 5 \(trained on 1\)"):
+        policy.reset(NeighborhoodEnv(mechanism="mcafee", rounds=5))
+    with pytest.warns(UserWarning, match="other homes"):
+        policy.reset(NeighborhoodEnv(homes=20))
 
 
 def test_a_checkpoint_of_another_env_is_refused_by_its_spaces():

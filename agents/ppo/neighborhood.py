@@ -22,7 +22,9 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -60,6 +62,8 @@ class HomesVecEnv(VecEnv):
     def __init__(self, envs: Sequence[NeighborhoodEnv]) -> None:
         if not envs or not all(isinstance(env, NeighborhoodEnv) for env in envs):
             raise ValueError(f"envs = {envs!r}; allowed: a non-empty sequence of NeighborhoodEnv")
+        if len({id(env) for env in envs}) != len(envs):
+            raise ValueError("envs holds one NeighborhoodEnv more than once; allowed: distinct envs (each steps once a step)")
         self.envs = list(envs)
         self._bounds = np.cumsum([0] + [len(env.possible_agents) for env in self.envs])
         first = self.envs[0].possible_agents[0]
@@ -71,7 +75,11 @@ class HomesVecEnv(VecEnv):
         return np.stack([obs[agent] for agent in env.possible_agents])
 
     def reset(self) -> VecEnvObs:
-        """Reset every env, env k seeded with the seed of its first home (``seed()``), if any."""
+        """Reset every env, env k seeded with the seed of its first home (``seed()``), if any.
+        Reset options are refused: each env draws its day from its own ``days``."""
+        if any(self._options):
+            raise ValueError(f"reset options {[o for o in self._options if o][0]!r}; allowed: none (each env draws its "
+                             "day from its days: build the envs with NeighborhoodEnv(days=[...]))")
         rows = [self._rows(env, env.reset(seed=self._seeds[int(start)])[0])
                 for env, start in zip(self.envs, self._bounds)]
         self._reset_seeds()
@@ -130,25 +138,41 @@ class HomesVecEnv(VecEnv):
 
 
 def _run_folder(out: Path | str | None, seed: int) -> Path:
-    """The run folder (created), refused inside the shipped checkpoints or over an earlier run."""
+    """The run folder (not created), refused inside the shipped checkpoints, over an earlier run,
+    or where a file stands in its way."""
+    if out is not None and not isinstance(out, (str, os.PathLike)):
+        raise ValueError(f"out = {out!r}; allowed: a folder path (str or Path) or None")
     folder = Path(out) if out is not None else Path("runs") / f"neighborhood-seed{seed}-{dt.datetime.now():%Y%m%d-%H%M%S}"
     check_not_shipped(folder)
+    blocking = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise ValueError(f"out = {folder}: {blocking} is a file; allowed: a folder path")
     if (folder / "training.json").exists():
         raise ValueError(f"out = {folder} holds an earlier run (training.json): choose another folder")
-    folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def market_of(env: NeighborhoodEnv) -> dict[str, Any]:
+    """The market ``env`` plays, as a checkpoint records it: tariff, mechanism, calls an hour,
+    comfort price and homes (the shipped 17 or another set, by their ids)."""
+    world = env.world
+    return {"tariff": world.tariff.name, "mechanism": world.mechanism, "rounds": int(world.rounds),
+            "comfort_usd_per_c_h": float(world.comfort_usd_per_c_h), "homes": list(env.possible_agents)}
 
 
 def train(seed: int = 0, timesteps: int = TIMESTEPS, envs: int = 1, out: Path | str | None = None,
           progress: bool = True) -> Path:
     """Train the shared policy on ``envs`` Neighborhood-v0s (17 homes each, devices of seeds
-    :data:`DEVICE_SEED` + i, days of ``TRAIN_DAYS``) for ``timesteps`` home-hours; export it to
-    the run folder ``out`` and return the checkpoint's prefix (``DIR/neighborhood-seed<seed>``)."""
-    for name, value, low in (("seed", seed, 0), ("timesteps", timesteps, 1), ("envs", envs, 1)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise ValueError(f"{name} = {value!r}; allowed: an integer >= {low}")
+    :data:`DEVICE_SEED` + i, days of ``TRAIN_DAYS``, the env's default market) for ``timesteps``
+    home-hours (rounded up to whole rollouts); export it to the run folder ``out`` and return the
+    checkpoint's prefix (``DIR/neighborhood-seed<seed>``). Every argument is checked before the
+    folder is made."""
+    for name, value, low, high in (("seed", seed, 0, 2**32 - 1), ("timesteps", timesteps, 1, None), ("envs", envs, 1, 64)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low or (high and value > high):
+            raise ValueError(f"{name} = {value!r}; allowed: an integer {low} .. {high if high else 'up'}")
     folder = _run_folder(out, seed)
     homes = HomesVecEnv([NeighborhoodEnv(seed=DEVICE_SEED + i, days=TRAIN_DAYS) for i in range(envs)])
+    folder.mkdir(parents=True, exist_ok=True)
     homes.seed(seed)
     venv = VecNormalize(VecMonitor(homes), norm_obs=False, norm_reward=True, gamma=PPO_ARGUMENTS["gamma"])
     batch = PPO_ARGUMENTS["n_steps"] * homes.num_envs // N_MINIBATCHES
@@ -158,7 +182,7 @@ def train(seed: int = 0, timesteps: int = TIMESTEPS, envs: int = 1, out: Path | 
     model.learn(timesteps, callback=ProgressBar(timesteps) if progress else None)
     seconds = time.perf_counter() - start
     record = {"env": ENV_ID, "seed": seed, "timesteps": int(model.num_timesteps), "seconds": round(seconds, 2),
-              "envs": envs, "homes": homes.num_envs, "device_seeds": [DEVICE_SEED + i for i in range(envs)],
+              "market": market_of(homes.envs[0]), "envs": envs, "device_seeds": [DEVICE_SEED + i for i in range(envs)],
               "days": "TRAIN_DAYS", "ppo": {**PPO_ARGUMENTS, "batch_size": batch, "net_arch": NET_ARCH},
               "reward_normalised": True, "observations": "as the env gives them"}
     prefix = folder / f"neighborhood-seed{seed}"
@@ -181,9 +205,18 @@ class SharedPPO(LoadedPolicy):
         self.agents: list[str] = []
 
     def reset(self, env: NeighborhoodEnv) -> None:
-        """Play ``env``'s homes (a NeighborhoodEnv)."""
+        """Play ``env``'s homes (a NeighborhoodEnv); a warning names what differs from the market
+        the checkpoint was trained on (its record's ``training.market``), if anything."""
         if not isinstance(env, NeighborhoodEnv):
             raise ValueError(f"env = {type(env).__name__}; allowed: a NeighborhoodEnv")
+        trained = self.spec.get("training", {}).get("market", {})
+        here = market_of(env)
+        differ = [f"{key} {here[key]!r} (trained on {trained[key]!r})" for key in trained
+                  if key in here and here[key] != trained[key] and key != "homes"]
+        if trained.get("homes") not in (None, here["homes"]):
+            differ.append("other homes")
+        if differ:
+            warnings.warn(f"SharedPPO plays a market it was not trained on: {', '.join(differ)}", stacklevel=2)
         self.agents = list(env.possible_agents)
 
     def act(self, obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -201,8 +234,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m agents.ppo.neighborhood", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seed", type=int, default=0, help="PPO's seed (default 0)")
-    parser.add_argument("--timesteps", type=int, default=TIMESTEPS, help=f"home-hours to train on (default {TIMESTEPS:,})")
-    parser.add_argument("--envs", type=int, default=1, help="Neighborhood-v0s side by side, 17 homes each (default 1)")
+    parser.add_argument("--timesteps", type=int, default=TIMESTEPS, help=f"home-hours to train on, rounded up to "
+                        f"whole rollouts of 512 steps x the homes (default {TIMESTEPS:,})")
+    parser.add_argument("--envs", type=int, default=1, help="Neighborhood-v0s side by side, 17 homes each, 1 .. 64 "
+                        "(default 1)")
     parser.add_argument("--out", type=Path, help="the run folder (default runs/neighborhood-seed<seed>-<time>)")
     args = parser.parse_args(argv)
     try:

@@ -127,10 +127,10 @@ def _validate(
 def _rank(price: np.ndarray, qty: np.ndarray, descending: bool) -> _Side:
     key = np.where(qty > 0, -price if descending else price, np.inf)
     order = np.argsort(key, axis=1, kind="stable")
-    qty_r = np.take_along_axis(qty, order, axis=1)
+    qty_r = _gather(qty, order)
     return _Side(
         order=order,
-        price=np.take_along_axis(price, order, axis=1),
+        price=_gather(price, order),
         qty=qty_r,
         cum=np.cumsum(qty_r, axis=1),
         count=(qty > 0).sum(axis=1),
@@ -146,7 +146,7 @@ def _cross(bp: np.ndarray, bq: np.ndarray, ap: np.ndarray, aq: np.ndarray) -> _C
     ask_key = np.where(asks.qty > 0, asks.price, np.inf)
     n_below = (ask_key[:, None, :] <= bids.price[:, :, None]).sum(axis=2)
     supply_cum = np.concatenate([np.zeros((t, 1)), asks.cum], axis=1)
-    supply_at_bid = np.take_along_axis(supply_cum, n_below, axis=1)
+    supply_at_bid = _gather(supply_cum, n_below)
     # Demand at rank j meets supply on (cum_{j-1}, min(cum_j, supply_at_bid_j)]; the union over
     # j is (0, Q] because demand falls and supply rises along the quantity axis.
     reach = np.where(bids.qty > 0, np.minimum(bids.cum, supply_at_bid), 0.0)
@@ -158,9 +158,15 @@ def _cross(bp: np.ndarray, bq: np.ndarray, ap: np.ndarray, aq: np.ndarray) -> _C
     return _Crossing(bids, asks, quantity, m_bid, m_ask, bid_steps, ask_steps)
 
 
+def _gather(a: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """``a[t, index[t, j]]`` for every row t and column j (``np.take_along_axis`` on axis 1,
+    without its checks: this runs on every clearing)."""
+    return a[np.arange(a.shape[0])[:, None], index]
+
+
 def _at(a: np.ndarray, rank: np.ndarray) -> np.ndarray:
     """``a[t, rank[t]]`` for every row t."""
-    return np.take_along_axis(a, rank[:, None], axis=1)[:, 0]
+    return a[np.arange(a.shape[0]), rank]
 
 
 def _fill(side: _Side, quantity: np.ndarray, marginal: np.ndarray, steps: np.ndarray) -> np.ndarray:
@@ -176,7 +182,7 @@ def _fill(side: _Side, quantity: np.ndarray, marginal: np.ndarray, steps: np.nda
 
 def _unrank(ranked: np.ndarray, order: np.ndarray) -> np.ndarray:
     out = np.empty_like(ranked)
-    np.put_along_axis(out, order, ranked, axis=1)
+    out[np.arange(out.shape[0])[:, None], order] = ranked
     return out
 
 

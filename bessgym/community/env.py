@@ -21,10 +21,12 @@ Per agent (``home_<id>``):
 * observation ``Box((17,))``: the hour's start as sine and cosine of the day, weekend (0/1), the
   outdoor temperature / 40 and the indoor temperature's distance from the setpoint (degC / 5), the
   hour's PV and base load (kWh / 5), the EV's need left (kWh / 50), its hours to departure / 24
-  and whether it is plugged, the battery's SoC (fraction), the last call's market price ($/kWh;
-  the hour's export price when nothing traded) and volume (kWh / homes), the hour's import and
-  export prices ($/kWh), the call's index / ``rounds``, and the home's net import not yet traded
-  this hour (kWh / 5, + to buy, - to sell; 0 in the hour's first call, before the devices run).
+  and whether it is plugged, the battery's SoC (fraction), the market's last price ($/kWh; the
+  hour's export price when nothing traded) and volume (kWh / homes): in an hour's first call the
+  previous hour's (its volume-weighted price, its volume over all its calls), in a later call the
+  previous call's; the hour's import and export prices ($/kWh), the call's index / ``rounds``,
+  and the home's net import not yet traded this hour (kWh / 5, + to buy, - to sell; 0 in the
+  hour's first call, before the devices run).
   The hour's PV and load are observed as they are (a nowcast), before the actions; the devices'
   state is the hour's start until the hour settles.
 * reward: minus the home's cost of the hour ($), on the hour's last call (0 on the others): its
@@ -35,13 +37,13 @@ Per agent (``home_<id>``):
   day (at the day's mean import price), so that neither draining the battery nor deferring an
   EV's charging past the episode is free.
 
-Infos per agent: ``market_round`` (the call just cleared, 0 .. rounds - 1) and ``settled``
-(whether the step ended the hour). A settling step adds the hour's ``bill_usd``,
-``end_value_usd`` (the terminal value, 0 but on the last hour), ``discomfort_c``,
-``market_bought_kwh``, ``market_sold_kwh``, ``utility_import_kwh``, ``utility_export_kwh``,
-``net_import_kwh``, ``ev_unmet_kwh``, and the market's ``price`` (the hour's volume-weighted
-price, NaN when nothing traded) and ``traded_kwh`` over the hour's calls. An earlier call's step
-gives the call's ``price``, ``traded_kwh``, ``market_bought_kwh`` and ``market_sold_kwh``.
+Infos per agent, every step: ``market_round`` (the call just cleared, 0 .. rounds - 1),
+``settled`` (whether the step ended the hour), and the call's own ``call_price`` (NaN when
+nothing traded), ``call_traded_kwh``, ``call_bought_kwh`` and ``call_sold_kwh``. A settling step
+adds the hour's ``bill_usd``, ``end_value_usd`` (the terminal value, 0 but on the last hour),
+``discomfort_c``, ``market_bought_kwh``, ``market_sold_kwh``, ``utility_import_kwh``,
+``utility_export_kwh``, ``net_import_kwh``, ``ev_unmet_kwh``, and the market's ``price`` (the
+hour's volume-weighted price, NaN when nothing traded) and ``traded_kwh`` over all its calls.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ from pettingzoo import ParallelEnv
 
 from bessgym.community.data import Homes, load_homes
 from bessgym.community.household import HOURS_PER_DAY, HomeDevices, HomeState, HourFlows, session_at
-from bessgym.community.neighborhood import HourBill, HourMarket, Neighborhood
+from bessgym.community.neighborhood import HourBill, HourMarket, Neighborhood, RoundResult
 from bessgym.community.tariff import TARIFFS
 
 ACTION_SIZE = 5
@@ -101,7 +103,7 @@ class NeighborhoodEnv(ParallelEnv):
 
     def __init__(self, homes: Homes | int | None = None, tariff: str = "wholesale_export", mechanism: str = "k_double",
                  seed: int = 0, comfort_usd_per_c_h: float = 0.5, rounds: int = 1,
-                 days: Sequence[int] | None = None) -> None:
+                 days: Sequence[int] | np.ndarray | None = None) -> None:
         if tariff not in TARIFFS:
             raise ValueError(f"tariff {tariff!r} is not one of {list(TARIFFS)}")
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -110,9 +112,12 @@ class NeighborhoodEnv(ParallelEnv):
             raise ValueError(f"comfort_usd_per_c_h = {comfort_usd_per_c_h!r}; allowed: a number >= 0 ($ per degC-hour)")
         if days is None:
             days = range(DAYS)
-        elif isinstance(days, (str, bytes)) or not isinstance(days, Sequence) or not days or not all(
+        elif isinstance(days, np.ndarray) and days.ndim == 1:
+            days = days.tolist()
+        if isinstance(days, (str, bytes)) or not isinstance(days, Sequence) or not days or not all(
                 isinstance(d, (int, np.integer)) and not isinstance(d, bool) and 0 <= d < DAYS for d in days):
-            raise ValueError(f"days = {days!r}; allowed: None (all) or a non-empty sequence of integers 0 .. {DAYS - 1}")
+            raise ValueError(f"days = {days!r}; allowed: None (all) or a non-empty sequence (or 1-D array) of integers "
+                             f"0 .. {DAYS - 1}")
         self.days = tuple(int(d) for d in days)
         if isinstance(homes, (int, np.integer)) and not isinstance(homes, bool):
             homes = load_homes().recombined(int(homes))
@@ -195,17 +200,16 @@ class NeighborhoodEnv(ParallelEnv):
         assert self._hour is not None
         state, flows, market = self._hour
         called = market.call(price_share, quantity_share)
-        self._last_price = called.price if np.isfinite(called.price) else float(self.world.tariff.export_usd_per_kwh[self.t])
-        self._last_volume = called.traded_kwh
         self._round += 1
         if self._round < self.world.rounds:  # the hour's market calls again
-            infos = {agent: {"market_round": self._round - 1, "settled": False, "price": called.price,
-                             "traded_kwh": called.traded_kwh, "market_bought_kwh": float(called.bought[i]),
-                             "market_sold_kwh": float(called.sold[i])} for i, agent in enumerate(self.agents)}
+            self._observe_market(called.price, called.traded_kwh)
+            infos = {agent: {"market_round": self._round - 1, "settled": False, **self._call_infos(called, i)}
+                     for i, agent in enumerate(self.agents)}
             return (self._observe(), {agent: 0.0 for agent in self.agents}, {agent: False for agent in self.agents},
                     {agent: False for agent in self.agents}, infos)
         self._round, self._hour = 0, None
         bill = market.bill()
+        self._observe_market(bill.price, bill.traded_kwh)  # the next hour's first call sees this hour's market
         cost = self.world.cost_usd(flows, bill)
         last = self._h + 1 >= HOURS_PER_DAY or self.t + 1 >= len(self.world.homes.hour)
         end_value = np.zeros(len(cost))
@@ -214,7 +218,7 @@ class NeighborhoodEnv(ParallelEnv):
             end_value = self.world.end_value_usd(self._start_mwh, state.battery_mwh, state.ev_left_kwh, day)
             cost = cost - end_value
         self._state = state
-        infos = self._infos(flows, bill, end_value)
+        infos = self._infos(flows, bill, end_value, called)
         rewards = {agent: float(-cost[i]) for i, agent in enumerate(self.agents)}
         self._h += 1
         done = self._h >= HOURS_PER_DAY or self.t >= len(self.world.homes.hour)
@@ -263,14 +267,26 @@ class NeighborhoodEnv(ParallelEnv):
         rows = np.clip(rows, -10.0, 10.0).astype(np.float32)
         return {agent: rows[i] for i, agent in enumerate(self.possible_agents)}
 
-    def _infos(self, flows: HourFlows, bill: HourBill, end_value: np.ndarray) -> dict[str, dict]:
+    def _observe_market(self, price: float, traded_kwh: float) -> None:
+        """What the next observation shows of the market: a price (the export price when nothing traded) and a volume."""
+        self._last_price = price if np.isfinite(price) else float(self.world.tariff.export_usd_per_kwh[self.t])
+        self._last_volume = traded_kwh
+
+    @staticmethod
+    def _call_infos(called: RoundResult, i: int) -> dict[str, float]:
+        return {"call_price": called.price, "call_traded_kwh": called.traded_kwh,
+                "call_bought_kwh": float(called.bought[i]), "call_sold_kwh": float(called.sold[i])}
+
+    def _infos(self, flows: HourFlows, bill: HourBill, end_value: np.ndarray, called: RoundResult) -> dict[str, dict]:
         fields = {"bill_usd": bill.bill_usd, "end_value_usd": end_value, "discomfort_c": flows.discomfort_c,
                   "market_bought_kwh": bill.market_bought_kwh, "market_sold_kwh": bill.market_sold_kwh,
                   "utility_import_kwh": bill.utility_import_kwh, "utility_export_kwh": bill.utility_export_kwh,
-                  "net_import_kwh": flows.net_import_kwh, "ev_unmet_kwh": flows.ev_unmet_kwh}
+                  "net_import_kwh": flows.net_import_kwh, "ev_unmet_kwh": flows.ev_unmet_kwh,
+                  "call_bought_kwh": called.bought, "call_sold_kwh": called.sold}
         rows = np.column_stack(list(fields.values())).tolist()  # one Python float per home and field, at once
         common = {"market_round": self.world.rounds - 1, "settled": True}
-        market = {"price": bill.price, "traded_kwh": bill.traded_kwh}
+        market = {"price": bill.price, "traded_kwh": bill.traded_kwh, "call_price": called.price,
+                  "call_traded_kwh": called.traded_kwh}
         return {agent: {**common, **dict(zip(fields, rows[i])), **market} for i, agent in enumerate(self.agents)}
 
 

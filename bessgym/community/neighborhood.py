@@ -19,7 +19,7 @@ from functools import cached_property
 
 import numpy as np
 
-from bessgym.community.auction import Clearing, k_double_auction, mcafee
+from bessgym.community.auction import QTY_ATOL, Clearing, k_double_auction, mcafee
 from bessgym.community.data import Homes
 from bessgym.community.household import HomeDevices, HomeState, HourFlows, step_homes
 from bessgym.community.tariff import Tariff, make_tariff
@@ -70,14 +70,21 @@ class HourMarket:
     hour (:attr:`residual_kwh`), so a home that did not trade may quote again at another price (a
     repeated call market: with one call it is the plain call auction). :meth:`bill` settles what is
     left with the utility. Every call balances on its own, and every order is priced within
-    [export, import], so no call raises a bill above the utility's."""
+    [export, import] (export <= import is required), so no call raises a bill above the utility's."""
 
     def __init__(self, net_import_kwh: np.ndarray, import_usd_per_kwh: float, export_usd_per_kwh: float,
                  mechanism: str = "k_double") -> None:
         if mechanism not in MECHANISMS:
             raise ValueError(f"mechanism {mechanism!r} is not one of {list(MECHANISMS)}")
         self.net_import_kwh = np.asarray(net_import_kwh, dtype=float)
+        if self.net_import_kwh.ndim != 1 or not np.isfinite(self.net_import_kwh).all():
+            raise ValueError(f"net_import_kwh has shape {self.net_import_kwh.shape} with non-finite values "
+                             f"{int((~np.isfinite(self.net_import_kwh)).sum())}; allowed: (H,) finite kWh")
         self.import_usd_per_kwh, self.export_usd_per_kwh = float(import_usd_per_kwh), float(export_usd_per_kwh)
+        if not (np.isfinite(self.import_usd_per_kwh) and np.isfinite(self.export_usd_per_kwh)
+                and self.export_usd_per_kwh <= self.import_usd_per_kwh):
+            raise ValueError(f"import {import_usd_per_kwh!r} and export {export_usd_per_kwh!r} $/kWh; allowed: finite "
+                             "prices with export <= import (orders are priced between them)")
         self.mechanism = mechanism
         zeros = np.zeros_like(self.net_import_kwh)
         self.bought, self.sold, self.paid, self.received = zeros, zeros.copy(), zeros.copy(), zeros.copy()
@@ -85,12 +92,18 @@ class HourMarket:
 
     @property
     def residual_kwh(self) -> np.ndarray:
-        """Each home's net import not yet traded this hour (H,) kWh (+ to buy, - to sell)."""
+        """Each home's net import not yet traded this hour (H,) kWh (+ to buy, - to sell); a home
+        that has traded and has less than ``auction.QTY_ATOL`` left has nothing left (rounding
+        noise of the fills is no order)."""
         net = self.net_import_kwh
-        return np.where(net > 0, np.maximum(net - self.bought, 0.0), np.minimum(net + self.sold, 0.0))
+        left = np.where(net > 0, np.maximum(net - self.bought, 0.0), np.minimum(net + self.sold, 0.0))
+        return np.where((np.abs(left) < QTY_ATOL) & (self.bought + self.sold > 0), 0.0, left)
 
     def call(self, price_share: np.ndarray, quantity_share: np.ndarray) -> RoundResult:
         """Clear one call of orders (H,) shares in [0, 1] (the module docstring) of the residuals."""
+        for name, share in (("price_share", price_share), ("quantity_share", quantity_share)):
+            if np.shape(share) != self.net_import_kwh.shape:
+                raise ValueError(f"{name} has shape {np.shape(share)}; allowed: {self.net_import_kwh.shape}, one per home")
         imp, exp = self.import_usd_per_kwh, self.export_usd_per_kwh
         price = exp + np.clip(price_share, 0.0, 1.0) * (imp - exp)
         residual = self.residual_kwh
@@ -147,17 +160,19 @@ class Neighborhood:
     comfort_usd_per_c_h: float = 0.5
     rounds: int = 1
 
+    def __post_init__(self) -> None:
+        if self.mechanism not in MECHANISMS:
+            raise ValueError(f"mechanism {self.mechanism!r} is not one of {list(MECHANISMS)}")
+        if isinstance(self.rounds, bool) or not isinstance(self.rounds, (int, np.integer)) or not 1 <= self.rounds <= MAX_ROUNDS:
+            raise ValueError(f"rounds = {self.rounds!r}; allowed: an integer 1 .. {MAX_ROUNDS} (market calls per hour)")
+        if not (self.comfort_usd_per_c_h >= 0 and np.isfinite(self.comfort_usd_per_c_h)):
+            raise ValueError(f"comfort_usd_per_c_h = {self.comfort_usd_per_c_h!r}; allowed: >= 0 $ per degC-hour")
+
     @classmethod
     def build(cls, homes: Homes, tariff: str = "wholesale_export", mechanism: str = "k_double", seed: int = 0,
               ev_days_per_week: float = 3.5, comfort_usd_per_c_h: float = 0.5, rounds: int = 1) -> "Neighborhood":
         """The homes with devices drawn from ``seed`` (their batteries the dataset's, which must be
         one model) under the ``tariff`` profile."""
-        if mechanism not in MECHANISMS:
-            raise ValueError(f"mechanism {mechanism!r} is not one of {list(MECHANISMS)}")
-        if isinstance(rounds, bool) or not isinstance(rounds, (int, np.integer)) or not 1 <= rounds <= MAX_ROUNDS:
-            raise ValueError(f"rounds = {rounds!r}; allowed: an integer 1 .. {MAX_ROUNDS} (market calls per hour)")
-        if not (comfort_usd_per_c_h >= 0 and np.isfinite(comfort_usd_per_c_h)):
-            raise ValueError(f"comfort_usd_per_c_h = {comfort_usd_per_c_h!r}; allowed: >= 0 $ per degC-hour")
         kwh, kw = np.unique(homes.battery_kwh), np.unique(homes.battery_kw)
         if len(kwh) != 1 or len(kw) != 1:
             raise ValueError(f"the homes' batteries differ ({kwh.tolist()} kWh, {kw.tolist()} kW); allowed: one model")
@@ -165,7 +180,7 @@ class Neighborhood:
         devices = HomeDevices.build(len(homes.ids), weekend, np.random.default_rng(seed), battery_kw=float(kw[0]),
                                     battery_kwh=float(kwh[0]), ev_days_per_week=ev_days_per_week)
         return cls(homes, devices, make_tariff(tariff, homes.tou_usd_per_kwh, homes.month, homes.day, homes.hour),
-                   mechanism, comfort_usd_per_c_h, int(rounds))
+                   mechanism, comfort_usd_per_c_h, rounds)
 
     @property
     def n_homes(self) -> int:
@@ -189,16 +204,6 @@ class Neighborhood:
         """Hour ``t``'s market on the homes' net imports (H,) kWh, at the hour's tariff."""
         return HourMarket(net_import_kwh, float(self.tariff.import_usd_per_kwh[t]),
                           float(self.tariff.export_usd_per_kwh[t]), self.mechanism)
-
-    def step(self, state: HomeState, t: int, offset_c: np.ndarray, ev_rate: np.ndarray, battery_kw: np.ndarray,
-             price_share: np.ndarray, quantity_share: np.ndarray) -> tuple[HomeState, HourFlows, HourBill]:
-        """Hour ``t`` of every home under its actions (H,) each with one market call: the devices
-        (:meth:`step_devices`), the orders' call and the utility (:class:`HourMarket`). Neighborhood-v0
-        runs the :attr:`rounds` calls of an hour one step each."""
-        state, flows = self.step_devices(state, t, offset_c, ev_rate, battery_kw)
-        market = self.open_market(t, flows.net_import_kwh)
-        market.call(price_share, quantity_share)
-        return state, flows, market.bill()
 
     def cost_usd(self, flows: HourFlows, bill: HourBill) -> np.ndarray:
         """Each home's cost of the hour (H,) $: its bill and its discomfort at
