@@ -10,6 +10,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 from pettingzoo.test import parallel_api_test
 
+from bessgym.community.auction import mcafee
 from bessgym.community.env import CentralNeighborhood, NeighborhoodEnv
 from bessgym.community.neighborhood import MECHANISMS, HourBill, HourMarket, clear_hour
 
@@ -232,16 +233,27 @@ def test_a_bad_number_of_calls_is_refused_by_name():
         HourMarket(np.ones(3), 0.1, 0.3)
     with pytest.raises(ValueError, match="finite kWh"):
         HourMarket(np.array([1.0, np.nan]), 0.3, 0.1)
-    with pytest.raises(ValueError, match=r"price_share has shape \(2,\); allowed: \(3,\)"):
+    with pytest.raises(ValueError, match=r"price_share has shape \(2,\) .*allowed: \(3,\)"):
         HourMarket(np.ones(3), 0.3, 0.1).call(np.ones(2), np.ones(3))
+    with pytest.raises(ValueError, match=r"quantity_share has shape \(3,\) \(finite: False\)"):
+        HourMarket(np.ones(3), 0.3, 0.1).call(np.ones(3), np.array([1.0, np.nan, 1.0]))
 
 
-def test_rounding_noise_of_earlier_fills_is_no_order():
-    """A home left with 1e-16 kWh after its fills offers nothing: under McAfee's mechanism such an
-    order would set the price of everyone's trades."""
+def test_rounding_noise_is_no_order():
+    """A home left with 1e-16 kWh after its fills, or balanced by its devices to 1e-11 kWh, offers
+    nothing: under McAfee's mechanism such an order would set the price of everyone's trades."""
     market = HourMarket(np.array([0.3, 0.1, -0.2, -0.2]), 0.3, 0.05, "mcafee")
     market.bought = np.array([0.3 - 1e-16, 0.0, 0.0, 0.0])
     market.sold = np.array([0.0, 0.0, 0.2 - 2e-16, 0.0])
     np.testing.assert_array_equal(market.residual_kwh, [0.0, 0.1, 0.0, -0.2])
-    untraded = HourMarket(np.array([1e-12, -1e-12]), 0.3, 0.05)  # before any fill, a small position is still one
-    np.testing.assert_array_equal(untraded.residual_kwh, [1e-12, -1e-12])
+    # two 1 kWh buyers (0.30, 0.28 $/kWh), a 1 kWh seller at 0.10 and a 7.5e-11 kWh seller at 0.12
+    net, price_share = np.array([1.0, 1.0, -1.0, -7.5e-11]), np.array([1.0, 0.92, 0.2, 0.28])
+    prices = 0.05 + price_share * 0.25
+    book = (prices[None, :2], net[None, :2], prices[None, 2:], -net[None, 2:])
+    assert mcafee(*book).traded[0] == pytest.approx(1.0)  # as an order the dust ask sets p0 = (0.28 + 0.12) / 2 ...
+    assert mcafee(book[0], book[1], book[2][:, :1], book[3][:, :1]).traded[0] == 0.0  # ... without it, trade reduction
+    dusty = HourMarket(net, 0.3, 0.05, "mcafee")
+    np.testing.assert_array_equal(dusty.residual_kwh, [1.0, 1.0, -1.0, 0.0])
+    assert dusty.call(price_share, np.ones(4)).traded_kwh == 0.0  # the dust is no order
+    bill = dusty.bill()
+    assert bill.utility_export_kwh[3] == pytest.approx(7.5e-11)  # the utility settles the dust

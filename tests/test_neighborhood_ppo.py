@@ -61,6 +61,7 @@ def test_every_home_of_every_env_is_a_sub_env_that_steps_as_the_env_does():
     venv.set_options({"day": 7})
     with pytest.raises(ValueError, match="reset options"):
         venv.reset()
+    assert venv.reset().shape == (34, 17)  # refused once, not for good
     env = NeighborhoodEnv()
     with pytest.raises(ValueError, match="more than once"):
         HomesVecEnv([env, env])
@@ -85,11 +86,13 @@ def test_a_short_run_exports_a_policy_that_plays_as_the_model_did(tmp_path):
     (tmp_path / "a_file").write_text("")
     for kwargs, message in (({"seed": 2**32}, "seed = 4294967296; allowed: an integer 0 .. 4294967295"),
                             ({"out": tmp_path / "a_file"}, "is a file"), ({"out": tmp_path / "a_file" / "x"}, "is a file"),
-                            ({"out": 5}, "out = 5; allowed: a folder path")):
+                            ({"out": 5}, "out = 5; allowed: a folder path"), ({"out": ""}, "out = ''; allowed"),
+                            ({"out": "/proc/bessgym-nb"}, "cannot be made")):
         with pytest.raises(ValueError, match=message):
             train(**{"timesteps": 600, "out": tmp_path / "never", **kwargs})
     assert not (tmp_path / "never").exists()
-
+    prefix = train(seed=np.int64(4), timesteps=np.int64(600), envs=np.int64(1), out=tmp_path / "numpy", progress=False)
+    assert json.loads(prefix.with_suffix(".json").read_text())["training"]["seed"] == 4  # numpy ints are ints
 
 def test_the_shipped_policy_beats_the_rule_based_homes_on_unseen_days():
     env = NeighborhoodEnv()  # devices of seed 0: none of training's

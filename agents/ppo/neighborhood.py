@@ -78,7 +78,9 @@ class HomesVecEnv(VecEnv):
         """Reset every env, env k seeded with the seed of its first home (``seed()``), if any.
         Reset options are refused: each env draws its day from its own ``days``."""
         if any(self._options):
-            raise ValueError(f"reset options {[o for o in self._options if o][0]!r}; allowed: none (each env draws its "
+            given = [o for o in self._options if o][0]
+            self._reset_options()  # refused once: a later reset runs
+            raise ValueError(f"reset options {given!r}; allowed: none (each env draws its "
                              "day from its days: build the envs with NeighborhoodEnv(days=[...]))")
         rows = [self._rows(env, env.reset(seed=self._seeds[int(start)])[0])
                 for env, start in zip(self.envs, self._bounds)]
@@ -140,8 +142,8 @@ class HomesVecEnv(VecEnv):
 def _run_folder(out: Path | str | None, seed: int) -> Path:
     """The run folder (not created), refused inside the shipped checkpoints, over an earlier run,
     or where a file stands in its way."""
-    if out is not None and not isinstance(out, (str, os.PathLike)):
-        raise ValueError(f"out = {out!r}; allowed: a folder path (str or Path) or None")
+    if out is not None and (not isinstance(out, (str, os.PathLike)) or not str(out).strip()):
+        raise ValueError(f"out = {out!r}; allowed: a folder path (a non-empty str or a Path) or None")
     folder = Path(out) if out is not None else Path("runs") / f"neighborhood-seed{seed}-{dt.datetime.now():%Y%m%d-%H%M%S}"
     check_not_shipped(folder)
     blocking = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
@@ -170,9 +172,13 @@ def train(seed: int = 0, timesteps: int = TIMESTEPS, envs: int = 1, out: Path | 
     for name, value, low, high in (("seed", seed, 0, 2**32 - 1), ("timesteps", timesteps, 1, None), ("envs", envs, 1, 64)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low or (high and value > high):
             raise ValueError(f"{name} = {value!r}; allowed: an integer {low} .. {high if high else 'up'}")
+    seed, timesteps, envs = int(seed), int(timesteps), int(envs)
     folder = _run_folder(out, seed)
     homes = HomesVecEnv([NeighborhoodEnv(seed=DEVICE_SEED + i, days=TRAIN_DAYS) for i in range(envs)])
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"out = {folder}: the folder cannot be made ({exc})") from None
     homes.seed(seed)
     venv = VecNormalize(VecMonitor(homes), norm_obs=False, norm_reward=True, gamma=PPO_ARGUMENTS["gamma"])
     batch = PPO_ARGUMENTS["n_steps"] * homes.num_envs // N_MINIBATCHES

@@ -74,7 +74,8 @@ TRAIN_DAYS = tuple(d for d in range(DAYS) if d not in TEST_DAYS)
 
 
 def decode_actions(devices: HomeDevices, a: np.ndarray) -> tuple[np.ndarray, ...]:
-    """The homes' actions (H, 5) in [-1, 1] as ``Neighborhood.step`` takes them: the thermostat's
+    """The homes' actions (H, 5) in [-1, 1] as the hour takes them (``Neighborhood.step_devices``,
+    ``HourMarket.call``): the thermostat's
     offset (degC), the EV's rate and the battery's power (kW, + discharge: a share of the discharge
     power above 0, of the charge power below), the orders' price and quantity shares."""
     b = devices.battery

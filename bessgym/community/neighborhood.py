@@ -92,18 +92,20 @@ class HourMarket:
 
     @property
     def residual_kwh(self) -> np.ndarray:
-        """Each home's net import not yet traded this hour (H,) kWh (+ to buy, - to sell); a home
-        that has traded and has less than ``auction.QTY_ATOL`` left has nothing left (rounding
-        noise of the fills is no order)."""
+        """Each home's net import not yet traded this hour (H,) kWh (+ to buy, - to sell); less than
+        ``auction.QTY_ATOL`` is nothing (rounding noise, of the devices' balance or of earlier
+        fills, is no order: under McAfee's mechanism such an order could set everyone's price);
+        the utility settles it."""
         net = self.net_import_kwh
         left = np.where(net > 0, np.maximum(net - self.bought, 0.0), np.minimum(net + self.sold, 0.0))
-        return np.where((np.abs(left) < QTY_ATOL) & (self.bought + self.sold > 0), 0.0, left)
+        return np.where(np.abs(left) < QTY_ATOL, 0.0, left)
 
     def call(self, price_share: np.ndarray, quantity_share: np.ndarray) -> RoundResult:
         """Clear one call of orders (H,) shares in [0, 1] (the module docstring) of the residuals."""
         for name, share in (("price_share", price_share), ("quantity_share", quantity_share)):
-            if np.shape(share) != self.net_import_kwh.shape:
-                raise ValueError(f"{name} has shape {np.shape(share)}; allowed: {self.net_import_kwh.shape}, one per home")
+            if np.shape(share) != self.net_import_kwh.shape or not np.isfinite(share).all():
+                raise ValueError(f"{name} has shape {np.shape(share)} (finite: {bool(np.isfinite(share).all())}); "
+                                 f"allowed: {self.net_import_kwh.shape} finite shares, one per home")
         imp, exp = self.import_usd_per_kwh, self.export_usd_per_kwh
         price = exp + np.clip(price_share, 0.0, 1.0) * (imp - exp)
         residual = self.residual_kwh
