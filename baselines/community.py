@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from bessgym.battery import NUMPY_OPS, base_alone
 from bessgym.community.env import OBS_SIZE, NeighborhoodEnv, encode_actions
 from bessgym.community.household import HomeDevices
 
@@ -58,19 +59,15 @@ class RuleBased:
     def __init__(self) -> None:
         self.agents: list[str] = []
         self.devices: HomeDevices | None = None
-        self.charge_kw = self.discharge_kw = self.battery_kwh = self.eta_charge = self.eta_discharge = self.charger_kw = 0.0
+        self.charger_kw = 0.0
 
     def reset(self, env: NeighborhoodEnv) -> None:
-        """Read the env's constants: its homes, their battery (kW, kWh, efficiencies) and EV charger (kW)."""
+        """Read the env's constants: its homes, their battery and EV charger (kW)."""
         if not isinstance(env, NeighborhoodEnv):
             raise ValueError(f"env = {type(env).__name__}; allowed: a NeighborhoodEnv")
         self.devices = env.world.devices
-        battery = self.devices.battery
         self.agents = list(env.possible_agents)
-        self.charge_kw, self.discharge_kw = battery.p_charge_mw * 1e3, battery.p_discharge_mw * 1e3
-        self.battery_kwh = battery.energy_mwh * 1e3
-        self.eta_charge, self.eta_discharge = battery.eta_charge, battery.eta_discharge
-        self.charger_kw = env.world.devices.ev.charger_kw
+        self.charger_kw = self.devices.ev.charger_kw
 
     def act(self, obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Actions (5,) in [-1, 1] for every home of ``reset``'s env."""
@@ -96,12 +93,12 @@ class RuleBased:
     def _battery(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The battery's power (H,) kW (+ discharge) and the predicted net import (H,) kWh (the
         deficit less the battery's power; the air conditioner left out)."""
+        assert self.devices is not None
+        battery = self.devices.battery
         deficit = (rows[:, _LOAD] - rows[:, _PV]) * _KWH_SCALE + self._ev_kwh(rows)
-        energy = rows[:, _SOC] * self.battery_kwh
-        room_in = np.maximum(self.battery_kwh - energy, 0.0) / self.eta_charge  # kWh the battery can take from the home
-        room_out = np.maximum(energy, 0.0) * self.eta_discharge  # kWh it can deliver
-        power = np.clip(deficit - SIDE_MARGIN_KWH, -np.minimum(room_in, self.charge_kw),
-                        np.minimum(room_out, self.discharge_kw))
+        # what the physics lets the battery do from its observed SoC (bessgym.battery.base_alone), 1 h
+        power = base_alone(battery.limits(1.0), rows[:, _SOC] * battery.energy_mwh, (deficit - SIDE_MARGIN_KWH) / 1e3,
+                           NUMPY_OPS) * 1e3
         return power, deficit - power
 
     def _ev_kwh(self, rows: np.ndarray) -> np.ndarray:

@@ -370,16 +370,12 @@ def replay(env: NeighborhoodEnv, plan: CommunityPlan) -> Replay:
     cost = np.zeros(len(agents))
     surplus, gaps = 0.0, np.zeros(3)
     for k in range(plan.duty.shape[1]):
-        t = env.t
         acts = plan.actions(devices, k)
         for _ in range(env.world.rounds):  # the same truthful orders in every call of the hour
             obs, rewards, _, _, infos = env.step({agent: acts[i] for i, agent in enumerate(agents)})
             cost -= np.array([rewards[a] for a in agents])
-        info = {key: np.array([infos[a][key] for a in agents]) for key in
-                ("bill_usd", "utility_import_kwh", "utility_export_kwh", "net_import_kwh")}
-        utility = (info["utility_import_kwh"] * env.world.tariff.import_usd_per_kwh[t]
-                   - info["utility_export_kwh"] * env.world.tariff.export_usd_per_kwh[t])
-        surplus += float((info["bill_usd"] - utility).sum())  # market payments: what is paid less what is received
+        info = {key: np.array([infos[a][key] for a in agents]) for key in ("bill_usd", "utility_usd", "net_import_kwh")}
+        surplus += float((info["bill_usd"] - info["utility_usd"]).sum())  # market payments: what is paid less what is received
         o = np.array([obs[a] for a in agents], dtype=float)  # the state after the hour (observation float32)
         gaps = np.maximum(gaps, [np.abs(o[:, _OBS_SOC] * devices.battery.energy_mwh * 1e3 - plan.energy_kwh[:, k]).max(),
                                  np.abs(o[:, _OBS_INDOOR] * _INDOOR_SCALE_C + devices.setpoint_c - plan.indoor_c[:, k]).max(),

@@ -67,8 +67,8 @@ USD_TOL = 1e-6
 """$ within which the sellers' and buyers' comparisons count as equal."""
 GAIN_TOL_USD = 1e-9
 """$ of maximum gains from trade above which an hour counts for allocative efficiency."""
-_FIELDS = ("bill_usd", "net_import_kwh", "market_bought_kwh", "market_sold_kwh", "utility_import_kwh",
-           "utility_export_kwh", "discomfort_c", "ev_unmet_kwh")
+_FIELDS = ("bill_usd", "utility_usd", "net_import_kwh", "market_bought_kwh", "market_sold_kwh", "utility_export_kwh",
+           "discomfort_c", "ev_unmet_kwh")
 
 
 @dataclass
@@ -104,10 +104,9 @@ class Year:
     def figures(self) -> dict[str, float]:
         """Part (a)'s figures and part (c)'s efficiency (see the module docstring)."""
         r = {k: np.array(v) for k, v in self.rows.items()}
-        imp, exp = np.array(self.import_usd)[:, None], np.array(self.export_usd)[:, None]
         seller, buyer = r["net_import_kwh"] < 0, r["net_import_kwh"] > 0
-        sellers_utility = (r["utility_export_kwh"] * exp)[seller].sum()
-        buyers_utility = (r["utility_import_kwh"] * imp)[buyer].sum()
+        sellers_utility = -r["utility_usd"][seller].sum()  # a seller only exports, a buyer only imports
+        buyers_utility = r["utility_usd"][buyer].sum()
         sellers_earn = -r["bill_usd"][seller].sum()
         buyers_pay = r["bill_usd"][buyer].sum()
         pv = float(np.sum(self.pv_kwh))

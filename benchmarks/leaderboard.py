@@ -1301,10 +1301,8 @@ def _run(args: argparse.Namespace) -> None:
                     run_local(tasks, split, suite.time_budget_s, pool)
                 yield from tqdm(backend, total=len(tasks), desc=label, unit="day", file=sys.stderr)
 
-            if suite.kind == "neighborhood":
-                _play_neighborhood(out, entries, seeds, ids, configs, execute)
-            elif suite.kind == "ges":
-                _play_ges(out, entries, seeds, ids, configs, execute)
+            if suite.kind in ("ges", "neighborhood"):
+                _play_with_references(out, suite.kind, entries, seeds, ids, configs, execute)
             else:
                 _play(out, config, suite, entries, seeds, ids, configs, execute)
     except KeyboardInterrupt:
@@ -1389,60 +1387,36 @@ def _play(out: Path, config: Config, suite: Suite, entries: list[Entry], seeds: 
         {"entries": shown, "days": [{**day, "paths": paths.get((day["scenario_id"], day["seed"]), {})} for day in days]}))
 
 
-def _play_ges(out: Path, entries: list[Entry], seeds: list[int], ids: list[str], configs: dict[int, str],
-              execute: Callable[[list[tuple[Task, str]], str], Iterator[dict]]) -> None:
-    """A ges run's two phases through ``execute``: the references (hindsight and idle) of every
-    day and seed, then the entries (each day's seeds in a row, so that a worker plans the day
-    once), each row appended as it finishes with the day's reference profits, the tasks already
-    in the folder's CSVs skipped."""
+def _play_with_references(out: Path, kind: str, entries: list[Entry], seeds: list[int], ids: list[str],
+                          configs: dict[int, str], execute: Callable[[list[tuple[Task, str]], str], Iterator[dict]]) -> None:
+    """A ges or neighborhood run's two phases through ``execute``: the references of every day and
+    seed (ges: hindsight and idle; neighborhood: oracle and no market), then the entries (each
+    day's seeds in a row, so that a ges worker plans the day once), each row appended as it
+    finishes with the day's reference values (``<reference>_profit_usd`` or
+    ``<reference>_cost_usd``), the tasks already in the folder's CSVs skipped."""
+    names, reference_columns, episode_columns, value = {
+        "ges": (GES_REFERENCES, GES_REFERENCE_COLUMNS, GES_EPISODE_COLUMNS, ("profit_total_usd", "profit_usd")),
+        "neighborhood": (NEIGHBORHOOD_REFERENCES, NEIGHBORHOOD_REFERENCE_COLUMNS, NEIGHBORHOOD_EPISODE_COLUMNS,
+                         ("cost_usd", "cost_usd")),
+    }[kind]
     oracle_path, episodes_path = out / "oracle.csv", out / "episodes.csv"
-    references = {(r["reference"], r["scenario_id"], int(r["seed"])): r for r in _read_rows(oracle_path, GES_REFERENCE_COLUMNS)}
-    todo = [(Task(i, s, reference=ref, kind="ges"), configs[s]) for s in seeds for i in ids for ref in GES_REFERENCES
+    references = {(r["reference"], r["scenario_id"], int(r["seed"])): r for r in _read_rows(oracle_path, reference_columns)}
+    todo = [(Task(i, s, reference=ref, kind=kind), configs[s]) for s in seeds for i in ids for ref in names
             if (ref, i, s) not in references]
     if todo:
-        appender = _Appender(oracle_path, GES_REFERENCE_COLUMNS)
+        appender = _Appender(oracle_path, reference_columns)
         for row in execute(todo, "references"):
             appender.write(row)
             references[(row["reference"], row["scenario_id"], int(row["seed"]))] = row
         appender.close()
-    done = {(r["entry"], r["scenario_id"], int(r["seed"])) for r in _read_rows(episodes_path, GES_EPISODE_COLUMNS)}
-    todo = [(Task(i, s, e, kind="ges"), configs[s]) for e in entries for i in ids for s in seeds if (e.name, i, s) not in done]
-    appender = _Appender(episodes_path, GES_EPISODE_COLUMNS)
+    done = {(r["entry"], r["scenario_id"], int(r["seed"])) for r in _read_rows(episodes_path, episode_columns)}
+    todo = [(Task(i, s, e, kind=kind), configs[s]) for e in entries for i in ids for s in seeds if (e.name, i, s) not in done]
+    appender = _Appender(episodes_path, episode_columns)
     for row in execute(todo, "entries"):
-        for ref in GES_REFERENCES:
+        for ref in names:
             reference = references.get((ref, row["scenario_id"], int(row["seed"])), {})
             if reference.get("status") == "ok":
-                row[f"{ref}_profit_usd"] = float(reference["profit_total_usd"])
-        appender.write(row)
-    appender.close()
-
-
-def _play_neighborhood(out: Path, entries: list[Entry], seeds: list[int], ids: list[str], configs: dict[int, str],
-                       execute: Callable[[list[tuple[Task, str]], str], Iterator[dict]]) -> None:
-    """A neighborhood run's two phases through ``execute``: the references (oracle and no market)
-    of every day and seed, then the entries, each row appended as it finishes with the day's
-    reference costs (``oracle_cost_usd``, ``no_market_cost_usd``), the tasks already in the
-    folder's CSVs skipped."""
-    oracle_path, episodes_path = out / "oracle.csv", out / "episodes.csv"
-    references = {(r["reference"], r["scenario_id"], int(r["seed"])): r
-                  for r in _read_rows(oracle_path, NEIGHBORHOOD_REFERENCE_COLUMNS)}
-    todo = [(Task(i, s, reference=ref, kind="neighborhood"), configs[s]) for s in seeds for i in ids
-            for ref in NEIGHBORHOOD_REFERENCES if (ref, i, s) not in references]
-    if todo:
-        appender = _Appender(oracle_path, NEIGHBORHOOD_REFERENCE_COLUMNS)
-        for row in execute(todo, "references"):
-            appender.write(row)
-            references[(row["reference"], row["scenario_id"], int(row["seed"]))] = row
-        appender.close()
-    done = {(r["entry"], r["scenario_id"], int(r["seed"])) for r in _read_rows(episodes_path, NEIGHBORHOOD_EPISODE_COLUMNS)}
-    todo = [(Task(i, s, e, kind="neighborhood"), configs[s]) for e in entries for s in seeds for i in ids
-            if (e.name, i, s) not in done]
-    appender = _Appender(episodes_path, NEIGHBORHOOD_EPISODE_COLUMNS)
-    for row in execute(todo, "entries"):
-        for ref in NEIGHBORHOOD_REFERENCES:
-            reference = references.get((ref, row["scenario_id"], int(row["seed"])), {})
-            if reference.get("status") == "ok":
-                row[f"{ref}_cost_usd"] = float(reference["cost_usd"])
+                row[f"{ref}_{value[1]}"] = float(reference[value[0]])
         appender.write(row)
     appender.close()
 

@@ -18,6 +18,7 @@ market), the references oracle and no market listed, never ranked (:data:`NEIGHB
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -451,13 +452,23 @@ def summarise_ges(episodes: pd.DataFrame, references: pd.DataFrame, order: list[
                "lorp_pct", "erns_mwh", "violation_pct", "incentive", "ev_unmet_mwh", "comfort_c", "iterations"]
     table = pd.DataFrame(rows, columns=columns).sort_values("capture_pct", ascending=False, na_position="last")
     labels = {GES_HINDSIGHT: ("hindsight (fixed point, not ranked)", 100.0), GES_IDLE: ("idle (zero plan, not ranked)", 0.0)}
-    shown = []
+    shown = _reference_rows(references, labels, lambda name, ok: {"profit": ok["profit_total_usd"].astype(float).mean(),
+                                                                  **_ges_figures(ok)})
+    return pd.concat([table, pd.DataFrame(shown, columns=columns)], ignore_index=True)
+
+
+def _reference_rows(references: pd.DataFrame, labels: dict[str, tuple[str, float]],
+                    figures: Callable[[str, pd.DataFrame], dict]) -> list[dict]:
+    """A ges or neighborhood table's reference rows: for each reference ``name`` of ``labels``
+    (name: (label, capture %)), its label, name, errors, capture and ``figures(name, ok)`` of its
+    rows that ran."""
+    rows = []
     for name, (label, capture) in labels.items():
         group = references[references["reference"] == name]
         ok = group[group["status"] == "ok"]
-        shown.append({"entry": label, "reference": name, "errors": int((group["status"] != "ok").sum()),
-                      "capture_pct": capture, "profit": ok["profit_total_usd"].astype(float).mean(), **_ges_figures(ok)})
-    return pd.concat([table, pd.DataFrame(shown, columns=columns)], ignore_index=True)
+        rows.append({"entry": label, "reference": name, "errors": int((group["status"] != "ok").sum()),
+                     "capture_pct": capture, **figures(name, ok)})
+    return rows
 
 
 def ges_markdown(table: pd.DataFrame) -> str:
@@ -647,17 +658,16 @@ def summarise_neighborhood(episodes: pd.DataFrame, references: pd.DataFrame, ord
     table = pd.DataFrame(rows, columns=columns).sort_values("capture_pct", ascending=False, na_position="last")
     labels = {NEIGHBORHOOD_ORACLE: ("oracle (community LP, perfect foresight; lower bound, not ranked)", 100.0),
               NEIGHBORHOOD_NO_MARKET: ("no market (rule-based homes, not ranked)", 0.0)}
-    shown = []
-    for name, (label, capture) in labels.items():
-        group = references[references["reference"] == name]
-        ok = group[group["status"] == "ok"]
-        figures = _neighborhood_figures(ok)
+
+    def figures(name: str, ok: pd.DataFrame) -> dict:
+        mine = _neighborhood_figures(ok)
         if name == NEIGHBORHOOD_ORACLE:  # one meter, no market: only its cost, PV use and discomfort are its own
-            figures = {k: figures[k] for k in ("local_pv_pct", "discomfort")}
+            mine = {k: mine[k] for k in ("local_pv_pct", "discomfort")}
         else:
-            figures.update(worst_home=0.0)
-        shown.append({"entry": label, "reference": name, "errors": int((group["status"] != "ok").sum()),
-                      "capture_pct": capture, "cost": ok["cost_usd"].astype(float).mean(), **figures})
+            mine.update(worst_home=0.0)
+        return {"cost": ok["cost_usd"].astype(float).mean(), **mine}
+
+    shown = _reference_rows(references, labels, figures)
     return pd.concat([table, pd.DataFrame(shown, columns=columns)], ignore_index=True)
 
 

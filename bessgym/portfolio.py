@@ -28,14 +28,14 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from bessgym.battery import Battery
+from bessgym.battery import NUMPY_OPS, Battery
 from bessgym.ddu import BaseDraws, Bounds, Uncertainty, baseline_soc, draw_bounds, response_degree
 from bessgym.ev import EVFleet
 from bessgym.ges import GES, is_number
 from bessgym.ges_data import SITE_TZ, load_ev_sessions, outdoor_temperature
 from bessgym.market import DOWN_INDEX, PRODUCTS, MarketProfile
 from bessgym.scenarios import Scenario
-from bessgym.settlement import Ledger, capacity_usd, end_slopes, layer_lines, penalty_price, position_lines
+from bessgym.settlement import Ledger, asymmetric_value, capacity_usd, end_slopes, layer_lines, penalty_price, position_lines
 from bessgym.tcl import TCLFleet
 
 ASSET_KINDS = ("battery", "tcl", "ev")
@@ -421,8 +421,7 @@ def interval_lines(assets: tuple[Asset, ...], prices: DayPrices, market: MarketP
         mean_da = float(prices.da.mean())
         for a, s in zip(assets, steps):
             above, below = end_slopes(a.ges.eta_charge, a.ges.eta_discharge, a.response_cost_usd_per_mwh, mean_da)
-            diff = (s.soc - a.ges.soc_target) * a.ges.energy_mwh
-            terminal = terminal + above * np.maximum(diff, 0.0) - below * np.maximum(-diff, 0.0)
+            terminal = terminal + asymmetric_value((s.soc - a.ges.soc_target) * a.ges.energy_mwh, above, below, NUMPY_OPS)
     zero = 0.0 * imbalance
     return Ledger(da_energy=da + zero, fmm_energy=zero, rt_imbalance=imbalance, virtual=zero, as_capacity=capacity + zero,
                   mileage=zero, no_pay=zero, unavailable=-returned, penalty=-penalty, degradation=-wear, terminal=terminal,

@@ -361,8 +361,13 @@ def end_slopes(eta_charge: float, eta_discharge: float, cost_usd_per_mwh: float,
     return eta_discharge * mean_da_price - cost_usd_per_mwh, np.maximum(mean_da_price, 0.0) / eta_charge + cost_usd_per_mwh
 
 
+def asymmetric_value(diff: Any, above: Any, below: Any, ops: Ops = SCALAR_OPS) -> Any:
+    """DESIGN 1.6's value of energy ``diff`` above (+) or below (-) a target: ``above`` $ per
+    unit of surplus, ``below`` $ per unit of shortfall (+ = worth)."""
+    return above * ops.maximum(diff, 0.0) - below * ops.maximum(-diff, 0.0)
+
+
 def terminal_value(battery: Battery, e_final_mwh: Any, mean_da_price: Any, ops: Ops = SCALAR_OPS) -> Any:
     """Value of the final SoC against the target (asymmetric, DESIGN 1.6)."""
     above, below = terminal_slopes(battery, mean_da_price)
-    diff = e_final_mwh - battery.e_target_mwh
-    return above * ops.maximum(diff, 0.0) - below * ops.maximum(-diff, 0.0)
+    return asymmetric_value(e_final_mwh - battery.e_target_mwh, above, below, ops)

@@ -10,7 +10,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 from pettingzoo.test import parallel_api_test
 
-from bessgym.community.auction import mcafee
+from bessgym.community.auction import k_double_auction, mcafee
 from bessgym.community.env import CentralNeighborhood, NeighborhoodEnv
 from bessgym.community.neighborhood import MECHANISMS, HourBill, HourMarket, clear_hour
 
@@ -60,9 +60,11 @@ def test_a_day_of_neighborhood_v0_settles_every_kwh_and_rewards_the_bills():
     total, steps = {a: 0.0 for a in env.possible_agents}, 0
     while env.agents:
         acts = {a: rng.uniform(-1, 1, 5) for a in env.agents}
+        imp, exp = env.world.tariff.import_usd_per_kwh[env.t], env.world.tariff.export_usd_per_kwh[env.t]
         obs, rewards, terms, truncs, infos = env.step(acts)
         for a, r in rewards.items():
             info = infos[a]
+            assert info["utility_usd"] == pytest.approx(info["utility_import_kwh"] * imp - info["utility_export_kwh"] * exp)
             assert r == pytest.approx(-(info["bill_usd"] + env.world.comfort_usd_per_c_h * info["discomfort_c"])
                                       + info["end_value_usd"])
             assert info["market_bought_kwh"] + info["utility_import_kwh"] - info["market_sold_kwh"] - info["utility_export_kwh"] \
@@ -95,7 +97,6 @@ def test_a_one_sided_hour_skips_the_auction_and_settles_as_it_would():
     bill = clear_hour(net, np.full(3, 0.5), np.ones(3), 0.3, 0.05)
     assert bill.traded_kwh == 0 and np.isnan(bill.price) and bill.surplus_usd == 0
     np.testing.assert_allclose(bill.bill_usd, net * 0.3)
-    from bessgym.community.auction import k_double_auction
     cleared = k_double_auction(np.full((1, 3), 0.2), net[None], np.full((1, 3), 0.2), np.zeros((1, 3)))
     assert cleared.traded[0] == 0 and (cleared.bought == 0).all()  # what the auction itself gives
 
@@ -163,12 +164,15 @@ def test_repeated_calls_balance_each_call_and_trade_only_what_is_left(mechanism)
 def test_one_call_is_the_plain_call_auction_and_a_truthful_book_clears_in_it():
     rng = np.random.default_rng(6)
     net, shares = rng.normal(0, 2, 10), rng.uniform(size=10)
-    market = HourMarket(net, 0.3, 0.05)
-    market.call(shares, np.ones(10))
-    one, plain = market.bill(), clear_hour(net, shares, np.ones(10), 0.3, 0.05)
-    for field in ("market_bought_kwh", "market_sold_kwh", "bill_usd"):
-        np.testing.assert_array_equal(getattr(one, field), getattr(plain, field))
-    assert one.price == plain.price
+    one = clear_hour(net, shares, np.ones(10), 0.3, 0.05)
+    # the auction on the hour's book: each home's whole position at export + share x (import - export)
+    price = (0.05 + shares * 0.25)[None]
+    book = k_double_auction(price, np.maximum(net, 0)[None], price, np.maximum(-net, 0)[None])
+    np.testing.assert_array_equal(one.market_bought_kwh, book.bought[0])
+    np.testing.assert_array_equal(one.market_sold_kwh, book.sold[0])
+    assert one.price == book.price[0] and book.traded[0] > 0
+    utility = (np.maximum(net, 0) - book.bought[0]) * 0.3 - (np.maximum(-net, 0) - book.sold[0]) * 0.05
+    np.testing.assert_allclose(one.bill_usd, utility + book.paid[0] - book.received[0], atol=1e-12)
     truthful = np.where(net > 0, 1.0, 0.0)  # buyers at the import price, sellers at the export price
     market = HourMarket(net, 0.3, 0.05)
     first = market.call(truthful, np.ones(10)).traded_kwh

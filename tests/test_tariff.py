@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bessgym.community.tariff import TARIFFS, Tariff, caiso_da_usd_per_kwh, make_tariff
+from bessgym.community.tariff import TARIFFS, Tariff, caiso_da_usd_per_kwh, make_tariff, utility_usd
 from bessgym.scenarios import ScenarioSet
 
 HOURS = pd.date_range("2001-08-01", periods=8760, freq="h")  # a non-leap year from 1 August, as the homes'
@@ -20,7 +20,8 @@ TOU = np.where((HOURS.hour >= 16) & (HOURS.hour < 21), 0.50, 0.22)
 def test_net_metering_credits_exports_at_the_import_price():
     tariff = make_tariff("net_metering", TOU, *CALENDAR)
     np.testing.assert_array_equal(tariff.export_usd_per_kwh, tariff.import_usd_per_kwh)
-    assert tariff.bill_usd(np.array([2.0] + [-2.0] + [0.0] * 8758))[:2].tolist() == [0.44, -0.44]
+    bill = utility_usd(np.array([2.0, 0.0]), np.array([0.0, 2.0]), tariff.import_usd_per_kwh[:2], tariff.export_usd_per_kwh[:2])
+    assert bill.tolist() == [0.44, -0.44]
 
 
 def test_the_wholesale_export_credit_is_the_hours_caiso_day_ahead_price():
@@ -35,9 +36,9 @@ def test_the_wholesale_export_credit_is_the_hours_caiso_day_ahead_price():
     want = history.da[(dt.date(2024, 1, 5) - history.start).days, 3] / 1000
     assert caiso_da_usd_per_kwh(np.array([1]), np.array([5]), np.array([3]))[0] == pytest.approx(want)
     # imports cost more than exports are worth, so a home gains by using its own PV first
-    net = np.array([1.0, -1.0])
     short = Tariff("x", np.array([0.3, 0.3]), np.array([0.05, 0.05]))
-    assert short.bill_usd(net).tolist() == [0.3, -0.05]
+    bill = utility_usd(np.array([1.0, 0.0]), np.array([0.0, 1.0]), short.import_usd_per_kwh, short.export_usd_per_kwh)
+    assert bill.tolist() == [0.3, -0.05]
 
 
 def test_bad_tariffs_are_refused_by_name():

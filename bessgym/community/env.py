@@ -42,7 +42,8 @@ Infos per agent, every step: ``market_round`` (the call just cleared, 0 .. round
 nothing traded), ``call_traded_kwh``, ``call_bought_kwh`` and ``call_sold_kwh``. A settling step
 adds the hour's ``bill_usd``, ``end_value_usd`` (the terminal value, 0 but on the last hour),
 ``discomfort_c``, ``market_bought_kwh``, ``market_sold_kwh``, ``utility_import_kwh``,
-``utility_export_kwh``, ``net_import_kwh``, ``ev_unmet_kwh``, and the market's ``price`` (the
+``utility_export_kwh``, ``utility_usd`` (what the utility billed, + = paid), ``net_import_kwh``,
+``ev_unmet_kwh``, and the market's ``price`` (the
 hour's volume-weighted price, NaN when nothing traded) and ``traded_kwh`` over all its calls.
 """
 
@@ -282,8 +283,8 @@ class NeighborhoodEnv(ParallelEnv):
         fields = {"bill_usd": bill.bill_usd, "end_value_usd": end_value, "discomfort_c": flows.discomfort_c,
                   "market_bought_kwh": bill.market_bought_kwh, "market_sold_kwh": bill.market_sold_kwh,
                   "utility_import_kwh": bill.utility_import_kwh, "utility_export_kwh": bill.utility_export_kwh,
-                  "net_import_kwh": flows.net_import_kwh, "ev_unmet_kwh": flows.ev_unmet_kwh,
-                  "call_bought_kwh": called.bought, "call_sold_kwh": called.sold}
+                  "utility_usd": bill.utility_usd, "net_import_kwh": flows.net_import_kwh,
+                  "ev_unmet_kwh": flows.ev_unmet_kwh, "call_bought_kwh": called.bought, "call_sold_kwh": called.sold}
         rows = np.column_stack(list(fields.values())).tolist()  # one Python float per home and field, at once
         common = {"market_round": self.world.rounds - 1, "settled": True}
         market = {"price": bill.price, "traded_kwh": bill.traded_kwh, "call_price": called.price,

@@ -19,10 +19,12 @@ from functools import cached_property
 
 import numpy as np
 
+from bessgym.battery import NUMPY_OPS
 from bessgym.community.auction import QTY_ATOL, Clearing, k_double_auction, mcafee
 from bessgym.community.data import Homes
 from bessgym.community.household import HomeDevices, HomeState, HourFlows, step_homes
-from bessgym.community.tariff import Tariff, make_tariff
+from bessgym.community.tariff import Tariff, make_tariff, utility_usd
+from bessgym.settlement import asymmetric_value, end_slopes
 
 MECHANISMS = ("k_double", "mcafee")
 MAX_ROUNDS = 100
@@ -134,7 +136,7 @@ class HourMarket:
         net = self.net_import_kwh
         utility_in = np.maximum(net, 0.0) - self.bought
         utility_out = np.maximum(-net, 0.0) - self.sold
-        utility = utility_in * self.import_usd_per_kwh - utility_out * self.export_usd_per_kwh
+        utility = utility_usd(utility_in, utility_out, self.import_usd_per_kwh, self.export_usd_per_kwh)
         price = self.value_usd / self.traded_kwh if self.traded_kwh > 0 else float("nan")
         return HourBill(self.bought, self.sold, utility_in, utility_out, self.paid, self.received, utility,
                         utility + self.paid - self.received, price, self.traded_kwh, self.surplus_usd)
@@ -219,8 +221,9 @@ class Neighborhood:
         value with the home's two prices. The first never exceeds the second, and energy bought to
         be left over is never worth more than it cost."""
         b = self.devices.battery
-        return (float(self.tariff.export_usd_per_kwh[hours].min()) * b.eta_discharge,
-                float(self.tariff.import_usd_per_kwh[hours].mean()) / b.eta_charge)
+        lowest_export, mean_import = self.tariff.export_usd_per_kwh[hours].min(), self.tariff.import_usd_per_kwh[hours].mean()
+        return (float(end_slopes(b.eta_charge, b.eta_discharge, 0.0, lowest_export)[0]),
+                float(end_slopes(b.eta_charge, b.eta_discharge, 0.0, mean_import)[1]))
 
     def ev_owed_price(self, hours: slice) -> float:
         """$ per kWh an EV still needs at the end of the ``hours`` (its session runs on): what
@@ -233,6 +236,5 @@ class Neighborhood:
         runs on (``ev_left_kwh``) at :meth:`ev_owed_price`, so that neither draining the battery
         nor deferring an EV's charging past the episode is free."""
         above, below = self.end_slopes(hours)
-        diff_kwh = (np.asarray(end_mwh) - np.asarray(start_mwh)) * 1e3
-        battery = above * np.maximum(diff_kwh, 0.0) - below * np.maximum(-diff_kwh, 0.0)
+        battery = asymmetric_value((np.asarray(end_mwh) - np.asarray(start_mwh)) * 1e3, above, below, NUMPY_OPS)
         return battery - self.ev_owed_price(hours) * np.asarray(ev_left_kwh)

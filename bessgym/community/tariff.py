@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -48,11 +49,11 @@ class Tariff:
         object.__setattr__(self, "import_usd_per_kwh", imp)
         object.__setattr__(self, "export_usd_per_kwh", exp)
 
-    def bill_usd(self, net_import_kwh: np.ndarray) -> np.ndarray:
-        """What a home pays the utility ($, + = paid) for its net import (..., n) kWh per hour (+
-        imported, - exported): imports at the import price, exports credited at the export price."""
-        net = np.asarray(net_import_kwh, dtype=float)
-        return np.maximum(net, 0.0) * self.import_usd_per_kwh - np.maximum(-net, 0.0) * self.export_usd_per_kwh
+
+def utility_usd(import_kwh: Any, export_kwh: Any, import_usd_per_kwh: Any, export_usd_per_kwh: Any) -> Any:
+    """What a home pays the utility ($, + = paid): its imports (kWh) at the import price, less its
+    exports (kWh) credited at the export price (arrays broadcast)."""
+    return import_kwh * import_usd_per_kwh - export_kwh * export_usd_per_kwh
 
 
 def make_tariff(name: str, tou_usd_per_kwh: np.ndarray, month: np.ndarray, day: np.ndarray, hour: np.ndarray) -> Tariff:
